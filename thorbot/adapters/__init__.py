@@ -1,0 +1,1 @@
+"""Thin adapters around the outside world: Thor (httpx), Redis, Slack."""

@@ -1,0 +1,28 @@
+"""`thorbot serve`: the Slack HTTP endpoint on $PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from thorbot.app_factory import build_slack_app
+from thorbot.runtime import open_context, require, slack_client
+from thorbot.settings import Settings
+from thorbot.web import build_web_app, start_site
+
+log = logging.getLogger(__name__)
+
+
+async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.0") -> int:  # noqa: S104
+    require(settings.slack_signing_secret, "SLACK_SIGNING_SECRET", "Slack requests cannot be verified without it")
+    require(settings.slack_bot_token, "SLACK_BOT_TOKEN", "thorbot cannot post to Slack without it")
+    assert settings.slack_signing_secret is not None
+    async with open_context(settings) as ctx:
+        bolt = build_slack_app(ctx, slack_client(settings), settings.slack_signing_secret.get_secret_value())
+        runner = await start_site(build_web_app(bolt, ctx.redis), host, settings.port)
+        log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz)", host, settings.port)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    return 0

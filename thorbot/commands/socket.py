@@ -1,0 +1,33 @@
+"""`thorbot socket`: Socket Mode; the Slack app and the worker share one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from thorbot.app_factory import build_slack_app
+from thorbot.runtime import open_context, require, slack_client
+from thorbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_socket(settings: Settings, stop: asyncio.Event) -> int:
+    require(settings.slack_app_token, "SLACK_APP_TOKEN", "Socket Mode needs an xapp- token with connections:write")
+    require(settings.slack_bot_token, "SLACK_BOT_TOKEN", "thorbot cannot post to Slack without it")
+    assert settings.slack_app_token is not None
+    async with open_context(settings) as ctx:
+        client = slack_client(settings)
+        bolt = build_slack_app(ctx, client, None)
+        handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+        await handler.connect_async()
+        log.info("thorbot socket connected")
+        from thorbot.commands.worker import worker_loop
+
+        try:
+            await worker_loop(ctx, client, stop)
+        finally:
+            await handler.close_async()
+    return 0

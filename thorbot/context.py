@@ -1,0 +1,26 @@
+"""What the Slack listeners and the worker share: settings, clients, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from thorbot.adapters.thor import ThorClient
+from thorbot.lookup import Lookup
+from thorbot.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    thor: ThorClient
+    lookup: Lookup
+    redis: Redis
+    clock: Callable[[], datetime] = field(default=utc_now)

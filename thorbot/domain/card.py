@@ -1,0 +1,189 @@
+"""The chargebox status card as Block Kit. Pure: a Chargebox and a clock reading in, a payload out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from thorbot.domain.models import Chargebox, Connector
+from thorbot.domain.text import (
+    age,
+    code,
+    connector_type_name,
+    escape,
+    format_name,
+    kilowatts,
+    power_type_name,
+    slack_date,
+    truncate,
+)
+
+Payload = dict[str, Any]
+Block = dict[str, Any]
+
+SECTION_TEXT_LIMIT = 3000
+MAX_CONNECTOR_SECTIONS = 20
+ACTION_SHARE = "card_share"
+ACTION_REFRESH = "card_refresh"
+
+
+def render_card(
+    box: Chargebox,
+    now: datetime,
+    *,
+    stale_after: timedelta = timedelta(seconds=900),
+    buttons: bool = True,
+    note: str | None = None,
+) -> Payload:
+    """Render the status card; `note` is an extra mrkdwn line (already escaped) under the header."""
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(f"🔌 {box.name}", 150), "emoji": True}},
+        _section(_status_line(box, now, stale_after)),
+    ]
+    if note:
+        blocks.append(_section(note))
+    blocks.append({"type": "section", "fields": _facts(box, now)})
+    blocks.append({"type": "divider"})
+    blocks.extend(_connector_sections(box))
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _legend(now)}]})
+    if buttons:
+        blocks.append(card_actions(box.id))
+    return {"text": card_fallback(box, now), "blocks": blocks}
+
+
+def card_actions(box_id: str) -> Block:
+    value = truncate(box_id, 2000)
+    return {
+        "type": "actions",
+        "block_id": "card_actions",
+        "elements": [
+            {"type": "button", "action_id": ACTION_SHARE, "value": value,
+             "text": {"type": "plain_text", "text": "Post in channel"}},
+            {"type": "button", "action_id": ACTION_REFRESH, "value": value,
+             "text": {"type": "plain_text", "text": "Refresh"}},
+        ],
+    }
+
+
+def card_fallback(box: Chargebox, now: datetime) -> str:
+    state = {True: "connected", False: "DISCONNECTED", None: "connection unknown"}[box.connected]
+    busy = len(box.occupied)
+    return escape(
+        f"{box.name} ({box.id}): {state}, last heartbeat {age(box.last_heartbeat, now)}; "
+        f"{len(box.connectors)} connectors, {busy} in use, {len(box.reserved)} reserved"
+    )
+
+
+def status_emoji(box: Chargebox, now: datetime, stale_after: timedelta) -> str:
+    if box.active is False:
+        return ":white_circle:"
+    if box.connected is False:
+        return ":red_circle:"
+    if is_silent(box, now, stale_after):
+        return ":large_yellow_circle:"
+    return ":large_green_circle:" if box.connected else ":black_circle:"
+
+
+def is_silent(box: Chargebox, now: datetime, stale_after: timedelta) -> bool:
+    return box.last_heartbeat is not None and now - box.last_heartbeat > stale_after
+
+
+def _status_line(box: Chargebox, now: datetime, stale_after: timedelta) -> str:
+    if box.connected is False:
+        state = "*Disconnected*"
+    elif box.connected and is_silent(box, now, stale_after):
+        state = "*Connected, but silent* (no recent heartbeat)"
+    elif box.connected:
+        state = "*Connected*"
+    else:
+        state = "*Connection unknown*"
+    if box.last_heartbeat is None:
+        heartbeat = "no heartbeat recorded"
+    else:
+        heartbeat = f"last heartbeat {age(box.last_heartbeat, now)} ({slack_date(box.last_heartbeat)})"
+    inactive = "  ·  :no_entry: flagged *inactive* in Thor" if box.active is False else ""
+    return f"{status_emoji(box, now, stale_after)} {state}  ·  {heartbeat}{inactive}\nId {code(box.id, 120)}"
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "Yes", False: "No", None: "n/a"}[value]
+
+
+def _facts(box: Chargebox, now: datetime) -> list[Block]:
+    ocpp = " · ".join(escape(v) for v in (box.ocpp_version, box.ocpp_msg) if v) or "n/a"
+    busy = f"{len(box.connectors)} · {len(box.occupied)} in use · {len(box.reserved)} reserved"
+    fields = [
+        ("Active", _yes_no(box.active)),
+        ("Public", _yes_no(box.public)),
+        ("Reservable", _yes_no(box.reservable)),
+        ("OCPP", ocpp),
+        ("Vehicle", escape(box.vehicle) if box.vehicle else "n/a"),
+        ("Time zone", _local_time(box.timezone, now)),
+        ("Location", _map_link(box)),
+        ("Connectors", busy),
+    ]
+    return [{"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", 2000)} for label, value in fields]
+
+
+def _local_time(tz_name: str | None, now: datetime) -> str:
+    if not tz_name:
+        return "n/a"
+    try:
+        local = now.astimezone(ZoneInfo(tz_name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return escape(truncate(tz_name, 100))
+    return f"{escape(tz_name)}\nlocal time {local:%H:%M} ({local:%a})"
+
+
+def _map_link(box: Chargebox) -> str:
+    if box.coordinates is None:
+        return "n/a"
+    lat, lon = box.coordinates.latitude, box.coordinates.longitude
+    url = f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=17/{lat:.6f}/{lon:.6f}"
+    return f"<{url}|{lat:.5f}, {lon:.5f}>"
+
+
+def connector_line(connector: Connector, box: Chargebox) -> str:
+    if connector.number in box.occupied:
+        state = ":large_orange_circle: occupied (charging session running)"
+    elif connector.number in box.reserved:
+        state = ":large_blue_circle: reserved"
+    else:
+        state = ":white_circle: free"
+    parts = [escape(connector_type_name(connector.type))]
+    fmt = format_name(connector.format)
+    if fmt:
+        parts.append(escape(fmt))
+    parts.append(kilowatts(connector.power_w))
+    parts.append(f"{connector.max_amperage} A" if connector.max_amperage else "max A n/a")
+    parts.append(escape(power_type_name(connector.power_type)))
+    if connector.terminal_id:
+        parts.append(f"Nayax terminal {code(connector.terminal_id, 40)}")
+    return f"*#{connector.number}*  {' · '.join(parts)}  —  {state}"
+
+
+def _connector_sections(box: Chargebox) -> list[Block]:
+    if not box.connectors:
+        return [_section("_Thor lists no connectors for this box._")]
+    lines = [connector_line(c, box) for c in box.connectors]
+    sections: list[str] = [""]
+    for line in lines:
+        candidate = f"{sections[-1]}\n{line}" if sections[-1] else line
+        if len(candidate) > SECTION_TEXT_LIMIT:
+            sections.append(line)
+        else:
+            sections[-1] = candidate
+    if len(sections) > MAX_CONNECTOR_SECTIONS:
+        hidden = sum(s.count("\n") + 1 for s in sections[MAX_CONNECTOR_SECTIONS:])
+        sections = sections[:MAX_CONNECTOR_SECTIONS]
+        sections[-1] = truncate(sections[-1], SECTION_TEXT_LIMIT - 60) + f"\n_…and {hidden} more connectors_"
+    return [_section(s) for s in sections]
+
+
+def _legend(now: datetime) -> str:
+    return f"Checked {slack_date(now, '{time_secs}')} · :white_circle: free  :large_orange_circle: occupied  :large_blue_circle: reserved"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_LIMIT)}}

@@ -1,0 +1,111 @@
+"""Parse `/chargebox` text into a command. Pure; raises UsageError with a helpful message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from thorbot.domain.text import clean_input, code
+from thorbot.errors import UsageError
+
+MAX_QUERY_LEN = 200
+MAX_TARGETS = 50
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Status:
+    query: str
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    queries: tuple[str, ...]
+    all_boxes: bool = False
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    queries: tuple[str, ...]
+    all_boxes: bool = False
+
+
+@dataclass(frozen=True)
+class ListSubscriptions:
+    pass
+
+
+Command = Help | Status | Subscribe | Unsubscribe | ListSubscriptions
+
+_HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
+_LIST_WORDS = {"list", "subscriptions", "subs"}
+
+
+def parse_command(raw_text: str) -> Command:
+    """Turn the text after `/chargebox` into a Command."""
+    text = clean_input(raw_text)
+    if not text:
+        return Help()
+    verb, _, rest = text.partition(" ")
+    rest = rest.strip()
+    lowered = verb.lower()
+    if lowered in _HELP_WORDS:
+        return Help()
+    if lowered in _LIST_WORDS and not rest:
+        return ListSubscriptions()
+    if lowered in ("subscribe", "sub", "watch"):
+        return Subscribe(*_targets(rest, verb="subscribe"))
+    if lowered in ("unsubscribe", "unsub", "unwatch"):
+        return Unsubscribe(*_targets(rest, verb="unsubscribe"))
+    if lowered == "status" and rest:
+        text = rest
+    return Status(_query(text))
+
+
+def _query(text: str) -> str:
+    if len(text) > MAX_QUERY_LEN:
+        raise UsageError(
+            f"That is {len(text)} characters long; chargebox ids and names are at most {MAX_QUERY_LEN}. "
+            "Try `/chargebox <id>` or part of the box's name."
+        )
+    return text
+
+
+def _targets(rest: str, *, verb: str) -> tuple[tuple[str, ...], bool]:
+    if not rest:
+        raise UsageError(f"Tell me which chargeboxes: `/chargebox {verb} <id or name> [more…]` or `all`.")
+    if rest.lower() == "all":
+        return (), True
+    # Several ids may be given separated by spaces or commas; a name with spaces can be quoted.
+    items = _split(rest)
+    if len(items) > MAX_TARGETS:
+        raise UsageError(f"At most {MAX_TARGETS} chargeboxes per command; use `all` to watch the whole fleet.")
+    return tuple(_query(i) for i in items), False
+
+
+def _split(text: str) -> list[str]:
+    items: list[str] = []
+    current = ""
+    quote: str | None = None
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+            else:
+                current += ch
+        elif ch in "\"“”":
+            quote = "”" if ch == "“" else ch
+        elif ch in " ,":
+            if current:
+                items.append(current)
+            current = ""
+        else:
+            current += ch
+    if quote:
+        raise UsageError(f"Unclosed quote in {code(text)}.")
+    if current:
+        items.append(current)
+    return items

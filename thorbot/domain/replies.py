@@ -1,0 +1,114 @@
+"""Every non-card reply of the slash command: help, errors, pick lists. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from thorbot.domain.models import Chargebox
+from thorbot.domain.text import code, escape, truncate
+from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError, ThorUnavailable
+
+Payload = dict[str, Any]
+ACTION_PICK = "pick_box"
+MAX_PICKS = 10
+
+HELP_LINES = [
+    "*`/chargebox <id>`* — status card of one chargebox, e.g. `/chargebox EaJ7cU9NJ3YkTNgy`",
+    "*`/chargebox <name>`* — search by name (alias), e.g. `/chargebox parking lot A`",
+    "*`/chargebox subscribe <id|name> [more…]`* — alert this channel when they go offline or silent",
+    "*`/chargebox subscribe all`* — watch the whole fleet, including boxes added later",
+    "*`/chargebox unsubscribe <id|name|all>`* — stop watching",
+    "*`/chargebox list`* — this channel's subscriptions with live status, problems first",
+    "*`/chargebox help`* — this message",
+]
+
+
+def help_reply() -> Payload:
+    text = "\n".join(HELP_LINES)
+    return {
+        "response_type": "ephemeral",
+        "text": "How to use /chargebox",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "/chargebox — Thor chargeboxes in Slack"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        ],
+    }
+
+
+def simple(text: str, *, emoji: str = ":information_source:") -> Payload:
+    body = truncate(f"{emoji} {text}", 3000)
+    return {"response_type": "ephemeral", "text": body,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}]}
+
+
+def looking_up(query: str) -> Payload:
+    return {"response_type": "ephemeral", "text": f":hourglass_flowing_sand: Looking up {code(query)} in Thor…"}
+
+
+def usage_error(message: str) -> Payload:
+    return simple(f"{message}\nType `/chargebox help` for examples.", emoji=":warning:")
+
+
+def no_match(query: str) -> Payload:
+    return simple(
+        f"No chargebox has the id or a name matching {code(query)}. "
+        "Check the spelling, try part of the name, or ask Thor's dashboard for the id.",
+        emoji=":mag:",
+    )
+
+
+def pick_list(query: str, matches: list[Chargebox], total: int) -> Payload:
+    """Several boxes match a name: one button each, the most likely first."""
+    shown = matches[:MAX_PICKS]
+    more = f" Showing the first {len(shown)}; be more specific to narrow it down." if total > len(shown) else ""
+    intro = f":mag: {total} chargeboxes match {code(query)}.{more} Which one?"
+    rows = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*{escape(truncate(b.name, 150))}*  {code(b.id, 60)}"},
+            "accessory": {
+                "type": "button", "action_id": f"{ACTION_PICK}_{i}", "value": truncate(b.id, 2000),
+                "text": {"type": "plain_text", "text": "Show"},
+            },
+        }
+        for i, b in enumerate(shown)
+    ]
+    return {"response_type": "ephemeral", "text": intro,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}, *rows]}
+
+
+def thor_error(error: ThorError, query: str | None = None) -> Payload:
+    return simple(describe_thor_error(error, query), emoji=":warning:")
+
+
+def describe_thor_error(error: ThorError, query: str | None = None) -> str:  # noqa: C901 - one case per code
+    """What happened and what to do, for each documented Thor error (thor-api.md §2)."""
+    if isinstance(error, ChargeboxNotFound):
+        target = code(query or error.chargebox_id)
+        return f"Thor has no chargebox {target} (ChargeboxNotFound). Check the id, or search by name."
+    if error.code == "APIKeyNotFound":
+        return ("Thor rejected thorbot's API key (`APIKeyNotFound`). An admin should copy the key from the "
+                "*Development* page of the Thor dashboard (\"Requests to Thor\") into `THOR_API_KEY` and restart "
+                "thorbot. Regenerating the key there invalidates the old one.")
+    if error.code == "RestAPINotEnabled":
+        return ("The REST API integration is switched off in the Thor dashboard (`RestAPINotEnabled`). "
+                "An admin should enable it on the *Development* page and press save.")
+    if error.code == "InvalidSourceIPAddr":
+        return ("Thor refused the call because it came from a different IP address than the one configured "
+                "(`InvalidSourceIPAddr`). An admin should update *Source IP address* under *Development → "
+                "Requests to Thor* in the dashboard to this server's outgoing IP (or clear it), then save.")
+    if isinstance(error, ThorAccessDenied):
+        return f"Thor refused the request (`{escape(error.code)}`). Check the API integration settings in the dashboard."
+    if error.code == "timeout":
+        return "Thor did not answer in time. It may be overloaded; try again in a minute."
+    if error.code == "connect":
+        return "thorbot could not reach Thor's API (connection failed). Try again in a minute; if it persists, check `THOR_API_URL`."
+    if isinstance(error, ThorUnavailable):
+        return (f"Thor is having trouble right now (HTTP {error.status or '?'}, `{escape(error.code)}`). "
+                "Nothing is wrong with your command; try again in a minute.")
+    return f"Thor sent an answer thorbot could not read (`{escape(error.code)}`). Try again in a minute."
+
+
+def internal_error() -> Payload:
+    return simple("Something went wrong inside thorbot; the details are in its log. Please try again.",
+                  emoji=":warning:")

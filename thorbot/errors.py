@@ -1,0 +1,60 @@
+"""Every error thorbot raises on purpose, as one tree.
+
+    ThorbotError
+    ├── ConfigError                 missing or invalid settings (permanent)
+    ├── UsageError                  the user's command text cannot be understood (permanent)
+    └── ThorError                   anything that went wrong talking to Thor
+        ├── ThorUnavailable         timeout, connection refused, 5xx, 429 (transient: retry)
+        ├── ThorAccessDenied        APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr (permanent)
+        ├── ChargeboxNotFound       404 ChargeboxNotFound for one box (permanent for that box)
+        └── ThorBadResponse         a body we could not understand (transient: Thor may be mid-deploy)
+
+Adapters translate library exceptions (httpx, redis) into this tree once, at the edge, with
+`raise ... from exc`; nothing above the adapters sees a library exception type. Messages never
+contain the Thor API key or a connector's Nayax token.
+"""
+
+from __future__ import annotations
+
+
+class ThorbotError(Exception):
+    """Base class; `permanent` says whether retrying the same call can help."""
+
+    permanent = False
+
+
+class ConfigError(ThorbotError):
+    permanent = True
+
+
+class UsageError(ThorbotError):
+    permanent = True
+
+
+class ThorError(ThorbotError):
+    """A failed Thor call. `code` is Thor's message token (e.g. ``APIKeyNotFound``) or ours."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class ThorUnavailable(ThorError):
+    permanent = False
+
+
+class ThorAccessDenied(ThorError):
+    permanent = True
+
+
+class ChargeboxNotFound(ThorError):
+    permanent = True
+
+    def __init__(self, chargebox_id: str) -> None:
+        super().__init__("chargebox not found", code="ChargeboxNotFound", status=404)
+        self.chargebox_id = chargebox_id
+
+
+class ThorBadResponse(ThorError):
+    permanent = False

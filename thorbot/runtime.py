@@ -1,0 +1,74 @@
+"""Assemble the real parts from Settings: Redis (embedded or REDIS_URL), Thor, Slack clients."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from redis.asyncio import Redis
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from thorbot.adapters.redis_server import EmbeddedRedis
+from thorbot.adapters.thor import ThorClient
+from thorbot.context import AppContext, utc_now
+from thorbot.errors import ConfigError
+from thorbot.lookup import Lookup
+from thorbot.redact import register_secret
+from thorbot.settings import Settings
+
+
+def require(value: object, name: str, why: str) -> None:
+    if not value:
+        raise ConfigError(f"{name} is not set; {why}. See README → Configuration.")
+
+
+def thor_client(settings: Settings) -> ThorClient:
+    require(settings.thor_api_key, "THOR_API_KEY", "thorbot needs Thor's API key (dashboard → Development)")
+    assert settings.thor_api_key is not None
+    return ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
+                      timeout=settings.thor_timeout, retries=settings.thor_retries,
+                      max_connections=max(settings.poll_concurrency, 10))
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    # 429s wait for Retry-After and connection resets retry; the outbox adds its own durable retry.
+    client.retry_handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                             AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    return client
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    embedded: EmbeddedRedis | None = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = embedded.start()
+    client: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+                                   health_check_interval=30)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            embedded.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_context(settings: Settings, *, clock: type[datetime] | None = None) -> AsyncIterator[AppContext]:
+    for secret in settings.secret_values():
+        register_secret(secret)
+    thor = thor_client(settings)
+    try:
+        async with open_redis(settings) as redis:
+            yield AppContext(settings=settings, thor=thor, redis=redis, clock=utc_now,
+                             lookup=Lookup(thor, cache_ttl=settings.name_cache_ttl))
+    finally:
+        await thor.aclose()

@@ -1,0 +1,181 @@
+"""A fake Slack Web API and `response_url` sink, written from slack-platform.md.
+
+Implements what thorbot calls: auth.test, chat.postMessage, chat.update, chat.postEphemeral,
+conversations.history (with message metadata), views.publish; bearer-token checks; JSON or form
+bodies; the ~1 message/second/channel limit answered with HTTP 429 + Retry-After; injected 5xx;
+and response_url's 5 uses. Every request is recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+MessageListener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class SlackCall:
+    method: str
+    body: dict[str, Any]
+    status: int
+
+
+@dataclass
+class SlackMessage:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    metadata: dict[str, Any] | None = None
+    updates: int = 0
+
+
+@dataclass
+class SlackFaults:
+    rate_limit_per_channel: float = 0.0        # minimum seconds between posts in one channel (0 = off)
+    fail_next: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # method -> statuses
+
+
+class FakeSlack:
+    def __init__(self, token: str = "xoxb-test") -> None:
+        self.token = token
+        self.faults = SlackFaults()
+        self.calls: list[SlackCall] = []
+        self.messages: list[SlackMessage] = []
+        self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.ephemerals: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.listeners: list[MessageListener] = []
+        self._last_post: dict[str, float] = {}
+        self._seq = itertools.count(1)
+        self._base = int(time.time())
+
+    def response_url(self, base_url: str, key: str) -> str:
+        return f"{base_url}/response/{key}"
+
+    def posts(self, channel: str | None = None) -> list[SlackMessage]:
+        return [m for m in self.messages if channel is None or m.channel == channel]
+
+    def count(self, method: str) -> int:
+        return sum(1 for c in self.calls if c.method == method)
+
+    def _notify(self, kind: str, payload: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(kind, payload)
+
+    async def api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await _read_body(request)
+        status, answer, headers = self._answer(method, body, request.headers.get("Authorization", ""))
+        self.calls.append(SlackCall(method, body, status))
+        return web.json_response(answer, status=status, headers=headers)
+
+    def _answer(self, method: str, body: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.faults.fail_next.get(method):
+            status = self.faults.fail_next[method].pop(0)
+            headers = {"Retry-After": "1"} if status == 429 else {}
+            return status, {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}, headers
+        if auth != f"Bearer {self.token}":
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        result: tuple[int, dict[str, Any], dict[str, str]] = handler(body)
+        return result
+
+    def _auth_test(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        return 200, {"ok": True, "url": "https://fake.slack/", "team": "Fake", "user": "thorbot",
+                     "team_id": "T0FAKE", "user_id": "U0THORBOT", "bot_id": "B0THORBOT"}, {}
+
+    def _chat_postMessage(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel = str(body.get("channel", ""))
+        if not channel:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        blocks = _blocks(body)
+        if len(blocks) > 50:
+            return 200, {"ok": False, "error": "invalid_blocks"}, {}
+        now = time.monotonic()
+        gap = self.faults.rate_limit_per_channel
+        if gap and now - self._last_post.get(channel, -1e9) < gap:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, round(gap)))}
+        self._last_post[channel] = now
+        ts = f"{self._base}.{next(self._seq):06d}"
+        metadata = body.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        message = SlackMessage(channel, ts, str(body.get("text", "")), blocks, body.get("thread_ts"), metadata)
+        self.messages.append(message)
+        self._notify("post", {"channel": channel, "ts": ts, "text": message.text, "blocks": blocks,
+                              "thread_ts": message.thread_ts})
+        return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}, {}
+
+    def _chat_update(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        for message in self.messages:
+            if message.channel == body.get("channel") and message.ts == body.get("ts"):
+                message.text = str(body.get("text", message.text))
+                message.blocks = _blocks(body) if "blocks" in body else []
+                message.updates += 1
+                self._notify("update", {"channel": message.channel, "ts": message.ts, "text": message.text,
+                                        "blocks": message.blocks})
+                return 200, {"ok": True, "channel": message.channel, "ts": message.ts}, {}
+        return 200, {"ok": False, "error": "message_not_found"}, {}
+
+    def _chat_postEphemeral(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        self.ephemerals.append(body)
+        self._notify("ephemeral", {**body, "blocks": _blocks(body)})
+        return 200, {"ok": True, "message_ts": f"{self._base}.{next(self._seq):06d}"}, {}
+
+    def _conversations_history(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel = body.get("channel")
+        limit = int(body.get("limit", 100))
+        found = [m for m in reversed(self.messages) if m.channel == channel and m.thread_ts is None][:limit]
+        with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        items = [{"type": "message", "ts": m.ts, "text": m.text,
+                  **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
+        return 200, {"ok": True, "messages": items, "has_more": False}, {}
+
+    def _views_publish(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        view = body.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        self.views[str(body.get("user_id"))] = view if isinstance(view, dict) else {}
+        return 200, {"ok": True}, {}
+
+    async def response(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if len(self.responses[key]) >= 5:
+            return web.Response(status=404, text="used_url")  # Slack allows 5 uses per response_url
+        payload = await request.json()
+        self.responses[key].append(payload)
+        self._notify("response", {"key": key, **payload})
+        return web.Response(text="ok")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self.api)
+        app.router.add_post("/response/{key}", self.response)
+        return app
+
+
+def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = body.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    return list(blocks)
+
+
+async def _read_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        data = await request.json()
+        return data if isinstance(data, dict) else {}
+    form = await request.post()
+    return {k: str(v) for k, v in form.items()}

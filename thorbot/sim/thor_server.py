@@ -1,0 +1,117 @@
+"""The Thor integration API over loopback, serving a simulated Fleet, with fault injection.
+
+Implements what thor-api.md documents for the endpoints thorbot reads: `X-Api-Key` on every
+request, `GET /chargeboxes?onlyactive=`, `GET /chargeboxes/{id}`, and every documented error
+(403 APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr, 404 ChargeboxNotFound,
+500 InternalServerError). The docs never show an error body, so `error_style` serves the token
+as plain text or inside JSON, and tests cover both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from thorbot.sim.fleet import Fleet
+
+PREFIX = "/latest/integration"
+ErrorStyle = Literal["plain", "json", "json-error", "quoted"]
+
+
+@dataclass
+class ThorFaults:
+    """Knobs a test or the demo turns: everything Thor can do wrong."""
+
+    error: str | None = None          # e.g. "InternalServerError", "RestAPINotEnabled", "InvalidSourceIPAddr"
+    error_status: int = 500
+    hang: bool = False                # never answer (the client must time out)
+    latency: float = 0.0              # seconds added to every answer
+    list_live_fields: bool = True     # False: list entries lack connected / last_heartbeat
+    error_style: ErrorStyle = "json"
+    fail_next: int = 0                # fail only the next N requests with `error`
+
+
+@dataclass
+class ThorRequestLog:
+    raw_paths: list[str] = field(default_factory=list)
+    box_ids: list[str] = field(default_factory=list)
+    api_keys: list[str] = field(default_factory=list)
+    list_calls: int = 0
+    box_calls: int = 0
+
+
+def _error_body(token: str, style: ErrorStyle) -> tuple[str, str]:
+    if style == "plain":
+        return token, "text/plain"
+    if style == "quoted":
+        return json.dumps(token), "application/json"
+    if style == "json-error":
+        return json.dumps({"error": {"message": token}}), "application/json"
+    return json.dumps({"message": token}), "application/json"
+
+
+class FakeThor:
+    def __init__(self, fleet: Fleet, api_key: str) -> None:
+        self.fleet = fleet
+        self.api_key = api_key
+        self.faults = ThorFaults()
+        self.log = ThorRequestLog()
+
+    def error(self, status: int, token: str) -> web.Response:
+        body, content_type = _error_body(token, self.faults.error_style)
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    async def _gate(self, request: web.Request) -> web.Response | None:
+        key = request.headers.get("X-Api-Key", "")
+        self.log.api_keys.append(key)
+        if self.faults.latency:
+            await asyncio.sleep(self.faults.latency)
+        if self.faults.hang:
+            await asyncio.sleep(3600)
+        if key != self.api_key:
+            return self.error(403, "APIKeyNotFound")
+        if self.faults.error and (self.faults.fail_next > 0 or not self.faults.fail_next):
+            status = {"RestAPINotEnabled": 403, "InvalidSourceIPAddr": 403, "APIKeyNotFound": 403}.get(
+                self.faults.error, self.faults.error_status)
+            token = self.faults.error
+            if self.faults.fail_next > 0:
+                self.faults.fail_next -= 1
+                if self.faults.fail_next == 0:
+                    self.faults.error = None
+            return self.error(status, token)
+        return None
+
+    async def list_boxes(self, request: web.Request) -> web.Response:
+        self.log.list_calls += 1
+        denied = await self._gate(request)
+        if denied is not None:
+            return denied
+        only_active = request.query.get("onlyactive", "true").lower() in ("true", "1")
+        items = self.fleet.thor_list(only_active=only_active, live_fields=self.faults.list_live_fields)
+        return web.Response(text=json.dumps(items), content_type="application/json")
+
+    async def get_box(self, request: web.Request) -> web.Response:
+        self.log.box_calls += 1
+        raw_tail = request.raw_path.split("?", 1)[0][len(PREFIX + "/chargeboxes/"):]
+        self.log.raw_paths.append(request.raw_path)
+        box_id = unquote(raw_tail)
+        self.log.box_ids.append(box_id)
+        denied = await self._gate(request)
+        if denied is not None:
+            return denied
+        box = self.fleet.boxes.get(box_id)
+        if box is None:
+            return self.error(404, "ChargeboxNotFound")
+        return web.Response(text=json.dumps(box.to_thor()), content_type="application/json")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(PREFIX + "/chargeboxes", self.list_boxes)
+        # One segment only; a request whose id escaped its segment would 404 on routing, not reach a box.
+        app.router.add_get(PREFIX + "/chargeboxes/{box_id}", self.get_box)
+        return app

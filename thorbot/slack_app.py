@@ -1,0 +1,135 @@
+"""The Bolt app: every Slack listener is registered here, and each one stays thin.
+
+A handler acks first (Slack's 3-second window), then parses, calls a service, renders with a pure
+function and answers through `response_url`. Thor is never called before the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from thorbot.context import AppContext
+from thorbot.domain import replies
+from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE, render_card
+from thorbot.domain.commands import Help, Status, parse_command
+from thorbot.domain.replies import ACTION_PICK
+from thorbot.errors import ThorError, UsageError
+
+log = logging.getLogger(__name__)
+Payload = dict[str, Any]
+CommandHandler = Callable[[AppContext, Any, dict[str, Any], AsyncAck, AsyncRespond], Awaitable[None]]
+
+
+def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | None,
+              extra_commands: CommandHandler | None = None) -> AsyncApp:
+    """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
+        request_verification_enabled=signing_secret is not None,
+        ssl_check_enabled=True,
+    )
+
+    @app.command("/chargebox")
+    async def chargebox(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await handle_command(ctx, command, ack, respond, extra_commands)
+
+    @app.action(ACTION_SHARE)
+    async def share(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user = body.get("user", {}).get("id", "")
+        note = f"Shared by <@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", user) else None
+        await answer_card(ctx, str(action.get("value", "")), respond, in_channel=True, note=note)
+
+    @app.action(re.compile(f"^({ACTION_REFRESH}|{ACTION_PICK}_\\d+)$"))
+    async def refresh(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await answer_card(ctx, str(action.get("value", "")), respond, replace=True)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)
+
+    return app
+
+
+async def handle_command(ctx: AppContext, command: dict[str, Any], ack: AsyncAck, respond: AsyncRespond,
+                         extra: CommandHandler | None) -> None:
+    try:
+        parsed = parse_command(str(command.get("text", "")))
+    except UsageError as exc:
+        await ack(**replies.usage_error(str(exc)))
+        return
+    if isinstance(parsed, Help):
+        await ack(**replies.help_reply())
+        return
+    if isinstance(parsed, Status):
+        await ack(**replies.looking_up(parsed.query))
+        await answer_query(ctx, parsed.query, respond)
+        return
+    if extra is None:
+        await ack(**replies.simple("That command is not available in this deployment."))
+        return
+    await extra(ctx, parsed, command, ack, respond)
+
+
+async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond) -> None:
+    """Resolve the query and answer with a card, a pick list, or a helpful error."""
+    payload = await safe_payload(lambda: _query_payload(ctx, query), query)
+    await _send(respond, payload, replace=True)
+
+
+async def answer_card(ctx: AppContext, box_id: str, respond: AsyncRespond, *, replace: bool = False,
+                      in_channel: bool = False, note: str | None = None) -> None:
+    async def build() -> Payload:
+        box = await ctx.thor.get_chargebox(box_id)
+        card = card_payload(ctx, box, note=note, buttons=not in_channel)
+        if in_channel:
+            card["response_type"] = "in_channel"
+        return card
+
+    payload = await safe_payload(build, box_id)
+    await _send(respond, payload, replace=replace and not in_channel)
+
+
+def card_payload(ctx: AppContext, box: Any, *, note: str | None = None, buttons: bool = True) -> Payload:
+    stale = timedelta(seconds=ctx.settings.heartbeat_stale_after)
+    payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note)
+    payload["response_type"] = "ephemeral"
+    return payload
+
+
+async def _query_payload(ctx: AppContext, query: str) -> Payload:
+    resolved = await ctx.lookup.resolve(query)
+    if resolved.box is not None:
+        return card_payload(ctx, resolved.box)
+    if resolved.matches:
+        return replies.pick_list(query, list(resolved.matches), len(resolved.matches))
+    return replies.no_match(query)
+
+
+async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | None) -> Payload:
+    """Run a reply builder; Thor errors become their explanation, anything else a polite apology."""
+    try:
+        return await build()
+    except ThorError as exc:
+        log.warning("Thor call failed: %s (%s)", exc.code, exc.status)
+        return replies.thor_error(exc, query)
+    except Exception:
+        log.exception("building a reply failed")
+        return replies.internal_error()
+
+
+async def _send(respond: AsyncRespond, payload: Payload, *, replace: bool) -> None:
+    try:
+        await respond(replace_original=replace, **payload)
+    except Exception:
+        # response_url expired (30 min / 5 uses) or Slack is down: nothing else can reach the user.
+        log.exception("could not answer through response_url")
