@@ -11,12 +11,12 @@ import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
 
+from tests.helpers import SLACK_TOKEN, THOR_KEY, AppRig, start_app_rig
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import PREFIX, FakeThor
-from tests.helpers import SLACK_TOKEN, THOR_KEY, AppRig, start_app_rig
 
 _EXTERNAL_REDIS = os.environ.get("REDIS_URL")
 SCRUBBED_PREFIXES = ("SLACK_", "THOR_", "REDIS_", "THORBOT_", "PORT")

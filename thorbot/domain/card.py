@@ -182,7 +182,8 @@ def _connector_sections(box: Chargebox) -> list[Block]:
 
 
 def _legend(now: datetime) -> str:
-    return f"Checked {slack_date(now, '{time_secs}')} · :white_circle: free  :large_orange_circle: occupied  :large_blue_circle: reserved"
+    legend = ":white_circle: free  :large_orange_circle: occupied  :large_blue_circle: reserved"
+    return f"Checked {slack_date(now, '{time_secs}')} · {legend}"
 
 
 def _section(text: str) -> Block:

@@ -90,10 +90,12 @@ def parse_chargebox(raw: Any) -> Chargebox:
     """Build a Chargebox from one Thor JSON object; raise ValueError when it is not one."""
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str | int) or raw.get("id") == "":
         raise ValueError("not a chargebox object")
-    box_type = raw.get("type") if isinstance(raw.get("type"), dict) else {}
-    connectors_raw = raw.get("connectors") if isinstance(raw.get("connectors"), list) else []
+    box_type: dict[str, Any] = raw["type"] if isinstance(raw.get("type"), dict) else {}
+    connectors_raw: list[Any] = raw["connectors"] if isinstance(raw.get("connectors"), list) else []
     connectors = tuple(
-        Connector.model_validate({**c, "number": i}) for i, c in enumerate(connectors_raw, start=1) if isinstance(c, dict)
+        Connector.model_validate({**c, "number": i})
+        for i, c in enumerate(connectors_raw, start=1)
+        if isinstance(c, dict)
     )
     coords = raw.get("coordinates")
     return Chargebox(

@@ -98,11 +98,13 @@ def describe_thor_error(error: ThorError, query: str | None = None) -> str:  # n
                 "(`InvalidSourceIPAddr`). An admin should update *Source IP address* under *Development → "
                 "Requests to Thor* in the dashboard to this server's outgoing IP (or clear it), then save.")
     if isinstance(error, ThorAccessDenied):
-        return f"Thor refused the request (`{escape(error.code)}`). Check the API integration settings in the dashboard."
+        return (f"Thor refused the request (`{escape(error.code)}`). "
+                "Check the API integration settings in the dashboard.")
     if error.code == "timeout":
         return "Thor did not answer in time. It may be overloaded; try again in a minute."
     if error.code == "connect":
-        return "thorbot could not reach Thor's API (connection failed). Try again in a minute; if it persists, check `THOR_API_URL`."
+        return ("thorbot could not reach Thor's API (connection failed). "
+                "Try again in a minute; if it persists, check `THOR_API_URL`.")
     if isinstance(error, ThorUnavailable):
         return (f"Thor is having trouble right now (HTTP {error.status or '?'}, `{escape(error.code)}`). "
                 "Nothing is wrong with your command; try again in a minute.")

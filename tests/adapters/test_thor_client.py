@@ -1,0 +1,99 @@
+"""ThorClient against the fake Thor over real loopback HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.helpers import THOR_KEY
+from thorbot.adapters.thor import ThorClient, chargebox_path, error_code
+from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorUnavailable
+from thorbot.sim.thor_server import FakeThor
+
+
+@pytest.fixture
+async def thor(fake_thor: FakeThor) -> AsyncIterator[ThorClient]:
+    client = ThorClient(fake_thor.base_url, THOR_KEY, timeout=0.5, retries=2, backoff=0.01)  # type: ignore[attr-defined]
+    yield client
+    await client.aclose()
+
+
+@pytest.mark.parametrize("body", ["APIKeyNotFound", '"APIKeyNotFound"', '{"message": "APIKeyNotFound"}',
+                                  '{"error": {"message": "APIKeyNotFound"}}', '{"code":"APIKeyNotFound"}'])
+def test_error_code_accepts_plain_or_json(body: str) -> None:
+    assert error_code(body) == "APIKeyNotFound"
+
+
+def test_error_code_of_an_unknown_body() -> None:
+    assert error_code("<html>Bad gateway</html>") is None
+    assert error_code('{"message": "SomethingNew"}') == "SomethingNew"
+
+
+@pytest.mark.parametrize(("box_id", "path"), [("abc", "/chargeboxes/abc"), ("..", "/chargeboxes/%2E%2E"),
+                                              ("../x", "/chargeboxes/%2E%2E%2Fx"), ("a?b#c", "/chargeboxes/a%3Fb%23c"),
+                                              ("%2e", "/chargeboxes/%252e")])
+def test_ids_are_one_path_segment(box_id: str, path: str) -> None:
+    assert chargebox_path(box_id) == path
+
+
+async def test_reads_a_box_and_sends_the_key(thor: ThorClient, fake_thor: FakeThor) -> None:
+    sim = next(iter(fake_thor.fleet.boxes.values()))
+    box = await thor.get_chargebox(sim.id)
+    assert box.id == sim.id and box.alias == sim.alias and len(box.connectors) == len(sim.connectors)
+    assert fake_thor.log.api_keys == [THOR_KEY]
+
+
+async def test_list_reads_every_box(thor: ThorClient, fake_thor: FakeThor) -> None:
+    assert {b.id for b in await thor.list_chargeboxes()} == set(fake_thor.fleet.boxes)
+
+
+async def test_list_without_live_fields_is_flagged(thor: ThorClient, fake_thor: FakeThor) -> None:
+    fake_thor.faults.list_live_fields = False
+    assert not any(b.has_live_fields for b in await thor.list_chargeboxes())
+
+
+async def test_not_found(thor: ThorClient) -> None:
+    with pytest.raises(ChargeboxNotFound):
+        await thor.get_chargebox("missing")
+
+
+@pytest.mark.parametrize("token", ["APIKeyNotFound", "RestAPINotEnabled", "InvalidSourceIPAddr"])
+async def test_access_errors_are_permanent_and_not_retried(thor: ThorClient, fake_thor: FakeThor, token: str) -> None:
+    fake_thor.faults.error = token
+    with pytest.raises(ThorAccessDenied) as caught:
+        await thor.list_chargeboxes()
+    assert caught.value.code == token and caught.value.permanent
+    assert fake_thor.log.list_calls == 1
+
+
+async def test_500_is_retried_then_reported(thor: ThorClient, fake_thor: FakeThor) -> None:
+    fake_thor.faults.error = "InternalServerError"
+    with pytest.raises(ThorUnavailable) as caught:
+        await thor.list_chargeboxes()
+    assert caught.value.code == "InternalServerError" and fake_thor.log.list_calls == 3
+
+
+async def test_a_passing_500_is_absorbed_by_a_retry(thor: ThorClient, fake_thor: FakeThor) -> None:
+    fake_thor.faults.error, fake_thor.faults.fail_next = "InternalServerError", 1
+    assert len(await thor.list_chargeboxes()) == len(fake_thor.fleet.boxes)
+    assert fake_thor.log.list_calls == 2
+
+
+async def test_timeout_is_bounded(thor: ThorClient, fake_thor: FakeThor) -> None:
+    fake_thor.faults.hang = True
+    started = time.monotonic()
+    with pytest.raises(ThorUnavailable) as caught:
+        await thor.list_chargeboxes()
+    assert caught.value.code == "timeout"
+    assert time.monotonic() - started < 3
+
+
+async def test_connection_refused_is_transient() -> None:
+    client = ThorClient("http://127.0.0.1:9", THOR_KEY, timeout=0.5, retries=0)
+    with pytest.raises(ThorUnavailable) as caught:
+        await client.list_chargeboxes()
+    await client.aclose()
+    assert caught.value.code == "connect"
+    assert THOR_KEY not in str(caught.value)

@@ -1,0 +1,44 @@
+"""`thorbot status` as a real subprocess against the fake Thor."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from tests.helpers import THOR_KEY
+from thorbot.sim.thor_server import FakeThor
+
+
+async def run(fake_thor: FakeThor, *args: str, key: str = THOR_KEY) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    env.update({"THOR_API_KEY": key, "THOR_API_URL": fake_thor.base_url, "THORBOT_THOR_RETRIES": "0",  # type: ignore[attr-defined]
+                "COLUMNS": "140"})
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", "status", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_status_prints_the_card(fake_thor: FakeThor) -> None:
+    box = next(iter(fake_thor.fleet.boxes.values()))
+    code, out, err = await run(fake_thor, box.id)
+    assert code == 0, err
+    assert box.id in out and "Connected" in out and "last heartbeat" in out
+
+
+async def test_status_fails_on_unknown_box(fake_thor: FakeThor) -> None:
+    code, _, err = await run(fake_thor, "nope")
+    assert code != 0 and "no chargebox" in err
+
+
+async def test_status_fails_on_bad_key_and_hides_it(fake_thor: FakeThor) -> None:
+    code, out, err = await run(fake_thor, "x", key="wrong-key-123456")
+    assert code == 1 and "APIKeyNotFound" in err
+    assert "wrong-key-123456" not in out + err
+
+
+async def test_status_without_key_explains(fake_thor: FakeThor) -> None:
+    code, _, err = await run(fake_thor, "x", key="")
+    assert code == 2 and "THOR_API_KEY is not set" in err
