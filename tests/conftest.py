@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 def fleet() -> Fleet:
-    return Fleet.generate(6, seed=1)
+    return Fleet.generate(6, seed=1, now=datetime.now(tz=UTC).replace(microsecond=0))
 
 
 @pytest.fixture

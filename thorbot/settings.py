@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     list_threshold: int = Field(5, ge=1, validation_alias=_env("THORBOT_LIST_THRESHOLD"))
     thor_outage_cycles: int = Field(3, ge=1, validation_alias=_env("THORBOT_THOR_OUTAGE_CYCLES"))
     name_cache_ttl: float = Field(60.0, ge=0, validation_alias=_env("THORBOT_NAME_CACHE_TTL"))
+    slack_channel_gap: float = Field(1.0, ge=0, validation_alias=_env("THORBOT_SLACK_CHANNEL_GAP"))
     lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
 
     @field_validator("thor_api_url", "slack_api_url")

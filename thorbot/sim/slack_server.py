@@ -43,6 +43,7 @@ class SlackMessage:
 class SlackFaults:
     rate_limit_per_channel: float = 0.0        # minimum seconds between posts in one channel (0 = off)
     fail_next: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # method -> statuses
+    post_then_fail: int = 0                     # store the next N posts, then answer 500 (ambiguous failure)
 
 
 class FakeSlack:
@@ -116,6 +117,9 @@ class FakeSlack:
         self.messages.append(message)
         self._notify("post", {"channel": channel, "ts": ts, "text": message.text, "blocks": blocks,
                               "thread_ts": message.thread_ts})
+        if self.faults.post_then_fail > 0:
+            self.faults.post_then_fail -= 1
+            return 500, {"ok": False, "error": "internal_error"}, {}
         return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}, {}
 
     def _chat_update(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -143,6 +147,14 @@ class FakeSlack:
                   **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
         return 200, {"ok": True, "messages": items, "has_more": False}, {}
 
+    def _conversations_replies(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel, parent = body.get("channel"), body.get("ts")
+        found = [m for m in self.messages if m.channel == channel and (m.ts == parent or m.thread_ts == parent)]
+        with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        items = [{"type": "message", "ts": m.ts, "text": m.text, "thread_ts": m.thread_ts or m.ts,
+                  **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
+        return 200, {"ok": True, "messages": items, "has_more": False}, {}
+
     def _views_publish(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         view = body.get("view")
         if isinstance(view, str):
@@ -162,6 +174,7 @@ class FakeSlack:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/{method}", self.api)
+        app.router.add_get("/api/{method}", self.api)  # slack_sdk sends read methods as GET + query
         app.router.add_post("/response/{key}", self.response)
         return app
 
@@ -174,6 +187,8 @@ def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def _read_body(request: web.Request) -> dict[str, Any]:
+    if request.method == "GET":
+        return dict(request.query)
     if request.content_type == "application/json":
         data = await request.json()
         return data if isinstance(data, dict) else {}

@@ -75,7 +75,7 @@ class FakeThor:
             await asyncio.sleep(3600)
         if key != self.api_key:
             return self.error(403, "APIKeyNotFound")
-        if self.faults.error and (self.faults.fail_next > 0 or not self.faults.fail_next):
+        if self.faults.error:
             status = {"RestAPINotEnabled": 403, "InvalidSourceIPAddr": 403, "APIKeyNotFound": 403}.get(
                 self.faults.error, self.faults.error_status)
             token = self.faults.error

@@ -1,0 +1,177 @@
+"""The alert state machine, under frozen time, plus properties over random observation sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from freezegun.api import FrozenDateTimeFactory
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from thorbot.domain.models import Chargebox
+from thorbot.domain.watch import BoxRecord, Event, Observation, Opened, Resolved, Status, Thresholds, step
+
+TH = Thresholds(grace=timedelta(seconds=120), stale_after=timedelta(seconds=900),
+                recovery_grace=timedelta(seconds=60))
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+class Box:
+    """Drives one box through observations with a frozen clock."""
+
+    def __init__(self, clock: FrozenDateTimeFactory, th: Thresholds = TH) -> None:
+        self.clock, self.th = clock, th
+        self.record: BoxRecord | None = None
+        self.events: list[Event] = []
+
+    def now(self) -> datetime:
+        return datetime.now(tz=UTC)
+
+    def see(self, *, connected: bool | None = True, heartbeat_age: float = 10, active: bool = True,
+            missing: bool = False, occupied: frozenset[int] = frozenset()) -> list[Event]:
+        box = None if missing else Chargebox(
+            id="B1", alias="Box one", connected=connected, active=active, occupied=occupied,
+            last_heartbeat=self.now() - timedelta(seconds=heartbeat_age), has_heartbeat_field=True)
+        self.record, events = step(self.record, Observation("B1", box), self.now(), self.th)
+        self.events.extend(events)
+        return events
+
+    def wait(self, seconds: float) -> None:
+        self.clock.tick(timedelta(seconds=seconds))
+
+
+@pytest.fixture
+def box() -> Iterator[Box]:
+    with freeze_time(START) as clock:
+        b = Box(clock)
+        b.see()
+        yield b
+
+
+def test_a_20_second_blip_is_not_an_incident(box: Box) -> None:
+    box.wait(60)
+    assert box.see(connected=False) == []
+    box.wait(20)
+    assert box.see() == []
+    assert box.record is not None and box.record.status is Status.ONLINE and box.events == []
+
+
+def test_disconnection_past_grace_opens_one_incident_dated_from_the_drop(box: Box) -> None:
+    box.wait(60)
+    drop = box.now()
+    box.see(connected=False, occupied=frozenset({2}))
+    box.wait(119)
+    assert box.see(connected=False) == []
+    box.wait(1)
+    [event] = box.see(connected=False)
+    assert isinstance(event, Opened) and event.incident.kind == "offline" and event.incident.started == drop
+    box.wait(600)
+    assert box.see(connected=False) == []
+
+
+def test_recovery_waits_for_recovery_grace_and_reports_downtime(box: Box) -> None:
+    drop = box.now()
+    box.see(connected=False)
+    box.wait(300)
+    box.see(connected=False)
+    back = box.now()
+    assert box.see() == [] and box.record is not None and box.record.status is Status.RECOVERING
+    box.wait(59)
+    assert box.see() == []
+    box.wait(1)
+    [event] = box.see()
+    assert isinstance(event, Resolved) and event.incident.resolved == back
+    assert event.incident.downtime() == back - drop
+
+
+def test_flapping_during_recovery_keeps_one_incident(box: Box) -> None:
+    box.see(connected=False)
+    box.wait(200)
+    box.see(connected=False)
+    for _ in range(5):
+        box.wait(20)
+        box.see()
+        box.wait(20)
+        box.see(connected=False)
+    assert [type(e) for e in box.events] == [Opened]
+
+
+def test_stale_heartbeat_while_connected_is_silent(box: Box) -> None:
+    box.wait(60)
+    assert box.see(heartbeat_age=900) == []
+    [event] = box.see(heartbeat_age=901)
+    assert isinstance(event, Opened) and event.incident.kind == "silent"
+    assert box.see(heartbeat_age=2000) == []
+    box.wait(60)
+    box.see(heartbeat_age=5)
+    box.wait(60)
+    assert [type(e) for e in box.see(heartbeat_age=5)] == [Resolved]
+
+
+def test_silent_then_disconnected_is_still_one_incident(box: Box) -> None:
+    box.see(heartbeat_age=1000)
+    box.wait(300)
+    box.see(connected=False)
+    box.wait(300)
+    box.see(connected=False)
+    assert [type(e) for e in box.events] == [Opened]
+
+
+@pytest.mark.parametrize("kwargs", [{"missing": True}, {"active": False}])
+def test_deleted_or_inactive_box_gets_one_notice(box: Box, kwargs: dict[str, bool]) -> None:
+    [event] = box.see(**kwargs)  # type: ignore[arg-type]
+    assert isinstance(event, Opened) and event.incident.kind in ("gone", "inactive")
+    for _ in range(10):
+        box.wait(60)
+        assert box.see(**kwargs) == []  # type: ignore[arg-type]
+    assert [type(e) for e in box.see()] == [Resolved]
+
+
+def test_first_sighting_of_a_box_already_down_is_not_news() -> None:
+    with freeze_time(START) as clock:
+        b = Box(clock)
+        assert b.see(connected=False) == []
+        b.wait(3600)
+        assert b.see(connected=False) == []
+        b.see()
+        b.wait(10)
+        b.see(connected=False)
+        b.wait(200)
+        assert [type(e) for e in b.see(connected=False)] == [Opened]
+
+
+def test_zero_grace_alerts_at_once_and_zero_recovery_grace_resolves_at_once() -> None:
+    with freeze_time(START) as clock:
+        b = Box(clock, Thresholds(grace=timedelta(0), recovery_grace=timedelta(0)))
+        b.see()
+        assert [type(e) for e in b.see(connected=False)] == [Opened]
+        assert [type(e) for e in b.see()] == [Resolved]
+
+
+OBS = st.sampled_from(["up", "down", "silent", "gone", "inactive", "unknown"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(OBS, st.integers(min_value=0, max_value=400)), max_size=60))
+def test_random_sequences_never_double_open_or_recover_unannounced(seq: list[tuple[str, int]]) -> None:
+    now = START
+    record: BoxRecord | None = None
+    open_id: str | None = None
+    for kind, gap in seq:
+        now += timedelta(seconds=gap)
+        box = None if kind == "gone" else Chargebox(
+            id="B", connected={"down": False, "unknown": None}.get(kind, True), active=kind != "inactive",
+            last_heartbeat=now - timedelta(seconds=2000 if kind == "silent" else 5), has_heartbeat_field=True)
+        record, events = step(record, Observation("B", box), now, TH)
+        for event in events:
+            if isinstance(event, Opened):
+                assert open_id is None, "two open incidents"
+                open_id = event.incident.id
+            else:
+                assert open_id == event.incident.id, "recovery without an alert"
+                assert event.incident.resolved is not None and event.incident.resolved >= event.incident.started
+                open_id = None
+        assert (record.incident is None) == (open_id is None)

@@ -1,0 +1,59 @@
+"""Every Redis key thorbot uses, in one place (README → "Redis layout" mirrors this table).
+
+All keys share the hash tag `{thorbot}`, so multi-key transactions work on Redis Cluster too, and
+the `v1` segment versions the layout (a future v2 can migrate or live side by side).
+
+| key | type | contents | TTL / bound |
+|---|---|---|---|
+| schema | string | layout version ("1") | none |
+| boxes | hash | box id → BoxRecord JSON (last seen alert state) | entries removed when no channel watches the box |
+| subs:channels | set | channels that have any subscription | removed when empty |
+| subs:all | set | channels subscribed to the whole fleet | none (bounded by channels) |
+| subs:<channel> | set | box ids the channel watches | deleted when empty |
+| incident:<id> | string | Incident JSON | none while open; 30 days after it resolves |
+| incidents:recent | list | newest incident ids | trimmed to 1,000 |
+| outbox | hash | job id → Job JSON awaiting delivery | emptied by delivery; dead jobs dropped after 24 h |
+| outbox:due | zset | job id → earliest delivery time (epoch s) | mirrors `outbox` |
+| alertmsg:<incident>:<channel> | string | ts of the alert message for that incident in that channel | 30 days |
+| msg:<channel>:<ts> | string | JSON list of incident ids shown in that message | 30 days |
+| thor | string | ThorHealth JSON (consecutive failures, notified?) | none |
+| lease | string | leader token of the worker allowed to poll | lease TTL (3 × poll interval) |
+| worker:<id> | string | last heartbeat of a worker process | 3 × poll interval |
+"""
+
+from __future__ import annotations
+
+PREFIX = "{thorbot}:v1:"
+SCHEMA_VERSION = "1"
+INCIDENT_TTL = 30 * 24 * 3600
+RECENT_INCIDENTS = 1000
+
+SCHEMA = PREFIX + "schema"
+BOXES = PREFIX + "boxes"
+SUB_CHANNELS = PREFIX + "subs:channels"
+SUB_ALL = PREFIX + "subs:all"
+RECENT = PREFIX + "incidents:recent"
+OUTBOX = PREFIX + "outbox"
+OUTBOX_DUE = PREFIX + "outbox:due"
+THOR = PREFIX + "thor"
+LEASE = PREFIX + "lease"
+
+
+def subs(channel: str) -> str:
+    return f"{PREFIX}subs:{channel}"
+
+
+def incident(incident_id: str) -> str:
+    return f"{PREFIX}incident:{incident_id}"
+
+
+def alert_message(incident_id: str, channel: str) -> str:
+    return f"{PREFIX}alertmsg:{incident_id}:{channel}"
+
+
+def message(channel: str, ts: str) -> str:
+    return f"{PREFIX}msg:{channel}:{ts}"
+
+
+def worker(worker_id: str) -> str:
+    return f"{PREFIX}worker:{worker_id}"

@@ -1,0 +1,275 @@
+"""Redis adapter: subscriptions, box records, incidents, the outbox and the leader lease.
+
+Every state transition is committed in one MULTI/EXEC fenced by the leader lease (WATCH), so a
+worker that lost its lease mid-cycle cannot write, and state and the alerts it implies land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from thorbot.adapters import keys
+from thorbot.domain.watch import BoxRecord, Incident
+
+JobKind = Literal["alert", "recovery", "thor_down", "thor_up"]
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Job(BaseModel):
+    """One message to deliver. Ids are deterministic, so enqueuing twice stores it once."""
+
+    id: str
+    kind: JobKind
+    channel: str
+    created: datetime
+    incident_id: str | None = None
+    box_id: str | None = None
+    code: str | None = None
+    since: datetime | None = None
+    cycles: int = 0
+    attempts: int = 0
+    attempted: bool = False
+
+
+class ThorHealth(BaseModel):
+    failures: int = 0
+    since: datetime | None = None
+    code: str | None = None
+    notified: bool = False
+
+
+class Commit(BaseModel):
+    """Everything one poll cycle decided, written atomically."""
+
+    records: dict[str, BoxRecord] = {}
+    forget: list[str] = []
+    incidents: list[Incident] = []
+    jobs: list[Job] = []
+    thor: ThorHealth | None = None
+
+
+def _ts(when: datetime) -> float:
+    return when.astimezone(UTC).timestamp()
+
+
+class Store:
+    def __init__(self, redis: Redis) -> None:
+        self.r = redis
+
+    # --- subscriptions -------------------------------------------------------------------
+    async def subscribe(self, channel: str, box_ids: Iterable[str]) -> int:
+        ids = list(box_ids)
+        if not ids:
+            return 0
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys.subs(channel), *ids)
+            pipe.sadd(keys.SUB_CHANNELS, channel)
+            added, _ = await pipe.execute()
+        return int(added)
+
+    async def subscribe_all(self, channel: str) -> bool:
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys.SUB_ALL, channel)
+            pipe.sadd(keys.SUB_CHANNELS, channel)
+            added, _ = await pipe.execute()
+        return bool(added)
+
+    async def unsubscribe(self, channel: str, box_ids: Iterable[str]) -> int:
+        ids = list(box_ids)
+        if not ids:
+            return 0
+        removed = int(await self.r.srem(keys.subs(channel), *ids))
+        await self._forget_channel_if_empty(channel)
+        return removed
+
+    async def unsubscribe_all(self, channel: str) -> int:
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.scard(keys.subs(channel))
+            pipe.srem(keys.SUB_ALL, channel)
+            pipe.delete(keys.subs(channel))
+            pipe.srem(keys.SUB_CHANNELS, channel)
+            count, was_all, _, _ = await pipe.execute()
+        return int(count) + int(was_all)
+
+    async def _forget_channel_if_empty(self, channel: str) -> None:
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.scard(keys.subs(channel))
+            pipe.sismember(keys.SUB_ALL, channel)
+            count, is_all = await pipe.execute()
+        if not count and not is_all:
+            await self.r.srem(keys.SUB_CHANNELS, channel)
+
+    async def channel_subscriptions(self, channel: str) -> tuple[set[str], bool]:
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.subs(channel))
+            pipe.sismember(keys.SUB_ALL, channel)
+            ids, is_all = await pipe.execute()
+        return set(ids), bool(is_all)
+
+    async def watchers(self) -> tuple[dict[str, set[str]], set[str]]:
+        """(box id → channels watching it explicitly, channels watching the whole fleet)."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.SUB_CHANNELS)
+            pipe.smembers(keys.SUB_ALL)
+            channels, all_channels = await pipe.execute()
+        by_box: dict[str, set[str]] = {}
+        channel_list = sorted(channels)
+        if channel_list:
+            async with self.r.pipeline(transaction=False) as pipe:
+                for channel in channel_list:
+                    pipe.smembers(keys.subs(channel))
+                members = await pipe.execute()
+            for channel, ids in zip(channel_list, members, strict=True):
+                for box_id in ids:
+                    by_box.setdefault(box_id, set()).add(channel)
+        return by_box, set(all_channels)
+
+    async def is_watching(self, channel: str, box_id: str | None) -> bool:
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.sismember(keys.SUB_ALL, channel)
+            pipe.sismember(keys.subs(channel), box_id or "")
+            pipe.sismember(keys.SUB_CHANNELS, channel)
+            is_all, is_member, has_any = await pipe.execute()
+        return bool(has_any) and (bool(is_all) or (box_id is not None and bool(is_member)))
+
+    # --- box records and incidents -------------------------------------------------------
+    async def records(self) -> dict[str, BoxRecord]:
+        raw = await self.r.hgetall(keys.BOXES)
+        return {box_id: BoxRecord.model_validate_json(value) for box_id, value in raw.items()}
+
+    async def record_statuses(self, box_ids: list[str]) -> dict[str, BoxRecord]:
+        if not box_ids:
+            return {}
+        values = await self.r.hmget(keys.BOXES, box_ids)
+        return {i: BoxRecord.model_validate_json(v) for i, v in zip(box_ids, values, strict=True) if v}
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        raw = await self.r.get(keys.incident(incident_id))
+        return Incident.model_validate_json(raw) if raw else None
+
+    async def incidents(self, incident_ids: list[str]) -> list[Incident]:
+        if not incident_ids:
+            return []
+        values = await self.r.mget([keys.incident(i) for i in incident_ids])
+        return [Incident.model_validate_json(v) for v in values if v]
+
+    async def thor_health(self) -> ThorHealth:
+        raw = await self.r.get(keys.THOR)
+        return ThorHealth.model_validate_json(raw) if raw else ThorHealth()
+
+    async def commit(self, token: str, change: Commit) -> bool:
+        """Apply one cycle's decisions if and only if `token` still holds the lease."""
+        async with self.r.pipeline(transaction=True) as pipe:
+            await pipe.watch(keys.LEASE)
+            if await pipe.get(keys.LEASE) != token:
+                await pipe.reset()
+                return False
+            pipe.multi()
+            pipe.set(keys.SCHEMA, keys.SCHEMA_VERSION)
+            if change.records:
+                pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
+            if change.forget:
+                pipe.hdel(keys.BOXES, *change.forget)
+            for inc in change.incidents:
+                ttl = keys.INCIDENT_TTL if inc.resolved is not None else None
+                pipe.set(keys.incident(inc.id), inc.model_dump_json(), ex=ttl)
+                if inc.resolved is None:
+                    pipe.lpush(keys.RECENT, inc.id)
+            if change.incidents:
+                pipe.ltrim(keys.RECENT, 0, keys.RECENT_INCIDENTS - 1)
+            self._enqueue(pipe, change.jobs)
+            if change.thor is not None:
+                pipe.set(keys.THOR, change.thor.model_dump_json())
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
+
+    # --- outbox --------------------------------------------------------------------------
+    @staticmethod
+    def _enqueue(pipe: object, jobs: list[Job]) -> None:
+        for job in jobs:
+            pipe.hsetnx(keys.OUTBOX, job.id, job.model_dump_json())  # type: ignore[attr-defined]
+            pipe.zadd(keys.OUTBOX_DUE, {job.id: _ts(job.created)}, nx=True)  # type: ignore[attr-defined]
+
+    async def due_jobs(self, now: datetime, limit: int = 500) -> list[Job]:
+        ids = await self.r.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=limit)
+        if not ids:
+            return []
+        values = await self.r.hmget(keys.OUTBOX, ids)
+        jobs = [Job.model_validate_json(v) for v in values if v]
+        orphans = [i for i, v in zip(ids, values, strict=True) if not v]
+        if orphans:
+            await self.r.zrem(keys.OUTBOX_DUE, *orphans)
+        return jobs
+
+    async def pending_count(self) -> int:
+        return int(await self.r.hlen(keys.OUTBOX))
+
+    async def mark_attempted(self, jobs: list[Job]) -> None:
+        """Before posting: after a crash, these jobs are checked against the channel first."""
+        updates = {j.id: j.model_copy(update={"attempted": True, "attempts": j.attempts + 1}).model_dump_json()
+                   for j in jobs}
+        if updates:
+            await self.r.hset(keys.OUTBOX, mapping=updates)
+
+    async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str]) -> None:
+        """Record where the alert landed and remove the jobs, in one transaction."""
+        async with self.r.pipeline(transaction=True) as pipe:
+            if ts is not None:
+                for incident_id in incident_ids:
+                    pipe.set(keys.alert_message(incident_id, channel), ts, ex=keys.INCIDENT_TTL)
+                if incident_ids:
+                    pipe.set(keys.message(channel, ts), json.dumps(incident_ids), ex=keys.INCIDENT_TTL)
+            ids = [j.id for j in jobs]
+            if ids:
+                pipe.hdel(keys.OUTBOX, *ids)
+                pipe.zrem(keys.OUTBOX_DUE, *ids)
+            await pipe.execute()
+
+    async def reschedule(self, jobs: list[Job], due: datetime) -> None:
+        if jobs:
+            await self.r.zadd(keys.OUTBOX_DUE, {j.id: _ts(due) for j in jobs})
+
+    async def alert_ts(self, incident_id: str, channel: str) -> str | None:
+        value = await self.r.get(keys.alert_message(incident_id, channel))
+        return str(value) if value else None
+
+    async def message_incidents(self, channel: str, ts: str) -> list[str]:
+        raw = await self.r.get(keys.message(channel, ts))
+        return list(json.loads(raw)) if raw else []
+
+    # --- leader lease ----------------------------------------------------------------------
+    async def hold_lease(self, token: str, ttl_s: float) -> bool:
+        """Take the lease if free, or extend it if it is ours."""
+        ttl_ms = int(ttl_s * 1000)
+        if await self.r.set(keys.LEASE, token, nx=True, px=ttl_ms):
+            return True
+        return bool(await self.r.eval(_RENEW, 1, keys.LEASE, token, ttl_ms))
+
+    async def release_lease(self, token: str) -> None:
+        await self.r.eval(_RELEASE, 1, keys.LEASE, token)
+
+    async def worker_heartbeat(self, worker_id: str, now: datetime, ttl_s: float) -> None:
+        await self.r.set(keys.worker(worker_id), now.isoformat(), ex=max(1, int(ttl_s)))

@@ -1,0 +1,29 @@
+"""`thorbot worker`: the periodic poll job and alert delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from thorbot.adapters.store import Store
+from thorbot.context import AppContext
+from thorbot.runtime import open_context, require, slack_client
+from thorbot.settings import Settings
+from thorbot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def worker_loop(ctx: AppContext, client: AsyncWebClient, stop: asyncio.Event) -> None:
+    worker = Worker(ctx.settings, Store(ctx.redis), ctx.thor, client, ctx.clock)
+    log.info("worker %s polling every %.0fs", worker.id, ctx.settings.poll_interval)
+    await worker.run(stop)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> int:
+    require(settings.slack_bot_token, "SLACK_BOT_TOKEN", "alerts cannot be posted without it")
+    async with open_context(settings) as ctx:
+        await worker_loop(ctx, slack_client(settings), stop)
+    return 0

@@ -1,0 +1,149 @@
+"""Alert, recovery and Thor-health messages as Block Kit. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from thorbot.domain.text import age, code, duration, escape, slack_date, truncate
+from thorbot.domain.watch import Incident
+
+Payload = dict[str, Any]
+MAX_GROUP_LINES = 40
+SECTION_LIMIT = 3000
+
+WHAT = {
+    "offline": "is *offline* (disconnected from Thor)",
+    "silent": "is *silent* (connected, but no heartbeat)",
+    "gone": "*no longer exists* in Thor (404 ChargeboxNotFound)",
+    "inactive": "was flagged *inactive* in Thor",
+}
+WHAT_PLAIN = {"offline": "offline", "silent": "silent", "gone": "deleted in Thor", "inactive": "inactive in Thor"}
+ICON = {"offline": ":red_circle:", "silent": ":large_yellow_circle:", "gone": ":no_entry:", "inactive": ":no_entry:"}
+
+
+def impact(incident: Incident) -> str:
+    """Who is affected: running sessions strand drivers, reservations mean someone is on the way."""
+    parts = []
+    if incident.occupied:
+        nums = ", ".join(f"#{n}" for n in incident.occupied)
+        parts.append(f":busts_in_silhouette: charging session running on connector {nums}")
+    if incident.reserved:
+        nums = ", ".join(f"#{n}" for n in incident.reserved)
+        parts.append(f"reserved: connector {nums}")
+    return "; ".join(parts) if parts else "no sessions or reservations when it went down"
+
+
+def incident_line(incident: Incident, now: datetime) -> str:
+    name = f"*{escape(truncate(incident.name, 80))}* {code(incident.box_id, 40)}"
+    if incident.resolved is not None:
+        down = incident.downtime()
+        lasted = duration(down.total_seconds()) if down is not None else "?"
+        return f":white_check_mark: {name} resolved — {WHAT_PLAIN[incident.kind]} for {lasted}"
+    heartbeat = f"last heartbeat {age(incident.last_heartbeat, now)}" if incident.last_heartbeat else "no heartbeat"
+    return (f"{ICON[incident.kind]} {name} {WHAT[incident.kind]} since {slack_date(incident.started)} · "
+            f"{heartbeat} · {impact(incident)}")
+
+
+def render_alert(incidents: list[Incident], now: datetime, *, mention: str | None = None) -> Payload:
+    """One message for one incident, or one grouped message for a burst of them."""
+    if len(incidents) == 1:
+        return _single(incidents[0], now, mention)
+    return _grouped(incidents, now, mention)
+
+
+def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
+    resolved = incident.resolved is not None
+    title = f"{incident.name} {WHAT_PLAIN[incident.kind]}" + (" — resolved" if resolved else "")
+    header = f"{'✅' if resolved else '🚨'} {title}"
+    details = [
+        f"*Box* {escape(truncate(incident.name, 150))} · id {code(incident.box_id, 80)}",
+        f"*What* {WHAT[incident.kind]}",
+        f"*Since* {slack_date(incident.started)} ({age(incident.started, now)})",
+        f"*Last heartbeat* {slack_date(incident.last_heartbeat) if incident.last_heartbeat else 'never'}",
+        f"*Impact* {impact(incident)}",
+    ]
+    if resolved:
+        down = incident.downtime()
+        details.insert(0, f":white_check_mark: *Resolved* {slack_date(incident.resolved)} · "  # type: ignore[arg-type]
+                          f"{WHAT_PLAIN[incident.kind]} for {duration(down.total_seconds()) if down else '?'}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(header, 150), "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(details), SECTION_LIMIT)}},
+        _context(incident.box_id, mention if not resolved else None),
+    ]
+    text = escape(f"{'Resolved: ' if resolved else ''}{incident.name} ({incident.box_id}) is "
+                  f"{WHAT_PLAIN[incident.kind]}")
+    if mention and not resolved:
+        text = f"{mention} {text}"
+    return {"text": text, "blocks": blocks}
+
+
+def _grouped(incidents: list[Incident], now: datetime, mention: str | None) -> Payload:
+    open_count = sum(1 for i in incidents if i.resolved is None)
+    state = f" ({open_count} still open)" if open_count else " — all resolved"
+    header = f"🚨 {len(incidents)} chargeboxes down{state}"
+    ordered = sorted(incidents, key=lambda i: (i.resolved is not None, i.name.casefold()))
+    lines = [incident_line(i, now) for i in ordered[:MAX_GROUP_LINES]]
+    if len(ordered) > MAX_GROUP_LINES:
+        lines.append(f"_…and {len(ordered) - MAX_GROUP_LINES} more; `/chargebox list` shows them all._")
+    sections: list[str] = [""]
+    for line in lines:
+        candidate = f"{sections[-1]}\n{line}" if sections[-1] else line
+        if len(candidate) > SECTION_LIMIT:
+            sections.append(truncate(line, SECTION_LIMIT))
+        else:
+            sections[-1] = candidate
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(header, 150), "emoji": True}},
+        *({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections[:45]),
+        _context(None, mention if open_count else None),
+    ]
+    text = f"{len(incidents)} chargeboxes went down ({open_count} still open)"
+    if mention and open_count:
+        text = f"{mention} {text}"
+    return {"text": text, "blocks": blocks}
+
+
+def _context(box_id: str | None, mention: str | None) -> dict[str, Any]:
+    hint = f"Run `/chargebox {escape(truncate(box_id, 100))}` for the live card" if box_id else \
+        "Run `/chargebox <id>` for a live card"
+    if mention:
+        hint = f"{mention} · {hint}"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]}
+
+
+def render_recovery(incident: Incident) -> Payload:
+    """The thread reply when an incident resolves; it pings nobody."""
+    down = incident.downtime()
+    lasted = duration(down.total_seconds()) if down is not None else "an unknown time"
+    verb = {"offline": "back online", "silent": "sending heartbeats again", "gone": "back in Thor",
+            "inactive": "active again"}[incident.kind]
+    text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}* is {verb} "
+            f"({WHAT_PLAIN[incident.kind]} for {lasted}).")
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+THOR_FIX = {
+    "APIKeyNotFound": "Thor rejects the API key: copy the key from the dashboard's *Development* page into "
+                      "`THOR_API_KEY` and restart thorbot.",
+    "RestAPINotEnabled": "The REST API integration is disabled: enable it on the dashboard's *Development* page "
+                         "and save.",
+    "InvalidSourceIPAddr": "Thor refuses thorbot's IP address: update *Source IP address* under *Development → "
+                           "Requests to Thor* (or clear it) and save.",
+}
+
+
+def render_thor_down(code_: str, since: datetime, cycles: int) -> Payload:
+    fix = THOR_FIX.get(code_, "Thor's API is failing or not answering; thorbot keeps trying.")
+    text = (f":satellite_antenna: *Thor API unreachable or misconfigured* (`{escape(truncate(code_, 60))}`) since "
+            f"{slack_date(since)}, {cycles} failed polls.\n{fix}\nChargebox states are frozen meanwhile: "
+            "no box alerts are sent for boxes thorbot cannot see.")
+    return {"text": f"Thor API unreachable or misconfigured ({escape(code_)})",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def render_thor_up(since: datetime, now: datetime) -> Payload:
+    text = (f":white_check_mark: *Thor API recovered*; polling works again after "
+            f"{duration((now - since).total_seconds())}.")
+    return {"text": "Thor API recovered", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}

@@ -1,0 +1,209 @@
+"""The per-box alert state machine. Pure: the previous record, an observation and the clock in;
+the next record and the events to announce out.
+
+States: online → suspect → offline → recovering → online, plus silent, gone and inactive.
+
+Rules (each has a test in tests/domain/test_watch.py):
+- A disconnection shorter than `grace` is a blip: suspect → online, nothing is posted.
+- Disconnected for `grace` or longer opens one `offline` incident, dated from the first
+  disconnected sighting.
+- Connected, but the last heartbeat is older than `stale_after`: one `silent` incident.
+- A 404 (box deleted) or `active: false` opens one `gone` / `inactive` notice, not a loop.
+- While an incident is open nothing new is announced: offline → silent → offline is one incident.
+- An incident resolves only after the box has looked healthy for `recovery_grace`; a box that drops
+  again within it continues the same incident (flap suppression: no recovery + new alert pair).
+- The first sighting of a box that is already down is recorded without an alert: the channel saw
+  its status when it subscribed, and an old outage is not news.
+- No observation (Thor failed) means no call to `step` at all: a Thor outage changes no box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from thorbot.domain.models import Chargebox
+
+
+class Status(StrEnum):
+    ONLINE = "online"
+    SUSPECT = "suspect"
+    OFFLINE = "offline"
+    SILENT = "silent"
+    RECOVERING = "recovering"
+    GONE = "gone"
+    INACTIVE = "inactive"
+
+
+class Condition(StrEnum):
+    HEALTHY = "healthy"
+    DISCONNECTED = "disconnected"
+    SILENT = "silent"
+    GONE = "gone"
+    INACTIVE = "inactive"
+
+
+IncidentKind = Literal["offline", "silent", "gone", "inactive"]
+_KIND_STATUS: dict[str, Status] = {"offline": Status.OFFLINE, "silent": Status.SILENT, "gone": Status.GONE,
+                                   "inactive": Status.INACTIVE}
+_CONDITION_STATUS = {Condition.DISCONNECTED: Status.OFFLINE, Condition.SILENT: Status.SILENT,
+                     Condition.GONE: Status.GONE, Condition.INACTIVE: Status.INACTIVE}
+
+
+class Incident(BaseModel):
+    """One outage of one box; channels each get exactly one alert for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    box_id: str
+    alias: str | None = None
+    kind: IncidentKind
+    started: datetime
+    opened: datetime
+    last_heartbeat: datetime | None = None
+    occupied: tuple[int, ...] = ()
+    reserved: tuple[int, ...] = ()
+    timezone: str | None = None
+    resolved: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.box_id
+
+    def downtime(self) -> timedelta | None:
+        return None if self.resolved is None else self.resolved - self.started
+
+
+class BoxRecord(BaseModel):
+    """What thorbot remembers about a watched box between polls."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Status
+    since: datetime
+    incident: Incident | None = None
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    grace: timedelta = timedelta(seconds=120)
+    stale_after: timedelta = timedelta(seconds=900)
+    recovery_grace: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What Thor said about one box this cycle: the box, or `box=None` for 404 (deleted)."""
+
+    box_id: str
+    box: Chargebox | None
+
+
+@dataclass(frozen=True)
+class Opened:
+    incident: Incident
+
+
+@dataclass(frozen=True)
+class Resolved:
+    incident: Incident
+
+
+Event = Opened | Resolved
+
+
+def condition_of(obs: Observation, now: datetime, th: Thresholds) -> Condition:
+    box = obs.box
+    if box is None:
+        return Condition.GONE
+    if box.active is False:
+        return Condition.INACTIVE
+    if box.connected is False:
+        return Condition.DISCONNECTED
+    if box.last_heartbeat is not None and now - box.last_heartbeat > th.stale_after:
+        return Condition.SILENT
+    return Condition.HEALTHY
+
+
+def step(prev: BoxRecord | None, obs: Observation, now: datetime, th: Thresholds) -> tuple[BoxRecord, list[Event]]:
+    """Advance one box by one observation."""
+    cond = condition_of(obs, now, th)
+    alias = obs.box.alias if obs.box is not None else (prev.alias if prev else None)
+    if prev is None:
+        status = Status.ONLINE if cond is Condition.HEALTHY else _CONDITION_STATUS[cond]
+        return BoxRecord(status=status, since=now, alias=alias), []
+    if prev.incident is not None:
+        return _with_incident(prev, prev.incident, obs, cond, now, th, alias)
+    return _without_incident(prev, obs, cond, now, th, alias)
+
+
+def _without_incident(prev: BoxRecord, obs: Observation, cond: Condition, now: datetime, th: Thresholds,
+                      alias: str | None) -> tuple[BoxRecord, list[Event]]:
+    if cond is Condition.HEALTHY:
+        keep = prev.status is Status.ONLINE
+        return BoxRecord(status=Status.ONLINE, since=prev.since if keep else now, alias=alias), []
+    if cond is Condition.DISCONNECTED:
+        if prev.status is Status.OFFLINE:  # already down when first seen: known, not news
+            return prev.model_copy(update={"alias": alias}), []
+        started = prev.since if prev.status is Status.SUSPECT else now
+        if now - started >= th.grace:
+            return _open(obs, "offline", started, now, alias)
+        return BoxRecord(status=Status.SUSPECT, since=started, alias=alias), []
+    status = _CONDITION_STATUS[cond]
+    if prev.status is status:
+        return prev.model_copy(update={"alias": alias}), []
+    kind: IncidentKind = "silent" if cond is Condition.SILENT else ("gone" if cond is Condition.GONE else "inactive")
+    started = now
+    if cond is Condition.SILENT and obs.box is not None and obs.box.last_heartbeat is not None:
+        started = obs.box.last_heartbeat
+    return _open(obs, kind, started, now, alias)
+
+
+def _with_incident(prev: BoxRecord, incident: Incident, obs: Observation, cond: Condition, now: datetime,
+                   th: Thresholds, alias: str | None) -> tuple[BoxRecord, list[Event]]:
+    if incident.kind in ("gone", "inactive") and cond is not _incident_condition(incident):
+        # The box exists / is active again: close the notice, then judge its state afresh.
+        resolved = incident.model_copy(update={"resolved": now})
+        record, events = _without_incident(BoxRecord(status=Status.ONLINE, since=now, alias=alias), obs, cond, now,
+                                           th, alias)
+        return record, [Resolved(resolved), *events]
+    if cond is Condition.HEALTHY:
+        if prev.status is Status.RECOVERING:
+            if now - prev.since >= th.recovery_grace:
+                return _resolve(incident, prev.since, alias)
+            return prev.model_copy(update={"alias": alias}), []
+        if th.recovery_grace <= timedelta(0):
+            return _resolve(incident, now, alias)
+        return BoxRecord(status=Status.RECOVERING, since=now, incident=incident, alias=alias), []
+    status = _CONDITION_STATUS[cond]
+    if prev.status is status:
+        return prev.model_copy(update={"alias": alias}), []
+    since = now if prev.status is Status.RECOVERING else prev.since
+    return BoxRecord(status=status, since=since, incident=incident, alias=alias), []
+
+
+def _incident_condition(incident: Incident) -> Condition:
+    return Condition.GONE if incident.kind == "gone" else Condition.INACTIVE
+
+
+def _open(obs: Observation, kind: IncidentKind, started: datetime, now: datetime,
+          alias: str | None) -> tuple[BoxRecord, list[Event]]:
+    box = obs.box
+    incident = Incident(
+        id=f"{obs.box_id}@{int(started.timestamp())}:{kind}", box_id=obs.box_id, alias=alias, kind=kind,
+        started=started, opened=now, last_heartbeat=box.last_heartbeat if box else None,
+        occupied=tuple(sorted(box.occupied)) if box else (), reserved=tuple(sorted(box.reserved)) if box else (),
+        timezone=box.timezone if box else None,
+    )
+    return BoxRecord(status=_KIND_STATUS[kind], since=started, incident=incident, alias=alias), [Opened(incident)]
+
+
+def _resolve(incident: Incident, at: datetime, alias: str | None) -> tuple[BoxRecord, list[Event]]:
+    resolved = incident.model_copy(update={"resolved": at})
+    return BoxRecord(status=Status.ONLINE, since=at, alias=alias), [Resolved(resolved)]

@@ -1,0 +1,168 @@
+"""One poll cycle: fetch from Thor → judge each box → commit state and alerts atomically.
+
+`Poller.run_once(now)` holds all the logic and is what tests call; the worker loop only repeats it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from thorbot.adapters.store import Commit, Job, Store, ThorHealth
+from thorbot.adapters.thor import ThorClient
+from thorbot.domain.watch import BoxRecord, Observation, Opened, Status, Thresholds, step
+from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError
+from thorbot.settings import Settings
+
+log = logging.getLogger(__name__)
+FORGET_GONE_AFTER = timedelta(days=7)
+
+
+@dataclass
+class PollReport:
+    ok: bool = True
+    observed: int = 0
+    events: int = 0
+    jobs: int = 0
+    committed: bool = True
+    error: str | None = None
+    list_calls: int = 0
+    box_calls: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(grace=timedelta(seconds=settings.disconnect_grace),
+                      stale_after=timedelta(seconds=settings.heartbeat_stale_after),
+                      recovery_grace=timedelta(seconds=settings.recovery_grace))
+
+
+class Poller:
+    def __init__(self, store: Store, thor: ThorClient, settings: Settings) -> None:
+        self.store = store
+        self.thor = thor
+        self.settings = settings
+        self.th = thresholds(settings)
+
+    async def run_once(self, now: datetime, token: str) -> PollReport:
+        report = PollReport()
+        by_box, all_channels = await self.store.watchers()
+        records = await self.store.records()
+        if not by_box and not all_channels:
+            if records:  # the last subscription went away: forget the state, keep Redis bounded
+                report.committed = await self.store.commit(token, Commit(forget=sorted(records)))
+            return report
+        try:
+            observations = await self._observe(set(by_box), bool(all_channels), set(records), report)
+        except ThorError as exc:
+            report.ok, report.error = False, exc.code
+            log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
+            change = await self._thor_failed(exc, now, by_box, all_channels)
+            report.committed = await self.store.commit(token, change) if change else True
+            return report
+        change = self._judge(observations, records, by_box, all_channels, now, report)
+        change = await self._thor_ok(change, now, by_box, all_channels)
+        report.jobs = len(change.jobs)
+        report.committed = await self.store.commit(token, change)
+        if not report.committed:
+            log.warning("lost the leader lease during the cycle; another worker owns polling now")
+        return report
+
+    def _judge(self, observations: dict[str, Observation], records: dict[str, BoxRecord],
+               by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport) -> Commit:
+        change = Commit()
+        report.observed = len(observations)
+        for box_id, obs in observations.items():
+            prev = records.get(box_id)
+            new, events = step(prev, obs, now, self.th)
+            if new != prev:
+                change.records[box_id] = new
+            for event in events:
+                report.events += 1
+                change.incidents.append(event.incident)
+                kind = "alert" if isinstance(event, Opened) else "recovery"
+                for channel in sorted(by_box.get(box_id, set()) | all_channels):
+                    change.jobs.append(Job(id=f"{kind}:{event.incident.id}:{channel}", kind=kind, channel=channel,
+                                           created=now, incident_id=event.incident.id, box_id=box_id))
+        for box_id, record in records.items():
+            unwatched = box_id not in observations and box_id not in by_box and not all_channels
+            long_gone = record.status is Status.GONE and now - record.since > FORGET_GONE_AFTER
+            if (unwatched and box_id not in report.skipped) or long_gone:
+                change.forget.append(box_id)
+        return change
+
+    async def _observe(self, watched: set[str], want_all: bool, known: set[str],
+                       report: PollReport) -> dict[str, Observation]:
+        single: set[str] = set(watched)
+        observations: dict[str, Observation] = {}
+        if want_all or len(watched) >= self.settings.list_threshold:
+            report.list_calls += 1
+            boxes = await self.thor.list_chargeboxes(only_active=False)
+            listed = {b.id: b for b in boxes}
+            for box in boxes:
+                if (want_all or box.id in watched) and box.has_live_fields:
+                    observations[box.id] = Observation(box.id, box)
+            # Thor's docs don't promise live fields in list entries (Gaps #4): ask per box when missing.
+            single = {i for i in watched if i not in observations}
+            single |= {b.id for b in boxes if want_all and not b.has_live_fields}
+            if want_all:
+                single |= {i for i in known if i not in listed}
+        if single:
+            observations.update(await self._observe_each(sorted(single), report))
+        return observations
+
+    async def _observe_each(self, box_ids: list[str], report: PollReport) -> dict[str, Observation]:
+        gate = asyncio.Semaphore(self.settings.poll_concurrency)
+        failures: list[ThorError] = []
+
+        async def one(box_id: str) -> Observation | None:
+            async with gate:
+                report.box_calls += 1
+                try:
+                    return Observation(box_id, await self.thor.get_chargebox(box_id))
+                except ChargeboxNotFound:
+                    return Observation(box_id, None)
+                except ThorAccessDenied:
+                    raise
+                except ThorError as exc:
+                    failures.append(exc)
+                    report.skipped.append(box_id)
+                    return None
+
+        results = await asyncio.gather(*(one(i) for i in box_ids))
+        observations = {o.box_id: o for o in results if o is not None}
+        if failures and not observations:
+            raise failures[-1]  # every call failed: that is Thor failing, not the fleet
+        return observations
+
+    async def _thor_failed(self, exc: ThorError, now: datetime, by_box: dict[str, set[str]],
+                           all_channels: set[str]) -> Commit | None:
+        health = await self.store.thor_health()
+        failures = health.failures + 1
+        updated = ThorHealth(failures=failures, since=health.since or now, code=exc.code, notified=health.notified)
+        jobs: list[Job] = []
+        if not health.notified and (failures >= self.settings.thor_outage_cycles or exc.permanent):
+            updated.notified = True
+            since = updated.since or now
+            for channel in _channels(by_box, all_channels):
+                jobs.append(Job(id=f"thor_down:{int(since.timestamp())}:{channel}", kind="thor_down", channel=channel,
+                                created=now, code=exc.code, since=since, cycles=failures))
+        return Commit(thor=updated, jobs=jobs)
+
+    async def _thor_ok(self, change: Commit, now: datetime, by_box: dict[str, set[str]],
+                       all_channels: set[str]) -> Commit:
+        health = await self.store.thor_health()
+        if health.failures == 0 and not health.notified:
+            return change
+        change.thor = ThorHealth()
+        if health.notified and health.since is not None:
+            for channel in _channels(by_box, all_channels):
+                change.jobs.append(Job(id=f"thor_up:{int(health.since.timestamp())}:{channel}", kind="thor_up",
+                                       channel=channel, created=now, since=health.since))
+        return change
+
+
+def _channels(by_box: dict[str, set[str]], all_channels: set[str]) -> list[str]:
+    return sorted(set().union(*by_box.values(), all_channels) if by_box else all_channels)

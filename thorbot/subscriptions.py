@@ -1,0 +1,135 @@
+"""Slash-command handlers for subscribe, unsubscribe and list (the channel's watch list)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+
+from thorbot.adapters.store import Store
+from thorbot.context import AppContext
+from thorbot.domain import replies
+from thorbot.domain.commands import Command, ListSubscriptions, Subscribe, Unsubscribe
+from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
+from thorbot.domain.models import Chargebox
+from thorbot.domain.search import match_boxes
+from thorbot.domain.text import code, escape
+from thorbot.errors import ChargeboxNotFound, ThorError
+from thorbot.poller import thresholds
+from thorbot.slack_app import safe_payload
+
+log = logging.getLogger(__name__)
+Payload = dict[str, Any]
+PER_BOX_LIMIT = 50  # list: at most this many per-box calls when the list endpoint lacks live fields
+
+
+async def handle_subscriptions(ctx: AppContext, parsed: Command, command: dict[str, Any], ack: AsyncAck,
+                               respond: AsyncRespond) -> None:
+    channel = str(command.get("channel_id", ""))
+    if not channel:
+        await ack(**replies.usage_error("Run this command in a channel."))
+        return
+    store = Store(ctx.redis)
+    await ack(**replies.simple("Checking with Thor…", emoji=":hourglass_flowing_sand:"))
+    if isinstance(parsed, Subscribe):
+        payload = await safe_payload(lambda: subscribe(ctx, store, channel, parsed), None)
+    elif isinstance(parsed, Unsubscribe):
+        payload = await safe_payload(lambda: unsubscribe(ctx, store, channel, parsed), None)
+    elif isinstance(parsed, ListSubscriptions):
+        payload = await safe_payload(lambda: list_channel(ctx, store, channel), None)
+    else:  # pragma: no cover - parse_command returns only known commands
+        payload = replies.help_reply()
+    try:
+        await respond(replace_original=True, **payload)
+    except Exception:
+        log.exception("could not answer through response_url")
+
+
+async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe) -> Payload:
+    now = ctx.clock()
+    th = thresholds(ctx.settings)
+    if cmd.all_boxes:
+        boxes = await ctx.lookup.all_boxes()
+        await store.subscribe_all(channel)
+        return render_subscribed([], [], [], whole_fleet_count=len(boxes))
+    found: list[Chargebox] = []
+    problems: list[str] = []
+    for query in dict.fromkeys(cmd.queries):
+        resolved = await ctx.lookup.resolve(query)
+        if resolved.box is not None:
+            found.append(resolved.box)
+        elif resolved.matches:
+            names = ", ".join(f"{escape(b.name)} {code(b.id, 30)}" for b in resolved.matches[:5])
+            problems.append(f":mag: {code(query)} matches {len(resolved.matches)} boxes ({names}…); use the id.")
+        else:
+            problems.append(f":mag: No chargebox matches {code(query)}.")
+    current, _ = await store.channel_subscriptions(channel)
+    fresh = [b for b in found if b.id not in current]
+    await store.subscribe(channel, [b.id for b in fresh])
+    added = [entry_for(b.id, b, True, now, th) for b in fresh]
+    already = [entry_for(b.id, b, True, now, th) for b in found if b.id in current]
+    return render_subscribed(added, already, problems)
+
+
+async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscribe) -> Payload:
+    if cmd.all_boxes:
+        removed = await store.unsubscribe_all(channel)
+        text = "This channel no longer watches any chargebox." if removed else "This channel watched nothing."
+        return replies.simple(text, emoji=":no_bell:")
+    current, _ = await store.channel_subscriptions(channel)
+    records = await store.record_statuses(sorted(current))
+    known = [Chargebox(id=i, alias=records[i].alias if i in records else None) for i in sorted(current)]
+    to_remove: list[Chargebox] = []
+    problems: list[str] = []
+    for query in cmd.queries:
+        matches = match_boxes(known, query)  # works for deleted boxes too: no Thor call needed
+        if len(matches) == 1:
+            to_remove.append(matches[0])
+        elif matches:
+            problems.append(f"{code(query)} matches {len(matches)} watched boxes; use the id.")
+        else:
+            problems.append(f"{code(query)} is not watched in this channel.")
+    await store.unsubscribe(channel, [b.id for b in to_remove])
+    lines = [f":no_bell: Stopped watching {escape(b.name)} {code(b.id, 40)}." for b in to_remove] + problems
+    return replies.simple("\n".join(lines), emoji="")
+
+
+async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
+    ids, whole_fleet = await store.channel_subscriptions(channel)
+    now = ctx.clock()
+    th = thresholds(ctx.settings)
+    note = None
+    try:
+        boxes = {b.id: b for b in await ctx.lookup.all_boxes()}
+    except ThorError as exc:
+        records = await store.record_statuses(sorted(ids))
+        entries = [Entry(i, records[i].alias or i if i in records else i, "unknown", "live status unavailable")
+                   for i in sorted(ids)]
+        return render_list(entries, whole_fleet=whole_fleet, note=replies.describe_thor_error(exc))
+    watched = set(boxes) | ids if whole_fleet else ids
+    missing_live = [i for i in sorted(watched) if i in boxes and not boxes[i].has_live_fields]
+    fetched = await _fetch_live(ctx, [i for i in sorted(ids) if i not in boxes] + missing_live[:PER_BOX_LIMIT])
+    if len(missing_live) > PER_BOX_LIMIT:
+        note = f"Live status checked for {PER_BOX_LIMIT} boxes; the rest show what Thor's list reports."
+    entries = []
+    for box_id in sorted(watched):
+        box, found = fetched.get(box_id, (boxes.get(box_id), box_id in boxes))
+        entries.append(entry_for(box_id, box, found, now, th))
+    return render_list(entries, whole_fleet=whole_fleet, note=note)
+
+
+async def _fetch_live(ctx: AppContext, box_ids: list[str]) -> dict[str, tuple[Chargebox | None, bool]]:
+    gate = asyncio.Semaphore(ctx.settings.poll_concurrency)
+
+    async def one(box_id: str) -> tuple[str, tuple[Chargebox | None, bool]]:
+        async with gate:
+            try:
+                return box_id, (await ctx.thor.get_chargebox(box_id), True)
+            except ChargeboxNotFound:
+                return box_id, (None, False)
+            except ThorError:
+                return box_id, (None, True)
+
+    return dict(await asyncio.gather(*(one(i) for i in box_ids)))

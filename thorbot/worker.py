@@ -1,0 +1,81 @@
+"""The worker: hold the leader lease, poll every interval (with jitter), deliver the outbox.
+
+Only the lease holder polls and delivers, so several `thorbot worker` processes (a deploy overlap
+on Heroku) still produce one alert per incident. A standby takes over when the lease expires
+(3 × poll interval by default). SIGTERM lets the current cycle finish, then releases the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from thorbot.adapters.store import Store
+from thorbot.adapters.thor import ThorClient
+from thorbot.delivery import Deliverer
+from thorbot.poller import Poller, PollReport
+from thorbot.settings import Settings
+
+log = logging.getLogger(__name__)
+DELIVERY_TICK = 1.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: Store, thor: ThorClient, client: AsyncWebClient,
+                 clock: Callable[[], datetime], *, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.id = worker_id or uuid.uuid4().hex[:12]
+        self.token = f"{self.id}:{uuid.uuid4().hex}"
+        self.poller = Poller(store, thor, settings)
+        self.deliverer = Deliverer(store, client, clock, min_gap=settings.slack_channel_gap)
+        self.is_leader = False
+        self.cycles = 0
+        self.last_report: PollReport | None = None
+
+    async def tick(self, *, poll: bool) -> PollReport | None:
+        """One step: keep the lease; if leader, poll (when due) and deliver what is due."""
+        ttl = self.settings.effective_lease_ttl()
+        was_leader = self.is_leader
+        self.is_leader = await self.store.hold_lease(self.token, ttl)
+        await self.store.worker_heartbeat(self.id, self.clock(), ttl)
+        if self.is_leader and not was_leader:
+            log.info("worker %s is now the leader", self.id)
+        if not self.is_leader:
+            return None
+        report = None
+        if poll:
+            report = await self.poller.run_once(self.clock(), self.token)
+            self.cycles += 1
+            self.last_report = report
+        await self.deliverer.deliver_due()
+        return report
+
+    async def run(self, stop: asyncio.Event) -> None:
+        next_poll = time.monotonic()
+        interval = self.settings.poll_interval
+        try:
+            while not stop.is_set():
+                due = time.monotonic() >= next_poll
+                try:
+                    await self.tick(poll=due)
+                except Exception:
+                    log.exception("worker cycle failed; carrying on")
+                if due:
+                    next_poll = time.monotonic() + interval * random.uniform(0.9, 1.1)
+                wait = max(0.05, min(DELIVERY_TICK, next_poll - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+        finally:
+            if self.is_leader:
+                await self.store.release_lease(self.token)
+                log.info("worker %s released the lease", self.id)
