@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
+from slack_sdk.models.views import View
 
-from tests.helpers import SLACK_TOKEN, THOR_KEY, AppRig, start_app_rig
+from tests.helpers import SLACK_TOKEN, THOR_KEY, AppRig, assert_valid_message, start_app_rig
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
@@ -75,8 +76,17 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-async def rig(fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis,
-              tmp_path: Path) -> AsyncIterator[AppRig]:
+async def rig(request: pytest.FixtureRequest, fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str,
+              redis: Redis, tmp_path: Path) -> AsyncIterator[AppRig]:
     """The real thorbot HTTP app on loopback, wired to the fakes and a real Redis."""
-    async with start_app_rig(fake_thor, fake_slack, redis_url, tmp_path) as app_rig:
+    overrides = getattr(request, "param", {})
+    async with start_app_rig(fake_thor, fake_slack, redis_url, tmp_path, **overrides) as app_rig:
         yield app_rig
+    # Every payload thorbot produced during the test must be valid Block Kit with a text fallback.
+    for message in fake_slack.messages:
+        assert_valid_message({"text": message.text, "blocks": message.blocks})
+    for payloads in fake_slack.responses.values():
+        for payload in payloads:
+            assert_valid_message(payload)
+    for view in fake_slack.views.values():
+        View(**view).validate_json()

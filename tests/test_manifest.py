@@ -46,11 +46,15 @@ def test_interactivity_and_scopes_cover_what_the_code_calls() -> None:
     assert data["settings"]["interactivity"]["is_enabled"] is True
     scopes = set(data["oauth_config"]["scopes"]["bot"])
     code = "\n".join(p.read_text() for p in (ROOT / "thorbot").rglob("*.py") if "sim" not in p.parts)
-    needs = {"chat_postMessage": "chat:write", "chat_update": "chat:write", "conversations_history": "channels:history"}
+    needs = {"chat_postMessage": "chat:write", "chat_update": "chat:write", "conversations_history": "channels:history",
+             "conversations_replies": "channels:history", "conversations_open": "im:write",
+             "usergroups_users_list": "usergroups:read", "users_conversations": "channels:read"}
     for method, scope in needs.items():
         if re.search(rf"\b{method}\b", code):
             assert scope in scopes, f"{method} needs {scope}"
     assert "commands" in scopes
+    assert data["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in data["settings"]["event_subscriptions"]["bot_events"]
 
 
 def test_procfile_declares_web_and_worker() -> None:

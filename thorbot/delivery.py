@@ -23,14 +23,17 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.store import Job, Store
-from thorbot.domain.alerts import render_alert, render_recovery, render_thor_down, render_thor_up
+from thorbot.alert_messages import current_alert
+from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "thorbot_delivery"
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
              "msg_too_long", "invalid_blocks", "no_permission", "restricted_action", "token_revoked",
-             "missing_scope", "not_authed", "invalid_arguments"}
+             "missing_scope", "not_authed", "invalid_arguments", "user_not_found", "user_disabled",
+             "cannot_dm_bot"}
 DEAD_AFTER = timedelta(hours=24)
 Payload = dict[str, Any]
 
@@ -43,8 +46,10 @@ class RetryLater(Exception):
 
 class Deliverer:
     def __init__(self, store: Store, client: AsyncWebClient, clock: Callable[[], datetime], *,
-                 min_gap: float = 1.0, concurrency: int = 8) -> None:
+                 min_gap: float = 1.0, concurrency: int = 8, escalate_max: int = 3) -> None:
         self.store = store
+        self.oncall = OnCallStore(store.r)
+        self.escalate_max = escalate_max
         self.client = client
         self.clock = clock
         self.min_gap = min_gap
@@ -86,6 +91,8 @@ class Deliverer:
                     steps.append(([job], self._recovery_after(alerted)))
                 elif job.kind in ("thor_down", "thor_up"):
                     steps.append(([job], self._thor_notice))
+                elif job.kind in ("escalate", "escalate_dm"):
+                    steps.append(([job], self._escalation))
             for step_jobs, handler in steps:
                 try:
                     await handler(channel, step_jobs)
@@ -96,13 +103,20 @@ class Deliverer:
             return settled
 
     async def _alerts(self, channel: str, jobs: list[Job]) -> None:
-        incidents = await self.store.incidents([j.incident_id for j in jobs if j.incident_id])
+        now = self.clock()
+        incidents = []
+        for incident in await self.store.incidents([j.incident_id for j in jobs if j.incident_id]):
+            if await self.oncall.held(channel, incident.box_id, now) is None:
+                incidents.append(incident)  # muted or snoozed boxes: recorded, not posted
         if not incidents:
             await self.store.delivered(jobs, channel, None, [])
             return
-        payload = render_alert(incidents, self.clock())
+        target = await self.oncall.oncall(channel)
+        payload = render_alert(incidents, now, mention=target.mention if target else None)
         ts = await self._post(channel, jobs, payload)
         await self.store.delivered(jobs, channel, ts, [i.id for i in incidents])
+        if ts and target and self.escalate_max > 0 and any(i.resolved is None for i in incidents):
+            await self.oncall.schedule_escalation(channel, ts, now)
 
     def _recovery_after(self, alerted_now: set[str | None]) -> Any:
         async def deliver(channel: str, jobs: list[Job]) -> None:
@@ -119,10 +133,10 @@ class Deliverer:
         return deliver
 
     async def _refresh_alert(self, channel: str, ts: str) -> None:
-        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
-        if not incidents:
+        current = await current_alert(self.store, self.oncall, channel, ts, self.clock())
+        if current is None:
             return
-        payload = render_alert(incidents, self.clock())
+        _, payload = current
         try:
             await self.client.chat_update(channel=channel, ts=ts, text=payload["text"], blocks=payload["blocks"])
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
@@ -138,9 +152,42 @@ class Deliverer:
         ts = await self._post(channel, jobs, payload)
         await self.store.delivered(jobs, channel, ts, [])
 
-    async def _post(self, channel: str, jobs: list[Job], payload: Payload, thread_ts: str | None = None) -> str | None:
-        job_ids = [j.id for j in jobs]
+    async def _escalation(self, channel: str, jobs: list[Job]) -> None:
+        job = jobs[0]
+        ts = job.message_ts or ""
+        incidents = [i for i in await self.store.incidents(await self.store.message_incidents(channel, ts))
+                     if i.resolved is None]
+        target = await self.oncall.oncall(channel)
+        if not incidents or await self.oncall.ack(channel, ts) is not None:
+            await self.store.delivered(jobs, channel, None, [])  # resolved or taken meanwhile
+            return
+        mention = target.mention if target else None
+        if job.kind == "escalate":
+            payload = render_escalation(incidents, job.cycles, self.escalate_max, mention)
+            posted = await self._post(channel, jobs, payload, thread_ts=ts)
+        elif target is not None and target.kind == "user":
+            payload = render_escalation(incidents, job.cycles, self.escalate_max, None, channel=channel)
+            posted = await self._post_dm(target.id, jobs, payload)
+        else:
+            posted = None
+        await self.store.delivered(jobs, channel, posted, [])
+
+    async def _post_dm(self, user: str, jobs: list[Job], payload: Payload) -> str | None:
+        """DMs are at-most-once: without im:history a crashed attempt cannot be checked, so skip it."""
         if any(j.attempted for j in jobs):
+            return None
+        try:
+            opened = await self.client.conversations_open(users=user)
+        except SlackApiError as exc:
+            return self._api_error(exc, user, jobs)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryLater(_backoff(jobs)) from exc
+        return await self._post(str(opened["channel"]["id"]), jobs, payload, check_first=False)
+
+    async def _post(self, channel: str, jobs: list[Job], payload: Payload, thread_ts: str | None = None,
+                    *, check_first: bool = True) -> str | None:
+        job_ids = [j.id for j in jobs]
+        if check_first and any(j.attempted for j in jobs):
             found = await self._find_posted(channel, job_ids, thread_ts)
             if found:
                 log.info("found an earlier post of %d job(s) in %s; not posting again", len(jobs), channel)
@@ -183,7 +230,8 @@ class Deliverer:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             raise RetryLater(5) from exc  # cannot tell whether it was posted: do not risk a duplicate
         wanted = set(job_ids)
-        for message in response.get("messages", []):
+        messages: list[dict[str, Any]] = response.get("messages", [])
+        for message in messages:
             meta = message.get("metadata") or {}
             if meta.get("event_type") == EVENT_TYPE and wanted & set(meta.get("event_payload", {}).get("jobs", [])):
                 return str(message["ts"])

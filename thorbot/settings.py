@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     thor_outage_cycles: int = Field(3, ge=1, validation_alias=_env("THORBOT_THOR_OUTAGE_CYCLES"))
     name_cache_ttl: float = Field(60.0, ge=0, validation_alias=_env("THORBOT_NAME_CACHE_TTL"))
     slack_channel_gap: float = Field(1.0, ge=0, validation_alias=_env("THORBOT_SLACK_CHANNEL_GAP"))
+    escalate_after: float = Field(900.0, ge=0, validation_alias=_env("THORBOT_ESCALATE_AFTER"))
+    escalate_max: int = Field(3, ge=0, le=20, validation_alias=_env("THORBOT_ESCALATE_MAX"))
+    admins: str = Field("", validation_alias=_env("THORBOT_ADMINS"))
     lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
 
     @field_validator("thor_api_url", "slack_api_url")
@@ -63,6 +66,11 @@ class Settings(BaseSettings):
     def effective_lease_ttl(self) -> float:
         """Leader lease length: a dead leader is replaced within about three poll intervals."""
         return self.lease_ttl or max(3 * self.poll_interval, 10.0)
+
+    def admin_ids(self) -> tuple[set[str], set[str]]:
+        """(admin user ids, admin user-group ids) from THORBOT_ADMINS; both empty = everyone may."""
+        items = {i.strip() for i in self.admins.replace(";", ",").replace(" ", ",").split(",") if i.strip()}
+        return {i for i in items if not i.startswith("S")}, {i for i in items if i.startswith("S")}
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""

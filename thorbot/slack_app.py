@@ -15,11 +15,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE, render_card
 from thorbot.domain.commands import Help, Status, parse_command
 from thorbot.domain.replies import ACTION_PICK
+from thorbot.domain.text import slack_date
 from thorbot.errors import ThorError, UsageError
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,11 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
         await answer_card(ctx, str(action.get("value", "")), respond, in_channel=True, note=note)
 
     @app.action(re.compile(f"^({ACTION_REFRESH}|{ACTION_PICK}_\\d+)$"))
-    async def refresh(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def refresh(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await answer_card(ctx, str(action.get("value", "")), respond, replace=True)
+        box_id = str(action.get("value", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        await answer_card(ctx, box_id, respond, replace=True, note=await hold_note(ctx, channel, box_id))
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -72,7 +76,7 @@ async def handle_command(ctx: AppContext, command: dict[str, Any], ack: AsyncAck
         return
     if isinstance(parsed, Status):
         await ack(**replies.looking_up(parsed.query))
-        await answer_query(ctx, parsed.query, respond)
+        await answer_query(ctx, parsed.query, respond, channel=str(command.get("channel_id", "")))
         return
     if extra is None:
         await ack(**replies.simple("That command is not available in this deployment."))
@@ -80,9 +84,9 @@ async def handle_command(ctx: AppContext, command: dict[str, Any], ack: AsyncAck
     await extra(ctx, parsed, command, ack, respond)
 
 
-async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond) -> None:
+async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond, channel: str = "") -> None:
     """Resolve the query and answer with a card, a pick list, or a helpful error."""
-    payload = await safe_payload(lambda: _query_payload(ctx, query), query)
+    payload = await safe_payload(lambda: _query_payload(ctx, query, channel), query)
     await _send(respond, payload, replace=True)
 
 
@@ -106,10 +110,22 @@ def card_payload(ctx: AppContext, box: Any, *, note: str | None = None, buttons:
     return payload
 
 
-async def _query_payload(ctx: AppContext, query: str) -> Payload:
+async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
+    """The card says when alerts for this box are held in this channel (mute or snooze)."""
+    if not channel:
+        return None
+    hold = await OnCallStore(ctx.redis).held(channel, box_id, ctx.clock())
+    if hold is None:
+        return None
+    icon, what = (":mute:", "Muted for maintenance") if hold.kind == "mute" else (":zzz:", "Snoozed")
+    who = f" by <@{hold.by}>" if hold.by else ""
+    return f"{icon} {what}{who} in this channel until {slack_date(hold.until)}: alerts are held."
+
+
+async def _query_payload(ctx: AppContext, query: str, channel: str = "") -> Payload:
     resolved = await ctx.lookup.resolve(query)
     if resolved.box is not None:
-        return card_payload(ctx, resolved.box)
+        return card_payload(ctx, resolved.box, note=await hold_note(ctx, channel, resolved.box.id))
     if resolved.matches:
         return replies.pick_list(query, list(resolved.matches), len(resolved.matches))
     return replies.no_match(query)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
+from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.domain import replies
@@ -15,7 +17,7 @@ from thorbot.domain.commands import Command, ListSubscriptions, Subscribe, Unsub
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
-from thorbot.domain.text import code, escape
+from thorbot.domain.text import code, escape, slack_date
 from thorbot.errors import ChargeboxNotFound, ThorError
 from thorbot.poller import thresholds
 from thorbot.slack_app import safe_payload
@@ -113,10 +115,15 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
     fetched = await _fetch_live(ctx, [i for i in sorted(ids) if i not in boxes] + missing_live[:PER_BOX_LIMIT])
     if len(missing_live) > PER_BOX_LIMIT:
         note = f"Live status checked for {PER_BOX_LIMIT} boxes; the rest show what Thor's list reports."
+    holds = {h.box_id: h for h in await OnCallStore(ctx.redis).holds(channel, now)}
     entries = []
     for box_id in sorted(watched):
         box, found = fetched.get(box_id, (boxes.get(box_id), box_id in boxes))
-        entries.append(entry_for(box_id, box, found, now, th))
+        entry = entry_for(box_id, box, found, now, th)
+        hold = holds.get(box_id) or holds.get(ALL)
+        if hold is not None:
+            entry = replace(entry, held=f"{hold.kind}d until {slack_date(hold.until)}")
+        entries.append(entry)
     return render_list(entries, whole_fleet=whole_fleet, note=note)
 
 

@@ -14,13 +14,14 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.delivery import Deliverer
+from thorbot.escalation import Escalator
 from thorbot.poller import Poller, PollReport
 from thorbot.settings import Settings
 
@@ -37,7 +38,10 @@ class Worker:
         self.id = worker_id or uuid.uuid4().hex[:12]
         self.token = f"{self.id}:{uuid.uuid4().hex}"
         self.poller = Poller(store, thor, settings)
-        self.deliverer = Deliverer(store, client, clock, min_gap=settings.slack_channel_gap)
+        self.deliverer = Deliverer(store, client, clock, min_gap=settings.slack_channel_gap,
+                                   escalate_max=settings.escalate_max)
+        self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
+                                   max_count=settings.escalate_max)
         self.is_leader = False
         self.cycles = 0
         self.last_report: PollReport | None = None
@@ -57,6 +61,8 @@ class Worker:
             report = await self.poller.run_once(self.clock(), self.token)
             self.cycles += 1
             self.last_report = report
+        if self.settings.escalate_max > 0 and self.settings.escalate_after > 0:
+            await self.escalator.run(self.clock())
         await self.deliverer.deliver_due()
         return report
 

@@ -19,6 +19,12 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | thor | string | ThorHealth JSON (consecutive failures, notified?) | none |
 | lease | string | leader token of the worker allowed to poll | lease TTL (3 × poll interval) |
 | worker:<id> | string | last heartbeat of a worker process | 3 × poll interval |
+| oncall | hash | channel → OnCall JSON (who alerts mention) | removed by `oncall clear` |
+| holds:<channel> | hash | `mute:<box>` / `snooze:<box>` (`*` = all) → Hold JSON | expired fields removed when read |
+| ack:<channel>:<ts> | string | Ack JSON for that alert message | 30 days |
+| escalations | zset | `<channel>|<ts>` → next escalation check (epoch s) | removed once acked, resolved or maxed |
+| esc:<channel>:<ts> | string | escalations sent so far for that message | 30 days |
+| usergroup:<id> | string | cached member list of an admin user group | 5 minutes |
 """
 
 from __future__ import annotations
@@ -57,3 +63,23 @@ def message(channel: str, ts: str) -> str:
 
 def worker(worker_id: str) -> str:
     return f"{PREFIX}worker:{worker_id}"
+
+
+ONCALL = PREFIX + "oncall"
+ESCALATIONS = PREFIX + "escalations"
+
+
+def holds(channel: str) -> str:
+    return f"{PREFIX}holds:{channel}"
+
+
+def ack(channel: str, ts: str) -> str:
+    return f"{PREFIX}ack:{channel}:{ts}"
+
+
+def escalation_count(channel: str, ts: str) -> str:
+    return f"{PREFIX}esc:{channel}:{ts}"
+
+
+def usergroup(group_id: str) -> str:
+    return f"{PREFIX}usergroup:{group_id}"

@@ -19,7 +19,7 @@ from redis.exceptions import WatchError
 from thorbot.adapters import keys
 from thorbot.domain.watch import BoxRecord, Incident
 
-JobKind = Literal["alert", "recovery", "thor_down", "thor_up"]
+JobKind = Literal["alert", "recovery", "thor_down", "thor_up", "escalate", "escalate_dm"]
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -47,6 +47,7 @@ class Job(BaseModel):
     code: str | None = None
     since: datetime | None = None
     cycles: int = 0
+    message_ts: str | None = None
     attempts: int = 0
     attempted: bool = False
 
@@ -155,7 +156,7 @@ class Store:
     # --- box records and incidents -------------------------------------------------------
     async def records(self) -> dict[str, BoxRecord]:
         raw = await self.r.hgetall(keys.BOXES)
-        return {box_id: BoxRecord.model_validate_json(value) for box_id, value in raw.items()}
+        return {str(box_id): BoxRecord.model_validate_json(value) for box_id, value in raw.items()}
 
     async def record_statuses(self, box_ids: list[str]) -> dict[str, BoxRecord]:
         if not box_ids:
@@ -182,9 +183,9 @@ class Store:
         async with self.r.pipeline(transaction=True) as pipe:
             await pipe.watch(keys.LEASE)
             if await pipe.get(keys.LEASE) != token:
-                await pipe.reset()
+                await pipe.reset()  # type: ignore[no-untyped-call]
                 return False
-            pipe.multi()
+            pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(keys.SCHEMA, keys.SCHEMA_VERSION)
             if change.records:
                 pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
@@ -213,8 +214,14 @@ class Store:
             pipe.hsetnx(keys.OUTBOX, job.id, job.model_dump_json())  # type: ignore[attr-defined]
             pipe.zadd(keys.OUTBOX_DUE, {job.id: _ts(job.created)}, nx=True)  # type: ignore[attr-defined]
 
+    async def enqueue(self, jobs: list[Job]) -> None:
+        async with self.r.pipeline(transaction=True) as pipe:
+            self._enqueue(pipe, jobs)
+            await pipe.execute()
+
     async def due_jobs(self, now: datetime, limit: int = 500) -> list[Job]:
-        ids = await self.r.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=limit)
+        raw_ids = await self.r.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=limit)
+        ids = [str(i) for i in raw_ids]
         if not ids:
             return []
         values = await self.r.hmget(keys.OUTBOX, ids)
@@ -229,10 +236,11 @@ class Store:
 
     async def mark_attempted(self, jobs: list[Job]) -> None:
         """Before posting: after a crash, these jobs are checked against the channel first."""
-        updates = {j.id: j.model_copy(update={"attempted": True, "attempts": j.attempts + 1}).model_dump_json()
-                   for j in jobs}
+        updates: dict[str | bytes, str | bytes] = {
+            j.id: j.model_copy(update={"attempted": True, "attempts": j.attempts + 1}).model_dump_json() for j in jobs
+        }
         if updates:
-            await self.r.hset(keys.OUTBOX, mapping=updates)
+            await self.r.hset(keys.OUTBOX, mapping=updates)  # type: ignore[arg-type]
 
     async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str]) -> None:
         """Record where the alert landed and remove the jobs, in one transaction."""

@@ -22,12 +22,12 @@ async def run_socket(settings: Settings, stop: asyncio.Event) -> int:
         client = slack_client(settings)
         bolt = build_slack_app(ctx, client, None)
         handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("thorbot socket connected")
         from thorbot.commands.worker import worker_loop
 
         try:
             await worker_loop(ctx, client, stop)
         finally:
-            await handler.close_async()
+            await handler.close_async()  # type: ignore[no-untyped-call]
     return 0

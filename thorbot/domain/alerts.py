@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.text import age, code, duration, escape, slack_date, truncate
 from thorbot.domain.watch import Incident
 
@@ -19,6 +21,21 @@ WHAT = {
     "inactive": "was flagged *inactive* in Thor",
 }
 WHAT_PLAIN = {"offline": "offline", "silent": "silent", "gone": "deleted in Thor", "inactive": "inactive in Thor"}
+ACTION_ACK = "alert_ack"
+ACTION_SNOOZE = "alert_snooze"
+ACTION_ALERT_REFRESH = "alert_refresh"
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """What people did with an alert message: shown on it, and it stops escalation."""
+
+    ack: Ack | None = None
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = None
+    muted_until: datetime | None = None
+
+
 ICON = {"offline": ":red_circle:", "silent": ":large_yellow_circle:", "gone": ":no_entry:", "inactive": ":no_entry:"}
 
 
@@ -45,11 +62,43 @@ def incident_line(incident: Incident, now: datetime) -> str:
             f"{heartbeat} · {impact(incident)}")
 
 
-def render_alert(incidents: list[Incident], now: datetime, *, mention: str | None = None) -> Payload:
-    """One message for one incident, or one grouped message for a burst of them."""
-    if len(incidents) == 1:
-        return _single(incidents[0], now, mention)
-    return _grouped(incidents, now, mention)
+def render_alert(incidents: list[Incident], now: datetime, *, mention: str | None = None,
+                 state: MessageState | None = None, buttons: bool = True) -> Payload:
+    """One message for one incident, or one grouped message for a burst of them, with its buttons."""
+    payload = _single(incidents[0], now, mention) if len(incidents) == 1 else _grouped(incidents, now, mention)
+    blocks: list[dict[str, Any]] = payload["blocks"]
+    lines = _state_lines(state or MessageState())
+    if lines:
+        blocks.insert(-1, {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
+    if buttons and any(i.resolved is None for i in incidents):
+        blocks.append(alert_actions(acknowledged=bool(state and state.ack)))
+    return payload
+
+
+def _state_lines(state: MessageState) -> list[str]:
+    lines = []
+    if state.ack is not None:
+        lines.append(f":eyes: Acknowledged by <@{state.ack.user}> {slack_date(state.ack.at)}")
+    if state.snoozed_until is not None:
+        who = f" by <@{state.snoozed_by}>" if state.snoozed_by else ""
+        lines.append(f":zzz: Snoozed{who} until {slack_date(state.snoozed_until)}: alerts for it are held here")
+    if state.muted_until is not None:
+        lines.append(f":mute: Muted for maintenance until {slack_date(state.muted_until)}")
+    return lines
+
+
+def alert_actions(*, acknowledged: bool) -> dict[str, Any]:
+    ack: dict[str, Any] = {"type": "button", "action_id": ACTION_ACK, "value": "ack",
+                           "text": {"type": "plain_text", "text": "Acknowledged" if acknowledged else "Acknowledge"}}
+    if not acknowledged:
+        ack["style"] = "primary"
+    snooze = {"type": "static_select", "action_id": ACTION_SNOOZE,
+              "placeholder": {"type": "plain_text", "text": "Snooze…"},
+              "options": [{"text": {"type": "plain_text", "text": label}, "value": value}
+                          for value, label in SNOOZE_LABELS.items()]}
+    refresh = {"type": "button", "action_id": ACTION_ALERT_REFRESH, "value": "refresh",
+               "text": {"type": "plain_text", "text": "Refresh"}}
+    return {"type": "actions", "block_id": "alert_actions", "elements": [ack, snooze, refresh]}
 
 
 def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
@@ -132,6 +181,18 @@ THOR_FIX = {
     "InvalidSourceIPAddr": "Thor refuses thorbot's IP address: update *Source IP address* under *Development → "
                            "Requests to Thor* (or clear it) and save.",
 }
+
+
+def render_escalation(incidents: list[Incident], count: int, max_count: int, mention: str | None,
+                      channel: str | None = None) -> Payload:
+    """A re-notification for an unacknowledged alert: a thread reply, or a DM naming the channel."""
+    names = ", ".join(escape(truncate(i.name, 60)) for i in incidents[:5])
+    more = f" and {len(incidents) - 5} more" if len(incidents) > 5 else ""
+    who = f"{mention} " if mention else ""
+    where = f"The alert in <#{channel}> is still unacknowledged" if channel else "Still unacknowledged"
+    text = (f":rotating_light: {who}{where} ({count}/{max_count}): {names}{more} "
+            f"{'is' if len(incidents) == 1 else 'are'} still down. Press *Acknowledge* if you are on it.")
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}]}
 
 
 def render_thor_down(code_: str, since: datetime, cycles: int) -> Payload:

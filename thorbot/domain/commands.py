@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from thorbot.domain.text import clean_input, code
+from thorbot.domain.oncall import OnCall, parse_oncall
+from thorbot.domain.text import clean_input, code, parse_duration
 from thorbot.errors import UsageError
 
 MAX_QUERY_LEN = 200
@@ -38,7 +40,38 @@ class ListSubscriptions:
     pass
 
 
-Command = Help | Status | Subscribe | Unsubscribe | ListSubscriptions
+@dataclass(frozen=True)
+class ShowOnCall:
+    pass
+
+
+@dataclass(frozen=True)
+class SetOnCall:
+    target: OnCall
+
+
+@dataclass(frozen=True)
+class ClearOnCall:
+    pass
+
+
+@dataclass(frozen=True)
+class Mute:
+    queries: tuple[str, ...]
+    duration: timedelta
+    all_boxes: bool = False
+
+
+@dataclass(frozen=True)
+class Unmute:
+    queries: tuple[str, ...]
+    all_boxes: bool = False
+
+
+Command = (Help | Status | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
+           | Mute | Unmute)
+CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute)
+MAX_MUTE = timedelta(days=30)
 
 _HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
 _LIST_WORDS = {"list", "subscriptions", "subs"}
@@ -60,9 +93,38 @@ def parse_command(raw_text: str) -> Command:
         return Subscribe(*_targets(rest, verb="subscribe"))
     if lowered in ("unsubscribe", "unsub", "unwatch"):
         return Unsubscribe(*_targets(rest, verb="unsubscribe"))
+    if lowered == "oncall":
+        return _oncall(rest)
+    if lowered == "mute":
+        return _mute(rest)
+    if lowered == "unmute":
+        return Unmute(*_targets(rest, verb="unmute"))
     if lowered == "status" and rest:
         text = rest
     return Status(_query(text))
+
+
+def _oncall(rest: str) -> Command:
+    if not rest:
+        return ShowOnCall()
+    if rest.lower() in ("clear", "none", "off", "remove"):
+        return ClearOnCall()
+    target = parse_oncall(rest)
+    if target is None:
+        raise UsageError(f"{code(rest)} is not a person or a user group. Use `/chargebox oncall @person`, "
+                         "`/chargebox oncall @group` or `/chargebox oncall clear`.")
+    return SetOnCall(target)
+
+
+def _mute(rest: str) -> Mute:
+    head, _, last = rest.rpartition(" ")
+    duration = parse_duration(last) if head else None
+    if duration is None:
+        raise UsageError("Say for how long: `/chargebox mute <id|name|all> <duration>`, e.g. `2h`, `30m`, `1d`.")
+    if duration <= timedelta(0) or duration > MAX_MUTE:
+        raise UsageError("A mute lasts from one minute to 30 days.")
+    queries, all_boxes = _targets(head, verb="mute")
+    return Mute(queries, duration, all_boxes)
 
 
 def _query(text: str) -> str:

@@ -27,6 +27,7 @@ class Entry:
     name: str
     state: str
     detail: str = ""
+    held: str | None = None  # "muted until …" / "snoozed until …" in this channel
 
 
 def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, th: Thresholds,
@@ -67,10 +68,10 @@ def render_list(entries: list[Entry], *, whole_fleet: bool, note: str | None = N
         counts[entry.state] = counts.get(entry.state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: RANK.get(kv[0], 9)))
     scope = "the whole fleet" if whole_fleet else f"{len(entries)} chargeboxes"
-    problems = [e for e in ordered if e.state != "online"]
-    healthy = [e for e in ordered if e.state == "online"]
+    problems = [e for e in ordered if e.state != "online" or e.held]
+    healthy = [e for e in ordered if e.state == "online" and not e.held]
     lines = [f"{ICON.get(e.state, '')} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
-             f"{escape(e.detail)}" for e in problems[:MAX_PROBLEM_LINES]]
+             f"{escape(e.detail)}" + (f" · :mute: {e.held}" if e.held else "") for e in problems[:MAX_PROBLEM_LINES]]
     if len(problems) > MAX_PROBLEM_LINES:
         lines.append(f"_…and {len(problems) - MAX_PROBLEM_LINES} more with problems._")
     if healthy:

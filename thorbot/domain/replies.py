@@ -19,6 +19,10 @@ HELP_LINES = [
     "*`/chargebox subscribe all`* — watch the whole fleet, including boxes added later",
     "*`/chargebox unsubscribe <id|name|all>`* — stop watching",
     "*`/chargebox list`* — this channel's subscriptions with live status, problems first",
+    "*`/chargebox oncall @person|@group`* — who alerts here mention; `/chargebox oncall` shows it, "
+    "`/chargebox oncall clear` removes it",
+    "*`/chargebox mute <id|name|all> <duration>`* — maintenance: record incidents but post nothing, e.g. `2h`, "
+    "`30m`, `1d`; `/chargebox unmute <id|name|all>` ends it",
     "*`/chargebox help`* — this message",
 ]
 

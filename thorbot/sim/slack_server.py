@@ -56,6 +56,8 @@ class FakeSlack:
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.listeners: list[MessageListener] = []
+        self.memberships: dict[str, list[str]] = {}   # user -> channels (users.conversations)
+        self.usergroups: dict[str, list[str]] = {}    # group -> users (usergroups.users.list)
         self._last_post: dict[str, float] = {}
         self._seq = itertools.count(1)
         self._base = int(time.time())
@@ -155,6 +157,22 @@ class FakeSlack:
                   **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
         return 200, {"ok": True, "messages": items, "has_more": False}, {}
 
+    def _users_conversations(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channels = self.memberships.get(str(body.get("user")), [])
+        return 200, {"ok": True, "channels": [{"id": c} for c in channels], "response_metadata": {}}, {}
+
+    def _usergroups_users_list(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        group = str(body.get("usergroup"))
+        if group not in self.usergroups:
+            return 200, {"ok": False, "error": "no_such_subteam"}, {}
+        return 200, {"ok": True, "users": self.usergroups[group]}, {}
+
+    def _conversations_open(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        users = str(body.get("users", ""))
+        if not users.startswith(("U", "W")):
+            return 200, {"ok": False, "error": "user_not_found"}, {}
+        return 200, {"ok": True, "channel": {"id": "D" + users[1:]}}, {}
+
     def _views_publish(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         view = body.get("view")
         if isinstance(view, str):
@@ -187,10 +205,12 @@ def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def _read_body(request: web.Request) -> dict[str, Any]:
+    # slack_sdk sends some arguments as query parameters even on POST, so merge both.
+    merged: dict[str, Any] = dict(request.query)
     if request.method == "GET":
-        return dict(request.query)
+        return merged
     if request.content_type == "application/json":
         data = await request.json()
-        return data if isinstance(data, dict) else {}
+        return {**merged, **data} if isinstance(data, dict) else merged
     form = await request.post()
-    return {k: str(v) for k, v in form.items()}
+    return {**merged, **{k: str(v) for k, v in form.items()}}

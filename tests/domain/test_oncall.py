@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from thorbot.domain.oncall import OnCall, escalation_due, parse_oncall, snooze_until
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<@U123ABC|alice>", OnCall(kind="user", id="U123ABC")),
+    ("<@W99ZZZ>", OnCall(kind="user", id="W99ZZZ")),
+    ("<!subteam^S0ONCALL|@oncall>", OnCall(kind="group", id="S0ONCALL")),
+    ("U0ABCDEFG", OnCall(kind="user", id="U0ABCDEFG")),
+    ("@alice", None), ("<!channel>", None), ("<#C123|general>", None),
+])
+def test_parse_oncall(text: str, expected: OnCall | None) -> None:
+    assert parse_oncall(text) == expected
+
+
+def test_mentions() -> None:
+    assert OnCall(kind="user", id="U1").mention == "<@U1>"
+    assert OnCall(kind="group", id="S1").mention == "<!subteam^S1>"
+
+
+@freeze_time("2026-11-23 22:30:00")
+def test_snooze_until_tomorrow_nine_in_the_box_time_zone() -> None:
+    now = datetime.now(tz=UTC)
+    rome = snooze_until("tomorrow", now, "Europe/Rome")
+    assert rome is not None and rome.isoformat() == "2026-11-24T09:00:00+01:00"  # 23:30 in Rome
+    tokyo = snooze_until("tomorrow", now, "Asia/Tokyo")
+    assert tokyo is not None and tokyo.isoformat() == "2026-11-25T09:00:00+09:00"  # already the 24th in Tokyo
+    assert snooze_until("1h", now, None) == now + timedelta(hours=1)
+    assert snooze_until("4h", now, "Nowhere/Else") == now + timedelta(hours=4)
+    fallback = snooze_until("tomorrow", now, "Nowhere/Else")
+    assert fallback is not None and fallback.isoformat() == "2026-11-24T09:00:00+00:00"
+
+
+@freeze_time("2026-11-23 12:00:00")
+@pytest.mark.parametrize(("minutes", "count", "kwargs", "due"), [
+    (14, 0, {}, False), (15, 0, {}, True), (29, 1, {}, False), (30, 1, {}, True), (60, 3, {}, False),
+    (20, 0, {"acknowledged": True}, False), (20, 0, {"resolved": True}, False), (20, 0, {"snoozed": True}, False),
+])
+def test_escalation_due(minutes: int, count: int, kwargs: dict[str, bool], due: bool) -> None:
+    now = datetime.now(tz=UTC)
+    flags = {"acknowledged": False, "resolved": False, "snoozed": False, **kwargs}
+    assert escalation_due(alerted=now - timedelta(minutes=minutes), now=now, count=count,
+                          after=timedelta(minutes=15), max_count=3, **flags) is due

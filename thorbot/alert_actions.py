@@ -1,0 +1,130 @@
+"""Buttons on alert messages: Acknowledge, Snooze, Refresh."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from thorbot.adapters.oncall_store import Hold, OnCallStore
+from thorbot.adapters.store import Store
+from thorbot.alert_messages import current_alert
+from thorbot.context import AppContext
+from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
+from thorbot.domain.card import render_card
+from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
+from thorbot.domain.text import escape, slack_date
+from thorbot.domain.watch import Incident
+from thorbot.errors import ThorError
+
+log = logging.getLogger(__name__)
+MAX_REFRESH_CARDS = 5
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str, str]:
+    container = body.get("container") or {}
+    channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    ts = str(container.get("message_ts") or (body.get("message") or {}).get("ts") or "")
+    return channel, ts, str((body.get("user") or {}).get("id", ""))
+
+
+async def _tell(respond: AsyncRespond, text: str) -> None:
+    try:
+        await respond(response_type="ephemeral", replace_original=False, text=text)
+    except Exception:
+        log.exception("could not answer a button click")
+
+
+class AlertActions:
+    """The handlers; registered on the app by `register_alert_actions`."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.store = Store(ctx.redis)
+        self.oncall = OnCallStore(ctx.redis)
+
+    async def open_incidents(self, channel: str, ts: str, respond: AsyncRespond) -> list[Incident] | None:
+        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        if not incidents:
+            await _tell(respond, "thorbot no longer tracks this alert (it is older than 30 days).")
+            return None
+        still_open = [i for i in incidents if i.resolved is None]
+        if not still_open:
+            resolved = max(i.resolved for i in incidents if i.resolved is not None)
+            await _tell(respond, f":white_check_mark: This already resolved {slack_date(resolved)}; nothing to do.")
+            return None
+        return still_open
+
+    async def redraw(self, client: AsyncWebClient, channel: str, ts: str) -> None:
+        current = await current_alert(self.store, self.oncall, channel, ts, self.ctx.clock())
+        if current is None:
+            return
+        _, payload = current
+        try:
+            await client.chat_update(channel=channel, ts=ts, text=payload["text"], blocks=payload["blocks"])
+        except SlackApiError as exc:
+            log.warning("could not update the alert in %s: %s", channel, exc.response.get("error"))
+
+    async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                          client: AsyncWebClient) -> None:
+        await ack()
+        channel, ts, user = _where(body)
+        if await self.open_incidents(channel, ts, respond) is None:
+            return
+        if not await self.oncall.set_ack(channel, ts, Ack(user=user, at=self.ctx.clock())):
+            taken = await self.oncall.ack(channel, ts)
+            await _tell(respond, f":eyes: Already acknowledged by <@{taken.user if taken else '?'}>.")
+            return
+        await self.redraw(client, channel, ts)
+        await _tell(respond, ":eyes: You acknowledged this alert; escalation has stopped.")
+
+    async def snooze(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+                     client: AsyncWebClient) -> None:
+        await ack()
+        channel, ts, user = _where(body)
+        choice = str((action.get("selected_option") or {}).get("value", ""))
+        incidents = await self.open_incidents(channel, ts, respond)
+        if incidents is None:
+            return
+        now = self.ctx.clock()
+        until = snooze_until(choice, now, incidents[0].timezone)
+        if until is None or until - now > timedelta(days=2):
+            await _tell(respond, "That snooze option is not known; choose 1 hour, 4 hours or until tomorrow.")
+            return
+        for incident in incidents:
+            await self.oncall.hold(channel, Hold(kind="snooze", box_id=incident.box_id, until=until, by=user))
+        await self.redraw(client, channel, ts)
+        what = "this box" if len(incidents) == 1 else "these boxes"
+        await _tell(respond, f":zzz: Snoozed ({SNOOZE_LABELS[choice]}): alerts for {what} are held here until "
+                             f"{slack_date(until)}.")
+
+    async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                      client: AsyncWebClient) -> None:
+        await ack()
+        channel, ts, _ = _where(body)
+        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        stale = timedelta(seconds=self.ctx.settings.heartbeat_stale_after)
+        for incident in incidents[:MAX_REFRESH_CARDS]:
+            try:
+                box = await self.ctx.thor.get_chargebox(incident.box_id)
+            except ThorError as exc:
+                await _tell(respond, f"Could not refresh {escape(incident.name)}: Thor {exc.code}.")
+                continue
+            card = render_card(box, self.ctx.clock(), stale_after=stale, buttons=False)
+            try:
+                await client.chat_postMessage(channel=channel, thread_ts=ts, text=card["text"], blocks=card["blocks"])
+            except SlackApiError as exc:
+                await _tell(respond, f"Could not post the live status here ({exc.response.get('error')}).")
+                return
+        await self.redraw(client, channel, ts)
+
+
+def register_alert_actions(app: AsyncApp, ctx: AppContext) -> None:
+    actions = AlertActions(ctx)
+    app.action(ACTION_ACK)(actions.acknowledge)
+    app.action(ACTION_SNOOZE)(actions.snooze)
+    app.action(ACTION_ALERT_REFRESH)(actions.refresh)

@@ -1,0 +1,75 @@
+"""On-call targets, snooze times and the escalation rule. Pure."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict
+
+_USER = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
+_GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{2,30})(?:\|[^>]*)?>$")
+_RAW_ID = re.compile(r"^([UWS][A-Z0-9]{6,30})$")
+
+SnoozeChoice = Literal["1h", "4h", "tomorrow"]
+SNOOZE_LABELS: dict[str, str] = {"1h": "1 hour", "4h": "4 hours", "tomorrow": "until tomorrow 9:00"}
+
+
+class OnCall(BaseModel):
+    """Who an alert pings in a channel: one user (<@U…>) or one user group (<!subteam^S…>)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["user", "group"]
+    id: str
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>" if self.kind == "user" else f"<!subteam^{self.id}>"
+
+
+class Ack(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    at: datetime
+
+
+def parse_oncall(text: str) -> OnCall | None:
+    """Parse what Slack sends for `@person` / `@group` with should_escape (or a bare id)."""
+    text = text.strip()
+    for pattern, kind in ((_USER, "user"), (_GROUP, "group")):
+        match = pattern.match(text)
+        if match:
+            return OnCall(kind="user" if kind == "user" else "group", id=match.group(1))
+    match = _RAW_ID.match(text)
+    if match:
+        return OnCall(kind="group" if text.startswith("S") else "user", id=match.group(1))
+    return None
+
+
+def snooze_until(choice: str, now: datetime, timezone: str | None) -> datetime | None:
+    """When a snooze ends; "tomorrow" means 9:00 the next day in the box's own time zone."""
+    if choice == "1h":
+        return now + timedelta(hours=1)
+    if choice == "4h":
+        return now + timedelta(hours=4)
+    if choice != "tomorrow":
+        return None
+    try:
+        zone = ZoneInfo(timezone) if timezone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    local = now.astimezone(zone) if zone else now
+    target = datetime.combine(local.date() + timedelta(days=1), time(9, 0), tzinfo=local.tzinfo)
+    return target
+
+
+def escalation_due(*, alerted: datetime, now: datetime, count: int, after: timedelta, max_count: int,
+                   acknowledged: bool, resolved: bool, snoozed: bool) -> bool:
+    """Re-notify when an open alert has gone unacknowledged for `after` × (count + 1), up to `max_count`."""
+    if acknowledged or resolved or snoozed or count >= max_count or after <= timedelta(0):
+        return False
+    return now - alerted >= after * (count + 1)

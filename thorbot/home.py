@@ -1,0 +1,66 @@
+"""App Home: publish the fleet overview when a user opens thorbot's Home tab."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from thorbot.adapters import keys
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.store import Store
+from thorbot.context import AppContext
+from thorbot.domain.home import ChannelSummary, render_home
+from thorbot.domain.oncall import Ack
+from thorbot.domain.watch import Incident
+
+log = logging.getLogger(__name__)
+
+
+async def build_home(ctx: AppContext, client: AsyncWebClient, user: str) -> dict[str, Any]:
+    store, oncall = Store(ctx.redis), OnCallStore(ctx.redis)
+    records = await store.records()
+    recent = [str(i) for i in await ctx.redis.lrange(keys.RECENT, 0, 200)]
+    open_incidents = [i for i in await store.incidents(list(dict.fromkeys(recent))) if i.resolved is None]
+    by_box, all_channels = await store.watchers()
+    channels_with_subs = set().union(*by_box.values(), all_channels) if by_box else set(all_channels)
+    with_acks: list[tuple[Incident, Ack | None]] = []
+    for incident in open_incidents[:30]:
+        found: Ack | None = None
+        for channel in sorted(by_box.get(incident.box_id, set()) | all_channels):
+            ts = await store.alert_ts(incident.id, channel)
+            found = await oncall.ack(channel, ts) if ts else None
+            if found:
+                break
+        with_acks.append((incident, found))
+    mine = await _users_channels(client, user)
+    summaries = []
+    for channel in sorted(channels_with_subs & mine):
+        ids, whole = await store.channel_subscriptions(channel)
+        target = await oncall.oncall(channel)
+        summaries.append(ChannelSummary(channel, len(ids), whole, target.mention if target else None))
+    return render_home(records, with_acks, summaries, ctx.clock())
+
+
+async def _users_channels(client: AsyncWebClient, user: str) -> set[str]:
+    try:
+        response = await client.users_conversations(user=user, types="public_channel,private_channel",
+                                                     exclude_archived=True, limit=500)
+    except SlackApiError as exc:
+        log.warning("cannot list the user's channels: %s", exc.response.get("error"))
+        return set()
+    channels: list[dict[str, Any]] = response.get("channels", [])
+    return {str(c.get("id")) for c in channels}
+
+
+def register_home(app: AsyncApp, ctx: AppContext) -> None:
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = str(event.get("user", ""))
+        view = await build_home(ctx, client, user)
+        await client.views_publish(user_id=user, view=view)

@@ -1,0 +1,92 @@
+"""Slash-command handlers for on-call targets and maintenance mutes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+
+from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
+from thorbot.adapters.store import Store
+from thorbot.context import AppContext
+from thorbot.domain import replies
+from thorbot.domain.commands import ClearOnCall, Command, Mute, SetOnCall, ShowOnCall, Unmute
+from thorbot.domain.models import Chargebox
+from thorbot.domain.search import match_boxes
+from thorbot.domain.text import code, duration, escape, slack_date
+from thorbot.slack_app import safe_payload
+
+log = logging.getLogger(__name__)
+Payload = dict[str, Any]
+
+
+async def handle_oncall(ctx: AppContext, parsed: Command, command: dict[str, Any], ack: AsyncAck,
+                        respond: AsyncRespond) -> None:
+    channel = str(command.get("channel_id", ""))
+    user = str(command.get("user_id", ""))
+    oncall = OnCallStore(ctx.redis)
+    if isinstance(parsed, ShowOnCall):
+        target = await oncall.oncall(channel)
+        text = (f"On call in this channel: {target.mention}. Alerts mention them; change it with "
+                "`/chargebox oncall @person|@group`, remove it with `/chargebox oncall clear`." if target else
+                "Nobody is on call in this channel: alerts mention no one. Set it with `/chargebox oncall @person`.")
+        await ack(**replies.simple(text, emoji=":bell:"))
+    elif isinstance(parsed, SetOnCall):
+        await oncall.set_oncall(channel, parsed.target)
+        await ack(**replies.simple(f"Alerts in this channel now mention {parsed.target.mention}; recoveries "
+                                   "ping no one.", emoji=":bell:"))
+    elif isinstance(parsed, ClearOnCall):
+        removed = await oncall.clear_oncall(channel)
+        await ack(**replies.simple("Alerts here no longer mention anyone." if removed else
+                                   "Nobody was on call here.", emoji=":no_bell:"))
+    elif isinstance(parsed, Mute | Unmute):
+        await ack(**replies.simple("Updating…", emoji=":hourglass_flowing_sand:"))
+        payload = await safe_payload(lambda: _mute(ctx, oncall, channel, user, parsed), None)
+        try:
+            await respond(replace_original=True, **payload)
+        except Exception:
+            log.exception("could not answer through response_url")
+
+
+async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, cmd: Mute | Unmute) -> Payload:
+    now = ctx.clock()
+    if cmd.all_boxes:
+        targets = [Chargebox(id=ALL, alias="every chargebox watched here")]
+        problems: list[str] = []
+    else:
+        targets, problems = await _resolve_watched(ctx, channel, cmd.queries)
+    if isinstance(cmd, Mute):
+        until = now + cmd.duration
+        for box in targets:
+            await oncall.hold(channel, Hold(kind="mute", box_id=box.id, until=until, by=user))
+        lines = [f":mute: Muted {escape(b.name)}{'' if b.id == ALL else ' ' + code(b.id, 40)} for "
+                 f"{duration(cmd.duration.total_seconds())}, until {slack_date(until)}. Incidents are still "
+                 "recorded, but not posted here." for b in targets]
+    else:
+        await oncall.release(channel, "mute", [b.id for b in targets])
+        lines = [f":loud_sound: Unmuted {escape(b.name)}." for b in targets]
+    return replies.simple("\n".join(lines + problems) or "Nothing changed.", emoji="")
+
+
+async def _resolve_watched(ctx: AppContext, channel: str,
+                           queries: tuple[str, ...]) -> tuple[list[Chargebox], list[str]]:
+    """Match against this channel's boxes first (no Thor call), then the whole fleet."""
+    store = Store(ctx.redis)
+    ids, _ = await store.channel_subscriptions(channel)
+    records = await store.record_statuses(sorted(ids))
+    known = [Chargebox(id=i, alias=records[i].alias if i in records else None) for i in sorted(ids)]
+    found: list[Chargebox] = []
+    problems: list[str] = []
+    for query in queries:
+        matches = match_boxes(known, query)
+        if len(matches) != 1:
+            resolved = await ctx.lookup.resolve(query)
+            matches = [resolved.box] if resolved.box else list(resolved.matches)
+        if len(matches) == 1:
+            found.append(matches[0])
+        elif matches:
+            problems.append(f":mag: {code(query)} matches {len(matches)} boxes; use the id.")
+        else:
+            problems.append(f":mag: No chargebox matches {code(query)}.")
+    return found, problems
