@@ -61,7 +61,7 @@ def fleet() -> Fleet:
 async def fake_thor(fleet: Fleet) -> AsyncIterator[FakeThor]:
     thor = FakeThor(fleet, THOR_KEY)
     server = await LoopbackServer(thor.app()).start()
-    thor.base_url = server.url + PREFIX  # type: ignore[attr-defined]
+    thor.base_url = server.url + PREFIX
     yield thor
     await server.stop()
 
@@ -70,7 +70,7 @@ async def fake_thor(fleet: Fleet) -> AsyncIterator[FakeThor]:
 async def fake_slack() -> AsyncIterator[FakeSlack]:
     slack = FakeSlack(SLACK_TOKEN)
     server = await LoopbackServer(slack.app()).start()
-    slack.base_url = server.url  # type: ignore[attr-defined]
+    slack.base_url = server.url
     yield slack
     await server.stop()
 

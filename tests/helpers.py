@@ -69,7 +69,7 @@ class AppRig:
         form = {"token": "legacy", "team_id": "T0FAKE", "channel_id": channel, "channel_name": "alerts",
                 "user_id": user, "user_name": "alice", "command": "/chargebox", "text": text,
                 "api_app_id": "A0THORBOT", "trigger_id": "1.2.3",
-                "response_url": self.slack.response_url(self.slack.base_url, key)}  # type: ignore[attr-defined]
+                "response_url": self.slack.response_url(self.slack.base_url, key)}
         raw = body if body is not None else urlencode(form)
         started = time.monotonic()
         response = await self.http.post(self.url + "/slack/events", content=raw, headers=headers or sign(raw))
@@ -84,7 +84,7 @@ class AppRig:
             "api_app_id": "A0THORBOT", "channel": {"id": channel, "name": "alerts"},
             "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.1")},
             "message": message or {"ts": "1.1", "text": "x"}, "trigger_id": "1.2.3",
-            "response_url": self.slack.response_url(self.slack.base_url, key),  # type: ignore[attr-defined]
+            "response_url": self.slack.response_url(self.slack.base_url, key),
             "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
                          "action_ts": str(time.time())}],
         }
@@ -104,8 +104,8 @@ class AppRig:
 def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": SLACK_TOKEN, "slack_signing_secret": SIGNING_SECRET,
-        "slack_api_url": slack.base_url + "/api/",  # type: ignore[attr-defined]
-        "thor_api_key": THOR_KEY, "thor_api_url": thor.base_url,  # type: ignore[attr-defined]
+        "slack_api_url": slack.base_url + "/api/",
+        "thor_api_key": THOR_KEY, "thor_api_url": thor.base_url,
         "thor_timeout": 2.0, "thor_retries": 1, "redis_url": redis_url, "data_dir": data_dir,
         "name_cache_ttl": 0.0,
     }

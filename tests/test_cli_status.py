@@ -12,7 +12,7 @@ from thorbot.sim.thor_server import FakeThor
 
 async def run(fake_thor: FakeThor, *args: str, key: str = THOR_KEY) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
-    env.update({"THOR_API_KEY": key, "THOR_API_URL": fake_thor.base_url, "THORBOT_THOR_RETRIES": "0",  # type: ignore[attr-defined]
+    env.update({"THOR_API_KEY": key, "THOR_API_URL": fake_thor.base_url, "THORBOT_THOR_RETRIES": "0",
                 "COLUMNS": "140"})
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", "status", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

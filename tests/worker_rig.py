@@ -26,7 +26,7 @@ class Clock:
 
 
 def make_worker(rig: AppRig, clock: Clock, worker_id: str = "w1", **overrides: Any) -> Worker:
-    settings = rig.settings.model_copy(update={"slack_channel_gap": 0.0, **overrides})
+    settings = rig.settings.with_changes(**{"slack_channel_gap": 0.0, **overrides})
     return Worker(settings, Store(rig.ctx.redis), rig.ctx.thor, slack_client(settings), clock, worker_id=worker_id)
 
 

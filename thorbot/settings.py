@@ -63,6 +63,10 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
+    def with_changes(self, **changes: object) -> Settings:
+        """A validated copy (model_copy would skip validation, leaving e.g. secrets as plain str)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
     def effective_lease_ttl(self) -> float:
         """Leader lease length: a dead leader is replaced within about three poll intervals."""
         return self.lease_ttl or max(3 * self.poll_interval, 10.0)

@@ -52,7 +52,7 @@ def _block(block: dict[str, Any]) -> list[Any]:
     if kind == "context":
         return [Text(mrkdwn_to_plain("  ".join(e.get("text", "") for e in block.get("elements", []))), style="dim")]
     if kind == "actions":
-        labels = [e.get("text", {}).get("text", "") for e in block.get("elements", [])]
+        labels = [(e.get("text") or e.get("placeholder") or {}).get("text", "") for e in block.get("elements", [])]
         return [Text("  ".join(f"[{label}]" for label in labels), style="dim magenta")]
     rows: list[Any] = []
     if kind == "section":

@@ -15,7 +15,7 @@ from thorbot.sim.thor_server import FakeThor
 
 @pytest.fixture
 async def thor(fake_thor: FakeThor) -> AsyncIterator[ThorClient]:
-    client = ThorClient(fake_thor.base_url, THOR_KEY, timeout=0.5, retries=2, backoff=0.01)  # type: ignore[attr-defined]
+    client = ThorClient(fake_thor.base_url, THOR_KEY, timeout=0.5, retries=2, backoff=0.01)
     yield client
     await client.aclose()
 

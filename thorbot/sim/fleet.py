@@ -65,7 +65,9 @@ class SimBox:
     connectors: list[SimConnector] = field(default_factory=list)
     occupied: set[int] = field(default_factory=set)
     reserved: set[int] = field(default_factory=set)
+    down_from: datetime | None = None
     down_until: datetime | None = None
+    silent_from: datetime | None = None
     silent_until: datetime | None = None
 
     def to_thor(self, *, live_fields: bool = True) -> dict[str, Any]:
@@ -139,9 +141,9 @@ class Fleet:
         box = self.boxes[box_id]
         box_start = max(start, self.now)
         if silent:
-            box.silent_until = box_start + length
+            box.silent_from, box.silent_until = box_start, box_start + length
         else:
-            box.down_until = box_start + length
+            box.down_from, box.down_until = box_start, box_start + length
         self.events.append(f"{box_start:%H:%M:%S} scheduled {'silence' if silent else 'outage'} {box.alias}")
 
     def advance(self, until: datetime) -> None:
@@ -155,13 +157,14 @@ class Fleet:
         rng, now = self.rng, self.now
         if box.down_until is None and box.silent_until is None and rng.random() < self.incident_rate:
             self._start_incident(box)
-        box.connected = box.down_until is None or now >= box.down_until
-        if box.connected and box.down_until is not None:
-            box.down_until = None
+        down = box.down_until is not None and (box.down_from or now) <= now < box.down_until
+        if box.down_until is not None and now >= box.down_until:
+            box.down_from = box.down_until = None
             self.events.append(f"{now:%H:%M:%S} {box.alias} reconnected")
-        silent = box.silent_until is not None and now < box.silent_until
-        if box.silent_until is not None and not silent:
-            box.silent_until = None
+        box.connected = not down
+        silent = box.silent_until is not None and (box.silent_from or now) <= now < box.silent_until
+        if box.silent_until is not None and now >= box.silent_until:
+            box.silent_from = box.silent_until = None
         due = box.last_heartbeat is None or now - box.last_heartbeat >= box.heartbeat_interval
         if box.connected and not silent and due:
             box.last_heartbeat = now

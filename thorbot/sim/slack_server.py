@@ -49,6 +49,7 @@ class SlackFaults:
 class FakeSlack:
     def __init__(self, token: str = "xoxb-test") -> None:
         self.token = token
+        self.base_url = ""  # set by whoever serves it, e.g. "http://127.0.0.1:PORT"
         self.faults = SlackFaults()
         self.calls: list[SlackCall] = []
         self.messages: list[SlackMessage] = []

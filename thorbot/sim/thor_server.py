@@ -59,6 +59,7 @@ class FakeThor:
     def __init__(self, fleet: Fleet, api_key: str) -> None:
         self.fleet = fleet
         self.api_key = api_key
+        self.base_url = ""  # set by whoever serves it: "http://127.0.0.1:PORT/latest/integration"
         self.faults = ThorFaults()
         self.log = ThorRequestLog()
 

@@ -1,0 +1,54 @@
+"""`thorbot demo` as a real process: scripted console, an alert and its recovery, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+from thorbot.sim.fleet import Fleet
+
+
+async def run_demo(*args: str, stdin: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    env.update({"COLUMNS": "120", "TERM": "dumb", "HOME": os.environ.get("HOME", "/tmp")})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "thorbot.cli", "demo", *args, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=90)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_scripted_session_shows_a_card_then_an_alert_and_its_recovery() -> None:
+    script = "/chargebox help\n/chargebox tokyo hotel\n/chargebox list\nboxes\n"
+    code, out = await run_demo("--speed", "60", "--seed", "3", "--duration", "14", stdin=script)
+    assert code == 0, out
+    assert "Tokyo – Hotel garage #1" in out and "last heartbeat" in out  # the card
+    assert "Watching the whole fleet" in out                           # list
+    assert "offline" in out and "🚨" in out                            # the alert
+    assert "back online" in out and "resolved" in out                  # its recovery, and the update
+    assert "Traceback" not in out
+    assert "thorbot demo stopped" in out
+
+
+async def test_quit_shuts_down_cleanly_and_leaves_nothing_behind() -> None:
+    before = {p for p in os.listdir("/tmp") if p.startswith("thorbot-demo-")}
+    code, out = await run_demo("--seed", "1", stdin="/chargebox nosuchbox\nquit\n")
+    assert code == 0, out
+    assert "No chargebox" in out
+    assert {p for p in os.listdir("/tmp") if p.startswith("thorbot-demo-")} == before
+
+
+def test_the_simulator_is_deterministic_under_a_seed() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def story(seed: int) -> list[tuple[str, bool, tuple[int, ...], str | None]]:
+        fleet = Fleet.generate(25, seed=seed, now=start, incident_rate=0.01)
+        fleet.advance(start + timedelta(hours=2))
+        return [(b.id, b.connected, tuple(sorted(b.occupied)), str(b.last_heartbeat))
+                for b in fleet.boxes.values()] + [(e, True, (), None) for e in fleet.events]
+
+    assert story(5) == story(5)
+    assert story(5) != story(6)

@@ -1,0 +1,34 @@
+"""`thorbot demo --slack`: a real workspace in Socket Mode against the simulated fleet."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.console import Console
+
+from thorbot.errors import ConfigError
+from thorbot.runtime import open_context
+from thorbot.settings import Settings
+from thorbot.sim.fleet import Fleet
+
+
+async def run_demo_slack(settings: Settings, clock: Callable[[], datetime], fleet: Fleet, stop: asyncio.Event,
+                         console: Console) -> int:
+    if not settings.slack_bot_token or not settings.slack_app_token:
+        raise ConfigError("thorbot demo --slack needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode) set")
+    from thorbot.commands.socket import socket_session
+    from thorbot.demo import _drive
+
+    console.print(f"Connecting to Slack in Socket Mode; the simulated fleet has {len(fleet.boxes)} boxes. "
+                  "In Slack, try `/chargebox list` after `/chargebox subscribe all`. Ctrl-C stops.")
+    async with open_context(settings) as ctx:
+        ctx.clock = clock
+        driver = asyncio.create_task(_drive(fleet, clock, stop))
+        try:
+            await socket_session(ctx, stop)
+        finally:
+            stop.set()
+            await driver
+    return 0
