@@ -23,7 +23,7 @@ async def run_demo(*args: str, stdin: str) -> tuple[int, str]:
 
 async def test_scripted_session_shows_a_card_then_an_alert_and_its_recovery() -> None:
     script = "/chargebox help\n/chargebox tokyo hotel\n/chargebox list\nboxes\n"
-    code, out = await run_demo("--speed", "60", "--seed", "3", "--duration", "14", stdin=script)
+    code, out = await run_demo("--speed", "60", "--seed", "3", "--duration", "20", stdin=script)
     assert code == 0, out
     assert "Tokyo – Hotel garage #1" in out and "last heartbeat" in out  # the card
     assert "Watching the whole fleet" in out                           # list

@@ -9,10 +9,12 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from thorbot.adapters.store import Commit, Job, Store, ThorHealth
 from thorbot.adapters.thor import ThorClient
-from thorbot.domain.watch import BoxRecord, Observation, Opened, Status, Thresholds, step
+from thorbot.domain.models import has_live_fields, parse_chargebox
+from thorbot.domain.watch import BoxRecord, Observation, Opened, Status, Thresholds, steady_from_raw, step
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError
 from thorbot.settings import Settings
 
@@ -70,13 +72,17 @@ class Poller:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         return report
 
-    def _judge(self, observations: dict[str, Observation], records: dict[str, BoxRecord],
+    def _judge(self, observations: dict[str, Observation | dict[str, Any]], records: dict[str, BoxRecord],
                by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport) -> Commit:
         change = Commit()
         report.observed = len(observations)
-        for box_id, obs in observations.items():
+        for box_id, seen in observations.items():
             prev = records.get(box_id)
-            new, events = step(prev, obs, now, self.th)
+            if isinstance(seen, dict):
+                if steady_from_raw(prev, seen, now, self.th):
+                    continue  # the common case: online and still online, decided without building models
+                seen = Observation(box_id, parse_chargebox(seen))
+            new, events = step(prev, seen, now, self.th)
             if new != prev:
                 change.records[box_id] = new
             for event in events:
@@ -94,19 +100,24 @@ class Poller:
         return change
 
     async def _observe(self, watched: set[str], want_all: bool, known: set[str],
-                       report: PollReport) -> dict[str, Observation]:
+                       report: PollReport) -> dict[str, Observation | dict[str, Any]]:
         single: set[str] = set(watched)
-        observations: dict[str, Observation] = {}
+        observations: dict[str, Observation | dict[str, Any]] = {}
         if want_all or len(watched) >= self.settings.list_threshold:
             report.list_calls += 1
-            boxes = await self.thor.list_chargeboxes(only_active=False)
-            listed = {b.id: b for b in boxes}
-            for box in boxes:
-                if (want_all or box.id in watched) and box.has_live_fields:
-                    observations[box.id] = Observation(box.id, box)
+            entries = await self.thor.list_raw(only_active=False)
+            listed: set[str] = set()
+            lacking: set[str] = set()
+            for raw in entries:
+                box_id = str(raw["id"])
+                listed.add(box_id)
+                if want_all or box_id in watched:
+                    if has_live_fields(raw):
+                        observations[box_id] = raw
+                    else:
+                        lacking.add(box_id)
             # Thor's docs don't promise live fields in list entries (Gaps #4): ask per box when missing.
-            single = {i for i in watched if i not in observations}
-            single |= {b.id for b in boxes if want_all and not b.has_live_fields}
+            single = {i for i in watched if i not in observations} | lacking
             if want_all:
                 single |= {i for i in known if i not in listed}
         if single:

@@ -16,7 +16,7 @@ REDACTED = "[redacted]"
 
 
 def register_secret(value: str | None) -> None:
-    if value and len(value) >= _MIN_SECRET_LEN:
+    if value and len(value) >= _MIN_SECRET_LEN and value not in _secrets:
         with _lock:
             _secrets.add(value)
 

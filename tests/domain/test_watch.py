@@ -175,3 +175,34 @@ def test_random_sequences_never_double_open_or_recover_unannounced(seq: list[tup
                 assert event.incident.resolved is not None and event.incident.resolved >= event.incident.started
                 open_id = None
         assert (record.incident is None) == (open_id is None)
+
+
+RAW_VALUES = st.fixed_dictionaries(
+    {"id": st.just("B")},
+    optional={
+        "alias": st.sampled_from(["Box one", "Other", None, ""]),
+        "active": st.sampled_from([True, False, None, 1, 0, "true"]),
+        "connected": st.sampled_from([True, False, None, 1, 0, "false", "x"]),
+        "last_heartbeat": st.one_of(st.none(), st.integers(min_value=-5, max_value=4_000_000_000_000)),
+    },
+)
+PREV = st.sampled_from([None, "online", "online-other-alias", "suspect", "offline", "incident"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=RAW_VALUES, prev_kind=PREV, offset=st.integers(min_value=0, max_value=3_000))
+def test_the_raw_fast_path_agrees_with_step(raw: dict[str, object], prev_kind: str | None, offset: int) -> None:
+    from thorbot.domain.models import parse_chargebox
+    from thorbot.domain.watch import Incident, steady_from_raw
+
+    now = START + timedelta(seconds=offset)
+    prev: BoxRecord | None = None
+    if prev_kind is not None:
+        alias = "Other" if prev_kind == "online-other-alias" else "Box one"
+        status = {"suspect": Status.SUSPECT, "offline": Status.OFFLINE}.get(prev_kind, Status.ONLINE)
+        incident = Incident(id="i", box_id="B", kind="offline", started=START, opened=START) \
+            if prev_kind == "incident" else None
+        prev = BoxRecord(status=Status.OFFLINE if incident else status, since=START, alias=alias, incident=incident)
+    if steady_from_raw(prev, raw, now, TH):
+        record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
+        assert record == prev and events == []

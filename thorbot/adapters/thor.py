@@ -89,24 +89,29 @@ class ThorClient:
         return self._parse_box(data)
 
     async def list_chargeboxes(self, *, only_active: bool = False) -> list[Chargebox]:
-        data = await self._get_json("/chargeboxes", params={"onlyactive": "true" if only_active else "false"})
-        if isinstance(data, dict):  # not documented, but tolerate a {count, items} envelope like /reservations
-            data = data.get("items", data.get("chargeboxes"))
-        if not isinstance(data, list):
-            raise ThorBadResponse("expected a JSON array of chargeboxes", code="bad_list")
         boxes: list[Chargebox] = []
-        for raw in data:
+        for raw in await self.list_raw(only_active=only_active):
             try:
                 boxes.append(self._parse_box(raw))
             except ThorBadResponse:
                 log.warning("skipping an unreadable chargebox entry in Thor's list")
         return boxes
 
+    async def list_raw(self, *, only_active: bool = False) -> list[dict[str, Any]]:
+        """The list endpoint as JSON objects (secrets registered for redaction, nothing else parsed)."""
+        data = await self._get_json("/chargeboxes", params={"onlyactive": "true" if only_active else "false"})
+        if isinstance(data, dict):  # not documented, but tolerate a {count, items} envelope like /reservations
+            data = data.get("items", data.get("chargeboxes"))
+        if not isinstance(data, list):
+            raise ThorBadResponse("expected a JSON array of chargeboxes", code="bad_list")
+        entries = [raw for raw in data if isinstance(raw, dict) and raw.get("id") not in (None, "")]
+        for raw in entries:
+            _register_tokens(raw)
+        return entries
+
     def _parse_box(self, raw: Any) -> Chargebox:
         if isinstance(raw, dict):
-            for connector in raw.get("connectors") or []:
-                if isinstance(connector, dict) and isinstance(connector.get("token"), str):
-                    register_secret(connector["token"])
+            _register_tokens(raw)
         try:
             return parse_chargebox(raw)
         except ValueError as exc:
@@ -139,6 +144,16 @@ class ThorClient:
             except ValueError as exc:
                 raise ThorBadResponse("Thor sent a body that is not JSON", code="bad_json") from exc
         raise _status_error(response)
+
+
+def _register_tokens(raw: dict[str, Any]) -> None:
+    connectors = raw.get("connectors")
+    if isinstance(connectors, list):
+        for connector in connectors:
+            if isinstance(connector, dict):
+                token = connector.get("token")
+                if isinstance(token, str):
+                    register_secret(token)
 
 
 def _status_error(response: httpx.Response) -> ThorError:

@@ -100,22 +100,27 @@ def parse_chargebox(raw: Any) -> Chargebox:
     coords = raw.get("coordinates")
     return Chargebox(
         id=str(raw["id"]),
-        alias=_text(raw.get("alias")),
-        active=_flag(raw.get("active")),
-        connected=_flag(raw.get("connected")),
-        public=_flag(raw.get("public")),
-        reservable=_flag(raw.get("reservable")),
-        last_heartbeat=_epoch_ms(raw.get("last_heartbeat")),
+        alias=text_value(raw.get("alias")),
+        active=flag(raw.get("active")),
+        connected=flag(raw.get("connected")),
+        public=flag(raw.get("public")),
+        reservable=flag(raw.get("reservable")),
+        last_heartbeat=epoch_ms(raw.get("last_heartbeat")),
         has_heartbeat_field="last_heartbeat" in raw,
-        timezone=_text(raw.get("timezone")),
+        timezone=text_value(raw.get("timezone")),
         coordinates=_coordinates(coords),
-        vehicle=_text(box_type.get("vehicle")),
-        ocpp_msg=_text(box_type.get("msg")),
-        ocpp_version=_text(box_type.get("version")),
+        vehicle=text_value(box_type.get("vehicle")),
+        ocpp_msg=text_value(box_type.get("msg")),
+        ocpp_version=text_value(box_type.get("version")),
         connectors=connectors,
         occupied=connector_numbers(raw.get("occupied_connectors")),
         reserved=connector_numbers(raw.get("reserved_connectors")),
     )
+
+
+def has_live_fields(raw: dict[str, Any]) -> bool:
+    """Whether a raw list entry can be judged without a per-box call (Gaps #4)."""
+    return "last_heartbeat" in raw and flag(raw.get("connected")) is not None
 
 
 def connector_numbers(raw: Any) -> frozenset[int]:
@@ -134,14 +139,14 @@ def connector_numbers(raw: Any) -> frozenset[int]:
     return frozenset(numbers)
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
     return text or None
 
 
-def _flag(value: Any) -> bool | None:
+def flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if value in (0, 1):
@@ -151,7 +156,7 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
-def _epoch_ms(value: Any) -> datetime | None:
+def epoch_ms(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
     try:

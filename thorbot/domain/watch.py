@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from thorbot.domain.models import Chargebox
+from thorbot.domain.models import Chargebox, epoch_ms, flag, text_value
 
 
 class Status(StrEnum):
@@ -118,17 +118,39 @@ class Resolved:
 Event = Opened | Resolved
 
 
+def classify(*, active: bool | None, connected: bool | None, last_heartbeat: datetime | None, now: datetime,
+             stale_after: timedelta) -> Condition:
+    if active is False:
+        return Condition.INACTIVE
+    if connected is False:
+        return Condition.DISCONNECTED
+    if last_heartbeat is not None and now - last_heartbeat > stale_after:
+        return Condition.SILENT
+    return Condition.HEALTHY
+
+
 def condition_of(obs: Observation, now: datetime, th: Thresholds) -> Condition:
     box = obs.box
     if box is None:
         return Condition.GONE
-    if box.active is False:
-        return Condition.INACTIVE
-    if box.connected is False:
-        return Condition.DISCONNECTED
-    if box.last_heartbeat is not None and now - box.last_heartbeat > th.stale_after:
-        return Condition.SILENT
-    return Condition.HEALTHY
+    return classify(active=box.active, connected=box.connected, last_heartbeat=box.last_heartbeat, now=now,
+                    stale_after=th.stale_after)
+
+
+def steady_from_raw(prev: BoxRecord | None, raw: dict[str, Any], now: datetime, th: Thresholds) -> bool:
+    """True when `step` would leave `prev` unchanged with no events, judged from Thor's raw JSON.
+
+    The poller's fast path: most boxes are online and stay online, and building full models for
+    tens of thousands of them every cycle costs more than the HTTP call. Equivalence with `step`
+    is a property test in tests/domain/test_watch.py.
+    """
+    if prev is None or prev.incident is not None or prev.status is not Status.ONLINE:
+        return False
+    if prev.alias != text_value(raw.get("alias")):
+        return False
+    return classify(active=flag(raw.get("active")), connected=flag(raw.get("connected")),
+                    last_heartbeat=epoch_ms(raw.get("last_heartbeat")), now=now,
+                    stale_after=th.stale_after) is Condition.HEALTHY
 
 
 def step(prev: BoxRecord | None, obs: Observation, now: datetime, th: Thresholds) -> tuple[BoxRecord, list[Event]]:
