@@ -47,11 +47,19 @@ class Poller:
         self.thor = thor
         self.settings = settings
         self.th = thresholds(settings)
+        self._records: tuple[str, dict[str, BoxRecord]] | None = None
+
+    async def records(self) -> dict[str, BoxRecord]:
+        """All box records, re-read from Redis only when another commit changed them."""
+        version = await self.store.records_version()
+        if self._records is None or self._records[0] != version:
+            self._records = (version, await self.store.records())
+        return self._records[1]
 
     async def run_once(self, now: datetime, token: str) -> PollReport:
         report = PollReport()
         by_box, all_channels = await self.store.watchers()
-        records = await self.store.records()
+        records = await self.records()
         if not by_box and not all_channels:
             if records:  # the last subscription went away: forget the state, keep Redis bounded
                 report.committed = await self.store.commit(token, Commit(forget=sorted(records)))

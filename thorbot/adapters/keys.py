@@ -7,6 +7,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 |---|---|---|---|
 | schema | string | layout version ("1") | none |
 | boxes | hash | box id → BoxRecord JSON (last seen alert state) | entries removed when no channel watches the box |
+| boxes:version | string | counter bumped whenever `boxes` changes (lets the leader cache records) | none |
 | subs:channels | set | channels that have any subscription | removed when empty |
 | subs:all | set | channels subscribed to the whole fleet | none (bounded by channels) |
 | subs:<channel> | set | box ids the channel watches | deleted when empty |
@@ -36,6 +37,7 @@ RECENT_INCIDENTS = 1000
 
 SCHEMA = PREFIX + "schema"
 BOXES = PREFIX + "boxes"
+BOXES_VERSION = PREFIX + "boxes:version"
 SUB_CHANNELS = PREFIX + "subs:channels"
 SUB_ALL = PREFIX + "subs:all"
 RECENT = PREFIX + "incidents:recent"

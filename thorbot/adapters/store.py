@@ -158,6 +158,9 @@ class Store:
         raw = await self.r.hgetall(keys.BOXES)
         return {str(box_id): BoxRecord.model_validate_json(value) for box_id, value in raw.items()}
 
+    async def records_version(self) -> str:
+        return str(await self.r.get(keys.BOXES_VERSION) or "0")
+
     async def record_statuses(self, box_ids: list[str]) -> dict[str, BoxRecord]:
         if not box_ids:
             return {}
@@ -191,6 +194,8 @@ class Store:
                 pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
             if change.forget:
                 pipe.hdel(keys.BOXES, *change.forget)
+            if change.records or change.forget:
+                pipe.incr(keys.BOXES_VERSION)
             for inc in change.incidents:
                 ttl = keys.INCIDENT_TTL if inc.resolved is not None else None
                 pipe.set(keys.incident(inc.id), inc.model_dump_json(), ex=ttl)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from thorbot.adapters.aiohttp_transport import AiohttpTransport
 from thorbot.domain.models import Chargebox, parse_chargebox
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorUnavailable
 from thorbot.redact import redact, register_secret
@@ -72,7 +73,7 @@ class ThorClient:
             headers={"X-Api-Key": api_key, "Accept": "application/json", "User-Agent": "thorbot"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            transport=transport or AiohttpTransport(max_connections=max_connections),
             follow_redirects=False,
         )
 

@@ -62,6 +62,8 @@ class FakeThor:
         self.base_url = ""  # set by whoever serves it: "http://127.0.0.1:PORT/latest/integration"
         self.faults = ThorFaults()
         self.log = ThorRequestLog()
+        self.static = False  # benchmarks: the fleet never changes, so the list body can be cached
+        self._list_cache: dict[tuple[bool, bool], bytes] = {}
 
     def error(self, status: int, token: str) -> web.Response:
         body, content_type = _error_body(token, self.faults.error_style)
@@ -93,8 +95,14 @@ class FakeThor:
         if denied is not None:
             return denied
         only_active = request.query.get("onlyactive", "true").lower() in ("true", "1")
-        items = self.fleet.thor_list(only_active=only_active, live_fields=self.faults.list_live_fields)
-        return web.Response(text=json.dumps(items), content_type="application/json")
+        key = (only_active, self.faults.list_live_fields)
+        body = self._list_cache.get(key) if self.static else None
+        if body is None:
+            items = self.fleet.thor_list(only_active=only_active, live_fields=self.faults.list_live_fields)
+            body = json.dumps(items).encode()
+            if self.static:
+                self._list_cache[key] = body
+        return web.Response(body=body, content_type="application/json")
 
     async def get_box(self, request: web.Request) -> web.Response:
         self.log.box_calls += 1

@@ -1,0 +1,1 @@
+"""thorbot benchmarks: `python -m benchmarks.run` (README → Performance)."""

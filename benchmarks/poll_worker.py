@@ -1,0 +1,112 @@
+"""Child process: measure real poll cycles (Worker.tick) against the simulated Thor, plus the floor.
+
+Prints one JSON line. Redis round trips are counted where redis-py sends bytes (one send per
+round trip, pipelines included); commands come from the server's own counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from slack_sdk.web.async_client import AsyncWebClient
+
+from benchmarks.common import median
+from thorbot.adapters.store import Store
+from thorbot.adapters.thor import ThorClient
+from thorbot.settings import Settings
+from thorbot.worker import Worker
+
+ROUND_TRIPS = 0
+_original_send = AbstractConnection.send_packed_command
+
+
+async def _counting_send(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+    global ROUND_TRIPS
+    ROUND_TRIPS += 1
+    await _original_send(self, *args, **kwargs)
+
+
+AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
+
+
+async def floor_list(url: str, key: str) -> float:
+    async with httpx.AsyncClient(timeout=60) as http:
+        started = time.perf_counter()
+        response = await http.get(url + "/chargeboxes", params={"onlyactive": "false"}, headers={"X-Api-Key": key})
+        json.loads(response.content)
+        return time.perf_counter() - started
+
+
+async def commands(redis: Redis) -> int:
+    info = await redis.info("stats")
+    return int(info["total_commands_processed"])
+
+
+async def main() -> None:  # noqa: C901 - a measurement script, read top to bottom
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--thor", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--mode", choices=["list", "single"], required=True)
+    parser.add_argument("--ids", default="")
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=20)
+    args = parser.parse_args()
+    redis: Redis = Redis.from_url(args.redis, decode_responses=True)
+    admin: Redis = Redis.from_url(args.redis, decode_responses=True)
+    await redis.flushdb()
+    store = Store(redis)
+    if args.mode == "list":
+        await store.subscribe_all("CBENCH")
+    else:
+        ids = Path(args.ids).read_text().split()
+        for start in range(0, len(ids), 1000):
+            await store.subscribe("CBENCH", ids[start:start + 1000])
+    settings = Settings(thor_api_key=args.key, thor_api_url=args.thor, redis_url=args.redis,
+                        list_threshold=1 if args.mode == "list" else 10**9, poll_concurrency=args.concurrency,
+                        thor_retries=0, thor_timeout=60.0, poll_interval=60.0, data_dir=Path("/tmp"))
+    thor = ThorClient(settings.thor_api_url, args.key, timeout=60, retries=0,
+                      max_connections=max(args.concurrency, 10))
+    slack = AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/")  # never called: no alerts
+    worker = Worker(settings, store, thor, slack, lambda: datetime.now(tz=UTC), worker_id="bench")
+    started = time.perf_counter()
+    first = await worker.tick(poll=True)
+    first_wall = time.perf_counter() - started
+    assert first is not None and first.ok, first
+    walls, cpus, trips, cmds, floors = [], [], [], [], []
+    for _ in range(args.cycles):
+        if args.mode == "list":
+            floors.append(await floor_list(args.thor, args.key))
+        before_cmd = await commands(admin)
+        before_rt = ROUND_TRIPS
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        report = await worker.tick(poll=True)
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(time.process_time() - cpu0)
+        trips.append(ROUND_TRIPS - before_rt)
+        cmds.append(await commands(admin) - before_cmd - 1)  # minus the INFO call itself
+        assert report is not None and report.ok and report.events == 0, report
+    observed = report.observed if report else 0
+    await thor.aclose()
+    await redis.aclose()
+    await admin.aclose()
+    print(json.dumps({
+        "boxes": observed, "first_cycle_s": first_wall, "cycle_s": median(walls), "cpu_s": median(cpus),
+        "round_trips": max(trips), "commands": max(cmds), "floor_s": median(floors) if floors else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "list_calls": report.list_calls if report else 0, "box_calls": report.box_calls if report else 0,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
