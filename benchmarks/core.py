@@ -10,7 +10,7 @@ from typing import Any
 from thorbot.domain.alerts import render_alert
 from thorbot.domain.card import render_card
 from thorbot.domain.models import parse_chargebox
-from thorbot.domain.watch import BoxRecord, Observation, Status, Thresholds, steady_from_raw, step
+from thorbot.domain.watch import BoxRecord, Observation, Status, Thresholds, quick_record, step
 from thorbot.sim.fleet import Fleet
 
 
@@ -36,7 +36,7 @@ def bench_core(seconds: float) -> dict[str, Any]:
     return {
         "step_per_s": _rate(lambda: step(prev, Observation(boxes[0].id, boxes[0]), now, th), seconds),
         "step_opening_incident_per_s": _rate(lambda: step(suspect, Observation(boxes[0].id, down), now, th), seconds),
-        "fast_path_per_s": _rate(lambda: steady_from_raw(prev, raws[0], now, th), seconds),
+        "fast_path_per_s": _rate(lambda: quick_record(prev, raws[0], now, th), seconds),
         "parse_box_per_s": _rate(lambda: parse_chargebox(raws[0]), seconds),
         "card_render_per_s": _rate(lambda: render_card(boxes[0], now), seconds),
         "grouped_alert_50_per_s": _rate(lambda: render_alert(incidents, now), seconds),

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from slack_sdk.web.async_client import AsyncWebClient
@@ -37,14 +36,6 @@ async def _counting_send(self: AbstractConnection, *args: Any, **kwargs: Any) ->
 
 
 AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
-
-
-async def floor_list(url: str, key: str) -> float:
-    async with httpx.AsyncClient(timeout=60) as http:
-        started = time.perf_counter()
-        response = await http.get(url + "/chargeboxes", params={"onlyactive": "false"}, headers={"X-Api-Key": key})
-        json.loads(response.content)
-        return time.perf_counter() - started
 
 
 async def commands(redis: Redis) -> int:
@@ -83,10 +74,8 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
     first = await worker.tick(poll=True)
     first_wall = time.perf_counter() - started
     assert first is not None and first.ok, first
-    walls, cpus, trips, cmds, floors = [], [], [], [], []
+    walls, cpus, trips, cmds = [], [], [], []
     for _ in range(args.cycles):
-        if args.mode == "list":
-            floors.append(await floor_list(args.thor, args.key))
         before_cmd = await commands(admin)
         before_rt = ROUND_TRIPS
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -102,7 +91,7 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
     await admin.aclose()
     print(json.dumps({
         "boxes": observed, "first_cycle_s": first_wall, "cycle_s": median(walls), "cpu_s": median(cpus),
-        "round_trips": max(trips), "commands": max(cmds), "floor_s": median(floors) if floors else None,
+        "round_trips": max(trips), "commands": max(cmds),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "list_calls": report.list_calls if report else 0, "box_calls": report.box_calls if report else 0,
     }), flush=True)

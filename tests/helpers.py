@@ -25,6 +25,7 @@ from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
+from thorbot.slack_app import close_app
 from thorbot.web import build_web_app
 
 SLACK_TOKEN = "xoxb-test-token"
@@ -124,6 +125,7 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
             yield AppRig(server.url, thor, slack, ctx, http, settings)
         finally:
             await server.stop()
+            await close_app(bolt)
 
 
 def at(text: str) -> datetime:

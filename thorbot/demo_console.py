@@ -27,6 +27,7 @@ from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.slack_user import SlackUser
+from thorbot.slack_app import close_app
 from thorbot.terminal import mrkdwn_to_plain, render_payload
 from thorbot.web import build_web_app
 from thorbot.worker import Worker
@@ -104,6 +105,7 @@ class DemoConsole:
                     timer.cancel()
                 await worker_task
                 await app_server.stop()
+                await close_app(bolt)
 
     def _welcome(self, speed: float) -> None:
         self.console.rule("[bold]thorbot demo[/bold]")

@@ -14,7 +14,7 @@ from typing import Any
 from thorbot.adapters.store import Commit, Job, Store, ThorHealth
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.models import has_live_fields, parse_chargebox
-from thorbot.domain.watch import BoxRecord, Observation, Opened, Status, Thresholds, steady_from_raw, step
+from thorbot.domain.watch import BoxRecord, Observation, Opened, QuickJudge, Status, Thresholds, step
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError
 from thorbot.settings import Settings
 
@@ -64,15 +64,16 @@ class Poller:
             if records:  # the last subscription went away: forget the state, keep Redis bounded
                 report.committed = await self.store.commit(token, Commit(forget=sorted(records)))
             return report
+        change = Commit()
         try:
-            observations = await self._observe(set(by_box), bool(all_channels), set(records), report)
+            seen = await self._observe_and_judge(by_box, all_channels, records, now, report, change)
         except ThorError as exc:
             report.ok, report.error = False, exc.code
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
-            change = await self._thor_failed(exc, now, by_box, all_channels)
-            report.committed = await self.store.commit(token, change) if change else True
+            failed = await self._thor_failed(exc, now, by_box, all_channels)
+            report.committed = await self.store.commit(token, failed) if failed else True
             return report
-        change = self._judge(observations, records, by_box, all_channels, now, report)
+        self._forget(change, records, seen, by_box, all_channels, now, report)
         change = await self._thor_ok(change, now, by_box, all_channels)
         report.jobs = len(change.jobs)
         report.committed = await self.store.commit(token, change)
@@ -80,57 +81,70 @@ class Poller:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         return report
 
-    def _judge(self, observations: dict[str, Observation | dict[str, Any]], records: dict[str, BoxRecord],
-               by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport) -> Commit:
-        change = Commit()
-        report.observed = len(observations)
-        for box_id, seen in observations.items():
-            prev = records.get(box_id)
-            if isinstance(seen, dict):
-                if steady_from_raw(prev, seen, now, self.th):
-                    continue  # the common case: online and still online, decided without building models
-                seen = Observation(box_id, parse_chargebox(seen))
-            new, events = step(prev, seen, now, self.th)
-            if new != prev:
-                change.records[box_id] = new
-            for event in events:
-                report.events += 1
-                change.incidents.append(event.incident)
-                kind = "alert" if isinstance(event, Opened) else "recovery"
-                for channel in sorted(by_box.get(box_id, set()) | all_channels):
-                    change.jobs.append(Job(id=f"{kind}:{event.incident.id}:{channel}", kind=kind, channel=channel,
-                                           created=now, incident_id=event.incident.id, box_id=box_id))
+    async def _observe_and_judge(self, by_box: dict[str, set[str]], all_channels: set[str],
+                                 records: dict[str, BoxRecord], now: datetime, report: PollReport,
+                                 change: Commit) -> set[str]:
+        """Fetch what is watched and judge each box as it arrives; return the ids observed."""
+        watched, want_all = set(by_box), bool(all_channels)
+        seen: set[str] = set()
+        single: set[str] = set(watched)
+        if want_all or len(watched) >= self.settings.list_threshold:
+            report.list_calls += 1
+            listed: set[str] = set()
+            lacking: set[str] = set()
+            quick = QuickJudge(now, self.th)
+            for raw in await self.thor.iter_list_raw(only_active=False):
+                box_id = str(raw["id"])
+                listed.add(box_id)
+                if not (want_all or box_id in watched):
+                    continue
+                prev = records.get(box_id)
+                decided = quick.record(prev, raw)
+                if decided is not None:  # the common case, decided without building models
+                    seen.add(box_id)
+                    if decided is not prev:
+                        change.records[box_id] = decided
+                    continue
+                if not has_live_fields(raw):
+                    lacking.add(box_id)  # Thor's docs don't promise live fields in the list (Gaps #4)
+                    continue
+                seen.add(box_id)
+                self._judge(box_id, raw, prev, by_box, all_channels, now, report, change)
+            single = {i for i in watched if i not in seen} | lacking
+            if want_all:
+                single |= {i for i in records if i not in listed}
+        if single:
+            for box_id, obs in (await self._observe_each(sorted(single), report)).items():
+                seen.add(box_id)
+                self._judge(box_id, obs, records.get(box_id), by_box, all_channels, now, report, change)
+        report.observed = len(seen)
+        return seen
+
+    def _judge(self, box_id: str, seen: Observation | dict[str, Any], prev: BoxRecord | None,
+               by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport,
+               change: Commit) -> None:
+        if isinstance(seen, dict):
+            seen = Observation(box_id, parse_chargebox(seen))
+        new, events = step(prev, seen, now, self.th)
+        if new != prev:
+            change.records[box_id] = new
+        for event in events:
+            report.events += 1
+            change.incidents.append(event.incident)
+            kind = "alert" if isinstance(event, Opened) else "recovery"
+            for channel in sorted(by_box.get(box_id, set()) | all_channels):
+                change.jobs.append(Job(id=f"{kind}:{event.incident.id}:{channel}", kind=kind, channel=channel,
+                                       created=now, incident_id=event.incident.id, box_id=box_id))
+
+    @staticmethod
+    def _forget(change: Commit, records: dict[str, BoxRecord], seen: set[str], by_box: dict[str, set[str]],
+                all_channels: set[str], now: datetime, report: PollReport) -> None:
+        """Drop records nobody watches any more, and boxes deleted in Thor long ago: Redis stays bounded."""
         for box_id, record in records.items():
-            unwatched = box_id not in observations and box_id not in by_box and not all_channels
+            unwatched = box_id not in seen and box_id not in by_box and not all_channels
             long_gone = record.status is Status.GONE and now - record.since > FORGET_GONE_AFTER
             if (unwatched and box_id not in report.skipped) or long_gone:
                 change.forget.append(box_id)
-        return change
-
-    async def _observe(self, watched: set[str], want_all: bool, known: set[str],
-                       report: PollReport) -> dict[str, Observation | dict[str, Any]]:
-        single: set[str] = set(watched)
-        observations: dict[str, Observation | dict[str, Any]] = {}
-        if want_all or len(watched) >= self.settings.list_threshold:
-            report.list_calls += 1
-            entries = await self.thor.list_raw(only_active=False)
-            listed: set[str] = set()
-            lacking: set[str] = set()
-            for raw in entries:
-                box_id = str(raw["id"])
-                listed.add(box_id)
-                if want_all or box_id in watched:
-                    if has_live_fields(raw):
-                        observations[box_id] = raw
-                    else:
-                        lacking.add(box_id)
-            # Thor's docs don't promise live fields in list entries (Gaps #4): ask per box when missing.
-            single = {i for i in watched if i not in observations} | lacking
-            if want_all:
-                single |= {i for i in known if i not in listed}
-        if single:
-            observations.update(await self._observe_each(sorted(single), report))
-        return observations
 
     async def _observe_each(self, box_ids: list[str], report: PollReport) -> dict[str, Observation]:
         gate = asyncio.Semaphore(self.settings.poll_concurrency)

@@ -32,7 +32,7 @@ def thor_client(settings: Settings) -> ThorClient:
     assert settings.thor_api_key is not None
     return ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
                       timeout=settings.thor_timeout, retries=settings.thor_retries,
-                      max_connections=max(settings.poll_concurrency, 10))
+                      max_connections=max(settings.poll_concurrency, 50))
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:

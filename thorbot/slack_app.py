@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.slack_respond import Respond, ResponsePoster
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE, render_card
@@ -29,6 +30,11 @@ Payload = dict[str, Any]
 CommandHandler = Callable[[AppContext, Any, dict[str, Any], AsyncAck, AsyncRespond], Awaitable[None]]
 
 
+def next_response_url(body: dict[str, Any]) -> str | None:
+    urls = body.get("response_urls") or []
+    return str(urls[0].get("response_url")) if urls and isinstance(urls[0], dict) else None
+
+
 def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | None,
               extra_commands: CommandHandler | None = None) -> AsyncApp:
     """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode."""
@@ -38,6 +44,16 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
         request_verification_enabled=signing_secret is not None,
         ssl_check_enabled=True,
     )
+
+    poster = ResponsePoster()
+    app._thorbot_poster = poster  # type: ignore[attr-defined]  # closed by close_app()
+
+    @app.middleware
+    async def pooled_respond(context: Any, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
+        url = body.get("response_url") or next_response_url(body)
+        if isinstance(url, str) and url:
+            context["respond"] = Respond(poster, url)
+        await next()
 
     @app.command("/chargebox")
     async def chargebox(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
@@ -62,6 +78,13 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
         log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)
 
     return app
+
+
+async def close_app(app: AsyncApp) -> None:
+    """Release the app's pooled connections (response_url session)."""
+    poster = getattr(app, "_thorbot_poster", None)
+    if isinstance(poster, ResponsePoster):
+        await poster.aclose()
 
 
 async def handle_command(ctx: AppContext, command: dict[str, Any], ack: AsyncAck, respond: AsyncRespond,

@@ -193,7 +193,7 @@ PREV = st.sampled_from([None, "online", "online-other-alias", "suspect", "offlin
 @given(raw=RAW_VALUES, prev_kind=PREV, offset=st.integers(min_value=0, max_value=3_000))
 def test_the_raw_fast_path_agrees_with_step(raw: dict[str, object], prev_kind: str | None, offset: int) -> None:
     from thorbot.domain.models import parse_chargebox
-    from thorbot.domain.watch import Incident, steady_from_raw
+    from thorbot.domain.watch import Incident, quick_record
 
     now = START + timedelta(seconds=offset)
     prev: BoxRecord | None = None
@@ -203,6 +203,22 @@ def test_the_raw_fast_path_agrees_with_step(raw: dict[str, object], prev_kind: s
         incident = Incident(id="i", box_id="B", kind="offline", started=START, opened=START) \
             if prev_kind == "incident" else None
         prev = BoxRecord(status=Status.OFFLINE if incident else status, since=START, alias=alias, incident=incident)
-    if steady_from_raw(prev, raw, now, TH):
+    quick = quick_record(prev, raw, now, TH)
+    if quick is not None:
         record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
-        assert record == prev and events == []
+        assert record == quick and events == []
+
+
+@pytest.mark.parametrize("delta_ms", [-2, -1, 0, 1, 2])
+@pytest.mark.parametrize("micros", [0, 123_456, 999_999])
+def test_fast_path_matches_step_at_the_stale_boundary(delta_ms: int, micros: int) -> None:
+    from thorbot.domain.models import parse_chargebox
+    from thorbot.domain.watch import quick_record
+
+    now = START + timedelta(microseconds=micros)
+    now_ms = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    raw = {"id": "B", "alias": "Box one", "connected": True, "active": True,
+           "last_heartbeat": now_ms - 900_000 + delta_ms}
+    prev = BoxRecord(status=Status.ONLINE, since=START, alias="Box one")
+    record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
+    assert (quick_record(prev, raw, now, TH) is not None) == (record == prev and events == [])

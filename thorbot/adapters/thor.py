@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import ijson
 
 from thorbot.adapters.aiohttp_transport import AiohttpTransport
 from thorbot.domain.models import Chargebox, parse_chargebox
@@ -99,16 +101,24 @@ class ThorClient:
         return boxes
 
     async def list_raw(self, *, only_active: bool = False) -> list[dict[str, Any]]:
-        """The list endpoint as JSON objects (secrets registered for redaction, nothing else parsed)."""
-        data = await self._get_json("/chargeboxes", params={"onlyactive": "true" if only_active else "false"})
-        if isinstance(data, dict):  # not documented, but tolerate a {count, items} envelope like /reservations
-            data = data.get("items", data.get("chargeboxes"))
-        if not isinstance(data, list):
+        return list(await self.iter_list_raw(only_active=only_active))
+
+    async def iter_list_raw(self, *, only_active: bool = False) -> Iterator[dict[str, Any]]:
+        """The list endpoint's entries, parsed one at a time as the caller iterates.
+
+        A 50,000-box list is ~37 MB of JSON; parsing it whole costs ~200 MB of Python objects, so
+        entries are decoded lazily (ijson) and can be judged and dropped one by one. Iterating may
+        raise ThorBadResponse if the body turns out to be malformed part-way.
+        """
+        body = await self._get_body("/chargeboxes", params={"onlyactive": "true" if only_active else "false"})
+        start = next((chunk.lstrip()[:1] for chunk in body if chunk.strip()), b"")
+        if start == b"[":
+            prefix = "item"
+        elif start == b"{":  # not documented, but tolerate a {count, items} envelope like /reservations
+            prefix = "items.item"
+        else:
             raise ThorBadResponse("expected a JSON array of chargeboxes", code="bad_list")
-        entries = [raw for raw in data if isinstance(raw, dict) and raw.get("id") not in (None, "")]
-        for raw in entries:
-            _register_tokens(raw)
-        return entries
+        return _entries(body, prefix)
 
     def _parse_box(self, raw: Any) -> Chargebox:
         if isinstance(raw, dict):
@@ -119,6 +129,13 @@ class ThorClient:
             raise ThorBadResponse("unreadable chargebox object", code="bad_chargebox") from exc
 
     async def _get_json(self, path: str, params: dict[str, str] | None) -> Any:
+        body = b"".join(await self._get_body(path, params))
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise ThorBadResponse("Thor sent a body that is not JSON", code="bad_json") from exc
+
+    async def _get_body(self, path: str, params: dict[str, str] | None) -> list[bytes]:
         attempt = 0
         while True:
             try:
@@ -132,19 +149,49 @@ class ThorClient:
                          self._retries, delay)
                 await asyncio.sleep(delay)
 
-    async def _get_once(self, path: str, params: dict[str, str] | None) -> Any:
+    async def _get_once(self, path: str, params: dict[str, str] | None) -> list[bytes]:
+        """The body as received, in chunks: never joined for big lists, so it is held in memory once."""
         try:
-            response = await self._http.get(path, params=params)
+            response = await self._http.send(self._http.build_request("GET", path, params=params), stream=True)
+            try:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _status_error(response)
+                return [chunk async for chunk in response.aiter_bytes()]
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise ThorUnavailable("Thor did not answer in time", code="timeout") from exc
         except httpx.TransportError as exc:
             raise ThorUnavailable(f"cannot reach Thor: {type(exc).__name__}", code="connect") from exc
-        if response.status_code == 200:
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise ThorBadResponse("Thor sent a body that is not JSON", code="bad_json") from exc
-        raise _status_error(response)
+
+
+class _ChunkReader:
+    """A file-like view of received chunks that lets each chunk go as soon as the parser has read it."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        chunks.reverse()
+        self._chunks = chunks
+        self._current = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._current and self._chunks:
+            self._current = self._chunks.pop()
+        if size < 0 or size >= len(self._current):
+            data, self._current = self._current, b""
+            return data
+        data, self._current = self._current[:size], self._current[size:]
+        return data
+
+
+def _entries(body: list[bytes], prefix: str) -> Iterator[dict[str, Any]]:
+    try:
+        for raw in ijson.items(_ChunkReader(body), prefix, use_float=True, buf_size=256 * 1024):
+            if isinstance(raw, dict) and raw.get("id") not in (None, ""):
+                _register_tokens(raw)
+                yield raw
+    except ijson.JSONError as exc:
+        raise ThorBadResponse("Thor sent a list that is not valid JSON", code="bad_json") from exc
 
 
 def _register_tokens(raw: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import logging
 from thorbot.app_factory import build_slack_app
 from thorbot.runtime import open_context, require, slack_client
 from thorbot.settings import Settings
+from thorbot.slack_app import close_app
 from thorbot.web import build_web_app, start_site
 
 log = logging.getLogger(__name__)
@@ -25,4 +26,5 @@ async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.
             await stop.wait()
         finally:
             await runner.cleanup()
+            await close_app(bolt)
     return 0

@@ -20,7 +20,7 @@ Rules (each has a test in tests/domain/test_watch.py):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -137,20 +137,50 @@ def condition_of(obs: Observation, now: datetime, th: Thresholds) -> Condition:
                     stale_after=th.stale_after)
 
 
-def steady_from_raw(prev: BoxRecord | None, raw: dict[str, Any], now: datetime, th: Thresholds) -> bool:
-    """True when `step` would leave `prev` unchanged with no events, judged from Thor's raw JSON.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
-    The poller's fast path: most boxes are online and stay online, and building full models for
-    tens of thousands of them every cycle costs more than the HTTP call. Equivalence with `step`
-    is a property test in tests/domain/test_watch.py.
+
+class QuickJudge:
+    """The poller's fast path over Thor's raw JSON, for one clock reading.
+
+    Most boxes are online and stay online (or are seen for the first time, online); building full
+    models for tens of thousands of them every cycle costs more than the HTTP call. `record` returns
+    what `step` would return (with no events) when the raw entry is enough to tell, else None and
+    the caller takes the full path. Equivalence with `step` is a property test in test_watch.py.
     """
-    if prev is None or prev.incident is not None or prev.status is not Status.ONLINE:
-        return False
-    if prev.alias != text_value(raw.get("alias")):
-        return False
-    return classify(active=flag(raw.get("active")), connected=flag(raw.get("connected")),
-                    last_heartbeat=epoch_ms(raw.get("last_heartbeat")), now=now,
-                    stale_after=th.stale_after) is Condition.HEALTHY
+
+    def __init__(self, now: datetime, th: Thresholds) -> None:
+        self.now = now
+        self.th = th
+        self._now_us = (now - _EPOCH) // _MICROSECOND
+        self._stale_us = th.stale_after // _MICROSECOND
+
+    def record(self, prev: BoxRecord | None, raw: dict[str, Any]) -> BoxRecord | None:
+        if raw.get("connected") is not True or "last_heartbeat" not in raw:
+            return None  # disconnected, odd encodings and missing live fields take the full path
+        if raw.get("active") is not True and flag(raw.get("active")) is False:
+            return None
+        heartbeat = raw["last_heartbeat"]
+        if type(heartbeat) is int:  # exact integer arithmetic; equal to the datetime comparison
+            if heartbeat > 0 and self._now_us - heartbeat * 1000 > self._stale_us:
+                return None
+        elif classify(active=None, connected=True, last_heartbeat=epoch_ms(heartbeat), now=self.now,
+                      stale_after=self.th.stale_after) is not Condition.HEALTHY:
+            return None
+        alias = raw.get("alias")
+        if type(alias) is not str or not alias or alias[0].isspace() or alias[-1].isspace():
+            alias = text_value(alias)
+        if prev is None:
+            return BoxRecord(status=Status.ONLINE, since=self.now, alias=alias)
+        if prev.incident is not None or prev.status is not Status.ONLINE or prev.alias != alias:
+            return None
+        return prev
+
+
+def quick_record(prev: BoxRecord | None, raw: dict[str, Any], now: datetime, th: Thresholds) -> BoxRecord | None:
+    """`QuickJudge(now, th).record(prev, raw)`, for callers judging a single entry."""
+    return QuickJudge(now, th).record(prev, raw)
 
 
 def step(prev: BoxRecord | None, obs: Observation, now: datetime, th: Thresholds) -> tuple[BoxRecord, list[Event]]:
