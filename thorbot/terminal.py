@@ -17,7 +17,8 @@ EMOJI = {
     ":black_circle:": "⚫", ":large_orange_circle:": "🟠", ":large_blue_circle:": "🔵", ":warning:": "⚠️",
     ":mag:": "🔍", ":information_source:": "ℹ️", ":hourglass_flowing_sand:": "⏳", ":no_entry:": "⛔",
     ":rotating_light:": "🚨", ":white_check_mark:": "✅", ":zzz:": "💤", ":mute:": "🔇", ":bell:": "🔔",
-    ":satellite_antenna:": "📡", ":electric_plug:": "🔌", ":busts_in_silhouette:": "👥",
+    ":satellite_antenna:": "📡", ":electric_plug:": "🔌", ":busts_in_silhouette:": "👥", ":eyes:": "👀",
+    ":no_bell:": "🔕", ":loud_sound:": "🔊", ":lock:": "🔒",
 }
 _DATE = re.compile(r"<!date\^(\d+)\^[^|>]*\|([^>]*)>")
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")

@@ -1,0 +1,99 @@
+"""`thorbot serve` and `thorbot worker` as real processes: health, a signed command, SIGTERM exits cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from tests.helpers import SIGNING_SECRET, SLACK_TOKEN, THOR_KEY, sign
+from thorbot.adapters import keys
+from thorbot.sim.slack_server import FakeSlack
+from thorbot.sim.thor_server import FakeThor
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env_for(fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS", "PORT"))}
+    env.update({"THOR_API_KEY": THOR_KEY, "THOR_API_URL": fake_thor.base_url, "SLACK_BOT_TOKEN": SLACK_TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.base_url + "/api/",
+                "REDIS_URL": redis_url, **extra})
+    return env
+
+
+@pytest.fixture
+async def spawn() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    procs: list[asyncio.subprocess.Process] = []
+    yield procs
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def start(spawn: list[asyncio.subprocess.Process], env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", *args, env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    spawn.append(proc)
+    return proc
+
+
+async def test_serve_answers_health_and_a_signed_command_then_stops_on_sigterm(
+        fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis,
+        spawn: list[asyncio.subprocess.Process]) -> None:
+    port = free_port()
+    proc = await start(spawn, env_for(fake_thor, fake_slack, redis_url, PORT=str(port)), "serve")
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(timeout=5) as http:
+        for _ in range(200):
+            try:
+                health = await http.get(base + "/healthz")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        assert health.json() == {"ok": True, "redis": "ok"}
+        body = "command=%2Fchargebox&text=help&channel_id=C1&user_id=U1&response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx"
+        answer = await http.post(base + "/slack/events", content=body, headers=sign(body))
+        assert answer.status_code == 200 and "/chargebox subscribe" in answer.text
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+async def test_worker_polls_then_releases_its_lease_on_sigterm(
+        fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis,
+        spawn: list[asyncio.subprocess.Process]) -> None:
+    await redis.sadd(keys.SUB_ALL, "C0ALL")
+    await redis.sadd(keys.SUB_CHANNELS, "C0ALL")
+    proc = await start(spawn, env_for(fake_thor, fake_slack, redis_url, THORBOT_POLL_INTERVAL="0.2"), "worker")
+    for _ in range(200):
+        if await redis.hlen(keys.BOXES) == len(fake_thor.fleet.boxes):
+            break
+        await asyncio.sleep(0.05)
+    assert await redis.hlen(keys.BOXES) == len(fake_thor.fleet.boxes)
+    assert await redis.get(keys.LEASE) is not None
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+    assert await redis.get(keys.LEASE) is None
+
+
+async def test_serve_without_signing_secret_refuses_to_start(fake_thor: FakeThor, fake_slack: FakeSlack,
+                                                             redis_url: str,
+                                                             spawn: list[asyncio.subprocess.Process]) -> None:
+    env = env_for(fake_thor, fake_slack, redis_url, PORT=str(free_port()))
+    del env["SLACK_SIGNING_SECRET"]
+    proc = await start(spawn, env, "serve")
+    assert await asyncio.wait_for(proc.wait(), 20) == 2
+    assert proc.stderr is not None
+    assert b"SLACK_SIGNING_SECRET is not set" in await proc.stderr.read()
