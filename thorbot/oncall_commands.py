@@ -16,6 +16,7 @@ from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import code, duration, escape, slack_date
 from thorbot.slack_app import safe_payload
+from thorbot.subscriptions import watched_boxes
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
@@ -72,10 +73,7 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
 async def _resolve_watched(ctx: AppContext, channel: str,
                            queries: tuple[str, ...]) -> tuple[list[Chargebox], list[str]]:
     """Match against this channel's boxes first (no Thor call), then the whole fleet."""
-    store = Store(ctx.redis)
-    ids, _ = await store.channel_subscriptions(channel)
-    records = await store.record_statuses(sorted(ids))
-    known = [Chargebox(id=i, alias=records[i].alias if i in records else None) for i in sorted(ids)]
+    known = await watched_boxes(Store(ctx.redis), channel)
     found: list[Chargebox] = []
     problems: list[str] = []
     for query in queries:

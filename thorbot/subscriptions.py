@@ -80,9 +80,7 @@ async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscr
         removed = await store.unsubscribe_all(channel)
         text = "This channel no longer watches any chargebox." if removed else "This channel watched nothing."
         return replies.simple(text, emoji=":no_bell:")
-    current, _ = await store.channel_subscriptions(channel)
-    records = await store.record_statuses(sorted(current))
-    known = [Chargebox(id=i, alias=records[i].alias if i in records else None) for i in sorted(current)]
+    known = await watched_boxes(store, channel)
     to_remove: list[Chargebox] = []
     problems: list[str] = []
     for query in cmd.queries:
@@ -96,6 +94,13 @@ async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscr
     await store.unsubscribe(channel, [b.id for b in to_remove])
     lines = [f":no_bell: Stopped watching {escape(b.name)} {code(b.id, 40)}." for b in to_remove] + problems
     return replies.simple("\n".join(lines), emoji="")
+
+
+async def watched_boxes(store: Store, channel: str) -> list[Chargebox]:
+    """The channel's boxes with the names thorbot last saw: matchable without calling Thor."""
+    ids, _ = await store.channel_subscriptions(channel)
+    records = await store.record_statuses(sorted(ids))
+    return [Chargebox(id=i, alias=records[i].alias if i in records else None) for i in sorted(ids)]
 
 
 async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:

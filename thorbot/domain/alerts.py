@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
-from thorbot.domain.text import age, code, duration, escape, slack_date, truncate
+from thorbot.domain.text import age, code, duration, escape, pack_lines, slack_date, truncate
 from thorbot.domain.watch import Incident
 
 Payload = dict[str, Any]
@@ -136,13 +136,7 @@ def _grouped(incidents: list[Incident], now: datetime, mention: str | None) -> P
     lines = [incident_line(i, now) for i in ordered[:MAX_GROUP_LINES]]
     if len(ordered) > MAX_GROUP_LINES:
         lines.append(f"_…and {len(ordered) - MAX_GROUP_LINES} more; `/chargebox list` shows them all._")
-    sections: list[str] = [""]
-    for line in lines:
-        candidate = f"{sections[-1]}\n{line}" if sections[-1] else line
-        if len(candidate) > SECTION_LIMIT:
-            sections.append(truncate(line, SECTION_LIMIT))
-        else:
-            sections[-1] = candidate
+    sections = pack_lines(lines, SECTION_LIMIT)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(header, 150), "emoji": True}},
         *({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections[:45]),

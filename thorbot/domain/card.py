@@ -14,6 +14,7 @@ from thorbot.domain.text import (
     escape,
     format_name,
     kilowatts,
+    pack_lines,
     power_type_name,
     slack_date,
     truncate,
@@ -166,14 +167,7 @@ def connector_line(connector: Connector, box: Chargebox) -> str:
 def _connector_sections(box: Chargebox) -> list[Block]:
     if not box.connectors:
         return [_section("_Thor lists no connectors for this box._")]
-    lines = [connector_line(c, box) for c in box.connectors]
-    sections: list[str] = [""]
-    for line in lines:
-        candidate = f"{sections[-1]}\n{line}" if sections[-1] else line
-        if len(candidate) > SECTION_TEXT_LIMIT:
-            sections.append(line)
-        else:
-            sections[-1] = candidate
+    sections = pack_lines([connector_line(c, box) for c in box.connectors], SECTION_TEXT_LIMIT)
     if len(sections) > MAX_CONNECTOR_SECTIONS:
         hidden = sum(s.count("\n") + 1 for s in sections[MAX_CONNECTOR_SECTIONS:])
         sections = sections[:MAX_CONNECTOR_SECTIONS]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from thorbot.domain.models import Chargebox
-from thorbot.domain.text import age, code, escape, truncate
+from thorbot.domain.text import age, code, escape, pack_lines, truncate
 from thorbot.domain.watch import Condition, Observation, Thresholds, condition_of
 
 Payload = dict[str, Any]
@@ -46,14 +46,7 @@ def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, th
 
 
 def _sections(lines: list[str]) -> list[dict[str, Any]]:
-    chunks: list[str] = [""]
-    for line in lines:
-        candidate = f"{chunks[-1]}\n{line}" if chunks[-1] else line
-        if len(candidate) > SECTION_LIMIT:
-            chunks.append(truncate(line, SECTION_LIMIT))
-        else:
-            chunks[-1] = candidate
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks if c]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in pack_lines(lines, SECTION_LIMIT)]
 
 
 def render_list(entries: list[Entry], *, whole_fleet: bool, note: str | None = None) -> Payload:

@@ -37,6 +37,18 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+def pack_lines(lines: list[str], limit: int = 3000) -> list[str]:
+    """Join lines into as few texts as possible, each at most `limit` characters (Block Kit section)."""
+    packed: list[str] = []
+    for line in lines:
+        line = truncate(line, limit)
+        if packed and len(packed[-1]) + 1 + len(line) <= limit:
+            packed[-1] = f"{packed[-1]}\n{line}"
+        else:
+            packed.append(line)
+    return packed
+
+
 def code(text: str, limit: int = 80) -> str:
     """Inline code for untrusted text: escaped, no backticks to break out, bounded length."""
     return "`" + escape(truncate(text.replace("`", "'"), limit)) + "`"
