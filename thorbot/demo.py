@@ -109,6 +109,8 @@ async def run_demo(base: Settings, args: argparse.Namespace) -> int:
             if args.slack:
                 from thorbot.demo_slack import run_demo_slack
 
+                if args.duration > 0:
+                    asyncio.get_running_loop().call_later(args.duration, stop.set)
                 return await run_demo_slack(settings, clock, fleet, stop, console)
             assert fake_slack is not None
             async with open_context(settings) as ctx:

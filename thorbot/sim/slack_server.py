@@ -47,8 +47,11 @@ class SlackFaults:
 
 
 class FakeSlack:
-    def __init__(self, token: str = "xoxb-test") -> None:
+    def __init__(self, token: str = "xoxb-test", app_token: str = "xapp-test") -> None:
         self.token = token
+        self.app_token = app_token
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: dict[str, dict[str, Any]] = {}
         self.base_url = ""  # set by whoever serves it, e.g. "http://127.0.0.1:PORT"
         self.faults = SlackFaults()
         self.calls: list[SlackCall] = []
@@ -88,6 +91,10 @@ class FakeSlack:
             status = self.faults.fail_next[method].pop(0)
             headers = {"Retry-After": "1"} if status == 429 else {}
             return status, {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}, headers
+        if method == "apps.connections.open":  # Socket Mode: authenticated with the app-level token
+            if auth != f"Bearer {self.app_token}":
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            return 200, {"ok": True, "url": self.base_url.replace("http", "ws", 1) + "/socket"}, {}
         if auth != f"Bearer {self.token}":
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -190,11 +197,34 @@ class FakeSlack:
         self._notify("response", {"key": key, **payload})
         return web.Response(text="ok")
 
+    async def socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, then record the app's acknowledgements of pushed envelopes."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": len(self.sockets),
+                            "connection_info": {"app_id": "A0THORBOT"}})
+        async for message in ws:
+            if message.type == web.WSMsgType.TEXT:
+                data = json.loads(message.data)
+                if "envelope_id" in data:
+                    self.socket_acks[data["envelope_id"]] = data.get("payload") or {}
+        self.sockets.remove(ws)
+        return ws
+
+    async def push(self, envelope_type: str, payload: dict[str, Any]) -> str:
+        """Send an event/command/interaction to the connected app, as Slack does over Socket Mode."""
+        envelope_id = f"env-{next(self._seq)}"
+        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": envelope_type, "payload": payload,
+                                          "accepts_response_payload": envelope_type != "events_api"})
+        return envelope_id
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/{method}", self.api)
         app.router.add_get("/api/{method}", self.api)  # slack_sdk sends read methods as GET + query
         app.router.add_post("/response/{key}", self.response)
+        app.router.add_get("/socket", self.socket)
         return app
 
 
