@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from slack_sdk.web.async_client import AsyncWebClient
@@ -52,6 +53,7 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
     parser.add_argument("--ids", default="")
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=9)
     args = parser.parse_args()
     redis: Redis = Redis.from_url(args.redis, decode_responses=True)
     admin: Redis = Redis.from_url(args.redis, decode_responses=True)
@@ -85,6 +87,21 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
         trips.append(ROUND_TRIPS - before_rt)
         cmds.append(await commands(admin) - before_cmd - 1)  # minus the INFO call itself
         assert report is not None and report.ok and report.events == 0, report
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the floor allocates anything
+    floors, ratios = [], []
+    if args.mode == "list":
+        # The machine is noisy: alternate floor and cycle, and compare each pair measured back to back.
+        async with httpx.AsyncClient(timeout=60) as http:
+            for _ in range(args.pairs):
+                started = time.perf_counter()
+                response = await http.get(args.thor + "/chargeboxes", params={"onlyactive": "false"},
+                                          headers={"X-Api-Key": args.key})
+                json.loads(response.content)
+                floors.append(time.perf_counter() - started)
+                del response
+                started = time.perf_counter()
+                await worker.tick(poll=True)
+                ratios.append((time.perf_counter() - started) / floors[-1])
     observed = report.observed if report else 0
     await thor.aclose()
     await redis.aclose()
@@ -92,7 +109,8 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
     print(json.dumps({
         "boxes": observed, "first_cycle_s": first_wall, "cycle_s": median(walls), "cpu_s": median(cpus),
         "round_trips": max(trips), "commands": max(cmds),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss, "floor_s": median(floors) if floors else None,
+        "ratio": median(ratios) if ratios else None,
         "list_calls": report.list_calls if report else 0, "box_calls": report.box_calls if report else 0,
     }), flush=True)
 
