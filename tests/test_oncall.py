@@ -232,3 +232,9 @@ async def test_app_home_shows_the_fleet(rig: AppRig, clock: Clock) -> None:
     View(**view).validate_json()
     text = str(view)
     assert "offline" in text and "not acknowledged" in text and "<#C0ALERTS>" in text and "<@U0ONCALL>" in text
+
+
+async def test_settings_commands_in_a_dm_point_to_a_channel(rig: AppRig) -> None:
+    response, _ = await rig.command("subscribe all", channel="D0DIRECT")
+    assert "belong to a channel" in response.text
+    assert await rig.ctx.redis.smembers(keys.SUB_ALL) == set()

@@ -23,6 +23,11 @@ def build_slack_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str
     async def more_commands(ctx: AppContext, parsed: Command, command: dict[str, Any], ack: AsyncAck,
                             respond: AsyncRespond) -> None:
         if isinstance(parsed, CHANGES_SETTINGS):
+            if str(command.get("channel_id", "")).startswith("D"):
+                await ack(**replies.simple(
+                    "Subscriptions, on-call and mutes belong to a channel: run this in the channel that should "
+                    "get the alerts (and invite @thorbot there if it is private).", emoji=":information_source:"))
+                return
             user = str(command.get("user_id", ""))
             if not await may_change(ctx.settings, OnCallStore(ctx.redis), client, user):
                 await ack(**replies.simple(

@@ -114,6 +114,10 @@ class DemoConsole:
                            "you on call. Alerts and recoveries appear here as they happen.\n")
         self.console.print(CONSOLE_HELP)
         self._print_boxes(limit=6)
+        first_alert = 60 + self.ctx.settings.disconnect_grace + 60  # scripted drop, grace, one poll
+        self.console.print(f"[dim]A box is scripted to drop one simulated minute from now; its alert arrives in "
+                           f"about {first_alert / speed:.0f} s real time (`--speed 10` makes that "
+                           f"{first_alert / 10:.0f} s). `break <id>` drops one on demand.[/dim]")
 
     def _print_boxes(self, limit: int | None = None) -> None:
         table = Table(title="Chargeboxes (first few; `boxes` lists all)" if limit else "Chargeboxes", show_lines=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 from redis.asyncio import Redis
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -62,7 +61,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
 
 
 @contextlib.asynccontextmanager
-async def open_context(settings: Settings, *, clock: type[datetime] | None = None) -> AsyncIterator[AppContext]:
+async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     for secret in settings.secret_values():
         register_secret(secret)
     thor = thor_client(settings)

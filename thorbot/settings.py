@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     @field_validator("thor_api_url", "slack_api_url")
     @classmethod
-    def _no_trailing_slash_issues(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
