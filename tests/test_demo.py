@@ -52,3 +52,43 @@ def test_the_simulator_is_deterministic_under_a_seed() -> None:
 
     assert story(5) == story(5)
     assert story(5) != story(6)
+
+
+def test_interactive_console_in_a_terminal() -> None:
+    """The TTY path (prompt_toolkit): type a command at the prompt, see the answer, quit cleanly."""
+    import pty
+    import select
+    import subprocess
+    import time
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    env.update({"TERM": "xterm", "COLUMNS": "120", "LINES": "40"})
+    proc = subprocess.Popen([sys.executable, "-m", "thorbot.cli", "demo", "--seed", "2"], stdin=follower,
+                            stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 30.0) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:
+                    break
+        assert marker in seen, seen[-2000:].decode(errors="replace")
+
+    try:
+        read_until(b"thorbot>")
+        os.write(leader, b"/chargebox help\r")
+        read_until(b"this message")
+        os.write(leader, b"quit\r")
+        read_until(b"thorbot demo stopped")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
