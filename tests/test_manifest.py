@@ -48,7 +48,8 @@ def test_interactivity_and_scopes_cover_what_the_code_calls() -> None:
     code = "\n".join(p.read_text() for p in (ROOT / "thorbot").rglob("*.py") if "sim" not in p.parts)
     needs = {"chat_postMessage": "chat:write", "chat_update": "chat:write", "conversations_history": "channels:history",
              "conversations_replies": "channels:history", "conversations_open": "im:write",
-             "usergroups_users_list": "usergroups:read", "users_conversations": "channels:read"}
+             "usergroups_users_list": "usergroups:read", "users_conversations": "channels:read",
+             "conversations_info": "channels:read"}
     for method, scope in needs.items():
         if re.search(rf"\b{method}\b", code):
             assert scope in scopes, f"{method} needs {scope}"

@@ -314,3 +314,29 @@ async def test_list_of_a_big_fleet_stays_within_limits(rig: AppRig, clock: Clock
     reply = await rig.reply(key)
     assert_valid_message(reply)
     assert "more with problems" in str(reply["blocks"]) and "more" in str(reply["blocks"])
+
+
+async def test_a_channel_the_bot_cannot_post_in_is_told_at_subscribe_time_and_in_list(
+        rig: AppRig, clock: Clock) -> None:
+    rig.slack.private_channels.add("G0SECRET")
+    box = boxes(rig)[0]
+    reply = await subscribe(rig, box.id, channel="G0SECRET")
+    assert "invite it with `/invite @thorbot`" in reply["text"]
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)
+    assert rig.slack.posts("G0SECRET") == [] and await worker.store.pending_count() == 0
+    _, key = await rig.command("list", channel="G0SECRET")
+    assert "could not be posted here (`not_in_channel`" in str(await rig.reply(key))
+    rig.slack.bot_channels.add("G0SECRET")  # invited; the next alert lands and clears the warning
+    box.connected = True
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 70)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)
+    assert len(rig.slack.posts("G0SECRET")) == 1
+    _, key = await rig.command("list", channel="G0SECRET")
+    assert "could not be posted" not in str(await rig.reply(key))

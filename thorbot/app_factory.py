@@ -20,6 +20,7 @@ from thorbot.subscriptions import handle_subscriptions
 
 
 def build_slack_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
+    ctx.slack = client
     async def more_commands(ctx: AppContext, parsed: Command, command: dict[str, Any], ack: AsyncAck,
                             respond: AsyncRespond) -> None:
         if isinstance(parsed, CHANGES_SETTINGS):

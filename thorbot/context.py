@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.thor import ThorClient
 from thorbot.lookup import Lookup
@@ -24,3 +25,4 @@ class AppContext:
     lookup: Lookup
     redis: Redis
     clock: Callable[[], datetime] = field(default=utc_now)
+    slack: AsyncWebClient | None = None  # the bot's Web API client, once the Slack app is built

@@ -179,7 +179,8 @@ class Deliverer:
         try:
             opened = await self.client.conversations_open(users=user)
         except SlackApiError as exc:
-            return self._api_error(exc, user, jobs)
+            self._api_error(exc, user, jobs)
+            return None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryLater(_backoff(jobs)) from exc
         return await self._post(str(opened["channel"]["id"]), jobs, payload, check_first=False)
@@ -201,13 +202,17 @@ class Deliverer:
                 metadata={"event_type": EVENT_TYPE, "event_payload": {"jobs": job_ids}},
             )
         except SlackApiError as exc:
-            return self._api_error(exc, channel, jobs)
+            self._api_error(exc, channel, jobs)
+            # Permanent: the message is dropped, but the channel's `list` says so (nobody else would).
+            await self.store.record_delivery_error(channel, str(exc.response.get("error", "")), self.clock())
+            return None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryLater(_backoff(jobs)) from exc
         self.posts += 1
+        await self.store.clear_delivery_error(channel)
         return str(response["ts"])
 
-    def _api_error(self, exc: SlackApiError, channel: str, jobs: list[Job]) -> str | None:
+    def _api_error(self, exc: SlackApiError, channel: str, jobs: list[Job]) -> None:
         status = exc.response.status_code
         error = str(exc.response.get("error", "")) if exc.response.data else ""
         if status == 429:
@@ -217,7 +222,6 @@ class Deliverer:
             raise RetryLater(_backoff(jobs)) from exc
         log.error("cannot post in %s (%s); dropping %d message(s). Is the bot in that channel?", channel, error,
                   len(jobs))
-        return None
 
     async def _find_posted(self, channel: str, job_ids: list[str], thread_ts: str | None) -> str | None:
         try:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_sdk.errors import SlackApiError
 
 from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.store import Store
@@ -49,15 +50,37 @@ async def handle_subscriptions(ctx: AppContext, parsed: Command, command: dict[s
         log.exception("could not answer through response_url")
 
 
+async def posting_problem(ctx: AppContext, channel: str) -> str | None:
+    """Say so at subscribe time if alerts could not be posted in this channel (rather than at 3 a.m.)."""
+    if ctx.slack is None:
+        return None
+    invite = ("thorbot cannot post in this channel yet, so alerts would be lost: invite it with "
+              "`/invite @thorbot`.")
+    try:
+        info = await ctx.slack.conversations_info(channel=channel)
+    except SlackApiError as exc:
+        return f":warning: {invite}" if exc.response.get("error") in ("channel_not_found", "not_in_channel") else None
+    except Exception:  # the check is advisory: never fail a subscription over it
+        log.warning("conversations.info failed for %s", channel, exc_info=True)
+        return None
+    details: dict[str, Any] = info.get("channel") or {}
+    if details.get("is_archived"):
+        return ":warning: This channel is archived; alerts cannot be posted here."
+    if details.get("is_private") and not details.get("is_member"):
+        return f":warning: {invite}"
+    return None
+
+
 async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe) -> Payload:
     now = ctx.clock()
     th = thresholds(ctx.settings)
+    warning = await posting_problem(ctx, channel)
     if cmd.all_boxes:
         boxes = await ctx.lookup.all_boxes()
         await store.subscribe_all(channel)
-        return render_subscribed([], [], [], whole_fleet_count=len(boxes))
+        return render_subscribed([], [], [warning] if warning else [], whole_fleet_count=len(boxes))
     found: list[Chargebox] = []
-    problems: list[str] = []
+    problems: list[str] = [warning] if warning else []
     for query in dict.fromkeys(cmd.queries):
         resolved = await ctx.lookup.resolve(query)
         if resolved.box is not None:
@@ -120,6 +143,11 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
     fetched = await _fetch_live(ctx, [i for i in sorted(ids) if i not in boxes] + missing_live[:PER_BOX_LIMIT])
     if len(missing_live) > PER_BOX_LIMIT:
         note = f"Live status checked for {PER_BOX_LIMIT} boxes; the rest show what Thor's list reports."
+    failure = await store.delivery_error(channel)
+    if failure is not None:
+        problem = (f":warning: The last alert for this channel could not be posted here (`{escape(failure[0])}`, "
+                   f"{slack_date(failure[1])}). Invite @thorbot to this channel (`/invite @thorbot`).")
+        note = f"{problem}\n{note}" if note else problem
     holds = {h.box_id: h for h in await OnCallStore(ctx.redis).holds(channel, now)}
     entries = []
     for box_id in sorted(watched):

@@ -26,6 +26,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | escalations | zset | `<channel>|<ts>` → next escalation check (epoch s) | removed once acked, resolved or maxed |
 | esc:<channel>:<ts> | string | escalations sent so far for that message | 30 days |
 | usergroup:<id> | string | cached member list of an admin user group | 5 minutes |
+| delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def worker(worker_id: str) -> str:
 
 
 ONCALL = PREFIX + "oncall"
+DELIVERY_ERRORS = PREFIX + "delivery_errors"
 ESCALATIONS = PREFIX + "escalations"
 
 

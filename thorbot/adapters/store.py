@@ -261,6 +261,19 @@ class Store:
                 pipe.zrem(keys.OUTBOX_DUE, *ids)
             await pipe.execute()
 
+    async def record_delivery_error(self, channel: str, error: str, at: datetime) -> None:
+        await self.r.hset(keys.DELIVERY_ERRORS, channel, json.dumps({"error": error, "at": at.isoformat()}))
+
+    async def clear_delivery_error(self, channel: str) -> None:
+        await self.r.hdel(keys.DELIVERY_ERRORS, channel)
+
+    async def delivery_error(self, channel: str) -> tuple[str, datetime] | None:
+        raw = await self.r.hget(keys.DELIVERY_ERRORS, channel)
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return str(data["error"]), datetime.fromisoformat(data["at"])
+
     async def reschedule(self, jobs: list[Job], due: datetime) -> None:
         if jobs:
             await self.r.zadd(keys.OUTBOX_DUE, {j.id: _ts(due) for j in jobs})

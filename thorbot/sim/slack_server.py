@@ -62,6 +62,8 @@ class FakeSlack:
         self.listeners: list[MessageListener] = []
         self.memberships: dict[str, list[str]] = {}   # user -> channels (users.conversations)
         self.usergroups: dict[str, list[str]] = {}    # group -> users (usergroups.users.list)
+        self.private_channels: set[str] = set()       # conversations.info: channel_not_found unless the bot is in
+        self.bot_channels: set[str] = set()
         self._last_post: dict[str, float] = {}
         self._seq = itertools.count(1)
         self._base = int(time.time())
@@ -114,6 +116,8 @@ class FakeSlack:
         blocks = _blocks(body)
         if len(blocks) > 50:
             return 200, {"ok": False, "error": "invalid_blocks"}, {}
+        if channel in self.private_channels and channel not in self.bot_channels:
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
         now = time.monotonic()
         gap = self.faults.rate_limit_per_channel
         if gap and now - self._last_post.get(channel, -1e9) < gap:
@@ -164,6 +168,14 @@ class FakeSlack:
         items = [{"type": "message", "ts": m.ts, "text": m.text, "thread_ts": m.thread_ts or m.ts,
                   **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
         return 200, {"ok": True, "messages": items, "has_more": False}, {}
+
+    def _conversations_info(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel = str(body.get("channel", ""))
+        private = channel in self.private_channels
+        if private and channel not in self.bot_channels:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        return 200, {"ok": True, "channel": {"id": channel, "is_private": private, "is_archived": False,
+                                             "is_member": channel in self.bot_channels}}, {}
 
     def _users_conversations(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channels = self.memberships.get(str(body.get("user")), [])
