@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.helpers import AppRig, assert_valid_message, sign
+from tests.helpers import AppRig, assert_valid_message, sign, start_app_rig
 from thorbot.sim.fleet import SimBox
+from thorbot.sim.slack_server import FakeSlack
+from thorbot.sim.thor_server import FakeThor
 
 
 def first_box(rig: AppRig) -> SimBox:
@@ -165,3 +168,13 @@ async def test_share_button_posts_the_card_in_channel(rig: AppRig) -> None:
 async def test_healthz(rig: AppRig) -> None:
     response = await rig.http.get(rig.url + "/healthz")
     assert response.json() == {"ok": True, "redis": "ok"}
+
+
+async def test_cards_work_while_redis_is_down(fake_thor: FakeThor, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    box = next(iter(fake_thor.fleet.boxes.values()))
+    async with start_app_rig(fake_thor, fake_slack, "redis://127.0.0.1:1/0", tmp_path) as dead_redis_rig:
+        _, key = await dead_redis_rig.command(box.id)
+        card = await dead_redis_rig.reply(key)
+        assert box.id in card["text"] and "Connected" in str(card["blocks"])
+        health = await dead_redis_rig.http.get(dead_redis_rig.url + "/healthz")
+        assert health.status_code == 503

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -137,7 +138,11 @@ async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
     """The card says when alerts for this box are held in this channel (mute or snooze)."""
     if not channel:
         return None
-    hold = await OnCallStore(ctx.redis).held(channel, box_id, ctx.clock())
+    try:
+        hold = await OnCallStore(ctx.redis).held(channel, box_id, ctx.clock())
+    except (RedisError, OSError):  # the card comes from Thor: it must not depend on Redis being up
+        log.warning("Redis unreachable; showing the card without mute/snooze state")
+        return None
     if hold is None:
         return None
     icon, what = (":mute:", "Muted for maintenance") if hold.kind == "mute" else (":zzz:", "Snoozed")
