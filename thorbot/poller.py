@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +14,7 @@ from thorbot.adapters.store import Commit, Job, Store, ThorHealth
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.models import has_live_fields, parse_chargebox
 from thorbot.domain.watch import BoxRecord, Observation, Opened, QuickJudge, Status, Thresholds, step
-from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError
+from thorbot.errors import ThorAccessDenied, ThorError
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,25 +146,18 @@ class Poller:
                 change.forget.append(box_id)
 
     async def _observe_each(self, box_ids: list[str], report: PollReport) -> dict[str, Observation]:
-        gate = asyncio.Semaphore(self.settings.poll_concurrency)
+        report.box_calls += len(box_ids)
+        results = await self.thor.get_many(box_ids, concurrency=self.settings.poll_concurrency)
+        observations: dict[str, Observation] = {}
         failures: list[ThorError] = []
-
-        async def one(box_id: str) -> Observation | None:
-            async with gate:
-                report.box_calls += 1
-                try:
-                    return Observation(box_id, await self.thor.get_chargebox(box_id))
-                except ChargeboxNotFound:
-                    return Observation(box_id, None)
-                except ThorAccessDenied:
-                    raise
-                except ThorError as exc:
-                    failures.append(exc)
-                    report.skipped.append(box_id)
-                    return None
-
-        results = await asyncio.gather(*(one(i) for i in box_ids))
-        observations = {o.box_id: o for o in results if o is not None}
+        for box_id, result in results.items():
+            if isinstance(result, ThorAccessDenied):
+                raise result
+            if isinstance(result, ThorError):
+                failures.append(result)
+                report.skipped.append(box_id)
+            else:
+                observations[box_id] = Observation(box_id, result)
         if failures and not observations:
             raise failures[-1]  # every call failed: that is Thor failing, not the fleet
         return observations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -19,7 +18,7 @@ from thorbot.domain.listing import Entry, entry_for, render_list, render_subscri
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import code, escape, slack_date
-from thorbot.errors import ChargeboxNotFound, ThorError
+from thorbot.errors import ThorError
 from thorbot.poller import thresholds
 from thorbot.slack_app import safe_payload
 
@@ -161,15 +160,6 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
 
 
 async def _fetch_live(ctx: AppContext, box_ids: list[str]) -> dict[str, tuple[Chargebox | None, bool]]:
-    gate = asyncio.Semaphore(ctx.settings.poll_concurrency)
-
-    async def one(box_id: str) -> tuple[str, tuple[Chargebox | None, bool]]:
-        async with gate:
-            try:
-                return box_id, (await ctx.thor.get_chargebox(box_id), True)
-            except ChargeboxNotFound:
-                return box_id, (None, False)
-            except ThorError:
-                return box_id, (None, True)
-
-    return dict(await asyncio.gather(*(one(i) for i in box_ids)))
+    """(box or None, found?) per id: a 404 is "not in Thor", any other error "status unavailable"."""
+    results = await ctx.thor.get_many(box_ids, concurrency=ctx.settings.poll_concurrency)
+    return {i: (None, True) if isinstance(r, ThorError) else (r, r is not None) for i, r in results.items()}

@@ -91,6 +91,21 @@ class ThorClient:
             raise
         return self._parse_box(data)
 
+    async def get_many(self, box_ids: list[str], *, concurrency: int) -> dict[str, Chargebox | None | ThorError]:
+        """Fetch several boxes, at most `concurrency` at a time: the box, None for 404, or the error."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(box_id: str) -> Chargebox | None | ThorError:
+            async with gate:
+                try:
+                    return await self.get_chargebox(box_id)
+                except ChargeboxNotFound:
+                    return None
+                except ThorError as exc:
+                    return exc
+
+        return dict(zip(box_ids, await asyncio.gather(*(one(i) for i in box_ids)), strict=True))
+
     async def list_chargeboxes(self, *, only_active: bool = False) -> list[Chargebox]:
         boxes: list[Chargebox] = []
         for raw in await self.list_raw(only_active=only_active):
