@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
+from thorbot.domain.replies import ACCESS_PROBLEMS
 from thorbot.domain.text import age, code, duration, escape, pack_lines, slack_date, truncate
 from thorbot.domain.watch import Incident
 
@@ -167,14 +168,6 @@ def render_recovery(incident: Incident) -> Payload:
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
-THOR_FIX = {
-    "APIKeyNotFound": "Thor rejects the API key: copy the key from the dashboard's *Development* page into "
-                      "`THOR_API_KEY` and restart thorbot.",
-    "RestAPINotEnabled": "The REST API integration is disabled: enable it on the dashboard's *Development* page "
-                         "and save.",
-    "InvalidSourceIPAddr": "Thor refuses thorbot's IP address: update *Source IP address* under *Development → "
-                           "Requests to Thor* (or clear it) and save.",
-}
 
 
 def render_escalation(incidents: list[Incident], count: int, max_count: int, mention: str | None,
@@ -190,7 +183,8 @@ def render_escalation(incidents: list[Incident], count: int, max_count: int, men
 
 
 def render_thor_down(code_: str, since: datetime, cycles: int) -> Payload:
-    fix = THOR_FIX.get(code_, "Thor's API is failing or not answering; thorbot keeps trying.")
+    fix = ACCESS_PROBLEMS[code_][1] if code_ in ACCESS_PROBLEMS else \
+        "Thor's API is failing or not answering; thorbot keeps trying."
     text = (f":satellite_antenna: *Thor API unreachable or misconfigured* (`{escape(truncate(code_, 60))}`) since "
             f"{slack_date(since)}, {cycles} failed polls.\n{fix}\nChargebox states are frozen meanwhile: "
             "no box alerts are sent for boxes thorbot cannot see.")

@@ -85,22 +85,34 @@ def thor_error(error: ThorError, query: str | None = None) -> Payload:
     return simple(describe_thor_error(error, query), emoji=":warning:")
 
 
-def describe_thor_error(error: ThorError, query: str | None = None) -> str:  # noqa: C901 - one case per code
+# What went wrong and what an admin does about it, for Thor's access errors (thor-api.md §2).
+# The status card's error reply and the worker's "Thor unreachable" notice both use these.
+ACCESS_PROBLEMS: dict[str, tuple[str, str]] = {
+    "APIKeyNotFound": (
+        "Thor rejected thorbot's API key",
+        "An admin should copy the key from the *Development* page of the Thor dashboard (\"Requests to Thor\") "
+        "into `THOR_API_KEY` and restart thorbot. Regenerating the key there invalidates the old one.",
+    ),
+    "RestAPINotEnabled": (
+        "The REST API integration is switched off in the Thor dashboard",
+        "An admin should enable it on the *Development* page and press save.",
+    ),
+    "InvalidSourceIPAddr": (
+        "Thor refused the call because it came from a different IP address than the one configured",
+        "An admin should update *Source IP address* under *Development → Requests to Thor* in the dashboard "
+        "to this server's outgoing IP (or clear it), then save.",
+    ),
+}
+
+
+def describe_thor_error(error: ThorError, query: str | None = None) -> str:
     """What happened and what to do, for each documented Thor error (thor-api.md §2)."""
     if isinstance(error, ChargeboxNotFound):
         target = code(query or error.chargebox_id)
         return f"Thor has no chargebox {target} (ChargeboxNotFound). Check the id, or search by name."
-    if error.code == "APIKeyNotFound":
-        return ("Thor rejected thorbot's API key (`APIKeyNotFound`). An admin should copy the key from the "
-                "*Development* page of the Thor dashboard (\"Requests to Thor\") into `THOR_API_KEY` and restart "
-                "thorbot. Regenerating the key there invalidates the old one.")
-    if error.code == "RestAPINotEnabled":
-        return ("The REST API integration is switched off in the Thor dashboard (`RestAPINotEnabled`). "
-                "An admin should enable it on the *Development* page and press save.")
-    if error.code == "InvalidSourceIPAddr":
-        return ("Thor refused the call because it came from a different IP address than the one configured "
-                "(`InvalidSourceIPAddr`). An admin should update *Source IP address* under *Development → "
-                "Requests to Thor* in the dashboard to this server's outgoing IP (or clear it), then save.")
+    if error.code in ACCESS_PROBLEMS:
+        what, fix = ACCESS_PROBLEMS[error.code]
+        return f"{what} (`{error.code}`). {fix}"
     if isinstance(error, ThorAccessDenied):
         return (f"Thor refused the request (`{escape(error.code)}`). "
                 "Check the API integration settings in the dashboard.")
