@@ -31,11 +31,6 @@ Payload = dict[str, Any]
 CommandHandler = Callable[[AppContext, Any, dict[str, Any], AsyncAck, AsyncRespond], Awaitable[None]]
 
 
-def next_response_url(body: dict[str, Any]) -> str | None:
-    urls = body.get("response_urls") or []
-    return str(urls[0].get("response_url")) if urls and isinstance(urls[0], dict) else None
-
-
 def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | None,
               extra_commands: CommandHandler | None = None) -> AsyncApp:
     """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode."""
@@ -51,7 +46,7 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
 
     @app.middleware
     async def pooled_respond(context: Any, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
-        url = body.get("response_url") or next_response_url(body)
+        url = body.get("response_url")
         if isinstance(url, str) and url:
             context["respond"] = Respond(poster, url)
         await next()
