@@ -152,7 +152,7 @@ PROFILING = """## What profiling found (py-spy and cProfile), and what changed
 - Box records are cached by the leader and re-read from Redis only when a commit changed them (a
   version counter), so a quiet cycle is 13 round trips whatever the fleet size.
 - The slash command's ack p99 was ~400 ms under load: Bolt's `respond()` opens a new HTTP session
-  per call. Responses now go through one pooled session (`thorbot/adapters/slack_respond.py`).
+  per call. Responses now go through one pooled session (`thorbot/adapters/slack.py`).
 
 Figures vary between runs on this shared 2-core machine (single back-to-back pairs of floor and
 cycle range from 0.8× to 2×), hence the paired medians above.

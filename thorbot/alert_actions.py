@@ -7,10 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.oncall_store import Hold, OnCallStore
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.alert_messages import current_alert
 from thorbot.context import AppContext
@@ -19,7 +18,7 @@ from thorbot.domain.card import render_card
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
 from thorbot.domain.text import escape, slack_date
 from thorbot.domain.watch import Incident
-from thorbot.errors import ThorError
+from thorbot.errors import SlackError, ThorError
 
 log = logging.getLogger(__name__)
 MAX_REFRESH_CARDS = 5
@@ -42,8 +41,9 @@ async def _tell(respond: AsyncRespond, text: str) -> None:
 class AlertActions:
     """The handlers; registered on the app by `register_alert_actions`."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, slack: SlackApi) -> None:
         self.ctx = ctx
+        self.slack = slack
         self.store = Store(ctx.redis)
         self.oncall = OnCallStore(ctx.redis)
 
@@ -59,18 +59,17 @@ class AlertActions:
             return None
         return still_open
 
-    async def redraw(self, client: AsyncWebClient, channel: str, ts: str) -> None:
+    async def redraw(self, channel: str, ts: str) -> None:
         current = await current_alert(self.store, self.oncall, channel, ts, self.ctx.clock())
         if current is None:
             return
         _, payload = current
         try:
-            await client.chat_update(channel=channel, ts=ts, text=payload["text"], blocks=payload["blocks"])
-        except SlackApiError as exc:
-            log.warning("could not update the alert in %s: %s", channel, exc.response.get("error"))
+            await self.slack.update_message(channel, ts, payload)
+        except SlackError as exc:
+            log.warning("could not update the alert in %s: %s", channel, exc.error)
 
-    async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                          client: AsyncWebClient) -> None:
+    async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         channel, ts, user = _where(body)
         if await self.open_incidents(channel, ts, respond) is None:
@@ -79,11 +78,11 @@ class AlertActions:
             taken = await self.oncall.ack(channel, ts)
             await _tell(respond, f":eyes: Already acknowledged by <@{taken.user if taken else '?'}>.")
             return
-        await self.redraw(client, channel, ts)
+        await self.redraw(channel, ts)
         await _tell(respond, ":eyes: You acknowledged this alert; escalation has stopped.")
 
-    async def snooze(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
-                     client: AsyncWebClient) -> None:
+    async def snooze(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+                     ) -> None:
         await ack()
         channel, ts, user = _where(body)
         choice = str((action.get("selected_option") or {}).get("value", ""))
@@ -97,13 +96,12 @@ class AlertActions:
             return
         for incident in incidents:
             await self.oncall.hold(channel, Hold(kind="snooze", box_id=incident.box_id, until=until, by=user))
-        await self.redraw(client, channel, ts)
+        await self.redraw(channel, ts)
         what = "this box" if len(incidents) == 1 else "these boxes"
         await _tell(respond, f":zzz: Snoozed ({SNOOZE_LABELS[choice]}): alerts for {what} are held here until "
                              f"{slack_date(until)}.")
 
-    async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                      client: AsyncWebClient) -> None:
+    async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         channel, ts, _ = _where(body)
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
@@ -116,15 +114,15 @@ class AlertActions:
                 continue
             card = render_card(box, self.ctx.clock(), stale_after=stale, buttons=False)
             try:
-                await client.chat_postMessage(channel=channel, thread_ts=ts, text=card["text"], blocks=card["blocks"])
-            except SlackApiError as exc:
-                await _tell(respond, f"Could not post the live status here ({exc.response.get('error')}).")
+                await self.slack.post_message(channel, card, thread_ts=ts)
+            except SlackError as exc:
+                await _tell(respond, f"Could not post the live status here ({escape(exc.error)}).")
                 return
-        await self.redraw(client, channel, ts)
+        await self.redraw(channel, ts)
 
 
-def register_alert_actions(app: AsyncApp, ctx: AppContext) -> None:
-    actions = AlertActions(ctx)
+def register_alert_actions(app: AsyncApp, ctx: AppContext, slack: SlackApi) -> None:
+    actions = AlertActions(ctx, slack)
     app.action(ACTION_ACK)(actions.acknowledge)
     app.action(ACTION_SNOOZE)(actions.snooze)
     app.action(ACTION_ALERT_REFRESH)(actions.refresh)

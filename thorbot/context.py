@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.thor import ThorClient
 from thorbot.lookup import Lookup
 from thorbot.settings import Settings
@@ -25,4 +25,4 @@ class AppContext:
     lookup: Lookup
     redis: Redis
     clock: Callable[[], datetime] = field(default=utc_now)
-    slack: AsyncWebClient | None = None  # the bot's Web API client, once the Slack app is built
+    slack: SlackApi | None = None  # the bot's Web API, once the Slack app is built

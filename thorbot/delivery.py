@@ -1,12 +1,17 @@
-"""Deliver the Redis outbox to Slack: grouped per channel, paced, retried, never posted twice.
+"""Deliver the Redis outbox to Slack: grouped per channel, paced, retried, never posted twice, never lost.
 
 - A burst of alerts for one channel becomes one grouped message.
 - Posts to one channel are at least `min_gap` seconds apart (Slack: ~1 message/s/channel).
-- 429 waits for Retry-After; 5xx and network errors back off; both keep the job in the outbox.
-- Before a post the job is marked `attempted`; a job that was attempted before (a crash or an
-  ambiguous 5xx) is first looked up in the channel by its message metadata, so a retry never
-  posts a second copy.
-- Permanent Slack errors (bot not in channel, archived…) drop the job with an error log.
+- 429 waits for Retry-After; 5xx, network errors and unreadable answers back off; the jobs stay in
+  the outbox meanwhile.
+- Every post attempt gets a batch id, recorded on its jobs before the post and carried in the
+  message's metadata. A job that was attempted before (a crash, or a 5xx whose post did land) is
+  first looked up in the channel: jobs found in an earlier message are settled with *that* message,
+  and exactly the jobs found nowhere are posted. Each incident is linked to the message that names it.
+- If the channel's history cannot be read at all (the bot is not a member), the retry posts: a
+  possible duplicate is better than a lost alert.
+- Permanent Slack errors (bot not in channel, archived…) drop the job with an error log, and the
+  channel's `/chargebox list` says so.
 """
 
 from __future__ import annotations
@@ -14,28 +19,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Job, Store
 from thorbot.alert_messages import current_alert
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
+from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "thorbot_delivery"
-PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
-             "msg_too_long", "invalid_blocks", "no_permission", "restricted_action", "token_revoked",
-             "missing_scope", "not_authed", "invalid_arguments", "user_not_found", "user_disabled",
-             "cannot_dm_bot"}
 DEAD_AFTER = timedelta(hours=24)
+HISTORY_PAGES = 10  # how far back (x 100 messages) a retry looks for its earlier post
 Payload = dict[str, Any]
+Step = Callable[[str, list[Job]], Awaitable[None]]
 
 
 class RetryLater(Exception):
@@ -44,13 +47,22 @@ class RetryLater(Exception):
         self.delay = delay
 
 
+@dataclass(frozen=True)
+class Posted:
+    """An earlier post that already carries a job: its ts and the incidents it names."""
+
+    ts: str
+    incidents: tuple[str, ...]
+    jobs: tuple[str, ...] = ()
+
+
 class Deliverer:
-    def __init__(self, store: Store, client: AsyncWebClient, clock: Callable[[], datetime], *,
+    def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime], *,
                  min_gap: float = 1.0, concurrency: int = 8, escalate_max: int = 3) -> None:
         self.store = store
         self.oncall = OnCallStore(store.r)
         self.escalate_max = escalate_max
-        self.client = client
+        self.slack = slack
         self.clock = clock
         self.min_gap = min_gap
         self._gate = asyncio.Semaphore(concurrency)
@@ -82,7 +94,7 @@ class Deliverer:
                 else:
                     live.append(job)
             alerts = [j for j in live if j.kind == "alert"]
-            steps: list[tuple[list[Job], Any]] = []
+            steps: list[tuple[list[Job], Step]] = []
             if alerts:
                 steps.append((alerts, self._alerts))
             alerted = {j.incident_id for j in alerts}
@@ -103,22 +115,42 @@ class Deliverer:
             return settled
 
     async def _alerts(self, channel: str, jobs: list[Job]) -> None:
+        earlier = await self._settle_already_posted(channel, jobs, None)
+        for message in earlier.values():
+            await self._after_alert(channel, message.ts, list(message.incidents))
+        settled = {job_id for message in earlier.values() for job_id in message.jobs}
+        todo = [j for j in jobs if j.id not in settled]
+        if not todo:
+            return
         now = self.clock()
-        incidents = []
-        for incident in await self.store.incidents([j.incident_id for j in jobs if j.incident_id]):
-            if await self.oncall.held(channel, incident.box_id, now) is None:
-                incidents.append(incident)  # muted or snoozed boxes: recorded, not posted
-        if not incidents:
-            await self.store.delivered(jobs, channel, None, [])
+        shown, held = [], []
+        incidents = {i.id: i for i in await self.store.incidents([j.incident_id for j in todo if j.incident_id])}
+        for job in todo:
+            incident = incidents.get(job.incident_id or "")
+            if incident is not None and await self.oncall.held(channel, incident.box_id, now) is None:
+                shown.append(job)
+            else:
+                held.append(job)  # muted or snoozed boxes: recorded, not posted
+        if held:
+            await self.store.delivered(held, channel, None, [])
+        if not shown:
             return
         target = await self.oncall.oncall(channel)
-        payload = render_alert(incidents, now, mention=target.mention if target else None)
-        ts = await self._post(channel, jobs, payload)
-        await self.store.delivered(jobs, channel, ts, [i.id for i in incidents])
-        if ts and target and self.escalate_max > 0 and any(i.resolved is None for i in incidents):
-            await self.oncall.schedule_escalation(channel, ts, now)
+        shown_incidents = [incidents[j.incident_id or ""] for j in shown]
+        payload = render_alert(shown_incidents, now, mention=target.mention if target else None)
+        ids = [i.id for i in shown_incidents]
+        ts = await self._post(channel, shown, payload, incident_ids=ids)
+        await self.store.delivered(shown, channel, ts, ids)
+        if ts:
+            await self._after_alert(channel, ts, ids)
 
-    def _recovery_after(self, alerted_now: set[str | None]) -> Any:
+    async def _after_alert(self, channel: str, ts: str, incident_ids: list[str]) -> None:
+        if self.escalate_max <= 0 or await self.oncall.oncall(channel) is None:
+            return
+        if any(i.resolved is None for i in await self.store.incidents(incident_ids)):
+            await self.oncall.schedule_escalation(channel, ts, self.clock())
+
+    def _recovery_after(self, alerted_now: set[str | None]) -> Step:
         async def deliver(channel: str, jobs: list[Job]) -> None:
             job = jobs[0]
             incident = await self.store.incident(job.incident_id or "")
@@ -126,6 +158,8 @@ class Deliverer:
             if incident is None or alert_ts is None or job.incident_id in alerted_now:
                 # Never alerted here, or the alert just went out already showing it resolved.
                 await self.store.delivered(jobs, channel, None, [])
+                return
+            if await self._settle_already_posted(channel, jobs, alert_ts):
                 return
             ts = await self._post(channel, jobs, render_recovery(incident), thread_ts=alert_ts)
             await self.store.delivered(jobs, channel, ts, [])
@@ -138,11 +172,13 @@ class Deliverer:
             return
         _, payload = current
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=payload["text"], blocks=payload["blocks"])
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("could not mark the alert in %s resolved: %s", channel, _reason(exc))
+            await self.slack.update_message(channel, ts, payload)
+        except SlackError as exc:
+            log.warning("could not mark the alert in %s resolved: %s", channel, exc.error)
 
     async def _thor_notice(self, channel: str, jobs: list[Job]) -> None:
+        if await self._settle_already_posted(channel, jobs, None):
+            return
         job = jobs[0]
         since = job.since or job.created
         if job.kind == "thor_down":
@@ -163,6 +199,8 @@ class Deliverer:
             return
         mention = target.mention if target else None
         if job.kind == "escalate":
+            if await self._settle_already_posted(channel, jobs, ts):
+                return
             payload = render_escalation(incidents, job.cycles, self.escalate_max, mention)
             posted = await self._post(channel, jobs, payload, thread_ts=ts)
         elif target is not None and target.kind == "user":
@@ -177,69 +215,91 @@ class Deliverer:
         if any(j.attempted for j in jobs):
             return None
         try:
-            opened = await self.client.conversations_open(users=user)
-        except SlackApiError as exc:
-            self._api_error(exc, user, jobs)
+            dm = await self.slack.open_dm(user)
+        except SlackPermanent as exc:
+            log.error("cannot open a DM with %s (%s); the escalation stays in the alert's thread", user, exc.error)
             return None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryLater(_backoff(jobs)) from exc
-        return await self._post(str(opened["channel"]["id"]), jobs, payload, check_first=False)
+        except SlackError as exc:
+            raise self._retry(exc, jobs) from exc
+        return await self._post(dm, jobs, payload)
 
     async def _post(self, channel: str, jobs: list[Job], payload: Payload, thread_ts: str | None = None,
-                    *, check_first: bool = True) -> str | None:
-        job_ids = [j.id for j in jobs]
-        if check_first and any(j.attempted for j in jobs):
-            found = await self._find_posted(channel, job_ids, thread_ts)
-            if found:
-                log.info("found an earlier post of %d job(s) in %s; not posting again", len(jobs), channel)
-                return found
-        await self.store.mark_attempted(jobs)
+                    *, incident_ids: list[str] | None = None) -> str | None:
+        """Post once, recording the attempt first; None when Slack refused for good (the jobs are dropped)."""
+        batch = uuid.uuid4().hex[:16]
+        await self.store.mark_attempted(jobs, batch, incident_ids)
         await self._pace(channel)
         try:
-            response = await self.client.chat_postMessage(
-                channel=channel, text=payload["text"], blocks=payload["blocks"], thread_ts=thread_ts,
-                unfurl_links=False, unfurl_media=False,
-                metadata={"event_type": EVENT_TYPE, "event_payload": {"jobs": job_ids}},
-            )
-        except SlackApiError as exc:
-            self._api_error(exc, channel, jobs)
-            # Permanent: the message is dropped, but the channel's `list` says so (nobody else would).
-            await self.store.record_delivery_error(channel, str(exc.response.get("error", "")), self.clock())
+            ts = await self.slack.post_message(channel, payload, thread_ts=thread_ts,
+                                               metadata={"event_type": EVENT_TYPE, "event_payload": {"batch": batch}})
+        except SlackPermanent as exc:
+            log.error("cannot post in %s (%s); dropping %d message(s). Is the bot in that channel?", channel,
+                      exc.error, len(jobs))
+            # The message is dropped, but the channel's `list` says so (nobody else would).
+            await self.store.record_delivery_error(channel, exc.error, self.clock())
             return None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryLater(_backoff(jobs)) from exc
+        except SlackError as exc:
+            raise self._retry(exc, jobs) from exc
         self.posts += 1
         await self.store.clear_delivery_error(channel)
-        return str(response["ts"])
+        return ts
 
-    def _api_error(self, exc: SlackApiError, channel: str, jobs: list[Job]) -> None:
-        status = exc.response.status_code
-        error = str(exc.response.get("error", "")) if exc.response.data else ""
-        if status == 429:
-            raise RetryLater(float(exc.response.headers.get("Retry-After", 1) or 1)) from exc
-        if status >= 500 or error not in PERMANENT:
-            log.warning("Slack answered %s %s for %s; will retry", status, error, channel)
-            raise RetryLater(_backoff(jobs)) from exc
-        log.error("cannot post in %s (%s); dropping %d message(s). Is the bot in that channel?", channel, error,
-                  len(jobs))
+    def _retry(self, exc: SlackError, jobs: list[Job]) -> RetryLater:
+        if isinstance(exc, SlackRateLimited):
+            return RetryLater(max(exc.retry_after, 0.5))
+        log.warning("Slack failed (%s); will retry %d job(s)", exc.error, len(jobs))
+        return RetryLater(_backoff(jobs))
 
-    async def _find_posted(self, channel: str, job_ids: list[str], thread_ts: str | None) -> str | None:
+    async def _settle_already_posted(self, channel: str, jobs: list[Job], thread_ts: str | None
+                                     ) -> dict[str, Posted]:
+        """Settle the jobs an earlier attempt already posted, each with the message that carries it.
+
+        Returns {ts: the message} for what was found; jobs not in it are still to be posted.
+        """
+        found = await self._find_posted(channel, jobs, thread_ts)
+        by_ts: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            if job.id in found:
+                by_ts[found[job.id].ts].append(job)
+        messages: dict[str, Posted] = {}
+        for ts, group in by_ts.items():
+            named = tuple(dict.fromkeys(i for j in group for i in found[j.id].incidents))
+            messages[ts] = Posted(ts, named, tuple(j.id for j in group))
+            log.info("found an earlier post of %d job(s) in %s; not posting them again", len(group), channel)
+            await self.store.delivered(group, channel, ts, list(named))
+        return messages
+
+    async def _find_posted(self, channel: str, jobs: list[Job], thread_ts: str | None) -> dict[str, Posted]:
+        """job id → the earlier message that carries it, looked up by the batch ids in message metadata."""
+        wanted = {b for j in jobs for b in j.batches}
+        legacy = {j.id for j in jobs if j.attempted}  # posts made before batch ids listed their job ids
+        if not wanted and not legacy:
+            return {}
+        messages: dict[str, str] = {}  # batch or legacy job id → ts
+        cursor: str | None = None
         try:
-            if thread_ts:
-                response = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=100,
-                                                                   include_all_metadata=True)
-            else:
-                response = await self.client.conversations_history(channel=channel, limit=100,
-                                                                   include_all_metadata=True)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryLater(5) from exc  # cannot tell whether it was posted: do not risk a duplicate
-        wanted = set(job_ids)
-        messages: list[dict[str, Any]] = response.get("messages", [])
-        for message in messages:
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == EVENT_TYPE and wanted & set(meta.get("event_payload", {}).get("jobs", [])):
-                return str(message["ts"])
-        return None
+            for _ in range(HISTORY_PAGES):
+                page, cursor = await self.slack.messages(channel, thread_ts=thread_ts, cursor=cursor)
+                for message in page:
+                    for key in _delivery_keys(message):
+                        messages.setdefault(key, str(message.get("ts", "")))
+                if cursor is None or all(any(b in messages for b in j.batches) or j.id in messages for j in jobs):
+                    break
+        except SlackPermanent as exc:
+            log.warning("cannot read %s to check for an earlier post (%s); posting again rather than losing it",
+                        channel, exc.error)
+            return {}
+        except SlackError as exc:
+            raise RetryLater(5) from exc  # cannot tell whether it was posted: do not risk a duplicate yet
+        found: dict[str, Posted] = {}
+        for job in jobs:
+            batch = next((b for b in reversed(job.batches) if b in messages), None)
+            if batch is not None:
+                named = await self.store.batch_incidents(batch)
+                found[job.id] = Posted(messages[batch], tuple(named if named is not None else _own(job)))
+            elif job.id in messages:
+                found[job.id] = Posted(messages[job.id], tuple(_own(job)))
+        return found
 
     async def _pace(self, channel: str) -> None:
         last = self._last_post.get(channel)
@@ -250,12 +310,22 @@ class Deliverer:
         self._last_post[channel] = time.monotonic()
 
 
+def _delivery_keys(message: dict[str, Any]) -> list[str]:
+    meta = message.get("metadata")
+    if not isinstance(meta, dict) or meta.get("event_type") != EVENT_TYPE:
+        return []
+    payload = meta.get("event_payload")
+    if not isinstance(payload, dict):
+        return []
+    keys = [str(payload["batch"])] if payload.get("batch") else []
+    legacy = payload.get("jobs")
+    return keys + ([str(j) for j in legacy] if isinstance(legacy, list) else [])
+
+
+def _own(job: Job) -> list[str]:
+    return [job.incident_id] if job.kind == "alert" and job.incident_id else []
+
+
 def _backoff(jobs: list[Job]) -> float:
     attempts = max((j.attempts for j in jobs), default=0)
     return float(min(300, 2 ** min(attempts, 8)))
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", exc.response.status_code))
-    return type(exc).__name__

@@ -3,13 +3,17 @@
     ThorbotError
     ├── ConfigError                 missing or invalid settings (permanent)
     ├── UsageError                  the user's command text cannot be understood (permanent)
-    └── ThorError                   anything that went wrong talking to Thor
-        ├── ThorUnavailable         timeout, connection refused, 5xx, 429 (transient: retry)
-        ├── ThorAccessDenied        APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr (permanent)
-        ├── ChargeboxNotFound       404 ChargeboxNotFound for one box (permanent for that box)
-        └── ThorBadResponse         a body we could not understand (transient: Thor may be mid-deploy)
+    ├── ThorError                   anything that went wrong talking to Thor
+    │   ├── ThorUnavailable         timeout, connection refused, 5xx, 429 (transient: retry)
+    │   ├── ThorAccessDenied        APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr (permanent)
+    │   ├── ChargeboxNotFound       404 ChargeboxNotFound for one box (permanent for that box)
+    │   └── ThorBadResponse         a body we could not understand (transient: Thor may be mid-deploy)
+    └── SlackError                  anything that went wrong talking to Slack (adapters/slack.py maps it once)
+        ├── SlackTransient          5xx, network errors, timeouts, an answer we cannot read (retry with backoff)
+        │   └── SlackRateLimited    HTTP 429: retry after `retry_after` seconds
+        └── SlackPermanent          Slack refused for good: `not_in_channel`, `invalid_auth`, … (`error` says which)
 
-Adapters translate library exceptions (httpx, redis) into this tree once, at the edge, with
+Adapters translate library exceptions (httpx, aiohttp, slack_sdk) into this tree once, at the edge, with
 `raise ... from exc`; nothing above the adapters sees a library exception type. Messages never
 contain the Thor API key or a connector's Nayax token.
 """
@@ -58,3 +62,26 @@ class ChargeboxNotFound(ThorError):
 
 class ThorBadResponse(ThorError):
     permanent = False
+
+
+class SlackError(ThorbotError):
+    """A failed Slack call. `error` is Slack's error string (e.g. ``not_in_channel``) or ours."""
+
+    def __init__(self, message: str, *, error: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status
+
+
+class SlackTransient(SlackError):
+    permanent = False
+
+
+class SlackRateLimited(SlackTransient):
+    def __init__(self, retry_after: float, *, status: int | None = 429) -> None:
+        super().__init__(f"Slack rate limit: retry in {retry_after:g} s", error="ratelimited", status=status)
+        self.retry_after = retry_after
+
+
+class SlackPermanent(SlackError):
+    permanent = True

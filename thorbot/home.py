@@ -6,21 +6,21 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters import keys
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.domain.home import ChannelSummary, render_home
 from thorbot.domain.oncall import Ack
 from thorbot.domain.watch import Incident
+from thorbot.errors import SlackError
 
 log = logging.getLogger(__name__)
 
 
-async def build_home(ctx: AppContext, client: AsyncWebClient, user: str) -> dict[str, Any]:
+async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, Any]:
     store, oncall = Store(ctx.redis), OnCallStore(ctx.redis)
     records = await store.records()
     recent = [str(i) for i in await ctx.redis.lrange(keys.RECENT, 0, 200)]
@@ -36,7 +36,7 @@ async def build_home(ctx: AppContext, client: AsyncWebClient, user: str) -> dict
             if found:
                 break
         with_acks.append((incident, found))
-    mine = await _users_channels(client, user)
+    mine = await _users_channels(slack, user)
     summaries = []
     for channel in sorted(channels_with_subs & mine):
         ids, whole = await store.channel_subscriptions(channel)
@@ -45,22 +45,22 @@ async def build_home(ctx: AppContext, client: AsyncWebClient, user: str) -> dict
     return render_home(records, with_acks, summaries, ctx.clock())
 
 
-async def _users_channels(client: AsyncWebClient, user: str) -> set[str]:
+async def _users_channels(slack: SlackApi, user: str) -> set[str]:
     try:
-        response = await client.users_conversations(user=user, types="public_channel,private_channel",
-                                                     exclude_archived=True, limit=500)
-    except SlackApiError as exc:
-        log.warning("cannot list the user's channels: %s", exc.response.get("error"))
+        return await slack.user_channels(user)
+    except SlackError as exc:
+        log.warning("cannot list the user's channels: %s", exc.error)
         return set()
-    channels: list[dict[str, Any]] = response.get("channels", [])
-    return {str(c.get("id")) for c in channels}
 
 
-def register_home(app: AsyncApp, ctx: AppContext) -> None:
+def register_home(app: AsyncApp, ctx: AppContext, slack: SlackApi) -> None:
     @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
         user = str(event.get("user", ""))
-        view = await build_home(ctx, client, user)
-        await client.views_publish(user_id=user, view=view)
+        view = await build_home(ctx, slack, user)
+        try:
+            await slack.publish_home(user, view)
+        except SlackError as exc:
+            log.warning("could not publish the Home tab for %s: %s", user, exc.error)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.slack import SlackApi
+from thorbot.errors import SlackError
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def may_change(settings: Settings, store: OnCallStore, client: AsyncWebClient, user_id: str) -> bool:
+async def may_change(settings: Settings, store: OnCallStore, slack: SlackApi | None, user_id: str) -> bool:
     users, groups = settings.admin_ids()
     if not users and not groups:
         return True
@@ -22,13 +21,13 @@ async def may_change(settings: Settings, store: OnCallStore, client: AsyncWebCli
     for group in sorted(groups):
         members = await store.cached_group(group)
         if members is None:
-            try:
-                response = await client.usergroups_users_list(usergroup=group)
-            except SlackApiError as exc:  # Tier 2 method: a failure refuses rather than opens the door
-                log.warning("cannot read admin group %s: %s", group, exc.response.get("error"))
+            if slack is None:
                 continue
-            users_list: list[str] = response.get("users", [])
-            members = [str(u) for u in users_list]
+            try:
+                members = await slack.usergroup_members(group)
+            except SlackError as exc:  # Tier 2 method: a failure refuses rather than opens the door
+                log.warning("cannot read admin group %s: %s", group, exc.error)
+                continue
             await store.cache_group(group, members)
         if user_id in members:
             return True

@@ -6,10 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.redis_server import EmbeddedRedis
@@ -36,11 +32,9 @@ def thor_client(settings: Settings) -> ThorClient:
 
 def slack_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    # 429s wait for Retry-After and connection resets retry; the outbox adds its own durable retry.
-    client.retry_handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                             AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
-    return client
+    # No retry handlers: thorbot.adapters.slack owns 429s and retries (a blind retry after a
+    # connection reset could post an alert twice).
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
 
 
 @contextlib.asynccontextmanager

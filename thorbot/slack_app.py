@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.slack_respond import Respond, ResponsePoster
+from thorbot.adapters.slack import Respond, ResponseUrl
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE, render_card
@@ -41,7 +41,7 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
         ssl_check_enabled=True,
     )
 
-    poster = ResponsePoster()
+    poster = ResponseUrl()
     app._thorbot_poster = poster  # type: ignore[attr-defined]  # closed by close_app()
 
     @app.middleware
@@ -79,7 +79,7 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
 async def close_app(app: AsyncApp) -> None:
     """Release the app's pooled connections (response_url session)."""
     poster = getattr(app, "_thorbot_poster", None)
-    if isinstance(poster, ResponsePoster):
+    if isinstance(poster, ResponseUrl):
         await poster.aclose()
 
 

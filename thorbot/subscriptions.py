@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
-from slack_sdk.errors import SlackApiError
 
 from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.store import Store
@@ -18,7 +17,7 @@ from thorbot.domain.listing import Entry, entry_for, render_list, render_subscri
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import code, escape, slack_date
-from thorbot.errors import ThorError
+from thorbot.errors import SlackError, SlackPermanent, ThorError
 from thorbot.poller import thresholds
 from thorbot.slack_app import safe_payload
 
@@ -56,13 +55,12 @@ async def posting_problem(ctx: AppContext, channel: str) -> str | None:
     invite = ("thorbot cannot post in this channel yet, so alerts would be lost: invite it with "
               "`/invite @thorbot`.")
     try:
-        info = await ctx.slack.conversations_info(channel=channel)
-    except SlackApiError as exc:
-        return f":warning: {invite}" if exc.response.get("error") in ("channel_not_found", "not_in_channel") else None
-    except Exception:  # the check is advisory: never fail a subscription over it
-        log.warning("conversations.info failed for %s", channel, exc_info=True)
+        details = await ctx.slack.channel_info(channel)
+    except SlackPermanent as exc:
+        return f":warning: {invite}" if exc.error in ("channel_not_found", "not_in_channel") else None
+    except SlackError as exc:  # the check is advisory: never fail a subscription over it
+        log.warning("conversations.info failed for %s (%s); subscribing without the check", channel, exc.error)
         return None
-    details: dict[str, Any] = info.get("channel") or {}
     if details.get("is_archived"):
         return ":warning: This channel is archived; alerts cannot be posted here."
     if details.get("is_private") and not details.get("is_member"):

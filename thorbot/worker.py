@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.delivery import Deliverer
@@ -38,7 +39,7 @@ class Worker:
         self.id = worker_id or uuid.uuid4().hex[:12]
         self.token = f"{self.id}:{uuid.uuid4().hex}"
         self.poller = Poller(store, thor, settings)
-        self.deliverer = Deliverer(store, client, clock, min_gap=settings.slack_channel_gap,
+        self.deliverer = Deliverer(store, SlackApi(client), clock, min_gap=settings.slack_channel_gap,
                                    escalate_max=settings.escalate_max)
         self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
                                    max_count=settings.escalate_max)

@@ -26,6 +26,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | escalations | zset | `<channel>|<ts>` → next escalation check (epoch s) | removed once acked, resolved or maxed |
 | esc:<channel>:<ts> | string | escalations sent so far for that message | 30 days |
 | usergroup:<id> | string | cached member list of an admin user group | 5 minutes |
+| batch:<id> | string | JSON {jobs, incidents} of one post attempt; its id is in the message's metadata | 2 days |
 | delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
 """
 
@@ -62,6 +63,13 @@ def alert_message(incident_id: str, channel: str) -> str:
 
 def message(channel: str, ts: str) -> str:
     return f"{PREFIX}msg:{channel}:{ts}"
+
+
+BATCH_TTL = 2 * 24 * 3600
+
+
+def batch(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}"
 
 
 def worker(worker_id: str) -> str:

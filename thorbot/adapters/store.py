@@ -50,6 +50,7 @@ class Job(BaseModel):
     message_ts: str | None = None
     attempts: int = 0
     attempted: bool = False
+    batches: list[str] = []  # ids of the posts this job was attempted in, newest last (message metadata)
 
 
 class ThorHealth(BaseModel):
@@ -67,6 +68,9 @@ class Commit(BaseModel):
     incidents: list[Incident] = []
     jobs: list[Job] = []
     thor: ThorHealth | None = None
+
+
+MAX_BATCHES = 20
 
 
 def _ts(when: datetime) -> float:
@@ -239,13 +243,26 @@ class Store:
     async def pending_count(self) -> int:
         return int(await self.r.hlen(keys.OUTBOX))
 
-    async def mark_attempted(self, jobs: list[Job]) -> None:
-        """Before posting: after a crash, these jobs are checked against the channel first."""
-        updates: dict[str | bytes, str | bytes] = {
-            j.id: j.model_copy(update={"attempted": True, "attempts": j.attempts + 1}).model_dump_json() for j in jobs
-        }
-        if updates:
-            await self.r.hset(keys.OUTBOX, mapping=updates)  # type: ignore[arg-type]
+    async def mark_attempted(self, jobs: list[Job], batch: str | None = None, incident_ids: list[str] | None = None
+                             ) -> list[Job]:
+        """Before posting: record the attempt (and which post it is), so a retry first looks for it in Slack."""
+        marked = [j.model_copy(update={"attempted": True, "attempts": j.attempts + 1,
+                                       "batches": ([*j.batches, batch] if batch else j.batches)[-MAX_BATCHES:]})
+                  for j in jobs]
+        if not marked:
+            return marked
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.OUTBOX, mapping={j.id: j.model_dump_json() for j in marked})
+            if batch:
+                pipe.set(keys.batch(batch), json.dumps({"jobs": [j.id for j in jobs], "incidents": incident_ids or []}),
+                         ex=keys.BATCH_TTL)
+            await pipe.execute()
+        return marked
+
+    async def batch_incidents(self, batch: str) -> list[str] | None:
+        """The incidents a post (by its batch id) names, or None when thorbot no longer knows."""
+        raw = await self.r.get(keys.batch(batch))
+        return list(json.loads(raw).get("incidents", [])) if raw else None
 
     async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str]) -> None:
         """Record where the alert landed and remove the jobs, in one transaction."""

@@ -44,6 +44,8 @@ class SlackFaults:
     rate_limit_per_channel: float = 0.0        # minimum seconds between posts in one channel (0 = off)
     fail_next: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # method -> statuses
     post_then_fail: int = 0                     # store the next N posts, then answer 500 (ambiguous failure)
+    # method -> (status, content type, body) answered as-is, e.g. a proxy's HTML 502 or a bare text 503
+    raw_next: dict[str, list[tuple[int, str, str]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class FakeSlack:
@@ -64,6 +66,7 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}    # group -> users (usergroups.users.list)
         self.private_channels: set[str] = set()       # conversations.info: channel_not_found unless the bot is in
         self.bot_channels: set[str] = set()
+        self.history_denied: set[str] = set()          # public channels the bot posts in without being a member
         self._last_post: dict[str, float] = {}
         self._seq = itertools.count(1)
         self._base = int(time.time())
@@ -84,6 +87,10 @@ class FakeSlack:
     async def api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         body = await _read_body(request)
+        if self.faults.raw_next.get(method):
+            status, content_type, text = self.faults.raw_next[method].pop(0)
+            self.calls.append(SlackCall(method, body, status))
+            return web.Response(status=status, text=text, content_type=content_type)
         status, answer, headers = self._answer(method, body, request.headers.get("Authorization", ""))
         self.calls.append(SlackCall(method, body, status))
         return web.json_response(answer, status=status, headers=headers)
@@ -153,21 +160,35 @@ class FakeSlack:
         return 200, {"ok": True, "message_ts": f"{self._base}.{next(self._seq):06d}"}, {}
 
     def _conversations_history(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        channel = body.get("channel")
-        limit = int(body.get("limit", 100))
-        found = [m for m in reversed(self.messages) if m.channel == channel and m.thread_ts is None][:limit]
-        with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
-        items = [{"type": "message", "ts": m.ts, "text": m.text,
-                  **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
-        return 200, {"ok": True, "messages": items, "has_more": False}, {}
+        channel = str(body.get("channel"))
+        if channel in self.history_denied:
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
+        found = [m for m in reversed(self.messages) if m.channel == channel and m.thread_ts is None]
+        return self._page(found, body, thread=False)
 
     def _conversations_replies(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel, parent = body.get("channel"), body.get("ts")
+        if channel in self.history_denied:
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
         found = [m for m in self.messages if m.channel == channel and (m.ts == parent or m.thread_ts == parent)]
+        return self._page(found, body, thread=True)
+
+    @staticmethod
+    def _page(found: list[SlackMessage], body: dict[str, Any], *, thread: bool
+              ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One page of messages with Slack's cursor pagination (the cursor is an offset here)."""
+        limit = max(1, min(int(body.get("limit", 100)), 1000))
+        start = int(body.get("cursor") or 0)
+        page = found[start:start + limit]
         with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
-        items = [{"type": "message", "ts": m.ts, "text": m.text, "thread_ts": m.thread_ts or m.ts,
-                  **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in found]
-        return 200, {"ok": True, "messages": items, "has_more": False}, {}
+        items = [{"type": "message", "ts": m.ts, "text": m.text,
+                  **({"thread_ts": m.thread_ts or m.ts} if thread else {}),
+                  **({"metadata": m.metadata} if with_meta and m.metadata else {})} for m in page]
+        more = start + limit < len(found)
+        answer: dict[str, Any] = {"ok": True, "messages": items, "has_more": more}
+        if more:
+            answer["response_metadata"] = {"next_cursor": str(start + limit)}
+        return 200, answer, {}
 
     def _conversations_info(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel = str(body.get("channel", ""))

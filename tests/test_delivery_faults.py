@@ -1,0 +1,100 @@
+"""Delivery under Slack faults: every incident gets exactly its own alert, in its own message."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import AppRig
+from tests.test_worker import alerts, poll, subscribe
+from tests.worker_rig import Clock, boxes, make_worker
+from thorbot.sim.slack_server import SlackMessage
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def named(rig: AppRig, alias: str) -> list[object]:
+    return [m for m in alerts(rig) if alias in m.text]
+
+
+async def test_a_retry_overlapping_an_earlier_post_posts_exactly_the_rest(rig: AppRig, clock: Clock) -> None:
+    first, second = boxes(rig)[:2]
+    await subscribe(rig, f"{first.id} {second.id}")
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    first.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.post_then_fail = 1  # the alert lands, but Slack answers 500
+    second.connected = False  # its alert falls due together with the retry of the first
+    await poll(worker, clock, rig, 150)
+    assert len(alerts(rig)) == 1
+    await poll(worker, clock, rig, 150)
+    await poll(worker, clock, rig, 150)
+    assert len(named(rig, first.alias)) == 1, [m.text for m in alerts(rig)]
+    assert len(named(rig, second.alias)) == 1, [m.text for m in alerts(rig)]
+    assert await worker.store.pending_count() == 0
+    first.connected = second.connected = True
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 70)
+    for box in (first, second):
+        [alert] = named(rig, box.alias)
+        replies = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
+        assert len(replies) == 1 and box.alias in replies[0].text, [r.text for r in replies]
+
+
+@pytest.mark.parametrize(("content_type", "body"), [("text/html", "<html><h1>502 Bad Gateway</h1></html>"),
+                                                    ("text/plain", "upstream connect error"),
+                                                    ("application/json", "{not json")])
+async def test_an_unreadable_slack_5xx_is_retried_not_a_crash(rig: AppRig, clock: Clock, content_type: str,
+                                                               body: str) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.raw_next["chat.postMessage"] = [(502, content_type, body)]
+    await poll(worker, clock, rig, 150)
+    assert alerts(rig) == [] and await worker.store.pending_count() == 1
+    await poll(worker, clock, rig, 10)
+    assert len(alerts(rig)) == 1 and await worker.store.pending_count() == 0
+
+
+@pytest.mark.parametrize(("content_type", "body"), [("text/plain", "upstream connect error"),
+                                                    ("application/json", "{not json")])
+async def test_subscribe_survives_an_unreadable_conversations_info(rig: AppRig, content_type: str, body: str) -> None:
+    rig.slack.faults.raw_next["conversations.info"] = [(503, content_type, body)]
+    box = boxes(rig)[0]
+    reply = await subscribe(rig, box.id)
+    assert "Now watching" in reply["text"], reply
+
+
+async def test_a_retry_finds_its_earlier_post_pages_back(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.post_then_fail = 1
+    await poll(worker, clock, rig, 150)
+    for i in range(250):  # a busy channel: the alert is now three pages back in its history
+        rig.slack.messages.append(SlackMessage("C0ALERTS", f"1.{i:06d}", f"chatter {i}", []))
+    await poll(worker, clock, rig, 10)
+    assert len(named(rig, box.alias)) == 1 and await worker.store.pending_count() == 0
+
+
+async def test_when_history_cannot_be_read_a_retry_posts_rather_than_loses(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    rig.slack.history_denied.add("C0ALERTS")  # public channel, bot not a member: it can post, not read
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.post_then_fail = 1
+    await poll(worker, clock, rig, 150)
+    await poll(worker, clock, rig, 10)
+    assert 1 <= len(named(rig, box.alias)) <= 2 and await worker.store.pending_count() == 0
