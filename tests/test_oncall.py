@@ -238,3 +238,18 @@ async def test_settings_commands_in_a_dm_point_to_a_channel(rig: AppRig) -> None
     response, _ = await rig.command("subscribe all", channel="D0DIRECT")
     assert "belong to a channel" in response.text
     assert await rig.ctx.redis.smembers(keys.SUB_ALL) == set()
+
+
+async def test_refresh_clicks_within_a_minute_reuse_the_last_card(rig: AppRig, clock: Clock) -> None:
+    _, alert = await incident(rig, clock)
+    for _ in range(3):
+        await rig.action("alert_refresh", "refresh", message={"ts": alert.ts})  # type: ignore[attr-defined]
+    for _ in range(100):
+        thread = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
+        if thread:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    thread = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
+    assert len(thread) == 1
+    assert any("less than a minute ago" in str(r) for rs in rig.slack.responses.values() for r in rs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -178,3 +179,55 @@ async def test_cards_work_while_redis_is_down(fake_thor: FakeThor, fake_slack: F
         assert box.id in card["text"] and "Connected" in str(card["blocks"])
         health = await dead_redis_rig.http.get(dead_redis_rig.url + "/healthz")
         assert health.status_code == 503
+
+
+@pytest.mark.parametrize("rig", [{"interactive_deadline": 2.0, "thor_timeout": 10.0, "thor_retries": 2}],
+                         indirect=True)
+async def test_a_hanging_thor_is_explained_within_the_interactive_deadline(rig: AppRig) -> None:
+    rig.thor.faults.hang = True
+    started = time.monotonic()
+    _, key = await rig.command(first_box(rig).id)
+    reply = await rig.reply(key, timeout=20)
+    assert time.monotonic() - started < 4
+    assert "Thor did not answer in 2 s" in reply["text"]
+
+
+async def test_concurrent_identical_lookups_share_one_thor_call(rig: AppRig) -> None:
+    for box in rig.thor.fleet.boxes.values():
+        box.alias = "Parking " + box.alias
+    rig.thor.faults.latency = 0.3
+    sent = await asyncio.gather(*(rig.command("parking") for _ in range(20)))
+    for _, key in sent:
+        assert "chargeboxes match" in (await rig.reply(key))["text"]
+    assert rig.thor.log.list_calls == 1
+
+
+async def test_concurrent_lists_share_their_per_box_calls(rig: AppRig) -> None:
+    _, key = await rig.command("subscribe all")
+    await rig.reply(key)
+    rig.thor.faults.list_live_fields = False
+    rig.thor.faults.latency = 0.3
+    before = rig.thor.log.box_calls
+    sent = await asyncio.gather(*(rig.command("list") for _ in range(10)))
+    for _, key in sent:
+        assert "Watching" in (await rig.reply(key, count=1))["text"]
+    assert rig.thor.log.box_calls - before <= len(rig.thor.fleet.boxes)
+
+
+async def test_every_command_acks_even_when_redis_is_down(fake_thor: FakeThor, fake_slack: FakeSlack,
+                                                          tmp_path: Path) -> None:
+    async with start_app_rig(fake_thor, fake_slack, "redis://127.0.0.1:1/0", tmp_path) as dead:
+        for text in ["oncall", "oncall <@U0X|x>", "oncall clear", "list", "subscribe all", "mute all 1h",
+                     "unmute all", "unsubscribe all"]:
+            response, key = await dead.command(text)
+            assert response.status_code == 200, (text, response.status_code)
+            answer = await dead.reply(key)
+            assert "Redis" in answer["text"] and "Traceback" not in answer["text"], (text, answer)
+
+
+@pytest.mark.parametrize("rig", [{"admins": "S0ADMINS"}], indirect=True)
+async def test_the_permission_check_happens_after_the_ack(rig: AppRig) -> None:
+    rig.slack.faults.raw_next["usergroups.users.list"] = [(503, "text/plain", "down")]
+    response, key = await rig.command("oncall clear", user="U0SOMEONE")
+    assert response.status_code == 200 and "Updating" in response.text
+    assert "Only thorbot admins" in (await rig.reply(key))["text"]

@@ -22,6 +22,7 @@ from thorbot.errors import SlackError, ThorError
 
 log = logging.getLogger(__name__)
 MAX_REFRESH_CARDS = 5
+REFRESH_EVERY = 60  # seconds: repeated clicks on one alert reuse the last card
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -104,11 +105,15 @@ class AlertActions:
     async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         channel, ts, _ = _where(body)
+        if not await self.oncall.claim_refresh(channel, ts, REFRESH_EVERY):
+            await _tell(respond, "The live status was posted in this alert's thread less than a minute ago; "
+                                 "look there (or refresh again in a minute).")
+            return
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
         stale = timedelta(seconds=self.ctx.settings.heartbeat_stale_after)
         for incident in incidents[:MAX_REFRESH_CARDS]:
             try:
-                box = await self.ctx.thor.get_chargebox(incident.box_id)
+                box = await self.ctx.thor_interactive.get_chargebox(incident.box_id)
             except ThorError as exc:
                 await _tell(respond, f"Could not refresh {escape(incident.name)}: Thor {exc.code}.")
                 continue

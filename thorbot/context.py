@@ -20,8 +20,11 @@ def utc_now() -> datetime:
 
 @dataclass
 class AppContext:
+    """`thor` retries (the worker's); `thor_interactive` does not, because a person is waiting."""
+
     settings: Settings
     thor: ThorClient
+    thor_interactive: ThorClient
     lookup: Lookup
     redis: Redis
     clock: Callable[[], datetime] = field(default=utc_now)

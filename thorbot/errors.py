@@ -38,10 +38,11 @@ class UsageError(ThorbotError):
 class ThorError(ThorbotError):
     """A failed Thor call. `code` is Thor's message token (e.g. ``APIKeyNotFound``) or ours."""
 
-    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+    def __init__(self, message: str, *, code: str, status: int | None = None, after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        self.after = after  # for timeouts: how many seconds thorbot waited
 
 
 class ThorUnavailable(ThorError):

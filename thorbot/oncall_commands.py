@@ -5,49 +5,39 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
-
 from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.domain import replies
-from thorbot.domain.commands import ClearOnCall, Command, Mute, SetOnCall, ShowOnCall, Unmute
+from thorbot.domain.commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import code, duration, escape, slack_date
-from thorbot.slack_app import safe_payload
 from thorbot.subscriptions import watched_boxes
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 
 
-async def handle_oncall(ctx: AppContext, parsed: Command, command: dict[str, Any], ack: AsyncAck,
-                        respond: AsyncRespond) -> None:
-    channel = str(command.get("channel_id", ""))
-    user = str(command.get("user_id", ""))
+async def oncall_payload(ctx: AppContext, parsed: ShowOnCall | SetOnCall | ClearOnCall | Mute | Unmute,
+                         channel: str, user: str) -> Payload:
+    """The answer to oncall / mute / unmute in `channel` (the caller has acked already)."""
     oncall = OnCallStore(ctx.redis)
     if isinstance(parsed, ShowOnCall):
         target = await oncall.oncall(channel)
         text = (f"On call in this channel: {target.mention}. Alerts mention them; change it with "
                 "`/chargebox oncall @person|@group`, remove it with `/chargebox oncall clear`." if target else
                 "Nobody is on call in this channel: alerts mention no one. Set it with `/chargebox oncall @person`.")
-        await ack(**replies.simple(text, emoji=":bell:"))
-    elif isinstance(parsed, SetOnCall):
+        return replies.simple(text, emoji=":bell:")
+    if isinstance(parsed, SetOnCall):
         await oncall.set_oncall(channel, parsed.target)
-        await ack(**replies.simple(f"Alerts in this channel now mention {parsed.target.mention}; recoveries "
-                                   "ping no one.", emoji=":bell:"))
-    elif isinstance(parsed, ClearOnCall):
+        return replies.simple(f"Alerts in this channel now mention {parsed.target.mention}; recoveries ping no one.",
+                              emoji=":bell:")
+    if isinstance(parsed, ClearOnCall):
         removed = await oncall.clear_oncall(channel)
-        await ack(**replies.simple("Alerts here no longer mention anyone." if removed else
-                                   "Nobody was on call here.", emoji=":no_bell:"))
-    elif isinstance(parsed, Mute | Unmute):
-        await ack(**replies.simple("Updating…", emoji=":hourglass_flowing_sand:"))
-        payload = await safe_payload(lambda: _mute(ctx, oncall, channel, user, parsed), None)
-        try:
-            await respond(replace_original=True, **payload)
-        except Exception:
-            log.exception("could not answer through response_url")
+        return replies.simple("Alerts here no longer mention anyone." if removed else "Nobody was on call here.",
+                              emoji=":no_bell:")
+    return await _mute(ctx, oncall, channel, user, parsed)
 
 
 async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, cmd: Mute | Unmute) -> Payload:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.adapters.store import Commit, Job, Store, ThorHealth
-from thorbot.adapters.thor import ThorClient
+from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.domain.models import has_live_fields, parse_chargebox
 from thorbot.domain.watch import BoxRecord, Observation, Opened, QuickJudge, Status, Thresholds, step
 from thorbot.errors import ThorAccessDenied, ThorError
@@ -19,6 +19,8 @@ from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
 FORGET_GONE_AFTER = timedelta(days=7)
+MAX_LOGGED_UNREADABLE = 10_000
+LENIENT_CYCLES = 10
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Poller:
         self.settings = settings
         self.th = thresholds(settings)
         self._records: tuple[str, dict[str, BoxRecord]] | None = None
+        self._logged_unreadable: dict[str, str] = {}
+        self._lenient_cycles = 0
 
     async def records(self) -> dict[str, BoxRecord]:
         """All box records, re-read from Redis only when another commit changed them."""
@@ -65,7 +69,18 @@ class Poller:
             return report
         change = Commit()
         try:
-            seen = await self._observe_and_judge(by_box, all_channels, records, now, report, change)
+            try:
+                seen = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
+                                                     lenient=self._lenient_cycles > 0)
+            except ThorStreamUnreadable:
+                # A value the streaming parser cannot hold (1e400, Infinity…): judge this cycle afresh from
+                # a lenient parse of the whole list, and keep doing so for a while instead of failing twice.
+                log.warning("Thor's list holds values the streaming parser refuses; reading it leniently")
+                self._lenient_cycles = LENIENT_CYCLES
+                report, change = PollReport(), Commit()
+                seen = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
+                                                     lenient=True)
+            self._lenient_cycles = max(0, self._lenient_cycles - 1)
         except ThorError as exc:
             report.ok, report.error = False, exc.code
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
@@ -82,7 +97,7 @@ class Poller:
 
     async def _observe_and_judge(self, by_box: dict[str, set[str]], all_channels: set[str],
                                  records: dict[str, BoxRecord], now: datetime, report: PollReport,
-                                 change: Commit) -> set[str]:
+                                 change: Commit, *, lenient: bool) -> set[str]:
         """Fetch what is watched and judge each box as it arrives; return the ids observed."""
         watched, want_all = set(by_box), bool(all_channels)
         seen: set[str] = set()
@@ -92,39 +107,50 @@ class Poller:
             listed: set[str] = set()
             lacking: set[str] = set()
             quick = QuickJudge(now, self.th)
-            for raw in await self.thor.iter_list_raw(only_active=False):
+            for raw in await self.thor.iter_list_raw(only_active=False, lenient=lenient):
                 box_id = str(raw["id"])
                 listed.add(box_id)
                 if not (want_all or box_id in watched):
                     continue
                 prev = records.get(box_id)
-                decided = quick.record(prev, raw)
+                try:
+                    decided = quick.record(prev, raw)
+                except Exception as exc:  # one bad entry must not stop the fleet: skip it, keep its state
+                    self._unreadable(box_id, type(exc).__name__, report)
+                    continue
                 if decided is not None:  # the common case, decided without building models
                     seen.add(box_id)
                     if decided is not prev:
                         change.records[box_id] = decided
                     continue
                 if not has_live_fields(raw):
-                    lacking.add(box_id)  # Thor's docs don't promise live fields in the list (Gaps #4)
+                    lacking.add(box_id)  # Thor's docs don't promise live fields in the list (thor-api notes)
                     continue
-                seen.add(box_id)
-                self._judge(box_id, raw, prev, by_box, all_channels, now, report, change)
+                if self._judge(box_id, raw, prev, by_box, all_channels, now, report, change):
+                    seen.add(box_id)
             single = {i for i in watched if i not in seen} | lacking
             if want_all:
                 single |= {i for i in records if i not in listed}
         if single:
             for box_id, obs in (await self._observe_each(sorted(single), report)).items():
-                seen.add(box_id)
-                self._judge(box_id, obs, records.get(box_id), by_box, all_channels, now, report, change)
+                if self._judge(box_id, obs, records.get(box_id), by_box, all_channels, now, report, change):
+                    seen.add(box_id)
         report.observed = len(seen)
         return seen
 
     def _judge(self, box_id: str, seen: Observation | dict[str, Any], prev: BoxRecord | None,
                by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport,
-               change: Commit) -> None:
-        if isinstance(seen, dict):
-            seen = Observation(box_id, parse_chargebox(seen))
-        new, events = step(prev, seen, now, self.th)
+               change: Commit) -> bool:
+        """Judge one box into `change`; False when it could not be judged (its state is kept as it was)."""
+        try:
+            if isinstance(seen, dict):
+                seen = Observation(box_id, parse_chargebox(seen))
+            if seen.box is not None and seen.box.unreadable:
+                self._unreadable(box_id, ", ".join(seen.box.unreadable), None)
+            new, events = step(prev, seen, now, self.th)
+        except Exception as exc:  # one bad box must not stop the fleet
+            self._unreadable(box_id, type(exc).__name__, report)
+            return False
         if new != prev:
             change.records[box_id] = new
         for event in events:
@@ -134,6 +160,22 @@ class Poller:
             for channel in sorted(by_box.get(box_id, set()) | all_channels):
                 change.jobs.append(Job(id=f"{kind}:{event.incident.id}:{channel}", kind=kind, channel=channel,
                                        created=now, incident_id=event.incident.id, box_id=box_id))
+        return True
+
+    def _unreadable(self, box_id: str, what: str, report: PollReport | None) -> None:
+        """Log a box's unreadable data once (until it changes), not every cycle."""
+        if report is not None:
+            report.skipped.append(box_id)
+        if self._logged_unreadable.get(box_id) == what:
+            return
+        if len(self._logged_unreadable) >= MAX_LOGGED_UNREADABLE:
+            self._logged_unreadable.clear()
+        self._logged_unreadable[box_id] = what
+        if report is not None:
+            log.error("chargebox %s: Thor's data for it cannot be judged (%s); skipping it, other boxes go on",
+                      box_id[:80], what)
+        else:
+            log.warning("chargebox %s: Thor sent unreadable data (%s); treated as unknown", box_id[:80], what[:300])
 
     @staticmethod
     def _forget(change: Commit, records: dict[str, BoxRecord], seen: set[str], by_box: dict[str, set[str]],

@@ -27,7 +27,8 @@ def thor_client(settings: Settings) -> ThorClient:
     assert settings.thor_api_key is not None
     return ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
                       timeout=settings.thor_timeout, retries=settings.thor_retries,
-                      max_connections=max(settings.poll_concurrency, 50))
+                      max_connections=max(settings.poll_concurrency, 50),
+                      max_list_bytes=settings.thor_max_list_mb * 1024 * 1024)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -61,7 +62,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     thor = thor_client(settings)
     try:
         async with open_redis(settings) as redis:
-            yield AppContext(settings=settings, thor=thor, redis=redis, clock=utc_now,
-                             lookup=Lookup(thor, cache_ttl=settings.name_cache_ttl))
+            interactive = thor.interactive()
+            yield AppContext(settings=settings, thor=thor, thor_interactive=interactive, redis=redis, clock=utc_now,
+                             lookup=Lookup(interactive, cache_ttl=settings.name_cache_ttl))
     finally:
         await thor.aclose()

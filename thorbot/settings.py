@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     thor_api_url: str = Field(DEFAULT_THOR_API_URL, validation_alias=_env("THOR_API_URL"))
     thor_timeout: float = Field(10.0, gt=0, validation_alias=_env("THORBOT_THOR_TIMEOUT"))
     thor_retries: int = Field(2, ge=0, le=10, validation_alias=_env("THORBOT_THOR_RETRIES"))
+    thor_max_list_mb: int = Field(256, ge=1, le=4096, validation_alias=_env("THORBOT_THOR_MAX_LIST_MB"))
 
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
     port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT"))
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     escalate_max: int = Field(3, ge=0, le=20, validation_alias=_env("THORBOT_ESCALATE_MAX"))
     admins: str = Field("", validation_alias=_env("THORBOT_ADMINS"))
     lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
+    interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
 
     @field_validator("thor_api_url", "slack_api_url")
     @classmethod

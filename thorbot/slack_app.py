@@ -6,6 +6,7 @@ function and answers through `response_url`. Thor is never called before the ack
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE, render_card
 from thorbot.domain.commands import Help, Status, parse_command
 from thorbot.domain.replies import ACTION_PICK
 from thorbot.domain.text import slack_date
-from thorbot.errors import ThorError, UsageError
+from thorbot.errors import SlackError, ThorError, ThorUnavailable, UsageError
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
@@ -105,21 +106,22 @@ async def handle_command(ctx: AppContext, command: dict[str, Any], ack: AsyncAck
 
 async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond, channel: str = "") -> None:
     """Resolve the query and answer with a card, a pick list, or a helpful error."""
-    payload = await safe_payload(lambda: _query_payload(ctx, query, channel), query)
-    await _send(respond, payload, replace=True)
+    payload = await safe_payload(lambda: _query_payload(ctx, query, channel), query,
+                                 deadline=ctx.settings.interactive_deadline)
+    await reply(respond, payload, replace=True)
 
 
 async def answer_card(ctx: AppContext, box_id: str, respond: AsyncRespond, *, replace: bool = False,
                       in_channel: bool = False, note: str | None = None) -> None:
     async def build() -> Payload:
-        box = await ctx.thor.get_chargebox(box_id)
+        box = await ctx.thor_interactive.get_chargebox(box_id)
         card = card_payload(ctx, box, note=note, buttons=not in_channel)
         if in_channel:
             card["response_type"] = "in_channel"
         return card
 
-    payload = await safe_payload(build, box_id)
-    await _send(respond, payload, replace=replace and not in_channel)
+    payload = await safe_payload(build, box_id, deadline=ctx.settings.interactive_deadline)
+    await reply(respond, payload, replace=replace and not in_channel)
 
 
 def card_payload(ctx: AppContext, box: Any, *, note: str | None = None, buttons: bool = True) -> Payload:
@@ -154,21 +156,35 @@ async def _query_payload(ctx: AppContext, query: str, channel: str = "") -> Payl
     return replies.no_match(query)
 
 
-async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | None) -> Payload:
-    """Run a reply builder; Thor errors become their explanation, anything else a polite apology."""
+async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | None, *, deadline: float) -> Payload:
+    """Run a reply builder within one overall deadline (a person is waiting).
+
+    Thor errors become their explanation, an unreachable Redis says what still works, and anything
+    else a polite apology; never a traceback.
+    """
     try:
-        return await build()
+        async with asyncio.timeout(deadline):
+            return await build()
+    except TimeoutError:
+        log.warning("no answer within the %.0f s interactive deadline", deadline)
+        return replies.thor_error(ThorUnavailable("Thor did not answer in time", code="timeout", after=deadline),
+                                  query)
     except ThorError as exc:
         log.warning("Thor call failed: %s (%s)", exc.code, exc.status)
         return replies.thor_error(exc, query)
+    except (RedisError, OSError) as exc:
+        log.warning("Redis unreachable while answering: %s", type(exc).__name__)
+        return replies.redis_unavailable()
     except Exception:
         log.exception("building a reply failed")
         return replies.internal_error()
 
 
-async def _send(respond: AsyncRespond, payload: Payload, *, replace: bool) -> None:
+async def reply(respond: AsyncRespond, payload: Payload, *, replace: bool) -> None:
+    """Answer through response_url; if that fails nothing else can reach the user, so log it once."""
     try:
         await respond(replace_original=replace, **payload)
+    except SlackError as exc:  # expired (30 min / 5 uses) or Slack is down
+        log.warning("could not answer through response_url: %s", exc.error)
     except Exception:
-        # response_url expired (30 min / 5 uses) or Slack is down: nothing else can reach the user.
         log.exception("could not answer through response_url")

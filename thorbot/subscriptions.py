@@ -6,46 +6,32 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
-
 from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.domain import replies
-from thorbot.domain.commands import Command, ListSubscriptions, Subscribe, Unsubscribe
+from thorbot.domain.commands import ListSubscriptions, Subscribe, Unsubscribe
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import code, escape, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
 from thorbot.poller import thresholds
-from thorbot.slack_app import safe_payload
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 PER_BOX_LIMIT = 50  # list: at most this many per-box calls when the list endpoint lacks live fields
 
 
-async def handle_subscriptions(ctx: AppContext, parsed: Command, command: dict[str, Any], ack: AsyncAck,
-                               respond: AsyncRespond) -> None:
-    channel = str(command.get("channel_id", ""))
-    if not channel:
-        await ack(**replies.usage_error("Run this command in a channel."))
-        return
+async def subscriptions_payload(ctx: AppContext, parsed: Subscribe | Unsubscribe | ListSubscriptions,
+                                channel: str) -> Payload:
+    """The answer to subscribe / unsubscribe / list in `channel` (the caller has acked already)."""
     store = Store(ctx.redis)
-    await ack(**replies.simple("Checking with Thor…", emoji=":hourglass_flowing_sand:"))
     if isinstance(parsed, Subscribe):
-        payload = await safe_payload(lambda: subscribe(ctx, store, channel, parsed), None)
-    elif isinstance(parsed, Unsubscribe):
-        payload = await safe_payload(lambda: unsubscribe(ctx, store, channel, parsed), None)
-    elif isinstance(parsed, ListSubscriptions):
-        payload = await safe_payload(lambda: list_channel(ctx, store, channel), None)
-    else:  # pragma: no cover - parse_command returns only known commands
-        payload = replies.help_reply()
-    try:
-        await respond(replace_original=True, **payload)
-    except Exception:
-        log.exception("could not answer through response_url")
+        return await subscribe(ctx, store, channel, parsed)
+    if isinstance(parsed, Unsubscribe):
+        return await unsubscribe(ctx, store, channel, parsed)
+    return await list_channel(ctx, store, channel)
 
 
 async def posting_problem(ctx: AppContext, channel: str) -> str | None:
@@ -159,5 +145,5 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
 
 async def _fetch_live(ctx: AppContext, box_ids: list[str]) -> dict[str, tuple[Chargebox | None, bool]]:
     """(box or None, found?) per id: a 404 is "not in Thor", any other error "status unavailable"."""
-    results = await ctx.thor.get_many(box_ids, concurrency=ctx.settings.poll_concurrency)
+    results = await ctx.thor_interactive.get_many(box_ids, concurrency=ctx.settings.poll_concurrency)
     return {i: (None, True) if isinstance(r, ThorError) else (r, r is not None) for i, r in results.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,8 @@ import pytest
 
 from tests.helpers import THOR_KEY
 from thorbot.adapters.thor import ThorClient, chargebox_path, error_code
-from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorUnavailable
+from thorbot.domain.replies import describe_thor_error
+from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorUnavailable
 from thorbot.sim.thor_server import FakeThor
 
 
@@ -97,3 +99,66 @@ async def test_connection_refused_is_transient() -> None:
     await client.aclose()
     assert caught.value.code == "connect"
     assert THOR_KEY not in str(caught.value)
+
+
+async def test_a_60_mb_single_box_body_is_refused(thor: ThorClient, fake_thor: FakeThor) -> None:
+    sim = next(iter(fake_thor.fleet.boxes.values()))
+    sim.alias = "x" * (60 * 1024 * 1024)
+    with pytest.raises(ThorBadResponse) as caught:
+        await thor.get_chargebox(sim.id)
+    assert caught.value.code == "too_large"
+
+
+async def test_a_list_over_its_cap_is_refused(fake_thor: FakeThor) -> None:
+    client = ThorClient(fake_thor.base_url, THOR_KEY, retries=0, max_list_bytes=2000)
+    try:
+        with pytest.raises(ThorBadResponse) as caught:
+            await client.list_chargeboxes()
+    finally:
+        await client.aclose()
+    assert caught.value.code == "too_large"
+
+
+async def test_a_404_on_the_list_path_says_check_thor_api_url(fake_thor: FakeThor) -> None:
+    wrong = fake_thor.base_url.replace("/latest/integration", "/v1/integration")
+    client = ThorClient(wrong, THOR_KEY, retries=0)
+    try:
+        with pytest.raises(ThorAccessDenied) as caught:
+            await client.list_chargeboxes()
+        with pytest.raises(ThorError) as single:
+            await client.get_chargebox("abc")
+    finally:
+        await client.aclose()
+    assert caught.value.code == "EndpointNotFound" and wrong in str(caught.value)
+    text = describe_thor_error(caught.value)
+    assert "THOR_API_URL" in text and wrong in text and "try again" not in text
+    assert not isinstance(single.value, ChargeboxNotFound)  # a bare 404 is not a deleted box
+
+
+async def test_concurrent_identical_calls_share_one_request(thor: ThorClient, fake_thor: FakeThor) -> None:
+    fake_thor.faults.latency = 0.2
+    box_id = next(iter(fake_thor.fleet.boxes))
+    await asyncio.gather(*(thor.get_chargebox(box_id) for _ in range(20)),
+                         *(thor.list_chargeboxes() for _ in range(20)))
+    assert fake_thor.log.box_calls == 1 and fake_thor.log.list_calls == 1
+
+
+@pytest.mark.parametrize("body", [b'[{"id": "a", "alias": "A", "connectors": [{"power": 1e400}]}]',
+                                  b'[{"id": "a", "alias": "A", "connectors": [{"power": Infinity}]}]',
+                                  b'[{"id": "a", "alias": "A", "connectors": [{"power": ' + b"9" * 500 + b"}]}]"],
+                         ids=["1e400", "Infinity", "500-digit-int"])
+async def test_numbers_the_stream_parser_refuses_are_read_leniently(fake_thor: FakeThor, body: bytes) -> None:
+    from aiohttp import web
+
+    from thorbot.sim.loopback import LoopbackServer
+
+    app = web.Application()
+    app.router.add_get("/chargeboxes", lambda _: web.Response(body=body, content_type="application/json"))
+    server = await LoopbackServer(app).start()
+    client = ThorClient(server.url, THOR_KEY, retries=0)
+    try:
+        [box] = await client.list_chargeboxes()
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert box.alias == "A" and box.connectors[0].power_w is None and "connector #1 power" in box.unreadable

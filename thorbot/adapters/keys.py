@@ -25,6 +25,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | ack:<channel>:<ts> | string | Ack JSON for that alert message | 30 days |
 | escalations | zset | `<channel>|<ts>` → next escalation check (epoch s) | removed once acked, resolved or maxed |
 | esc:<channel>:<ts> | string | escalations sent so far for that message | 30 days |
+| refreshed:<channel>:<ts> | string | an alert's Refresh was answered recently | 60 s |
 | usergroup:<id> | string | cached member list of an admin user group | 5 minutes |
 | batch:<id> | string | JSON {jobs, incidents} of one post attempt; its id is in the message's metadata | 2 days |
 | delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
@@ -91,6 +92,10 @@ def ack(channel: str, ts: str) -> str:
 
 def escalation_count(channel: str, ts: str) -> str:
     return f"{PREFIX}esc:{channel}:{ts}"
+
+
+def refreshed(channel: str, ts: str) -> str:
+    return f"{PREFIX}refreshed:{channel}:{ts}"
 
 
 def usergroup(group_id: str) -> str:

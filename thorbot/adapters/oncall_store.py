@@ -101,6 +101,10 @@ class OnCallStore:
             count, _ = await pipe.execute()
         return int(count)
 
+    async def claim_refresh(self, channel: str, ts: str, every: int) -> bool:
+        """True for the first Refresh of an alert within `every` seconds (clicks in a hurry post one card)."""
+        return bool(await self.r.set(keys.refreshed(channel, ts), "1", nx=True, ex=every))
+
     async def cached_group(self, group_id: str) -> list[str] | None:
         raw = await self.r.get(keys.usergroup(group_id))
         return list(json.loads(raw)) if raw else None

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
+import math
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import ijson
 
-from thorbot.adapters.aiohttp_transport import AiohttpTransport
+from thorbot.adapters.aiohttp_transport import MAX_BYTES_EXTENSION, AiohttpTransport, BodyTooLarge
 from thorbot.domain.models import Chargebox, parse_chargebox
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorUnavailable
 from thorbot.redact import redact, register_secret
@@ -31,7 +34,7 @@ def chargebox_path(chargebox_id: str) -> str:
 
 
 def error_code(body: str) -> str | None:
-    """Thor's message token from an error body; the docs never show the body's shape (Gaps #9).
+    """Thor's message token from an error body; the docs never show the body's shape (thor-api notes).
 
     Accepts `APIKeyNotFound`, `"APIKeyNotFound"`, `{"message": "APIKeyNotFound"}`, `{"error": {...}}`
     and the like: any known token anywhere in the body wins, else a short single-word body.
@@ -53,8 +56,27 @@ def error_code(body: str) -> str | None:
     return None
 
 
+MAX_BODY_BYTES = 2 * 1024 * 1024  # one chargebox is a few KB; anything this big is not a chargebox
+T = TypeVar("T")
+
+
+@dataclass
+class _Shared:
+    """What every view of one client shares: the connection pool and the calls in flight."""
+
+    http: httpx.AsyncClient
+    base_url: str
+    max_list_bytes: int
+    inflight: dict[tuple[str, ...], asyncio.Future[Any]] = field(default_factory=dict)
+
+
 class ThorClient:
-    """Reads chargeboxes from Thor with explicit timeouts and bounded retries on transient failures."""
+    """Reads chargeboxes from Thor with explicit timeouts, bounded retries and bounded response sizes.
+
+    Identical calls that overlap share one request (single-flight): 20 people asking for the same
+    box at once cost Thor one call. `interactive()` gives a view for Slack listeners: no retries,
+    because a person is waiting (the listener puts one overall deadline on its whole answer).
+    """
 
     def __init__(
         self,
@@ -65,12 +87,13 @@ class ThorClient:
         retries: int = 2,
         backoff: float = 0.5,
         max_connections: int = 50,
+        max_list_bytes: int = 256 * 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         register_secret(api_key)
         self._retries = retries
         self._backoff = backoff
-        self._http = httpx.AsyncClient(
+        http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"X-Api-Key": api_key, "Accept": "application/json", "User-Agent": "thorbot"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
@@ -78,15 +101,32 @@ class ThorClient:
             transport=transport or AiohttpTransport(max_connections=max_connections),
             follow_redirects=False,
         )
+        self._shared = _Shared(http, base_url.rstrip("/"), max_list_bytes)
+        self._owner = True
+
+    def interactive(self) -> ThorClient:
+        """A view on the same pool with no retries, for answers a person is waiting for."""
+        view = copy.copy(self)
+        view._retries = 0
+        view._owner = False
+        return view
+
+    @property
+    def base_url(self) -> str:
+        return self._shared.base_url
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owner:
+            await self._shared.http.aclose()
 
     async def get_chargebox(self, chargebox_id: str) -> Chargebox:
+        return await self._single_flight(("box", chargebox_id), lambda: self._fetch_box(chargebox_id))
+
+    async def _fetch_box(self, chargebox_id: str) -> Chargebox:
         try:
             data = await self._get_json(chargebox_path(chargebox_id), params=None)
         except ThorError as exc:
-            if exc.code == "ChargeboxNotFound" or (exc.status == 404 and exc.code in ("http_404", "NotFound")):
+            if exc.code == "ChargeboxNotFound":
                 raise ChargeboxNotFound(chargebox_id) from None
             raise
         return self._parse_box(data)
@@ -107,6 +147,9 @@ class ThorClient:
         return dict(zip(box_ids, await asyncio.gather(*(one(i) for i in box_ids)), strict=True))
 
     async def list_chargeboxes(self, *, only_active: bool = False) -> list[Chargebox]:
+        return await self._single_flight(("list", str(only_active)), lambda: self._list_boxes(only_active))
+
+    async def _list_boxes(self, only_active: bool) -> list[Chargebox]:
         boxes: list[Chargebox] = []
         for raw in await self.list_raw(only_active=only_active):
             try:
@@ -115,17 +158,41 @@ class ThorClient:
                 log.warning("skipping an unreadable chargebox entry in Thor's list")
         return boxes
 
-    async def list_raw(self, *, only_active: bool = False) -> list[dict[str, Any]]:
-        return list(await self.iter_list_raw(only_active=only_active))
+    async def _single_flight(self, key: tuple[str, ...], make: Callable[[], Awaitable[T]]) -> T:
+        running = self._shared.inflight.get(key)
+        if running is None:
+            running = asyncio.ensure_future(make())
+            self._shared.inflight[key] = running
+            running.add_done_callback(lambda done: _settle(self._shared.inflight, key, done))
+        result: T = await asyncio.shield(running)
+        return result
 
-    async def iter_list_raw(self, *, only_active: bool = False) -> Iterator[dict[str, Any]]:
+    async def list_raw(self, *, only_active: bool = False) -> list[dict[str, Any]]:
+        try:
+            return list(await self.iter_list_raw(only_active=only_active))
+        except ThorStreamUnreadable:
+            return list(await self.iter_list_raw(only_active=only_active, lenient=True))
+
+    async def iter_list_raw(self, *, only_active: bool = False, lenient: bool = False) -> Iterator[dict[str, Any]]:
         """The list endpoint's entries, parsed one at a time as the caller iterates.
 
         A 50,000-box list is ~37 MB of JSON; parsing it whole costs ~200 MB of Python objects, so
-        entries are decoded lazily (ijson) and can be judged and dropped one by one. Iterating may
-        raise ThorBadResponse if the body turns out to be malformed part-way.
+        entries are decoded lazily (ijson) and can be judged and dropped one by one. The streaming
+        parser refuses numbers it cannot hold (1e400, a 400-digit integer) and Infinity/NaN; then
+        iterating raises ThorStreamUnreadable, and the caller asks again with `lenient=True`, which
+        parses the whole body with Python's json (those values become infinite, i.e. unreadable fields).
+        Iterating may raise ThorBadResponse if the body is malformed either way.
         """
-        body = await self._get_body("/chargeboxes", params={"onlyactive": "true" if only_active else "false"})
+        try:
+            body = await self._get_body("/chargeboxes", params={"onlyactive": "true" if only_active else "false"},
+                                        max_bytes=self._shared.max_list_bytes)
+        except ThorError as exc:
+            if exc.status == 404:  # the list always exists: a 404 means the base URL is wrong
+                raise ThorAccessDenied(f"Thor answered 404 for {redact(self.base_url)}/chargeboxes",
+                                       code="EndpointNotFound", status=404) from None
+            raise
+        if lenient:
+            return _lenient_entries(body)
         start = next((chunk.lstrip()[:1] for chunk in body if chunk.strip()), b"")
         if start == b"[":
             prefix = "item"
@@ -137,24 +204,20 @@ class ThorClient:
 
     def _parse_box(self, raw: Any) -> Chargebox:
         if isinstance(raw, dict):
-            _register_tokens(raw)
+            _strip_tokens(raw)
         try:
             return parse_chargebox(raw)
         except ValueError as exc:
             raise ThorBadResponse("unreadable chargebox object", code="bad_chargebox") from exc
 
     async def _get_json(self, path: str, params: dict[str, str] | None) -> Any:
-        body = b"".join(await self._get_body(path, params))
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise ThorBadResponse("Thor sent a body that is not JSON", code="bad_json") from exc
+        return _lenient_json(b"".join(await self._get_body(path, params, max_bytes=MAX_BODY_BYTES)))
 
-    async def _get_body(self, path: str, params: dict[str, str] | None) -> list[bytes]:
+    async def _get_body(self, path: str, params: dict[str, str] | None, *, max_bytes: int) -> list[bytes]:
         attempt = 0
         while True:
             try:
-                return await self._get_once(path, params)
+                return await self._get_once(path, params, max_bytes)
             except ThorUnavailable as exc:
                 if attempt >= self._retries:
                     raise
@@ -164,17 +227,28 @@ class ThorClient:
                          self._retries, delay)
                 await asyncio.sleep(delay)
 
-    async def _get_once(self, path: str, params: dict[str, str] | None) -> list[bytes]:
+    async def _get_once(self, path: str, params: dict[str, str] | None, max_bytes: int) -> list[bytes]:
         """The body as received, in chunks: never joined for big lists, so it is held in memory once."""
+        http = self._shared.http
+        request = http.build_request("GET", path, params=params, extensions={MAX_BYTES_EXTENSION: max_bytes})
         try:
-            response = await self._http.send(self._http.build_request("GET", path, params=params), stream=True)
+            response = await http.send(request, stream=True)
             try:
                 if response.status_code != 200:
                     await response.aread()
                     raise _status_error(response)
-                return [chunk async for chunk in response.aiter_bytes()]
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BodyTooLarge(max_bytes)
+                    chunks.append(chunk)
+                return chunks
             finally:
                 await response.aclose()
+        except BodyTooLarge as exc:
+            raise ThorBadResponse(f"Thor sent more than {exc.limit // (1024 * 1024)} MB for {path[:60]}",
+                                  code="too_large") from exc
         except httpx.TimeoutException as exc:
             raise ThorUnavailable("Thor did not answer in time", code="timeout") from exc
         except httpx.TransportError as exc:
@@ -200,23 +274,65 @@ class _ChunkReader:
 
 
 def _entries(body: list[bytes], prefix: str) -> Iterator[dict[str, Any]]:
+    skipped = 0
     try:
         for raw in ijson.items(_ChunkReader(body), prefix, use_float=True, buf_size=256 * 1024):
-            if isinstance(raw, dict) and raw.get("id") not in (None, ""):
-                _register_tokens(raw)
+            box_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(box_id, str | int) and not isinstance(box_id, bool) and box_id != "":
+                _strip_tokens(raw)
                 yield raw
+            else:
+                skipped += 1
     except ijson.JSONError as exc:
-        raise ThorBadResponse("Thor sent a list that is not valid JSON", code="bad_json") from exc
+        raise ThorStreamUnreadable("Thor's list needs the lenient parser", code="bad_json") from exc
+    if skipped:
+        log.warning("skipped %d entries of Thor's chargebox list that have no usable id", skipped)
 
 
-def _register_tokens(raw: dict[str, Any]) -> None:
+class ThorStreamUnreadable(ThorBadResponse):
+    """The streaming parser gave up on the list; the lenient whole-body parser may still read it."""
+
+
+def _lenient_json(body: bytes) -> Any:
+    """Python's json, which reads Infinity, NaN and 1e400 (as inf); absurdly long integers become inf too."""
+    try:
+        return json.loads(body, parse_int=_int_or_inf)
+    except (ValueError, RecursionError) as exc:
+        raise ThorBadResponse("Thor sent a body that is not JSON", code="bad_json") from exc
+
+
+def _int_or_inf(text: str) -> int | float:
+    return int(text) if len(text) <= 300 else math.inf
+
+
+def _lenient_entries(body: list[bytes]) -> Iterator[dict[str, Any]]:
+    data = _lenient_json(b"".join(body))
+    body.clear()
+    items = data.get("items") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ThorBadResponse("expected a JSON array of chargeboxes", code="bad_list")
+    for raw in items:
+        box_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(box_id, str | int) and not isinstance(box_id, bool) and box_id != "":
+            _strip_tokens(raw)
+            yield raw
+
+
+def _strip_tokens(raw: dict[str, Any]) -> None:
+    """Drop the connectors' Nayax API tokens as soon as a box is read: nothing past here can leak them."""
     connectors = raw.get("connectors")
     if isinstance(connectors, list):
         for connector in connectors:
             if isinstance(connector, dict):
-                token = connector.get("token")
-                if isinstance(token, str):
-                    register_secret(token)
+                connector.pop("token", None)
+
+
+def _settle(inflight: dict[tuple[str, ...], asyncio.Future[Any]], key: tuple[str, ...],
+            done: asyncio.Future[Any]) -> None:
+    if inflight.get(key) is done:
+        del inflight[key]
+    if not done.cancelled():
+        done.exception()  # retrieved here, so an error nobody waited for is not reported as lost
 
 
 def _status_error(response: httpx.Response) -> ThorError:
@@ -226,6 +342,8 @@ def _status_error(response: httpx.Response) -> ThorError:
     if token in ACCESS_CODES or (status in (401, 403) and token.startswith("http_")):
         return ThorAccessDenied(message, code=token, status=status)
     if status == 404:
+        # Thor names a missing box ChargeboxNotFound; a bare 404 may be a wrong THOR_API_URL, so it is
+        # reported as such and never taken for a deleted box (that would alert every watched box).
         return ThorError(message, code=token, status=status)
     if status >= 500 or status == 429:
         return ThorUnavailable(message, code=token, status=status)

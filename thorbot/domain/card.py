@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from thorbot.domain.models import Chargebox, Connector
 from thorbot.domain.text import (
@@ -14,6 +13,7 @@ from thorbot.domain.text import (
     escape,
     format_name,
     kilowatts,
+    load_zone,
     pack_lines,
     power_type_name,
     slack_date,
@@ -47,10 +47,18 @@ def render_card(
     blocks.append({"type": "section", "fields": _facts(box, now)})
     blocks.append({"type": "divider"})
     blocks.extend(_connector_sections(box))
+    if box.unreadable:
+        blocks.append(_section(unreadable_note(box)))
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _legend(now)}]})
     if buttons:
         blocks.append(card_actions(box.id))
     return {"text": card_fallback(box, now), "blocks": blocks}
+
+
+def unreadable_note(box: Chargebox) -> str:
+    names = ", ".join(escape(n) for n in box.unreadable[:12]) + (" …" if len(box.unreadable) > 12 else "")
+    return (f":warning: Thor sent *unreadable data* for: {names}. Those are shown as unknown; "
+            "the rest of the card is as Thor reports it.")
 
 
 def card_actions(box_id: str) -> Block:
@@ -130,10 +138,10 @@ def _facts(box: Chargebox, now: datetime) -> list[Block]:
 def _local_time(tz_name: str | None, now: datetime) -> str:
     if not tz_name:
         return "n/a"
-    try:
-        local = now.astimezone(ZoneInfo(tz_name))
-    except (ZoneInfoNotFoundError, ValueError):
+    zone = load_zone(tz_name)
+    if zone is None:
         return escape(truncate(tz_name, 100))
+    local = now.astimezone(zone)
     return f"{escape(tz_name)}\nlocal time {local:%H:%M} ({local:%a})"
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
+
+from thorbot.domain.text import load_zone
 
 _USER = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{2,30})(?:\|[^>]*)?>$")
@@ -58,10 +59,7 @@ def snooze_until(choice: str, now: datetime, timezone: str | None) -> datetime |
         return now + timedelta(hours=4)
     if choice != "tomorrow":
         return None
-    try:
-        zone = ZoneInfo(timezone) if timezone else None
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = None
+    zone = load_zone(timezone)
     local = now.astimezone(zone) if zone else now
     target = datetime.combine(local.date() + timedelta(days=1), time(9, 0), tzinfo=local.tzinfo)
     return target

@@ -102,6 +102,11 @@ ACCESS_PROBLEMS: dict[str, tuple[str, str]] = {
         "An admin should update *Source IP address* under *Development → Requests to Thor* in the dashboard "
         "to this server's outgoing IP (or clear it), then save.",
     ),
+    "EndpointNotFound": (
+        "Thor answered 404 Not Found for its chargebox list",
+        "Check `THOR_API_URL`: the documented base is `https://api.thor.tools/latest/integration`. "
+        "Fix it and restart thorbot.",
+    ),
 }
 
 
@@ -110,6 +115,9 @@ def describe_thor_error(error: ThorError, query: str | None = None) -> str:
     if isinstance(error, ChargeboxNotFound):
         target = code(query or error.chargebox_id)
         return f"Thor has no chargebox {target} (ChargeboxNotFound). Check the id, or search by name."
+    if error.code == "EndpointNotFound":
+        what, fix = ACCESS_PROBLEMS[error.code]
+        return f"{what} ({code(str(error), 200)}). {fix}"
     if error.code in ACCESS_PROBLEMS:
         what, fix = ACCESS_PROBLEMS[error.code]
         return f"{what} (`{error.code}`). {fix}"
@@ -117,7 +125,13 @@ def describe_thor_error(error: ThorError, query: str | None = None) -> str:
         return (f"Thor refused the request (`{escape(error.code)}`). "
                 "Check the API integration settings in the dashboard.")
     if error.code == "timeout":
-        return "Thor did not answer in time. It may be overloaded; try again in a minute."
+        waited = f" in {error.after:.0f} s" if error.after else " in time"
+        return f"Thor did not answer{waited}. It may be overloaded; try again in a minute."
+    if error.code == "too_large":
+        return f"Thor sent an answer larger than thorbot accepts ({escape(str(error))})."
+    if error.status == 404:
+        return ("Thor answered 404 Not Found without saying `ChargeboxNotFound`: the box may not exist, or "
+                "`THOR_API_URL` may point to the wrong place.")
     if error.code == "connect":
         return ("thorbot could not reach Thor's API (connection failed). "
                 "Try again in a minute; if it persists, check `THOR_API_URL`.")
@@ -125,6 +139,11 @@ def describe_thor_error(error: ThorError, query: str | None = None) -> str:
         return (f"Thor is having trouble right now (HTTP {error.status or '?'}, `{escape(error.code)}`). "
                 "Nothing is wrong with your command; try again in a minute.")
     return f"Thor sent an answer thorbot could not read (`{escape(error.code)}`). Try again in a minute."
+
+
+def redis_unavailable() -> Payload:
+    return simple("thorbot cannot reach its database (Redis) right now, so subscriptions, on-call and mutes are "
+                  "unavailable until it is back. Status cards (`/chargebox <id>`) still work.", emoji=":warning:")
 
 
 def internal_error() -> Payload:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -20,6 +21,16 @@ CONNECTOR_TYPES = {
 }
 POWER_TYPES = {"AC_1_PHASE": "AC 1-phase", "AC_3_PHASE": "AC 3-phase", "DC": "DC"}
 FORMATS = {"CABLE": "cable", "SOCKET": "socket"}
+
+
+def load_zone(name: str | None) -> ZoneInfo | None:
+    """An IANA time zone by name, or None for anything else (Thor's field is free text: thor-api notes)."""
+    if not name or len(name) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def escape(text: str) -> str:
