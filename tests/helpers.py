@@ -120,7 +120,7 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
     settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
     async with open_context(settings) as ctx, httpx.AsyncClient(timeout=15) as http:
         bolt = build_slack_app(ctx, slack_client(settings), SIGNING_SECRET)
-        server = await LoopbackServer(build_web_app(bolt, ctx.redis)).start()
+        server = await LoopbackServer(build_web_app(bolt, ctx.redis, SIGNING_SECRET)).start()
         try:
             yield AppRig(server.url, thor, slack, ctx, http, settings)
         finally:

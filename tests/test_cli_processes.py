@@ -88,12 +88,14 @@ async def test_worker_polls_then_releases_its_lease_on_sigterm(
     assert await redis.get(keys.LEASE) is None
 
 
-async def test_serve_without_signing_secret_refuses_to_start(fake_thor: FakeThor, fake_slack: FakeSlack,
-                                                             redis_url: str,
-                                                             spawn: list[asyncio.subprocess.Process]) -> None:
+async def test_serve_names_every_missing_setting_at_once(fake_thor: FakeThor, fake_slack: FakeSlack,
+                                                         redis_url: str,
+                                                         spawn: list[asyncio.subprocess.Process]) -> None:
     env = env_for(fake_thor, fake_slack, redis_url, PORT=str(free_port()))
-    del env["SLACK_SIGNING_SECRET"]
+    del env["SLACK_SIGNING_SECRET"], env["THOR_API_KEY"]
     proc = await start(spawn, env, "serve")
     assert await asyncio.wait_for(proc.wait(), 20) == 2
     assert proc.stderr is not None
-    assert b"SLACK_SIGNING_SECRET is not set" in await proc.stderr.read()
+    err = (await proc.stderr.read()).decode()
+    assert "SLACK_SIGNING_SECRET:" in err and "THOR_API_KEY:" in err
+    assert "thorbot: thorbot" not in err and "Traceback" not in err

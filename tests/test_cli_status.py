@@ -41,4 +41,16 @@ async def test_status_fails_on_bad_key_and_hides_it(fake_thor: FakeThor) -> None
 
 async def test_status_without_key_explains(fake_thor: FakeThor) -> None:
     code, _, err = await run(fake_thor, "x", key="")
-    assert code == 2 and "THOR_API_KEY is not set" in err
+    assert code == 2 and "THOR_API_KEY: Thor's API key" in err and "thorbot: thorbot" not in err
+
+
+async def test_status_strips_control_characters_from_thor_text(fake_thor: FakeThor) -> None:
+    boxes = list(fake_thor.fleet.boxes.values())
+    boxes[0].alias = "\x1b[2J\x1b[31mEvil\x07 box \u202eevil"
+    boxes[0].timezone = "\x1b]0;pwned\x07"
+    boxes[1].alias = "\x1b[2JEvil twin"
+    code, out, err = await run(fake_thor, boxes[0].id)
+    assert code == 0 and "Evil" in out
+    assert "\x1b" not in out + err and "\x07" not in out + err and "\u202e" not in out + err
+    code, out, err = await run(fake_thor, "evil")
+    assert code == 4 and "\x1b" not in out + err

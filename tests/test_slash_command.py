@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -231,3 +232,31 @@ async def test_the_permission_check_happens_after_the_ack(rig: AppRig) -> None:
     response, key = await rig.command("oncall clear", user="U0SOMEONE")
     assert response.status_code == 200 and "Updating" in response.text
     assert "Only thorbot admins" in (await rig.reply(key))["text"]
+
+
+async def test_an_unsigned_body_is_refused_before_it_is_parsed_and_logged_in_one_short_line(
+        rig: AppRig, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    forged = "payload=" + "%7Bnot-json" + "A" * 200_000 + "%0AINFO+fake+log+line"
+    response = await rig.http.post(rig.url + "/slack/events", content=forged,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 401
+    assert "fake log line" not in caplog.text and "AAAA" not in caplog.text
+    assert len(caplog.text) < 2000
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_signed_but_unreadable_payload_is_a_400_not_a_traceback(rig: AppRig,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    raw = "payload=%7Bnot-json"
+    response = await rig.http.post(rig.url + "/slack/events", content=raw, headers=sign(raw))
+    assert response.status_code == 400 and "Traceback" not in caplog.text
+
+
+async def test_requests_from_another_workspace_are_refused(rig: AppRig) -> None:
+    form = {"team_id": "T0OTHER", "channel_id": "C0ALERTS", "user_id": "U0MALLORY", "command": "/chargebox",
+            "text": "subscribe all", "response_url": rig.slack.response_url(rig.slack.base_url, "other")}
+    raw = urlencode(form)
+    response = await rig.http.post(rig.url + "/slack/events", content=raw, headers=sign(raw))
+    assert response.status_code == 403 and "another Slack workspace" in response.text
+    assert await rig.ctx.redis.smembers("{thorbot}:v1:subs:all") == set()

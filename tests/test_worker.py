@@ -340,3 +340,19 @@ async def test_a_channel_the_bot_cannot_post_in_is_told_at_subscribe_time_and_in
     assert len(rig.slack.posts("G0SECRET")) == 1
     _, key = await rig.command("list", channel="G0SECRET")
     assert "could not be posted" not in str(await rig.reply(key))
+
+
+async def test_an_open_incident_of_a_box_nobody_watches_expires(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)
+    [incident_key] = await rig.ctx.redis.keys(keys.PREFIX + "incident:*")
+    assert await rig.ctx.redis.ttl(incident_key) == -1  # open: kept while watched
+    _, key = await rig.command(f"unsubscribe {box.id}")
+    await rig.reply(key)
+    await poll(worker, clock, rig, 60)
+    assert 0 < await rig.ctx.redis.ttl(incident_key) <= keys.INCIDENT_TTL

@@ -1,4 +1,4 @@
-"""`thorbot` command line: serve, worker, socket, status, demo."""
+"""`thorbot` command line: serve, worker, socket, status, doctor, demo."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from thorbot import __version__
 from thorbot.errors import ConfigError, ThorError
@@ -17,6 +17,9 @@ from thorbot.redact import configure_logging, redact
 from thorbot.settings import Settings
 
 log = logging.getLogger("thorbot")
+GRACE = 3.0     # seconds a stopping command may take to finish on its own (end the cycle, release the lease)
+CLEANUP = 3.0   # then it is cancelled, and its cleanup (closing servers, stopping Redis) gets this long
+Command = Callable[[Settings, asyncio.Event], Awaitable[int]]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("socket", help="Socket Mode: the Slack app and the worker in one process")
     status = sub.add_parser("status", help="print one chargebox's card in the terminal")
     status.add_argument("query", nargs="+", help="chargebox id or name")
+    sub.add_parser("doctor", help="check every setting, Slack, Thor and Redis; print a fix for each problem")
     demo = sub.add_parser("demo", help="the whole product against a simulated fleet; no credentials needed")
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     demo.add_argument("--seed", type=int, default=7, help="seed for a reproducible fleet story")
@@ -38,26 +42,80 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _install_stop_signals(stop: asyncio.Event) -> None:
+def install_stop_signals(stop: asyncio.Event, on_second: Callable[[], None] | None = None) -> None:
+    """SIGTERM/SIGINT set `stop`; a second one calls `on_second` (stop waiting, cancel now)."""
     loop = asyncio.get_running_loop()
+
+    def handle() -> None:
+        if stop.is_set() and on_second is not None:
+            on_second()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handle)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread
             pass
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def run_until_stopped(command: Callable[[asyncio.Event], Awaitable[int]], *, watches_stop: bool) -> int:
+    """Run `command(stop)` until it ends, or until SIGTERM/SIGINT plus a short grace, whatever state it is in.
+
+    A command that watches `stop` gets GRACE seconds to finish by itself; then (or at once, for one that
+    does not) it is cancelled, so its `finally` blocks close servers and stop the Redis it started.
+    """
+    stop = asyncio.Event()
+    main = asyncio.ensure_future(command(stop))
+    install_stop_signals(stop, on_second=lambda: _cancel(main))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not main.done():
+            if watches_stop:
+                await asyncio.wait({main}, timeout=GRACE)
+            if not main.done():
+                main.cancel()
+                await asyncio.wait({main}, timeout=CLEANUP)
+        if not main.done():
+            log.error("thorbot did not finish cleaning up in time; exiting anyway")
+            return 1
+        if main.cancelled():
+            return 0
+        return main.result()
+    finally:
+        stopped.cancel()
+
+
+def _cancel(task: asyncio.Future[int]) -> None:
+    task.cancel()
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    names: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names[name] = str(alias.choices[0]) if isinstance(alias, AliasChoices) else name
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(names.get(str(part), part)) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.Event) -> int:
     if args.cmd == "status":
         from thorbot.commands.status import run_status
 
         return await run_status(settings, " ".join(args.query))
+    if args.cmd == "doctor":
+        from thorbot.commands.doctor import run_doctor
+
+        return await run_doctor(settings)
     if args.cmd == "demo":
         from thorbot.demo import run_demo
 
-        return await run_demo(settings, args)
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
+        return await run_demo(settings, args, stop)
     if args.cmd == "serve":
         from thorbot.commands.serve import run_serve
 
@@ -76,17 +134,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"thorbot: invalid configuration: {problems}", file=sys.stderr)
+        print("thorbot: invalid configuration (README → Configuration):", file=sys.stderr)
+        for line in _problems(exc):
+            print(f"  {line}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level if args.cmd != "demo" else "WARNING")
+    needs = "demo --slack" if args.cmd == "demo" and args.slack else args.cmd
+    missing = settings.missing_for(needs)
+    if missing:
+        print(f"thorbot {needs}: cannot start; not set:", file=sys.stderr)
+        for line in missing:
+            print(f"  {line}", file=sys.stderr)
+        print("See README → Configuration, or run `thorbot doctor`.", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor") else "WARNING")
+    watches_stop = args.cmd in ("serve", "worker", "socket", "demo")
     try:
-        return asyncio.run(_run(args, settings))
+        return asyncio.run(run_until_stopped(lambda stop: _dispatch(args, settings, stop), watches_stop=watches_stop))
     except ConfigError as exc:
-        print(f"thorbot: {redact(str(exc))}", file=sys.stderr)
+        print(f"thorbot {args.cmd}: {redact(str(exc))}", file=sys.stderr)
         return 2
     except ThorError as exc:
-        print(f"thorbot: {redact(str(exc))}", file=sys.stderr)
+        print(f"thorbot {args.cmd}: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -33,6 +33,7 @@ DEMO_TOKEN = "xoxb-demo"
 DEMO_SECRET = "demo-signing-secret"
 DEMO_CHANNEL = "C0DEMOALERTS"
 DEMO_USER = "U0YOU"
+DEMO_TEAM = "T0DEMO"
 
 
 class SimClock:
@@ -89,7 +90,7 @@ def demo_settings(base: Settings, data_dir: Path, thor_url: str, slack_url: str 
     return base.with_changes(**values)
 
 
-async def run_demo(base: Settings, args: argparse.Namespace) -> int:
+async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     console = Console(highlight=False)
     if args.speed <= 0 or args.boxes < 1:
         console.print("thorbot demo: --speed must be > 0 and --boxes ≥ 1")
@@ -99,10 +100,8 @@ async def run_demo(base: Settings, args: argparse.Namespace) -> int:
     fleet = demo_fleet(args.boxes, args.seed, now)
     fake_thor = FakeThor(fleet, DEMO_KEY)
     fake_slack = None if args.slack else FakeSlack(DEMO_TOKEN)
-    stop = asyncio.Event()
-    from thorbot.cli import _install_stop_signals
-
-    _install_stop_signals(stop)
+    if fake_slack is not None:
+        fake_slack.team_id = DEMO_TEAM
     with tempfile.TemporaryDirectory(prefix="thorbot-demo-") as tmp:
         async with _servers(fake_thor, fake_slack) as (thor_url, slack_url):
             settings = demo_settings(base, Path(tmp), thor_url, slack_url, args.speed)

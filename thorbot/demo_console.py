@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import re
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 from rich.console import Console
@@ -76,6 +77,35 @@ class DemoSlackRenderer:
         self.console.print(render_payload(payload, title=f"{where}{thread} · {stamp}", style=style))
 
 
+class LineReader:
+    """Lines from a stream, read on a daemon thread: a blocked read (an open pipe) never holds up a stop."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True, name="demo-stdin").start()
+
+    def _pump(self, stream: TextIO) -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+        except (OSError, ValueError, RuntimeError):  # the stream or the loop closed under us
+            pass
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+    async def next_line(self, stop: asyncio.Event) -> str | None:
+        """The next line; None at the end of the stream or once `stop` is set."""
+        getter = asyncio.ensure_future(self._queue.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        return None
+
+
 class DemoConsole:
     def __init__(self, ctx: AppContext, client: AsyncWebClient, slack: FakeSlack, fleet: Fleet, console: Console,
                  stop: asyncio.Event, *, channel: str, user: str, secret: str) -> None:
@@ -86,7 +116,7 @@ class DemoConsole:
 
     async def run(self, *, script: str | None, duration: float, speed: float) -> None:
         bolt = build_slack_app(self.ctx, self.client, self.secret)
-        app_server = await LoopbackServer(build_web_app(bolt, self.ctx.redis)).start()
+        app_server = await LoopbackServer(build_web_app(bolt, self.ctx.redis, self.secret)).start()
         worker = Worker(self.ctx.settings, Store(self.ctx.redis), self.ctx.thor, self.client, self.ctx.clock,
                         worker_id="demo")
         worker_task = asyncio.create_task(worker.run(self.stop))
@@ -136,10 +166,11 @@ class DemoConsole:
             await self._interactive()
             return
         stream = sys.stdin if script in (None, "-") else Path(script).open(encoding="utf-8")  # noqa: SIM115
+        lines = LineReader(stream)
         try:
             while not self.stop.is_set():
-                line = await asyncio.get_running_loop().run_in_executor(None, stream.readline)
-                if not line:
+                line = await lines.next_line(self.stop)
+                if line is None:
                     break
                 if not await self.handle(line.strip()):
                     return

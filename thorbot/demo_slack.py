@@ -8,16 +8,14 @@ from datetime import datetime
 
 from rich.console import Console
 
-from thorbot.errors import ConfigError
-from thorbot.runtime import open_context
+from thorbot.runtime import open_context, require
 from thorbot.settings import Settings
 from thorbot.sim.fleet import Fleet
 
 
 async def run_demo_slack(settings: Settings, clock: Callable[[], datetime], fleet: Fleet, stop: asyncio.Event,
                          console: Console) -> int:
-    if not settings.slack_bot_token or not settings.slack_app_token:
-        raise ConfigError("thorbot demo --slack needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode) set")
+    require(settings, "demo --slack")
     from thorbot.commands.socket import socket_session
     from thorbot.demo import _drive
 

@@ -65,7 +65,8 @@ class Poller:
         records = await self.records()
         if not by_box and not all_channels:
             if records:  # the last subscription went away: forget the state, keep Redis bounded
-                report.committed = await self.store.commit(token, Commit(forget=sorted(records)))
+                report.committed = await self.store.commit(token, Commit(
+                    forget=sorted(records), abandon=[r.incident.id for r in records.values() if r.incident]))
             return report
         change = Commit()
         try:
@@ -186,6 +187,8 @@ class Poller:
             long_gone = record.status is Status.GONE and now - record.since > FORGET_GONE_AFTER
             if (unwatched and box_id not in report.skipped) or long_gone:
                 change.forget.append(box_id)
+                if record.incident is not None:  # nobody will see it resolve: let it expire like a resolved one
+                    change.abandon.append(record.incident.id)
 
     async def _observe_each(self, box_ids: list[str], report: PollReport) -> dict[str, Observation]:
         report.box_calls += len(box_ids)

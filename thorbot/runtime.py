@@ -17,13 +17,15 @@ from thorbot.redact import register_secret
 from thorbot.settings import Settings
 
 
-def require(value: object, name: str, why: str) -> None:
-    if not value:
-        raise ConfigError(f"{name} is not set; {why}. See README → Configuration.")
+def require(settings: Settings, command: str) -> None:
+    """Raise one ConfigError naming every setting `command` needs that is not set."""
+    missing = settings.missing_for(command)
+    if missing:
+        raise ConfigError("not set: " + "; ".join(missing) + ". See README → Configuration.")
 
 
 def thor_client(settings: Settings) -> ThorClient:
-    require(settings.thor_api_key, "THOR_API_KEY", "thorbot needs Thor's API key (dashboard → Development)")
+    require(settings, "status")
     assert settings.thor_api_key is not None
     return ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
                       timeout=settings.thor_timeout, retries=settings.thor_retries,

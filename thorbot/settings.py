@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.connection import parse_url
 
 DEFAULT_THOR_API_URL = "https://api.thor.tools/latest/integration"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -15,6 +18,33 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "thorbot"
+
+
+# Why each secret matters, and which command cannot start without it (all missing ones are reported at once).
+WHY = {
+    "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page; needed to post",
+    "SLACK_SIGNING_SECRET": "from the Slack app's Basic Information page; needed to verify Slack's requests",
+    "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for Socket Mode",
+    "THOR_API_KEY": "Thor's API key, from the dashboard's Development page (Requests to Thor)",
+}
+NEEDS = {
+    "serve": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "THOR_API_KEY"),
+    "worker": ("SLACK_BOT_TOKEN", "THOR_API_KEY"),
+    "socket": ("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "THOR_API_KEY"),
+    "status": ("THOR_API_KEY",),
+    "demo --slack": ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"),
+}
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _env(name: str) -> AliasChoices:
@@ -56,14 +86,44 @@ class Settings(BaseSettings):
     escalate_max: int = Field(3, ge=0, le=20, validation_alias=_env("THORBOT_ESCALATE_MAX"))
     admins: str = Field("", validation_alias=_env("THORBOT_ADMINS"))
     lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
+    allow_plain_http: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_PLAIN_HTTP"))
     interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
 
     @field_validator("thor_api_url", "slack_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
+        if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
+            raise ValueError("must be an http(s) URL, e.g. https://api.thor.tools/latest/integration")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parse_url(value)  # type: ignore[no-untyped-call]
+        except ValueError:
+            raise ValueError("must be a Redis URL: redis://host:6379/0, rediss://… (TLS) or unix:///path.sock; "
+                             "leave it unset for the embedded Redis") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_plain_http_off_this_host(self) -> Settings:
+        # The Thor key and the Slack token travel in headers: over plain http they would cross the network readable.
+        for name, url in (("THOR_API_URL", self.thor_api_url), ("SLACK_API_URL", self.slack_api_url)):
+            parts = urlsplit(url)
+            if parts.scheme == "http" and not is_loopback(parts.hostname) and not self.allow_plain_http:
+                raise ValueError(f"{name} uses plain http:// to {parts.hostname}: credentials would travel "
+                                 "unencrypted. Use https://, or set THORBOT_ALLOW_PLAIN_HTTP=true if you mean it")
+        return self
+
+    def missing_for(self, command: str) -> list[str]:
+        """The settings `command` cannot start without that are not set, each with why it is needed."""
+        present = {"SLACK_BOT_TOKEN": self.slack_bot_token, "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+                   "SLACK_APP_TOKEN": self.slack_app_token, "THOR_API_KEY": self.thor_api_key}
+        return [f"{name}: {WHY[name]}" for name in NEEDS.get(command, ())
+                if present[name] is None or not present[name].get_secret_value()]  # type: ignore[union-attr]
 
     def with_changes(self, **changes: object) -> Settings:
         """A validated copy (model_copy would skip validation, leaving e.g. secrets as plain str)."""
@@ -79,6 +139,9 @@ class Settings(BaseSettings):
         return {i for i in items if not i.startswith("S")}, {i for i in items if i.startswith("S")}
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for the log redactor."""
+        """Every configured secret, for the log redactor (the Redis password included)."""
         secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.thor_api_key]
-        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        if self.redis_url and urlsplit(self.redis_url).password:
+            values.append(str(urlsplit(self.redis_url).password))
+        return values

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -51,6 +52,20 @@ def build_app(ctx: AppContext, *, client: AsyncWebClient, signing_secret: str | 
         if isinstance(url, str) and url:
             context["respond"] = Respond(poster, url)
         await next()
+
+    @app.middleware
+    async def same_workspace(context: Any, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
+        # Only the workspace thorbot is installed in (auth.test) may use it: a request signed with a leaked
+        # secret, or forwarded from another workspace, must not read the fleet or change settings.
+        installed = context.authorize_result
+        team, enterprise = context.team_id, context.enterprise_id
+        if installed is not None and (team or enterprise) and not (
+                (installed.team_id and team == installed.team_id)
+                or (installed.enterprise_id and enterprise == installed.enterprise_id)):
+            log.warning("refused a request from workspace %s (thorbot is installed in %s)", str(team)[:20],
+                        installed.team_id)
+            return BoltResponse(status=403, body="This thorbot is installed in another Slack workspace.")
+        return await next()
 
     @app.command("/chargebox")
     async def chargebox(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:

@@ -20,20 +20,27 @@ EMOJI = {
     ":satellite_antenna:": "📡", ":electric_plug:": "🔌", ":busts_in_silhouette:": "👥", ":eyes:": "👀",
     ":no_bell:": "🔕", ":loud_sound:": "🔊", ":lock:": "🔒",
 }
+# Control characters (ESC sequences could clear the screen or fake output) and bidi overrides.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _DATE = re.compile(r"<!date\^(\d+)\^[^|>]*\|([^>]*)>")
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _MENTION = re.compile(r"<([@#!])([^|>]+)(?:\|([^>]+))?>")
 
 
+def terminal_safe(text: str) -> str:
+    """Text from Thor or Slack with every control character removed, fit to print in a terminal."""
+    return _UNSAFE.sub("", text)
+
+
 def mrkdwn_to_plain(text: str) -> str:
-    """Slack mrkdwn to plain terminal text: dates in local time, links as labels, entities decoded."""
+    """Slack mrkdwn to plain, terminal-safe text: dates in local time, links as labels, entities decoded."""
     text = _DATE.sub(lambda m: datetime.fromtimestamp(int(m.group(1)), UTC).astimezone().strftime("%b %d %H:%M:%S"),
                      text)
     text = _LINK.sub(lambda m: m.group(2), text)
     text = _MENTION.sub(lambda m: (m.group(1) if m.group(1) != "!" else "@") + (m.group(3) or m.group(2)), text)
     for code, glyph in EMOJI.items():
         text = text.replace(code, glyph)
-    return html.unescape(text)
+    return terminal_safe(html.unescape(text))
 
 
 def _styled(text: str) -> Text:

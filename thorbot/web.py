@@ -1,4 +1,8 @@
-"""HTTP entry point for `thorbot serve`: POST /slack/events and GET /healthz on aiohttp."""
+"""HTTP entry point for `thorbot serve`: POST /slack/events and GET /healthz on aiohttp.
+
+Slack's signature is checked here, on the raw body, before anything parses it: an unsigned or
+forged request costs one short log line and a 401, whatever its body holds.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,26 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack payloads are small; refuse anything absurd before signature checks
 
 
-def build_web_app(bolt: AsyncApp, redis: Redis) -> web.Application:
+def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str) -> web.Application:
+    verifier = SignatureVerifier(signing_secret)
+
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        body = (await request.read()).decode("utf-8", errors="replace")
+        if not _signed(verifier, body, request.headers.get("X-Slack-Request-Timestamp", ""),
+                       request.headers.get("X-Slack-Signature", "")):
+            log.warning("refused an unsigned or badly signed request (%d bytes from %s)", len(body), request.remote)
+            return web.json_response({"error": "invalid signature"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # signed, yet unreadable (e.g. `payload=` that is not JSON)
+            log.warning("refused a signed request whose body cannot be parsed (%d bytes)", len(body))
+            return web.json_response({"error": "unreadable body"}, status=400)
         bolt_response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -31,6 +47,14 @@ def build_web_app(bolt: AsyncApp, redis: Redis) -> web.Application:
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def _signed(verifier: SignatureVerifier, body: str, timestamp: str, signature: str) -> bool:
+    try:
+        return bool(timestamp.isdigit() and signature and verifier.is_valid(body=body, timestamp=timestamp,
+                                                                            signature=signature))
+    except (ValueError, TypeError):
+        return False
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:

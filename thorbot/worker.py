@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.slack import SlackApi
@@ -24,10 +25,12 @@ from thorbot.adapters.thor import ThorClient
 from thorbot.delivery import Deliverer
 from thorbot.escalation import Escalator
 from thorbot.poller import Poller, PollReport
+from thorbot.redact import redact
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
 DELIVERY_TICK = 1.0
+REDIS_BACKOFF_MAX = 30.0
 
 
 class Worker:
@@ -70,19 +73,35 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         next_poll = time.monotonic()
         interval = self.settings.poll_interval
+        redis_down = 0  # consecutive cycles Redis was unreachable: one log line each, exponential backoff
         try:
             while not stop.is_set():
                 due = time.monotonic() >= next_poll
                 try:
                     await self.tick(poll=due)
+                    if redis_down:
+                        log.info("Redis is reachable again; the worker carries on")
+                    redis_down = 0
+                except (RedisError, OSError) as exc:
+                    redis_down += 1
+                    self.is_leader = False
+                    backoff = min(REDIS_BACKOFF_MAX, 2.0 ** (redis_down - 1))
+                    log.error("Redis unreachable (%s: %s); retrying in %.0f s", type(exc).__name__,
+                              redact(str(exc))[:160], backoff)
+                    await _sleep_unless(stop, backoff)
+                    continue
                 except Exception:
                     log.exception("worker cycle failed; carrying on")
                 if due:
                     next_poll = time.monotonic() + interval * random.uniform(0.9, 1.1)
-                wait = max(0.05, min(DELIVERY_TICK, next_poll - time.monotonic()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                await _sleep_unless(stop, max(0.05, min(DELIVERY_TICK, next_poll - time.monotonic())))
         finally:
             if self.is_leader:
-                await self.store.release_lease(self.token)
-                log.info("worker %s released the lease", self.id)
+                with contextlib.suppress(RedisError, OSError):
+                    await self.store.release_lease(self.token)
+                    log.info("worker %s released the lease", self.id)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

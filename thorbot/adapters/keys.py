@@ -11,7 +11,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | subs:channels | set | channels that have any subscription | removed when empty |
 | subs:all | set | channels subscribed to the whole fleet | none (bounded by channels) |
 | subs:<channel> | set | box ids the channel watches | deleted when empty |
-| incident:<id> | string | Incident JSON | none while open; 30 days after it resolves |
+| incident:<id> | string | Incident JSON | none while open; 30 days after it resolves or its box stops being watched |
 | incidents:recent | list | newest incident ids | trimmed to 1,000 |
 | outbox | hash | job id → Job JSON awaiting delivery | emptied by delivery; dead jobs dropped after 24 h |
 | outbox:due | zset | job id → earliest delivery time (epoch s) | mirrors `outbox` |

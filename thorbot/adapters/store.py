@@ -65,6 +65,7 @@ class Commit(BaseModel):
 
     records: dict[str, BoxRecord] = {}
     forget: list[str] = []
+    abandon: list[str] = []  # open incidents of forgotten boxes: kept for INCIDENT_TTL, then gone
     incidents: list[Incident] = []
     jobs: list[Job] = []
     thor: ThorHealth | None = None
@@ -198,6 +199,8 @@ class Store:
                 pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
             if change.forget:
                 pipe.hdel(keys.BOXES, *change.forget)
+            for incident_id in change.abandon:
+                pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
             if change.records or change.forget:
                 pipe.incr(keys.BOXES_VERSION)
             for inc in change.incidents:

@@ -15,12 +15,12 @@ log = logging.getLogger(__name__)
 
 
 async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.0") -> int:  # noqa: S104
-    require(settings.slack_signing_secret, "SLACK_SIGNING_SECRET", "Slack requests cannot be verified without it")
-    require(settings.slack_bot_token, "SLACK_BOT_TOKEN", "thorbot cannot post to Slack without it")
+    require(settings, "serve")
     assert settings.slack_signing_secret is not None
     async with open_context(settings) as ctx:
-        bolt = build_slack_app(ctx, slack_client(settings), settings.slack_signing_secret.get_secret_value())
-        runner = await start_site(build_web_app(bolt, ctx.redis), host, settings.port)
+        secret = settings.slack_signing_secret.get_secret_value()
+        bolt = build_slack_app(ctx, slack_client(settings), secret)
+        runner = await start_site(build_web_app(bolt, ctx.redis, secret), host, settings.port)
         log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz)", host, settings.port)
         try:
             await stop.wait()

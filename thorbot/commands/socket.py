@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -16,25 +17,55 @@ from thorbot.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class OneLine(logging.Filter):
+    """slack_sdk logs a full traceback every 10 s while Slack is unreachable; keep one line per attempt."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} ({type(record.exc_info[1]).__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def socket_mode_logger() -> logging.Logger:
+    logger = logging.getLogger("thorbot.socket_mode")
+    if not any(isinstance(f, OneLine) for f in logger.filters):
+        logger.addFilter(OneLine())
+    return logger
+
+
+def _connected(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        log.info("thorbot socket connected")
+
+
 async def run_socket(settings: Settings, stop: asyncio.Event) -> int:
-    require(settings.slack_app_token, "SLACK_APP_TOKEN", "Socket Mode needs an xapp- token with connections:write")
-    require(settings.slack_bot_token, "SLACK_BOT_TOKEN", "thorbot cannot post to Slack without it")
-    assert settings.slack_app_token is not None
+    require(settings, "socket")
     async with open_context(settings) as ctx:
         await socket_session(ctx, stop)
     return 0
 
 
 async def socket_session(ctx: AppContext, stop: asyncio.Event) -> None:
-    """Connect over Socket Mode and run the worker in the same process until `stop`."""
+    """Connect over Socket Mode and run the worker in the same process until `stop`.
+
+    The connection is made in the background (slack_sdk retries every 10 s while Slack is unreachable),
+    so the worker runs and the process stops on SIGTERM whatever the connection is doing.
+    """
     settings = ctx.settings
     assert settings.slack_app_token is not None
     client = slack_client(settings)
     bolt = build_slack_app(ctx, client, None)
-    handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    log.info("thorbot socket connected")
+    handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), logger=socket_mode_logger())
+    connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
+    connecting.add_done_callback(_connected)
     try:
         await worker_loop(ctx, client, stop)
     finally:
-        await handler.close_async()  # type: ignore[no-untyped-call]
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connecting
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handler.close_async(), timeout=2)  # type: ignore[no-untyped-call]

@@ -16,7 +16,7 @@ from thorbot.lookup import Lookup
 from thorbot.redact import register_secret
 from thorbot.runtime import thor_client
 from thorbot.settings import Settings
-from thorbot.terminal import mrkdwn_to_plain, render_payload
+from thorbot.terminal import mrkdwn_to_plain, render_payload, terminal_safe
 
 EXIT_ERROR, EXIT_NOT_FOUND, EXIT_AMBIGUOUS = 1, 3, 4
 
@@ -28,13 +28,13 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
         register_secret(secret)
     query = clean_input(raw_query)
     if not query or len(query) > MAX_QUERY_LEN:
-        err.print(f"thorbot: give a chargebox id or name (1–{MAX_QUERY_LEN} characters)")
+        err.print(f"thorbot status: give a chargebox id or name (1–{MAX_QUERY_LEN} characters)")
         return EXIT_ERROR
     thor = thor_client(settings)
     try:
         resolved = await Lookup(thor, cache_ttl=0).resolve(query)
     except ThorError as exc:
-        err.print("thorbot: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
+        err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
         return EXIT_ERROR
     finally:
         await thor.aclose()
@@ -44,9 +44,10 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
         console.print(render_payload(card))
         return 0
     if not resolved.matches:
-        err.print(f"thorbot: no chargebox has the id or a name matching {query!r}", markup=False)
+        err.print(f"thorbot status: no chargebox has the id or a name matching {query!r}", markup=False)
         return EXIT_NOT_FOUND
-    err.print(f"thorbot: {len(resolved.matches)} chargeboxes match {query!r}; use one of these ids:", markup=False)
+    err.print(f"thorbot status: {len(resolved.matches)} chargeboxes match {query!r}; use one of these ids:",
+              markup=False)
     for box in resolved.matches[:20]:
-        console.print(f"  {box.id}  {box.name}", markup=False)
+        console.print(terminal_safe(f"  {box.id}  {box.name}"), markup=False)
     return EXIT_AMBIGUOUS

@@ -23,7 +23,7 @@ async def worker_loop(ctx: AppContext, client: AsyncWebClient, stop: asyncio.Eve
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> int:
-    require(settings.slack_bot_token, "SLACK_BOT_TOKEN", "alerts cannot be posted without it")
+    require(settings, "worker")
     async with open_context(settings) as ctx:
         await worker_loop(ctx, slack_client(settings), stop)
     return 0

@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from thorbot.adapters.slack import BOT_SCOPES
+
 MessageListener = Callable[[str, dict[str, Any]], None]
 
 
@@ -67,6 +69,8 @@ class FakeSlack:
         self.private_channels: set[str] = set()       # conversations.info: channel_not_found unless the bot is in
         self.bot_channels: set[str] = set()
         self.history_denied: set[str] = set()          # public channels the bot posts in without being a member
+        self.team_id = "T0FAKE"                        # the workspace the app is installed in (auth.test)
+        self.scopes: list[str] = list(BOT_SCOPES)      # granted to the bot token (auth.test's x-oauth-scopes)
         self._last_post: dict[str, float] = {}
         self._seq = itertools.count(1)
         self._base = int(time.time())
@@ -114,7 +118,8 @@ class FakeSlack:
 
     def _auth_test(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         return 200, {"ok": True, "url": "https://fake.slack/", "team": "Fake", "user": "thorbot",
-                     "team_id": "T0FAKE", "user_id": "U0THORBOT", "bot_id": "B0THORBOT"}, {}
+                     "team_id": self.team_id, "user_id": "U0THORBOT", "bot_id": "B0THORBOT"}, \
+            {"x-oauth-scopes": ",".join(self.scopes)}
 
     def _chat_postMessage(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel = str(body.get("channel", ""))

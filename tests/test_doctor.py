@@ -1,0 +1,63 @@
+"""`thorbot doctor` as a real process: a ✓/✗ line per check, with the fix, against the fakes and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from tests.helpers import SIGNING_SECRET, SLACK_TOKEN, THOR_KEY
+from tests.test_cli_processes import free_port
+from thorbot.sim.slack_server import FakeSlack
+from thorbot.sim.thor_server import FakeThor
+
+
+async def doctor(**env_values: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    env.update({"COLUMNS": "200", "TERM": "dumb", **env_values})
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", "doctor", env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+def good(fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str) -> dict[str, str]:
+    return {"THOR_API_KEY": THOR_KEY, "THOR_API_URL": fake_thor.base_url, "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.base_url + "/api/",
+            "REDIS_URL": redis_url}
+
+
+async def test_a_healthy_setup_passes_every_check(fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str) -> None:
+    code, out = await doctor(**good(fake_thor, fake_slack, redis_url))
+    assert code == 0, out
+    for line in ("✓ Slack auth.test: bot @thorbot", "✓ Slack scopes", "✓ Thor API (key, source IP, REST enabled): 6",
+                 "✓ Redis: reachable", "All checks passed."):
+        assert line in out, out
+    assert THOR_KEY not in out and SLACK_TOKEN not in out
+
+
+async def test_each_problem_gets_a_cross_and_its_fix(fake_thor: FakeThor, fake_slack: FakeSlack,
+                                                     tmp_path: Path) -> None:
+    fake_slack.scopes.remove("im:write")
+    fake_thor.faults.error = "InvalidSourceIPAddr"
+    env = good(fake_thor, fake_slack, f"redis://127.0.0.1:{free_port()}/0")
+    del env["SLACK_SIGNING_SECRET"]
+    code, out = await doctor(**env)
+    assert code == 1, out
+    assert "✗ SLACK_SIGNING_SECRET: not set" in out
+    assert "✗ Slack scopes: missing im:write" in out and "reinstall" in out
+    assert "✗ Thor API (key, source IP, REST enabled): InvalidSourceIPAddr" in out and "Source IP address" in out
+    assert "✗ Redis" in out and "fix: check REDIS_URL" in out
+    assert "Traceback" not in out
+
+
+async def test_a_revoked_slack_token_and_a_wrong_thor_url(fake_thor: FakeThor, fake_slack: FakeSlack,
+                                                          redis_url: str) -> None:
+    env = {**good(fake_thor, fake_slack, redis_url), "SLACK_BOT_TOKEN": "xoxb-revoked",
+           "THOR_API_URL": fake_thor.base_url.replace("latest", "v9")}
+    code, out = await doctor(**env)
+    assert code == 1
+    assert "✗ Slack auth.test: invalid_auth" in out
+    assert "EndpointNotFound" in out and "THOR_API_URL" in out

@@ -1,0 +1,172 @@
+"""`thorbot doctor`: check every setting, Slack, Thor and Redis; one ✓/✗ line per check, with the fix.
+
+Exit status 0 when nothing failed, 1 otherwise. Warnings (⚠) are worth reading but do not fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
+from rich.markup import escape
+
+from thorbot.adapters.slack import BOT_SCOPES, SlackApi
+from thorbot.adapters.thor import ThorClient
+from thorbot.domain.replies import describe_thor_error
+from thorbot.errors import ConfigError, SlackError, ThorError
+from thorbot.redact import redact, register_secret
+from thorbot.runtime import open_redis, slack_client
+from thorbot.settings import WHY, Settings
+from thorbot.terminal import mrkdwn_to_plain
+
+Verdict = Literal["ok", "warn", "fail"]
+MARK = {"ok": "[green]✓[/green]", "warn": "[yellow]⚠[/yellow]", "fail": "[red]✗[/red]"}
+CHECK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: Verdict
+    what: str
+    detail: str
+    fix: str = ""
+
+
+def settings_checks(settings: Settings, environ: dict[str, str]) -> list[Check]:
+    """One line per setting that matters; pure over the settings and the environment."""
+    checks = []
+    values = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+              "THOR_API_KEY": settings.thor_api_key}
+    for name, value in values.items():
+        if value is None or not value.get_secret_value():
+            checks.append(Check("fail", name, "not set", f"set {name}: {WHY[name]}"))
+        else:
+            checks.append(Check("ok", name, "set"))
+    bot = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    if bot and not bot.startswith("xoxb-"):
+        checks[0] = Check("fail", "SLACK_BOT_TOKEN", "does not start with xoxb-",
+                          "use the *Bot User OAuth Token* (xoxb-…), not a user or app-level token")
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    if not app_token:
+        checks.append(Check("ok", "SLACK_APP_TOKEN", "not set (only `thorbot socket` needs it)"))
+    elif not app_token.startswith("xapp-"):
+        checks.append(Check("fail", "SLACK_APP_TOKEN", "does not start with xapp-",
+                            "create an app-level token with connections:write (Basic Information → App-Level Tokens)"))
+    else:
+        checks.append(Check("ok", "SLACK_APP_TOKEN", "set (for `thorbot socket`)"))
+    if environ.get("SLACK_CLIENT_ID") and environ.get("SLACK_CLIENT_SECRET"):
+        checks.append(Check("fail", "SLACK_CLIENT_ID/SECRET", "both set: Bolt would switch to OAuth mode",
+                            "unset SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"))
+    checks.append(Check("ok", "THOR_API_URL", settings.thor_api_url))
+    where = redact(settings.redis_url) if settings.redis_url else f"unset: embedded Redis in {settings.data_dir}"
+    checks.append(Check("ok", "REDIS_URL", where))
+    return checks
+
+
+async def slack_checks(settings: Settings) -> list[Check]:
+    if not settings.slack_bot_token:
+        return [Check("fail", "Slack", "not checked: SLACK_BOT_TOKEN is not set", "set SLACK_BOT_TOKEN")]
+    try:
+        answer, scopes = await SlackApi(slack_client(settings)).auth_info()
+    except SlackError as exc:
+        fix = ("copy the Bot User OAuth Token again (OAuth & Permissions) and reinstall the app if it was revoked"
+               if exc.permanent else f"check that {settings.slack_api_url} is reachable from this host")
+        return [Check("fail", "Slack auth.test", exc.error, fix)]
+    found = [Check("ok", "Slack auth.test", f"bot @{answer.get('user', '?')} in workspace {answer.get('team', '?')} "
+                                            f"({answer.get('team_id', '?')})")]
+    missing = [s for s in BOT_SCOPES if s not in scopes]
+    if not scopes:
+        found.append(Check("warn", "Slack scopes", "Slack did not report the token's scopes",
+                           "compare OAuth & Permissions with manifest.yml by hand"))
+    elif missing:
+        found.append(Check("fail", "Slack scopes", "missing " + ", ".join(missing),
+                           "add them (paste manifest.yml again under App Manifest) and reinstall the app"))
+    else:
+        found.append(Check("ok", "Slack scopes", "all that manifest.yml declares"))
+    return found
+
+
+async def thor_checks(settings: Settings) -> list[Check]:
+    if not settings.thor_api_key:
+        return [Check("fail", "Thor", "not checked: THOR_API_KEY is not set", "set THOR_API_KEY")]
+    thor = ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
+                      timeout=min(settings.thor_timeout, CHECK_TIMEOUT), retries=0)
+    try:
+        raw = await thor.list_raw(only_active=False)
+    except ThorError as exc:
+        return [Check("fail", "Thor API (key, source IP, REST enabled)", exc.code,
+                      mrkdwn_to_plain(describe_thor_error(exc)).replace("*", ""))]
+    finally:
+        await thor.aclose()
+    found = [Check("ok", "Thor API (key, source IP, REST enabled)", f"{len(raw)} chargeboxes listed")]
+    if raw and not all("connected" in r and "last_heartbeat" in r for r in raw[:50]):
+        found.append(Check("warn", "Thor list", "entries lack connected/last_heartbeat",
+                           "fine: thorbot checks each watched box with its own call (slower for big fleets)"))
+    return found
+
+
+async def redis_checks(settings: Settings) -> list[Check]:
+    try:
+        async with open_redis(settings) as redis:
+            return await _redis_checks(redis)
+    except (ConfigError, RedisError, OSError) as exc:
+        return [Check("fail", "Redis", redact(str(exc))[:200] or type(exc).__name__,
+                      "check REDIS_URL (host, port, password; rediss:// for TLS) or unset it for the embedded Redis")]
+
+
+async def _redis_checks(redis: Redis) -> list[Check]:
+    try:
+        await redis.ping()
+        persistence = await redis.info("persistence")
+        memory = await redis.info("memory")
+    except (RedisError, OSError) as exc:
+        return [Check("fail", "Redis", f"unreachable ({type(exc).__name__})",
+                      "check REDIS_URL (host, port, password; rediss:// for TLS) and that the server runs")]
+    found = [Check("ok", "Redis", "reachable")]
+    aof = str(persistence.get("aof_enabled", "0")) == "1"
+    rdb = str(persistence.get("rdb_last_bgsave_status", "")) == "ok"
+    if aof:
+        found.append(Check("ok", "Redis persistence", "append-only file on"))
+    elif rdb:
+        found.append(Check("warn", "Redis persistence", "snapshots only: a crash loses the last minutes",
+                           "turn on AOF (appendonly yes) so no decided alert is lost"))
+    else:
+        found.append(Check("fail", "Redis persistence", "off: a restart loses subscriptions and pending alerts",
+                           "turn on AOF (appendonly yes), or use a Redis plan with persistence"))
+    policy = str(memory.get("maxmemory_policy", "noeviction"))
+    if policy != "noeviction":
+        found.append(Check("warn", "Redis eviction", f"maxmemory-policy is {policy}",
+                           "use noeviction: evicting keys would silently drop subscriptions or alerts"))
+    return found
+
+
+async def run_doctor(settings: Settings, console: Console | None = None) -> int:
+    console = console or Console(highlight=False)
+    for secret in settings.secret_values():
+        register_secret(secret)
+    sections: list[tuple[str, Callable[[], Awaitable[list[Check]]]]] = [
+        ("Slack", lambda: slack_checks(settings)), ("Thor", lambda: thor_checks(settings)),
+        ("Redis", lambda: redis_checks(settings)),
+    ]
+    checks = settings_checks(settings, dict(os.environ))
+    _print(console, "Settings", checks)
+    for title, run in sections:
+        found = await run()
+        _print(console, title, found)
+        checks += found
+    failed = sum(1 for c in checks if c.verdict == "fail")
+    console.print(f"\n{'All checks passed.' if not failed else f'{failed} check(s) failed; fix them and run again.'}")
+    return 1 if failed else 0
+
+
+def _print(console: Console, title: str, checks: list[Check]) -> None:
+    console.print(f"[bold]{title}[/bold]")
+    for check in checks:
+        console.print(f"  {MARK[check.verdict]} {escape(check.what)}: {escape(redact(check.detail))}")
+        if check.fix:
+            console.print(f"      fix: {escape(redact(check.fix))}")
