@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.helpers import AppRig
 from tests.test_worker import alerts, poll, subscribe
 from tests.worker_rig import Clock, boxes, make_worker
+from thorbot.delivery import LostLease
 from thorbot.sim.slack_server import SlackMessage
 
 
@@ -98,3 +101,40 @@ async def test_when_history_cannot_be_read_a_retry_posts_rather_than_loses(rig: 
     await poll(worker, clock, rig, 150)
     await poll(worker, clock, rig, 10)
     assert 1 <= len(named(rig, box.alias)) <= 2 and await worker.store.pending_count() == 0
+
+
+async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    leader, standby = make_worker(rig, clock, worker_id="leader"), make_worker(rig, clock, worker_id="standby")
+    await poll(leader, clock, rig)
+    box.connected = False
+    await poll(leader, clock, rig, 10)
+    clock.advance(150)
+    await leader.poller.run_once(clock(), leader.token)  # the alert is decided; nobody has delivered it yet
+    rig.slack.faults.latency = 0.2  # both read the due job before either has posted it
+    results = await asyncio.gather(leader.deliverer.deliver_due(), standby.deliverer.deliver_due(),
+                                   return_exceptions=True)
+    assert len(named(rig, box.alias)) == 1
+    assert results[0] == 1 and isinstance(results[1], LostLease)
+
+
+async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its_thread(
+        rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.fail_next["chat.postMessage"] = [503] * 3  # Slack is down while the box is down
+    await poll(worker, clock, rig, 150)
+    box.connected = True
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 70)  # resolved; both jobs wait for Slack
+    for _ in range(4):
+        await poll(worker, clock, rig, 30)
+    [alert] = named(rig, box.alias)
+    replies = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
+    assert len(replies) == 1 and "back online" in replies[0].text
+    assert await worker.store.pending_count() == 0

@@ -41,6 +41,10 @@ Payload = dict[str, Any]
 Step = Callable[[str, list[Job]], Awaitable[None]]
 
 
+class LostLease(Exception):
+    """Another worker holds the lease now: stop delivering; it carries on from the outbox."""
+
+
 class RetryLater(Exception):
     def __init__(self, delay: float) -> None:
         super().__init__(f"retry in {delay:.0f}s")
@@ -57,13 +61,15 @@ class Posted:
 
 
 class Deliverer:
-    def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime], *,
-                 min_gap: float = 1.0, concurrency: int = 8, escalate_max: int = 3) -> None:
+    def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime],
+                 fence: Callable[[], tuple[str, float]], *, min_gap: float = 1.0, concurrency: int = 8,
+                 escalate_max: int = 3) -> None:
         self.store = store
         self.oncall = OnCallStore(store.r)
         self.escalate_max = escalate_max
         self.slack = slack
         self.clock = clock
+        self.fence = fence  # (lease token, lease ttl in seconds) of the worker this deliverer belongs to
         self.min_gap = min_gap
         self._gate = asyncio.Semaphore(concurrency)
         self._last_post: dict[str, float] = {}
@@ -97,10 +103,9 @@ class Deliverer:
             steps: list[tuple[list[Job], Step]] = []
             if alerts:
                 steps.append((alerts, self._alerts))
-            alerted = {j.incident_id for j in alerts}
             for job in live:
                 if job.kind == "recovery":
-                    steps.append(([job], self._recovery_after(alerted)))
+                    steps.append(([job], self._recovery))
                 elif job.kind in ("thor_down", "thor_up"):
                     steps.append(([job], self._thor_notice))
                 elif job.kind in ("escalate", "escalate_dm"):
@@ -150,21 +155,20 @@ class Deliverer:
         if any(i.resolved is None for i in await self.store.incidents(incident_ids)):
             await self.oncall.schedule_escalation(channel, ts, self.clock())
 
-    def _recovery_after(self, alerted_now: set[str | None]) -> Step:
-        async def deliver(channel: str, jobs: list[Job]) -> None:
-            job = jobs[0]
-            incident = await self.store.incident(job.incident_id or "")
-            alert_ts = await self.store.alert_ts(job.incident_id or "", channel)
-            if incident is None or alert_ts is None or job.incident_id in alerted_now:
-                # Never alerted here, or the alert just went out already showing it resolved.
-                await self.store.delivered(jobs, channel, None, [])
-                return
-            if await self._settle_already_posted(channel, jobs, alert_ts):
-                return
-            ts = await self._post(channel, jobs, render_recovery(incident), thread_ts=alert_ts)
-            await self.store.delivered(jobs, channel, ts, [])
-            await self._refresh_alert(channel, alert_ts)
-        return deliver
+    async def _recovery(self, channel: str, jobs: list[Job]) -> None:
+        """The recovery goes into the alert's thread: every alert posted gets exactly one, even if the
+        alert itself went out late enough to show the incident resolved (a thread reads the same either way)."""
+        job = jobs[0]
+        incident = await self.store.incident(job.incident_id or "")
+        alert_ts = await self.store.alert_ts(job.incident_id or "", channel)
+        if incident is None or alert_ts is None:  # never alerted here (muted, snoozed, unsubscribed)
+            await self.store.delivered(jobs, channel, None, [])
+            return
+        if await self._settle_already_posted(channel, jobs, alert_ts):
+            return
+        ts = await self._post(channel, jobs, render_recovery(incident), thread_ts=alert_ts)
+        await self.store.delivered(jobs, channel, ts, [])
+        await self._refresh_alert(channel, alert_ts)
 
     async def _refresh_alert(self, channel: str, ts: str) -> None:
         current = await current_alert(self.store, self.oncall, channel, ts, self.clock())
@@ -227,8 +231,12 @@ class Deliverer:
                     *, incident_ids: list[str] | None = None) -> str | None:
         """Post once, recording the attempt first; None when Slack refused for good (the jobs are dropped)."""
         batch = uuid.uuid4().hex[:16]
-        await self.store.mark_attempted(jobs, batch, incident_ids)
         await self._pace(channel)
+        # Fenced by the leader lease (and renewing it): a worker that lost the lease while paused
+        # must not post what the new leader is about to post.
+        token, ttl = self.fence()
+        if not await self.store.claim_for_post(token, ttl, jobs, batch, incident_ids):
+            raise LostLease()
         try:
             ts = await self.slack.post_message(channel, payload, thread_ts=thread_ts,
                                                metadata={"event_type": EVENT_TYPE, "event_payload": {"batch": batch}})

@@ -37,7 +37,10 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     # No retry handlers: thorbot.adapters.slack owns 429s and retries (a blind retry after a
     # connection reset could post an alert twice).
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
+    # Well under the lease: a post still in flight when the lease could pass to another worker would be
+    # retried there (and found in the channel only if it had landed).
+    timeout = max(1.0, min(10.0, settings.effective_lease_ttl() / 2))
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[], timeout=max(1, int(timeout)))
 
 
 @contextlib.asynccontextmanager

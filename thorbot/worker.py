@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
-from thorbot.delivery import Deliverer
+from thorbot.delivery import Deliverer, LostLease
 from thorbot.escalation import Escalator
 from thorbot.poller import Poller, PollReport
 from thorbot.redact import redact
@@ -42,13 +42,16 @@ class Worker:
         self.id = worker_id or uuid.uuid4().hex[:12]
         self.token = f"{self.id}:{uuid.uuid4().hex}"
         self.poller = Poller(store, thor, settings)
-        self.deliverer = Deliverer(store, SlackApi(client), clock, min_gap=settings.slack_channel_gap,
+        self.deliverer = Deliverer(store, SlackApi(client), clock, self._fence, min_gap=settings.slack_channel_gap,
                                    escalate_max=settings.escalate_max)
         self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
                                    max_count=settings.escalate_max)
         self.is_leader = False
         self.cycles = 0
         self.last_report: PollReport | None = None
+
+    def _fence(self) -> tuple[str, float]:
+        return self.token, self.settings.effective_lease_ttl()
 
     async def tick(self, *, poll: bool) -> PollReport | None:
         """One step: keep the lease; if leader, poll (when due) and deliver what is due."""
@@ -67,7 +70,11 @@ class Worker:
             self.last_report = report
         if self.settings.escalate_max > 0 and self.settings.escalate_after > 0:
             await self.escalator.run(self.clock())
-        await self.deliverer.deliver_due()
+        try:
+            await self.deliverer.deliver_due()
+        except LostLease:
+            self.is_leader = False
+            log.warning("worker %s lost the lease while delivering; the new leader carries on", self.id)
         return report
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -27,6 +27,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_CLAIM = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
+for i = 5, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -246,21 +259,21 @@ class Store:
     async def pending_count(self) -> int:
         return int(await self.r.hlen(keys.OUTBOX))
 
-    async def mark_attempted(self, jobs: list[Job], batch: str | None = None, incident_ids: list[str] | None = None
-                             ) -> list[Job]:
-        """Before posting: record the attempt (and which post it is), so a retry first looks for it in Slack."""
+    async def claim_for_post(self, token: str, ttl_s: float, jobs: list[Job], batch: str,
+                             incident_ids: list[str] | None) -> bool:
+        """Record a post attempt, iff `token` still holds the lease (renewed here); False otherwise.
+
+        A retry then looks for the post in Slack first. Fenced: a paused ex-leader cannot post what the new
+        leader delivers, and jobs another worker settled meanwhile are not brought back.
+        """
         marked = [j.model_copy(update={"attempted": True, "attempts": j.attempts + 1,
-                                       "batches": ([*j.batches, batch] if batch else j.batches)[-MAX_BATCHES:]})
-                  for j in jobs]
-        if not marked:
-            return marked
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.OUTBOX, mapping={j.id: j.model_dump_json() for j in marked})
-            if batch:
-                pipe.set(keys.batch(batch), json.dumps({"jobs": [j.id for j in jobs], "incidents": incident_ids or []}),
-                         ex=keys.BATCH_TTL)
-            await pipe.execute()
-        return marked
+                                       "batches": [*j.batches, batch][-MAX_BATCHES:]}) for j in jobs]
+        args: list[str | int] = [token, int(ttl_s * 1000), keys.BATCH_TTL,
+                                 json.dumps({"jobs": [j.id for j in jobs], "incidents": incident_ids or []})]
+        for job in marked:
+            args += [job.id, job.model_dump_json()]
+        claimed = await self.r.eval(_CLAIM, 3, keys.LEASE, keys.OUTBOX, keys.batch(batch), *args)
+        return bool(claimed)
 
     async def batch_incidents(self, batch: str) -> list[str] | None:
         """The incidents a post (by its batch id) names, or None when thorbot no longer knows."""

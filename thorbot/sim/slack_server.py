@@ -8,6 +8,7 @@ and response_url's 5 uses. Every request is recorded for assertions.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -46,6 +47,7 @@ class SlackFaults:
     rate_limit_per_channel: float = 0.0        # minimum seconds between posts in one channel (0 = off)
     fail_next: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # method -> statuses
     post_then_fail: int = 0                     # store the next N posts, then answer 500 (ambiguous failure)
+    latency: float = 0.0                        # seconds before every Web API answer
     # method -> (status, content type, body) answered as-is, e.g. a proxy's HTML 502 or a bare text 503
     raw_next: dict[str, list[tuple[int, str, str]]] = field(default_factory=lambda: defaultdict(list))
 
@@ -91,6 +93,8 @@ class FakeSlack:
     async def api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         body = await _read_body(request)
+        if self.faults.latency:
+            await asyncio.sleep(self.faults.latency)
         if self.faults.raw_next.get(method):
             status, content_type, text = self.faults.raw_next[method].pop(0)
             self.calls.append(SlackCall(method, body, status))
