@@ -138,3 +138,20 @@ async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its
     replies = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
     assert len(replies) == 1 and "back online" in replies[0].text
     assert await worker.store.pending_count() == 0
+
+
+async def test_a_recovery_never_overtakes_its_alert_waiting_for_a_retry(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock, recovery_grace=0.0)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.fail_next["chat.postMessage"] = [503]
+    await poll(worker, clock, rig, 150)  # the alert fails and waits a second or two for its retry
+    box.connected = True
+    await poll(worker, clock, rig, 0.5)  # resolved: the recovery is due before the alert's retry
+    await poll(worker, clock, rig, 5)
+    [alert] = named(rig, box.alias)
+    replies = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
+    assert len(replies) == 1 and "back online" in replies[0].text

@@ -76,12 +76,27 @@ class Deliverer:
         self.posts = 0
 
     async def deliver_due(self) -> int:
-        """Deliver every job that is due; return how many jobs were settled."""
-        jobs = await self.store.due_jobs(self.clock())
-        by_channel: dict[str, list[Job]] = defaultdict(list)
-        for job in jobs:
-            by_channel[job.channel].append(job)
-        results = await asyncio.gather(*(self._channel(c, js) for c, js in by_channel.items()))
+        """Deliver every job that is due, in order per channel; return how many jobs were settled.
+
+        A channel's jobs go out oldest first, and a job waiting for a retry holds back the ones after
+        it: a recovery never overtakes its alert (it would find no thread and be dropped).
+        """
+        now = self.clock()
+        if not await self.store.anything_due(now):
+            return 0
+        by_channel: dict[str, list[tuple[Job, datetime]]] = defaultdict(list)
+        for job, due in sorted(await self.store.pending_jobs(), key=lambda e: _order(e[0])):
+            by_channel[job.channel].append((job, due))
+        ready: dict[str, list[Job]] = {}
+        for channel, queued in by_channel.items():
+            head = []
+            for job, due in queued:
+                if due > now:
+                    break
+                head.append(job)
+            if head:
+                ready[channel] = head
+        results = await asyncio.gather(*(self._channel(c, js) for c, js in ready.items()))
         return sum(results)
 
     async def _channel(self, channel: str, jobs: list[Job]) -> int:
@@ -316,6 +331,13 @@ class Deliverer:
             if wait > 0:
                 await asyncio.sleep(wait)
         self._last_post[channel] = time.monotonic()
+
+
+KIND_ORDER = {"thor_down": 0, "alert": 1, "escalate": 2, "escalate_dm": 3, "recovery": 4, "thor_up": 5}
+
+
+def _order(job: Job) -> tuple[datetime, int, str]:
+    return job.created, KIND_ORDER.get(job.kind, 9), job.id
 
 
 def _delivery_keys(message: dict[str, Any]) -> list[str]:

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     escalate_max: int = Field(3, ge=0, le=20, validation_alias=_env("THORBOT_ESCALATE_MAX"))
     admins: str = Field("", validation_alias=_env("THORBOT_ADMINS"))
     lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
+    worker_id: str = Field("", max_length=40, pattern=r"^[A-Za-z0-9_.-]*$", validation_alias=_env("THORBOT_WORKER_ID"))
     allow_plain_http: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_PLAIN_HTTP"))
     interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
 

@@ -244,17 +244,22 @@ class Store:
             self._enqueue(pipe, jobs)
             await pipe.execute()
 
-    async def due_jobs(self, now: datetime, limit: int = 500) -> list[Job]:
-        raw_ids = await self.r.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=limit)
-        ids = [str(i) for i in raw_ids]
-        if not ids:
-            return []
-        values = await self.r.hmget(keys.OUTBOX, ids)
-        jobs = [Job.model_validate_json(v) for v in values if v]
-        orphans = [i for i, v in zip(ids, values, strict=True) if not v]
+    async def anything_due(self, now: datetime) -> bool:
+        """One round trip: is any job due (the usual answer, on a quiet cycle, is no)?"""
+        return bool(await self.r.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=1))
+
+    async def pending_jobs(self) -> list[tuple[Job, datetime]]:
+        """Every job in the outbox with the time it is due (the outbox is small except in storms)."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.OUTBOX)
+            pipe.zrange(keys.OUTBOX_DUE, 0, -1, withscores=True)
+            stored, scheduled = await pipe.execute()
+        due = {str(job_id): float(score) for job_id, score in scheduled}
+        orphans = [job_id for job_id in due if job_id not in stored]
         if orphans:
             await self.r.zrem(keys.OUTBOX_DUE, *orphans)
-        return jobs
+        return [(Job.model_validate_json(raw), datetime.fromtimestamp(due.get(str(job_id), 0.0), tz=UTC))
+                for job_id, raw in stored.items()]
 
     async def pending_count(self) -> int:
         return int(await self.r.hlen(keys.OUTBOX))

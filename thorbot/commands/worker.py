@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 async def worker_loop(ctx: AppContext, client: AsyncWebClient, stop: asyncio.Event) -> None:
-    worker = Worker(ctx.settings, Store(ctx.redis), ctx.thor, client, ctx.clock)
+    worker = Worker(ctx.settings, Store(ctx.redis), ctx.thor, client, ctx.clock,
+                    worker_id=ctx.settings.worker_id or None)
     log.info("worker %s polling every %.0fs", worker.id, ctx.settings.poll_interval)
     await worker.run(stop)
 
