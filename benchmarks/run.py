@@ -21,8 +21,10 @@ from benchmarks.storm import bench_storm
 from thorbot.adapters.redis_server import EmbeddedRedis
 
 FULL = {"list_sizes": [1000, 10000, 50000], "per_box": (2000, 0.05, 20), "slash": (500, 25, 0.1),
-        "storm": (1000, 10), "core_s": 1.0}
-SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "storm": (60, 3), "core_s": 0.05}
+        "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0)}
+# The smoke run skips the soak: the test suite runs the same chaos scenario (tests/test_chaos.py).
+SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "storm": (60, 3), "core_s": 0.05,
+         "soak": None}
 
 
 async def list_mode(redis_url: str, sizes: list[int]) -> list[dict[str, Any]]:
@@ -133,8 +135,28 @@ def report(results: dict[str, Any], elapsed: float) -> str:
               "| time until every channel has its alert | chat.postMessage calls | messages | 429s |",
               "|---:|---:|---:|---:|",
               f"| {st['seconds_until_all_alerted']*1000:.0f} ms | {st['slack_calls']} | {st['messages']} "
-              f"| {st['rate_limited']} |", "", PROFILING]
+              f"| {st['rate_limited']} |"]
+    lines += soak_section(results.get("soak"))
+    lines += ["", PROFILING]
     return "\n".join(lines)
+
+
+def soak_section(soak: dict[str, Any] | None) -> list[str]:
+    if soak is None:
+        return []
+    faults = ", ".join(f"{n} × {kind}" for kind, n in soak["slack_faults"].items()) or "none"
+    return ["", "## 6. Soak: the chaos run at scale (`python -m benchmarks.soak`)", "",
+            f"{soak['boxes']} boxes for {soak['seconds']:.0f} s, seed {soak['seed']}: two real `thorbot worker` "
+            f"processes; {soak['kills']} SIGKILLs ({soak['leader_kills']} of the leader), {soak['redis_restarts']} "
+            f"Redis restarts, Thor 500/hang windows, Slack faults: {faults}.", "",
+            "| scripted outages | detected | incidents | alerts (per channel) | recoveries in their thread "
+            "| Thor notices | violations |", "|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {soak['outages']} | {soak['detected']} | {soak['incidents']} | {soak['alerts']} | {soak['recoveries']} "
+            f"| {soak['thor_notices']} | {len(soak['violations'])} |", "",
+            f"- every incident: exactly one alert and one recovery in its thread per channel, none invented: "
+            f"{verdict(not soak['violations'])}",
+            "- Outages missed entirely fall in the windows where no worker could poll (Redis restarting, the "
+            "leader killed until its lease expired, Thor failing): that is detection latency, not a lost alert."]
 
 
 PROFILING = """## What profiling found (py-spy and cProfile), and what changed
@@ -176,6 +198,10 @@ async def main() -> None:
         results["slash"] = await slash(redis.url, *plan["slash"])
         results["storm"] = await bench_storm(redis.url, boxes=plan["storm"][0], channels=plan["storm"][1])
         results["core"] = bench_core(plan["core_s"])
+        if plan["soak"]:
+            boxes, seconds = plan["soak"]
+            results["soak"] = await run_json("benchmarks.soak", "--boxes", str(boxes), "--seconds", str(seconds),
+                                             "--json", timeout=seconds + 600)
     text = report(results, time.perf_counter() - started)
     print(text)
     out = args.out or (None if args.smoke else str(ROOT / "benchmarks" / "RESULTS.md"))
