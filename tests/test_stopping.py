@@ -163,3 +163,12 @@ async def test_plain_http_to_another_host_is_refused(tmp_path: Path) -> None:
     assert proc.stderr is not None
     err = (await proc.stderr.read()).decode()
     assert "THOR_API_URL uses plain http://" in err and THOR_KEY not in err
+
+
+async def test_demo_slack_without_tokens_names_both_once(tmp_path: Path) -> None:
+    proc = await spawn(base_env(tmp_path), "demo", "--slack")
+    assert await asyncio.wait_for(proc.wait(), 20) == 2
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode()
+    assert "SLACK_BOT_TOKEN:" in err and "SLACK_APP_TOKEN:" in err
+    assert "thorbot: thorbot" not in err and "Traceback" not in err
