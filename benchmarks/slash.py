@@ -65,7 +65,7 @@ async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: s
 
             async def one(i: int, record: bool) -> None:
                 key = uuid.uuid4().hex
-                body = urlencode({"team_id": "T0", "channel_id": "C0", "user_id": "U0", "command": "/chargebox",
+                body = urlencode({"team_id": "T0FAKE", "channel_id": "C0", "user_id": "U0", "command": "/chargebox",
                                   "text": ids[i % len(ids)], "response_url": f"{slack_server.url}/response/{key}"})
                 ts = str(int(time.time()))
                 headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
