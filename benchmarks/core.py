@@ -9,8 +9,8 @@ from typing import Any
 
 from thorbot.domain.alerts import render_alert
 from thorbot.domain.card import render_card
+from thorbot.domain.incidents import BoxRecord, Observation, Status, Thresholds, quick_record, step
 from thorbot.domain.models import parse_chargebox
-from thorbot.domain.watch import BoxRecord, Observation, Status, Thresholds, quick_record, step
 from thorbot.sim.fleet import Fleet
 
 

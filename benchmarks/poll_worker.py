@@ -24,7 +24,7 @@ from benchmarks.common import median
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.settings import Settings
-from thorbot.worker import Worker
+from thorbot.worker.loop import Worker
 
 ROUND_TRIPS = 0
 _original_send = AbstractConnection.send_packed_command

@@ -45,7 +45,7 @@ async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: s
     env = {**os.environ, "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": "xoxb-bench",
            "SLACK_API_URL": slack_server.url + "/api/", "THOR_API_URL": thor_url, "THOR_API_KEY": thor_key,
            "REDIS_URL": redis_url, "PORT": str(port), "THORBOT_LOG_LEVEL": "WARNING"}
-    serve = subprocess.Popen([sys.executable, "-m", "thorbot.cli", "serve"], cwd=ROOT, env=env)  # noqa: S603
+    serve = subprocess.Popen([sys.executable, "-m", "thorbot.cli.main", "serve"], cwd=ROOT, env=env)  # noqa: S603
     verifier = SignatureVerifier(SECRET)
     acks: list[float] = []
     cards: list[float] = []

@@ -17,7 +17,7 @@ from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import PREFIX, FakeThor
-from thorbot.worker import Worker
+from thorbot.worker.loop import Worker
 
 
 async def bench_storm(redis_url: str, *, boxes: int, channels: int) -> dict[str, Any]:

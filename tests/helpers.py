@@ -18,15 +18,15 @@ import httpx
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
-from thorbot.app_factory import build_slack_app
 from thorbot.context import AppContext
 from thorbot.runtime import open_context, slack_client
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
-from thorbot.slack_app import close_app
-from thorbot.web import build_web_app
+from thorbot.slack.app import close_app
+from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.web import build_web_app
 
 SLACK_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret-0123456789"

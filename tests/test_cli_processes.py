@@ -44,7 +44,7 @@ async def spawn() -> AsyncIterator[list[asyncio.subprocess.Process]]:
 
 
 async def start(spawn: list[asyncio.subprocess.Process], env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", *args, env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", *args, env=env,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     spawn.append(proc)
     return proc

@@ -14,7 +14,7 @@ async def run(fake_thor: FakeThor, *args: str, key: str = THOR_KEY) -> tuple[int
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"THOR_API_KEY": key, "THOR_API_URL": fake_thor.base_url, "THORBOT_THOR_RETRIES": "0",
                 "COLUMNS": "140"})
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", "status", *args, env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "status", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert proc.returncode is not None

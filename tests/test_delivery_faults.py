@@ -9,8 +9,8 @@ import pytest
 from tests.helpers import AppRig
 from tests.test_worker import alerts, poll, subscribe
 from tests.worker_rig import Clock, boxes, make_worker
-from thorbot.delivery import LostLease
 from thorbot.sim.slack_server import SlackMessage
+from thorbot.worker.delivery import LostLease
 
 
 @pytest.fixture

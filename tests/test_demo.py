@@ -14,7 +14,7 @@ async def run_demo(*args: str, stdin: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"COLUMNS": "120", "TERM": "dumb", "HOME": os.environ.get("HOME", "/tmp")})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "thorbot.cli", "demo", *args, env=env, stdin=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "thorbot.cli.main", "demo", *args, env=env, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=90)
     assert proc.returncode is not None
@@ -64,7 +64,7 @@ def test_interactive_console_in_a_terminal() -> None:
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"TERM": "xterm", "COLUMNS": "120", "LINES": "40"})
-    proc = subprocess.Popen([sys.executable, "-m", "thorbot.cli", "demo", "--seed", "2"], stdin=follower,
+    proc = subprocess.Popen([sys.executable, "-m", "thorbot.cli.main", "demo", "--seed", "2"], stdin=follower,
                             stdout=follower, stderr=follower, env=env, close_fds=True)
     os.close(follower)
     seen = b""

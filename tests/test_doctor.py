@@ -16,7 +16,7 @@ from thorbot.sim.thor_server import FakeThor
 async def doctor(**env_values: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"COLUMNS": "200", "TERM": "dumb", **env_values})
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", "doctor", env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "doctor", env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None

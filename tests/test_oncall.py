@@ -13,7 +13,7 @@ from tests.helpers import AppRig, sign
 from tests.test_worker import alerts, poll, subscribe
 from tests.worker_rig import Clock, boxes, make_worker
 from thorbot.adapters import keys
-from thorbot.worker import Worker
+from thorbot.worker.loop import Worker
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 async def spawn(env: dict[str, str], *args: str, stdin: int | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli", *args, env=env, stdin=stdin,
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", *args, env=env, stdin=stdin,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
 

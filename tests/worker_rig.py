@@ -9,7 +9,7 @@ from tests.helpers import AppRig
 from thorbot.adapters.store import Store
 from thorbot.runtime import slack_client
 from thorbot.sim.fleet import SimBox
-from thorbot.worker import Worker
+from thorbot.worker.loop import Worker
 
 
 class Clock:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.thor import ThorClient
-from thorbot.lookup import Lookup
 from thorbot.settings import Settings
 
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.adapters.thor import ThorClient
 from thorbot.context import AppContext, utc_now
 from thorbot.errors import ConfigError
-from thorbot.lookup import Lookup
 from thorbot.redact import register_secret
 from thorbot.settings import Settings
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tests.helpers import assert_valid_message
 from thorbot.domain.card import render_card
+from thorbot.domain.incidents import BoxRecord, Observation, QuickJudge, Status, Thresholds, step
 from thorbot.domain.models import parse_chargebox
-from thorbot.domain.watch import BoxRecord, Observation, QuickJudge, Status, Thresholds, step
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TH = Thresholds()

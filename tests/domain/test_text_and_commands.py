@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from thorbot.domain.commands import Help, ListSubscriptions, Status, Subscribe, Unsubscribe, parse_command
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
+from thorbot.domain.slash_commands import Help, ListSubscriptions, Status, Subscribe, Unsubscribe, parse_command
 from thorbot.domain.text import clean_input, escape, kilowatts, parse_duration
 from thorbot.errors import UsageError
 

@@ -11,8 +11,8 @@ from freezegun.api import FrozenDateTimeFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from thorbot.domain.incidents import BoxRecord, Event, Observation, Opened, Resolved, Status, Thresholds, step
 from thorbot.domain.models import Chargebox
-from thorbot.domain.watch import BoxRecord, Event, Observation, Opened, Resolved, Status, Thresholds, step
 
 TH = Thresholds(grace=timedelta(seconds=120), stale_after=timedelta(seconds=900),
                 recovery_grace=timedelta(seconds=60))
@@ -192,8 +192,8 @@ PREV = st.sampled_from([None, "online", "online-other-alias", "suspect", "offlin
 @settings(max_examples=400, deadline=None)
 @given(raw=RAW_VALUES, prev_kind=PREV, offset=st.integers(min_value=0, max_value=3_000))
 def test_the_raw_fast_path_agrees_with_step(raw: dict[str, object], prev_kind: str | None, offset: int) -> None:
+    from thorbot.domain.incidents import Incident, quick_record
     from thorbot.domain.models import parse_chargebox
-    from thorbot.domain.watch import Incident, quick_record
 
     now = START + timedelta(seconds=offset)
     prev: BoxRecord | None = None
@@ -212,8 +212,8 @@ def test_the_raw_fast_path_agrees_with_step(raw: dict[str, object], prev_kind: s
 @pytest.mark.parametrize("delta_ms", [-2, -1, 0, 1, 2])
 @pytest.mark.parametrize("micros", [0, 123_456, 999_999])
 def test_fast_path_matches_step_at_the_stale_boundary(delta_ms: int, micros: int) -> None:
+    from thorbot.domain.incidents import quick_record
     from thorbot.domain.models import parse_chargebox
-    from thorbot.domain.watch import quick_record
 
     now = START + timedelta(microseconds=micros)
     now_ms = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)

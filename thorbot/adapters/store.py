@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from thorbot.adapters import keys
-from thorbot.domain.watch import BoxRecord, Incident
+from thorbot.domain.incidents import BoxRecord, Incident
 
 JobKind = Literal["alert", "recovery", "thor_down", "thor_up", "escalate", "escalate_dm"]
 

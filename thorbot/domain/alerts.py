@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.replies import ACCESS_PROBLEMS
 from thorbot.domain.text import age, code, duration, escape, pack_lines, slack_date, truncate
-from thorbot.domain.watch import Incident
 
 Payload = dict[str, Any]
 MAX_GROUP_LINES = 40

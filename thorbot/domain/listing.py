@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from thorbot.domain.incidents import Condition, Observation, Thresholds, condition_of
 from thorbot.domain.models import Chargebox
 from thorbot.domain.text import age, code, escape, pack_lines, truncate
-from thorbot.domain.watch import Condition, Observation, Thresholds, condition_of
 
 Payload = dict[str, Any]
 MAX_PROBLEM_LINES = 60

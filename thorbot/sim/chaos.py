@@ -37,7 +37,7 @@ from aiohttp import web
 
 from thorbot.adapters import keys
 from thorbot.adapters.redis_server import redis_executable
-from thorbot.domain.watch import Incident
+from thorbot.domain.incidents import Incident
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack, SlackMessage
@@ -134,7 +134,7 @@ class Workers:
         name = f"w{self._count}"
         log = (self.log_dir / f"{name}.log").open("wb")
         self.running[name] = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "thorbot.cli", "worker"], env={**self.env, "THORBOT_WORKER_ID": name},
+            [sys.executable, "-m", "thorbot.cli.main", "worker"], env={**self.env, "THORBOT_WORKER_ID": name},
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return name

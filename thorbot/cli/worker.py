@@ -11,7 +11,7 @@ from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.runtime import open_context, require, slack_client
 from thorbot.settings import Settings
-from thorbot.worker import Worker
+from thorbot.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 

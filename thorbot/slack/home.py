@@ -12,9 +12,9 @@ from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
-from thorbot.domain.home import ChannelSummary, render_home
+from thorbot.domain.home_view import ChannelSummary, render_home
+from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import Ack
-from thorbot.domain.watch import Incident
 from thorbot.errors import SlackError
 
 log = logging.getLogger(__name__)

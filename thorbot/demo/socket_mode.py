@@ -16,8 +16,8 @@ from thorbot.sim.fleet import Fleet
 async def run_demo_slack(settings: Settings, clock: Callable[[], datetime], fleet: Fleet, stop: asyncio.Event,
                          console: Console) -> int:
     require(settings, "demo --slack")
-    from thorbot.commands.socket import socket_session
-    from thorbot.demo import _drive
+    from thorbot.cli.socket import socket_session
+    from thorbot.demo.run import _drive
 
     console.print(f"Connecting to Slack in Socket Mode; the simulated fleet has {len(fleet.boxes)} boxes. "
                   "In Slack, try `/chargebox list` after `/chargebox subscribe all`. Ctrl-C stops.")

@@ -9,15 +9,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.alert_actions import register_alert_actions
 from thorbot.context import AppContext
 from thorbot.domain import replies
-from thorbot.domain.commands import CHANGES_SETTINGS, Command, ListSubscriptions, Subscribe, Unsubscribe
-from thorbot.home import register_home
-from thorbot.oncall_commands import oncall_payload
-from thorbot.permissions import may_change
-from thorbot.slack_app import Payload, build_app, reply, safe_payload
-from thorbot.subscriptions import subscriptions_payload
+from thorbot.domain.slash_commands import CHANGES_SETTINGS, Command, ListSubscriptions, Subscribe, Unsubscribe
+from thorbot.slack.alert_actions import register_alert_actions
+from thorbot.slack.app import Payload, build_app, reply, safe_payload
+from thorbot.slack.home import register_home
+from thorbot.slack.oncall import oncall_payload
+from thorbot.slack.permissions import may_change
+from thorbot.slack.subscriptions import subscriptions_payload
 
 INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
 IN_A_DM = ("Subscriptions, on-call and mutes belong to a channel: run this in the channel that should get the "

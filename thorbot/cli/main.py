@@ -105,26 +105,26 @@ def _problems(exc: ValidationError) -> list[str]:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.Event) -> int:
     if args.cmd == "status":
-        from thorbot.commands.status import run_status
+        from thorbot.cli.status import run_status
 
         return await run_status(settings, " ".join(args.query))
     if args.cmd == "doctor":
-        from thorbot.commands.doctor import run_doctor
+        from thorbot.cli.doctor import run_doctor
 
         return await run_doctor(settings)
     if args.cmd == "demo":
-        from thorbot.demo import run_demo
+        from thorbot.demo.run import run_demo
 
         return await run_demo(settings, args, stop)
     if args.cmd == "serve":
-        from thorbot.commands.serve import run_serve
+        from thorbot.cli.serve import run_serve
 
         return await run_serve(settings, stop)
     if args.cmd == "worker":
-        from thorbot.commands.worker import run_worker
+        from thorbot.cli.worker import run_worker
 
         return await run_worker(settings, stop)
-    from thorbot.commands.socket import run_socket
+    from thorbot.cli.socket import run_socket
 
     return await run_socket(settings, stop)
 

@@ -22,11 +22,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
-from thorbot.delivery import Deliverer, LostLease
-from thorbot.escalation import Escalator
-from thorbot.poller import Poller, PollReport
 from thorbot.redact import redact
 from thorbot.settings import Settings
+from thorbot.worker.delivery import Deliverer, LostLease
+from thorbot.worker.escalation import Escalator
+from thorbot.worker.poller import Poller, PollReport
 
 log = logging.getLogger(__name__)
 DELIVERY_TICK = 1.0

@@ -8,7 +8,7 @@ from typing import Any
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import MessageState, render_alert
-from thorbot.domain.watch import Incident
+from thorbot.domain.incidents import Incident
 
 Payload = dict[str, Any]
 

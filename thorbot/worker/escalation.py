@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from thorbot.adapters.alert_state import message_state
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.store import Job, Store
-from thorbot.alert_messages import message_state
 from thorbot.domain.oncall import escalation_due
 
 log = logging.getLogger(__name__)

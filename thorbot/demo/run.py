@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from thorbot.demo_console import DemoConsole, DemoSlackRenderer
+from thorbot.demo.console import DemoConsole, DemoSlackRenderer
 from thorbot.runtime import open_context, slack_client
 from thorbot.settings import Settings
 from thorbot.sim.fleet import Fleet
@@ -106,7 +106,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
         async with _servers(fake_thor, fake_slack) as (thor_url, slack_url):
             settings = demo_settings(base, Path(tmp), thor_url, slack_url, args.speed)
             if args.slack:
-                from thorbot.demo_slack import run_demo_slack
+                from thorbot.demo.socket_mode import run_demo_slack
 
                 if args.duration > 0:
                     asyncio.get_running_loop().call_later(args.duration, stop.set)
@@ -129,7 +129,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
     return 0
 
 
-def main() -> None:  # pragma: no cover - convenience for `python -m thorbot.demo`
-    from thorbot.cli import main as cli_main
+def main() -> None:  # pragma: no cover - convenience for `python -m thorbot.demo.run`
+    from thorbot.cli.main import main as cli_main
 
     sys.exit(cli_main(["demo", *sys.argv[1:]]))

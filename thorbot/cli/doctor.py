@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from thorbot.adapters.slack import BOT_SCOPES, SlackApi
+from thorbot.adapters.terminal import mrkdwn_to_plain
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.replies import describe_thor_error
 from thorbot.errors import ConfigError, SlackError, ThorError
 from thorbot.redact import redact, register_secret
 from thorbot.runtime import open_redis, slack_client
 from thorbot.settings import WHY, Settings
-from thorbot.terminal import mrkdwn_to_plain
 
 Verdict = Literal["ok", "warn", "fail"]
 MARK = {"ok": "[green]✓[/green]", "warn": "[yellow]⚠[/yellow]", "fail": "[red]✗[/red]"}

@@ -12,8 +12,8 @@ from typing import Any
 
 from thorbot.adapters.store import Commit, Job, Store, ThorHealth
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
+from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, Thresholds, step
 from thorbot.domain.models import has_live_fields, parse_chargebox
-from thorbot.domain.watch import BoxRecord, Observation, Opened, QuickJudge, Status, Thresholds, step
 from thorbot.errors import ThorAccessDenied, ThorError
 from thorbot.settings import Settings
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from thorbot.domain.alerts import incident_line
+from thorbot.domain.incidents import BoxRecord, Incident, Status
 from thorbot.domain.oncall import Ack
 from thorbot.domain.text import code, escape, slack_date, truncate
-from thorbot.domain.watch import BoxRecord, Incident, Status
 
 PROBLEMS = (Status.OFFLINE, Status.SILENT, Status.GONE, Status.INACTIVE, Status.SUSPECT, Status.RECOVERING)
 MAX_LINES = 30

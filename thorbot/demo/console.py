@@ -19,7 +19,7 @@ from rich.table import Table
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.store import Store
-from thorbot.app_factory import build_slack_app
+from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload
 from thorbot.context import AppContext
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
@@ -28,10 +28,10 @@ from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.slack_user import SlackUser
-from thorbot.slack_app import close_app
-from thorbot.terminal import mrkdwn_to_plain, render_payload
-from thorbot.web import build_web_app
-from thorbot.worker import Worker
+from thorbot.slack.app import close_app
+from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.web import build_web_app
+from thorbot.worker.loop import Worker
 
 CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
   /chargebox help             /chargebox <id or name>

@@ -8,11 +8,11 @@ import logging
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from thorbot.app_factory import build_slack_app
-from thorbot.commands.worker import worker_loop
+from thorbot.cli.worker import worker_loop
 from thorbot.context import AppContext
 from thorbot.runtime import open_context, require, slack_client
 from thorbot.settings import Settings
+from thorbot.slack.app_factory import build_slack_app
 
 log = logging.getLogger(__name__)
 

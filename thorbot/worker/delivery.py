@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from thorbot.adapters.alert_state import current_alert
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Job, Store
-from thorbot.alert_messages import current_alert
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 

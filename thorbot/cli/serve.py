@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from thorbot.app_factory import build_slack_app
 from thorbot.runtime import open_context, require, slack_client
 from thorbot.settings import Settings
-from thorbot.slack_app import close_app
-from thorbot.web import build_web_app, start_site
+from thorbot.slack.app import close_app
+from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.web import build_web_app, start_site
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from thorbot.adapters.alert_state import current_alert
 from thorbot.adapters.oncall_store import Hold, OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
-from thorbot.alert_messages import current_alert
 from thorbot.context import AppContext
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.card import render_card
+from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
 from thorbot.domain.text import escape, slack_date
-from thorbot.domain.watch import Incident
 from thorbot.errors import SlackError, ThorError
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.domain import replies
-from thorbot.domain.commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
+from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.text import code, duration, escape, slack_date
-from thorbot.subscriptions import watched_boxes
+from thorbot.slack.subscriptions import watched_boxes
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]

@@ -23,8 +23,8 @@ from thorbot.adapters.slack import Respond, ResponseUrl
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE, render_card
-from thorbot.domain.commands import Help, Status, parse_command
 from thorbot.domain.replies import ACTION_PICK
+from thorbot.domain.slash_commands import Help, Status, parse_command
 from thorbot.domain.text import slack_date
 from thorbot.errors import SlackError, ThorError, ThorUnavailable, UsageError
 

@@ -1,1 +1,0 @@
-"""One module per CLI command; each wires the real parts and runs."""

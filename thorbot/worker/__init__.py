@@ -1,0 +1,1 @@
+"""The periodic job (`thorbot worker`, and the worker half of `thorbot socket`): poll, deliver, escalate."""
