@@ -18,14 +18,12 @@ import httpx
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
-from thorbot.context import AppContext
-from thorbot.runtime import open_context, slack_client
+from thorbot.runtime import AppContext, open_context, slack_client
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
-from thorbot.slack.app import close_app
-from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.app import build_app, close_app
 from thorbot.slack.web import build_web_app
 
 SLACK_TOKEN = "xoxb-test-token"
@@ -119,7 +117,7 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
                         **overrides: Any) -> AsyncIterator[AppRig]:
     settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
     async with open_context(settings) as ctx, httpx.AsyncClient(timeout=15) as http:
-        bolt = build_slack_app(ctx, slack_client(settings), SIGNING_SECRET)
+        bolt = build_app(ctx, slack_client(settings), SIGNING_SECRET)
         server = await LoopbackServer(build_web_app(bolt, ctx.redis, SIGNING_SECRET)).start()
         try:
             yield AppRig(server.url, thor, slack, ctx, http, settings)

@@ -1,20 +1,54 @@
-"""Assemble the real parts from Settings: Redis (embedded or REDIS_URL), Thor, Slack clients."""
+"""Assemble the real parts from Settings (Redis, embedded or REDIS_URL; Thor; Slack) into an AppContext.
+
+The Slack app and the worker both run on an AppContext; only this module and the entry points
+(cli/, demo/) build one. The clock is read here and nowhere in domain/.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.redis_server import EmbeddedRedis
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.thor import ThorClient
-from thorbot.context import AppContext, utc_now
+from thorbot.domain.incidents import Thresholds
 from thorbot.errors import ConfigError
 from thorbot.redact import register_secret
 from thorbot.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass
+class AppContext:
+    """What the Slack listeners and the worker share: settings, clients, the clock.
+
+    `thor` retries (the worker's); `thor_interactive` does not, because a person is waiting.
+    """
+
+    settings: Settings
+    thor: ThorClient
+    thor_interactive: ThorClient
+    lookup: Lookup
+    redis: Redis
+    clock: Callable[[], datetime] = field(default=utc_now)
+    slack: SlackApi | None = None  # the bot's Web API, once the Slack app is built
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    """The incident state machine's thresholds, from THORBOT_* settings."""
+    return Thresholds(grace=timedelta(seconds=settings.disconnect_grace),
+                      stale_after=timedelta(seconds=settings.heartbeat_stale_after),
+                      recovery_grace=timedelta(seconds=settings.recovery_grace))
 
 
 def require(settings: Settings, command: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
-from thorbot.domain.slash_commands import Help, ListSubscriptions, Status, Subscribe, Unsubscribe, parse_command
+from thorbot.domain.slash_commands import Help, ListSubscriptions, ShowCard, Subscribe, Unsubscribe, parse_command
 from thorbot.domain.text import clean_input, escape, kilowatts, parse_duration
 from thorbot.errors import UsageError
 
@@ -26,12 +26,12 @@ def test_clean_input_drops_controls_keeps_emoji() -> None:
 
 
 @pytest.mark.parametrize(("text", "command"), [
-    ("", Help()), ("help", Help()), ("abc", Status("abc")), ("status abc", Status("abc")),
+    ("", Help()), ("help", Help()), ("abc", ShowCard("abc")), ("status abc", ShowCard("abc")),
     ("list", ListSubscriptions()), ("subscriptions", ListSubscriptions()),
     ("subscribe a b,c", Subscribe(("a", "b", "c"))), ("subscribe all", Subscribe((), True)),
     ('subscribe "parking lot a" b', Subscribe(("parking lot a", "b"))),
     ("unsubscribe all", Unsubscribe((), True)), ("unsubscribe x", Unsubscribe(("x",))),
-    ("parking lot A", Status("parking lot A")),
+    ("parking lot A", ShowCard("parking lot A")),
 ])
 def test_parse_command(text: str, command: object) -> None:
     assert parse_command(text) == command

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from thorbot.adapters import keys
 from thorbot.domain.incidents import BoxRecord, Incident
@@ -85,6 +85,9 @@ class Commit(BaseModel):
 
 
 MAX_BATCHES = 20
+# What an unreachable or failing Redis raises. Callers above the adapters catch this tuple instead of
+# importing redis themselves: the entry points (worker loop, reply helper, /healthz) decide what to do.
+RedisDown = (RedisError, OSError)
 
 
 def _ts(when: datetime) -> float:

@@ -7,8 +7,7 @@ import logging
 
 from thorbot.runtime import open_context, require, slack_client
 from thorbot.settings import Settings
-from thorbot.slack.app import close_app
-from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.app import build_app, close_app
 from thorbot.slack.web import build_web_app, start_site
 
 log = logging.getLogger(__name__)
@@ -19,7 +18,7 @@ async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.
     assert settings.slack_signing_secret is not None
     async with open_context(settings) as ctx:
         secret = settings.slack_signing_secret.get_secret_value()
-        bolt = build_slack_app(ctx, slack_client(settings), secret)
+        bolt = build_app(ctx, slack_client(settings), secret)
         runner = await start_site(build_web_app(bolt, ctx.redis, secret), host, settings.port)
         log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz)", host, settings.port)
         try:

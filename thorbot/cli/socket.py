@@ -9,10 +9,9 @@ import logging
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from thorbot.cli.worker import worker_loop
-from thorbot.context import AppContext
-from thorbot.runtime import open_context, require, slack_client
+from thorbot.runtime import AppContext, open_context, require, slack_client
 from thorbot.settings import Settings
-from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.app import build_app, close_app
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ async def socket_session(ctx: AppContext, stop: asyncio.Event) -> None:
     settings = ctx.settings
     assert settings.slack_app_token is not None
     client = slack_client(settings)
-    bolt = build_slack_app(ctx, client, None)
+    bolt = build_app(ctx, client, None)
     handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), logger=socket_mode_logger())
     connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
     connecting.add_done_callback(_connected)
@@ -69,3 +68,4 @@ async def socket_session(ctx: AppContext, stop: asyncio.Event) -> None:
             await connecting
         with contextlib.suppress(Exception):
             await asyncio.wait_for(handler.close_async(), timeout=2)  # type: ignore[no-untyped-call]
+        await close_app(bolt)

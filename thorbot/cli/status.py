@@ -8,14 +8,13 @@ from rich.console import Console
 
 from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload, terminal_safe
-from thorbot.context import utc_now
 from thorbot.domain.card import render_card
 from thorbot.domain.replies import describe_thor_error
 from thorbot.domain.slash_commands import MAX_QUERY_LEN
 from thorbot.domain.text import clean_input
 from thorbot.errors import ThorError
 from thorbot.redact import register_secret
-from thorbot.runtime import thor_client
+from thorbot.runtime import thor_client, utc_now
 from thorbot.settings import Settings
 
 EXIT_ERROR, EXIT_NOT_FOUND, EXIT_AMBIGUOUS = 1, 3, 4

@@ -8,8 +8,7 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.store import Store
-from thorbot.context import AppContext
-from thorbot.runtime import open_context, require, slack_client
+from thorbot.runtime import AppContext, open_context, require, slack_client
 from thorbot.settings import Settings
 from thorbot.worker.loop import Worker
 

@@ -20,16 +20,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.store import Store
 from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload
-from thorbot.context import AppContext
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
+from thorbot.runtime import AppContext
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.slack_user import SlackUser
-from thorbot.slack.app import close_app
-from thorbot.slack.app_factory import build_slack_app
+from thorbot.slack.app import build_app, close_app
 from thorbot.slack.web import build_web_app
 from thorbot.worker.loop import Worker
 
@@ -115,7 +114,7 @@ class DemoConsole:
         self.renderer = next(x for x in slack.listeners if isinstance(x, DemoSlackRenderer))
 
     async def run(self, *, script: str | None, duration: float, speed: float) -> None:
-        bolt = build_slack_app(self.ctx, self.client, self.secret)
+        bolt = build_app(self.ctx, self.client, self.secret)
         app_server = await LoopbackServer(build_web_app(bolt, self.ctx.redis, self.secret)).start()
         worker = Worker(self.ctx.settings, Store(self.ctx.redis), self.ctx.thor, self.client, self.ctx.clock,
                         worker_id="demo")

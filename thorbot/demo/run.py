@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,13 +53,6 @@ def demo_fleet(boxes: int, seed: int, now: datetime) -> Fleet:
     first.occupied.add(1)
     fleet.schedule_outage(first.id, now + timedelta(seconds=60), timedelta(minutes=4))
     return fleet
-
-
-async def _drive(fleet: Fleet, clock: Callable[[], datetime], stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        fleet.advance(clock())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=0.2)
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +106,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
             assert fake_slack is not None
             async with open_context(settings) as ctx:
                 ctx.clock = clock
-                driver = asyncio.create_task(_drive(fleet, clock, stop))
+                driver = asyncio.create_task(fleet.run(clock, stop))
                 renderer = DemoSlackRenderer(console, clock)
                 fake_slack.listeners.append(renderer)
                 fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]
@@ -127,9 +119,3 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                     await driver
     console.print("[dim]thorbot demo stopped; the embedded Redis and the simulated fleet are gone.[/dim]")
     return 0
-
-
-def main() -> None:  # pragma: no cover - convenience for `python -m thorbot.demo.run`
-    from thorbot.cli.main import main as cli_main
-
-    sys.exit(cli_main(["demo", *sys.argv[1:]]))

@@ -17,13 +17,12 @@ async def run_demo_slack(settings: Settings, clock: Callable[[], datetime], flee
                          console: Console) -> int:
     require(settings, "demo --slack")
     from thorbot.cli.socket import socket_session
-    from thorbot.demo.run import _drive
 
     console.print(f"Connecting to Slack in Socket Mode; the simulated fleet has {len(fleet.boxes)} boxes. "
                   "In Slack, try `/chargebox list` after `/chargebox subscribe all`. Ctrl-C stops.")
     async with open_context(settings) as ctx:
         ctx.clock = clock
-        driver = asyncio.create_task(_drive(fleet, clock, stop))
+        driver = asyncio.create_task(fleet.run(clock, stop))
         try:
             await socket_session(ctx, stop)
         finally:

@@ -19,7 +19,7 @@ class Help:
 
 
 @dataclass(frozen=True)
-class Status:
+class ShowCard:
     query: str
 
 
@@ -68,7 +68,7 @@ class Unmute:
     all_boxes: bool = False
 
 
-Command = (Help | Status | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
+SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
            | Mute | Unmute)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute)
 MAX_MUTE = timedelta(days=30)
@@ -77,7 +77,7 @@ _HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
 _LIST_WORDS = {"list", "subscriptions", "subs"}
 
 
-def parse_command(raw_text: str) -> Command:
+def parse_command(raw_text: str) -> SlashCommand:
     """Turn the text after `/chargebox` into a Command."""
     text = clean_input(raw_text)
     if not text:
@@ -101,10 +101,10 @@ def parse_command(raw_text: str) -> Command:
         return Unmute(*_targets(rest, verb="unmute"))
     if lowered == "status" and rest:
         text = rest
-    return Status(_query(text))
+    return ShowCard(_query(text))
 
 
-def _oncall(rest: str) -> Command:
+def _oncall(rest: str) -> SlashCommand:
     if not rest:
         return ShowOnCall()
     if rest.lower() in ("clear", "none", "off", "remove"):

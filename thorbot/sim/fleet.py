@@ -6,8 +6,11 @@ tick count always give the same fleet. Boxes can also be changed directly (tests
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,6 +148,13 @@ class Fleet:
         else:
             box.down_from, box.down_until = box_start, box_start + length
         self.events.append(f"{box_start:%H:%M:%S} scheduled {'silence' if silent else 'outage'} {box.alias}")
+
+    async def run(self, clock: Callable[[], datetime], stop: asyncio.Event) -> None:
+        """Keep the story in step with `clock` until `stop` (the demo's simulated time)."""
+        while not stop.is_set():
+            self.advance(clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.2)
 
     def advance(self, until: datetime) -> None:
         """Run the story tick by tick up to `until` (simulated time)."""

@@ -6,19 +6,19 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.alert_state import current_alert
 from thorbot.adapters.oncall_store import Hold, OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
-from thorbot.context import AppContext
-from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.card import render_card
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
 from thorbot.domain.text import escape, slack_date
 from thorbot.errors import SlackError, ThorError
+from thorbot.runtime import AppContext
+from thorbot.slack.reply import tell
 
 log = logging.getLogger(__name__)
 MAX_REFRESH_CARDS = 5
@@ -32,15 +32,8 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str]:
     return channel, ts, str((body.get("user") or {}).get("id", ""))
 
 
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    try:
-        await respond(response_type="ephemeral", replace_original=False, text=text)
-    except Exception:
-        log.exception("could not answer a button click")
-
-
 class AlertActions:
-    """The handlers; registered on the app by `register_alert_actions`."""
+    """Acknowledge, Snooze and Refresh on an alert message (slack/app.py registers them)."""
 
     def __init__(self, ctx: AppContext, slack: SlackApi) -> None:
         self.ctx = ctx
@@ -51,12 +44,12 @@ class AlertActions:
     async def open_incidents(self, channel: str, ts: str, respond: AsyncRespond) -> list[Incident] | None:
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
         if not incidents:
-            await _tell(respond, "thorbot no longer tracks this alert (it is older than 30 days).")
+            await tell(respond, "thorbot no longer tracks this alert (it is older than 30 days).")
             return None
         still_open = [i for i in incidents if i.resolved is None]
         if not still_open:
             resolved = max(i.resolved for i in incidents if i.resolved is not None)
-            await _tell(respond, f":white_check_mark: This already resolved {slack_date(resolved)}; nothing to do.")
+            await tell(respond, f":white_check_mark: This already resolved {slack_date(resolved)}; nothing to do.")
             return None
         return still_open
 
@@ -77,10 +70,10 @@ class AlertActions:
             return
         if not await self.oncall.set_ack(channel, ts, Ack(user=user, at=self.ctx.clock())):
             taken = await self.oncall.ack(channel, ts)
-            await _tell(respond, f":eyes: Already acknowledged by <@{taken.user if taken else '?'}>.")
+            await tell(respond, f":eyes: Already acknowledged by <@{taken.user if taken else '?'}>.")
             return
         await self.redraw(channel, ts)
-        await _tell(respond, ":eyes: You acknowledged this alert; escalation has stopped.")
+        await tell(respond, ":eyes: You acknowledged this alert; escalation has stopped.")
 
     async def snooze(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
                      ) -> None:
@@ -93,20 +86,20 @@ class AlertActions:
         now = self.ctx.clock()
         until = snooze_until(choice, now, incidents[0].timezone)
         if until is None or until - now > timedelta(days=2):
-            await _tell(respond, "That snooze option is not known; choose 1 hour, 4 hours or until tomorrow.")
+            await tell(respond, "That snooze option is not known; choose 1 hour, 4 hours or until tomorrow.")
             return
         for incident in incidents:
             await self.oncall.hold(channel, Hold(kind="snooze", box_id=incident.box_id, until=until, by=user))
         await self.redraw(channel, ts)
         what = "this box" if len(incidents) == 1 else "these boxes"
-        await _tell(respond, f":zzz: Snoozed ({SNOOZE_LABELS[choice]}): alerts for {what} are held here until "
+        await tell(respond, f":zzz: Snoozed ({SNOOZE_LABELS[choice]}): alerts for {what} are held here until "
                              f"{slack_date(until)}.")
 
     async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         channel, ts, _ = _where(body)
         if not await self.oncall.claim_refresh(channel, ts, REFRESH_EVERY):
-            await _tell(respond, "The live status was posted in this alert's thread less than a minute ago; "
+            await tell(respond, "The live status was posted in this alert's thread less than a minute ago; "
                                  "look there (or refresh again in a minute).")
             return
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
@@ -115,19 +108,12 @@ class AlertActions:
             try:
                 box = await self.ctx.thor_interactive.get_chargebox(incident.box_id)
             except ThorError as exc:
-                await _tell(respond, f"Could not refresh {escape(incident.name)}: Thor {exc.code}.")
+                await tell(respond, f"Could not refresh {escape(incident.name)}: Thor {exc.code}.")
                 continue
             card = render_card(box, self.ctx.clock(), stale_after=stale, buttons=False)
             try:
                 await self.slack.post_message(channel, card, thread_ts=ts)
             except SlackError as exc:
-                await _tell(respond, f"Could not post the live status here ({escape(exc.error)}).")
+                await tell(respond, f"Could not post the live status here ({escape(exc.error)}).")
                 return
         await self.redraw(channel, ts)
-
-
-def register_alert_actions(app: AsyncApp, ctx: AppContext, slack: SlackApi) -> None:
-    actions = AlertActions(ctx, slack)
-    app.action(ACTION_ACK)(actions.acknowledge)
-    app.action(ACTION_SNOOZE)(actions.snooze)
-    app.action(ACTION_ALERT_REFRESH)(actions.refresh)

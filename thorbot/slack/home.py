@@ -1,21 +1,19 @@
-"""App Home: publish the fleet overview when a user opens thorbot's Home tab."""
+"""App Home: the fleet overview, published when a user opens thorbot's Home tab."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
-
 from thorbot.adapters import keys
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
-from thorbot.context import AppContext
 from thorbot.domain.home_view import ChannelSummary, render_home
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import Ack
 from thorbot.errors import SlackError
+from thorbot.runtime import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +51,13 @@ async def _users_channels(slack: SlackApi, user: str) -> set[str]:
         return set()
 
 
-def register_home(app: AsyncApp, ctx: AppContext, slack: SlackApi) -> None:
-    @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        user = str(event.get("user", ""))
-        view = await build_home(ctx, slack, user)
-        try:
-            await slack.publish_home(user, view)
-        except SlackError as exc:
-            log.warning("could not publish the Home tab for %s: %s", user, exc.error)
+async def publish_home(ctx: AppContext, slack: SlackApi, event: dict[str, Any]) -> None:
+    """app_home_opened: publish the fleet overview for the user who opened the Home tab."""
+    if event.get("tab", "home") != "home":
+        return
+    user = str(event.get("user", ""))
+    view = await build_home(ctx, slack, user)
+    try:
+        await slack.publish_home(user, view)
+    except SlackError as exc:
+        log.warning("could not publish the Home tab for %s: %s", user, exc.error)

@@ -7,12 +7,12 @@ from typing import Any
 
 from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
 from thorbot.adapters.store import Store
-from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.text import code, duration, escape, slack_date
+from thorbot.runtime import AppContext
 from thorbot.slack.subscriptions import watched_boxes
 
 log = logging.getLogger(__name__)

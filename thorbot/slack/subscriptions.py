@@ -8,7 +8,6 @@ from typing import Any
 
 from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.store import Store
-from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
 from thorbot.domain.models import Chargebox
@@ -16,7 +15,7 @@ from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscribe
 from thorbot.domain.text import code, escape, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
-from thorbot.worker.poller import thresholds
+from thorbot.runtime import AppContext, thresholds
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]

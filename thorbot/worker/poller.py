@@ -12,9 +12,10 @@ from typing import Any
 
 from thorbot.adapters.store import Commit, Job, Store, ThorHealth
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
-from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, Thresholds, step
+from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
 from thorbot.domain.models import has_live_fields, parse_chargebox
 from thorbot.errors import ThorAccessDenied, ThorError
+from thorbot.runtime import thresholds
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,6 @@ class PollReport:
     list_calls: int = 0
     box_calls: int = 0
     skipped: list[str] = field(default_factory=list)
-
-
-def thresholds(settings: Settings) -> Thresholds:
-    return Thresholds(grace=timedelta(seconds=settings.disconnect_grace),
-                      stale_after=timedelta(seconds=settings.heartbeat_stale_after),
-                      recovery_grace=timedelta(seconds=settings.recovery_grace))
 
 
 class Poller:

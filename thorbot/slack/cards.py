@@ -1,0 +1,87 @@
+"""Status cards: `/chargebox <id or name>`, the pick list, and the card's Share and Refresh buttons."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncRespond
+
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.store import RedisDown
+from thorbot.domain import replies
+from thorbot.domain.card import render_card
+from thorbot.domain.models import Chargebox
+from thorbot.domain.text import slack_date
+from thorbot.runtime import AppContext
+from thorbot.slack.reply import Payload, reply, safe_payload
+
+log = logging.getLogger(__name__)
+
+
+async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond, channel: str = "") -> None:
+    """Resolve the query and answer with a card, a pick list, or a helpful error."""
+    payload = await safe_payload(lambda: query_payload(ctx, query, channel), query,
+                                 deadline=ctx.settings.interactive_deadline)
+    await reply(respond, payload, replace=True)
+
+
+async def answer_card(ctx: AppContext, box_id: str, respond: AsyncRespond, *, replace: bool = False,
+                      in_channel: bool = False, note: str | None = None) -> None:
+    async def build() -> Payload:
+        box = await ctx.thor_interactive.get_chargebox(box_id)
+        card = card_payload(ctx, box, note=note, buttons=not in_channel)
+        if in_channel:
+            card["response_type"] = "in_channel"
+        return card
+
+    payload = await safe_payload(build, box_id, deadline=ctx.settings.interactive_deadline)
+    await reply(respond, payload, replace=replace and not in_channel)
+
+
+async def share(ctx: AppContext, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+    """Post in channel: the card for everyone, saying who shared it."""
+    user = str((body.get("user") or {}).get("id", ""))
+    note = f"Shared by <@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", user) else None
+    await answer_card(ctx, str(action.get("value", "")), respond, in_channel=True, note=note)
+
+
+async def refresh(ctx: AppContext, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+    """Refresh, or a pick from the list: the card, in place of the message clicked."""
+    box_id = str(action.get("value", ""))
+    channel = str((body.get("channel") or {}).get("id", ""))
+    await answer_card(ctx, box_id, respond, replace=True, note=await hold_note(ctx, channel, box_id))
+
+
+def card_payload(ctx: AppContext, box: Chargebox, *, note: str | None = None, buttons: bool = True) -> Payload:
+    stale = timedelta(seconds=ctx.settings.heartbeat_stale_after)
+    payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note)
+    payload["response_type"] = "ephemeral"
+    return payload
+
+
+async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
+    """The card says when alerts for this box are held in this channel (mute or snooze)."""
+    if not channel:
+        return None
+    try:
+        hold = await OnCallStore(ctx.redis).held(channel, box_id, ctx.clock())
+    except RedisDown:  # the card comes from Thor: it must not depend on Redis being up
+        log.warning("Redis unreachable; showing the card without mute/snooze state")
+        return None
+    if hold is None:
+        return None
+    icon, what = (":mute:", "Muted for maintenance") if hold.kind == "mute" else (":zzz:", "Snoozed")
+    who = f" by <@{hold.by}>" if hold.by else ""
+    return f"{icon} {what}{who} in this channel until {slack_date(hold.until)}: alerts are held."
+
+
+async def query_payload(ctx: AppContext, query: str, channel: str = "") -> Payload:
+    found = await ctx.lookup.resolve(query)
+    if found.box is not None:
+        return card_payload(ctx, found.box, note=await hold_note(ctx, channel, found.box.id))
+    if found.matches:
+        return replies.pick_list(query, list(found.matches), len(found.matches))
+    return replies.no_match(query)

@@ -1,0 +1,83 @@
+"""`/chargebox`: parse, acknowledge at once, then answer through response_url.
+
+Every command is acknowledged before any I/O (Thor, Redis, Slack): a slow or unreachable service
+never costs Slack's 3-second window. What is pure (help, usage errors, a settings command in a DM)
+is the acknowledgement itself; everything else acks "working…" and answers when it has the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.slack import SlackApi
+from thorbot.domain import replies
+from thorbot.domain.slash_commands import (
+    CHANGES_SETTINGS,
+    ClearOnCall,
+    Help,
+    ListSubscriptions,
+    Mute,
+    SetOnCall,
+    ShowCard,
+    ShowOnCall,
+    SlashCommand,
+    Subscribe,
+    Unmute,
+    Unsubscribe,
+    parse_command,
+)
+from thorbot.errors import UsageError
+from thorbot.runtime import AppContext
+from thorbot.slack.cards import answer_query
+from thorbot.slack.oncall import oncall_payload
+from thorbot.slack.permissions import may_change
+from thorbot.slack.reply import Payload, reply, safe_payload
+from thorbot.slack.subscriptions import subscriptions_payload
+
+IN_A_DM = ("Subscriptions, on-call and mutes belong to a channel: run this in the channel that should get the "
+           "alerts (and invite @thorbot there if it is private).")
+NOT_AN_ADMIN = ("Only thorbot admins may change subscriptions, on-call and mutes in this workspace "
+                "(`THORBOT_ADMINS`). Ask one of them, or use `/chargebox list` and status cards freely.")
+
+
+async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any], ack: AsyncAck,
+                       respond: AsyncRespond) -> None:
+    channel = str(command.get("channel_id", ""))
+    try:
+        parsed = parse_command(str(command.get("text", "")))
+    except UsageError as exc:
+        await ack(**replies.usage_error(str(exc)))
+        return
+    if isinstance(parsed, Help):
+        await ack(**replies.help_reply())
+        return
+    if isinstance(parsed, ShowCard):
+        await ack(**replies.looking_up(parsed.query))
+        await answer_query(ctx, parsed.query, respond, channel=channel)
+        return
+    if not channel:
+        await ack(**replies.usage_error("Run this command in a channel."))
+        return
+    if isinstance(parsed, CHANGES_SETTINGS) and channel.startswith("D"):
+        await ack(**replies.simple(IN_A_DM, emoji=":information_source:"))
+        return
+    working = "Checking with Thor…" if isinstance(parsed, Subscribe | ListSubscriptions) else "Updating…"
+    await ack(**replies.simple(working, emoji=":hourglass_flowing_sand:"))
+    user = str(command.get("user_id", ""))
+    payload = await safe_payload(lambda: _answer(ctx, slack, parsed, channel, user), None,
+                                 deadline=ctx.settings.interactive_deadline)
+    await reply(respond, payload, replace=True)
+
+
+async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channel: str, user: str) -> Payload:
+    if isinstance(parsed, CHANGES_SETTINGS) and not await may_change(ctx.settings, OnCallStore(ctx.redis), slack,
+                                                                     user):
+        return replies.simple(NOT_AN_ADMIN, emoji=":lock:")
+    if isinstance(parsed, Subscribe | Unsubscribe | ListSubscriptions):
+        return await subscriptions_payload(ctx, parsed, channel)
+    if isinstance(parsed, ShowOnCall | SetOnCall | ClearOnCall | Mute | Unmute):
+        return await oncall_payload(ctx, parsed, channel, user)
+    return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above
