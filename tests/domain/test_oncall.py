@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from thorbot.domain.oncall import OnCall, escalation_due, parse_oncall, snooze_until
+from thorbot.domain.oncall import OnCall, parse_oncall, snooze_until
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -35,15 +35,3 @@ def test_snooze_until_tomorrow_nine_in_the_box_time_zone() -> None:
     assert snooze_until("4h", now, "Nowhere/Else") == now + timedelta(hours=4)
     fallback = snooze_until("tomorrow", now, "Nowhere/Else")
     assert fallback is not None and fallback.isoformat() == "2026-11-24T09:00:00+00:00"
-
-
-@freeze_time("2026-11-23 12:00:00")
-@pytest.mark.parametrize(("minutes", "count", "kwargs", "due"), [
-    (14, 0, {}, False), (15, 0, {}, True), (29, 1, {}, False), (30, 1, {}, True), (60, 3, {}, False),
-    (20, 0, {"acknowledged": True}, False), (20, 0, {"resolved": True}, False), (20, 0, {"snoozed": True}, False),
-])
-def test_escalation_due(minutes: int, count: int, kwargs: dict[str, bool], due: bool) -> None:
-    now = datetime.now(tz=UTC)
-    flags = {"acknowledged": False, "resolved": False, "snoozed": False, **kwargs}
-    assert escalation_due(alerted=now - timedelta(minutes=minutes), now=now, count=count,
-                          after=timedelta(minutes=15), max_count=3, **flags) is due

@@ -27,38 +27,38 @@ class Hold(BaseModel):
 
 class OnCallStore:
     def __init__(self, redis: Redis) -> None:
-        self.r = redis
+        self.redis = redis
 
     async def set_oncall(self, channel: str, target: OnCall) -> None:
-        await self.r.hset(keys.ONCALL, channel, target.model_dump_json())
+        await self.redis.hset(keys.ONCALL, channel, target.model_dump_json())
 
     async def clear_oncall(self, channel: str) -> bool:
-        return bool(await self.r.hdel(keys.ONCALL, channel))
+        return bool(await self.redis.hdel(keys.ONCALL, channel))
 
     async def oncall(self, channel: str) -> OnCall | None:
-        raw = await self.r.hget(keys.ONCALL, channel)
+        raw = await self.redis.hget(keys.ONCALL, channel)
         return OnCall.model_validate_json(raw) if raw else None
 
     async def set_ack(self, channel: str, ts: str, ack: Ack) -> bool:
         """Record the first acknowledgement; later clicks keep the first (who took it)."""
-        stored = await self.r.set(keys.ack(channel, ts), ack.model_dump_json(), nx=True, ex=keys.INCIDENT_TTL)
-        await self.r.zrem(keys.ESCALATIONS, f"{channel}|{ts}")
+        stored = await self.redis.set(keys.ack(channel, ts), ack.model_dump_json(), nx=True, ex=keys.INCIDENT_TTL)
+        await self.redis.zrem(keys.ESCALATIONS, f"{channel}|{ts}")
         return bool(stored)
 
     async def ack(self, channel: str, ts: str) -> Ack | None:
-        raw = await self.r.get(keys.ack(channel, ts))
+        raw = await self.redis.get(keys.ack(channel, ts))
         return Ack.model_validate_json(raw) if raw else None
 
     async def hold(self, channel: str, hold: Hold) -> None:
-        await self.r.hset(keys.holds(channel), f"{hold.kind}:{hold.box_id}", hold.model_dump_json())
+        await self.redis.hset(keys.holds(channel), f"{hold.kind}:{hold.box_id}", hold.model_dump_json())
 
     async def release(self, channel: str, kind: HoldKind, box_ids: list[str]) -> int:
         if not box_ids:
             return 0
-        return int(await self.r.hdel(keys.holds(channel), *[f"{kind}:{b}" for b in box_ids]))
+        return int(await self.redis.hdel(keys.holds(channel), *[f"{kind}:{b}" for b in box_ids]))
 
     async def holds(self, channel: str, now: datetime) -> list[Hold]:
-        raw = await self.r.hgetall(keys.holds(channel))
+        raw = await self.redis.hgetall(keys.holds(channel))
         live: list[Hold] = []
         expired: list[str] = []
         for field, value in raw.items():
@@ -68,7 +68,7 @@ class OnCallStore:
             else:
                 live.append(hold)
         if expired:
-            await self.r.hdel(keys.holds(channel), *expired)
+            await self.redis.hdel(keys.holds(channel), *expired)
         return live
 
     async def held(self, channel: str, box_id: str, now: datetime) -> Hold | None:
@@ -77,11 +77,11 @@ class OnCallStore:
         return max(matching, key=lambda h: h.until) if matching else None
 
     async def schedule_escalation(self, channel: str, ts: str, at: datetime) -> None:
-        await self.r.zadd(keys.ESCALATIONS, {f"{channel}|{ts}": at.astimezone(UTC).timestamp()})
+        await self.redis.zadd(keys.ESCALATIONS, {f"{channel}|{ts}": at.astimezone(UTC).timestamp()})
 
     async def escalation_candidates(self) -> list[tuple[str, str, datetime]]:
         """(channel, ts, when alerted) of every alert that may still need escalating (a small set)."""
-        members = await self.r.zrange(keys.ESCALATIONS, 0, -1, withscores=True)
+        members = await self.redis.zrange(keys.ESCALATIONS, 0, -1, withscores=True)
         result = []
         for member, score in members:  # type: ignore[str-unpack]
             channel, _, ts = str(member).partition("|")
@@ -89,13 +89,13 @@ class OnCallStore:
         return result
 
     async def drop_escalation(self, channel: str, ts: str) -> None:
-        await self.r.zrem(keys.ESCALATIONS, f"{channel}|{ts}")
+        await self.redis.zrem(keys.ESCALATIONS, f"{channel}|{ts}")
 
     async def escalation_count(self, channel: str, ts: str) -> int:
-        return int(await self.r.get(keys.escalation_count(channel, ts)) or 0)
+        return int(await self.redis.get(keys.escalation_count(channel, ts)) or 0)
 
     async def bump_escalation(self, channel: str, ts: str) -> int:
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(keys.escalation_count(channel, ts))
             pipe.expire(keys.escalation_count(channel, ts), keys.INCIDENT_TTL)
             count, _ = await pipe.execute()
@@ -103,11 +103,11 @@ class OnCallStore:
 
     async def claim_refresh(self, channel: str, ts: str, every: int) -> bool:
         """True for the first Refresh of an alert within `every` seconds (clicks in a hurry post one card)."""
-        return bool(await self.r.set(keys.refreshed(channel, ts), "1", nx=True, ex=every))
+        return bool(await self.redis.set(keys.refreshed(channel, ts), "1", nx=True, ex=every))
 
     async def cached_group(self, group_id: str) -> list[str] | None:
-        raw = await self.r.get(keys.usergroup(group_id))
+        raw = await self.redis.get(keys.usergroup(group_id))
         return list(json.loads(raw)) if raw else None
 
     async def cache_group(self, group_id: str, members: list[str], ttl: int = 300) -> None:
-        await self.r.set(keys.usergroup(group_id), json.dumps(members), ex=ttl)
+        await self.redis.set(keys.usergroup(group_id), json.dumps(members), ex=ttl)

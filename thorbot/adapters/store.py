@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -18,8 +17,7 @@ from redis.exceptions import RedisError, WatchError
 
 from thorbot.adapters import keys
 from thorbot.domain.incidents import BoxRecord, Incident
-
-JobKind = Literal["alert", "recovery", "thor_down", "thor_up", "escalate", "escalate_dm"]
+from thorbot.domain.notify import Job, ThorHealth
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -48,31 +46,6 @@ return 0
 """
 
 
-class Job(BaseModel):
-    """One message to deliver. Ids are deterministic, so enqueuing twice stores it once."""
-
-    id: str
-    kind: JobKind
-    channel: str
-    created: datetime
-    incident_id: str | None = None
-    box_id: str | None = None
-    code: str | None = None
-    since: datetime | None = None
-    cycles: int = 0
-    message_ts: str | None = None
-    attempts: int = 0
-    attempted: bool = False
-    batches: list[str] = []  # ids of the posts this job was attempted in, newest last (message metadata)
-
-
-class ThorHealth(BaseModel):
-    failures: int = 0
-    since: datetime | None = None
-    code: str | None = None
-    notified: bool = False
-
-
 class Commit(BaseModel):
     """Everything one poll cycle decided, written atomically."""
 
@@ -96,21 +69,21 @@ def _ts(when: datetime) -> float:
 
 class Store:
     def __init__(self, redis: Redis) -> None:
-        self.r = redis
+        self.redis = redis
 
     # --- subscriptions -------------------------------------------------------------------
     async def subscribe(self, channel: str, box_ids: Iterable[str]) -> int:
         ids = list(box_ids)
         if not ids:
             return 0
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(keys.subs(channel), *ids)
             pipe.sadd(keys.SUB_CHANNELS, channel)
             added, _ = await pipe.execute()
         return int(added)
 
     async def subscribe_all(self, channel: str) -> bool:
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(keys.SUB_ALL, channel)
             pipe.sadd(keys.SUB_CHANNELS, channel)
             added, _ = await pipe.execute()
@@ -120,12 +93,12 @@ class Store:
         ids = list(box_ids)
         if not ids:
             return 0
-        removed = int(await self.r.srem(keys.subs(channel), *ids))
+        removed = int(await self.redis.srem(keys.subs(channel), *ids))
         await self._forget_channel_if_empty(channel)
         return removed
 
     async def unsubscribe_all(self, channel: str) -> int:
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.scard(keys.subs(channel))
             pipe.srem(keys.SUB_ALL, channel)
             pipe.delete(keys.subs(channel))
@@ -134,15 +107,15 @@ class Store:
         return int(count) + int(was_all)
 
     async def _forget_channel_if_empty(self, channel: str) -> None:
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.scard(keys.subs(channel))
             pipe.sismember(keys.SUB_ALL, channel)
             count, is_all = await pipe.execute()
         if not count and not is_all:
-            await self.r.srem(keys.SUB_CHANNELS, channel)
+            await self.redis.srem(keys.SUB_CHANNELS, channel)
 
     async def channel_subscriptions(self, channel: str) -> tuple[set[str], bool]:
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.smembers(keys.subs(channel))
             pipe.sismember(keys.SUB_ALL, channel)
             ids, is_all = await pipe.execute()
@@ -150,14 +123,14 @@ class Store:
 
     async def watchers(self) -> tuple[dict[str, set[str]], set[str]]:
         """(box id → channels watching it explicitly, channels watching the whole fleet)."""
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.smembers(keys.SUB_CHANNELS)
             pipe.smembers(keys.SUB_ALL)
             channels, all_channels = await pipe.execute()
         by_box: dict[str, set[str]] = {}
         channel_list = sorted(channels)
         if channel_list:
-            async with self.r.pipeline(transaction=False) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:
                 for channel in channel_list:
                     pipe.smembers(keys.subs(channel))
                 members = await pipe.execute()
@@ -167,7 +140,7 @@ class Store:
         return by_box, set(all_channels)
 
     async def is_watching(self, channel: str, box_id: str | None) -> bool:
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sismember(keys.SUB_ALL, channel)
             pipe.sismember(keys.subs(channel), box_id or "")
             pipe.sismember(keys.SUB_CHANNELS, channel)
@@ -176,35 +149,35 @@ class Store:
 
     # --- box records and incidents -------------------------------------------------------
     async def records(self) -> dict[str, BoxRecord]:
-        raw = await self.r.hgetall(keys.BOXES)
+        raw = await self.redis.hgetall(keys.BOXES)
         return {str(box_id): BoxRecord.model_validate_json(value) for box_id, value in raw.items()}
 
     async def records_version(self) -> str:
-        return str(await self.r.get(keys.BOXES_VERSION) or "0")
+        return str(await self.redis.get(keys.BOXES_VERSION) or "0")
 
     async def record_statuses(self, box_ids: list[str]) -> dict[str, BoxRecord]:
         if not box_ids:
             return {}
-        values = await self.r.hmget(keys.BOXES, box_ids)
+        values = await self.redis.hmget(keys.BOXES, box_ids)
         return {i: BoxRecord.model_validate_json(v) for i, v in zip(box_ids, values, strict=True) if v}
 
     async def incident(self, incident_id: str) -> Incident | None:
-        raw = await self.r.get(keys.incident(incident_id))
+        raw = await self.redis.get(keys.incident(incident_id))
         return Incident.model_validate_json(raw) if raw else None
 
     async def incidents(self, incident_ids: list[str]) -> list[Incident]:
         if not incident_ids:
             return []
-        values = await self.r.mget([keys.incident(i) for i in incident_ids])
+        values = await self.redis.mget([keys.incident(i) for i in incident_ids])
         return [Incident.model_validate_json(v) for v in values if v]
 
     async def thor_health(self) -> ThorHealth:
-        raw = await self.r.get(keys.THOR)
+        raw = await self.redis.get(keys.THOR)
         return ThorHealth.model_validate_json(raw) if raw else ThorHealth()
 
     async def commit(self, token: str, change: Commit) -> bool:
         """Apply one cycle's decisions if and only if `token` still holds the lease."""
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(keys.LEASE)
             if await pipe.get(keys.LEASE) != token:
                 await pipe.reset()  # type: ignore[no-untyped-call]
@@ -243,29 +216,29 @@ class Store:
             pipe.zadd(keys.OUTBOX_DUE, {job.id: _ts(job.created)}, nx=True)  # type: ignore[attr-defined]
 
     async def enqueue(self, jobs: list[Job]) -> None:
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             self._enqueue(pipe, jobs)
             await pipe.execute()
 
     async def anything_due(self, now: datetime) -> bool:
         """One round trip: is any job due (the usual answer, on a quiet cycle, is no)?"""
-        return bool(await self.r.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=1))
+        return bool(await self.redis.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=1))
 
     async def pending_jobs(self) -> list[tuple[Job, datetime]]:
         """Every job in the outbox with the time it is due (the outbox is small except in storms)."""
-        async with self.r.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.OUTBOX)
             pipe.zrange(keys.OUTBOX_DUE, 0, -1, withscores=True)
             stored, scheduled = await pipe.execute()
         due = {str(job_id): float(score) for job_id, score in scheduled}
         orphans = [job_id for job_id in due if job_id not in stored]
         if orphans:
-            await self.r.zrem(keys.OUTBOX_DUE, *orphans)
+            await self.redis.zrem(keys.OUTBOX_DUE, *orphans)
         return [(Job.model_validate_json(raw), datetime.fromtimestamp(due.get(str(job_id), 0.0), tz=UTC))
                 for job_id, raw in stored.items()]
 
     async def pending_count(self) -> int:
-        return int(await self.r.hlen(keys.OUTBOX))
+        return int(await self.redis.hlen(keys.OUTBOX))
 
     async def claim_for_post(self, token: str, ttl_s: float, jobs: list[Job], batch: str,
                              incident_ids: list[str] | None) -> bool:
@@ -280,17 +253,17 @@ class Store:
                                  json.dumps({"jobs": [j.id for j in jobs], "incidents": incident_ids or []})]
         for job in marked:
             args += [job.id, job.model_dump_json()]
-        claimed = await self.r.eval(_CLAIM, 3, keys.LEASE, keys.OUTBOX, keys.batch(batch), *args)
+        claimed = await self.redis.eval(_CLAIM, 3, keys.LEASE, keys.OUTBOX, keys.batch(batch), *args)
         return bool(claimed)
 
     async def batch_incidents(self, batch: str) -> list[str] | None:
         """The incidents a post (by its batch id) names, or None when thorbot no longer knows."""
-        raw = await self.r.get(keys.batch(batch))
+        raw = await self.redis.get(keys.batch(batch))
         return list(json.loads(raw).get("incidents", [])) if raw else None
 
     async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str]) -> None:
         """Record where the alert landed and remove the jobs, in one transaction."""
-        async with self.r.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             if ts is not None:
                 for incident_id in incident_ids:
                     pipe.set(keys.alert_message(incident_id, channel), ts, ex=keys.INCIDENT_TTL)
@@ -303,13 +276,13 @@ class Store:
             await pipe.execute()
 
     async def record_delivery_error(self, channel: str, error: str, at: datetime) -> None:
-        await self.r.hset(keys.DELIVERY_ERRORS, channel, json.dumps({"error": error, "at": at.isoformat()}))
+        await self.redis.hset(keys.DELIVERY_ERRORS, channel, json.dumps({"error": error, "at": at.isoformat()}))
 
     async def clear_delivery_error(self, channel: str) -> None:
-        await self.r.hdel(keys.DELIVERY_ERRORS, channel)
+        await self.redis.hdel(keys.DELIVERY_ERRORS, channel)
 
     async def delivery_error(self, channel: str) -> tuple[str, datetime] | None:
-        raw = await self.r.hget(keys.DELIVERY_ERRORS, channel)
+        raw = await self.redis.hget(keys.DELIVERY_ERRORS, channel)
         if not raw:
             return None
         data = json.loads(raw)
@@ -317,26 +290,26 @@ class Store:
 
     async def reschedule(self, jobs: list[Job], due: datetime) -> None:
         if jobs:
-            await self.r.zadd(keys.OUTBOX_DUE, {j.id: _ts(due) for j in jobs})
+            await self.redis.zadd(keys.OUTBOX_DUE, {j.id: _ts(due) for j in jobs})
 
     async def alert_ts(self, incident_id: str, channel: str) -> str | None:
-        value = await self.r.get(keys.alert_message(incident_id, channel))
+        value = await self.redis.get(keys.alert_message(incident_id, channel))
         return str(value) if value else None
 
     async def message_incidents(self, channel: str, ts: str) -> list[str]:
-        raw = await self.r.get(keys.message(channel, ts))
+        raw = await self.redis.get(keys.message(channel, ts))
         return list(json.loads(raw)) if raw else []
 
     # --- leader lease ----------------------------------------------------------------------
     async def hold_lease(self, token: str, ttl_s: float) -> bool:
         """Take the lease if free, or extend it if it is ours."""
         ttl_ms = int(ttl_s * 1000)
-        if await self.r.set(keys.LEASE, token, nx=True, px=ttl_ms):
+        if await self.redis.set(keys.LEASE, token, nx=True, px=ttl_ms):
             return True
-        return bool(await self.r.eval(_RENEW, 1, keys.LEASE, token, ttl_ms))
+        return bool(await self.redis.eval(_RENEW, 1, keys.LEASE, token, ttl_ms))
 
     async def release_lease(self, token: str) -> None:
-        await self.r.eval(_RELEASE, 1, keys.LEASE, token)
+        await self.redis.eval(_RELEASE, 1, keys.LEASE, token)
 
     async def worker_heartbeat(self, worker_id: str, now: datetime, ttl_s: float) -> None:
-        await self.r.set(keys.worker(worker_id), now.isoformat(), ex=max(1, int(ttl_s)))
+        await self.redis.set(keys.worker(worker_id), now.isoformat(), ex=max(1, int(ttl_s)))

@@ -1,4 +1,4 @@
-"""On-call targets, snooze times and the escalation rule. Pure."""
+"""On-call targets and snooze times. Pure. (When to escalate is a notification rule: notify.py.)"""
 
 from __future__ import annotations
 
@@ -63,11 +63,3 @@ def snooze_until(choice: str, now: datetime, timezone: str | None) -> datetime |
     local = now.astimezone(zone) if zone else now
     target = datetime.combine(local.date() + timedelta(days=1), time(9, 0), tzinfo=local.tzinfo)
     return target
-
-
-def escalation_due(*, alerted: datetime, now: datetime, count: int, after: timedelta, max_count: int,
-                   acknowledged: bool, resolved: bool, snoozed: bool) -> bool:
-    """Re-notify when an open alert has gone unacknowledged for `after` × (count + 1), up to `max_count`."""
-    if acknowledged or resolved or snoozed or count >= max_count or after <= timedelta(0):
-        return False
-    return now - alerted >= after * (count + 1)

@@ -12,6 +12,9 @@
   possible duplicate is better than a lost alert.
 - Permanent Slack errors (bot not in channel, archived…) drop the job with an error log, and the
   channel's `/chargebox list` says so.
+
+Who hears of what (fan-out, holds, recovery only if alerted, escalation, order, dead letters) is
+decided by the rules in domain/notify.py; this module gathers the facts they need and sends.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from typing import Any
 from thorbot.adapters.alert_state import current_alert
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Job, Store
+from thorbot.adapters.store import Store
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
+from thorbot.domain.notify import Job, JobKind, Skip, ready_to_send, skip_reason
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "thorbot_delivery"
-DEAD_AFTER = timedelta(hours=24)
 HISTORY_PAGES = 10  # how far back (x 100 messages) a retry looks for its earlier post
 Payload = dict[str, Any]
 Step = Callable[[str, list[Job]], Awaitable[None]]
@@ -61,11 +64,13 @@ class Posted:
 
 
 class Deliverer:
+    """Sends the outbox. Who is told what is decided by domain/notify.py; this gathers the facts it needs."""
+
     def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime],
                  fence: Callable[[], tuple[str, float]], *, min_gap: float = 1.0, concurrency: int = 8,
                  escalate_max: int = 3) -> None:
         self.store = store
-        self.oncall = OnCallStore(store.r)
+        self.oncall = OnCallStore(store.redis)
         self.escalate_max = escalate_max
         self.slack = slack
         self.clock = clock
@@ -74,85 +79,58 @@ class Deliverer:
         self._gate = asyncio.Semaphore(concurrency)
         self._last_post: dict[str, float] = {}
         self.posts = 0
+        # How each kind of message is sent; alerts of one moment go out together as one grouped message.
+        self._senders: dict[JobKind, Step] = {
+            JobKind.ALERT: self._alerts, JobKind.RECOVERY: self._recovery, JobKind.THOR_DOWN: self._thor_notice,
+            JobKind.THOR_UP: self._thor_notice, JobKind.ESCALATE: self._escalation,
+            JobKind.ESCALATE_DM: self._escalation,
+        }
 
     async def deliver_due(self) -> int:
-        """Deliver every job that is due, in order per channel; return how many jobs were settled.
-
-        A channel's jobs go out oldest first, and a job waiting for a retry holds back the ones after
-        it: a recovery never overtakes its alert (it would find no thread and be dropped).
-        """
+        """Deliver every job that is due, in order per channel; return how many jobs were settled."""
         now = self.clock()
         if not await self.store.anything_due(now):
             return 0
-        by_channel: dict[str, list[tuple[Job, datetime]]] = defaultdict(list)
-        for job, due in sorted(await self.store.pending_jobs(), key=lambda e: _order(e[0])):
-            by_channel[job.channel].append((job, due))
-        ready: dict[str, list[Job]] = {}
-        for channel, queued in by_channel.items():
-            head = []
-            for job, due in queued:
-                if due > now:
-                    break
-                head.append(job)
-            if head:
-                ready[channel] = head
+        ready = ready_to_send(await self.store.pending_jobs(), now)
         results = await asyncio.gather(*(self._channel(c, js) for c, js in ready.items()))
         return sum(results)
 
     async def _channel(self, channel: str, jobs: list[Job]) -> int:
         async with self._gate:
             settled = 0
-            now = self.clock()
-            live: list[Job] = []
-            for job in jobs:
-                if now - job.created > DEAD_AFTER:
-                    log.error("dropping %s for %s after 24 h of failed delivery", job.kind, channel)
-                    await self.store.delivered([job], channel, None, [])
-                    settled += 1
-                elif job.kind in ("alert", "recovery") and not await self.store.is_watching(channel, job.box_id):
-                    await self.store.delivered([job], channel, None, [])  # unsubscribed: silence
-                    settled += 1
-                else:
-                    live.append(job)
-            alerts = [j for j in live if j.kind == "alert"]
-            steps: list[tuple[list[Job], Step]] = []
-            if alerts:
-                steps.append((alerts, self._alerts))
-            for job in live:
-                if job.kind == "recovery":
-                    steps.append(([job], self._recovery))
-                elif job.kind in ("thor_down", "thor_up"):
-                    steps.append(([job], self._thor_notice))
-                elif job.kind in ("escalate", "escalate_dm"):
-                    steps.append(([job], self._escalation))
-            for step_jobs, handler in steps:
+            for step_jobs in _steps(jobs):
                 try:
-                    await handler(channel, step_jobs)
+                    await self._senders[step_jobs[0].kind](channel, step_jobs)
                     settled += len(step_jobs)
                 except RetryLater as wait:
                     await self.store.reschedule(step_jobs, self.clock() + timedelta(seconds=wait.delay))
                     break  # keep this channel's order: later messages wait too
             return settled
 
+    async def _skip(self, channel: str, jobs: list[Job], why: Skip) -> None:
+        if why is Skip.DEAD:
+            log.error("dropping %d %s message(s) for %s: %s", len(jobs), jobs[0].kind.value, channel, why.value)
+        await self.store.delivered(jobs, channel, None, [])
+
     async def _alerts(self, channel: str, jobs: list[Job]) -> None:
         earlier = await self._settle_already_posted(channel, jobs, None)
         for message in earlier.values():
             await self._after_alert(channel, message.ts, list(message.incidents))
         settled = {job_id for message in earlier.values() for job_id in message.jobs}
-        todo = [j for j in jobs if j.id not in settled]
-        if not todo:
-            return
         now = self.clock()
-        shown, held = [], []
-        incidents = {i.id: i for i in await self.store.incidents([j.incident_id for j in todo if j.incident_id])}
-        for job in todo:
+        incidents = {i.id: i for i in await self.store.incidents([j.incident_id for j in jobs if j.incident_id])}
+        shown: list[Job] = []
+        for job in (j for j in jobs if j.id not in settled):
             incident = incidents.get(job.incident_id or "")
-            if incident is not None and await self.oncall.held(channel, incident.box_id, now) is None:
+            if incident is None:
+                await self._skip(channel, [job], Skip.FORGOTTEN)
+                continue
+            held = await self.oncall.held(channel, incident.box_id, now) is not None
+            why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id), held=held)
+            if why is None:
                 shown.append(job)
             else:
-                held.append(job)  # muted or snoozed boxes: recorded, not posted
-        if held:
-            await self.store.delivered(held, channel, None, [])
+                await self._skip(channel, [job], why)
         if not shown:
             return
         target = await self.oncall.oncall(channel)
@@ -171,13 +149,14 @@ class Deliverer:
             await self.oncall.schedule_escalation(channel, ts, self.clock())
 
     async def _recovery(self, channel: str, jobs: list[Job]) -> None:
-        """The recovery goes into the alert's thread: every alert posted gets exactly one, even if the
-        alert itself went out late enough to show the incident resolved (a thread reads the same either way)."""
+        """Into the alert's thread: every alert posted gets exactly one, even one that went out late."""
         job = jobs[0]
         incident = await self.store.incident(job.incident_id or "")
         alert_ts = await self.store.alert_ts(job.incident_id or "", channel)
-        if incident is None or alert_ts is None:  # never alerted here (muted, snoozed, unsubscribed)
-            await self.store.delivered(jobs, channel, None, [])
+        why = skip_reason(job, now=self.clock(), watching=await self.store.is_watching(channel, job.box_id),
+                          alert_posted=incident is not None and alert_ts is not None)
+        if why is not None or incident is None or alert_ts is None:
+            await self._skip(channel, jobs, why or Skip.NEVER_ALERTED)
             return
         if await self._settle_already_posted(channel, jobs, alert_ts):
             return
@@ -196,11 +175,15 @@ class Deliverer:
             log.warning("could not mark the alert in %s resolved: %s", channel, exc.error)
 
     async def _thor_notice(self, channel: str, jobs: list[Job]) -> None:
+        job = jobs[0]
+        why = skip_reason(job, now=self.clock())
+        if why is not None:
+            await self._skip(channel, jobs, why)
+            return
         if await self._settle_already_posted(channel, jobs, None):
             return
-        job = jobs[0]
         since = job.since or job.created
-        if job.kind == "thor_down":
+        if job.kind is JobKind.THOR_DOWN:
             payload = render_thor_down(job.code or "unknown", since, job.cycles)
         else:
             payload = render_thor_up(since, self.clock())
@@ -213,26 +196,24 @@ class Deliverer:
         incidents = [i for i in await self.store.incidents(await self.store.message_incidents(channel, ts))
                      if i.resolved is None]
         target = await self.oncall.oncall(channel)
-        if not incidents or await self.oncall.ack(channel, ts) is not None:
-            await self.store.delivered(jobs, channel, None, [])  # resolved or taken meanwhile
+        needed = bool(incidents) and await self.oncall.ack(channel, ts) is None
+        why = skip_reason(job, now=self.clock(), still_needed=needed,
+                          target_is_person=target is not None and target.kind == "user")
+        if why is not None or target is None and job.kind is JobKind.ESCALATE_DM:
+            await self._skip(channel, jobs, why or Skip.GROUP_TARGET)
             return
-        mention = target.mention if target else None
-        if job.kind == "escalate":
+        if job.kind is JobKind.ESCALATE:
             if await self._settle_already_posted(channel, jobs, ts):
                 return
-            payload = render_escalation(incidents, job.cycles, self.escalate_max, mention)
+            payload = render_escalation(incidents, job.cycles, self.escalate_max, target.mention if target else None)
             posted = await self._post(channel, jobs, payload, thread_ts=ts)
-        elif target is not None and target.kind == "user":
+        else:
+            assert target is not None
             payload = render_escalation(incidents, job.cycles, self.escalate_max, None, channel=channel)
             posted = await self._post_dm(target.id, jobs, payload)
-        else:
-            posted = None
         await self.store.delivered(jobs, channel, posted, [])
 
     async def _post_dm(self, user: str, jobs: list[Job], payload: Payload) -> str | None:
-        """DMs are at-most-once: without im:history a crashed attempt cannot be checked, so skip it."""
-        if any(j.attempted for j in jobs):
-            return None
         try:
             dm = await self.slack.open_dm(user)
         except SlackPermanent as exc:
@@ -333,11 +314,11 @@ class Deliverer:
         self._last_post[channel] = time.monotonic()
 
 
-KIND_ORDER = {"thor_down": 0, "alert": 1, "escalate": 2, "escalate_dm": 3, "recovery": 4, "thor_up": 5}
-
-
-def _order(job: Job) -> tuple[datetime, int, str]:
-    return job.created, KIND_ORDER.get(job.kind, 9), job.id
+def _steps(jobs: list[Job]) -> list[list[Job]]:
+    """The channel's ready jobs as send steps: the alerts together (one grouped message), the rest one by one."""
+    alerts = [j for j in jobs if j.kind is JobKind.ALERT]
+    steps = [alerts] if alerts else []
+    return steps + [[j] for j in jobs if j.kind is not JobKind.ALERT]
 
 
 def _delivery_keys(message: dict[str, Any]) -> list[str]:

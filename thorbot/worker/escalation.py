@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from thorbot.adapters.alert_state import message_state
 from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.store import Job, Store
-from thorbot.domain.oncall import escalation_due
+from thorbot.adapters.store import Store
+from thorbot.domain.notify import escalation_due, escalation_jobs
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class Escalator:
     def __init__(self, store: Store, *, after: timedelta, max_count: int) -> None:
         self.store = store
-        self.oncall = OnCallStore(store.r)
+        self.oncall = OnCallStore(store.redis)
         self.after = after
         self.max_count = max_count
 
@@ -33,12 +33,10 @@ class Escalator:
                 continue
             held = state.snoozed_until is not None or state.muted_until is not None
             if not escalation_due(alerted=alerted, now=now, count=count, after=self.after,
-                                  max_count=self.max_count, acknowledged=False, resolved=False, snoozed=held):
+                                  max_count=self.max_count, acknowledged=False, resolved=False, held=held):
                 continue
             count = await self.oncall.bump_escalation(channel, ts)
-            jobs = [Job(id=f"{kind}:{channel}:{ts}:{count}", kind=kind, channel=channel, created=now,
-                        message_ts=ts, cycles=count) for kind in ("escalate", "escalate_dm")]
-            await self.store.enqueue(jobs)
+            await self.store.enqueue(escalation_jobs(channel, ts, count, now))
             queued += 1
             log.info("escalating unacknowledged alert %s in %s (%d/%d)", ts, channel, count, self.max_count)
         return queued

@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from thorbot.adapters.store import Commit, Job, Store, ThorHealth
+from thorbot.adapters.store import Commit, Store
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
 from thorbot.domain.models import has_live_fields, parse_chargebox
+from thorbot.domain.notify import (
+    JobKind,
+    after_failed_poll,
+    after_good_poll,
+    incident_jobs,
+    subscribed_channels,
+    watching_channels,
+)
 from thorbot.errors import ThorAccessDenied, ThorError
 from thorbot.runtime import thresholds
 from thorbot.settings import Settings
@@ -81,10 +89,10 @@ class Poller:
             report.ok, report.error = False, exc.code
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
             failed = await self._thor_failed(exc, now, by_box, all_channels)
-            report.committed = await self.store.commit(token, failed) if failed else True
+            report.committed = await self.store.commit(token, failed)
             return report
         self._forget(change, records, seen, by_box, all_channels, now, report)
-        change = await self._thor_ok(change, now, by_box, all_channels)
+        change = await self._thor_ok(change, now)
         report.jobs = len(change.jobs)
         report.committed = await self.store.commit(token, change)
         if not report.committed:
@@ -152,10 +160,9 @@ class Poller:
         for event in events:
             report.events += 1
             change.incidents.append(event.incident)
-            kind = "alert" if isinstance(event, Opened) else "recovery"
-            for channel in sorted(by_box.get(box_id, set()) | all_channels):
-                change.jobs.append(Job(id=f"{kind}:{event.incident.id}:{channel}", kind=kind, channel=channel,
-                                       created=now, incident_id=event.incident.id, box_id=box_id))
+            kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
+            change.jobs += incident_jobs(kind, event.incident.id, box_id,
+                                         watching_channels(box_id, by_box, all_channels), now)
         return True
 
     def _unreadable(self, box_id: str, what: str, report: PollReport | None) -> None:
@@ -203,31 +210,15 @@ class Poller:
         return observations
 
     async def _thor_failed(self, exc: ThorError, now: datetime, by_box: dict[str, set[str]],
-                           all_channels: set[str]) -> Commit | None:
-        health = await self.store.thor_health()
-        failures = health.failures + 1
-        updated = ThorHealth(failures=failures, since=health.since or now, code=exc.code, notified=health.notified)
-        jobs: list[Job] = []
-        if not health.notified and (failures >= self.settings.thor_outage_cycles or exc.permanent):
-            updated.notified = True
-            since = updated.since or now
-            for channel in _channels(by_box, all_channels):
-                jobs.append(Job(id=f"thor_down:{int(since.timestamp())}:{channel}", kind="thor_down", channel=channel,
-                                created=now, code=exc.code, since=since, cycles=failures))
-        return Commit(thor=updated, jobs=jobs)
+                           all_channels: set[str]) -> Commit:
+        health, jobs = after_failed_poll(await self.store.thor_health(), code=exc.code, permanent=exc.permanent,
+                                         now=now, outage_cycles=self.settings.thor_outage_cycles,
+                                         channels=subscribed_channels(by_box, all_channels))
+        return Commit(thor=health, jobs=jobs)
 
-    async def _thor_ok(self, change: Commit, now: datetime, by_box: dict[str, set[str]],
-                       all_channels: set[str]) -> Commit:
-        health = await self.store.thor_health()
-        if health.failures == 0 and not health.notified:
-            return change
-        change.thor = ThorHealth()
-        if health.notified and health.since is not None:
-            for channel in _channels(by_box, all_channels):
-                change.jobs.append(Job(id=f"thor_up:{int(health.since.timestamp())}:{channel}", kind="thor_up",
-                                       channel=channel, created=now, since=health.since))
+    async def _thor_ok(self, change: Commit, now: datetime) -> Commit:
+        health, jobs = after_good_poll(await self.store.thor_health(), now=now)
+        if health is not None:
+            change.thor = health
+            change.jobs += jobs
         return change
-
-
-def _channels(by_box: dict[str, set[str]], all_channels: set[str]) -> list[str]:
-    return sorted(set().union(*by_box.values(), all_channels) if by_box else all_channels)

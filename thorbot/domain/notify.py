@@ -1,0 +1,186 @@
+"""Who is told what, and when: the rules that turn incidents and Thor's health into messages. Pure.
+
+The incident state machine (incidents.py) decides *what happened*; this module decides *who hears
+of it*. The worker gathers the facts (subscriptions, holds, acknowledgements) and asks these
+functions; it makes no such decision itself.
+
+Rules (each has a test in tests/domain/test_notify.py):
+- Fan-out: an incident's alert and its recovery go to every channel that watches the box, explicitly
+  or as the whole fleet: one message per (event, channel), with an id that makes a repeated commit
+  store it once.
+- Thor outage: after `outage_cycles` failed polls in a row (at once for a permanent error such as a
+  bad key, a source-IP refusal, the REST API switched off or a wrong URL) every subscribed channel gets
+  one "Thor unreachable" notice. When polling works again, exactly the channels that got it hear
+  "recovered"; a Thor outage itself never alerts a box.
+- Unwatched: an alert or recovery for a channel that no longer watches the box is dropped silently.
+- Held: an alert for a box muted or snoozed in that channel is recorded, not posted.
+- Recovery only if alerted: a recovery goes in the thread of the alert posted in that channel; where no
+  alert was posted (held, unwatched), no recovery is either.
+- Escalation: an alert with someone on call that is still open, unacknowledged and not held is
+  re-notified after `after` × (n + 1), at most `max_count` times: in its thread, and by DM to a person
+  (a user group gets the thread only). A DM is sent at most once: without reading DM history a crashed
+  attempt cannot be checked.
+- Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
+  recoveries of the same moment); one waiting for a retry holds back those after it.
+- Dead letters: a message Slack has not taken for 24 hours is dropped (and logged as an error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+DEAD_AFTER = timedelta(hours=24)
+
+
+class JobKind(StrEnum):
+    ALERT = "alert"
+    RECOVERY = "recovery"
+    THOR_DOWN = "thor_down"
+    THOR_UP = "thor_up"
+    ESCALATE = "escalate"
+    ESCALATE_DM = "escalate_dm"
+
+
+# The order of messages created at the same moment in one channel.
+KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
+              JobKind.RECOVERY: 4, JobKind.THOR_UP: 5}
+
+
+class Job(BaseModel):
+    """One message to deliver. Ids are deterministic, so enqueuing twice stores it once."""
+
+    id: str
+    kind: JobKind
+    channel: str
+    created: datetime
+    incident_id: str | None = None
+    box_id: str | None = None
+    code: str | None = None
+    since: datetime | None = None
+    cycles: int = 0
+    message_ts: str | None = None
+    attempts: int = 0
+    attempted: bool = False
+    batches: list[str] = []  # ids of the posts this job was attempted in, newest last (message metadata)
+
+
+class ThorHealth(BaseModel):
+    """Consecutive failed polls, and which channels were told that Thor is unreachable."""
+
+    failures: int = 0
+    since: datetime | None = None
+    code: str | None = None
+    notified: bool = False
+    told: list[str] = []
+
+
+def watching_channels(box_id: str, by_box: dict[str, set[str]], whole_fleet: set[str]) -> list[str]:
+    """Fan-out: the channels that hear of this box's incidents."""
+    return sorted(by_box.get(box_id, set()) | whole_fleet)
+
+
+def subscribed_channels(by_box: dict[str, set[str]], whole_fleet: set[str]) -> list[str]:
+    """Every channel with any subscription: they hear of Thor's outages."""
+    return sorted(set().union(*by_box.values(), whole_fleet) if by_box else whole_fleet)
+
+
+def incident_jobs(kind: JobKind, incident_id: str, box_id: str, channels: Iterable[str], now: datetime) -> list[Job]:
+    """One alert (or recovery) per watching channel."""
+    return [Job(id=f"{kind.value}:{incident_id}:{channel}", kind=kind, channel=channel, created=now,
+                incident_id=incident_id, box_id=box_id) for channel in channels]
+
+
+def after_failed_poll(health: ThorHealth, *, code: str, permanent: bool, now: datetime, outage_cycles: int,
+                      channels: list[str]) -> tuple[ThorHealth, list[Job]]:
+    """Count the failure; tell every subscribed channel once, when the outage is confirmed."""
+    failures = health.failures + 1
+    since = health.since or now
+    updated = health.model_copy(update={"failures": failures, "since": since, "code": code})
+    if health.notified or (failures < outage_cycles and not permanent):
+        return updated, []
+    jobs = [Job(id=f"thor_down:{int(since.timestamp())}:{channel}", kind=JobKind.THOR_DOWN, channel=channel,
+                created=now, code=code, since=since, cycles=failures) for channel in channels]
+    return updated.model_copy(update={"notified": True, "told": channels}), jobs
+
+
+def after_good_poll(health: ThorHealth, *, now: datetime) -> tuple[ThorHealth | None, list[Job]]:
+    """Reset the count; tell the channels that heard of the outage that it is over. None: nothing changed."""
+    if health.failures == 0 and not health.notified:
+        return None, []
+    if not health.notified or health.since is None:
+        return ThorHealth(), []
+    jobs = [Job(id=f"thor_up:{int(health.since.timestamp())}:{channel}", kind=JobKind.THOR_UP, channel=channel,
+                created=now, since=health.since) for channel in health.told]
+    return ThorHealth(), jobs
+
+
+def escalation_due(*, alerted: datetime, now: datetime, count: int, after: timedelta, max_count: int,
+                   acknowledged: bool, resolved: bool, held: bool) -> bool:
+    """Re-notify when an open alert has gone unacknowledged for `after` × (count + 1), up to `max_count`."""
+    if acknowledged or resolved or held or count >= max_count or after <= timedelta(0):
+        return False
+    return now - alerted >= after * (count + 1)
+
+
+def escalation_jobs(channel: str, ts: str, count: int, now: datetime) -> list[Job]:
+    """The thread re-notification and the DM of one escalation."""
+    return [Job(id=f"{kind.value}:{channel}:{ts}:{count}", kind=kind, channel=channel, created=now, message_ts=ts,
+                cycles=count) for kind in (JobKind.ESCALATE, JobKind.ESCALATE_DM)]
+
+
+class Skip(StrEnum):
+    """Why a message is not sent (None from `skip_reason` means: send it)."""
+
+    DEAD = "Slack has not taken it for 24 hours"
+    UNWATCHED = "the channel no longer watches the box"
+    HELD = "the box is muted or snoozed in the channel"
+    NEVER_ALERTED = "no alert was posted in the channel"
+    SETTLED = "the alert was resolved or acknowledged meanwhile"
+    GROUP_TARGET = "the on-call target is a group: the thread is enough"
+    DM_RETRY = "a DM is sent at most once"
+    FORGOTTEN = "the incident is no longer recorded"
+
+
+def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = False, alert_posted: bool = True,
+                still_needed: bool = True, target_is_person: bool = True) -> Skip | None:
+    """Whether (and why not) to send a job, from the facts the worker gathered for it."""
+    if now - job.created > DEAD_AFTER:
+        return Skip.DEAD
+    if job.kind in (JobKind.ALERT, JobKind.RECOVERY) and not watching:
+        return Skip.UNWATCHED
+    if job.kind is JobKind.ALERT and held:
+        return Skip.HELD
+    if job.kind is JobKind.RECOVERY and not alert_posted:
+        return Skip.NEVER_ALERTED
+    if job.kind in (JobKind.ESCALATE, JobKind.ESCALATE_DM) and not still_needed:
+        return Skip.SETTLED
+    if job.kind is JobKind.ESCALATE_DM and not target_is_person:
+        return Skip.GROUP_TARGET
+    if job.kind is JobKind.ESCALATE_DM and job.attempted:
+        return Skip.DM_RETRY
+    return None
+
+
+def in_order(jobs: Iterable[Job]) -> list[Job]:
+    return sorted(jobs, key=lambda j: (j.created, KIND_ORDER[j.kind], j.id))
+
+
+def ready_to_send(queue: Iterable[tuple[Job, datetime]], now: datetime) -> dict[str, list[Job]]:
+    """Per channel, the jobs that may go now: oldest first, up to the first one that is not due yet."""
+    by_channel: dict[str, list[tuple[Job, datetime]]] = {}
+    for job, due in sorted(queue, key=lambda entry: (entry[0].created, KIND_ORDER[entry[0].kind], entry[0].id)):
+        by_channel.setdefault(job.channel, []).append((job, due))
+    ready: dict[str, list[Job]] = {}
+    for channel, queued in by_channel.items():
+        head = []
+        for job, due in queued:
+            if due > now:
+                break
+            head.append(job)
+        if head:
+            ready[channel] = head
+    return ready
