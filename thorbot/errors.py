@@ -13,9 +13,12 @@
         │   └── SlackRateLimited    HTTP 429: retry after `retry_after` seconds
         └── SlackPermanent          Slack refused for good: `not_in_channel`, `invalid_auth`, … (`error` says which)
 
-Adapters translate library exceptions (httpx, aiohttp, slack_sdk) into this tree once, at the edge, with
-`raise ... from exc`; nothing above the adapters sees a library exception type. Messages never
-contain the Thor API key or a connector's Nayax token.
+The Thor adapter (adapters/thor.py) translates httpx's and aiohttp's failures into ThorError, and the
+Slack adapter (adapters/slack.py) slack_sdk's and aiohttp's into SlackError, once, at the edge, with
+`raise ... from exc`. Redis is the exception: its failures are not translated but named once, as
+`adapters.store.RedisDown`, which the entry points (the worker loop, the Slack reply helper, /healthz,
+doctor) catch; nothing above the adapters imports a library's exception type. Messages never contain
+the Thor API key or a connector's Nayax token.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """An httpx transport on aiohttp's connection pool.
 
-thorbot talks to Thor through httpx's API (timeouts, status handling, MockTransport in unit tests),
-but httpcore's pool costs about 2 ms of CPU per request here, which made per-box polling CPU-bound
-(benchmarks/RESULTS.md). aiohttp's pool does the same work for about a quarter of that.
+thorbot talks to Thor through httpx's API (request building, timeouts, streamed responses), but
+httpcore's pool costs about 2 ms of CPU per request here, which made per-box polling CPU-bound
+(benchmarks/RESULTS.md). aiohttp's pool does the same work for about a quarter of that. The
+transport also enforces the response-size cap a request asks for (`MAX_BYTES_EXTENSION`).
 
 The URL is handed over with `encoded=True`, so aiohttp/yarl never re-decodes `%2E%2E` or `%2F` in a
 chargebox id: the id still reaches Thor as one percent-encoded path segment.

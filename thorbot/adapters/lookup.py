@@ -46,6 +46,6 @@ class Lookup:
                 pass
         matches = match_boxes(await self.all_boxes(), query)
         if len(matches) == 1:
-            # The list may lack live fields (thor-api.md Gaps #4): fetch the box itself for the card.
+            # The list may lack live fields (thor-api notes §2.4): fetch the box itself for the card.
             return Resolved(box=await self._thor.get_chargebox(matches[0].id))
         return Resolved(matches=tuple(matches))

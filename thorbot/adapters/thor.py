@@ -34,7 +34,7 @@ def chargebox_path(chargebox_id: str) -> str:
 
 
 def error_code(body: str) -> str | None:
-    """Thor's message token from an error body; the docs never show the body's shape (thor-api notes).
+    """Thor's message token from an error body; the docs never show the body's shape (thor-api notes §1).
 
     Accepts `APIKeyNotFound`, `"APIKeyNotFound"`, `{"message": "APIKeyNotFound"}`, `{"error": {...}}`
     and the like: any known token anywhere in the body wins, else a short single-word body.

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from rich.console import Console
 from rich.markup import escape
 
 from thorbot.adapters.slack import BOT_SCOPES, SlackApi
+from thorbot.adapters.store import RedisDown
 from thorbot.adapters.terminal import mrkdwn_to_plain
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.replies import describe_thor_error
@@ -114,7 +114,7 @@ async def redis_checks(settings: Settings) -> list[Check]:
     try:
         async with open_redis(settings) as redis:
             return await _redis_checks(redis)
-    except (ConfigError, RedisError, OSError) as exc:
+    except (ConfigError, *RedisDown) as exc:
         return [Check("fail", "Redis", redact(str(exc))[:200] or type(exc).__name__,
                       "check REDIS_URL (host, port, password; rediss:// for TLS) or unset it for the embedded Redis")]
 
@@ -124,7 +124,7 @@ async def _redis_checks(redis: Redis) -> list[Check]:
         await redis.ping()
         persistence = await redis.info("persistence")
         memory = await redis.info("memory")
-    except (RedisError, OSError) as exc:
+    except RedisDown as exc:
         return [Check("fail", "Redis", f"unreachable ({type(exc).__name__})",
                       "check REDIS_URL (host, port, password; rediss:// for TLS) and that the server runs")]
     found = [Check("ok", "Redis", "reachable")]

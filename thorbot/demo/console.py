@@ -52,11 +52,11 @@ class DemoSlackRenderer:
         self.console = console
         self.clock = clock
         self.last_alert_ts: str | None = None
-        self.seen: list[str] = []
+        self.shown: list[str] = []
 
     def __call__(self, kind: str, payload: dict[str, Any]) -> None:
         text = str(payload.get("text", ""))
-        self.seen.append(f"{kind}: {mrkdwn_to_plain(text)}")
+        self.shown.append(f"{kind}: {mrkdwn_to_plain(text)}")
         stamp = f"sim {self.clock():%H:%M:%S}"
         if kind == "response" and re.search(r"Looking up|Checking with Thor|Updating…", text):
             self.console.print(f"[dim]{rich_escape(mrkdwn_to_plain(text))}[/dim]")

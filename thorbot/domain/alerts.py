@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from thorbot.domain.blocks import Block, Payload, actions, button, context, header, message, section, select
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.replies import ACCESS_PROBLEMS
+from thorbot.domain.status import icon, look
 from thorbot.domain.text import age, code, duration, escape, pack_lines, slack_date, truncate
 
-Payload = dict[str, Any]
 MAX_GROUP_LINES = 40
 SECTION_LIMIT = 3000
 
@@ -21,7 +21,7 @@ WHAT = {
     "gone": "*no longer exists* in Thor (404 ChargeboxNotFound)",
     "inactive": "was flagged *inactive* in Thor",
 }
-WHAT_PLAIN = {"offline": "offline", "silent": "silent", "gone": "deleted in Thor", "inactive": "inactive in Thor"}
+WHAT_PLAIN = {kind: look(kind).label + (" in Thor" if kind == "inactive" else "") for kind in WHAT}
 ACTION_ACK = "alert_ack"
 ACTION_SNOOZE = "alert_snooze"
 ACTION_ALERT_REFRESH = "alert_refresh"
@@ -35,9 +35,6 @@ class MessageState:
     snoozed_until: datetime | None = None
     snoozed_by: str | None = None
     muted_until: datetime | None = None
-
-
-ICON = {"offline": ":red_circle:", "silent": ":large_yellow_circle:", "gone": ":no_entry:", "inactive": ":no_entry:"}
 
 
 def impact(incident: Incident) -> str:
@@ -59,7 +56,7 @@ def incident_line(incident: Incident, now: datetime) -> str:
         lasted = duration(down.total_seconds()) if down is not None else "?"
         return f":white_check_mark: {name} resolved — {WHAT_PLAIN[incident.kind]} for {lasted}"
     heartbeat = f"last heartbeat {age(incident.last_heartbeat, now)}" if incident.last_heartbeat else "no heartbeat"
-    return (f"{ICON[incident.kind]} {name} {WHAT[incident.kind]} since {slack_date(incident.started)} · "
+    return (f"{icon(incident.kind)} {name} {WHAT[incident.kind]} since {slack_date(incident.started)} · "
             f"{heartbeat} · {impact(incident)}")
 
 
@@ -67,10 +64,10 @@ def render_alert(incidents: list[Incident], now: datetime, *, mention: str | Non
                  state: MessageState | None = None, buttons: bool = True) -> Payload:
     """One message for one incident, or one grouped message for a burst of them, with its buttons."""
     payload = _single(incidents[0], now, mention) if len(incidents) == 1 else _grouped(incidents, now, mention)
-    blocks: list[dict[str, Any]] = payload["blocks"]
+    blocks: list[Block] = payload["blocks"]
     lines = _state_lines(state or MessageState())
     if lines:
-        blocks.insert(-1, {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
+        blocks.insert(-1, section("\n".join(lines)))
     if buttons and any(i.resolved is None for i in incidents):
         blocks.append(alert_actions(acknowledged=bool(state and state.ack)))
     return payload
@@ -88,24 +85,17 @@ def _state_lines(state: MessageState) -> list[str]:
     return lines
 
 
-def alert_actions(*, acknowledged: bool) -> dict[str, Any]:
-    ack: dict[str, Any] = {"type": "button", "action_id": ACTION_ACK, "value": "ack",
-                           "text": {"type": "plain_text", "text": "Acknowledged" if acknowledged else "Acknowledge"}}
-    if not acknowledged:
-        ack["style"] = "primary"
-    snooze = {"type": "static_select", "action_id": ACTION_SNOOZE,
-              "placeholder": {"type": "plain_text", "text": "Snooze…"},
-              "options": [{"text": {"type": "plain_text", "text": label}, "value": value}
-                          for value, label in SNOOZE_LABELS.items()]}
-    refresh = {"type": "button", "action_id": ACTION_ALERT_REFRESH, "value": "refresh",
-               "text": {"type": "plain_text", "text": "Refresh"}}
-    return {"type": "actions", "block_id": "alert_actions", "elements": [ack, snooze, refresh]}
+def alert_actions(*, acknowledged: bool) -> Block:
+    ack = button("Acknowledged" if acknowledged else "Acknowledge", ACTION_ACK, "ack",
+                 style=None if acknowledged else "primary")
+    return actions("alert_actions", ack, select("Snooze…", ACTION_SNOOZE, SNOOZE_LABELS),
+                   button("Refresh", ACTION_ALERT_REFRESH, "refresh"))
 
 
 def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
     resolved = incident.resolved is not None
     title = f"{incident.name} {WHAT_PLAIN[incident.kind]}" + (" — resolved" if resolved else "")
-    header = f"{'✅' if resolved else '🚨'} {title}"
+    title_line = f"{'✅' if resolved else '🚨'} {title}"
     details = [
         f"*Box* {escape(truncate(incident.name, 150))} · id {code(incident.box_id, 80)}",
         f"*What* {WHAT[incident.kind]}",
@@ -117,44 +107,34 @@ def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
         down = incident.downtime()
         details.insert(0, f":white_check_mark: *Resolved* {slack_date(incident.resolved)} · "  # type: ignore[arg-type]
                           f"{WHAT_PLAIN[incident.kind]} for {duration(down.total_seconds()) if down else '?'}")
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(header, 150), "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(details), SECTION_LIMIT)}},
-        _context(incident.box_id, mention if not resolved else None),
-    ]
+    blocks = [header(title_line), section("\n".join(details)), _context(incident.box_id, None if resolved else mention)]
     text = escape(f"{'Resolved: ' if resolved else ''}{incident.name} ({incident.box_id}) is "
                   f"{WHAT_PLAIN[incident.kind]}")
     if mention and not resolved:
         text = f"{mention} {text}"
-    return {"text": text, "blocks": blocks}
+    return message(text, blocks)
 
 
 def _grouped(incidents: list[Incident], now: datetime, mention: str | None) -> Payload:
     open_count = sum(1 for i in incidents if i.resolved is None)
     state = f" ({open_count} still open)" if open_count else " — all resolved"
-    header = f"🚨 {len(incidents)} chargeboxes down{state}"
+    title_line = f"🚨 {len(incidents)} chargeboxes down{state}"
     ordered = sorted(incidents, key=lambda i: (i.resolved is not None, i.name.casefold()))
     lines = [incident_line(i, now) for i in ordered[:MAX_GROUP_LINES]]
     if len(ordered) > MAX_GROUP_LINES:
         lines.append(f"_…and {len(ordered) - MAX_GROUP_LINES} more; `/chargebox list` shows them all._")
     sections = pack_lines(lines, SECTION_LIMIT)
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(header, 150), "emoji": True}},
-        *({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections[:45]),
-        _context(None, mention if open_count else None),
-    ]
+    blocks = [header(title_line), *(section(s) for s in sections[:45]), _context(None, mention if open_count else None)]
     text = f"{len(incidents)} chargeboxes went down ({open_count} still open)"
     if mention and open_count:
         text = f"{mention} {text}"
-    return {"text": text, "blocks": blocks}
+    return message(text, blocks)
 
 
-def _context(box_id: str | None, mention: str | None) -> dict[str, Any]:
+def _context(box_id: str | None, mention: str | None) -> Block:
     hint = f"Run `/chargebox {escape(truncate(box_id, 100))}` for the live card" if box_id else \
         "Run `/chargebox <id>` for a live card"
-    if mention:
-        hint = f"{mention} · {hint}"
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]}
+    return context(f"{mention} · {hint}" if mention else hint)
 
 
 def render_recovery(incident: Incident) -> Payload:
@@ -165,7 +145,7 @@ def render_recovery(incident: Incident) -> Payload:
             "inactive": "active again"}[incident.kind]
     text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}* is {verb} "
             f"({WHAT_PLAIN[incident.kind]} for {lasted}).")
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return message(text, [section(text)])
 
 
 
@@ -179,7 +159,7 @@ def render_escalation(incidents: list[Incident], count: int, max_count: int, men
     where = f"The alert in <#{channel}> is still unacknowledged" if channel else "Still unacknowledged"
     text = (f":rotating_light: {who}{where} ({count}/{max_count}): {names}{more} "
             f"{'is' if len(incidents) == 1 else 'are'} still down. Press *Acknowledge* if you are on it.")
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}]}
+    return message(text, [section(text)])
 
 
 def render_thor_down(code_: str, since: datetime, cycles: int) -> Payload:
@@ -188,11 +168,10 @@ def render_thor_down(code_: str, since: datetime, cycles: int) -> Payload:
     text = (f":satellite_antenna: *Thor API unreachable or misconfigured* (`{escape(truncate(code_, 60))}`) since "
             f"{slack_date(since)}, {cycles} failed polls.\n{fix}\nChargebox states are frozen meanwhile: "
             "no box alerts are sent for boxes thorbot cannot see.")
-    return {"text": f"Thor API unreachable or misconfigured ({escape(code_)})",
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return message(f"Thor API unreachable or misconfigured ({escape(code_)})", [section(text)])
 
 
 def render_thor_up(since: datetime, now: datetime) -> Payload:
     text = (f":white_check_mark: *Thor API recovered*; polling works again after "
             f"{duration((now - since).total_seconds())}.")
-    return {"text": "Thor API recovered", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return message("Thor API recovered", [section(text)])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
+from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, fields, header, message, section
 from thorbot.domain.models import Chargebox, Connector
+from thorbot.domain.status import CONNECTOR_LOOKS, icon
 from thorbot.domain.text import (
     age,
     code,
@@ -19,9 +20,6 @@ from thorbot.domain.text import (
     slack_date,
     truncate,
 )
-
-Payload = dict[str, Any]
-Block = dict[str, Any]
 
 SECTION_TEXT_LIMIT = 3000
 MAX_CONNECTOR_SECTIONS = 20
@@ -38,21 +36,18 @@ def render_card(
     note: str | None = None,
 ) -> Payload:
     """Render the status card; `note` is an extra mrkdwn line (already escaped) under the header."""
-    blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(f"🔌 {box.name}", 150), "emoji": True}},
-        _section(_status_line(box, now, stale_after)),
-    ]
+    blocks: list[Block] = [header(f"🔌 {box.name}"), section(_status_line(box, now, stale_after))]
     if note:
-        blocks.append(_section(note))
-    blocks.append({"type": "section", "fields": _facts(box, now)})
-    blocks.append({"type": "divider"})
+        blocks.append(section(note))
+    blocks.append(fields(*_facts(box, now)))
+    blocks.append(divider())
     blocks.extend(_connector_sections(box))
     if box.unreadable:
-        blocks.append(_section(unreadable_note(box)))
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _legend(now)}]})
+        blocks.append(section(unreadable_note(box)))
+    blocks.append(context(_legend(now)))
     if buttons:
         blocks.append(card_actions(box.id))
-    return {"text": card_fallback(box, now), "blocks": blocks}
+    return message(card_fallback(box, now), blocks)
 
 
 def unreadable_note(box: Chargebox) -> str:
@@ -62,17 +57,8 @@ def unreadable_note(box: Chargebox) -> str:
 
 
 def card_actions(box_id: str) -> Block:
-    value = truncate(box_id, 2000)
-    return {
-        "type": "actions",
-        "block_id": "card_actions",
-        "elements": [
-            {"type": "button", "action_id": ACTION_SHARE, "value": value,
-             "text": {"type": "plain_text", "text": "Post in channel"}},
-            {"type": "button", "action_id": ACTION_REFRESH, "value": value,
-             "text": {"type": "plain_text", "text": "Refresh"}},
-        ],
-    }
+    return actions("card_actions", button("Post in channel", ACTION_SHARE, box_id),
+                   button("Refresh", ACTION_REFRESH, box_id))
 
 
 def card_fallback(box: Chargebox, now: datetime) -> str:
@@ -84,14 +70,15 @@ def card_fallback(box: Chargebox, now: datetime) -> str:
     )
 
 
-def status_emoji(box: Chargebox, now: datetime, stale_after: timedelta) -> str:
+def box_state(box: Chargebox, now: datetime, stale_after: timedelta) -> str:
+    """The box's state in the one vocabulary of domain/status.py."""
     if box.active is False:
-        return ":white_circle:"
+        return "inactive"
     if box.connected is False:
-        return ":red_circle:"
+        return "disconnected"
     if is_silent(box, now, stale_after):
-        return ":large_yellow_circle:"
-    return ":large_green_circle:" if box.connected else ":black_circle:"
+        return "silent"
+    return "online" if box.connected else "unknown"
 
 
 def is_silent(box: Chargebox, now: datetime, stale_after: timedelta) -> bool:
@@ -112,17 +99,17 @@ def _status_line(box: Chargebox, now: datetime, stale_after: timedelta) -> str:
     else:
         heartbeat = f"last heartbeat {age(box.last_heartbeat, now)} ({slack_date(box.last_heartbeat)})"
     inactive = "  ·  :no_entry: flagged *inactive* in Thor" if box.active is False else ""
-    return f"{status_emoji(box, now, stale_after)} {state}  ·  {heartbeat}{inactive}\nId {code(box.id, 120)}"
+    return f"{icon(box_state(box, now, stale_after))} {state}  ·  {heartbeat}{inactive}\nId {code(box.id, 120)}"
 
 
 def _yes_no(value: bool | None) -> str:
     return {True: "Yes", False: "No", None: "n/a"}[value]
 
 
-def _facts(box: Chargebox, now: datetime) -> list[Block]:
+def _facts(box: Chargebox, now: datetime) -> list[tuple[str, str]]:
     ocpp = " · ".join(escape(v) for v in (box.ocpp_version, box.ocpp_msg) if v) or "n/a"
     busy = f"{len(box.connectors)} · {len(box.occupied)} in use · {len(box.reserved)} reserved"
-    fields = [
+    return [
         ("Active", _yes_no(box.active)),
         ("Public", _yes_no(box.public)),
         ("Reservable", _yes_no(box.reservable)),
@@ -132,7 +119,6 @@ def _facts(box: Chargebox, now: datetime) -> list[Block]:
         ("Location", _map_link(box)),
         ("Connectors", busy),
     ]
-    return [{"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", 2000)} for label, value in fields]
 
 
 def _local_time(tz_name: str | None, now: datetime) -> str:
@@ -154,12 +140,9 @@ def _map_link(box: Chargebox) -> str:
 
 
 def connector_line(connector: Connector, box: Chargebox) -> str:
-    if connector.number in box.occupied:
-        state = ":large_orange_circle: occupied (charging session running)"
-    elif connector.number in box.reserved:
-        state = ":large_blue_circle: reserved"
-    else:
-        state = ":white_circle: free"
+    connector_state = "occupied" if connector.number in box.occupied else \
+        "reserved" if connector.number in box.reserved else "free"
+    state = f"{CONNECTOR_LOOKS[connector_state].icon} {CONNECTOR_LOOKS[connector_state].label}"
     parts = [escape(connector_type_name(connector.type))]
     fmt = format_name(connector.format)
     if fmt:
@@ -174,19 +157,15 @@ def connector_line(connector: Connector, box: Chargebox) -> str:
 
 def _connector_sections(box: Chargebox) -> list[Block]:
     if not box.connectors:
-        return [_section("_Thor lists no connectors for this box._")]
+        return [section("_Thor lists no connectors for this box._")]
     sections = pack_lines([connector_line(c, box) for c in box.connectors], SECTION_TEXT_LIMIT)
     if len(sections) > MAX_CONNECTOR_SECTIONS:
         hidden = sum(s.count("\n") + 1 for s in sections[MAX_CONNECTOR_SECTIONS:])
         sections = sections[:MAX_CONNECTOR_SECTIONS]
         sections[-1] = truncate(sections[-1], SECTION_TEXT_LIMIT - 60) + f"\n_…and {hidden} more connectors_"
-    return [_section(s) for s in sections]
+    return [section(s) for s in sections]
 
 
 def _legend(now: datetime) -> str:
-    legend = ":white_circle: free  :large_orange_circle: occupied  :large_blue_circle: reserved"
+    legend = "  ".join(f"{CONNECTOR_LOOKS[s].icon} {s}" for s in ("free", "occupied", "reserved"))
     return f"Checked {slack_date(now, '{time_secs}')} · {legend}"
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_LIMIT)}}

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from thorbot.domain.alerts import incident_line
+from thorbot.domain.blocks import Block, context, header, section
 from thorbot.domain.incidents import BoxRecord, Incident, Status
 from thorbot.domain.oncall import Ack
+from thorbot.domain.status import look
 from thorbot.domain.text import code, escape, slack_date, truncate
 
 PROBLEMS = (Status.OFFLINE, Status.SILENT, Status.GONE, Status.INACTIVE, Status.SUSPECT, Status.RECOVERING)
@@ -23,37 +25,33 @@ class ChannelSummary:
     oncall: str | None
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
-
-
 def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, Ack | None]],
                 channels: list[ChannelSummary], now: datetime) -> dict[str, Any]:
     problems = sorted(((i, r) for i, r in records.items() if r.status in PROBLEMS),
                       key=lambda item: (PROBLEMS.index(item[1].status), item[1].since))
     online = sum(1 for r in records.values() if r.status is Status.ONLINE)
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "thorbot — fleet at a glance"}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Updated {slack_date(now)}"}]},
-        _section(f"*Watched boxes:* {len(records)} · {online} online · {len(problems)} need attention"),
-        {"type": "header", "text": {"type": "plain_text", "text": "Offline and silent boxes"}},
+    blocks: list[Block] = [
+        header("thorbot — fleet at a glance"),
+        context(f"Updated {slack_date(now)}"),
+        section(f"*Watched boxes:* {len(records)} · {online} online · {len(problems)} need attention"),
+        header("Offline and silent boxes"),
     ]
-    lines = [f"• *{escape(truncate(r.alias or i, 60))}* {code(i, 40)} — {r.status.value} since {slack_date(r.since)}"
-             for i, r in problems[:MAX_LINES]]
+    lines = [f"{look(r.status.value).icon} *{escape(truncate(r.alias or i, 60))}* {code(i, 40)} — "
+             f"{look(r.status.value).label} since {slack_date(r.since)}" for i, r in problems[:MAX_LINES]]
     if len(problems) > MAX_LINES:
         lines.append(f"_…and {len(problems) - MAX_LINES} more_")
-    blocks.append(_section("\n".join(lines) if lines else ":large_green_circle: Every watched box is online."))
-    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Open incidents"}})
+    blocks.append(section("\n".join(lines) if lines else ":large_green_circle: Every watched box is online."))
+    blocks.append(header("Open incidents"))
     incident_lines = []
     for incident, ack in incidents[:MAX_LINES]:
         taken = f" · :eyes: <@{ack.user}> {slack_date(ack.at)}" if ack else " · *not acknowledged*"
         incident_lines.append(incident_line(incident, now) + taken)
-    blocks.append(_section("\n".join(incident_lines) if incident_lines else "No open incidents."))
-    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Your channels"}})
+    blocks.append(section("\n".join(incident_lines) if incident_lines else "No open incidents."))
+    blocks.append(header("Your channels"))
     channel_lines = [
         f"• <#{c.channel}> — {'the whole fleet' if c.whole_fleet else f'{c.boxes} chargeboxes'}"
         + (f" · on call {c.oncall}" if c.oncall else "") for c in channels[:MAX_LINES]
     ]
-    blocks.append(_section("\n".join(channel_lines) if channel_lines else
+    blocks.append(section("\n".join(channel_lines) if channel_lines else
                            "None of your channels watch chargeboxes yet: try `/chargebox subscribe` in one."))
     return {"type": "home", "blocks": blocks}

@@ -129,12 +129,12 @@ def classify(*, active: bool | None, connected: bool | None, last_heartbeat: dat
     return Condition.HEALTHY
 
 
-def condition_of(obs: Observation, now: datetime, th: Thresholds) -> Condition:
+def condition_of(obs: Observation, now: datetime, limits: Thresholds) -> Condition:
     box = obs.box
     if box is None:
         return Condition.GONE
     return classify(active=box.active, connected=box.connected, last_heartbeat=box.last_heartbeat, now=now,
-                    stale_after=th.stale_after)
+                    stale_after=limits.stale_after)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -150,11 +150,11 @@ class QuickJudge:
     the caller takes the full path. Equivalence with `step` is a property test in test_watch.py.
     """
 
-    def __init__(self, now: datetime, th: Thresholds) -> None:
+    def __init__(self, now: datetime, limits: Thresholds) -> None:
         self.now = now
-        self.th = th
+        self.thresholds = limits
         self._now_us = (now - _EPOCH) // _MICROSECOND
-        self._stale_us = th.stale_after // _MICROSECOND
+        self._stale_us = limits.stale_after // _MICROSECOND
 
     def record(self, prev: BoxRecord | None, raw: dict[str, Any]) -> BoxRecord | None:
         if raw.get("connected") is not True or "last_heartbeat" not in raw:
@@ -166,7 +166,7 @@ class QuickJudge:
             if heartbeat > 0 and self._now_us - heartbeat * 1000 > self._stale_us:
                 return None
         elif classify(active=None, connected=True, last_heartbeat=epoch_ms(heartbeat), now=self.now,
-                      stale_after=self.th.stale_after) is not Condition.HEALTHY:
+                      stale_after=self.thresholds.stale_after) is not Condition.HEALTHY:
             return None
         alias = raw.get("alias")
         if type(alias) is not str or not alias or alias[0].isspace() or alias[-1].isspace():
@@ -178,24 +178,24 @@ class QuickJudge:
         return prev
 
 
-def quick_record(prev: BoxRecord | None, raw: dict[str, Any], now: datetime, th: Thresholds) -> BoxRecord | None:
-    """`QuickJudge(now, th).record(prev, raw)`, for callers judging a single entry."""
-    return QuickJudge(now, th).record(prev, raw)
+def quick_record(prev: BoxRecord | None, raw: dict[str, Any], now: datetime, limits: Thresholds) -> BoxRecord | None:
+    """`QuickJudge(now, limits).record(prev, raw)`, for callers judging a single entry."""
+    return QuickJudge(now, limits).record(prev, raw)
 
 
-def step(prev: BoxRecord | None, obs: Observation, now: datetime, th: Thresholds) -> tuple[BoxRecord, list[Event]]:
+def step(prev: BoxRecord | None, obs: Observation, now: datetime, limits: Thresholds) -> tuple[BoxRecord, list[Event]]:
     """Advance one box by one observation."""
-    cond = condition_of(obs, now, th)
+    cond = condition_of(obs, now, limits)
     alias = obs.box.alias if obs.box is not None else (prev.alias if prev else None)
     if prev is None:
         status = Status.ONLINE if cond is Condition.HEALTHY else _CONDITION_STATUS[cond]
         return BoxRecord(status=status, since=now, alias=alias), []
     if prev.incident is not None:
-        return _with_incident(prev, prev.incident, obs, cond, now, th, alias)
-    return _without_incident(prev, obs, cond, now, th, alias)
+        return _with_incident(prev, prev.incident, obs, cond, now, limits, alias)
+    return _without_incident(prev, obs, cond, now, limits, alias)
 
 
-def _without_incident(prev: BoxRecord, obs: Observation, cond: Condition, now: datetime, th: Thresholds,
+def _without_incident(prev: BoxRecord, obs: Observation, cond: Condition, now: datetime, limits: Thresholds,
                       alias: str | None) -> tuple[BoxRecord, list[Event]]:
     if cond is Condition.HEALTHY:
         keep = prev.status is Status.ONLINE
@@ -204,7 +204,7 @@ def _without_incident(prev: BoxRecord, obs: Observation, cond: Condition, now: d
         if prev.status is Status.OFFLINE:  # already down when first seen: known, not news
             return prev.model_copy(update={"alias": alias}), []
         started = prev.since if prev.status is Status.SUSPECT else now
-        if now - started >= th.grace:
+        if now - started >= limits.grace:
             return _open(obs, "offline", started, now, alias)
         return BoxRecord(status=Status.SUSPECT, since=started, alias=alias), []
     status = _CONDITION_STATUS[cond]
@@ -218,19 +218,19 @@ def _without_incident(prev: BoxRecord, obs: Observation, cond: Condition, now: d
 
 
 def _with_incident(prev: BoxRecord, incident: Incident, obs: Observation, cond: Condition, now: datetime,
-                   th: Thresholds, alias: str | None) -> tuple[BoxRecord, list[Event]]:
+                   limits: Thresholds, alias: str | None) -> tuple[BoxRecord, list[Event]]:
     if incident.kind in ("gone", "inactive") and cond is not _incident_condition(incident):
         # The box exists / is active again: close the notice, then judge its state afresh.
         resolved = incident.model_copy(update={"resolved": now})
         record, events = _without_incident(BoxRecord(status=Status.ONLINE, since=now, alias=alias), obs, cond, now,
-                                           th, alias)
+                                           limits, alias)
         return record, [Resolved(resolved), *events]
     if cond is Condition.HEALTHY:
         if prev.status is Status.RECOVERING:
-            if now - prev.since >= th.recovery_grace:
+            if now - prev.since >= limits.recovery_grace:
                 return _resolve(incident, prev.since, alias)
             return prev.model_copy(update={"alias": alias}), []
-        if th.recovery_grace <= timedelta(0):
+        if limits.recovery_grace <= timedelta(0):
             return _resolve(incident, now, alias)
         return BoxRecord(status=Status.RECOVERING, since=now, incident=incident, alias=alias), []
     status = _CONDITION_STATUS[cond]

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from thorbot.domain.blocks import Block, Payload, context, header, message, section
 from thorbot.domain.incidents import Condition, Observation, Thresholds, condition_of
 from thorbot.domain.models import Chargebox
+from thorbot.domain.status import icon, rank
 from thorbot.domain.text import age, code, escape, pack_lines, truncate
 
-Payload = dict[str, Any]
 MAX_PROBLEM_LINES = 60
 MAX_HEALTHY_NAMES = 40
 SECTION_LIMIT = 3000
-
-RANK = {"offline": 0, "silent": 1, "disconnected": 2, "gone": 3, "inactive": 4, "unknown": 5, "online": 6}
-ICON = {"offline": ":red_circle:", "disconnected": ":red_circle:", "silent": ":large_yellow_circle:",
-        "gone": ":no_entry:", "inactive": ":white_circle:", "unknown": ":black_circle:",
-        "online": ":large_green_circle:"}
 
 
 @dataclass(frozen=True)
@@ -30,13 +25,13 @@ class Entry:
     held: str | None = None  # "muted until …" / "snoozed until …" in this channel
 
 
-def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, th: Thresholds,
+def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, limits: Thresholds,
               alias: str | None = None) -> Entry:
     """Classify one watched box for the list (`found=False`: Thor said 404; box None+found: unknown)."""
     if box is None:
         state = "gone" if not found else "unknown"
         return Entry(box_id, alias or box_id, state, "not in Thor" if state == "gone" else "live status unavailable")
-    cond = condition_of(Observation(box_id, box), now, th)
+    cond = condition_of(Observation(box_id, box), now, limits)
     state = {Condition.HEALTHY: "online", Condition.DISCONNECTED: "disconnected", Condition.SILENT: "silent",
              Condition.GONE: "gone", Condition.INACTIVE: "inactive"}[cond]
     detail = f"last heartbeat {age(box.last_heartbeat, now)}" if box.last_heartbeat else "no heartbeat"
@@ -45,25 +40,24 @@ def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, th
     return Entry(box_id, box.name, state, detail)
 
 
-def _sections(lines: list[str]) -> list[dict[str, Any]]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in pack_lines(lines, SECTION_LIMIT)]
+def _sections(lines: list[str]) -> list[Block]:
+    return [section(c) for c in pack_lines(lines, SECTION_LIMIT)]
 
 
 def render_list(entries: list[Entry], *, whole_fleet: bool, note: str | None = None) -> Payload:
     if not entries and not whole_fleet:
         text = ("This channel watches no chargeboxes yet. Try `/chargebox subscribe <id or name>` or "
                 "`/chargebox subscribe all`.")
-        return {"response_type": "ephemeral", "text": text,
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
-    ordered = sorted(entries, key=lambda e: (RANK.get(e.state, 9), e.name.casefold()))
+        return message(text, [section(text)], response_type="ephemeral")
+    ordered = sorted(entries, key=lambda e: (rank(e.state), e.name.casefold()))
     counts: dict[str, int] = {}
     for entry in ordered:
         counts[entry.state] = counts.get(entry.state, 0) + 1
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: RANK.get(kv[0], 9)))
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: rank(kv[0])))
     scope = "the whole fleet" if whole_fleet else f"{len(entries)} chargeboxes"
     problems = [e for e in ordered if e.state != "online" or e.held]
     healthy = [e for e in ordered if e.state == "online" and not e.held]
-    lines = [f"{ICON.get(e.state, '')} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
+    lines = [f"{icon(e.state)} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
              f"{escape(e.detail)}" + (f" · :mute: {e.held}" if e.held else "") for e in problems[:MAX_PROBLEM_LINES]]
     if len(problems) > MAX_PROBLEM_LINES:
         lines.append(f"_…and {len(problems) - MAX_PROBLEM_LINES} more with problems._")
@@ -71,14 +65,11 @@ def render_list(entries: list[Entry], *, whole_fleet: bool, note: str | None = N
         names = ", ".join(escape(truncate(e.name, 40)) for e in healthy[:MAX_HEALTHY_NAMES])
         more = f" and {len(healthy) - MAX_HEALTHY_NAMES} more" if len(healthy) > MAX_HEALTHY_NAMES else ""
         lines.append(f":large_green_circle: *{len(healthy)} online:* {names}{more}")
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Subscriptions in this channel"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"Watching {scope}: {summary or 'nothing yet'}"}},
-    ]
+    blocks = [header("Subscriptions in this channel"), section(f"Watching {scope}: {summary or 'nothing yet'}")]
     if note:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(note, 3000)}]})
+        blocks.append(context(note))
     blocks.extend(_sections(lines)[:40])
-    return {"response_type": "ephemeral", "text": f"Watching {scope}: {summary}", "blocks": blocks}
+    return message(f"Watching {scope}: {summary}", blocks, response_type="ephemeral")
 
 
 def render_subscribed(added: list[Entry], already: list[Entry], problems: list[str], *,
@@ -89,7 +80,7 @@ def render_subscribed(added: list[Entry], already: list[Entry], problems: list[s
                      "and any added later).")
     if added:
         lines.append(":bell: Now watching:")
-        lines.extend(f"• {ICON.get(e.state, '')} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
+        lines.extend(f"• {icon(e.state)} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
                      f"{escape(e.detail)}" for e in added[:40])
     if already:
         lines.append("Already watched here: " + ", ".join(escape(truncate(e.name, 40)) for e in already[:40]))
@@ -98,4 +89,4 @@ def render_subscribed(added: list[Entry], already: list[Entry], problems: list[s
         lines.append("_Alerts go to this channel when a box is offline for more than the grace period or goes "
                      "silent. In a private channel, invite the bot first (`/invite @thorbot`)._")
     text = "\n".join(lines) or "Nothing changed."
-    return {"response_type": "ephemeral", "text": truncate(text, 3000), "blocks": _sections(lines)[:45]}
+    return message(text, _sections(lines)[:45] or [section(text)], response_type="ephemeral")

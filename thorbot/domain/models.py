@@ -1,6 +1,6 @@
 """Chargebox as thorbot understands it, parsed leniently from Thor's documented response.
 
-Thor's docs leave a lot unsaid (thor-api.md, "Gaps"), so parsing is deliberately tolerant:
+Thor's docs leave a lot unsaid (docs/thor-api-notes.md §2), so parsing is deliberately tolerant:
 unknown enum values are kept as raw strings, optional fields may be missing or null, and
 `occupied_connectors` / `reserved_connectors` may hold numbers or objects. The connectors'
 Nayax `token` is a credential and is never modelled, so it cannot leak through a model.
@@ -37,7 +37,7 @@ class Connector(BaseModel):
     type: str | None = None
     format: str | None = None
     # Thor documents `power` as "Wh", which is not a unit of power; a 22 kW box reads 22000,
-    # so we treat the value as watts (docs/thor-api-notes.md).
+    # so we treat the value as watts (thor-api notes §2.1).
     power_w: int | None = None
     max_amperage: int | None = None
     power_type: str | None = None
@@ -85,7 +85,7 @@ def parse_chargebox(raw: Any) -> Chargebox:
     """Build a Chargebox from one Thor JSON object; raise ValueError only when it is not one (no usable id).
 
     Total over JSON: any value in any other field is read, or recorded in `unreadable` and treated
-    as unknown (thor-api notes: Thor documents types but not every shape, and one bad value must not
+    as unknown (thor-api notes §2.5: Thor documents types but not every shape, and one bad value must not
     stop the fleet). The connectors' Nayax `token` is never read.
     """
     box_id = raw.get("id") if isinstance(raw, dict) else None
@@ -206,12 +206,12 @@ def _finite_int(value: Any, limit: int) -> int | None:
 
 
 def has_live_fields(raw: dict[str, Any]) -> bool:
-    """Whether a raw list entry can be judged without a per-box call (Gaps #4)."""
+    """Whether a raw list entry can be judged without a per-box call (thor-api notes §2.4)."""
     return "last_heartbeat" in raw and flag(raw.get("connected")) is not None
 
 
 def connector_numbers(raw: Any) -> frozenset[int]:
-    """Connector numbers from an array the docs only call "Array" (numbers or objects: thor-api notes)."""
+    """Connector numbers from an array the docs only call "Array" (numbers or objects: thor-api notes §2.3)."""
     if not isinstance(raw, list):
         return frozenset()
     numbers: set[int] = set()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from thorbot.domain.blocks import Payload, button, header, message, section
 from thorbot.domain.models import Chargebox
 from thorbot.domain.text import code, escape, truncate
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError, ThorUnavailable
 
-Payload = dict[str, Any]
 ACTION_PICK = "pick_box"
 MAX_PICKS = 10
 
@@ -28,21 +26,13 @@ HELP_LINES = [
 
 
 def help_reply() -> Payload:
-    text = "\n".join(HELP_LINES)
-    return {
-        "response_type": "ephemeral",
-        "text": "How to use /chargebox",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": "/chargebox — Thor chargeboxes in Slack"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        ],
-    }
+    return message("How to use /chargebox", [header("/chargebox — Thor chargeboxes in Slack"),
+                                             section("\n".join(HELP_LINES))], response_type="ephemeral")
 
 
 def simple(text: str, *, emoji: str = ":information_source:") -> Payload:
-    body = truncate(f"{emoji} {text}", 3000)
-    return {"response_type": "ephemeral", "text": body,
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}]}
+    body = truncate(f"{emoji} {text}".strip(), 3000)
+    return message(body, [section(body)], response_type="ephemeral")
 
 
 def looking_up(query: str) -> Payload:
@@ -66,26 +56,16 @@ def pick_list(query: str, matches: list[Chargebox], total: int) -> Payload:
     shown = matches[:MAX_PICKS]
     more = f" Showing the first {len(shown)}; be more specific to narrow it down." if total > len(shown) else ""
     intro = f":mag: {total} chargeboxes match {code(query)}.{more} Which one?"
-    rows = [
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*{escape(truncate(b.name, 150))}*  {code(b.id, 60)}"},
-            "accessory": {
-                "type": "button", "action_id": f"{ACTION_PICK}_{i}", "value": truncate(b.id, 2000),
-                "text": {"type": "plain_text", "text": "Show"},
-            },
-        }
-        for i, b in enumerate(shown)
-    ]
-    return {"response_type": "ephemeral", "text": intro,
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}, *rows]}
+    rows = [section(f"*{escape(truncate(b.name, 150))}*  {code(b.id, 60)}",
+                    accessory=button("Show", f"{ACTION_PICK}_{i}", b.id)) for i, b in enumerate(shown)]
+    return message(intro, [section(intro), *rows], response_type="ephemeral")
 
 
 def thor_error(error: ThorError, query: str | None = None) -> Payload:
     return simple(describe_thor_error(error, query), emoji=":warning:")
 
 
-# What went wrong and what an admin does about it, for Thor's access errors (thor-api.md §2).
+# What went wrong and what an admin does about it, for Thor's access errors (thor-api notes §1).
 # The status card's error reply and the worker's "Thor unreachable" notice both use these.
 ACCESS_PROBLEMS: dict[str, tuple[str, str]] = {
     "APIKeyNotFound": (
@@ -111,7 +91,7 @@ ACCESS_PROBLEMS: dict[str, tuple[str, str]] = {
 
 
 def describe_thor_error(error: ThorError, query: str | None = None) -> str:
-    """What happened and what to do, for each documented Thor error (thor-api.md §2)."""
+    """What happened and what to do, for each documented Thor error (thor-api notes §1)."""
     if isinstance(error, ChargeboxNotFound):
         target = code(query or error.chargebox_id)
         return f"Thor has no chargebox {target} (ChargeboxNotFound). Check the id, or search by name."

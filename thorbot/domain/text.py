@@ -24,7 +24,7 @@ FORMATS = {"CABLE": "cable", "SOCKET": "socket"}
 
 
 def load_zone(name: str | None) -> ZoneInfo | None:
-    """An IANA time zone by name, or None for anything else (Thor's field is free text: thor-api notes)."""
+    """An IANA time zone by name, or None for anything else (Thor's field is free text: thor-api notes §2)."""
     if not name or len(name) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name) or ".." in name:
         return None
     try:

@@ -1,6 +1,6 @@
 """The Thor integration API over loopback, serving a simulated Fleet, with fault injection.
 
-Implements what thor-api.md documents for the endpoints thorbot reads: `X-Api-Key` on every
+Implements what docs/thor-api-notes.md records for the endpoints thorbot reads: `X-Api-Key` on every
 request, `GET /chargeboxes?onlyactive=`, `GET /chargeboxes/{id}`, and every documented error
 (403 APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr, 404 ChargeboxNotFound,
 500 InternalServerError). The docs never show an error body, so `error_style` serves the token

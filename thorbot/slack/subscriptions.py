@@ -55,7 +55,7 @@ async def posting_problem(ctx: AppContext, channel: str) -> str | None:
 
 async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe) -> Payload:
     now = ctx.clock()
-    th = thresholds(ctx.settings)
+    limits = thresholds(ctx.settings)
     warning = await posting_problem(ctx, channel)
     if cmd.all_boxes:
         boxes = await ctx.lookup.all_boxes()
@@ -75,8 +75,8 @@ async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe)
     current, _ = await store.channel_subscriptions(channel)
     fresh = [b for b in found if b.id not in current]
     await store.subscribe(channel, [b.id for b in fresh])
-    added = [entry_for(b.id, b, True, now, th) for b in fresh]
-    already = [entry_for(b.id, b, True, now, th) for b in found if b.id in current]
+    added = [entry_for(b.id, b, True, now, limits) for b in fresh]
+    already = [entry_for(b.id, b, True, now, limits) for b in found if b.id in current]
     return render_subscribed(added, already, problems)
 
 
@@ -111,7 +111,7 @@ async def watched_boxes(store: Store, channel: str) -> list[Chargebox]:
 async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
     ids, whole_fleet = await store.channel_subscriptions(channel)
     now = ctx.clock()
-    th = thresholds(ctx.settings)
+    limits = thresholds(ctx.settings)
     note = None
     try:
         boxes = {b.id: b for b in await ctx.lookup.all_boxes()}
@@ -134,7 +134,7 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
     entries = []
     for box_id in sorted(watched):
         box, found = fetched.get(box_id, (boxes.get(box_id), box_id in boxes))
-        entry = entry_for(box_id, box, found, now, th)
+        entry = entry_for(box_id, box, found, now, limits)
         hold = holds.get(box_id) or holds.get(ALL)
         if hold is not None:
             entry = replace(entry, held=f"{hold.kind}d until {slack_date(hold.until)}")

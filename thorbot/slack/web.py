@@ -10,10 +10,11 @@ import logging
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
+
+from thorbot.adapters.store import RedisDown
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack payloads are small; refuse anything absurd before signature checks
@@ -39,7 +40,7 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str) -> web.Appl
     async def healthz(_: web.Request) -> web.Response:
         try:
             await redis.ping()
-        except (RedisError, OSError):
+        except RedisDown:
             return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
         return web.json_response({"ok": True, "redis": "ok"})
 

@@ -16,11 +16,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
+from thorbot.adapters.store import RedisDown, Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.redact import redact
 from thorbot.settings import Settings
@@ -89,7 +88,7 @@ class Worker:
                     if redis_down:
                         log.info("Redis is reachable again; the worker carries on")
                     redis_down = 0
-                except (RedisError, OSError) as exc:
+                except RedisDown as exc:
                     redis_down += 1
                     self.is_leader = False
                     backoff = min(REDIS_BACKOFF_MAX, 2.0 ** (redis_down - 1))
@@ -104,7 +103,7 @@ class Worker:
                 await _sleep_unless(stop, max(0.05, min(DELIVERY_TICK, next_poll - time.monotonic())))
         finally:
             if self.is_leader:
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(*RedisDown):
                     await self.store.release_lease(self.token)
                     log.info("worker %s released the lease", self.id)
 

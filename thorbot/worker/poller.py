@@ -50,7 +50,7 @@ class Poller:
         self.store = store
         self.thor = thor
         self.settings = settings
-        self.th = thresholds(settings)
+        self.thresholds = thresholds(settings)
         self._records: tuple[str, dict[str, BoxRecord]] | None = None
         self._logged_unreadable: dict[str, str] = {}
         self._lenient_cycles = 0
@@ -74,7 +74,7 @@ class Poller:
         change = Commit()
         try:
             try:
-                seen = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
+                observed = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
                                                      lenient=self._lenient_cycles > 0)
             except ThorStreamUnreadable:
                 # A value the streaming parser cannot hold (1e400, Infinity…): judge this cycle afresh from
@@ -82,7 +82,7 @@ class Poller:
                 log.warning("Thor's list holds values the streaming parser refuses; reading it leniently")
                 self._lenient_cycles = LENIENT_CYCLES
                 report, change = PollReport(), Commit()
-                seen = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
+                observed = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
                                                      lenient=True)
             self._lenient_cycles = max(0, self._lenient_cycles - 1)
         except ThorError as exc:
@@ -91,7 +91,7 @@ class Poller:
             failed = await self._thor_failed(exc, now, by_box, all_channels)
             report.committed = await self.store.commit(token, failed)
             return report
-        self._forget(change, records, seen, by_box, all_channels, now, report)
+        self._forget(change, records, observed, by_box, all_channels, now, report)
         change = await self._thor_ok(change, now)
         report.jobs = len(change.jobs)
         report.committed = await self.store.commit(token, change)
@@ -104,13 +104,13 @@ class Poller:
                                  change: Commit, *, lenient: bool) -> set[str]:
         """Fetch what is watched and judge each box as it arrives; return the ids observed."""
         watched, want_all = set(by_box), bool(all_channels)
-        seen: set[str] = set()
+        observed: set[str] = set()
         single: set[str] = set(watched)
         if want_all or len(watched) >= self.settings.list_threshold:
             report.list_calls += 1
             listed: set[str] = set()
             lacking: set[str] = set()
-            quick = QuickJudge(now, self.th)
+            quick = QuickJudge(now, self.thresholds)
             for raw in await self.thor.iter_list_raw(only_active=False, lenient=lenient):
                 box_id = str(raw["id"])
                 listed.add(box_id)
@@ -123,35 +123,35 @@ class Poller:
                     self._unreadable(box_id, type(exc).__name__, report)
                     continue
                 if decided is not None:  # the common case, decided without building models
-                    seen.add(box_id)
+                    observed.add(box_id)
                     if decided is not prev:
                         change.records[box_id] = decided
                     continue
                 if not has_live_fields(raw):
-                    lacking.add(box_id)  # Thor's docs don't promise live fields in the list (thor-api notes)
+                    lacking.add(box_id)  # Thor's docs don't promise live fields in the list (thor-api notes §2.4)
                     continue
                 if self._judge(box_id, raw, prev, by_box, all_channels, now, report, change):
-                    seen.add(box_id)
-            single = {i for i in watched if i not in seen} | lacking
+                    observed.add(box_id)
+            single = {i for i in watched if i not in observed} | lacking
             if want_all:
                 single |= {i for i in records if i not in listed}
         if single:
             for box_id, obs in (await self._observe_each(sorted(single), report)).items():
                 if self._judge(box_id, obs, records.get(box_id), by_box, all_channels, now, report, change):
-                    seen.add(box_id)
-        report.observed = len(seen)
-        return seen
+                    observed.add(box_id)
+        report.observed = len(observed)
+        return observed
 
-    def _judge(self, box_id: str, seen: Observation | dict[str, Any], prev: BoxRecord | None,
+    def _judge(self, box_id: str, observation: Observation | dict[str, Any], prev: BoxRecord | None,
                by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport,
                change: Commit) -> bool:
         """Judge one box into `change`; False when it could not be judged (its state is kept as it was)."""
         try:
-            if isinstance(seen, dict):
-                seen = Observation(box_id, parse_chargebox(seen))
-            if seen.box is not None and seen.box.unreadable:
-                self._unreadable(box_id, ", ".join(seen.box.unreadable), None)
-            new, events = step(prev, seen, now, self.th)
+            if isinstance(observation, dict):
+                observation = Observation(box_id, parse_chargebox(observation))
+            if observation.box is not None and observation.box.unreadable:
+                self._unreadable(box_id, ", ".join(observation.box.unreadable), None)
+            new, events = step(prev, observation, now, self.thresholds)
         except Exception as exc:  # one bad box must not stop the fleet
             self._unreadable(box_id, type(exc).__name__, report)
             return False
@@ -181,11 +181,11 @@ class Poller:
             log.warning("chargebox %s: Thor sent unreadable data (%s); treated as unknown", box_id[:80], what[:300])
 
     @staticmethod
-    def _forget(change: Commit, records: dict[str, BoxRecord], seen: set[str], by_box: dict[str, set[str]],
+    def _forget(change: Commit, records: dict[str, BoxRecord], observed: set[str], by_box: dict[str, set[str]],
                 all_channels: set[str], now: datetime, report: PollReport) -> None:
         """Drop records nobody watches any more, and boxes deleted in Thor long ago: Redis stays bounded."""
         for box_id, record in records.items():
-            unwatched = box_id not in seen and box_id not in by_box and not all_channels
+            unwatched = box_id not in observed and box_id not in by_box and not all_channels
             long_gone = record.status is Status.GONE and now - record.since > FORGET_GONE_AFTER
             if (unwatched and box_id not in report.skipped) or long_gone:
                 change.forget.append(box_id)
