@@ -116,7 +116,7 @@ async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(
     results = await asyncio.gather(leader.deliverer.deliver_due(), standby.deliverer.deliver_due(),
                                    return_exceptions=True)
     assert len(named(rig, box.alias)) == 1
-    assert results[0] == 1 and isinstance(results[1], LostLease)
+    assert results[0] == 1 and (isinstance(results[1], LostLease) or results[1] == 0), results
 
 
 async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its_thread(
