@@ -155,3 +155,23 @@ async def test_a_recovery_never_overtakes_its_alert_waiting_for_a_retry(rig: App
     [alert] = named(rig, box.alias)
     replies = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
     assert len(replies) == 1 and "back online" in replies[0].text
+
+
+async def test_a_429_reschedules_the_alert_at_retry_after(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    rig.slack.faults.fail_next["chat.postMessage"] = [429]
+    rig.slack.faults.retry_after = 37
+    await poll(worker, clock, rig, 150)
+    [(job, due)] = await worker.store.pending_jobs()
+    assert (due - clock.now).total_seconds() == pytest.approx(37, abs=1)
+    clock.advance(30)
+    await worker.tick(poll=False)
+    assert alerts(rig) == []  # still waiting for Slack's Retry-After
+    clock.advance(8)
+    await worker.tick(poll=False)
+    assert len(named(rig, box.alias)) == 1

@@ -197,10 +197,15 @@ async def test_mute_and_unmute_through_the_slash_command(rig: AppRig, clock: Clo
     assert len(alerts(rig)) == 1
 
 
-@pytest.mark.parametrize("text", ["mute x", "mute x forever", "mute 2h", "mute x 90d"])
-async def test_bad_mute_commands_explain(rig: AppRig, text: str) -> None:
+@pytest.mark.parametrize(("text", "expected"), [
+    ("mute x", "Say for how long"), ("mute x forever", "Say for how long"), ("mute 2h", "Say for how long"),
+    ("mute x 1w", "in minutes, hours or days"), ("mute x 90d", "from one minute to 30 days"),
+    ("mute x 30d1m", "from one minute to 30 days"), ("mute x 30s", "from one minute to 30 days"),
+])
+async def test_bad_mute_commands_explain(rig: AppRig, text: str, expected: str) -> None:
     reply = await command(rig, text)
-    assert "mute" in str(reply).lower() and "Traceback" not in str(reply)
+    assert expected in str(reply) and "Traceback" not in str(reply)
+    assert await rig.ctx.redis.keys(keys.PREFIX + "holds:*") == []
 
 
 @pytest.mark.parametrize("rig", [{"admins": "U0ADMIN,S0ADMINS"}], indirect=True)

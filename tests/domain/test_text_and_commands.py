@@ -6,7 +6,15 @@ import pytest
 
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
-from thorbot.domain.slash_commands import Help, ListSubscriptions, ShowCard, Subscribe, Unsubscribe, parse_command
+from thorbot.domain.slash_commands import (
+    Help,
+    ListSubscriptions,
+    Mute,
+    ShowCard,
+    Subscribe,
+    Unsubscribe,
+    parse_command,
+)
 from thorbot.domain.text import clean_input, escape, kilowatts, parse_duration
 from thorbot.errors import UsageError
 
@@ -57,3 +65,15 @@ def test_match_boxes_ranks_exact_then_prefix_then_substring() -> None:
     assert [b.id for b in match_boxes(boxes, "north depot")] == ["2"]
     assert [b.id for b in match_boxes(boxes, "cafe")] == ["3"]
     assert match_boxes(boxes, "zzz") == []
+
+
+@pytest.mark.parametrize(("text", "minutes"), [("mute B1 1m", 1), ("mute B1 30d", 30 * 24 * 60), ("mute all 1h30m", 90)])
+def test_mute_accepts_one_minute_to_thirty_days(text: str, minutes: int) -> None:
+    parsed = parse_command(text)
+    assert isinstance(parsed, Mute) and parsed.duration == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", ["mute B1 59s", "mute B1 30d1m", "mute B1 31d", "mute B1 365d", "mute B1 0m"])
+def test_mute_refuses_anything_outside_one_minute_to_thirty_days(text: str) -> None:
+    with pytest.raises(UsageError, match="from one minute to 30 days"):
+        parse_command(text)

@@ -177,36 +177,83 @@ def test_random_sequences_never_double_open_or_recover_unannounced(seq: list[tup
         assert (record.incident is None) == (open_id is None)
 
 
-RAW_VALUES = st.fixed_dictionaries(
-    {"id": st.just("B")},
-    optional={
-        "alias": st.sampled_from(["Box one", "Other", None, ""]),
-        "active": st.sampled_from([True, False, None, 1, 0, "true"]),
-        "connected": st.sampled_from([True, False, None, 1, 0, "false", "x"]),
-        "last_heartbeat": st.one_of(st.none(), st.integers(min_value=-5, max_value=4_000_000_000_000)),
-    },
-)
-PREV = st.sampled_from([None, "online", "online-other-alias", "suspect", "offline", "incident"])
+STALE_MS = int(TH.stale_after.total_seconds() * 1000)
 
 
-@settings(max_examples=400, deadline=None)
-@given(raw=RAW_VALUES, prev_kind=PREV, offset=st.integers(min_value=0, max_value=3_000))
-def test_the_raw_fast_path_agrees_with_step(raw: dict[str, object], prev_kind: str | None, offset: int) -> None:
+@st.composite
+def online_entry(draw: st.DrawFn) -> tuple[dict[str, object], BoxRecord | None, datetime]:
+    """A raw list entry of a box that is online (the case the fast path exists for), and its previous record."""
+    now = START + timedelta(seconds=draw(st.integers(0, 3_000)), microseconds=draw(st.integers(0, 999_999)))
+    now_ms = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    raw: dict[str, object] = {"id": "B", "connected": True,
+                              "last_heartbeat": draw(st.integers(now_ms - STALE_MS + 1, now_ms + 60_000))}
+    if draw(st.booleans()):
+        raw["active"] = True
+    alias = draw(st.sampled_from(["Box one", "Other", "Ünïcode ⚡ box"]))
+    raw["alias"] = alias
+    prev = draw(st.sampled_from([None, BoxRecord(status=Status.ONLINE, since=START, alias=alias)]))
+    return raw, prev, now
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=online_entry())
+def test_the_fast_path_decides_every_online_box_and_agrees_with_step(
+        case: tuple[dict[str, object], BoxRecord | None, datetime]) -> None:
+    from thorbot.domain.incidents import quick_record
+    from thorbot.domain.models import parse_chargebox
+
+    raw, prev, now = case
+    quick = quick_record(prev, raw, now, TH)
+    assert quick is not None, "an online box must be judged on the fast path"
+    record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
+    assert record == quick and events == []
+
+
+CONNECTED = st.sampled_from([True, True, True, False, None, 1, 0, "true", "false", "x"])
+ACTIVE = st.sampled_from([True, True, None, False, 1, 0, "true"])
+ALIAS = st.sampled_from(["Box one", "Other", None, "", " Box one ", 5])
+PREV = st.sampled_from([None, "online", "online-other-alias", "suspect", "offline", "incident", "silent"])
+
+
+@st.composite
+def any_entry(draw: st.DrawFn) -> tuple[dict[str, object], str | None, datetime]:
+    """Any raw entry, biased towards what the fast path might take: connected, fresh heartbeats."""
+    now = START + timedelta(seconds=draw(st.integers(0, 3_000)))
+    now_ms = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    heartbeat = draw(st.one_of(st.integers(now_ms - 2 * STALE_MS, now_ms + 60_000), st.none(), st.just(0),
+                               st.floats(allow_nan=True, allow_infinity=True), st.just("1700000000000")))
+    raw: dict[str, object] = {"id": "B"}
+    for key, value in (("connected", draw(CONNECTED)), ("active", draw(ACTIVE)), ("alias", draw(ALIAS)),
+                       ("last_heartbeat", heartbeat)):
+        if draw(st.integers(0, 9)):  # each field present nine times in ten
+            raw[key] = value
+    return raw, draw(PREV), now
+
+
+@settings(max_examples=500, deadline=None)
+@given(case=any_entry())
+def test_whenever_the_fast_path_decides_it_agrees_with_step(case: tuple[dict[str, object], str | None, datetime]
+                                                           ) -> None:
     from thorbot.domain.incidents import Incident, quick_record
     from thorbot.domain.models import parse_chargebox
 
-    now = START + timedelta(seconds=offset)
+    raw, prev_kind, now = case
     prev: BoxRecord | None = None
     if prev_kind is not None:
         alias = "Other" if prev_kind == "online-other-alias" else "Box one"
-        status = {"suspect": Status.SUSPECT, "offline": Status.OFFLINE}.get(prev_kind, Status.ONLINE)
+        status = {"suspect": Status.SUSPECT, "offline": Status.OFFLINE, "silent": Status.SILENT}.get(prev_kind,
+                                                                                                    Status.ONLINE)
         incident = Incident(id="i", box_id="B", kind="offline", started=START, opened=START) \
             if prev_kind == "incident" else None
         prev = BoxRecord(status=Status.OFFLINE if incident else status, since=START, alias=alias, incident=incident)
     quick = quick_record(prev, raw, now, TH)
+    record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
     if quick is not None:
-        record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
         assert record == quick and events == []
+    else:  # not taken: the full path must have had a reason (a change, or something the raw entry cannot tell)
+        assert record != prev or events or raw.get("connected") is not True or prev_kind not in (None, "online") \
+            or not isinstance(raw.get("last_heartbeat"), int) or raw.get("active") not in (True, None) \
+            or not isinstance(raw.get("alias"), str) or raw.get("alias") != (prev.alias if prev else raw.get("alias"))
 
 
 @pytest.mark.parametrize("delta_ms", [-2, -1, 0, 1, 2])

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited, SlackTransient
@@ -78,7 +78,8 @@ async def _guarded(call: Callable[[], Awaitable[Any]]) -> Answer:
 async def _guarded_with_headers(call: Callable[[], Awaitable[Any]]) -> tuple[Answer, dict[str, str]]:
     try:
         response = await call()
-    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError, AttributeError) as exc:
+    except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError,
+            AttributeError) as exc:
         raise map_error(exc) from exc
     data = getattr(response, "data", None)
     if not isinstance(data, dict):

@@ -72,6 +72,7 @@ SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | 
            | Mute | Unmute)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute)
 MAX_MUTE = timedelta(days=30)
+MIN_MUTE = timedelta(minutes=1)
 
 _HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
 _LIST_WORDS = {"list", "subscriptions", "subs"}
@@ -120,8 +121,9 @@ def _mute(rest: str) -> Mute:
     head, _, last = rest.rpartition(" ")
     duration = parse_duration(last) if head else None
     if duration is None:
-        raise UsageError("Say for how long: `/chargebox mute <id|name|all> <duration>`, e.g. `2h`, `30m`, `1d`.")
-    if duration <= timedelta(0) or duration > MAX_MUTE:
+        raise UsageError("Say for how long: `/chargebox mute <id|name|all> <duration>`, in minutes, hours or days, "
+                         "e.g. `30m`, `2h`, `1d`, `1d12h` (up to 30 days).")
+    if duration < MIN_MUTE or duration > MAX_MUTE:
         raise UsageError("A mute lasts from one minute to 30 days.")
     queries, all_boxes = _targets(head, verb="mute")
     return Mute(queries, duration, all_boxes)

@@ -48,6 +48,8 @@ class SlackFaults:
     fail_next: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # method -> statuses
     post_then_fail: int = 0                     # store the next N posts, then answer 500 (ambiguous failure)
     latency: float = 0.0                        # seconds before every Web API answer
+    retry_after: int = 1                        # the Retry-After of an injected 429
+    response_429: int = 0                       # answer the next N response_url posts with 429
     # method -> (status, content type, body) answered as-is, e.g. a proxy's HTML 502 or a bare text 503
     raw_next: dict[str, list[tuple[int, str, str]]] = field(default_factory=lambda: defaultdict(list))
 
@@ -106,7 +108,7 @@ class FakeSlack:
     def _answer(self, method: str, body: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         if self.faults.fail_next.get(method):
             status = self.faults.fail_next[method].pop(0)
-            headers = {"Retry-After": "1"} if status == 429 else {}
+            headers = {"Retry-After": str(self.faults.retry_after)} if status == 429 else {}
             return status, {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}, headers
         if method == "apps.connections.open":  # Socket Mode: authenticated with the app-level token
             if auth != f"Bearer {self.app_token}":
@@ -232,6 +234,9 @@ class FakeSlack:
 
     async def response(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
+        if self.faults.response_429 > 0:
+            self.faults.response_429 -= 1
+            return web.Response(status=429, text="rate_limited", headers={"Retry-After": str(self.faults.retry_after)})
         if len(self.responses[key]) >= 5:
             return web.Response(status=404, text="used_url")  # Slack allows 5 uses per response_url
         payload = await request.json()
