@@ -75,7 +75,8 @@ def test_the_checker_catches_each_kind_of_violation(source: str, expected: str) 
 
 def test_the_checker_passes_pure_code() -> None:
     pure = ("from __future__ import annotations\nfrom datetime import UTC, datetime, timedelta\n"
-            "from pydantic import BaseModel\nfrom thorbot.domain.text import escape\nfrom thorbot.errors import UsageError\n"
+            "from pydantic import BaseModel\nfrom thorbot.domain.text import escape\n"
+            "from thorbot.errors import UsageError\n"
             "def later(now: datetime) -> datetime:\n    return now + timedelta(seconds=1)\n")
     assert violations(pure) == []
 

@@ -67,7 +67,8 @@ def test_match_boxes_ranks_exact_then_prefix_then_substring() -> None:
     assert match_boxes(boxes, "zzz") == []
 
 
-@pytest.mark.parametrize(("text", "minutes"), [("mute B1 1m", 1), ("mute B1 30d", 30 * 24 * 60), ("mute all 1h30m", 90)])
+@pytest.mark.parametrize(("text", "minutes"), [("mute B1 1m", 1), ("mute B1 30d", 30 * 24 * 60),
+                                               ("mute all 1h30m", 90)])
 def test_mute_accepts_one_minute_to_thirty_days(text: str, minutes: int) -> None:
     parsed = parse_command(text)
     assert isinstance(parsed, Mute) and parsed.duration == timedelta(minutes=minutes)
