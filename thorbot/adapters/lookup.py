@@ -13,7 +13,7 @@ from thorbot.errors import ChargeboxNotFound
 
 
 @dataclass(frozen=True)
-class Resolved:
+class LookupResult:
     """Exactly one of: `box` (found), `matches` (several candidates), or neither (nothing matched)."""
 
     box: Chargebox | None = None
@@ -37,15 +37,15 @@ class Lookup:
         self._cached = (now, boxes)
         return boxes
 
-    async def resolve(self, query: str) -> Resolved:
+    async def resolve(self, query: str) -> LookupResult:
         """Try the query as an id first; on ChargeboxNotFound fall back to matching aliases."""
         if looks_like_id(query):
             try:
-                return Resolved(box=await self._thor.get_chargebox(query))
+                return LookupResult(box=await self._thor.get_chargebox(query))
             except ChargeboxNotFound:
                 pass
         matches = match_boxes(await self.all_boxes(), query)
         if len(matches) == 1:
             # The list may lack live fields (thor-api notes §2.4): fetch the box itself for the card.
-            return Resolved(box=await self._thor.get_chargebox(matches[0].id))
-        return Resolved(matches=tuple(matches))
+            return LookupResult(box=await self._thor.get_chargebox(matches[0].id))
+        return LookupResult(matches=tuple(matches))
