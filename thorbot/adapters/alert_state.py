@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import MessageState, render_alert
 from thorbot.domain.incidents import Incident
+from thorbot.errors import SlackError
 
 Payload = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 async def message_state(oncall: OnCallStore, channel: str, ts: str | None, incidents: list[Incident],
@@ -33,3 +37,15 @@ async def current_alert(store: Store, oncall: OnCallStore, channel: str, ts: str
         return None
     state = await message_state(oncall, channel, ts, incidents, now)
     return incidents, render_alert(incidents, now, state=state)
+
+
+async def redraw_alert(store: Store, oncall: OnCallStore, slack: SlackApi, channel: str, ts: str,
+                       now: datetime) -> None:
+    """Update an alert message to show what is true now (resolved, acknowledged, snoozed); best effort."""
+    current = await current_alert(store, oncall, channel, ts, now)
+    if current is None:
+        return
+    try:
+        await slack.update_message(channel, ts, current[1])
+    except SlackError as exc:
+        log.warning("could not update the alert in %s: %s", channel, exc.error)

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.alert_state import current_alert
+from thorbot.adapters.alert_state import redraw_alert
 from thorbot.adapters.oncall_store import Hold, OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
@@ -54,14 +54,7 @@ class AlertActions:
         return still_open
 
     async def redraw(self, channel: str, ts: str) -> None:
-        current = await current_alert(self.store, self.oncall, channel, ts, self.ctx.clock())
-        if current is None:
-            return
-        _, payload = current
-        try:
-            await self.slack.update_message(channel, ts, payload)
-        except SlackError as exc:
-            log.warning("could not update the alert in %s: %s", channel, exc.error)
+        await redraw_alert(self.store, self.oncall, self.slack, channel, ts, self.ctx.clock())
 
     async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()

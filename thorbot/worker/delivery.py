@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from thorbot.adapters.alert_state import current_alert
+from thorbot.adapters.alert_state import redraw_alert
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
@@ -162,17 +162,7 @@ class Deliverer:
             return
         ts = await self._post(channel, jobs, render_recovery(incident), thread_ts=alert_ts)
         await self.store.delivered(jobs, channel, ts, [])
-        await self._refresh_alert(channel, alert_ts)
-
-    async def _refresh_alert(self, channel: str, ts: str) -> None:
-        current = await current_alert(self.store, self.oncall, channel, ts, self.clock())
-        if current is None:
-            return
-        _, payload = current
-        try:
-            await self.slack.update_message(channel, ts, payload)
-        except SlackError as exc:
-            log.warning("could not mark the alert in %s resolved: %s", channel, exc.error)
+        await redraw_alert(self.store, self.oncall, self.slack, channel, alert_ts, self.clock())
 
     async def _thor_notice(self, channel: str, jobs: list[Job]) -> None:
         job = jobs[0]
