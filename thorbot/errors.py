@@ -7,6 +7,7 @@
     │   ├── ThorUnavailable         timeout, connection refused, 5xx, 429 (transient: retry)
     │   ├── ThorAccessDenied        APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr (permanent)
     │   ├── ChargeboxNotFound       404 ChargeboxNotFound for one box (permanent for that box)
+    │   ├── ThorRefused             a command understood and refused: NotInTransaction, WrongTransaction, …
     │   └── ThorBadResponse         a body we could not understand (transient: Thor may be mid-deploy)
     └── SlackError                  anything that went wrong talking to Slack (adapters/slack.py maps it once)
         ├── SlackTransient          5xx, network errors, timeouts, an answer we cannot read (retry with backoff)
@@ -62,6 +63,10 @@ class ChargeboxNotFound(ThorError):
     def __init__(self, chargebox_id: str) -> None:
         super().__init__("chargebox not found", code="ChargeboxNotFound", status=404)
         self.chargebox_id = chargebox_id
+
+
+class ThorRefused(ThorError):
+    permanent = True
 
 
 class ThorBadResponse(ThorError):

@@ -28,6 +28,21 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | refreshed:<channel>:<ts> | string | an alert's Refresh was answered recently | 60 s |
 | usergroup:<id> | string | cached member list of an admin user group | 5 minutes |
 | batch:<id> | string | JSON {jobs, incidents} of one post attempt; its id is in the message's metadata | 2 days |
+| watches | hash | transaction → SessionWatch JSON (flat energy reading; notice sent?) | until the session ends |
+| watches:version | string | counter bumped when `watches` changes (the leader caches them) | none |
+| connectors | hash | `<box>#<n>` → ConnectorRecord JSON (failed attempts, failed-starts incident) | box forgotten |
+| attempts:<box>#<n> | list | `<epoch>:<1 ok / 0 failed>`, newest first (7-day success rate) | 200 entries; 8 days |
+| sessions:day:<box> | hash | `<YYYYMMDD>:ok` / `:failed` / `:wh` counters (reports) | 35 days; key 40 days |
+| sessions:month:<box> | hash | `<YYYYMM>:ok` / `:failed` / `:wh` counters (reports) | 14 months; key 15 months |
+| finished:seen | zset | transaction → when it finished (counted once, polled or notified) | 3 days |
+| finished:read_at | string | when the worker last read `/charges/finished` | none |
+| start:<transaction> | string | StartNote JSON from Thor's start notification (the API id_tag) | 3 days |
+| stopnote:<transaction> | string | StopNote JSON from Thor's stop notification | 3 days |
+| noteseen:<hash> | string | a notification already taken (Thor may send one twice) | 3 days |
+| inbox | list | Attempt JSON from notifications, for the worker to judge | drained each cycle |
+| stop:<id> | string | StopRequest JSON: a remote stop asked from Slack | 30 days |
+| stops:pending | zset | stop id → when "not confirmed" is due (2 minutes) | removed when settled |
+| stops:audit | list | StopRequest JSON, newest first | 1,000 entries |
 | delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
 """
 
@@ -67,6 +82,46 @@ def message(channel: str, ts: str) -> str:
 
 
 BATCH_TTL = 2 * 24 * 3600
+WATCHES = PREFIX + "watches"
+WATCHES_VERSION = PREFIX + "watches:version"
+CONNECTORS = PREFIX + "connectors"
+FINISHED_SEEN = PREFIX + "finished:seen"
+FINISHED_READ_AT = PREFIX + "finished:read_at"
+INBOX = PREFIX + "inbox"
+STOPS_PENDING = PREFIX + "stops:pending"
+STOP_AUDIT = PREFIX + "stops:audit"
+ATTEMPTS_TTL = 8 * 24 * 3600
+SESSIONS_DAILY_TTL = 40 * 24 * 3600
+SESSIONS_MONTHLY_TTL = 460 * 24 * 3600
+FINISHED_SEEN_DAYS = 3
+
+
+def attempts(connector_key: str) -> str:
+    return f"{PREFIX}attempts:{connector_key}"
+
+
+def sessions_daily(box_id: str) -> str:
+    return f"{PREFIX}sessions:day:{box_id}"
+
+
+def sessions_monthly(box_id: str) -> str:
+    return f"{PREFIX}sessions:month:{box_id}"
+
+
+def start_note(transaction: int) -> str:
+    return f"{PREFIX}start:{transaction}"
+
+
+def stop_note(transaction: int) -> str:
+    return f"{PREFIX}stopnote:{transaction}"
+
+
+def note_seen(digest: str) -> str:
+    return f"{PREFIX}noteseen:{digest}"
+
+
+def stop_request(stop_id: str) -> str:
+    return f"{PREFIX}stop:{stop_id}"
 
 
 def batch(batch_id: str) -> str:

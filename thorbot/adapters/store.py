@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from thorbot.adapters import keys
+from thorbot.adapters.session_store import ATTEMPTS_KEPT, attempt_entry, history_fields, stale_history_fields
+from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.notify import Job, ThorHealth
+from thorbot.domain.sessions import SessionWatch
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -55,9 +59,72 @@ class Commit(BaseModel):
     incidents: list[Incident] = []
     jobs: list[Job] = []
     thor: ThorHealth | None = None
+    sessions: SessionCommit | None = None
+
+
+class SessionCommit(BaseModel):
+    """The session side of a poll cycle (worker/sessions.py), committed with the rest."""
+
+    watches: dict[int, SessionWatch] = {}
+    ended: list[int] = []
+    connectors: dict[str, ConnectorRecord] = {}
+    forget_connectors: list[str] = []
+    attempts: list[Attempt] = []
+    inbox_taken: int = 0
+    finished_read: bool = False  # /charges/finished was read this cycle (at `now`)
+    stops_settled: list[str] = []
+    now: datetime
 
 
 MAX_BATCHES = 20
+
+
+def _write_sessions(pipe: Any, change: SessionCommit) -> None:
+    if change.watches:
+        pipe.hset(keys.WATCHES, mapping={str(t): w.model_dump_json() for t, w in change.watches.items()})
+    if change.ended:
+        pipe.hdel(keys.WATCHES, *[str(t) for t in change.ended])
+    if change.watches or change.ended:
+        pipe.incr(keys.WATCHES_VERSION)
+    if change.connectors:
+        pipe.hset(keys.CONNECTORS, mapping={k: r.model_dump_json() for k, r in change.connectors.items()})
+    if change.forget_connectors:
+        pipe.hdel(keys.CONNECTORS, *change.forget_connectors)
+    _write_attempts(pipe, change.attempts, change.now)
+    if change.inbox_taken:
+        pipe.ltrim(keys.INBOX, change.inbox_taken, -1)
+    if change.finished_read:
+        pipe.set(keys.FINISHED_READ_AT, change.now.isoformat())
+    if change.stops_settled:
+        pipe.zrem(keys.STOPS_PENDING, *change.stops_settled)
+
+
+def _write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:
+    """The connectors' recent attempts (7-day rate) and each box's daily and monthly session history."""
+    if not attempts:
+        return
+    stale_days, stale_months = stale_history_fields(now)
+    for box_id in {a.box_id for a in attempts}:
+        pipe.hdel(keys.sessions_daily(box_id), *stale_days)
+        pipe.hdel(keys.sessions_monthly(box_id), *stale_months)
+    for attempt in attempts:
+        recent = keys.attempts(connector_key(attempt.box_id, attempt.connector))
+        pipe.lpush(recent, attempt_entry(attempt))
+        pipe.ltrim(recent, 0, ATTEMPTS_KEPT - 1)
+        pipe.expire(recent, keys.ATTEMPTS_TTL)
+        day, month = history_fields(attempt)
+        outcome = "ok" if attempt.ok else "failed"
+        for key, period, ttl in ((keys.sessions_daily(attempt.box_id), day, keys.SESSIONS_DAILY_TTL),
+                                 (keys.sessions_monthly(attempt.box_id), month, keys.SESSIONS_MONTHLY_TTL)):
+            pipe.hincrby(key, f"{period}:{outcome}", 1)
+            if attempt.energy_wh:
+                pipe.hincrby(key, f"{period}:wh", attempt.energy_wh)
+            pipe.expire(key, ttl)
+        if attempt.transaction:
+            pipe.zadd(keys.FINISHED_SEEN, {str(attempt.transaction): attempt.at.timestamp()})
+    pipe.zremrangebyscore(keys.FINISHED_SEEN, "-inf", (now - timedelta(days=keys.FINISHED_SEEN_DAYS)).timestamp())
+
+
 # What an unreachable or failing Redis raises. Callers above the adapters catch this tuple instead of
 # importing redis themselves: the entry points (worker loop, reply helper, /healthz) decide what to do.
 RedisDown = (RedisError, OSError)
@@ -202,6 +269,8 @@ class Store:
             self._enqueue(pipe, change.jobs)
             if change.thor is not None:
                 pipe.set(keys.THOR, change.thor.model_dump_json())
+            if change.sessions is not None:
+                _write_sessions(pipe, change.sessions)
             try:
                 await pipe.execute()
             except WatchError:

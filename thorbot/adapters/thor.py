@@ -18,13 +18,18 @@ import ijson
 
 from thorbot.adapters.aiohttp_transport import MAX_BYTES_EXTENSION, AiohttpTransport, BodyTooLarge
 from thorbot.domain.models import Chargebox, parse_chargebox
-from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorUnavailable
+from thorbot.domain.sessions import Finished, Session, items_of, parse_finished, parse_session
+from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorRefused, ThorUnavailable
 from thorbot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
 ACCESS_CODES = ("APIKeyNotFound", "RestAPINotEnabled", "InvalidSourceIPAddr", "ChargeboxNotActive")
-KNOWN_CODES = (*ACCESS_CODES, "ChargeboxNotFound", "InternalServerError", "TooManyRequests", "BoundsTooBig")
+# Thor's refusals of a command (stop, start): the command was understood and answered no.
+REFUSAL_CODES = ("NotInTransaction", "WrongTransaction", "ConnectorNotValid", "AlreadyInTransaction",
+                 "ChargeboxNotFree")
+KNOWN_CODES = (*ACCESS_CODES, *REFUSAL_CODES, "ChargeboxNotFound", "InternalServerError", "TooManyRequests",
+               "BoundsTooBig")
 
 
 def chargebox_path(chargebox_id: str) -> str:
@@ -167,6 +172,25 @@ class ThorClient:
         result: T = await asyncio.shield(running)
         return result
 
+    async def running_charges(self, chargebox: str | None = None) -> list[Session]:
+        """`GET /charges/running`: every charge in progress (one call for the whole fleet), or one box's."""
+        params = {"chargebox": chargebox} if chargebox else None
+        body = await self._get_body("/charges/running", params, max_bytes=self._shared.max_list_bytes)
+        return _sessions(_lenient_json(b"".join(body)), parse_session)
+
+    async def finished_charges(self, day_from: str, day_to: str, chargebox: str | None = None) -> list[Finished]:
+        """`GET /charges/finished?from=YYYYMMDD&to=YYYYMMDD` (UTC days, `to` inclusive: thor-api notes §3)."""
+        params = {"from": day_from, "to": day_to, **({"chargebox": chargebox} if chargebox else {})}
+        body = await self._get_body("/charges/finished", params, max_bytes=self._shared.max_list_bytes)
+        return _sessions(_lenient_json(b"".join(body)), parse_finished)
+
+    async def stop_charge(self, chargebox: str, connector: int, id_tag: str, transaction: int | None) -> None:
+        """`POST /charges/stop`. A 200 only means Thor forwarded the command; never retried (a person asked once)."""
+        body: dict[str, Any] = {"chargebox": chargebox, "connector": connector, "id_tag": id_tag}
+        if transaction:
+            body["transaction"] = transaction
+        await self._send_once("POST", "/charges/stop", None, body, MAX_BODY_BYTES)
+
     async def list_raw(self, *, only_active: bool = False) -> list[dict[str, Any]]:
         try:
             return list(await self.iter_list_raw(only_active=only_active))
@@ -228,9 +252,14 @@ class ThorClient:
                 await asyncio.sleep(delay)
 
     async def _get_once(self, path: str, params: dict[str, str] | None, max_bytes: int) -> list[bytes]:
+        return await self._send_once("GET", path, params, None, max_bytes)
+
+    async def _send_once(self, method: str, path: str, params: dict[str, str] | None, body: Any,
+                         max_bytes: int) -> list[bytes]:
         """The body as received, in chunks: never joined for big lists, so it is held in memory once."""
         http = self._shared.http
-        request = http.build_request("GET", path, params=params, extensions={MAX_BYTES_EXTENSION: max_bytes})
+        request = http.build_request(method, path, params=params, json=body,
+                                     extensions={MAX_BYTES_EXTENSION: max_bytes})
         try:
             response = await http.send(request, stream=True)
             try:
@@ -318,6 +347,15 @@ def _lenient_entries(body: list[bytes]) -> Iterator[dict[str, Any]]:
             yield raw
 
 
+def _sessions(data: Any, parse: Callable[[Any], T | None]) -> list[T]:
+    """Thor's `{count, items}` answer as models; an item that cannot be read is skipped, not fatal."""
+    parsed = [parse(item) for item in items_of(data)]
+    skipped = sum(1 for p in parsed if p is None)
+    if skipped:
+        log.warning("skipped %d unreadable charge entries in Thor's answer", skipped)
+    return [p for p in parsed if p is not None]
+
+
 def _strip_tokens(raw: dict[str, Any]) -> None:
     """Drop the connectors' Nayax API tokens as soon as a box is read: nothing past here can leak them."""
     connectors = raw.get("connectors")
@@ -341,6 +379,8 @@ def _status_error(response: httpx.Response) -> ThorError:
     message = f"Thor answered HTTP {status} {token}"
     if token in ACCESS_CODES or (status in (401, 403) and token.startswith("http_")):
         return ThorAccessDenied(message, code=token, status=status)
+    if token in REFUSAL_CODES:
+        return ThorRefused(message, code=token, status=status)
     if status == 404:
         # Thor names a missing box ChargeboxNotFound; a bare 404 may be a wrong THOR_API_URL, so it is
         # reported as such and never taken for a deleted box (that would alert every watched box).

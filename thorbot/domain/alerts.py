@@ -20,8 +20,25 @@ WHAT = {
     "silent": "is *silent* (connected, but no heartbeat)",
     "gone": "*no longer exists* in Thor (404 ChargeboxNotFound)",
     "inactive": "was flagged *inactive* in Thor",
+    "failed_starts": "has *failed starts*: drivers could not charge",
 }
 WHAT_PLAIN = {kind: look(kind).label + (" in Thor" if kind == "inactive" else "") for kind in WHAT}
+BACK = {"offline": "back online", "silent": "sending heartbeats again", "gone": "back in Thor",
+        "inactive": "active again", "failed_starts": "charging again"}
+
+
+def what(incident: Incident) -> str:
+    """What happened, in a sentence fragment after the box's name."""
+    if incident.kind == "failed_starts":
+        return (f"has *failed starts* on connector #{incident.connector}: {incident.failures} attempts in a row "
+                "ended without charge (under 100 Wh) or were refused by the box")
+    return WHAT[incident.kind]
+
+
+def what_plain(incident: Incident) -> str:
+    if incident.kind == "failed_starts":
+        return f"failed starts on connector #{incident.connector}"
+    return WHAT_PLAIN[incident.kind]
 ACTION_ACK = "alert_ack"
 ACTION_SNOOZE = "alert_snooze"
 ACTION_ALERT_REFRESH = "alert_refresh"
@@ -39,6 +56,8 @@ class MessageState:
 
 def impact(incident: Incident) -> str:
     """Who is affected: running sessions strand drivers, reservations mean someone is on the way."""
+    if incident.kind == "failed_starts":
+        return ":busts_in_silhouette: drivers on that connector cannot charge; the box itself looks connected"
     parts = []
     if incident.occupied:
         nums = ", ".join(f"#{n}" for n in incident.occupied)
@@ -54,9 +73,11 @@ def incident_line(incident: Incident, now: datetime) -> str:
     if incident.resolved is not None:
         down = incident.downtime()
         lasted = duration(down.total_seconds()) if down is not None else "?"
-        return f":white_check_mark: {name} resolved — {WHAT_PLAIN[incident.kind]} for {lasted}"
+        return f":white_check_mark: {name} resolved — {what_plain(incident)} for {lasted}"
+    if incident.kind == "failed_starts":
+        return f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)}"
     heartbeat = f"last heartbeat {age(incident.last_heartbeat, now)}" if incident.last_heartbeat else "no heartbeat"
-    return (f"{icon(incident.kind)} {name} {WHAT[incident.kind]} since {slack_date(incident.started)} · "
+    return (f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)} · "
             f"{heartbeat} · {impact(incident)}")
 
 
@@ -94,22 +115,25 @@ def alert_actions(*, acknowledged: bool) -> Block:
 
 def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
     resolved = incident.resolved is not None
-    title = f"{incident.name} {WHAT_PLAIN[incident.kind]}" + (" — resolved" if resolved else "")
+    title = f"{incident.name} {what_plain(incident)}" + (" — resolved" if resolved else "")
     title_line = f"{'✅' if resolved else '🚨'} {title}"
     details = [
         f"*Box* {escape(truncate(incident.name, 150))} · id {code(incident.box_id, 80)}",
-        f"*What* {WHAT[incident.kind]}",
+        f"*What* {what(incident)}",
         f"*Since* {slack_date(incident.started)} ({age(incident.started, now)})",
-        f"*Last heartbeat* {slack_date(incident.last_heartbeat) if incident.last_heartbeat else 'never'}",
         f"*Impact* {impact(incident)}",
     ]
+    if incident.kind != "failed_starts":
+        heartbeat = slack_date(incident.last_heartbeat) if incident.last_heartbeat else "never"
+        details.insert(3, f"*Last heartbeat* {heartbeat}")
     if resolved:
         down = incident.downtime()
         details.insert(0, f":white_check_mark: *Resolved* {slack_date(incident.resolved)} · "  # type: ignore[arg-type]
-                          f"{WHAT_PLAIN[incident.kind]} for {duration(down.total_seconds()) if down else '?'}")
+                          f"{what_plain(incident)} for {duration(down.total_seconds()) if down else '?'}")
     blocks = [header(title_line), section("\n".join(details)), _context(incident.box_id, None if resolved else mention)]
-    text = escape(f"{'Resolved: ' if resolved else ''}{incident.name} ({incident.box_id}) is "
-                  f"{WHAT_PLAIN[incident.kind]}")
+    verb = "has" if incident.kind == "failed_starts" else "is"
+    text = escape(f"{'Resolved: ' if resolved else ''}{incident.name} ({incident.box_id}) {verb} "
+                  f"{what_plain(incident)}")
     if mention and not resolved:
         text = f"{mention} {text}"
     return message(text, blocks)
@@ -118,14 +142,14 @@ def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
 def _grouped(incidents: list[Incident], now: datetime, mention: str | None) -> Payload:
     open_count = sum(1 for i in incidents if i.resolved is None)
     state = f" ({open_count} still open)" if open_count else " — all resolved"
-    title_line = f"🚨 {len(incidents)} chargeboxes down{state}"
+    title_line = f"🚨 {len(incidents)} chargeboxes need attention{state}"
     ordered = sorted(incidents, key=lambda i: (i.resolved is not None, i.name.casefold()))
     lines = [incident_line(i, now) for i in ordered[:MAX_GROUP_LINES]]
     if len(ordered) > MAX_GROUP_LINES:
         lines.append(f"_…and {len(ordered) - MAX_GROUP_LINES} more; `/chargebox list` shows them all._")
     sections = pack_lines(lines, SECTION_LIMIT)
     blocks = [header(title_line), *(section(s) for s in sections[:45]), _context(None, mention if open_count else None)]
-    text = f"{len(incidents)} chargeboxes went down ({open_count} still open)"
+    text = f"{len(incidents)} chargeboxes need attention ({open_count} still open)"
     if mention and open_count:
         text = f"{mention} {text}"
     return message(text, blocks)
@@ -141,10 +165,9 @@ def render_recovery(incident: Incident) -> Payload:
     """The thread reply when an incident resolves; it pings nobody."""
     down = incident.downtime()
     lasted = duration(down.total_seconds()) if down is not None else "an unknown time"
-    verb = {"offline": "back online", "silent": "sending heartbeats again", "gone": "back in Thor",
-            "inactive": "active again"}[incident.kind]
-    text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}* is {verb} "
-            f"({WHAT_PLAIN[incident.kind]} for {lasted}).")
+    where = f" connector #{incident.connector}" if incident.kind == "failed_starts" else ""
+    text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}*{where} is {BACK[incident.kind]} "
+            f"({what_plain(incident)} for {lasted}).")
     return message(text, [section(text)])
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, fields, header, message, section
 from thorbot.domain.models import Chargebox, Connector
+from thorbot.domain.session_messages import SessionView, session_line, stop_button
 from thorbot.domain.status import CONNECTOR_LOOKS, icon
 from thorbot.domain.text import (
     age,
@@ -23,6 +25,7 @@ from thorbot.domain.text import (
 
 SECTION_TEXT_LIMIT = 3000
 MAX_CONNECTOR_SECTIONS = 20
+MAX_SESSION_SECTIONS = 10
 ACTION_SHARE = "card_share"
 ACTION_REFRESH = "card_refresh"
 
@@ -34,14 +37,20 @@ def render_card(
     stale_after: timedelta = timedelta(seconds=900),
     buttons: bool = True,
     note: str | None = None,
+    sessions: Mapping[int, SessionView] | None = None,
+    rates: Mapping[int, tuple[int, int]] | None = None,
 ) -> Payload:
-    """Render the status card; `note` is an extra mrkdwn line (already escaped) under the header."""
+    """Render the status card; `note` is an extra mrkdwn line (already escaped) under the header.
+
+    `sessions` (by connector) adds each running charge under its connector, with a Stop button when
+    `buttons`; `rates` (by connector: successful, all) adds the 7-day success rate.
+    """
     blocks: list[Block] = [header(f"🔌 {box.name}"), section(_status_line(box, now, stale_after))]
     if note:
         blocks.append(section(note))
     blocks.append(fields(*_facts(box, now)))
     blocks.append(divider())
-    blocks.extend(_connector_sections(box))
+    blocks.extend(_connector_sections(box, sessions or {}, rates or {}, now, buttons=buttons))
     if box.unreadable:
         blocks.append(section(unreadable_note(box)))
     blocks.append(context(_legend(now)))
@@ -139,7 +148,7 @@ def _map_link(box: Chargebox) -> str:
     return f"<{url}|{lat:.5f}, {lon:.5f}>"
 
 
-def connector_line(connector: Connector, box: Chargebox) -> str:
+def connector_line(connector: Connector, box: Chargebox, rate: tuple[int, int] | None = None) -> str:
     connector_state = "occupied" if connector.number in box.occupied else \
         "reserved" if connector.number in box.reserved else "free"
     state = f"{CONNECTOR_LOOKS[connector_state].icon} {CONNECTOR_LOOKS[connector_state].label}"
@@ -152,18 +161,41 @@ def connector_line(connector: Connector, box: Chargebox) -> str:
     parts.append(escape(power_type_name(connector.power_type)))
     if connector.terminal_id:
         parts.append(f"Nayax terminal {code(connector.terminal_id, 40)}")
+    if rate is not None and rate[1]:
+        parts.append(f"success 7d: {success_rate(*rate)}")
     return f"*#{connector.number}*  {' · '.join(parts)}  —  {state}"
 
 
-def _connector_sections(box: Chargebox) -> list[Block]:
+def success_rate(ok: int, total: int) -> str:
+    """ "82 % (41/50)": successful sessions out of all attempts."""
+    return f"{round(100 * ok / total)} % ({ok}/{total})" if total else "n/a"
+
+
+def _connector_sections(box: Chargebox, sessions: Mapping[int, SessionView], rates: Mapping[int, tuple[int, int]],
+                        now: datetime, *, buttons: bool) -> list[Block]:
+    """Connectors packed into few sections; one with a running session gets its own, with a Stop button."""
     if not box.connectors:
         return [section("_Thor lists no connectors for this box._")]
-    sections = pack_lines([connector_line(c, box) for c in box.connectors], SECTION_TEXT_LIMIT)
-    if len(sections) > MAX_CONNECTOR_SECTIONS:
-        hidden = sum(s.count("\n") + 1 for s in sections[MAX_CONNECTOR_SECTIONS:])
-        sections = sections[:MAX_CONNECTOR_SECTIONS]
-        sections[-1] = truncate(sections[-1], SECTION_TEXT_LIMIT - 60) + f"\n_…and {hidden} more connectors_"
-    return [section(s) for s in sections]
+    blocks: list[Block] = []
+    pending: list[str] = []
+    for connector in box.connectors:
+        line = connector_line(connector, box, rates.get(connector.number))
+        view = sessions.get(connector.number)
+        if view is None or len(blocks) >= MAX_SESSION_SECTIONS:
+            pending.append(line)
+            continue
+        blocks.extend(section(s) for s in pack_lines(pending, SECTION_TEXT_LIMIT))
+        pending = []
+        stop = stop_button(view) if buttons else None
+        text = f"{line}\n{session_line(view, now)}"
+        blocks.append(section(text, accessory=stop) if stop else section(text))
+    blocks.extend(section(s) for s in pack_lines(pending, SECTION_TEXT_LIMIT))
+    if len(blocks) > MAX_CONNECTOR_SECTIONS:
+        hidden = sum(b["text"]["text"].count("\n") + 1 for b in blocks[MAX_CONNECTOR_SECTIONS:])
+        blocks = blocks[:MAX_CONNECTOR_SECTIONS]
+        last = blocks[-1]["text"]["text"]
+        blocks[-1] = section(truncate(last, SECTION_TEXT_LIMIT - 60) + f"\n_…and {hidden} more lines_")
+    return blocks
 
 
 def _legend(now: datetime) -> str:

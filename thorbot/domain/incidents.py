@@ -47,7 +47,7 @@ class Condition(StrEnum):
     INACTIVE = "inactive"
 
 
-IncidentKind = Literal["offline", "silent", "gone", "inactive"]
+IncidentKind = Literal["offline", "silent", "gone", "inactive", "failed_starts"]
 _KIND_STATUS: dict[str, Status] = {"offline": Status.OFFLINE, "silent": Status.SILENT, "gone": Status.GONE,
                                    "inactive": Status.INACTIVE}
 _CONDITION_STATUS = {Condition.DISCONNECTED: Status.OFFLINE, Condition.SILENT: Status.SILENT,
@@ -55,7 +55,7 @@ _CONDITION_STATUS = {Condition.DISCONNECTED: Status.OFFLINE, Condition.SILENT: S
 
 
 class Incident(BaseModel):
-    """One outage of one box; channels each get exactly one alert for it."""
+    """One outage of one box (or, for failed starts, of one connector); each channel gets one alert for it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -70,6 +70,8 @@ class Incident(BaseModel):
     reserved: tuple[int, ...] = ()
     timezone: str | None = None
     resolved: datetime | None = None
+    connector: int | None = None  # failed starts: the connector drivers could not charge on
+    failures: int = 0  # failed starts: failed attempts counted in it
 
     @property
     def name(self) -> str:

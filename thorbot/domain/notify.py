@@ -20,6 +20,11 @@ Rules (each has a test in tests/domain/test_notify.py):
   re-notified after `after` × (n + 1), at most `max_count` times: in its thread, and by DM to a person
   (a user group gets the thread only). A DM is sent at most once: without reading DM history a crashed
   attempt cannot be checked.
+- Stuck sessions: a charge that stalls or runs too long is a low-severity notice to the channels
+  watching its box, once per session; like an alert, it is dropped where the box is unwatched and held
+  where the box is muted or snoozed. It mentions no one and never escalates.
+- Remote stops: the outcome of a stop someone asked for from Slack ("confirmed" or "not confirmed")
+  goes in the thread of the audit message of that request, wherever it is, watched or not.
 - Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
   recoveries of the same moment); one waiting for a retry holds back those after it.
 - Dead letters: a message Slack has not taken for 24 hours is dropped (and logged as an error).
@@ -33,6 +38,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from thorbot.domain.sessions import Session
+
 DEAD_AFTER = timedelta(hours=24)
 
 
@@ -43,11 +50,13 @@ class JobKind(StrEnum):
     THOR_UP = "thor_up"
     ESCALATE = "escalate"
     ESCALATE_DM = "escalate_dm"
+    SESSION_STUCK = "session_stuck"
+    STOP_OUTCOME = "stop_outcome"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
-              JobKind.RECOVERY: 4, JobKind.THOR_UP: 5}
+              JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7}
 
 
 class Job(BaseModel):
@@ -66,6 +75,9 @@ class Job(BaseModel):
     attempts: int = 0
     attempted: bool = False
     batches: list[str] = []  # ids of the posts this job was attempted in, newest last (message metadata)
+    session: Session | None = None  # a stuck session's notice: the session as last seen
+    reason: str | None = None  # stuck: "stalled" / "too_long"; stop outcome: "confirmed" / "not_confirmed"
+    stop_id: str | None = None  # a stop outcome: the request it reports on
 
 
 class ThorHealth(BaseModel):
@@ -118,6 +130,17 @@ def after_good_poll(health: ThorHealth, *, now: datetime) -> tuple[ThorHealth | 
     return ThorHealth(), jobs
 
 
+def stuck_jobs(session: Session, reason: str, channels: Iterable[str], now: datetime) -> list[Job]:
+    """One notice per watching channel, once per session (the id carries the transaction)."""
+    return [Job(id=f"session_stuck:{session.transaction}:{channel}", kind=JobKind.SESSION_STUCK, channel=channel,
+                created=now, box_id=session.box_id, session=session, reason=reason) for channel in channels]
+
+
+def stop_outcome_job(stop_id: str, channel: str, thread_ts: str, confirmed: bool, now: datetime) -> Job:
+    return Job(id=f"stop_outcome:{stop_id}", kind=JobKind.STOP_OUTCOME, channel=channel, created=now,
+               message_ts=thread_ts, stop_id=stop_id, reason="confirmed" if confirmed else "not_confirmed")
+
+
 def escalation_due(*, alerted: datetime, now: datetime, count: int, after: timedelta, max_count: int,
                    acknowledged: bool, resolved: bool, held: bool) -> bool:
     """Re-notify when an open alert has gone unacknowledged for `after` × (count + 1), up to `max_count`."""
@@ -150,9 +173,9 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
     """Whether (and why not) to send a job, from the facts the worker gathered for it."""
     if now - job.created > DEAD_AFTER:
         return Skip.DEAD
-    if job.kind in (JobKind.ALERT, JobKind.RECOVERY) and not watching:
+    if job.kind in (JobKind.ALERT, JobKind.RECOVERY, JobKind.SESSION_STUCK) and not watching:
         return Skip.UNWATCHED
-    if job.kind is JobKind.ALERT and held:
+    if job.kind in (JobKind.ALERT, JobKind.SESSION_STUCK) and held:
         return Skip.HELD
     if job.kind is JobKind.RECOVERY and not alert_posted:
         return Skip.NEVER_ALERTED

@@ -1,0 +1,177 @@
+"""Redis adapter for charging sessions: watches, attempts, per-box history, Thor's notes, remote stops.
+
+The worker writes the session side of a poll cycle through `Commit` (adapters/store.py), fenced by
+the lease like everything it decides; `thorbot serve` writes what Thor's notifications say (notes
+and the inbox the worker drains) and the remote-stop audit. Key layout: adapters/keys.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
+from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
+from thorbot.domain.sessions import SessionWatch, StartNote, StopNote
+
+NOTE_TTL = 3 * 24 * 3600
+ATTEMPTS_KEPT = 200
+DAILY_DAYS = 35
+MONTHLY_MONTHS = 14
+MAX_INBOX_READ = 1000
+
+
+class StopRequest(BaseModel):
+    """A remote stop someone asked for from Slack, and where its outcome is reported."""
+
+    id: str
+    box_id: str
+    alias: str | None = None
+    connector: int
+    transaction: int
+    by: str
+    at: datetime
+    channel: str | None = None
+    thread_ts: str | None = None
+    thor_answer: str
+    energy_wh: int | None = None
+    confirmed: bool | None = None
+    settled_at: datetime | None = None
+
+
+class SessionStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    # --- the worker's watch of running sessions -------------------------------------------
+    async def watches_version(self) -> str:
+        return str(await self.redis.get(keys.WATCHES_VERSION) or "0")
+
+    async def watches(self) -> dict[int, SessionWatch]:
+        raw = await self.redis.hgetall(keys.WATCHES)
+        return {int(txn): SessionWatch.model_validate_json(value) for txn, value in raw.items()}
+
+    async def connector_records(self, connector_keys: list[str]) -> dict[str, ConnectorRecord]:
+        if not connector_keys:
+            return {}
+        values = await self.redis.hmget(keys.CONNECTORS, connector_keys)
+        return {k: ConnectorRecord.model_validate_json(v) for k, v in zip(connector_keys, values, strict=True) if v}
+
+    async def unseen_finished(self, transactions: list[int]) -> set[int]:
+        """The finished transactions not counted yet (polling and notifications both report them)."""
+        if not transactions:
+            return set()
+        scores = await self.redis.zmscore(keys.FINISHED_SEEN, [str(t) for t in transactions])
+        return {t for t, score in zip(transactions, scores, strict=True) if score is None}
+
+    async def finished_read_at(self) -> datetime | None:
+        raw = await self.redis.get(keys.FINISHED_READ_AT)
+        return datetime.fromisoformat(str(raw)) if raw else None
+
+    # --- what the card shows --------------------------------------------------------------
+    async def success_7d(self, box_id: str, connectors: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+        """Per connector: (successful, all) attempts in the last 7 days."""
+        if not connectors:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for connector in connectors:
+                pipe.lrange(keys.attempts(connector_key(box_id, connector)), 0, ATTEMPTS_KEPT - 1)
+            lists = await pipe.execute()
+        since = (now - timedelta(days=7)).timestamp()
+        rates: dict[int, tuple[int, int]] = {}
+        for connector, entries in zip(connectors, lists, strict=True):
+            recent = [e.split(":") for e in entries if float(e.split(":")[0]) >= since]
+            if recent:
+                rates[connector] = (sum(1 for _, ok in recent if ok == "1"), len(recent))
+        return rates
+
+    async def start_notes(self, transactions: list[int]) -> dict[int, StartNote]:
+        if not transactions:
+            return {}
+        values = await self.redis.mget([keys.start_note(t) for t in transactions])
+        return {t: StartNote.model_validate_json(v) for t, v in zip(transactions, values, strict=True) if v}
+
+    async def stop_note(self, transaction: int) -> StopNote | None:
+        raw = await self.redis.get(keys.stop_note(transaction))
+        return StopNote.model_validate_json(raw) if raw else None
+
+    # --- Thor's notifications (written by `thorbot serve`) --------------------------------
+    async def first_time(self, fingerprint: tuple[Any, ...]) -> bool:
+        """True the first time a notification with this identity arrives (Thor may repeat itself)."""
+        digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:32]
+        return bool(await self.redis.set(keys.note_seen(digest), "1", nx=True, ex=NOTE_TTL))
+
+    async def save_start(self, note: StartNote, attempt: Attempt | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if note.transaction:
+                pipe.set(keys.start_note(note.transaction), note.model_dump_json(), ex=NOTE_TTL)
+            if attempt is not None:
+                pipe.rpush(keys.INBOX, attempt.model_dump_json())
+            await pipe.execute()
+
+    async def save_stop(self, note: StopNote, attempt: Attempt | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if note.transaction:
+                pipe.set(keys.stop_note(note.transaction), note.model_dump_json(), ex=NOTE_TTL)
+            if attempt is not None:
+                pipe.rpush(keys.INBOX, attempt.model_dump_json())
+            await pipe.execute()
+
+    async def inbox(self) -> list[Attempt]:
+        """Attempts Thor's notifications reported, oldest first (the worker trims what it judged)."""
+        raw = await self.redis.lrange(keys.INBOX, 0, MAX_INBOX_READ - 1)
+        return [Attempt.model_validate_json(v) for v in raw]
+
+    # --- remote stops ----------------------------------------------------------------------
+    async def record_stop(self, request: StopRequest, confirm_by: datetime) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.stop_request(request.id), request.model_dump_json(), ex=keys.INCIDENT_TTL)
+            pipe.lpush(keys.STOP_AUDIT, request.model_dump_json())
+            pipe.ltrim(keys.STOP_AUDIT, 0, 999)
+            if request.confirmed is None:
+                pipe.zadd(keys.STOPS_PENDING, {request.id: confirm_by.astimezone(UTC).timestamp()})
+            await pipe.execute()
+
+    async def pending_stops(self) -> list[tuple[StopRequest, datetime]]:
+        raw = await self.redis.zrange(keys.STOPS_PENDING, 0, -1, withscores=True)
+        members: list[tuple[str, float]] = [(str(m), float(score)) for m, score in raw]  # type: ignore[str-unpack]
+        if not members:
+            return []
+        values = await self.redis.mget([keys.stop_request(m) for m, _ in members])
+        return [(StopRequest.model_validate_json(v), datetime.fromtimestamp(score, tz=UTC))
+                for (_, score), v in zip(members, values, strict=True) if v]
+
+    async def audit(self, limit: int = 50) -> list[StopRequest]:
+        return [StopRequest.model_validate_json(v) for v in await self.redis.lrange(keys.STOP_AUDIT, 0, limit - 1)]
+
+
+def attempt_entry(attempt: Attempt) -> str:
+    return f"{attempt.at.timestamp():.0f}:{1 if attempt.ok else 0}"
+
+
+def history_fields(attempt: Attempt) -> tuple[str, str]:
+    """The day (YYYYMMDD, UTC) and month (YYYYMM) an attempt counts in."""
+    day = attempt.at.astimezone(UTC).strftime("%Y%m%d")
+    return day, day[:6]
+
+
+def stale_history_fields(now: datetime) -> tuple[list[str], list[str]]:
+    """Daily and monthly fields just past what is kept, deleted whenever new ones are written.
+
+    A box that charges at least once every 35 days prunes every old field this way; one that does
+    not lets the whole key expire (keys.SESSIONS_DAILY_TTL, keys.SESSIONS_MONTHLY_TTL).
+    """
+    days = [(now - timedelta(days=DAILY_DAYS + i)).astimezone(UTC).strftime("%Y%m%d") for i in range(1, 36)]
+    months: list[str] = []
+    month = now.astimezone(UTC).replace(day=1)
+    for i in range(MONTHLY_MONTHS + 14):
+        month = (month - timedelta(days=1)).replace(day=1)
+        if i >= MONTHLY_MONTHS:
+            months.append(month.strftime("%Y%m"))
+    return ([f"{d}:{k}" for d in days for k in ("ok", "failed", "wh")],
+            [f"{m}:{k}" for m in months for k in ("ok", "failed", "wh")])

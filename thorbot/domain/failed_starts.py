@@ -1,0 +1,75 @@
+"""Failed starts on a connector: the incident drivers feel even when the box is "up". Pure.
+
+Rules (each has a test in tests/domain/test_failed_starts.py):
+- An attempt fails when a finished session delivered less than `min_wh` (100 Wh, ChargeX's
+  threshold), or when Thor's start notification says the box refused to start (`accepted: false`).
+- `count` failed attempts on one connector within `window` open one "failed starts" incident for
+  that connector, dated from the first of them.
+- While it is open, further failures are counted in it; nothing new is announced.
+- The next successful session on that connector resolves it.
+- Failures older than `window` are forgotten, so the record stays small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from thorbot.domain.incidents import Incident, Opened, Resolved
+
+
+@dataclass(frozen=True)
+class FailureRules:
+    min_wh: int = 100
+    count: int = 3
+    window: timedelta = timedelta(hours=24)
+
+
+class Attempt(BaseModel):
+    """One try to charge on a connector, as Thor reported it (a finished session or a refused start)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    box_id: str
+    connector: int
+    at: datetime
+    ok: bool
+    energy_wh: int | None = None
+    transaction: int | None = None
+
+
+class ConnectorRecord(BaseModel):
+    """Recent failed attempts on one connector, and its open failed-starts incident."""
+
+    model_config = ConfigDict(frozen=True)
+
+    failures: tuple[datetime, ...] = ()
+    incident: Incident | None = None
+
+
+def connector_key(box_id: str, connector: int) -> str:
+    return f"{box_id}#{connector}"
+
+
+def judge_attempt(prev: ConnectorRecord | None, attempt: Attempt, rules: FailureRules, *, alias: str | None,
+                  timezone: str | None = None) -> tuple[ConnectorRecord, list[Opened | Resolved]]:
+    """Advance one connector by one attempt."""
+    record = prev or ConnectorRecord()
+    if attempt.ok:
+        if record.incident is not None:
+            resolved = record.incident.model_copy(update={"resolved": attempt.at})
+            return ConnectorRecord(), [Resolved(resolved)]
+        return ConnectorRecord(), []
+    recent = tuple(sorted(t for t in (*record.failures, attempt.at) if attempt.at - t < rules.window))[-rules.count:]
+    if record.incident is not None:
+        counted = record.incident.model_copy(update={"failures": record.incident.failures + 1})
+        return ConnectorRecord(failures=recent, incident=counted), []
+    if len(recent) < rules.count:
+        return ConnectorRecord(failures=recent), []
+    started = recent[0]
+    incident = Incident(id=f"{attempt.box_id}#{attempt.connector}@{int(started.timestamp())}:failed_starts",
+                        box_id=attempt.box_id, alias=alias, kind="failed_starts", started=started, opened=attempt.at,
+                        connector=attempt.connector, failures=len(recent), timezone=timezone)
+    return ConnectorRecord(failures=recent, incident=incident), [Opened(incident)]
