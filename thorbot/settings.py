@@ -36,6 +36,12 @@ NEEDS = {
 }
 
 
+def _ids(value: str) -> tuple[set[str], set[str]]:
+    """(user ids, user-group ids) from a comma-separated list of U…/W… and S… ids."""
+    items = {i.strip() for i in value.replace(";", ",").replace(" ", ",").split(",") if i.strip()}
+    return {i for i in items if not i.startswith("S")}, {i for i in items if i.startswith("S")}
+
+
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -88,6 +94,18 @@ class Settings(BaseSettings):
     lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
     worker_id: str = Field("", max_length=40, pattern=r"^[A-Za-z0-9_.-]*$", validation_alias=_env("THORBOT_WORKER_ID"))
     allow_plain_http: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_PLAIN_HTTP"))
+
+    session_stall_after: float = Field(1800.0, gt=0, validation_alias=_env("THORBOT_SESSION_STALL_AFTER"))
+    session_stall_grace: float = Field(600.0, ge=0, validation_alias=_env("THORBOT_SESSION_STALL_GRACE"))
+    session_max_age: float = Field(86400.0, gt=0, validation_alias=_env("THORBOT_SESSION_MAX_AGE"))
+    failed_session_wh: int = Field(100, ge=0, validation_alias=_env("THORBOT_FAILED_SESSION_WH"))
+    failed_starts: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_FAILED_STARTS"))
+    failed_starts_window: float = Field(86400.0, gt=0, validation_alias=_env("THORBOT_FAILED_STARTS_WINDOW"))
+    finished_interval: float = Field(300.0, gt=0, validation_alias=_env("THORBOT_FINISHED_INTERVAL"))
+    stop_confirm_within: float = Field(120.0, gt=0, validation_alias=_env("THORBOT_STOP_CONFIRM_WITHIN"))
+    operators: str = Field("", validation_alias=_env("THORBOT_OPERATORS"))
+    thor_webhook_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_THOR_WEBHOOK_TOKEN"))
+    thor_webhook_allow: str = Field("", validation_alias=_env("THORBOT_THOR_WEBHOOK_ALLOW"))
     interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
 
     @field_validator("thor_api_url", "slack_api_url")
@@ -95,6 +113,27 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
             raise ValueError("must be an http(s) URL, e.g. https://api.thor.tools/latest/integration")
+        return value
+
+    @field_validator("thor_webhook_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Thor signs nothing: this token in the URL is all that keeps strangers out, so it must be unguessable.
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters, e.g. from "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return value
+
+    @field_validator("thor_webhook_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.replace(";", ",").split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item.strip()!r} is not an IP address or network (e.g. 203.0.113.7 or "
+                                     "203.0.113.0/24)") from None
         return value
 
     @field_validator("redis_url")
@@ -136,12 +175,23 @@ class Settings(BaseSettings):
 
     def admin_ids(self) -> tuple[set[str], set[str]]:
         """(admin user ids, admin user-group ids) from THORBOT_ADMINS; both empty = everyone may."""
-        items = {i.strip() for i in self.admins.replace(";", ",").replace(" ", ",").split(",") if i.strip()}
-        return {i for i in items if not i.startswith("S")}, {i for i in items if i.startswith("S")}
+        return _ids(self.admins)
+
+    def operator_ids(self) -> tuple[set[str], set[str]]:
+        """Who may stop a charge: THORBOT_OPERATORS and THORBOT_ADMINS together; all empty = everyone may."""
+        users, groups = _ids(self.operators)
+        admin_users, admin_groups = _ids(self.admins)
+        return users | admin_users, groups | admin_groups
+
+    def webhook_sources(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """THORBOT_THOR_WEBHOOK_ALLOW as networks (empty: any source)."""
+        return [ipaddress.ip_network(item.strip(), strict=False)
+                for item in self.thor_webhook_allow.replace(";", ",").split(",") if item.strip()]
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor (the Redis password included)."""
-        secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.thor_api_key]
+        secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.thor_api_key,
+                   self.thor_webhook_token]
         values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
         if self.redis_url and urlsplit(self.redis_url).password:
             values.append(str(urlsplit(self.redis_url).password))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,13 +45,45 @@ class StopRequest(BaseModel):
     settled_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class CycleState:
+    watches_version: str
+    finished_read_at: datetime | None
+    inbox: list[Attempt]
+    pending_stops: dict[str, datetime]  # stop id → when "not confirmed" is due
+
+
 class SessionStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     # --- the worker's watch of running sessions -------------------------------------------
-    async def watches_version(self) -> str:
-        return str(await self.redis.get(keys.WATCHES_VERSION) or "0")
+    async def cycle_state(self) -> CycleState:
+        """What a poll cycle needs to start, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.WATCHES_VERSION)
+            pipe.get(keys.FINISHED_READ_AT)
+            pipe.lrange(keys.INBOX, 0, MAX_INBOX_READ - 1)
+            pipe.zrange(keys.STOPS_PENDING, 0, -1, withscores=True)
+            version, read_at, inbox, pending = await pipe.execute()
+        return CycleState(
+            watches_version=str(version or "0"),
+            finished_read_at=datetime.fromisoformat(str(read_at)) if read_at else None,
+            inbox=[Attempt.model_validate_json(v) for v in inbox],
+            pending_stops={str(m): datetime.fromtimestamp(float(score), tz=UTC) for m, score in pending},
+        )
+
+    async def stop_requests(self, stop_ids: list[str]) -> dict[str, StopRequest]:
+        if not stop_ids:
+            return {}
+        values = await self.redis.mget([keys.stop_request(i) for i in stop_ids])
+        return {i: StopRequest.model_validate_json(v) for i, v in zip(stop_ids, values, strict=True) if v}
+
+    async def stop_notes(self, transactions: list[int]) -> dict[int, StopNote]:
+        if not transactions:
+            return {}
+        values = await self.redis.mget([keys.stop_note(t) for t in transactions])
+        return {t: StopNote.model_validate_json(v) for t, v in zip(transactions, values, strict=True) if v}
 
     async def watches(self) -> dict[int, SessionWatch]:
         raw = await self.redis.hgetall(keys.WATCHES)
@@ -68,10 +101,6 @@ class SessionStore:
             return set()
         scores = await self.redis.zmscore(keys.FINISHED_SEEN, [str(t) for t in transactions])
         return {t for t, score in zip(transactions, scores, strict=True) if score is None}
-
-    async def finished_read_at(self) -> datetime | None:
-        raw = await self.redis.get(keys.FINISHED_READ_AT)
-        return datetime.fromisoformat(str(raw)) if raw else None
 
     # --- what the card shows --------------------------------------------------------------
     async def success_7d(self, box_id: str, connectors: list[int], now: datetime) -> dict[int, tuple[int, int]]:
@@ -122,11 +151,6 @@ class SessionStore:
                 pipe.rpush(keys.INBOX, attempt.model_dump_json())
             await pipe.execute()
 
-    async def inbox(self) -> list[Attempt]:
-        """Attempts Thor's notifications reported, oldest first (the worker trims what it judged)."""
-        raw = await self.redis.lrange(keys.INBOX, 0, MAX_INBOX_READ - 1)
-        return [Attempt.model_validate_json(v) for v in raw]
-
     # --- remote stops ----------------------------------------------------------------------
     async def record_stop(self, request: StopRequest, confirm_by: datetime) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -136,15 +160,6 @@ class SessionStore:
             if request.confirmed is None:
                 pipe.zadd(keys.STOPS_PENDING, {request.id: confirm_by.astimezone(UTC).timestamp()})
             await pipe.execute()
-
-    async def pending_stops(self) -> list[tuple[StopRequest, datetime]]:
-        raw = await self.redis.zrange(keys.STOPS_PENDING, 0, -1, withscores=True)
-        members: list[tuple[str, float]] = [(str(m), float(score)) for m, score in raw]  # type: ignore[str-unpack]
-        if not members:
-            return []
-        values = await self.redis.mget([keys.stop_request(m) for m, _ in members])
-        return [(StopRequest.model_validate_json(v), datetime.fromtimestamp(score, tz=UTC))
-                for (_, score), v in zip(members, values, strict=True) if v]
 
     async def audit(self, limit: int = 50) -> list[StopRequest]:
         return [StopRequest.model_validate_json(v) for v in await self.redis.lrange(keys.STOP_AUDIT, 0, limit - 1)]

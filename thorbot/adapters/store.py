@@ -17,7 +17,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from thorbot.adapters import keys
-from thorbot.adapters.session_store import ATTEMPTS_KEPT, attempt_entry, history_fields, stale_history_fields
+from thorbot.adapters.session_store import (
+    ATTEMPTS_KEPT,
+    StopRequest,
+    attempt_entry,
+    history_fields,
+    stale_history_fields,
+)
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.notify import Job, ThorHealth
@@ -73,6 +79,7 @@ class SessionCommit(BaseModel):
     inbox_taken: int = 0
     finished_read: bool = False  # /charges/finished was read this cycle (at `now`)
     stops_settled: list[str] = []
+    stop_updates: dict[str, StopRequest] = {}
     now: datetime
 
 
@@ -97,6 +104,11 @@ def _write_sessions(pipe: Any, change: SessionCommit) -> None:
         pipe.set(keys.FINISHED_READ_AT, change.now.isoformat())
     if change.stops_settled:
         pipe.zrem(keys.STOPS_PENDING, *change.stops_settled)
+    for stop_id, request in change.stop_updates.items():
+        pipe.set(keys.stop_request(stop_id), request.model_dump_json(), ex=keys.INCIDENT_TTL)
+        pipe.lpush(keys.STOP_AUDIT, request.model_dump_json())
+    if change.stop_updates:
+        pipe.ltrim(keys.STOP_AUDIT, 0, 999)
 
 
 def _write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from thorbot.adapters.session_store import SessionStore
 from thorbot.runtime import open_context, require, slack_client
 from thorbot.settings import Settings
 from thorbot.slack.app import build_app, close_app
+from thorbot.slack.thor_webhook import ThorWebhook
 from thorbot.slack.web import build_web_app, start_site
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,8 @@ async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.
     async with open_context(settings) as ctx:
         secret = settings.slack_signing_secret.get_secret_value()
         bolt = build_app(ctx, slack_client(settings), secret)
-        runner = await start_site(build_web_app(bolt, ctx.redis, secret), host, settings.port)
+        webhook = ThorWebhook(settings, SessionStore(ctx.redis), ctx.clock) if settings.thor_webhook_token else None
+        runner = await start_site(build_web_app(bolt, ctx.redis, secret, webhook), host, settings.port)
         log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz)", host, settings.port)
         try:
             await stop.wait()

@@ -76,6 +76,9 @@ class DemoSlackRenderer:
         self.console.print(render_payload(payload, title=f"{where}{thread} · {stamp}", style=style))
 
 
+STORY_DROP_AFTER = timedelta(seconds=30)
+
+
 class LineReader:
     """Lines from a stream, read on a daemon thread: a blocked read (an open pipe) never holds up a stop."""
 
@@ -107,7 +110,8 @@ class LineReader:
 
 class DemoConsole:
     def __init__(self, ctx: AppContext, client: AsyncWebClient, slack: FakeSlack, fleet: Fleet, console: Console,
-                 stop: asyncio.Event, *, channel: str, user: str, secret: str) -> None:
+                 stop: asyncio.Event, *, channel: str, user: str, secret: str, story_box: str | None = None) -> None:
+        self.story_box = story_box
         self.ctx, self.client, self.slack, self.fleet = ctx, client, slack, fleet
         self.console, self.stop = console, stop
         self.channel, self.user, self.secret = channel, user, secret
@@ -125,6 +129,8 @@ class DemoConsole:
             self._welcome(speed)
             await self._send("/chargebox subscribe all", quiet=True)
             await self._send(f"/chargebox oncall <@{self.user}|you>", quiet=True)
+            await self._first_watch(worker)
+            self._script_story(speed)
             timer = asyncio.create_task(self._stop_after(duration)) if duration > 0 else None
             try:
                 await self._input_loop(script, keep_running=duration > 0)
@@ -143,10 +149,27 @@ class DemoConsole:
                            "you on call. Alerts and recoveries appear here as they happen.\n")
         self.console.print(CONSOLE_HELP)
         self._print_boxes(limit=6)
-        first_alert = 60 + self.ctx.settings.disconnect_grace + 60  # scripted drop, grace, one poll
-        self.console.print(f"[dim]A box is scripted to drop one simulated minute from now; its alert arrives in "
-                           f"about {first_alert / speed:.0f} s real time (`--speed 10` makes that "
-                           f"{first_alert / 10:.0f} s). `break <id>` drops one on demand.[/dim]")
+
+    async def _first_watch(self, worker: Worker, timeout: float = 30.0) -> None:
+        """Wait until the worker has seen the whole fleet once: a box down at its first sighting is not news,
+        so the story (and anything typed) starts only once every box has been seen up."""
+        worker.poll_soon()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline and not self.stop.is_set():
+            report = worker.last_report
+            if report is not None and report.observed >= len(self.fleet.boxes):
+                return
+            await asyncio.sleep(0.05)
+
+    def _script_story(self, speed: float) -> None:
+        if self.story_box is None or self.story_box not in self.fleet.boxes:
+            return
+        drop_in = STORY_DROP_AFTER.total_seconds()
+        self.fleet.schedule_outage(self.story_box, self.ctx.clock() + STORY_DROP_AFTER, timedelta(minutes=4))
+        first_alert = drop_in + self.ctx.settings.disconnect_grace + self.ctx.settings.poll_interval * speed
+        self.console.print(f"[dim]{rich_escape(self.fleet.boxes[self.story_box].alias)} is scripted to drop "
+                           f"{drop_in:.0f} simulated seconds from now; its alert arrives in about "
+                           f"{first_alert / speed:.0f} s real time. `break <id>` drops any box on demand.[/dim]")
 
     def _print_boxes(self, limit: int | None = None) -> None:
         table = Table(title="Chargeboxes (first few; `boxes` lists all)" if limit else "Chargeboxes", show_lines=False)

@@ -46,13 +46,12 @@ class SimClock:
         return self.start + timedelta(seconds=(time.monotonic() - self._real0) * self.speed)
 
 
-def demo_fleet(boxes: int, seed: int, now: datetime) -> Fleet:
-    """The seeded fleet, with one scripted outage early on so a newcomer sees an alert quickly."""
+def demo_fleet(boxes: int, seed: int, now: datetime) -> tuple[Fleet, str]:
+    """The seeded fleet, and the box whose outage the demo scripts (it has a driver charging)."""
     fleet = Fleet.generate(boxes, seed=seed, now=now)
-    first = sorted(fleet.boxes.values(), key=lambda b: b.alias)[fleet.rng.randrange(len(fleet.boxes))]
-    first.occupied.add(1)
-    fleet.schedule_outage(first.id, now + timedelta(seconds=60), timedelta(minutes=4))
-    return fleet
+    story = sorted(fleet.boxes.values(), key=lambda b: b.alias)[fleet.rng.randrange(len(fleet.boxes))]
+    fleet.start_session(story.id, 1, mode="local", minutes=90)
+    return fleet, story.id
 
 
 @contextlib.asynccontextmanager
@@ -89,7 +88,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
         return 2
     now = datetime.now(tz=UTC).replace(microsecond=0)
     clock = SimClock(now, args.speed)
-    fleet = demo_fleet(args.boxes, args.seed, now)
+    fleet, story_box = demo_fleet(args.boxes, args.seed, now)
     fake_thor = FakeThor(fleet, DEMO_KEY)
     fake_slack = None if args.slack else FakeSlack(DEMO_TOKEN)
     if fake_slack is not None:
@@ -111,7 +110,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                 fake_slack.listeners.append(renderer)
                 fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]
                 demo = DemoConsole(ctx, slack_client(settings), fake_slack, fleet, console, stop,
-                                   channel=DEMO_CHANNEL, user=DEMO_USER, secret=DEMO_SECRET)
+                                   channel=DEMO_CHANNEL, user=DEMO_USER, secret=DEMO_SECRET, story_box=story_box)
                 try:
                     await demo.run(script=args.script, duration=args.duration, speed=args.speed)
                 finally:

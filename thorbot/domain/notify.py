@@ -130,10 +130,12 @@ def after_good_poll(health: ThorHealth, *, now: datetime) -> tuple[ThorHealth | 
     return ThorHealth(), jobs
 
 
-def stuck_jobs(session: Session, reason: str, channels: Iterable[str], now: datetime) -> list[Job]:
+def stuck_jobs(session: Session, reason: str, flat_since: datetime, channels: Iterable[str], now: datetime
+               ) -> list[Job]:
     """One notice per watching channel, once per session (the id carries the transaction)."""
     return [Job(id=f"session_stuck:{session.transaction}:{channel}", kind=JobKind.SESSION_STUCK, channel=channel,
-                created=now, box_id=session.box_id, session=session, reason=reason) for channel in channels]
+                created=now, box_id=session.box_id, session=session, reason=reason, since=flat_since)
+            for channel in channels]
 
 
 def stop_outcome_job(stop_id: str, channel: str, thread_ts: str, confirmed: bool, now: datetime) -> Job:

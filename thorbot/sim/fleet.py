@@ -50,6 +50,29 @@ class SimConnector:
 
 
 @dataclass
+class SimSession:
+    """A charge in progress: energy rises with the car's rate unless it stalls (or the car gives up)."""
+
+    transaction: int
+    box_id: str
+    connector: int
+    started: datetime
+    id_tag: str
+    mode: str  # "local" (RFID), "remote" (Thor's app), "api"
+    rate_w: float
+    energy_wh: float = 0.0
+    stalled: bool = False
+    ends_at: datetime | None = None  # when it finishes by itself
+    stop_requested_at: datetime | None = None
+
+    def running_item(self) -> dict[str, Any]:
+        return {"id": self.transaction, "chargebox": self.box_id, "connector": self.connector,
+                "date_started": int(self.started.timestamp() * 1000), "energy": int(self.energy_wh),
+                "id_tag": self.id_tag if self.mode == "local" else None, "type": "charge",
+                "user": f"user-{self.transaction % 97}", "payment": None}
+
+
+@dataclass
 class SimBox:
     id: str
     alias: str
@@ -99,6 +122,11 @@ class Fleet:
         self.boxes: dict[str, SimBox] = {}
         self.incident_rate = incident_rate
         self.events: list[str] = []
+        self.sessions: dict[int, SimSession] = {}       # running, by transaction
+        self.finished: list[dict[str, Any]] = []        # Thor's /charges/finished items
+        self.notifications: list[dict[str, Any]] = []   # what Thor would POST to the webhook, oldest first
+        self.failing: dict[tuple[str, int], int] = {}   # (box, connector) → failed attempts still to make
+        self._next_transaction = 1000 + self.rng.randrange(1000)
 
     @classmethod
     def generate(cls, size: int = 25, *, seed: int = 0, now: datetime | None = None,
@@ -179,16 +207,126 @@ class Fleet:
         if box.connected and not silent and due:
             box.last_heartbeat = now
         for number in range(1, len(box.connectors) + 1):
-            if number in box.occupied and rng.random() < 0.01:
-                box.occupied.discard(number)
+            session = self.session_on(box.id, number)
+            if session is not None:
+                self._tick_session(box, session)
+            elif (box.id, number) in self.failing and box.connected:
+                self._failed_attempt(box, number)
+            elif number in box.occupied and rng.random() < 0.01:
+                box.occupied.discard(number)  # occupied without a session: set by hand (tests)
             elif number in box.reserved and rng.random() < 0.02:
                 box.reserved.discard(number)
-                box.occupied.add(number)
+                self.start_session(box.id, number)
             elif number not in box.occupied and number not in box.reserved:
-                if rng.random() < 0.004:
-                    box.occupied.add(number)
+                if rng.random() < 0.004 and box.connected:
+                    self.start_session(box.id, number)
                 elif box.reservable and rng.random() < 0.001:
                     box.reserved.add(number)
+
+    # --- charging sessions ----------------------------------------------------------------
+    def session_on(self, box_id: str, connector: int) -> SimSession | None:
+        return next((s for s in self.sessions.values() if s.box_id == box_id and s.connector == connector), None)
+
+    def start_session(self, box_id: str, connector: int, *, mode: str | None = None, minutes: float | None = None,
+                      accepted: bool = True) -> SimSession | None:
+        """A driver plugs in: Thor's start notification, then (if the box accepts) a running session."""
+        box, rng = self.boxes[box_id], self.rng
+        mode = mode or rng.choice(["local", "local", "local", "api", "remote"])
+        id_tag = f"{rng.randrange(16**10):010X}" if mode == "local" else f"srv{rng.randrange(16**16):016x}"
+        transaction = self._next_transaction if accepted else 0
+        self.notifications.append({"type": "start", "accepted": accepted, "chargebox": box_id, "connector": connector,
+                                   "id": id_tag, "transaction_id": transaction, "mode": mode})
+        if not accepted:
+            return None
+        self._next_transaction += 1
+        power = box.connectors[connector - 1].power if connector <= len(box.connectors) else 11000
+        rate = float(min(power, rng.choice([7400, 11000, 22000, 50000, 120000])))
+        length = timedelta(minutes=minutes if minutes is not None else rng.uniform(20, 180))
+        session = SimSession(transaction, box_id, connector, self.now, id_tag, mode, rate, ends_at=self.now + length)
+        self.sessions[transaction] = session
+        box.occupied.add(connector)
+        box.reserved.discard(connector)
+        return session
+
+    def end_session(self, transaction: int, *, stopped_remotely: bool = False) -> None:
+        session = self.sessions.pop(transaction)
+        box = self.boxes.get(session.box_id)
+        if box is not None:
+            box.occupied.discard(session.connector)
+        self.finished.append({"id": transaction, "chargebox": session.box_id, "connector": session.connector,
+                              "date_started": int(session.started.timestamp() * 1000),
+                              "date_finished": int(self.now.timestamp() * 1000), "energy": int(session.energy_wh),
+                              "id_tag": session.id_tag if session.mode == "local" else None, "payment": None})
+        self.notifications.append({"type": "stop_transaction", "accepted": True, "unlocked": False,
+                                   "chargebox": session.box_id, "connector": session.connector,
+                                   "idTag": session.id_tag, "transaction_id": transaction,
+                                   "kwh": int(session.energy_wh),
+                                   "time": int((self.now - session.started).total_seconds())})
+        self.events.append(f"{self.now:%H:%M:%S} session {transaction} ended on {session.box_id} #{session.connector}"
+                           + (" (stopped remotely)" if stopped_remotely else ""))
+
+    def _tick_session(self, box: SimBox, session: SimSession) -> None:
+        if box.connected and not session.stalled:
+            session.energy_wh += session.rate_w * TICK.total_seconds() / 3600
+        stop_due = session.stop_requested_at is not None and self.now - session.stop_requested_at >= 2 * TICK
+        if stop_due or (session.ends_at is not None and self.now >= session.ends_at):
+            self.end_session(session.transaction, stopped_remotely=stop_due)
+
+    def stall(self, box_id: str) -> SimSession | None:
+        """Make a box's charge stop drawing energy (start one first if none is running)."""
+        box = self.boxes[box_id]
+        session = next((s for s in self.sessions.values() if s.box_id == box_id), None)
+        if session is None:
+            session = self.start_session(box_id, 1, mode="local", minutes=24 * 60)
+        elif session.ends_at is not None:
+            session.ends_at = max(session.ends_at, self.now + timedelta(hours=3))
+        if session is not None:
+            session.stalled = True
+            self.events.append(f"{self.now:%H:%M:%S} session {session.transaction} on {box.alias} stalls")
+        return session
+
+    def fail(self, box_id: str, connector: int = 1, attempts: int = 3) -> None:
+        """Drivers try to charge on a connector and fail: refused starts and sessions that deliver nothing."""
+        self.failing[(box_id, connector)] = attempts
+
+    def _failed_attempt(self, box: SimBox, connector: int) -> None:
+        left = self.failing[(box.id, connector)]
+        if self.rng.random() < 0.5:
+            self.start_session(box.id, connector, accepted=False)
+        else:
+            session = self.start_session(box.id, connector, minutes=0.5)
+            if session is not None:
+                session.rate_w = 60.0  # a car that gives up: well under 100 Wh
+        if left <= 1:
+            del self.failing[(box.id, connector)]
+        else:
+            self.failing[(box.id, connector)] = left - 1
+
+    def stop_command(self, box_id: str, connector: int, id_tag: str, transaction: int | None) -> str | None:
+        """Thor's POST /charges/stop: None when forwarded to the box, else Thor's error token."""
+        if box_id not in self.boxes:
+            return "ChargeboxNotFound"
+        if connector < 1 or connector > len(self.boxes[box_id].connectors):
+            return "ConnectorNotValid"
+        session = self.session_on(box_id, connector)
+        if session is None:
+            return "NotInTransaction"
+        if id_tag != session.id_tag or (transaction and transaction != session.transaction):
+            return "WrongTransaction"
+        session.stop_requested_at = self.now
+        return None
+
+    def running_items(self, chargebox: str | None = None) -> list[dict[str, Any]]:
+        return [s.running_item() for s in self.sessions.values() if chargebox in (None, s.box_id)]
+
+    def finished_items(self, day_from: str, day_to: str, chargebox: str | None = None) -> list[dict[str, Any]]:
+        def day(item: dict[str, Any]) -> str:
+            return datetime.fromtimestamp(item["date_finished"] / 1000, tz=UTC).strftime("%Y%m%d")
+        return [f for f in self.finished if day_from <= day(f) <= day_to and chargebox in (None, f["chargebox"])]
+
+    def take_notifications(self) -> list[dict[str, Any]]:
+        taken, self.notifications = self.notifications, []
+        return taken
 
     def _start_incident(self, box: SimBox) -> None:
         kind = self.rng.choice(["blip", "blip", "outage", "outage", "silent"])

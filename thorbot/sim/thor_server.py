@@ -1,7 +1,8 @@
 """The Thor integration API over loopback, serving a simulated Fleet, with fault injection.
 
-Implements what docs/thor-api-notes.md records for the endpoints thorbot reads: `X-Api-Key` on every
-request, `GET /chargeboxes?onlyactive=`, `GET /chargeboxes/{id}`, and every documented error
+Implements what docs/thor-api-notes.md records for the endpoints thorbot uses: `X-Api-Key` on every
+request, `GET /chargeboxes?onlyactive=`, `GET /chargeboxes/{id}`, `GET /charges/running`,
+`GET /charges/finished`, `POST /charges/stop`, the notifications Thor POSTs, and every documented error
 (403 APIKeyNotFound / RestAPINotEnabled / InvalidSourceIPAddr, 404 ChargeboxNotFound,
 500 InternalServerError). The docs never show an error body, so `error_style` serves the token
 as plain text or inside JSON, and tests cover both.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, web
 
 from thorbot.sim.fleet import Fleet
 
@@ -43,6 +44,9 @@ class ThorRequestLog:
     api_keys: list[str] = field(default_factory=list)
     list_calls: int = 0
     box_calls: int = 0
+    running_calls: int = 0
+    finished_calls: int = 0
+    stops: list[tuple[str, int, int | None]] = field(default_factory=list)
 
 
 def _error_body(token: str, style: ErrorStyle) -> tuple[str, str]:
@@ -63,6 +67,7 @@ class FakeThor:
         self.faults = ThorFaults()
         self.log = ThorRequestLog()
         self.static = False  # benchmarks: the fleet never changes, so the list body can be cached
+        self.notify_url = ""  # where Thor's notifications go (thorbot serve's webhook), if anywhere
         self._list_cache: dict[tuple[bool, bool], bytes] = {}
 
     def error(self, status: int, token: str) -> web.Response:
@@ -118,8 +123,60 @@ class FakeThor:
             return self.error(404, "ChargeboxNotFound")
         return web.Response(text=json.dumps(box.to_thor()), content_type="application/json")
 
+    async def running(self, request: web.Request) -> web.Response:
+        self.log.running_calls += 1
+        denied = await self._gate(request)
+        if denied is not None:
+            return denied
+        items = self.fleet.running_items(request.query.get("chargebox"))
+        return web.json_response({"count": len(items), "items": items, "users": {}})
+
+    async def finished(self, request: web.Request) -> web.Response:
+        self.log.finished_calls += 1
+        denied = await self._gate(request)
+        if denied is not None:
+            return denied
+        day_from, day_to = request.query.get("from", ""), request.query.get("to", "")
+        if not (day_from.isdigit() and day_to.isdigit() and len(day_from) == len(day_to) == 8):
+            return self.error(400, "InvalidDate")
+        items = self.fleet.finished_items(day_from, day_to, request.query.get("chargebox"))
+        return web.json_response({"count": len(items), "items": items})
+
+    async def stop(self, request: web.Request) -> web.Response:
+        denied = await self._gate(request)
+        if denied is not None:
+            return denied
+        try:
+            body = await request.json()
+            box_id, connector, id_tag = str(body["chargebox"]), int(body["connector"]), str(body["id_tag"])
+            transaction = int(body["transaction"]) if body.get("transaction") is not None else None
+        except (ValueError, KeyError, TypeError):
+            return self.error(400, "InvalidRequest")
+        self.log.stops.append((box_id, connector, transaction))
+        refused = self.fleet.stop_command(box_id, connector, id_tag, transaction)
+        if refused is not None:
+            return self.error(404 if refused == "ChargeboxNotFound" else 400, refused)
+        return web.Response(status=200)
+
+    async def deliver_notifications(self, http: ClientSession) -> int:
+        """POST what the fleet did to `notify_url`, as Thor does (nothing signed); return how many were taken."""
+        if not self.notify_url:
+            self.fleet.take_notifications()
+            return 0
+        delivered = 0
+        for note in self.fleet.take_notifications():
+            try:
+                async with http.post(self.notify_url, json=note) as response:
+                    delivered += response.status == 200
+            except ClientError:
+                pass  # Thor's retries are undocumented; a lost notification is what polling is for
+        return delivered
+
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get(PREFIX + "/charges/running", self.running)
+        app.router.add_get(PREFIX + "/charges/finished", self.finished)
+        app.router.add_post(PREFIX + "/charges/stop", self.stop)
         app.router.add_get(PREFIX + "/chargeboxes", self.list_boxes)
         # One segment only; a request whose id escaped its segment would 404 on routing, not reach a box.
         app.router.add_get(PREFIX + "/chargeboxes/{box_id}", self.get_box)

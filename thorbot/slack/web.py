@@ -1,4 +1,4 @@
-"""HTTP entry point for `thorbot serve`: POST /slack/events and GET /healthz on aiohttp.
+"""HTTP entry point for `thorbot serve`: POST /slack/events, GET /healthz, POST /thor/notifications/<token>.
 
 Slack's signature is checked here, on the raw body, before anything parses it: an unsigned or
 forged request costs one short log line and a 401, whatever its body holds.
@@ -15,12 +15,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
 from thorbot.adapters.store import RedisDown
+from thorbot.slack.thor_webhook import ThorWebhook
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack payloads are small; refuse anything absurd before signature checks
 
 
-def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str) -> web.Application:
+def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: ThorWebhook | None = None
+                  ) -> web.Application:
+    """`thorbot serve`'s routes: Slack's events, the health check, and Thor's notifications when configured."""
     verifier = SignatureVerifier(signing_secret)
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -47,6 +50,8 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str) -> web.Appl
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    if webhook is not None:
+        webhook.route(app)
     return app
 
 

@@ -31,10 +31,13 @@ from typing import Any
 
 from thorbot.adapters.alert_state import redraw_alert
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
 from thorbot.domain.notify import Job, JobKind, Skip, ready_to_send, skip_reason
+from thorbot.domain.session_messages import SessionView, render_stop_outcome, render_stuck
+from thorbot.domain.sessions import started_by, stop_id_tag
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 
 log = logging.getLogger(__name__)
@@ -83,8 +86,10 @@ class Deliverer:
         self._senders: dict[JobKind, Step] = {
             JobKind.ALERT: self._alerts, JobKind.RECOVERY: self._recovery, JobKind.THOR_DOWN: self._thor_notice,
             JobKind.THOR_UP: self._thor_notice, JobKind.ESCALATE: self._escalation,
-            JobKind.ESCALATE_DM: self._escalation,
+            JobKind.ESCALATE_DM: self._escalation, JobKind.SESSION_STUCK: self._stuck,
+            JobKind.STOP_OUTCOME: self._stop_outcome,
         }
+        self.sessions = SessionStore(store.redis)
 
     async def deliver_due(self) -> int:
         """Deliver every job that is due, in order per channel; return how many jobs were settled."""
@@ -202,6 +207,40 @@ class Deliverer:
             payload = render_escalation(incidents, job.cycles, self.escalate_max, None, channel=channel)
             posted = await self._post_dm(target.id, jobs, payload)
         await self.store.delivered(jobs, channel, posted, [])
+
+    async def _stuck(self, channel: str, jobs: list[Job]) -> None:
+        """A low-severity notice for a charge that stalled or ran for a day: no mention, a Stop button."""
+        job = jobs[0]
+        session = job.session
+        now = self.clock()
+        held = session is not None and await self.oncall.held(channel, session.box_id, now) is not None
+        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id), held=held)
+        if why is not None or session is None:
+            await self._skip(channel, jobs, why or Skip.FORGOTTEN)
+            return
+        if await self._settle_already_posted(channel, jobs, None):
+            return
+        note = (await self.sessions.start_notes([session.transaction])).get(session.transaction)
+        record = (await self.store.record_statuses([session.box_id])).get(session.box_id)
+        view = SessionView(session, started_by(session, note), stop_id_tag(session, note) is not None)
+        payload = render_stuck(view, name=(record.alias if record and record.alias else session.box_id),
+                               reason=job.reason or "stalled", flat_since=job.since or session.started, now=now)
+        ts = await self._post(channel, jobs, payload)
+        await self.store.delivered(jobs, channel, ts, [])
+
+    async def _stop_outcome(self, channel: str, jobs: list[Job]) -> None:
+        """In the thread of a remote stop's audit message: confirmed, or not."""
+        job = jobs[0]
+        request = (await self.sessions.stop_requests([job.stop_id or ""])).get(job.stop_id or "")
+        if request is None or job.message_ts is None:
+            await self._skip(channel, jobs, Skip.FORGOTTEN)
+            return
+        if await self._settle_already_posted(channel, jobs, job.message_ts):
+            return
+        payload = render_stop_outcome(name=request.alias or request.box_id, connector=request.connector,
+                                      confirmed=job.reason == "confirmed", energy_wh=request.energy_wh)
+        ts = await self._post(channel, jobs, payload, thread_ts=job.message_ts)
+        await self.store.delivered(jobs, channel, ts, [])
 
     async def _post_dm(self, user: str, jobs: list[Job], payload: Payload) -> str | None:
         try:

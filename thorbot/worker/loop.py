@@ -46,8 +46,13 @@ class Worker:
         self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
                                    max_count=settings.escalate_max)
         self.is_leader = False
+        self._poll_soon = asyncio.Event()
         self.cycles = 0
         self.last_report: PollReport | None = None
+
+    def poll_soon(self) -> None:
+        """Poll at the next turn of the loop rather than at the next interval (the demo, after subscribing)."""
+        self._poll_soon.set()
 
     def _fence(self) -> tuple[str, float]:
         return self.token, self.settings.effective_lease_ttl()
@@ -82,7 +87,9 @@ class Worker:
         redis_down = 0  # consecutive cycles Redis was unreachable: one log line each, exponential backoff
         try:
             while not stop.is_set():
-                due = time.monotonic() >= next_poll
+                due = time.monotonic() >= next_poll or self._poll_soon.is_set()
+                if due:
+                    self._poll_soon.clear()
                 try:
                     await self.tick(poll=due)
                     if redis_down:
@@ -100,7 +107,8 @@ class Worker:
                     log.exception("worker cycle failed; carrying on")
                 if due:
                     next_poll = time.monotonic() + interval * random.uniform(0.9, 1.1)
-                await _sleep_unless(stop, max(0.05, min(DELIVERY_TICK, next_poll - time.monotonic())))
+                wait = max(0.05, min(DELIVERY_TICK, next_poll - time.monotonic()))
+                await _sleep_unless(stop, wait, wake=self._poll_soon)
         finally:
             if self.is_leader:
                 with contextlib.suppress(*RedisDown):
@@ -108,6 +116,10 @@ class Worker:
                     log.info("worker %s released the lease", self.id)
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+async def _sleep_unless(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(wake.wait())] if wake else [])
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

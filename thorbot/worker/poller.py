@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import Commit, Store
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
@@ -25,6 +26,7 @@ from thorbot.domain.notify import (
 from thorbot.errors import ThorAccessDenied, ThorError
 from thorbot.runtime import thresholds
 from thorbot.settings import Settings
+from thorbot.worker.sessions import SessionReport, SessionWatcher
 
 log = logging.getLogger(__name__)
 FORGET_GONE_AFTER = timedelta(days=7)
@@ -43,6 +45,7 @@ class PollReport:
     list_calls: int = 0
     box_calls: int = 0
     skipped: list[str] = field(default_factory=list)
+    sessions: SessionReport | None = None
 
 
 class Poller:
@@ -54,6 +57,7 @@ class Poller:
         self._records: tuple[str, dict[str, BoxRecord]] | None = None
         self._logged_unreadable: dict[str, str] = {}
         self._lenient_cycles = 0
+        self.sessions = SessionWatcher(SessionStore(store.redis), thor, settings)
 
     async def records(self) -> dict[str, BoxRecord]:
         """All box records, re-read from Redis only when another commit changed them."""
@@ -72,6 +76,7 @@ class Poller:
                     forget=sorted(records), abandon=[r.incident.id for r in records.values() if r.incident]))
             return report
         change = Commit()
+        running = self.sessions.fetch_running()  # alongside the chargebox list: one call for the fleet
         try:
             try:
                 observed = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
@@ -88,13 +93,20 @@ class Poller:
         except ThorError as exc:
             report.ok, report.error = False, exc.code
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
+            await running
             failed = await self._thor_failed(exc, now, by_box, all_channels)
             report.committed = await self.store.commit(token, failed)
             return report
         self._forget(change, records, observed, by_box, all_channels, now, report)
         change = await self._thor_ok(change, now)
+        sessions = await self.sessions.cycle(now, by_box, all_channels, records, running)
+        change.sessions = sessions.change
+        change.jobs += sessions.jobs
+        change.incidents += sessions.incidents
+        report.sessions = sessions.report
         report.jobs = len(change.jobs)
         report.committed = await self.store.commit(token, change)
+        self.sessions.committed(sessions, report.committed)
         if not report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         return report

@@ -1,0 +1,200 @@
+"""The session half of a poll cycle: running charges, finished ones, Thor's notes, remote-stop outcomes.
+
+One `GET /charges/running` per cycle for the whole fleet (never per box). `/charges/finished` is
+read every THORBOT_FINISHED_INTERVAL, for today (and yesterday, just after midnight), and only
+transactions not counted before are counted. Thor's notifications, when set up, arrive through
+the inbox `thorbot serve` fills. Decisions are pure (domain/sessions.py, domain/failed_starts.py,
+domain/notify.py); this gathers the facts and returns what to commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from thorbot.adapters.session_store import CycleState, SessionStore
+from thorbot.adapters.store import SessionCommit
+from thorbot.adapters.thor import ThorClient
+from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, connector_key, judge_attempt
+from thorbot.domain.incidents import BoxRecord, Incident, Opened
+from thorbot.domain.notify import Job, JobKind, incident_jobs, stop_outcome_job, stuck_jobs, watching_channels
+from thorbot.domain.sessions import Session, SessionWatch, StallRules, day_of, is_failed, watch_session
+from thorbot.errors import ThorError
+from thorbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SessionReport:
+    running: int | None = None  # None: Thor's running list could not be read this cycle
+    finished_read: int = 0
+    attempts: int = 0
+    stuck: int = 0
+    stops_settled: int = 0
+
+
+@dataclass
+class SessionOutcome:
+    change: SessionCommit
+    jobs: list[Job] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    report: SessionReport = field(default_factory=SessionReport)
+
+
+def stall_rules(settings: Settings) -> StallRules:
+    return StallRules(stall_after=timedelta(seconds=settings.session_stall_after),
+                      ignore_first=timedelta(seconds=settings.session_stall_grace),
+                      max_age=timedelta(seconds=settings.session_max_age))
+
+
+def failure_rules(settings: Settings) -> FailureRules:
+    return FailureRules(min_wh=settings.failed_session_wh, count=settings.failed_starts,
+                        window=timedelta(seconds=settings.failed_starts_window))
+
+
+class SessionWatcher:
+    def __init__(self, store: SessionStore, thor: ThorClient, settings: Settings) -> None:
+        self.store = store
+        self.thor = thor
+        self.settings = settings
+        self.stall = stall_rules(settings)
+        self.failures = failure_rules(settings)
+        self._watches: dict[int, SessionWatch] = {}     # every running session seen, rising or flat
+        self._persisted: dict[int, SessionWatch] = {}   # what Redis holds
+        self._version: str | None = None
+        self._last_error: str | None = None
+
+    def fetch_running(self) -> asyncio.Task[dict[int, Session] | None]:
+        """Start reading Thor's running charges now, alongside the chargebox list."""
+        return asyncio.ensure_future(self._running())
+
+    async def cycle(self, now: datetime, by_box: dict[str, set[str]], whole_fleet: set[str],
+                    records: dict[str, BoxRecord], running_task: asyncio.Task[dict[int, Session] | None]
+                    ) -> SessionOutcome:
+        outcome = SessionOutcome(SessionCommit(now=now))
+        state = await self.store.cycle_state()
+        running = await running_task
+        outcome.report.running = None if running is None else len(running)
+        if running is not None:
+            await self._watch(running, now, by_box, whole_fleet, records, state, outcome)
+        attempts = await self._attempts(now, state, outcome)
+        await self._judge_attempts(attempts, by_box, whole_fleet, records, outcome)
+        await self._settle_stops(running, now, state, outcome)
+        return outcome
+
+    async def _running(self) -> dict[int, Session] | None:
+        try:
+            sessions = await self.thor.running_charges()
+        except ThorError as exc:
+            if exc.code != self._last_error:
+                log.warning("cannot read Thor's running charges (%s); sessions are not watched this cycle", exc.code)
+            self._last_error = exc.code
+            return None
+        self._last_error = None
+        return {s.transaction: s for s in sessions}
+
+    async def _watch(self, running: dict[int, Session], now: datetime, by_box: dict[str, set[str]],
+                     whole_fleet: set[str], records: dict[str, BoxRecord], state: CycleState,
+                     outcome: SessionOutcome) -> None:
+        """Advance every running session on a watched box; announce the stuck ones once."""
+        if state.watches_version != self._version:  # written since we looked (a failover, our own commit): re-read
+            self._persisted = await self.store.watches()
+            self._watches = {**self._watches, **self._persisted}
+            self._version = state.watches_version
+        change = outcome.change
+        for transaction, session in running.items():
+            channels = watching_channels(session.box_id, by_box, whole_fleet)
+            if not channels:
+                continue
+            watch, stuck = watch_session(self._watches.get(transaction), session, now, self.stall)
+            self._watches[transaction] = watch
+            if watch.persist(self._persisted.get(transaction)):
+                change.watches[transaction] = watch
+            if stuck is not None:
+                outcome.jobs += stuck_jobs(session, stuck.reason, stuck.flat_since, channels, now)
+                outcome.report.stuck += 1
+        for transaction in [t for t in self._watches if t not in running]:
+            del self._watches[transaction]
+            if transaction in self._persisted:
+                change.ended.append(transaction)
+
+    def committed(self, outcome: SessionOutcome, ok: bool) -> None:
+        """After the commit: a refused commit (lost lease) means the cache may be wrong; re-read next time."""
+        if not ok:
+            self._version = None
+
+    async def _attempts(self, now: datetime, state: CycleState, outcome: SessionOutcome) -> list[Attempt]:
+        """New attempts: finished charges (every THORBOT_FINISHED_INTERVAL) and the notifications' inbox."""
+        attempts: list[Attempt] = []
+        last = state.finished_read_at
+        if last is None or now - last >= timedelta(seconds=self.settings.finished_interval):
+            since = now - timedelta(hours=2)  # just after midnight, yesterday's last charges too
+            try:
+                finished = await self.thor.finished_charges(day_of(since), day_of(now))
+            except ThorError as exc:
+                log.warning("cannot read Thor's finished charges (%s); trying again next cycle", exc.code)
+                finished = None
+            if finished is not None:
+                outcome.change.finished_read = True
+                outcome.report.finished_read = len(finished)
+                attempts += [Attempt(box_id=f.box_id, connector=f.connector, at=f.finished, transaction=f.transaction,
+                                     energy_wh=f.energy_wh, ok=not is_failed(f.energy_wh, self.failures.min_wh))
+                             for f in finished]
+        outcome.change.inbox_taken = len(state.inbox)
+        attempts += state.inbox
+        # Polled and notified, a finished charge may arrive twice, in one cycle or in two: count it once.
+        by_transaction: dict[int, Attempt] = {}
+        for attempt in attempts:
+            if attempt.transaction:
+                by_transaction.setdefault(attempt.transaction, attempt)
+        unseen = await self.store.unseen_finished(list(by_transaction))
+        fresh = [a for a in attempts if not a.transaction] + [a for t, a in by_transaction.items() if t in unseen]
+        outcome.report.attempts = len(fresh)
+        outcome.change.attempts = sorted(fresh, key=lambda a: a.at)
+        return outcome.change.attempts
+
+    async def _judge_attempts(self, attempts: list[Attempt], by_box: dict[str, set[str]], whole_fleet: set[str],
+                              records: dict[str, BoxRecord], outcome: SessionOutcome) -> None:
+        """Failed starts: judge each watched connector's attempts, oldest first."""
+        watched = [a for a in attempts if watching_channels(a.box_id, by_box, whole_fleet)]
+        keys_ = sorted({connector_key(a.box_id, a.connector) for a in watched})
+        current: dict[str, ConnectorRecord] = await self.store.connector_records(keys_)
+        for attempt in watched:
+            key = connector_key(attempt.box_id, attempt.connector)
+            record = records.get(attempt.box_id)
+            new, events = judge_attempt(current.get(key), attempt, self.failures,
+                                        alias=record.alias if record else None)
+            current[key] = new
+            outcome.change.connectors[key] = new
+            for event in events:
+                outcome.incidents.append(event.incident)
+                kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
+                outcome.jobs += incident_jobs(kind, event.incident.id, attempt.box_id,
+                                              watching_channels(attempt.box_id, by_box, whole_fleet), attempt.at)
+
+    async def _settle_stops(self, running: dict[int, Session] | None, now: datetime, state: CycleState,
+                            outcome: SessionOutcome) -> None:
+        """A remote stop is confirmed by Thor's stop note or by the charge leaving the running list."""
+        requests = await self.store.stop_requests(list(state.pending_stops))
+        notes = await self.store.stop_notes(sorted({r.transaction for r in requests.values()}))
+        for stop_id, request in requests.items():
+            note = notes.get(request.transaction)
+            confirmed: bool | None = None
+            energy = request.energy_wh
+            if note is not None and note.accepted and not note.rejected_remote_stop:
+                confirmed, energy = True, note.energy_wh or energy
+            elif running is not None and request.transaction not in running:
+                confirmed = True
+            elif now >= state.pending_stops[stop_id]:
+                confirmed = False
+            if confirmed is None:
+                continue
+            outcome.change.stops_settled.append(stop_id)
+            outcome.change.stop_updates[stop_id] = request.model_copy(
+                update={"confirmed": confirmed, "settled_at": now, "energy_wh": energy})
+            outcome.report.stops_settled += 1
+            if request.channel and request.thread_ts:
+                outcome.jobs.append(stop_outcome_job(stop_id, request.channel, request.thread_ts, confirmed, now))
