@@ -18,17 +18,20 @@ import httpx
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
+from thorbot.adapters.session_store import SessionStore
 from thorbot.runtime import AppContext, open_context, slack_client
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
 from thorbot.slack.app import build_app, close_app
+from thorbot.slack.thor_webhook import ThorWebhook
 from thorbot.slack.web import build_web_app
 
 SLACK_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret-0123456789"
 THOR_KEY = "thor-secret-api-key-ABCDEFG"
+WEBHOOK_TOKEN = "webhook-token-0123456789abcdefghijklmnop"
 
 
 def assert_valid_message(payload: dict[str, Any]) -> None:
@@ -76,12 +79,14 @@ class AppRig:
         return response, key
 
     async def action(self, action_id: str, value: str, *, user: str = "U0ALICE", channel: str = "C0ALERTS",
-                     message: dict[str, Any] | None = None, block_id: str = "b") -> tuple[httpx.Response, str]:
+                     message: dict[str, Any] | None = None, block_id: str = "b", ephemeral: bool = False
+                     ) -> tuple[httpx.Response, str]:
         key = uuid.uuid4().hex
         payload = {
             "type": "block_actions", "team": {"id": "T0FAKE"}, "user": {"id": user, "name": "alice"},
             "api_app_id": "A0THORBOT", "channel": {"id": channel, "name": "alerts"},
-            "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.1")},
+            "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.1"),
+                          "is_ephemeral": ephemeral},
             "message": message or {"ts": "1.1", "text": "x"}, "trigger_id": "1.2.3",
             "response_url": self.slack.response_url(self.slack.base_url, key),
             "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
@@ -89,6 +94,19 @@ class AppRig:
         }
         raw = urlencode({"payload": json.dumps(payload)})
         return await self.http.post(self.url + "/slack/events", content=raw, headers=sign(raw)), key
+
+    async def submit(self, view: dict[str, Any], *, user: str = "U0ALICE") -> httpx.Response:
+        """Press a modal's submit button: a signed view_submission, as Slack sends it."""
+        payload = {"type": "view_submission", "team": {"id": "T0FAKE"}, "user": {"id": user, "name": "alice"},
+                   "api_app_id": "A0THORBOT", "trigger_id": "1.2.3",
+                   "view": {"id": "V1", "state": {"values": {}}, **view}}
+        raw = urlencode({"payload": json.dumps(payload)})
+        return await self.http.post(self.url + "/slack/events", content=raw, headers=sign(raw))
+
+    async def notify(self, note: object, *, token: str | None = None) -> httpx.Response:
+        """POST a Thor notification to thorbot serve's webhook."""
+        secret = token if token is not None else WEBHOOK_TOKEN
+        return await self.http.post(f"{self.url}/thor/notifications/{secret}", json=note)
 
     async def reply(self, key: str, count: int = 1, timeout: float = 10.0) -> dict[str, Any]:
         """The `count`-th payload posted to a response_url (waits for it)."""
@@ -106,7 +124,7 @@ def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Pat
         "slack_api_url": slack.base_url + "/api/",
         "thor_api_key": THOR_KEY, "thor_api_url": thor.base_url,
         "thor_timeout": 2.0, "thor_retries": 1, "redis_url": redis_url, "data_dir": data_dir,
-        "name_cache_ttl": 0.0,
+        "name_cache_ttl": 0.0, "thor_webhook_token": WEBHOOK_TOKEN,
     }
     values.update(overrides)
     return Settings(**values)
@@ -118,7 +136,8 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
     settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
     async with open_context(settings) as ctx, httpx.AsyncClient(timeout=15) as http:
         bolt = build_app(ctx, slack_client(settings), SIGNING_SECRET)
-        server = await LoopbackServer(build_web_app(bolt, ctx.redis, SIGNING_SECRET)).start()
+        webhook = ThorWebhook(settings, SessionStore(ctx.redis), ctx.clock) if settings.thor_webhook_token else None
+        server = await LoopbackServer(build_web_app(bolt, ctx.redis, SIGNING_SECRET, webhook)).start()
         try:
             yield AppRig(server.url, thor, slack, ctx, http, settings)
         finally:

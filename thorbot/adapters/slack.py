@@ -166,6 +166,10 @@ class SlackApi:
     async def publish_home(self, user: str, view: dict[str, Any]) -> None:
         await self.call("views.publish", user_id=user, view=view)
 
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """A modal, for the person who clicked (the trigger expires ~3 s after the click)."""
+        await self.call("views.open", trigger_id=trigger_id, view=view)
+
 
 class ResponseUrl:
     """Answers through `response_url` over one pooled aiohttp session.

@@ -186,7 +186,7 @@ def _connector_sections(box: Chargebox, sessions: Mapping[int, SessionView], rat
             continue
         blocks.extend(section(s) for s in pack_lines(pending, SECTION_TEXT_LIMIT))
         pending = []
-        stop = stop_button(view) if buttons else None
+        stop = stop_button(view, box.name) if buttons else None
         text = f"{line}\n{session_line(view, now)}"
         blocks.append(section(text, accessory=stop) if stop else section(text))
     blocks.extend(section(s) for s in pack_lines(pending, SECTION_TEXT_LIMIT))

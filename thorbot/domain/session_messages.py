@@ -33,17 +33,17 @@ class SessionView:
     stoppable: bool  # thorbot knows the id_tag Thor needs (or will find it in the running list)
 
 
-def stop_value(view: SessionView) -> str:
+def stop_value(view: SessionView, name: str = "") -> str:
     """The Stop button's value: which session, and what the modal shows (no id_tag: it stays in Thor and Redis)."""
     session = view.session
     value = json.dumps({"b": session.box_id, "c": session.connector, "t": session.transaction,
                         "s": int(session.started.timestamp()), "e": session.energy_wh, "k": int(view.stoppable),
-                        "by": view.started_by}, separators=(",", ":"))
+                        "by": view.started_by, "n": truncate(name, 80)}, separators=(",", ":"))
     return value if len(value) <= MAX_VALUE else ""
 
 
-def stop_button(view: SessionView) -> Block | None:
-    value = stop_value(view)
+def stop_button(view: SessionView, name: str = "") -> Block | None:
+    value = stop_value(view, name)
     return button("Stop charge…", ACTION_STOP, value, style="danger") if value else None
 
 
@@ -64,7 +64,7 @@ def render_stuck(view: SessionView, *, name: str, reason: str, flat_since: datet
     text = (f":hourglass: The charge on {where} {what}, at {kwh(session.energy_wh)} "
             f"(started {slack_date(session.started)} by {view.started_by}). Scheduled or paused charging looks the "
             "same, and so does a full battery: check with the driver or the box if that is not expected.")
-    button_ = stop_button(view)
+    button_ = stop_button(view, name)
     blocks = [section(text, accessory=button_) if button_ else section(text),
               context(f"Run `/chargebox {escape(truncate(session.box_id, 100))}` for the live card")]
     plain_text = f"Charge on {name} connector #{session.connector} may be stuck"

@@ -67,6 +67,7 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.modals: list[dict[str, Any]] = []         # views.open, in order
         self.listeners: list[MessageListener] = []
         self.memberships: dict[str, list[str]] = {}   # user -> channels (users.conversations)
         self.usergroups: dict[str, list[str]] = {}    # group -> users (usergroups.users.list)
@@ -224,6 +225,16 @@ class FakeSlack:
         if not users.startswith(("U", "W")):
             return 200, {"ok": False, "error": "user_not_found"}, {}
         return 200, {"ok": True, "channel": {"id": "D" + users[1:]}}, {}
+
+    def _views_open(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        view = body.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not body.get("trigger_id") or not isinstance(view, dict):
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        self.modals.append(view)
+        self._notify("modal", view)
+        return 200, {"ok": True, "view": {"id": f"V{next(self._seq):06d}", **view}}, {}
 
     def _views_publish(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         view = body.get("view")

@@ -53,6 +53,15 @@ class SlackUser:
                                         headers=self._headers(body, "application/x-www-form-urlencoded"))
         return response, key
 
+    async def submit(self, view: dict[str, Any]) -> httpx.Response:
+        """Press a modal's submit button (a signed view_submission)."""
+        payload = {"type": "view_submission", "team": {"id": "T0DEMO"}, "user": {"id": self.user},
+                   "api_app_id": "A0THORBOT", "trigger_id": "0.0.0",
+                   "view": {"id": "V0", "state": {"values": {}}, **view}}
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.http.post(self.app_url, content=body,
+                                    headers=self._headers(body, "application/x-www-form-urlencoded"))
+
     async def open_home(self) -> httpx.Response:
         body = json.dumps({"type": "event_callback", "team_id": "T0DEMO", "api_app_id": "A0THORBOT",
                            "event": {"type": "app_home_opened", "user": self.user, "tab": "home"},

@@ -3,6 +3,7 @@
     /chargebox ............... slack/commands.py   (parse, ack at once, answer via response_url)
     card Share / Refresh / pick slack/cards.py
     alert Acknowledge / Snooze / Refresh  slack/alert_actions.py
+    Stop charge… and its modal slack/stop.py
     app_home_opened .......... slack/home.py
     middleware ............... pooled response_url posts; refuse other workspaces
     errors ................... one line in the log, never a traceback to Slack
@@ -26,11 +27,13 @@ from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE
 from thorbot.domain.replies import ACTION_PICK
+from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
 from thorbot.runtime import AppContext
 from thorbot.slack import cards
 from thorbot.slack.alert_actions import AlertActions
 from thorbot.slack.commands import on_chargebox
 from thorbot.slack.home import publish_home
+from thorbot.slack.stop import StopActions
 
 log = logging.getLogger(__name__)
 INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
@@ -50,6 +53,7 @@ def build_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str | Non
     poster = ResponseUrl()
     app._thorbot_poster = poster  # type: ignore[attr-defined]  # closed by close_app()
     alerts = AlertActions(ctx, slack)
+    stops = StopActions(ctx, slack)
 
     @app.middleware
     async def pooled_respond(context: Any, body: dict[str, Any], next: Next) -> BoltResponse:
@@ -89,6 +93,8 @@ def build_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str | Non
     app.action(ACTION_ACK)(alerts.acknowledge)
     app.action(ACTION_SNOOZE)(alerts.snooze)
     app.action(ACTION_ALERT_REFRESH)(alerts.refresh)
+    app.action(ACTION_STOP)(stops.click)
+    app.view(STOP_CALLBACK)(stops.submit)
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:

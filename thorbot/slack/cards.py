@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import timedelta
@@ -10,11 +11,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncRespond
 
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.card import render_card
 from thorbot.domain.models import Chargebox
+from thorbot.domain.session_messages import SessionView
+from thorbot.domain.sessions import Session, started_by, stop_id_tag
 from thorbot.domain.text import slack_date
+from thorbot.errors import ThorError
 from thorbot.runtime import AppContext
 from thorbot.slack.reply import Payload, reply, safe_payload
 
@@ -31,8 +36,8 @@ async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond, chann
 async def answer_card(ctx: AppContext, box_id: str, respond: AsyncRespond, *, replace: bool = False,
                       in_channel: bool = False, note: str | None = None) -> None:
     async def build() -> Payload:
-        box = await ctx.thor_interactive.get_chargebox(box_id)
-        card = card_payload(ctx, box, note=note, buttons=not in_channel)
+        box, running = await asyncio.gather(ctx.thor_interactive.get_chargebox(box_id), _running(ctx, box_id))
+        card = card_payload(ctx, box, note=note, buttons=not in_channel, facts=await session_facts(ctx, box, running))
         if in_channel:
             card["response_type"] = "in_channel"
         return card
@@ -55,11 +60,41 @@ async def refresh(ctx: AppContext, body: dict[str, Any], action: dict[str, Any],
     await answer_card(ctx, box_id, respond, replace=True, note=await hold_note(ctx, channel, box_id))
 
 
-def card_payload(ctx: AppContext, box: Chargebox, *, note: str | None = None, buttons: bool = True) -> Payload:
+def card_payload(ctx: AppContext, box: Chargebox, *, note: str | None = None, buttons: bool = True,
+                 facts: SessionFacts | None = None) -> Payload:
     stale = timedelta(seconds=ctx.settings.heartbeat_stale_after)
-    payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note)
+    sessions, rates = facts or ({}, {})
+    payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note, sessions=sessions,
+                          rates=rates)
     payload["response_type"] = "ephemeral"
     return payload
+
+
+SessionFacts = tuple[dict[int, SessionView], dict[int, tuple[int, int]]]
+
+
+async def _running(ctx: AppContext, box_id: str) -> list[Session] | None:
+    """The box's running charges (one call, `?chargebox=`); None when Thor cannot say right now."""
+    try:
+        return await ctx.thor_interactive.running_charges(box_id)
+    except ThorError as exc:
+        log.warning("no session details for the card: Thor %s", exc.code)
+        return None
+
+
+async def session_facts(ctx: AppContext, box: Chargebox, running: list[Session] | None) -> SessionFacts:
+    """What the card shows of charging: each running session (who started it, can it be stopped), and the
+    connectors' 7-day success rates. Redis being down only costs the rates and the start modes."""
+    store = SessionStore(ctx.redis)
+    sessions = [s for s in running or [] if s.box_id == box.id]
+    try:
+        notes = await store.start_notes([s.transaction for s in sessions])
+        rates = await store.success_7d(box.id, [c.number for c in box.connectors], ctx.clock())
+    except RedisDown:
+        notes, rates = {}, {}
+    views = {s.connector: SessionView(s, started_by(s, notes.get(s.transaction)),
+                                      stop_id_tag(s, notes.get(s.transaction)) is not None) for s in sessions}
+    return views, rates
 
 
 async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
@@ -81,7 +116,8 @@ async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
 async def query_payload(ctx: AppContext, query: str, channel: str = "") -> Payload:
     found = await ctx.lookup.resolve(query)
     if found.box is not None:
-        return card_payload(ctx, found.box, note=await hold_note(ctx, channel, found.box.id))
+        facts = await session_facts(ctx, found.box, await _running(ctx, found.box.id))
+        return card_payload(ctx, found.box, note=await hold_note(ctx, channel, found.box.id), facts=facts)
     if found.matches:
         return replies.pick_list(query, list(found.matches), len(found.matches))
     return replies.no_match(query)

@@ -1,4 +1,8 @@
-"""Who may change settings: everyone by default; THORBOT_ADMINS (users and/or user groups) restricts it."""
+"""Who may do what: THORBOT_ADMINS change settings; THORBOT_OPERATORS (and admins) stop charges.
+
+Empty lists mean everyone may. A user group's members are read from Slack (cached five minutes);
+if Slack cannot say, the answer is no rather than an open door.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,16 @@ log = logging.getLogger(__name__)
 
 
 async def may_change(settings: Settings, store: OnCallStore, slack: SlackApi | None, user_id: str) -> bool:
-    users, groups = settings.admin_ids()
+    """Subscribe, unsubscribe, on-call, mute: THORBOT_ADMINS."""
+    return await _member(*settings.admin_ids(), store, slack, user_id)
+
+
+async def may_stop(settings: Settings, store: OnCallStore, slack: SlackApi | None, user_id: str) -> bool:
+    """Stop a charge from Slack: THORBOT_OPERATORS and THORBOT_ADMINS."""
+    return await _member(*settings.operator_ids(), store, slack, user_id)
+
+
+async def _member(users: set[str], groups: set[str], store: OnCallStore, slack: SlackApi | None, user_id: str) -> bool:
     if not users and not groups:
         return True
     if user_id in users:
@@ -26,7 +39,7 @@ async def may_change(settings: Settings, store: OnCallStore, slack: SlackApi | N
             try:
                 members = await slack.usergroup_members(group)
             except SlackError as exc:  # Tier 2 method: a failure refuses rather than opens the door
-                log.warning("cannot read admin group %s: %s", group, exc.error)
+                log.warning("cannot read user group %s: %s", group, exc.error)
                 continue
             await store.cache_group(group, members)
         if user_id in members:

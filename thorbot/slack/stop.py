@@ -1,0 +1,165 @@
+"""Stop a charge from Slack: the button opens a confirmation modal; confirming asks Thor to stop it.
+
+- Only THORBOT_OPERATORS and THORBOT_ADMINS may (everyone, when both are empty).
+- Thor needs the id_tag the charge was started with: the RFID from its running list, or, for a charge
+  started from Thor's app or the API, the id_tag of its start notification (only there). Without one,
+  the button says why it cannot stop it.
+- Every attempt is audited: who, when, which box, connector and transaction, and Thor's answer, in
+  Redis and in a message (in the thread of the notice clicked, or in the channel of the card); the
+  worker then reports in its thread whether the charge really stopped (Thor's stop notification, or
+  the charge leaving the running list within THORBOT_STOP_CONFIRM_WITHIN), else "not confirmed".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.session_store import SessionStore, StopRequest
+from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
+from thorbot.adapters.store import RedisDown, Store
+from thorbot.domain.replies import describe_thor_error
+from thorbot.domain.session_messages import read_stop_value, refusal, render_stop_request, stop_modal
+from thorbot.domain.sessions import stop_id_tag
+from thorbot.errors import SlackError, ThorError, ThorRefused
+from thorbot.runtime import AppContext
+from thorbot.slack.permissions import may_stop
+from thorbot.slack.reply import tell
+
+log = logging.getLogger(__name__)
+NOT_AN_OPERATOR = ("Only thorbot operators may stop a charge in this workspace (`THORBOT_OPERATORS` or "
+                   "`THORBOT_ADMINS`). Ask one of them.")
+NO_ID_TAG = ("thorbot cannot stop this charge: it was started from Thor's app or the API, and Thor only gives the "
+             "id_tag a stop needs in its start notification, which thorbot did not receive. Set up Thor's "
+             "notifications (README → Charging sessions), or stop it from the Thor dashboard.")
+
+
+class StopActions:
+    def __init__(self, ctx: AppContext, slack: SlackApi) -> None:
+        self.ctx = ctx
+        self.slack = slack
+        self.sessions = SessionStore(ctx.redis)
+
+    async def click(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        """The Stop button: check who and whether, then open the confirmation modal (within Slack's 3 s trigger)."""
+        await ack()
+        data = read_stop_value(str(action.get("value", "")))
+        user = str((body.get("user") or {}).get("id", ""))
+        if data is None:
+            await tell(respond, "That button is not one of thorbot's; nothing was stopped.")
+            return
+        try:
+            if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
+                await tell(respond, NOT_AN_OPERATOR)
+                return
+            stoppable = bool(data.get("k")) or bool(await self.sessions.start_notes([int(data["t"])]))
+        except RedisDown:
+            await tell(respond, "thorbot cannot reach its database (Redis) right now; try again in a minute.")
+            return
+        if not stoppable:
+            await tell(respond, NO_ID_TAG)
+            return
+        container = body.get("container") or {}
+        where = {"channel": str(container.get("channel_id") or (body.get("channel") or {}).get("id") or ""),
+                 "message_ts": "" if container.get("is_ephemeral") else str(container.get("message_ts") or ""),
+                 "response_url": str(body.get("response_url") or ""), "stop": data}
+        name = await self._name(str(data["b"]), str(data.get("n") or ""))
+        view = stop_modal(data, name=name, now=self.ctx.clock(), private=json.dumps(where, separators=(",", ":")))
+        try:
+            await self.slack.open_view(str(body.get("trigger_id", "")), view)
+        except SlackError as exc:
+            log.warning("could not open the stop confirmation: %s", exc.error)
+            await tell(respond, "Slack did not open the confirmation in time; press the button again.")
+
+    async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Confirmed: ask Thor to stop the charge, and audit the attempt whatever Thor answers."""
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        try:
+            where = json.loads(str(view.get("private_metadata") or "{}"))
+            data = read_stop_value(json.dumps(where.get("stop")))
+        except ValueError:
+            data = None
+        if data is None:
+            log.warning("a stop confirmation arrived without a session; nothing was stopped")
+            return
+        if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
+            log.warning("refused a stop confirmation from %s: not an operator", user[:20])
+            return
+        box_id, connector, transaction = str(data["b"]), int(data["c"]), int(data["t"])
+        answer, accepted, energy = await self._ask_thor(box_id, connector, transaction)
+        await self._audit(user, box_id, str(data.get("n") or ""), connector, transaction, energy, answer, accepted,
+                          where)
+
+    async def _ask_thor(self, box_id: str, connector: int, transaction: int) -> tuple[str, bool, int | None]:
+        """(what Thor answered in plain words, was the command accepted, energy so far)."""
+        thor = self.ctx.thor_interactive
+        try:
+            running = [s for s in await thor.running_charges(box_id) if s.transaction == transaction]
+        except ThorError as exc:
+            return f"not sent: {describe_thor_error(exc)}", False, None
+        if not running:
+            return "not sent: that charge is no longer running (it may just have ended).", False, None
+        session = running[0]
+        note = (await self.sessions.start_notes([transaction])).get(transaction)
+        id_tag = stop_id_tag(session, note)
+        if id_tag is None:
+            return f"not sent: {NO_ID_TAG}", False, session.energy_wh
+        try:
+            await thor.stop_charge(box_id, connector, id_tag, transaction)
+        except ThorRefused as exc:
+            return f"Thor refused: {refusal(exc.code)}.", False, session.energy_wh
+        except ThorError as exc:
+            return f"it failed: {describe_thor_error(exc)}", False, session.energy_wh
+        return "Thor accepted the command; waiting for the box to confirm…", True, session.energy_wh
+
+    async def _audit(self, user: str, box_id: str, shown_name: str, connector: int, transaction: int,
+                     energy: int | None, answer: str, accepted: bool, where: dict[str, Any]) -> None:
+        now = self.ctx.clock()
+        name = await self._name(box_id, shown_name)
+        payload = render_stop_request(by=user, name=name, connector=connector, transaction=transaction,
+                                      energy_wh=energy, outcome=answer)
+        channel, parent = str(where.get("channel") or ""), str(where.get("message_ts") or "") or None
+        posted: str | None = None
+        if channel and not channel.startswith("D"):
+            try:
+                posted = await self.slack.post_message(channel, payload, thread_ts=parent)
+            except SlackError as exc:
+                log.warning("could not post the stop audit in %s: %s", channel, exc.error)
+        if posted is None and where.get("response_url"):
+            await self._respond(str(where["response_url"]), payload)
+        request = StopRequest(id=uuid.uuid4().hex[:16], box_id=box_id, alias=name, connector=connector,
+                              transaction=transaction, by=user, at=now, channel=channel if posted else None,
+                              thread_ts=(parent or posted) if posted else None, thor_answer=answer, energy_wh=energy,
+                              confirmed=None if accepted else False, settled_at=None if accepted else now)
+        try:
+            await self.sessions.record_stop(request, now + timedelta(seconds=self.ctx.settings.stop_confirm_within))
+        except RedisDown:
+            log.error("remote stop by %s on %s #%d not recorded: Redis unreachable", user[:20], box_id[:40], connector)
+        log.info("remote stop by %s on %s #%d (transaction %d): %s", user[:20], box_id[:40], connector, transaction,
+                 answer[:120])
+
+    async def _respond(self, url: str, payload: dict[str, Any]) -> None:
+        poster = ResponseUrl()
+        try:
+            await Respond(poster, url)(replace_original=False, response_type="ephemeral", **payload)
+        except SlackError as exc:
+            log.warning("could not tell the user how the stop went: %s", exc.error)
+        finally:
+            await poster.aclose()
+
+    async def _name(self, box_id: str, shown: str = "") -> str:
+        """The box's name: as the button showed it, else as the worker last saw it, else its id."""
+        if shown:
+            return shown
+        try:
+            record = (await Store(self.ctx.redis).record_statuses([box_id])).get(box_id)
+        except RedisDown:
+            record = None
+        return record.alias if record is not None and record.alias else box_id
