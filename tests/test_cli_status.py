@@ -54,3 +54,13 @@ async def test_status_strips_control_characters_from_thor_text(fake_thor: FakeTh
     assert "\x1b" not in out + err and "\x07" not in out + err and "\u202e" not in out + err
     code, out, err = await run(fake_thor, "evil")
     assert code == 4 and "\x1b" not in out + err
+
+
+async def test_status_shows_the_running_sessions(fake_thor: FakeThor) -> None:
+    box = next(iter(fake_thor.fleet.boxes.values()))
+    session = fake_thor.fleet.start_session(box.id, 1, mode="local")
+    assert session is not None
+    session.energy_wh = 8_300
+    code, out, err = await run(fake_thor, box.id)
+    assert code == 0, err
+    assert "8.3 kWh" in out and "started by RFID" in out and session.id_tag not in out

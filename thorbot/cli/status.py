@@ -8,8 +8,11 @@ from rich.console import Console
 
 from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload, terminal_safe
+from thorbot.adapters.thor import ThorClient
 from thorbot.domain.card import render_card
 from thorbot.domain.replies import describe_thor_error
+from thorbot.domain.session_messages import SessionView
+from thorbot.domain.sessions import Session, started_by
 from thorbot.domain.slash_commands import MAX_QUERY_LEN
 from thorbot.domain.text import clean_input
 from thorbot.errors import ThorError
@@ -18,6 +21,14 @@ from thorbot.runtime import thor_client, utc_now
 from thorbot.settings import Settings
 
 EXIT_ERROR, EXIT_NOT_FOUND, EXIT_AMBIGUOUS = 1, 3, 4
+
+
+async def _running(thor: ThorClient, box_id: str, err: Console) -> list[Session]:
+    try:
+        return [s for s in await thor.running_charges(box_id) if s.box_id == box_id]
+    except ThorError as exc:
+        err.print(f"thorbot status: no session details ({exc.code})", markup=False)
+        return []
 
 
 async def run_status(settings: Settings, raw_query: str, console: Console | None = None) -> int:
@@ -30,15 +41,20 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
         err.print(f"thorbot status: give a chargebox id or name (1–{MAX_QUERY_LEN} characters)")
         return EXIT_ERROR
     thor = thor_client(settings)
+    sessions: list[Session] = []
     try:
         resolved = await Lookup(thor, cache_ttl=0).resolve(query)
+        if resolved.box is not None:
+            sessions = await _running(thor, resolved.box.id, err)
     except ThorError as exc:
         err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
         return EXIT_ERROR
     finally:
         await thor.aclose()
     if resolved.box is not None:
-        card = render_card(resolved.box, utc_now(), buttons=False,
+        # No Redis here: who started a charge is told by its id_tag alone (an RFID, or "app or API").
+        views = {s.connector: SessionView(s, started_by(s, None), stoppable=False) for s in sessions}
+        card = render_card(resolved.box, utc_now(), buttons=False, sessions=views,
                            stale_after=timedelta(seconds=settings.heartbeat_stale_after))
         console.print(render_payload(card))
         return 0
