@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from thorbot.sim.fleet import Fleet
 
 
-async def run_demo(*args: str, stdin: str) -> tuple[int, str]:
+async def run_demo(*args: str, stdin: str, timeout: float = 90) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"COLUMNS": "120", "TERM": "dumb", "HOME": os.environ.get("HOME", "/tmp")})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "thorbot.cli.main", "demo", *args, env=env, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=90)
+    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode()
 
@@ -39,6 +43,50 @@ async def test_quit_shuts_down_cleanly_and_leaves_nothing_behind() -> None:
     assert code == 0, out
     assert "No chargebox" in out
     assert {p for p in os.listdir("/tmp") if p.startswith("thorbot-demo-")} == before
+
+
+STORY_EVENTS = ("is offline", "has failed starts", "has not drawn energy", "back online", "is charging again",
+                "Confirmed: the charge")
+
+
+def story_of(out: str, seed: int) -> set[tuple[str, str]]:
+    """(box name, what happened) for every story event the demo printed, panel borders and wrapping undone."""
+    flat = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", out))
+    aliases = [b.alias for b in Fleet.generate(25, seed=seed).boxes.values()]
+    found = set()
+    for alias in aliases:
+        for event in STORY_EVENTS:
+            if re.search(re.escape(alias) + r"[^.🔴❌⌛✅🛑]{0,40}?" + re.escape(event), flat) or (
+                    event.startswith("Confirmed") and re.search(re.escape(event) + " on " + re.escape(alias), flat)):
+                found.add((alias, event))
+    return found
+
+
+@pytest.mark.timeout(300)
+async def test_every_seed_tells_the_whole_story_and_a_seed_tells_it_the_same_way(tmp_path: Path) -> None:
+    """`--speed 20 --script`: the first alert and its recovery, the stuck charge stopped from Slack and the
+    failed starts, for ten seeds; the same seed twice gives the same story."""
+    script = tmp_path / "script.txt"
+    script.write_text("/chargebox list\n", encoding="utf-8")
+    seeds = [*range(10), 0]
+    runs = await asyncio.gather(*(run_demo("--speed", "20", "--seed", str(seed), "--script", str(script),
+                                           stdin="", timeout=240) for seed in seeds))
+    stories = []
+    for seed, (code, out) in zip(seeds, runs, strict=True):
+        assert code == 0, out
+        assert "Traceback" not in out, out
+        assert "The story has played out" in out, (seed, out[-3000:])
+        story = story_of(out, seed)
+        events = {event for _, event in story}
+        assert events >= set(STORY_EVENTS), (seed, story, out[-3000:])
+        stories.append(story)
+    assert stories[0] == stories[-1]
+
+
+async def test_a_missing_script_is_one_line() -> None:
+    code, out = await run_demo("--script", "/nonexistent/story.txt", stdin="")
+    assert code == 2 and "Traceback" not in out
+    assert out.strip() == "thorbot demo: cannot read the script /nonexistent/story.txt: no such file"
 
 
 def test_the_simulator_is_deterministic_under_a_seed() -> None:

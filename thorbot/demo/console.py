@@ -7,7 +7,7 @@ import contextlib
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,17 +18,21 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import Store
-from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload
+from thorbot.adapters.terminal import local_time, mrkdwn_to_plain, render_payload
+from thorbot.demo.story import STORY_LENGTH, Cast, Progress, cast, schedule
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
+from thorbot.domain.session_messages import ACTION_STOP
 from thorbot.runtime import AppContext
-from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.slack_user import SlackUser
+from thorbot.sim.thor_server import FakeThor
 from thorbot.slack.app import build_app, close_app
+from thorbot.slack.thor_webhook import ThorWebhook
 from thorbot.slack.web import build_web_app
 from thorbot.worker.loop import Worker
 
@@ -40,7 +44,10 @@ CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
   boxes              the simulated fleet, with ids
   break <id|name>    make a box drop off for 6 minutes
   silence <id|name>  stop a box's heartbeats for 25 minutes
+  fail <id|name>     make three charge attempts fail on its connector #1
+  stall <id|name>    make its charge stop drawing energy (starts one if none runs)
   ack | snooze 1h | refresh   press the last alert's buttons
+  stop               press the last "Stop charge…" button shown, and confirm
   home               show the App Home tab
   quit               stop the demo"""
 
@@ -48,35 +55,47 @@ CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
 class DemoSlackRenderer:
     """Receives everything the fake Slack gets and prints it like a Slack client would show it."""
 
-    def __init__(self, console: Console, clock: Callable[[], datetime]) -> None:
+    def __init__(self, console: Console, clock: Callable[[], datetime], names: Mapping[str, str]) -> None:
         self.console = console
         self.clock = clock
+        self.names = names  # Slack ids → names, as a Slack client shows mentions
         self.last_alert_ts: str | None = None
+        self.last_stop: tuple[str, str, bool] | None = None  # a Stop button seen last: (value, message ts, ephemeral)
         self.shown: list[str] = []
 
     def __call__(self, kind: str, payload: dict[str, Any]) -> None:
         text = str(payload.get("text", ""))
-        self.shown.append(f"{kind}: {mrkdwn_to_plain(text)}")
-        stamp = f"sim {self.clock():%H:%M:%S}"
+        self.shown.append(f"{kind}: {mrkdwn_to_plain(text, self.names)}")
+        stamp = local_time(self.clock())
+        self._remember_stop(kind, payload)
+        if kind == "modal":
+            title = str((payload.get("title") or {}).get("text", "thorbot"))
+            self.console.print(render_payload(payload, title=f"dialog · {title}", style="magenta", names=self.names))
+            return
         if kind == "response" and re.search(r"Looking up|Checking with Thor|Updating…", text):
-            self.console.print(f"[dim]{rich_escape(mrkdwn_to_plain(text))}[/dim]")
+            self.console.print(f"[dim]{rich_escape(mrkdwn_to_plain(text, self.names))}[/dim]")
             return
         if kind in ("response", "ephemeral"):
-            self.console.print(render_payload(payload, title="only visible to you", style="blue"))
+            self.console.print(render_payload(payload, title="only visible to you", style="blue", names=self.names))
             return
         channel = str(payload.get("channel", ""))
-        where = "DM from thorbot" if channel.startswith("D") else "#demo-alerts"
+        where = "DM from thorbot" if channel.startswith("D") else "#" + self.names.get(channel, channel)
         if kind == "update":
-            self.console.print(render_payload(payload, title=f"{where} · message updated · {stamp}", style="yellow"))
+            self.console.print(render_payload(payload, title=f"{where} · message updated · {stamp}", style="yellow",
+                                              names=self.names))
             return
         thread = " › thread" if payload.get("thread_ts") else ""
         style = "green" if "back" in text or "recovered" in text else "red"
         if any(b.get("type") == "actions" for b in payload.get("blocks", [])) and not thread:
             self.last_alert_ts = str(payload.get("ts"))
-        self.console.print(render_payload(payload, title=f"{where}{thread} · {stamp}", style=style))
+        self.console.print(render_payload(payload, title=f"{where}{thread} · {stamp}", style=style, names=self.names))
 
-
-STORY_DROP_AFTER = timedelta(seconds=30)
+    def _remember_stop(self, kind: str, payload: dict[str, Any]) -> None:
+        for block in payload.get("blocks") or []:
+            accessory = block.get("accessory") or {}
+            if accessory.get("action_id") == ACTION_STOP and kind != "modal":
+                ts = str(payload.get("ts") or "1.1")
+                self.last_stop = (str(accessory.get("value", "")), ts, kind in ("response", "ephemeral"))
 
 
 class LineReader:
@@ -109,20 +128,26 @@ class LineReader:
 
 
 class DemoConsole:
-    def __init__(self, ctx: AppContext, client: AsyncWebClient, slack: FakeSlack, fleet: Fleet, console: Console,
-                 stop: asyncio.Event, *, channel: str, user: str, secret: str, story_box: str | None = None) -> None:
-        self.story_box = story_box
-        self.ctx, self.client, self.slack, self.fleet = ctx, client, slack, fleet
+    def __init__(self, ctx: AppContext, client: AsyncWebClient, slack: FakeSlack, thor: FakeThor, console: Console,
+                 stop: asyncio.Event, *, channel: str, user: str, secret: str) -> None:
+        self.ctx, self.client, self.slack, self.thor, self.fleet = ctx, client, slack, thor, thor.fleet
         self.console, self.stop = console, stop
         self.channel, self.user, self.secret = channel, user, secret
         self.renderer = next(x for x in slack.listeners if isinstance(x, DemoSlackRenderer))
+        self.story: Cast | None = None
+        self.progress = Progress()
+        self.story_done = asyncio.Event()
 
     async def run(self, *, script: str | None, duration: float, speed: float) -> None:
         bolt = build_app(self.ctx, self.client, self.secret)
-        app_server = await LoopbackServer(build_web_app(bolt, self.ctx.redis, self.secret)).start()
+        token = self.ctx.settings.thor_webhook_token
+        webhook = ThorWebhook(self.ctx.settings, SessionStore(self.ctx.redis), self.ctx.clock) if token else None
+        app_server = await LoopbackServer(build_web_app(bolt, self.ctx.redis, self.secret, webhook)).start()
+        if token:
+            self.thor.notify_url = f"{app_server.url}/thor/notifications/{token.get_secret_value()}"
         worker = Worker(self.ctx.settings, Store(self.ctx.redis), self.ctx.thor, self.client, self.ctx.clock,
                         worker_id="demo")
-        worker_task = asyncio.create_task(worker.run(self.stop))
+        tasks = [asyncio.create_task(worker.run(self.stop)), asyncio.create_task(self._deliver_notifications())]
         async with httpx.AsyncClient(timeout=15) as http:
             self.slack_user = SlackUser(app_server.url, self.slack.base_url, self.secret,
                                         user=self.user, channel=self.channel, http=http)
@@ -130,15 +155,17 @@ class DemoConsole:
             await self._send("/chargebox subscribe all", quiet=True)
             await self._send(f"/chargebox oncall <@{self.user}|you>", quiet=True)
             await self._first_watch(worker)
-            self._script_story(speed)
+            self._start_story(speed)
+            tasks.append(asyncio.create_task(self.fleet.run(self.ctx.clock, self.stop)))
+            tasks.append(asyncio.create_task(self._follow_story(speed)))
             timer = asyncio.create_task(self._stop_after(duration)) if duration > 0 else None
             try:
-                await self._input_loop(script, keep_running=duration > 0)
+                await self._input_loop(script, duration=duration, speed=speed)
             finally:
                 self.stop.set()
                 if timer:
                     timer.cancel()
-                await worker_task
+                await asyncio.gather(*tasks, return_exceptions=True)
                 await app_server.stop()
                 await close_app(bolt)
 
@@ -146,7 +173,8 @@ class DemoConsole:
         self.console.rule("[bold]thorbot demo[/bold]")
         self.console.print(f"A simulated Thor fleet of {len(self.fleet.boxes)} chargeboxes; time runs ×{speed:g}. "
                            "This terminal is channel [bold]#demo-alerts[/bold], which watches the whole fleet with "
-                           "you on call. Alerts and recoveries appear here as they happen.\n")
+                           "you on call. Alerts and recoveries appear here as they happen. Times are simulated, "
+                           f"shown in this machine's zone ({self.ctx.clock().astimezone().tzname()}).\n")
         self.console.print(CONSOLE_HELP)
         self._print_boxes(limit=6)
 
@@ -161,15 +189,57 @@ class DemoConsole:
                 return
             await asyncio.sleep(0.05)
 
-    def _script_story(self, speed: float) -> None:
-        if self.story_box is None or self.story_box not in self.fleet.boxes:
+    def _start_story(self, speed: float) -> None:
+        """T0: the fleet, frozen since it was generated, starts living now, so a seed gives the same story."""
+        self.fleet.now = max(self.fleet.now, self.ctx.clock())
+        self.story = cast(self.fleet)
+        if self.story is None:
             return
-        drop_in = STORY_DROP_AFTER.total_seconds()
-        self.fleet.schedule_outage(self.story_box, self.ctx.clock() + STORY_DROP_AFTER, timedelta(minutes=4))
-        first_alert = drop_in + self.ctx.settings.disconnect_grace + self.ctx.settings.poll_interval * speed
-        self.console.print(f"[dim]{rich_escape(self.fleet.boxes[self.story_box].alias)} is scripted to drop "
-                           f"{drop_in:.0f} simulated seconds from now; its alert arrives in about "
-                           f"{first_alert / speed:.0f} s real time. `break <id>` drops any box on demand.[/dim]")
+        schedule(self.fleet, self.story, self.fleet.now)
+        names = {box_id: self.fleet.boxes[box_id].alias for box_id in
+                 (self.story.outage, self.story.stalled, self.story.failing)}
+        self.console.print(
+            f"[dim]The story, in simulated time: in 30 s {rich_escape(names[self.story.outage])} drops off for 4 min; "
+            f"in 1 min the charge on {rich_escape(names[self.story.stalled])} stops drawing energy, and the demo "
+            f"stops it from Slack; in 3½ min {rich_escape(names[self.story.failing])} fails three starts. "
+            f"At ×{speed:g} it plays out in about {STORY_LENGTH.total_seconds() / speed:.0f} s. "
+            "`break`, `fail`, `stall` do the same to any box.[/dim]")
+
+    async def _follow_story(self, speed: float) -> None:
+        """Watch the channel for the story's messages; press Stop on the stuck charge, as an operator would."""
+        story = self.story
+        if story is None:
+            self.story_done.set()
+            return
+        names = {b.id: b.alias for b in self.fleet.boxes.values()}
+        while not self.stop.is_set():
+            self.progress.update(self.slack.posts(self.channel), names, story)
+            notice = self.progress.stuck_notice
+            if notice is not None and not self.progress.stop_pressed:
+                self.progress.stop_pressed = True
+                value = next((b["accessory"]["value"] for b in notice.blocks
+                              if (b.get("accessory") or {}).get("action_id") == ACTION_STOP), None)
+                if value:
+                    self.console.print("[dim]The demo presses “Stop charge…” on that notice and confirms, as an "
+                                       "operator would.[/dim]")
+                    await self._press_stop(value, notice.ts, ephemeral=False)
+            if self.progress.done:
+                self.console.print("[dim]The story has played out: an outage and its recovery, a stuck charge "
+                                   "stopped from Slack, failed starts and their recovery. Type on, or `quit`.[/dim]")
+                self.story_done.set()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=0.25)
+
+    async def _deliver_notifications(self) -> None:
+        """Thor's push notifications: what the fleet did, POSTed to `serve`'s webhook as Thor would."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            while not self.stop.is_set():
+                await self.thor.deliver_notifications(http)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=0.3)
 
     def _print_boxes(self, limit: int | None = None) -> None:
         table = Table(title="Chargeboxes (first few; `boxes` lists all)" if limit else "Chargeboxes", show_lines=False)
@@ -183,7 +253,9 @@ class DemoConsole:
         await asyncio.sleep(seconds)
         self.stop.set()
 
-    async def _input_loop(self, script: str | None, *, keep_running: bool) -> None:
+    async def _input_loop(self, script: str | None, *, duration: float, speed: float) -> None:
+        """Interactive in a terminal; otherwise read the script or the pipe, then run until `--duration`
+        (when given) or until the story has played out."""
         if script is None and sys.stdin.isatty():
             await self._interactive()
             return
@@ -199,8 +271,13 @@ class DemoConsole:
         finally:
             if stream is not sys.stdin:
                 stream.close()
-        if keep_running:
+        if duration > 0:
             await self.stop.wait()
+            return
+        cap = STORY_LENGTH.total_seconds() / speed + 60  # the story's length, and then some: never forever
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.story_done.wait(), timeout=cap)
+        await asyncio.sleep(min(2.0, 60 / speed))  # let the last messages show
 
     async def _interactive(self) -> None:
         from prompt_toolkit import PromptSession
@@ -238,6 +315,10 @@ class DemoConsole:
             self._print_boxes()
         elif word in ("break", "silence"):
             self._break(rest.strip(), silent=word == "silence")
+        elif word in ("fail", "stall"):
+            self._trouble(word, rest.strip())
+        elif word == "stop":
+            await self._stop_last()
         elif word in ("ack", "snooze", "refresh"):
             await self._click(word, rest.strip())
         elif word == "home":
@@ -260,18 +341,60 @@ class DemoConsole:
         if response.headers.get("content-type", "").startswith("application/json"):
             body = response.json()
             if not re.search(r"Looking up|Checking with Thor|Updating…", str(body.get("text", ""))):
-                self.console.print(render_payload(body, title="only visible to you", style="blue"))
+                self.console.print(render_payload(body, title="only visible to you", style="blue",
+                                                  names=self.renderer.names))
 
-    def _break(self, query: str, *, silent: bool) -> None:
+    def _one_box(self, query: str, verb: str) -> Chargebox | None:
         boxes = [Chargebox(id=b.id, alias=b.alias) for b in self.fleet.boxes.values()]
         matches = match_boxes(boxes, query) if query else []
         if len(matches) != 1:
-            self.console.print("Name one box: `break <id or name>` (see `boxes`).")
+            self.console.print(f"Name one box: `{verb} <id or name>` (see `boxes`).")
+            return None
+        return matches[0]
+
+    def _break(self, query: str, *, silent: bool) -> None:
+        box = self._one_box(query, "silence" if silent else "break")
+        if box is None:
             return
         length = timedelta(minutes=25 if silent else 6)
-        self.fleet.schedule_outage(matches[0].id, self.ctx.clock(), length, silent=silent)
+        self.fleet.schedule_outage(box.id, self.ctx.clock(), length, silent=silent)
         what = "stops sending heartbeats" if silent else "drops off"
-        self.console.print(f"[dim]{rich_escape(matches[0].name)} {what} now (simulated, for {length}).[/dim]")
+        self.console.print(f"[dim]{rich_escape(box.name)} {what} now (simulated, for {length}).[/dim]")
+
+    def _trouble(self, word: str, query: str) -> None:
+        box = self._one_box(query, word)
+        if box is None:
+            return
+        if word == "fail":
+            self.fleet.fail(box.id, connector=1, attempts=3)
+            self.console.print(f"[dim]Drivers try to charge on {rich_escape(box.name)} connector #1 and fail, "
+                               "three times (refused starts and charges under 100 Wh).[/dim]")
+            return
+        session = self.fleet.stall(box.id)
+        if session is None:
+            self.console.print("That box refused the charge; try again.")
+            return
+        self.console.print(f"[dim]The charge on {rich_escape(box.name)} connector #{session.connector} stops drawing "
+                           f"energy; thorbot calls it stuck after {self.ctx.settings.session_stall_after / 60:g} "
+                           "simulated minutes flat.[/dim]")
+
+    async def _stop_last(self) -> None:
+        if self.renderer.last_stop is None:
+            self.console.print("No “Stop charge…” button yet: look up a box with a charge running "
+                               "(`/chargebox <id>`), or wait for a stuck-charge notice.")
+            return
+        value, ts, ephemeral = self.renderer.last_stop
+        await self._press_stop(value, ts, ephemeral=ephemeral)
+
+    async def _press_stop(self, value: str, ts: str, *, ephemeral: bool) -> None:
+        """Click a Stop button, then confirm the dialog it opens (if it opens one: it may say why not)."""
+        before = len(self.slack.modals)
+        await self.slack_user.click(ACTION_STOP, ts, value=value, ephemeral=ephemeral)
+        for _ in range(100):
+            if len(self.slack.modals) > before:
+                await self.slack_user.submit(self.slack.modals[-1])
+                return
+            await asyncio.sleep(0.05)
 
     async def _click(self, word: str, arg: str) -> None:
         ts = self.renderer.last_alert_ts
@@ -290,7 +413,7 @@ class DemoConsole:
         for _ in range(100):
             view = self.slack.views.get(self.user)
             if view:
-                self.console.print(render_payload(view, title="App Home", style="cyan"))
+                self.console.print(render_payload(view, title="App Home", style="cyan", names=self.renderer.names))
                 self.slack.views.pop(self.user, None)
                 return
             await asyncio.sleep(0.05)

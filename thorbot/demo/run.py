@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -46,14 +47,6 @@ class SimClock:
         return self.start + timedelta(seconds=(time.monotonic() - self._real0) * self.speed)
 
 
-def demo_fleet(boxes: int, seed: int, now: datetime) -> tuple[Fleet, str]:
-    """The seeded fleet, and the box whose outage the demo scripts (it has a driver charging)."""
-    fleet = Fleet.generate(boxes, seed=seed, now=now)
-    story = sorted(fleet.boxes.values(), key=lambda b: b.alias)[fleet.rng.randrange(len(fleet.boxes))]
-    fleet.start_session(story.id, 1, mode="local", minutes=90)
-    return fleet, story.id
-
-
 @contextlib.asynccontextmanager
 async def _servers(fake_thor: FakeThor, fake_slack: FakeSlack | None) -> AsyncIterator[tuple[str, str | None]]:
     thor_server = await LoopbackServer(fake_thor.app()).start()
@@ -69,11 +62,30 @@ async def _servers(fake_thor: FakeThor, fake_slack: FakeSlack | None) -> AsyncIt
         await thor_server.stop()
 
 
+def script_problem(script: str | None) -> str | None:
+    """Why `--script` cannot be read, in a few words; None when it can (or when it is stdin)."""
+    if script in (None, "-"):
+        return None
+    path = Path(script)
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "it is a directory"
+    try:
+        path.open(encoding="utf-8").close()
+    except OSError as exc:
+        return (exc.strerror or "unreadable").lower()
+    return None
+
+
 def demo_settings(base: Settings, data_dir: Path, thor_url: str, slack_url: str | None, speed: float) -> Settings:
     values: dict[str, object] = {
         "thor_api_key": DEMO_KEY, "thor_api_url": thor_url, "redis_url": None, "data_dir": data_dir,
         "poll_interval": max(0.5, 60.0 / speed), "slack_channel_gap": 0.2, "name_cache_ttl": 30.0,
-        "thor_timeout": 5.0, "admins": "",
+        "thor_timeout": 5.0, "admins": "", "operators": "",
+        # The story's charges: stuck after 5 flat minutes (not 30), finished charges read every minute.
+        "session_stall_after": 300.0, "session_stall_grace": 60.0, "finished_interval": 60.0,
+        "thor_webhook_token": secrets.token_urlsafe(32),
     }
     if slack_url:
         values.update({"slack_bot_token": DEMO_TOKEN, "slack_signing_secret": DEMO_SECRET,
@@ -86,9 +98,13 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
     if args.speed <= 0 or args.boxes < 1:
         console.print("thorbot demo: --speed must be > 0 and --boxes ≥ 1")
         return 2
+    unreadable = script_problem(args.script)
+    if unreadable:
+        console.print(f"thorbot demo: cannot read the script {args.script}: {unreadable}", markup=False)
+        return 2
     now = datetime.now(tz=UTC).replace(microsecond=0)
     clock = SimClock(now, args.speed)
-    fleet, story_box = demo_fleet(args.boxes, args.seed, now)
+    fleet = Fleet.generate(args.boxes, seed=args.seed, now=now)
     fake_thor = FakeThor(fleet, DEMO_KEY)
     fake_slack = None if args.slack else FakeSlack(DEMO_TOKEN)
     if fake_slack is not None:
@@ -105,16 +121,14 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
             assert fake_slack is not None
             async with open_context(settings) as ctx:
                 ctx.clock = clock
-                driver = asyncio.create_task(fleet.run(clock, stop))
-                renderer = DemoSlackRenderer(console, clock)
+                renderer = DemoSlackRenderer(console, clock, {DEMO_USER: "you", DEMO_CHANNEL: "demo-alerts"})
                 fake_slack.listeners.append(renderer)
                 fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]
-                demo = DemoConsole(ctx, slack_client(settings), fake_slack, fleet, console, stop,
-                                   channel=DEMO_CHANNEL, user=DEMO_USER, secret=DEMO_SECRET, story_box=story_box)
+                demo = DemoConsole(ctx, slack_client(settings), fake_slack, fake_thor, console, stop,
+                                   channel=DEMO_CHANNEL, user=DEMO_USER, secret=DEMO_SECRET)
                 try:
                     await demo.run(script=args.script, duration=args.duration, speed=args.speed)
                 finally:
                     stop.set()
-                    await driver
     console.print("[dim]thorbot demo stopped; the embedded Redis and the simulated fleet are gone.[/dim]")
     return 0

@@ -197,9 +197,14 @@ class Stuck:
 
 
 def watch_session(prev: SessionWatch | None, session: Session, now: datetime,
-                  rules: StallRules) -> tuple[SessionWatch, Stuck | None]:
-    """Advance one running session by one reading; a Stuck when it should be announced (once)."""
-    if prev is None or session.energy_wh is None or prev.energy_wh is None or session.energy_wh > prev.energy_wh:
+                  rules: StallRules, *, box_reachable: bool = True) -> tuple[SessionWatch, Stuck | None]:
+    """Advance one running session by one reading; a Stuck when it should be announced (once).
+
+    While its box is not reachable (offline, silent: it has its own alert) the energy cannot rise in Thor's
+    eyes, so flat time counts only from when the box is back: no "stuck" notice doubling an outage alert.
+    """
+    rising = session.energy_wh is None or prev is None or prev.energy_wh is None or session.energy_wh > prev.energy_wh
+    if rising or not box_reachable:
         watch = SessionWatch(box_id=session.box_id, connector=session.connector, energy_wh=session.energy_wh,
                              since=now, notified=prev.notified if prev else False)
     else:

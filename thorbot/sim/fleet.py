@@ -126,6 +126,8 @@ class Fleet:
         self.finished: list[dict[str, Any]] = []        # Thor's /charges/finished items
         self.notifications: list[dict[str, Any]] = []   # what Thor would POST to the webhook, oldest first
         self.failing: dict[tuple[str, int], int] = {}   # (box, connector) → failed attempts still to make
+        self.scheduled: list[tuple[datetime, str, str, dict[str, Any]]] = []  # the story's actions (see `at`)
+        self.scripted: set[str] = set()  # boxes only the story changes: no random incidents or charges
         self._next_transaction = 1000 + self.rng.randrange(1000)
 
     @classmethod
@@ -188,12 +190,35 @@ class Fleet:
         """Run the story tick by tick up to `until` (simulated time)."""
         while self.now + TICK <= until:
             self.now += TICK
+            self._run_scheduled()
             for box in self.boxes.values():
                 self._tick_box(box)
 
+    def at(self, when: datetime, action: str, box_id: str, **options: Any) -> None:
+        """Do `action` ("stall", "fail", "session") to a box at a simulated time, as part of the story.
+
+        Scheduled actions run at the start of the tick that reaches them, so a seed gives the same story
+        however fast or slow real time goes.
+        """
+        self.scheduled.append((when, action, box_id, options))
+        self.scheduled.sort(key=lambda item: item[0])
+
+    def _run_scheduled(self) -> None:
+        while self.scheduled and self.scheduled[0][0] <= self.now:
+            _, action, box_id, options = self.scheduled.pop(0)
+            if box_id not in self.boxes:
+                continue
+            if action == "stall":
+                self.stall(box_id)
+            elif action == "fail":
+                self.fail(box_id, **options)
+            elif action == "session":
+                self.start_session(box_id, **options)
+
     def _tick_box(self, box: SimBox) -> None:
         rng, now = self.rng, self.now
-        if box.down_until is None and box.silent_until is None and rng.random() < self.incident_rate:
+        scripted = box.id in self.scripted
+        if box.down_until is None and box.silent_until is None and rng.random() < self.incident_rate and not scripted:
             self._start_incident(box)
         down = box.down_until is not None and (box.down_from or now) <= now < box.down_until
         if box.down_until is not None and now >= box.down_until:
@@ -217,7 +242,7 @@ class Fleet:
             elif number in box.reserved and rng.random() < 0.02:
                 box.reserved.discard(number)
                 self.start_session(box.id, number)
-            elif number not in box.occupied and number not in box.reserved:
+            elif number not in box.occupied and number not in box.reserved and not scripted:
                 if rng.random() < 0.004 and box.connected:
                     self.start_session(box.id, number)
                 elif box.reservable and rng.random() < 0.001:

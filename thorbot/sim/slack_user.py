@@ -35,8 +35,8 @@ class SlackUser:
                                         headers=self._headers(body, "application/x-www-form-urlencoded"))
         return response, key
 
-    async def click(self, action_id: str, message_ts: str, *, value: str = "x",
-                    selected: str | None = None) -> tuple[httpx.Response, str]:
+    async def click(self, action_id: str, message_ts: str, *, value: str = "x", selected: str | None = None,
+                    ephemeral: bool = False) -> tuple[httpx.Response, str]:
         key = uuid.uuid4().hex
         action: dict[str, Any] = {"type": "button", "action_id": action_id, "block_id": "alert_actions",
                                   "value": value, "action_ts": str(time.time())}
@@ -45,7 +45,8 @@ class SlackUser:
                       "selected_option": {"text": {"type": "plain_text", "text": selected}, "value": selected}}
         payload = {"type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": self.user},
                    "api_app_id": "A0THORBOT", "channel": {"id": self.channel},
-                   "container": {"type": "message", "channel_id": self.channel, "message_ts": message_ts},
+                   "container": {"type": "message", "channel_id": self.channel, "message_ts": message_ts,
+                                 "is_ephemeral": ephemeral},
                    "message": {"ts": message_ts}, "trigger_id": "0.0.0",
                    "response_url": f"{self.response_base}/response/{key}", "actions": [action]}
         body = urlencode({"payload": json.dumps(payload)})

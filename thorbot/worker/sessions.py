@@ -18,7 +18,7 @@ from thorbot.adapters.session_store import CycleState, SessionStore
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, connector_key, judge_attempt
-from thorbot.domain.incidents import BoxRecord, Incident, Opened
+from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
 from thorbot.domain.notify import Job, JobKind, incident_jobs, stop_outcome_job, stuck_jobs, watching_channels
 from thorbot.domain.sessions import Session, SessionWatch, StallRules, day_of, is_failed, watch_session
 from thorbot.errors import ThorError
@@ -109,7 +109,10 @@ class SessionWatcher:
             channels = watching_channels(session.box_id, by_box, whole_fleet)
             if not channels:
                 continue
-            watch, stuck = watch_session(self._watches.get(transaction), session, now, self.stall)
+            record = records.get(session.box_id)
+            reachable = record is None or record.status in (Status.ONLINE, Status.RECOVERING)
+            watch, stuck = watch_session(self._watches.get(transaction), session, now, self.stall,
+                                         box_reachable=reachable)
             self._watches[transaction] = watch
             if watch.persist(self._persisted.get(transaction)):
                 change.watches[transaction] = watch

@@ -1,0 +1,93 @@
+"""The demo's scripted story: which boxes it happens to, what happens when, and when it has played out.
+
+It starts once the worker has seen the whole fleet (T0), and is scheduled in the fleet's simulated
+time, so a seed gives the same story (same boxes, same incidents, same impact lines) however fast
+the machine is. At `--speed 10` it plays out in about 80 s:
+
+- T0 + 30 s: a box with a driver charging drops off for 4 minutes → an alert, then its recovery.
+- T0 + 1 min: another box's charge stops drawing energy → a "may be stuck" notice; the demo then
+  presses *Stop charge…* on it and confirms → the audit, then "Confirmed".
+- T0 + 3½ min: a third box's connector #1 fails three starts in a row → a "failed starts" alert;
+  at T0 + 8 min a driver charges there for 4 min → its recovery when that charge is read as finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from thorbot.sim.fleet import Fleet
+from thorbot.sim.slack_server import SlackMessage
+
+OUTAGE_AT, OUTAGE_FOR = timedelta(seconds=30), timedelta(minutes=4)
+# The failed starts begin after the outage's alert is out (grace + a poll), so each gets its own message.
+STALL_AT, FAIL_AT, GOOD_SESSION_AT = timedelta(minutes=1), timedelta(minutes=3, seconds=30), timedelta(minutes=8)
+STORY_LENGTH = timedelta(minutes=14)  # the last recovery comes about 13 min after T0
+
+
+@dataclass(frozen=True)
+class Cast:
+    outage: str    # drops off, with a driver charging
+    stalled: str   # its charge stalls, and is stopped from Slack
+    failing: str   # connector #1 fails three starts, then charges fine
+
+
+def cast(fleet: Fleet) -> Cast | None:
+    """Three different boxes, picked by the fleet's seed; None for a fleet too small for the story."""
+    boxes = sorted(fleet.boxes.values(), key=lambda b: b.alias)
+    if len(boxes) < 3:
+        return None
+    picked = fleet.rng.sample(boxes, 3)
+    return Cast(outage=picked[0].id, stalled=picked[1].id, failing=picked[2].id)
+
+
+def schedule(fleet: Fleet, story: Cast, t0: datetime) -> None:
+    """Put the story into the fleet's schedule, relative to T0 in simulated time."""
+    fleet.scripted |= {story.outage, story.stalled, story.failing}
+    for box_id in fleet.scripted:  # start from quiet boxes: a charge already running would block the story's
+        for session in [s for s in fleet.sessions.values() if s.box_id == box_id]:
+            fleet.end_session(session.transaction)
+        fleet.boxes[box_id].reserved.clear()
+    fleet.start_session(story.outage, 1, mode="local", minutes=60)
+    fleet.start_session(story.stalled, 1, mode="local", minutes=600)
+    fleet.schedule_outage(story.outage, t0 + OUTAGE_AT, OUTAGE_FOR)
+    fleet.at(t0 + STALL_AT, "stall", story.stalled)
+    fleet.at(t0 + FAIL_AT, "fail", story.failing, connector=1, attempts=3)
+    fleet.at(t0 + GOOD_SESSION_AT, "session", story.failing, connector=1, mode="local", minutes=4)
+
+
+@dataclass
+class Progress:
+    """What the channel has shown of the story so far."""
+
+    alerted: bool = False
+    recovered: bool = False
+    stuck_notice: SlackMessage | None = None
+    stop_pressed: bool = False
+    stop_confirmed: bool = False
+    failed_starts: bool = False
+    charging_again: bool = False
+    seen: set[str] = field(default_factory=set)
+
+    def update(self, messages: list[SlackMessage], names: dict[str, str], story: Cast) -> None:
+        for message in messages:
+            if message.ts in self.seen:
+                continue
+            self.seen.add(message.ts)
+            text = f"{message.text} {message.blocks}"
+            if names[story.outage] in text and "offline" in text and not message.thread_ts:
+                self.alerted = True
+            if names[story.outage] in text and "back online" in text:
+                self.recovered = True
+            if names[story.stalled] in text and "session_stop" in text and not message.thread_ts:
+                self.stuck_notice = message
+            if names[story.failing] in text and "failed starts" in text and not message.thread_ts:
+                self.failed_starts = True
+            if names[story.failing] in text and "charging again" in text:
+                self.charging_again = True
+            if "Confirmed:" in text and names[story.stalled] in text:
+                self.stop_confirmed = True
+
+    @property
+    def done(self) -> bool:
+        return self.recovered and self.stop_confirmed and self.charging_again
