@@ -69,7 +69,8 @@ def test_at_most_one_notice_per_session(energies: list[int | None]) -> None:
 
 
 def attempt(minutes: float, ok: bool) -> Attempt:
-    return Attempt(box_id="B1", connector=2, at=T0 + timedelta(minutes=minutes), ok=ok, energy_wh=None if not ok else 5000)
+    return Attempt(box_id="B1", connector=2, at=T0 + timedelta(minutes=minutes), ok=ok,
+                   energy_wh=5000 if ok else None)
 
 
 def test_three_failures_in_the_window_open_one_incident_and_a_success_resolves_it() -> None:
