@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from freezegun import freeze_time
@@ -20,7 +21,7 @@ def reading(energy: int | None, *, started: datetime = T0) -> Session:
     return Session(transaction=7, box_id="B1", connector=1, started=started, energy_wh=energy)
 
 
-def play(energies: list[int | None], *, every: timedelta = timedelta(minutes=5),
+def play(energies: Sequence[int | None], *, every: timedelta = timedelta(minutes=5),
          reachable: list[bool] | None = None) -> list[datetime]:
     """Feed one reading per poll; the times a notice was due."""
     watch, due = None, []

@@ -203,12 +203,12 @@ def watch_session(prev: SessionWatch | None, session: Session, now: datetime,
     While its box is not reachable (offline, silent: it has its own alert) the energy cannot rise in Thor's
     eyes, so flat time counts only from when the box is back: no "stuck" notice doubling an outage alert.
     """
-    rising = session.energy_wh is None or prev is None or prev.energy_wh is None or session.energy_wh > prev.energy_wh
-    if rising or not box_reachable:
+    if prev is not None and box_reachable and session.energy_wh is not None and prev.energy_wh is not None \
+            and session.energy_wh <= prev.energy_wh:
+        watch = prev  # flat: keep counting from when it last rose
+    else:
         watch = SessionWatch(box_id=session.box_id, connector=session.connector, energy_wh=session.energy_wh,
                              since=now, notified=prev.notified if prev else False)
-    else:
-        watch = prev
     if watch.notified:
         return watch, None
     flat_from = max(watch.since, session.started + rules.ignore_first)
