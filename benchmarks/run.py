@@ -18,24 +18,26 @@ from benchmarks.common import ROOT, Child, machine, run_json
 from benchmarks.core import bench_core
 from benchmarks.slash import bench_slash
 from benchmarks.storm import bench_storm
+from benchmarks.webhook import bench_webhook
 from thorbot.adapters.redis_server import EmbeddedRedis
 
 FULL = {"list_sizes": [1000, 10000, 50000], "per_box": (2000, 0.05, 20), "slash": (500, 25, 0.1),
-        "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0)}
+        "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0), "sessions": (10000, 3000), "webhook": (200, 15.0)}
 # The smoke run skips the soak: the test suite runs the same chaos scenario (tests/test_chaos.py).
 SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "storm": (60, 3), "core_s": 0.05,
-         "soak": None}
+         "soak": None, "sessions": (200, 60), "webhook": (50, 2.0)}
 
 
-async def list_mode(redis_url: str, sizes: list[int]) -> list[dict[str, Any]]:
+async def list_mode(redis_url: str, sizes: list[int], sessions: int = 0) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
-        thor = Child("benchmarks.sim_thor", "--boxes", str(n))
+        thor = Child("benchmarks.sim_thor", "--boxes", str(n), "--sessions", str(sessions))
         try:
             row = await run_json("benchmarks.poll_worker", "--thor", thor.ready["url"], "--key",
                                  thor.ready["key"], "--redis", redis_url, "--mode", "list", "--cycles", "5")
             floor = await run_json("benchmarks.floor", "--thor", thor.ready["url"], "--key", thor.ready["key"])
             row["floor_rss_mb"] = floor["floor_rss_mb"]
+            row["sessions"] = sessions
             rows.append(row)
         finally:
             thor.stop()
@@ -54,6 +56,14 @@ async def per_box_mode(redis_url: str, n: int, latency: float, concurrency: int,
         thor.stop()
     row.update({"latency_s": latency, "concurrency": concurrency, "floor_s": n / concurrency * latency})
     return row
+
+
+async def webhook(redis_url: str, rate: float, seconds: float) -> dict[str, Any]:
+    thor = Child("benchmarks.sim_thor", "--boxes", "10")
+    try:
+        return await bench_webhook(thor.ready["url"], thor.ready["key"], redis_url, rate=rate, seconds=seconds)
+    finally:
+        thor.stop()
 
 
 async def slash(redis_url: str, requests: int, concurrency: int, latency: float) -> dict[str, Any]:
@@ -84,15 +94,18 @@ def report(results: dict[str, Any], elapsed: float) -> str:
         "## 1. Poll cycle, list mode (one `GET /chargeboxes` per cycle, steady state)", "",
         "Cycle, CPU, round trips and commands: median of 5 cycles. Ratio: median over 9 back-to-back pairs of "
         "(floor, cycle) in the same process, because this shared machine's timings drift by ±30 % within "
-        "a minute. Floor: a bare httpx GET + `json.loads` of the same list. Peak RSS of the worker is taken "
-        "before any floor runs in its process; the floor's own peak is measured in a separate process.", "",
-        "| boxes | cycle | floor (GET + json.loads) | ratio | CPU | boxes/s | Redis round trips | Redis commands "
-        "| worker peak RSS | floor's peak RSS | first cycle |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "a minute. Floor: the two bare httpx GETs a cycle needs (`/chargeboxes` and `/charges/running`, "
+        "concurrently, as the worker fetches them) + `json.loads` of both. Peak RSS of the worker is taken "
+        "before any floor runs in its process; the floor's own peak (the box list alone) is measured in a "
+        "separate process.", "",
+        "| boxes | running charges | cycle | floor (GETs + json.loads) | ratio | CPU | boxes/s | Redis round trips "
+        "| Redis commands | worker peak RSS | floor's peak RSS | first cycle |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results["list"]:
+    for r in [*results["list"], *results.get("sessions", [])]:
         ratio = r["ratio"]
-        lines.append(f"| {r['boxes']:,} | {r['cycle_s']*1000:.0f} ms | {r['floor_s']*1000:.0f} ms | {ratio:.2f}× "
+        lines.append(f"| {r['boxes']:,} | {r.get('running') or 0:,} | {r['cycle_s']*1000:.0f} ms "
+                     f"| {r['floor_s']*1000:.0f} ms | {ratio:.2f}× "
                      f"| {r['cpu_s']*1000:.0f} ms | {r['boxes']/r['cycle_s']:,.0f} | {r['round_trips']} "
                      f"| {r['commands']} | {r['peak_rss_mb']:.0f} MB | {r['floor_rss_mb']:.0f} MB "
                      f"| {r['first_cycle_s']*1000:.0f} ms |")
@@ -101,6 +114,11 @@ def report(results: dict[str, Any], elapsed: float) -> str:
     if 10000 in by_n:
         ratio = by_n[10000]["ratio"]
         targets.append(f"- cycle ≤ 1.5 × floor at 10,000 boxes: {ratio:.2f}× — {verdict(ratio <= 1.5)}")
+    for r in results.get("sessions", []):
+        if r["boxes"] >= 10000:
+            targets.append(f"- cycle ≤ 1.5 × floor at {r['boxes']:,} boxes and {r.get('running') or 0:,} running "
+                           f"charges (one `/charges/running` per cycle): {r['ratio']:.2f}× — "
+                           f"{verdict(r['ratio'] <= 1.5)}")
     trips = {r["round_trips"] for r in results["list"]}
     targets.append(f"- Redis round trips independent of N: {sorted(trips)} — {verdict(len(trips) == 1)}")
     if 50000 in by_n:
@@ -136,6 +154,15 @@ def report(results: dict[str, Any], elapsed: float) -> str:
               "|---:|---:|---:|---:|",
               f"| {st['seconds_until_all_alerted']*1000:.0f} ms | {st['slack_calls']} | {st['messages']} "
               f"| {st['rate_limited']} |"]
+    w = results.get("webhook")
+    if w:
+        statuses = ", ".join(f"{n} × {code}" for code, n in sorted(w["statuses"].items()))
+        lines += ["", "## 6. Thor notifications into `thorbot serve`", "",
+                  f"{w['sent']:,} notifications at {w['rate']:.0f}/s, open loop (starts, meters, stops; one in ten "
+                  f"repeated), to a real `thorbot serve` process with Redis: answers {statuses}.", "",
+                  "| p50 | p99 | max |", "|---:|---:|---:|",
+                  f"| {w['p50']*1000:.1f} ms | {w['p99']*1000:.1f} ms | {w['max']*1000:.1f} ms |", "",
+                  f"- p99 ≤ 20 ms at 200 notifications/s: {verdict(w['p99'] <= 0.02 and w['rate'] >= 200)}"]
     lines += soak_section(results.get("soak"))
     lines += ["", PROFILING]
     return "\n".join(lines)
@@ -145,7 +172,7 @@ def soak_section(soak: dict[str, Any] | None) -> list[str]:
     if soak is None:
         return []
     faults = ", ".join(f"{n} × {kind}" for kind, n in soak["slack_faults"].items()) or "none"
-    return ["", "## 6. Soak: the chaos run at scale (`python -m benchmarks.soak`)", "",
+    return ["", "## 7. Soak: the chaos run at scale (`python -m benchmarks.soak`)", "",
             f"{soak['boxes']} boxes for {soak['seconds']:.0f} s, seed {soak['seed']}: two real `thorbot worker` "
             f"processes; {soak['kills']} SIGKILLs ({soak['leader_kills']} of the leader), {soak['redis_restarts']} "
             f"Redis restarts, Thor 500/hang windows, Slack faults: {faults}.", "",
@@ -194,6 +221,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="thorbot-bench-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as redis:
         assert redis.url is not None
         results["list"] = await list_mode(redis.url, plan["list_sizes"])
+        boxes, running = plan["sessions"]
+        results["sessions"] = await list_mode(redis.url, [boxes], sessions=running)
+        results["webhook"] = await webhook(redis.url, *plan["webhook"])
         results["per_box"] = await per_box_mode(redis.url, *plan["per_box"], Path(tmp))
         results["slash"] = await slash(redis.url, *plan["slash"])
         results["storm"] = await bench_storm(redis.url, boxes=plan["storm"][0], channels=plan["storm"][1])

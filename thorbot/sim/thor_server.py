@@ -69,6 +69,7 @@ class FakeThor:
         self.static = False  # benchmarks: the fleet never changes, so the list body can be cached
         self.notify_url = ""  # where Thor's notifications go (thorbot serve's webhook), if anywhere
         self._list_cache: dict[tuple[bool, bool], bytes] = {}
+        self._running_cache: bytes | None = None
 
     def error(self, status: int, token: str) -> web.Response:
         body, content_type = _error_body(token, self.faults.error_style)
@@ -128,8 +129,14 @@ class FakeThor:
         denied = await self._gate(request)
         if denied is not None:
             return denied
-        items = self.fleet.running_items(request.query.get("chargebox"))
-        return web.json_response({"count": len(items), "items": items, "users": {}})
+        box = request.query.get("chargebox")
+        body = self._running_cache if self.static and box is None else None
+        if body is None:
+            items = self.fleet.running_items(box)
+            body = json.dumps({"count": len(items), "items": items, "users": {}}).encode()
+            if self.static and box is None:
+                self._running_cache = body
+        return web.Response(body=body, content_type="application/json")
 
     async def finished(self, request: web.Request) -> web.Response:
         self.log.finished_calls += 1

@@ -36,6 +36,16 @@ from thorbot.slack.home import publish_home
 from thorbot.slack.stop import StopActions
 
 log = logging.getLogger(__name__)
+
+
+class _NotOurTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client we give it wins: true, and by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_NotOurTokenWarning())
 INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
 Next = Callable[[], Awaitable[BoltResponse]]
 
