@@ -86,7 +86,8 @@ def render_subscribed(added: list[Entry], already: list[Entry], problems: list[s
         lines.append("Already watched here: " + ", ".join(escape(truncate(e.name, 40)) for e in already[:40]))
     lines.extend(problems[:20])
     if added or whole_fleet_count is not None:
-        lines.append("_Alerts go to this channel when a box is offline for more than the grace period or goes "
-                     "silent. In a private channel, invite the bot first (`/invite @thorbot`)._")
+        lines.append("_Alerts go to this channel when a box is offline for more than the grace period, goes "
+                     "silent, or a connector keeps failing to start charges; a charge that looks stuck gets a "
+                     "quieter notice. In a private channel, invite the bot first (`/invite @thorbot`)._")
     text = "\n".join(lines) or "Nothing changed."
     return message(text, _sections(lines)[:45] or [section(text)], response_type="ephemeral")
