@@ -107,6 +107,18 @@ class Settings(BaseSettings):
     thor_webhook_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_THOR_WEBHOOK_TOKEN"))
     thor_webhook_allow: str = Field("", validation_alias=_env("THORBOT_THOR_WEBHOOK_ALLOW"))
     interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
+    timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be a time zone name such as Europe/Rome or America/New_York") from None
+        return value
 
     @field_validator("thor_api_url", "slack_api_url")
     @classmethod

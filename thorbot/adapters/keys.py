@@ -44,6 +44,13 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | stops:pending | zset | stop id → when "not confirmed" is due (2 minutes) | removed when settled |
 | stops:audit | list | StopRequest JSON, newest first | 1,000 entries |
 | delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
+| history:<box> | zset | `kind|connector|start|end` of each resolved incident, scored by its end | 400 days |
+| history:first_seen | hash | box id → when thorbot first saw it (epoch s): measured from then | one field per box |
+| history:names | hash | box id → its name when first seen (for boxes no longer watched) | one field per box |
+| history:mutes | zset | JSON {box, channel, start, end} of each mute (maintenance), scored by its end | 400 days |
+| observed:<YYYYMMDD> | string | bitmap: bit n set = minute n of that UTC day had a successful poll | 401 days |
+| digests | hash | channel → DigestPlan JSON (cadence, time, zone) | removed by `digest off` |
+| digests:posted | hash | channel → the last period whose digest was queued (in the same commit) | with the plan |
 """
 
 from __future__ import annotations
@@ -94,6 +101,22 @@ ATTEMPTS_TTL = 8 * 24 * 3600
 SESSIONS_DAILY_TTL = 40 * 24 * 3600
 SESSIONS_MONTHLY_TTL = 460 * 24 * 3600
 FINISHED_SEEN_DAYS = 3
+
+
+HISTORY_DAYS = 400
+HISTORY_FIRST_SEEN = PREFIX + "history:first_seen"
+HISTORY_NAMES = PREFIX + "history:names"
+HISTORY_MUTES = PREFIX + "history:mutes"
+DIGESTS = PREFIX + "digests"
+DIGESTS_POSTED = PREFIX + "digests:posted"
+
+
+def history(box_id: str) -> str:
+    return f"{PREFIX}history:{box_id}"
+
+
+def observed(day: str) -> str:
+    return f"{PREFIX}observed:{day}"
 
 
 def attempts(connector_key: str) -> str:

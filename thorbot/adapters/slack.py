@@ -39,7 +39,7 @@ PERMANENT = frozenset({
 MAX_RETRY_AFTER = 300.0
 # The bot scopes thorbot uses; manifest.yml declares exactly these (tests/test_manifest.py checks).
 BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "channels:history", "groups:history", "channels:read",
-              "groups:read", "im:write", "usergroups:read")
+              "groups:read", "im:write", "usergroups:read", "files:write", "users:read")
 
 
 def map_error(exc: BaseException) -> SlackError:
@@ -169,6 +169,17 @@ class SlackApi:
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         """A modal, for the person who clicked (the trigger expires ~3 s after the click)."""
         await self.call("views.open", trigger_id=trigger_id, view=view)
+
+    async def user_zone(self, user: str) -> str | None:
+        """The time zone a user set in Slack (users.info `tz`), if any."""
+        answer = await self.call("users.info", user=user)
+        zone = (answer.get("user") or {}).get("tz")
+        return str(zone) if isinstance(zone, str) and zone else None
+
+    async def upload_file(self, channel: str, filename: str, content: str, *, title: str, comment: str) -> None:
+        """A file in a channel, the current way (files_upload_v2: get an upload URL, send, complete)."""
+        await _guarded(lambda: self.client.files_upload_v2(channel=channel, filename=filename, content=content,
+                                                           title=title, initial_comment=comment))
 
 
 class ResponseUrl:

@@ -17,6 +17,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from thorbot.adapters import keys
+from thorbot.adapters.digest_store import write_posted
+from thorbot.adapters.history_store import HistoryCommit, write_cycle
 from thorbot.adapters.session_store import (
     ATTEMPTS_KEPT,
     StopRequest,
@@ -66,6 +68,8 @@ class Commit(BaseModel):
     jobs: list[Job] = []
     thor: ThorHealth | None = None
     sessions: SessionCommit | None = None
+    history: HistoryCommit | None = None
+    digests_posted: dict[str, str] = {}  # channel → digest period queued in this commit
 
 
 class SessionCommit(BaseModel):
@@ -283,6 +287,9 @@ class Store:
                 pipe.set(keys.THOR, change.thor.model_dump_json())
             if change.sessions is not None:
                 _write_sessions(pipe, change.sessions)
+            if change.history is not None:
+                write_cycle(pipe, change.history, change.incidents)
+            write_posted(pipe, change.digests_posted)
             try:
                 await pipe.execute()
             except WatchError:

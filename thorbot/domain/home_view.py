@@ -26,7 +26,8 @@ class ChannelSummary:
 
 
 def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, Ack | None]],
-                channels: list[ChannelSummary], now: datetime) -> dict[str, Any]:
+                channels: list[ChannelSummary], now: datetime, reliability: list[Block] | None = None
+                ) -> dict[str, Any]:
     problems = sorted(((i, r) for i, r in records.items() if r.status in PROBLEMS),
                       key=lambda item: (PROBLEMS.index(item[1].status), item[1].since))
     online = sum(1 for r in records.values() if r.status is Status.ONLINE)
@@ -47,6 +48,7 @@ def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, A
         taken = f" · :eyes: <@{ack.user}> {slack_date(ack.at)}" if ack else " · *not acknowledged*"
         incident_lines.append(incident_line(incident, now) + taken)
     blocks.append(section("\n".join(incident_lines) if incident_lines else "No open incidents."))
+    blocks += reliability or []
     blocks.append(header("Your channels"))
     channel_lines = [
         f"• <#{c.channel}> — {'the whole fleet' if c.whole_fleet else f'{c.boxes} chargeboxes'}"

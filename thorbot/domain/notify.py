@@ -52,11 +52,13 @@ class JobKind(StrEnum):
     ESCALATE_DM = "escalate_dm"
     SESSION_STUCK = "session_stuck"
     STOP_OUTCOME = "stop_outcome"
+    DIGEST = "digest"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
-              JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7}
+              JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
+              JobKind.DIGEST: 8}
 
 
 class Job(BaseModel):
@@ -78,6 +80,7 @@ class Job(BaseModel):
     session: Session | None = None  # a stuck session's notice: the session as last seen
     reason: str | None = None  # stuck: "stalled" / "too_long"; stop outcome: "confirmed" / "not_confirmed"
     stop_id: str | None = None  # a stop outcome: the request it reports on
+    period: str | None = None  # a digest: the period (local due date) it reports on; `since` = when it was due
 
 
 class ThorHealth(BaseModel):
@@ -188,6 +191,12 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
     if job.kind is JobKind.ESCALATE_DM and job.attempted:
         return Skip.DM_RETRY
     return None
+
+
+def digest_job(channel: str, period: str, cadence: str, due_at: datetime, now: datetime) -> Job:
+    """One digest per channel and period: the id makes enqueuing it twice store it once."""
+    return Job(id=f"digest:{channel}:{period}", kind=JobKind.DIGEST, channel=channel, created=now, period=period,
+               since=due_at, reason=cadence)
 
 
 def in_order(jobs: Iterable[Job]) -> list[Job]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -68,9 +69,21 @@ class Unmute:
     all_boxes: bool = False
 
 
+@dataclass(frozen=True)
+class ShowReport:
+    query: str | None  # None: the whole fleet
+    period: str = "30d"
+
+
+@dataclass(frozen=True)
+class SetDigest:
+    words: tuple[str, ...]  # empty: show the channel's digest
+
+
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
-           | Mute | Unmute)
-CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute)
+                | Mute | Unmute | ShowReport | SetDigest)
+CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest)
+_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|12m|1y|year|nevi)$", re.IGNORECASE)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
 
@@ -100,6 +113,10 @@ def parse_command(raw_text: str) -> SlashCommand:
         return _mute(rest)
     if lowered == "unmute":
         return Unmute(*_targets(rest, verb="unmute"))
+    if lowered in ("report", "uptime"):
+        return _report(rest)
+    if lowered == "digest":
+        return SetDigest(tuple(rest.split()))
     if lowered == "status" and rest:
         text = rest
     return ShowCard(_query(text))
@@ -127,6 +144,19 @@ def _mute(rest: str) -> Mute:
         raise UsageError("A mute lasts from one minute to 30 days.")
     queries, all_boxes = _targets(head, verb="mute")
     return Mute(queries, duration, all_boxes)
+
+
+def _report(rest: str) -> ShowReport:
+    head, _, last = rest.rpartition(" ")
+    if _PERIOD.match(last):
+        scope, period = head.strip(), last.lower()
+    elif rest and re.match(r"^\d+[dmy]$|^\d{4}-\d+$", last, re.IGNORECASE):
+        raise UsageError(f"{code(last)} is not a period I know: use `7d`, `30d` (up to `400d`), a month like "
+                         "`2026-10`, or `12m` for the past twelve months.")
+    else:
+        scope, period = rest, "30d"
+    scope = scope.strip().strip("\"“”")
+    return ShowReport(None if scope.lower() in ("", "all", "fleet") else _query(scope), period)
 
 
 def _query(text: str) -> str:

@@ -74,6 +74,9 @@ class FakeSlack:
         self.private_channels: set[str] = set()       # conversations.info: channel_not_found unless the bot is in
         self.bot_channels: set[str] = set()
         self.history_denied: set[str] = set()          # public channels the bot posts in without being a member
+        self.files: list[dict[str, Any]] = []           # files shared (files_upload_v2), with their content
+        self.user_zones: dict[str, str] = {}            # user → tz (users.info)
+        self._uploads: dict[str, bytes] = {}
         self.team_id = "T0FAKE"                        # the workspace the app is installed in (auth.test)
         self.scopes: list[str] = list(BOT_SCOPES)      # granted to the bot token (auth.test's x-oauth-scopes)
         self._last_post: dict[str, float] = {}
@@ -236,6 +239,46 @@ class FakeSlack:
         self._notify("modal", view)
         return 200, {"ok": True, "view": {"id": f"V{next(self._seq):06d}", **view}}, {}
 
+    def _users_info(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        user = str(body.get("user", ""))
+        if not user.startswith(("U", "W")):
+            return 200, {"ok": False, "error": "user_not_found"}, {}
+        info: dict[str, Any] = {"id": user, "name": user.lower()}
+        if user in self.user_zones:
+            info["tz"] = self.user_zones[user]
+        return 200, {"ok": True, "user": info}, {}
+
+    def _files_getUploadURLExternal(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        file_id = f"F{next(self._seq):08d}"
+        return 200, {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url}/upload/{file_id}"}, {}
+
+    async def upload(self, request: web.Request) -> web.Response:
+        self._uploads[request.match_info["file_id"]] = await request.read()
+        return web.Response(text="OK - 1")
+
+    def _files_completeUploadExternal(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        files = body.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        if not isinstance(files, list) or not files:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        channel = str(body.get("channel_id") or body.get("channels") or "")
+        if channel in self.private_channels and channel not in self.bot_channels:
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
+        shared = []
+        for item in files:
+            file_id = str(item.get("id"))
+            if file_id not in self._uploads:
+                return 200, {"ok": False, "error": "file_not_found"}, {}
+            record = {"id": file_id, "title": item.get("title"), "channel": channel,
+                      "comment": body.get("initial_comment"), "content": self._uploads.pop(file_id).decode()}
+            self.files.append(record)
+            self._notify("file", record)
+            shared.append({"id": file_id, "title": item.get("title")})
+        return 200, {"ok": True, "files": shared}, {}
+
     def _views_publish(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         view = body.get("view")
         if isinstance(view, str):
@@ -282,6 +325,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self.api)
         app.router.add_get("/api/{method}", self.api)  # slack_sdk sends read methods as GET + query
         app.router.add_post("/response/{key}", self.response)
+        app.router.add_post("/upload/{file_id}", self.upload)
         app.router.add_get("/socket", self.socket)
         return app
 

@@ -27,12 +27,14 @@ from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE
 from thorbot.domain.replies import ACTION_PICK
+from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
 from thorbot.runtime import AppContext
 from thorbot.slack import cards
 from thorbot.slack.alert_actions import AlertActions
 from thorbot.slack.commands import on_chargebox
 from thorbot.slack.home import publish_home
+from thorbot.slack.reports import download_csv
 from thorbot.slack.stop import StopActions
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,10 @@ def build_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str | Non
     app.action(ACTION_ALERT_REFRESH)(alerts.refresh)
     app.action(ACTION_STOP)(stops.click)
     app.view(STOP_CALLBACK)(stops.submit)
+
+    @app.action(ACTION_REPORT_CSV)
+    async def report_csv(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await download_csv(ctx, slack, ack, body, action, respond)
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:

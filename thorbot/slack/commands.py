@@ -20,9 +20,11 @@ from thorbot.domain.slash_commands import (
     Help,
     ListSubscriptions,
     Mute,
+    SetDigest,
     SetOnCall,
     ShowCard,
     ShowOnCall,
+    ShowReport,
     SlashCommand,
     Subscribe,
     Unmute,
@@ -35,6 +37,7 @@ from thorbot.slack.cards import answer_query
 from thorbot.slack.oncall import oncall_payload
 from thorbot.slack.permissions import may_change
 from thorbot.slack.reply import Payload, reply, safe_payload
+from thorbot.slack.reports import digest_payload, report_payload
 from thorbot.slack.subscriptions import subscriptions_payload
 
 IN_A_DM = ("Subscriptions, on-call and mutes belong to a channel: run this in the channel that should get the "
@@ -64,7 +67,8 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
     if isinstance(parsed, CHANGES_SETTINGS) and channel.startswith("D"):
         await ack(**replies.simple(IN_A_DM, emoji=":information_source:"))
         return
-    working = "Checking with Thor…" if isinstance(parsed, Subscribe | ListSubscriptions) else "Updating…"
+    working = ("Checking with Thor…" if isinstance(parsed, Subscribe | ListSubscriptions) else
+               "Building the report…" if isinstance(parsed, ShowReport) else "Updating…")
     await ack(**replies.simple(working, emoji=":hourglass_flowing_sand:"))
     user = str(command.get("user_id", ""))
     payload = await safe_payload(lambda: _answer(ctx, slack, parsed, channel, user), None,
@@ -80,4 +84,8 @@ async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channe
         return await subscriptions_payload(ctx, parsed, channel)
     if isinstance(parsed, ShowOnCall | SetOnCall | ClearOnCall | Mute | Unmute):
         return await oncall_payload(ctx, parsed, channel, user)
+    if isinstance(parsed, ShowReport):
+        return await report_payload(ctx, parsed, channel)
+    if isinstance(parsed, SetDigest):
+        return await digest_payload(ctx, slack, parsed, channel, user)
     return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above

@@ -6,12 +6,15 @@ import logging
 from typing import Any
 
 from thorbot.adapters import keys
+from thorbot.adapters.history_store import gather_report
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.home_view import ChannelSummary, render_home
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import Ack
+from thorbot.domain.report_view import home_blocks
+from thorbot.domain.uptime import parse_period
 from thorbot.errors import SlackError
 from thorbot.runtime import AppContext
 
@@ -40,7 +43,10 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
         ids, whole = await store.channel_subscriptions(channel)
         target = await oncall.oncall(channel)
         summaries.append(ChannelSummary(channel, len(ids), whole, target.mention if target else None))
-    return render_home(records, with_acks, summaries, ctx.clock())
+    now = ctx.clock()
+    month = parse_period("30d", now, ctx.settings.timezone)
+    reliability = home_blocks(await gather_report(ctx.redis, month, now)) if month else []
+    return render_home(records, with_acks, summaries, now, reliability)
 
 
 async def _users_channels(slack: SlackApi, user: str) -> set[str]:

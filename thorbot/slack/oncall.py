@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.domain import replies
@@ -51,11 +52,14 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
         until = now + cmd.duration
         for box in targets:
             await oncall.hold(channel, Hold(kind="mute", box_id=box.id, until=until, by=user))
+        # Reports count a mute as maintenance: outage inside it is excluded (NEVI).
+        await HistoryStore(ctx.redis).record_mute(channel, [b.id for b in targets], now, until)
         lines = [f":mute: Muted {escape(b.name)}{'' if b.id == ALL else ' ' + code(b.id, 40)} for "
                  f"{duration(cmd.duration.total_seconds())}, until {slack_date(until)}. Incidents are still "
                  "recorded, but not posted here." for b in targets]
     else:
         await oncall.release(channel, "mute", [b.id for b in targets])
+        await HistoryStore(ctx.redis).end_mutes(channel, [b.id for b in targets], now)
         lines = [f":loud_sound: Unmuted {escape(b.name)}." for b in targets]
     return replies.simple("\n".join(lines + problems) or "Nothing changed.", emoji="")
 

@@ -30,14 +30,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.adapters.alert_state import redraw_alert
+from thorbot.adapters.digest_store import DigestStore
+from thorbot.adapters.history_store import gather_report
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
+from thorbot.domain.digest import LATE_AFTER, digest_period, latest_due
+from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.notify import Job, JobKind, Skip, ready_to_send, skip_reason
+from thorbot.domain.report_view import render_digest
 from thorbot.domain.session_messages import SessionView, render_stop_outcome, render_stuck
 from thorbot.domain.sessions import started_by, stop_id_tag
+from thorbot.domain.text import escape, slack_date, truncate
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 
 log = logging.getLogger(__name__)
@@ -87,7 +93,7 @@ class Deliverer:
             JobKind.ALERT: self._alerts, JobKind.RECOVERY: self._recovery, JobKind.THOR_DOWN: self._thor_notice,
             JobKind.THOR_UP: self._thor_notice, JobKind.ESCALATE: self._escalation,
             JobKind.ESCALATE_DM: self._escalation, JobKind.SESSION_STUCK: self._stuck,
-            JobKind.STOP_OUTCOME: self._stop_outcome,
+            JobKind.STOP_OUTCOME: self._stop_outcome, JobKind.DIGEST: self._digest,
         }
         self.sessions = SessionStore(store.redis)
 
@@ -225,6 +231,33 @@ class Deliverer:
         view = SessionView(session, started_by(session, note), stop_id_tag(session, note) is not None)
         payload = render_stuck(view, name=(record.alias if record and record.alias else session.box_id),
                                reason=job.reason or "stalled", flat_since=job.since or session.started, now=now)
+        ts = await self._post(channel, jobs, payload)
+        await self.store.delivered(jobs, channel, ts, [])
+
+    async def _digest(self, channel: str, jobs: list[Job]) -> None:
+        """A channel's scheduled digest, rendered now from Redis; late when it was queued late."""
+        job = jobs[0]
+        plan = await DigestStore(self.store.redis).plan(channel)
+        now = self.clock()
+        why = skip_reason(job, now=now)
+        if why is not None or plan is None or job.since is None:
+            await self._skip(channel, jobs, why or Skip.FORGOTTEN)
+            return
+        if await self._settle_already_posted(channel, jobs, None):
+            return
+        due = latest_due(plan.model_copy(update={"last_period": None}), job.since)
+        boxes, whole_fleet = await self.store.channel_subscriptions(channel)
+        scope = None if whole_fleet else sorted(boxes)
+        report = await gather_report(self.store.redis, digest_period(plan, due), now, scope)
+        records = await self.store.records()
+        in_scope = records if scope is None else {b: r for b, r in records.items() if b in boxes}
+        down = [f"{escape(truncate(r.alias or b, 60))} ({r.incident.kind})" for b, r in sorted(in_scope.items())
+                if r.incident is not None and r.incident.resolved is None]
+        holds = [f"{escape(truncate(_hold_name(h.box_id, records), 60))} ({h.kind} until {slack_date(h.until)})"
+                 for h in await self.oncall.holds(channel, now)]
+        late = job.created - job.since
+        payload = render_digest(report, cadence=plan.cadence, down_now=down, holds=holds,
+                                late_by=late if late > LATE_AFTER else None, now=now)
         ts = await self._post(channel, jobs, payload)
         await self.store.delivered(jobs, channel, ts, [])
 
@@ -369,3 +402,10 @@ def _own(job: Job) -> list[str]:
 def _backoff(jobs: list[Job]) -> float:
     attempts = max((j.attempts for j in jobs), default=0)
     return float(min(300, 2 ** min(attempts, 8)))
+
+
+def _hold_name(box_id: str, records: dict[str, BoxRecord]) -> str:
+    if box_id == "*":
+        return "every box watched here"
+    record = records.get(box_id)
+    return record.alias if record is not None and record.alias else box_id

@@ -24,6 +24,7 @@ from thorbot.adapters.thor import ThorClient
 from thorbot.redact import redact
 from thorbot.settings import Settings
 from thorbot.worker.delivery import Deliverer, LostLease
+from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.poller import Poller, PollReport
 
@@ -43,6 +44,7 @@ class Worker:
         self.poller = Poller(store, thor, settings)
         self.deliverer = Deliverer(store, SlackApi(client), clock, self._fence, min_gap=settings.slack_channel_gap,
                                    escalate_max=settings.escalate_max)
+        self.digester = Digester(store)
         self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
                                    max_count=settings.escalate_max)
         self.is_leader = False
@@ -74,6 +76,7 @@ class Worker:
             self.last_report = report
         if self.settings.escalate_max > 0 and self.settings.escalate_after > 0:
             await self.escalator.run(self.clock())
+        await self.digester.run(self.clock(), self.token)
         try:
             await self.deliverer.deliver_due()
         except LostLease:

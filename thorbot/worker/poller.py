@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from thorbot.adapters.history_store import HistoryCommit
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import Commit, Store
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
@@ -58,6 +59,9 @@ class Poller:
         self._logged_unreadable: dict[str, str] = {}
         self._lenient_cycles = 0
         self.sessions = SessionWatcher(SessionStore(store.redis), thor, settings)
+        self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
+        # Two good polls at most this far apart mean the time between was observed; a longer gap is unknown.
+        self._observed_gap = max(timedelta(minutes=30), timedelta(seconds=3 * settings.poll_interval))
 
     async def records(self) -> dict[str, BoxRecord]:
         """All box records, re-read from Redis only when another commit changed them."""
@@ -92,6 +96,7 @@ class Poller:
             self._lenient_cycles = max(0, self._lenient_cycles - 1)
         except ThorError as exc:
             report.ok, report.error = False, exc.code
+            self._last_good = None
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
             await running
             failed = await self._thor_failed(exc, now, by_box, all_channels)
@@ -99,6 +104,11 @@ class Poller:
             return report
         self._forget(change, records, observed, by_box, all_channels, now, report)
         change = await self._thor_ok(change, now)
+        # Reports: the minutes since the last good poll were observed; boxes seen for the first time.
+        recent = self._last_good is not None and now - self._last_good <= self._observed_gap
+        change.history = HistoryCommit(
+            observed_from=self._last_good if recent else None, now=now,
+            first_seen={b: (r.alias or b) for b, r in change.records.items() if b not in records})
         sessions = await self.sessions.cycle(now, by_box, all_channels, records, running)
         change.sessions = sessions.change
         change.jobs += sessions.jobs
@@ -107,6 +117,7 @@ class Poller:
         report.jobs = len(change.jobs)
         report.committed = await self.store.commit(token, change)
         self.sessions.committed(sessions, report.committed)
+        self._last_good = now if report.committed else None
         if not report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         return report

@@ -1,0 +1,262 @@
+"""Redis adapter for the reliability history: incidents, maintenance windows, what thorbot observed.
+
+Thor keeps no history, so thorbot keeps its own, bounded to 400 days (keys.HISTORY_DAYS):
+
+- every resolved incident, per box, in a sorted set scored by its end (`history:<box>`), one short
+  member `kind|connector|start|end` (epoch seconds): ~60 bytes per incident in a listpack;
+- every mute (maintenance) window, in one sorted set (`history:mutes`);
+- which minutes thorbot observed the fleet (a successful poll), one 1,440-bit bitmap per UTC day
+  (`observed:<YYYYMMDD>`, 180 bytes): minutes without a bit are *unknown*;
+- when each box was first seen (`history:first_seen`) and its name then (`history:names`).
+
+The writes for a poll cycle go into the cycle's own transaction (`write_cycle`), fenced by the
+leader lease like the rest of the commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
+from thorbot.domain.incidents import BoxRecord, Incident
+from thorbot.domain.uptime import BoxHistory, Outage, Period, Report, Sessions, Span, build_report
+
+KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f"}
+CODE_KINDS = {v: k for k, v in KIND_CODES.items()}
+MINUTES_PER_DAY = 1440
+
+
+class HistoryCommit(BaseModel):
+    """The history side of one poll cycle."""
+
+    observed_from: datetime | None = None  # the minutes [observed_from, now] were observed (None: only now)
+    now: datetime
+    first_seen: dict[str, str] = {}  # box id → its name, for boxes seen for the first time
+
+
+def _epoch(when: datetime) -> int:
+    return int(when.astimezone(UTC).timestamp())
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def incident_member(incident: Incident) -> str | None:
+    if incident.resolved is None:
+        return None
+    return (f"{KIND_CODES.get(incident.kind, 'o')}|{incident.connector or ''}|{_epoch(incident.started)}|"
+            f"{_epoch(incident.resolved)}")
+
+
+def observed_minutes(start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """(day key, minute of the UTC day) for every minute from `start` to `end` inclusive."""
+    minute = start.astimezone(UTC).replace(second=0, microsecond=0)
+    out = []
+    while minute <= end:
+        out.append((keys.observed(minute.strftime("%Y%m%d")), minute.hour * 60 + minute.minute))
+        minute += timedelta(minutes=1)
+    return out
+
+
+def write_cycle(pipe: Any, change: HistoryCommit, incidents: Iterable[Incident]) -> None:
+    """Add one cycle's history to a transaction (store.commit calls this)."""
+    cutoff = _epoch(change.now - timedelta(days=keys.HISTORY_DAYS))
+    touched: set[str] = set()
+    for incident in incidents:
+        member = incident_member(incident)
+        if member is not None:
+            pipe.zadd(keys.history(incident.box_id), {member: _epoch(incident.resolved or change.now)})
+            touched.add(incident.box_id)
+    for box_id in touched:
+        pipe.zremrangebyscore(keys.history(box_id), "-inf", cutoff)
+    if change.first_seen:
+        for box_id in change.first_seen:
+            pipe.hsetnx(keys.HISTORY_FIRST_SEEN, box_id, _epoch(change.now))
+        pipe.hset(keys.HISTORY_NAMES, mapping=change.first_seen)
+    days: set[str] = set()
+    for key, minute in observed_minutes(change.observed_from or change.now, change.now):
+        pipe.setbit(key, minute, 1)
+        days.add(key)
+    for key in days:
+        pipe.expire(key, (keys.HISTORY_DAYS + 1) * 86400)
+
+
+class MuteWindow(BaseModel):
+    box_id: str
+    channel: str
+    start: datetime
+    end: datetime
+
+
+class HistoryStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    # --- maintenance windows -------------------------------------------------------------------
+    async def record_mute(self, channel: str, box_ids: list[str], start: datetime, end: datetime) -> None:
+        members = {json.dumps({"b": b, "c": channel, "s": _epoch(start), "e": _epoch(end)}): _epoch(end)
+                   for b in box_ids}
+        if members:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(keys.HISTORY_MUTES, members)
+                pipe.zremrangebyscore(keys.HISTORY_MUTES, "-inf",
+                                      _epoch(start - timedelta(days=keys.HISTORY_DAYS)))
+                await pipe.execute()
+
+    async def end_mutes(self, channel: str, box_ids: list[str], now: datetime) -> None:
+        """An unmute ends the windows still running for these boxes in this channel, now."""
+        running = await self.redis.zrangebyscore(keys.HISTORY_MUTES, _epoch(now), "+inf")
+        wanted = set(box_ids)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for member in running:
+                data = json.loads(str(member))
+                if data["c"] == channel and data["b"] in wanted and data["s"] <= _epoch(now):
+                    pipe.zrem(keys.HISTORY_MUTES, str(member))
+                    pipe.zadd(keys.HISTORY_MUTES, {json.dumps({**data, "e": _epoch(now)}): _epoch(now)})
+            await pipe.execute()
+
+    async def mutes(self, since: datetime) -> list[MuteWindow]:
+        raw = await self.redis.zrangebyscore(keys.HISTORY_MUTES, _epoch(since), "+inf")
+        out = []
+        for member in raw:
+            data = json.loads(str(member))
+            out.append(MuteWindow(box_id=str(data["b"]), channel=str(data["c"]), start=_when(data["s"]),
+                                  end=_when(data["e"])))
+        return out
+
+    # --- reading ---------------------------------------------------------------------------------
+    async def unknown(self, window: Span, now: datetime) -> list[Span]:
+        """The stretches of `window` (up to now) in which thorbot observed nothing."""
+        end = min(window.end, now)
+        if end <= window.start:
+            return []
+        first_day = window.start.astimezone(UTC).date()
+        last_day = end.astimezone(UTC).date()
+        days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for day in days:  # raw bytes: a bitmap is not text
+                pipe.execute_command("GET", keys.observed(day.strftime("%Y%m%d")), NEVER_DECODE=True)
+            bitmaps = await pipe.execute()
+        spans: list[Span] = []
+        gap_start: datetime | None = None
+        for day, raw in zip(days, bitmaps, strict=True):
+            bits: bytes = raw or b""
+            midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            lo = max(0, int((window.start - midnight).total_seconds() // 60))
+            hi = min(MINUTES_PER_DAY, int(-(-(end - midnight).total_seconds() // 60)))
+            minute = lo
+            while minute < hi:
+                byte = minute // 8
+                if gap_start is None and minute % 8 == 0 and minute + 8 <= hi and byte < len(bits) \
+                        and bits[byte] == 0xFF:
+                    minute += 8  # the usual case: eight observed minutes at once
+                    continue
+                at = midnight + timedelta(minutes=minute)
+                minute += 1
+                seen = byte < len(bits) and bits[byte] >> (7 - (minute - 1) % 8) & 1
+                if not seen and gap_start is None:
+                    gap_start = at
+                elif seen and gap_start is not None:
+                    spans.append(Span(gap_start, at))
+                    gap_start = None
+        if gap_start is not None:
+            spans.append(Span(gap_start, end))
+        return [Span(max(s.start, window.start), min(s.end, end)) for s in spans]
+
+    async def names(self) -> dict[str, str]:
+        """Every box thorbot has history for → its name when first seen."""
+        return {str(b): str(n) for b, n in (await self.redis.hgetall(keys.HISTORY_NAMES)).items()}
+
+    async def box_ids(self) -> list[str]:
+        return sorted(str(b) for b in await self.redis.hkeys(keys.HISTORY_FIRST_SEEN))
+
+    async def histories(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
+                        names: dict[str, str]) -> list[BoxHistory]:
+        """Each box's incidents overlapping `window` (resolved from history, open ones as given), its
+        maintenance windows and first sighting."""
+        start = _epoch(window.start)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.HISTORY_FIRST_SEEN, box_ids) if box_ids else pipe.echo("")
+            pipe.hmget(keys.HISTORY_NAMES, box_ids) if box_ids else pipe.echo("")
+            for box_id in box_ids:
+                pipe.zrangebyscore(keys.history(box_id), start, "+inf")
+            answers = await pipe.execute()
+        firsts, stored_names, ranges = answers[0] or [], answers[1] or [], answers[2:]
+        mutes = await self.mutes(window.start)
+        by_box: dict[str, list[Span]] = {}
+        for mute in mutes:
+            by_box.setdefault(mute.box_id, []).append(Span(mute.start, mute.end))
+        fleet_wide = by_box.get("*", [])
+        out = []
+        for i, box_id in enumerate(box_ids):
+            incidents = [_outage(m) for m in ranges[i]]
+            incidents += [Outage(o.kind, o.started, None, o.connector) for o in open_incidents.get(box_id, [])]
+            first = _when(float(firsts[i])) if i < len(firsts) and firsts[i] else None
+            name = names.get(box_id) or (stored_names[i] if i < len(stored_names) and stored_names[i] else box_id)
+            out.append(BoxHistory(box_id, str(name), first, tuple(o for o in incidents if o is not None),
+                                  tuple(by_box.get(box_id, []) + fleet_wide)))
+        return out
+
+    async def sessions(self, box_ids: list[str], window: Span, *, monthly: bool) -> dict[str, Sessions]:
+        """Finished-charge counts per box over the window's UTC days (or months)."""
+        fmt = "%Y%m" if monthly else "%Y%m%d"
+        periods: set[str] = set()
+        day = window.start.astimezone(UTC).date()
+        last = (window.end - timedelta(seconds=1)).astimezone(UTC).date()
+        while day <= last:
+            periods.add(day.strftime(fmt))
+            day += timedelta(days=1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for box_id in box_ids:
+                pipe.hgetall(keys.sessions_monthly(box_id) if monthly else keys.sessions_daily(box_id))
+            answers = await pipe.execute()
+        out: dict[str, Sessions] = {}
+        for box_id, counters in zip(box_ids, answers, strict=True):
+            ok = failed = wh = 0
+            for field, value in (counters or {}).items():
+                period, _, what = str(field).partition(":")
+                if period not in periods:
+                    continue
+                if what == "ok":
+                    ok += int(value)
+                elif what == "failed":
+                    failed += int(value)
+                elif what == "wh":
+                    wh += int(value)
+            out[box_id] = Sessions(ok, failed, wh)
+        return out
+
+
+def _outage(member: str) -> Outage | None:
+    try:
+        code, connector, start, end = member.split("|")
+        return Outage(CODE_KINDS.get(code, "offline"), _when(float(start)), _when(float(end)),
+                      int(connector) if connector else None)
+    except ValueError:
+        return None  # not one of ours: skip it rather than fail the report
+
+
+async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None) -> Report:
+    """Everything a report needs from Redis (history, open incidents, names, session counts), then the
+    pure arithmetic: `box_ids` None means every box thorbot has seen."""
+    history = HistoryStore(redis)
+    raw_records = await redis.hgetall(keys.BOXES)
+    records = {str(b): BoxRecord.model_validate_json(v) for b, v in raw_records.items()}
+    ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
+    open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in set(ids)}
+    names = {b: r.alias for b, r in records.items() if r.alias}
+    histories = await history.histories(ids, period.window, open_incidents, names)
+    firsts = [h.first_seen for h in histories if h.first_seen is not None]
+    observed_since = max(period.window.start, min(firsts)) if firsts else period.window.end
+    unknown = await history.unknown(Span(observed_since, period.window.end), now) if firsts else []
+    months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
+    sessions = await history.sessions(ids, period.window, monthly=months)
+    return build_report(period, histories, unknown, now, sessions if any(s.attempts for s in sessions.values())
+                        else None)

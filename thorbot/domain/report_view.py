@@ -1,0 +1,210 @@
+"""Reliability reports and digests as Block Kit, CSV and App Home blocks. Pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta
+
+from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, header, message, section
+from thorbot.domain.text import code, duration, escape, pack_lines, truncate
+from thorbot.domain.uptime import ZERO, BoxReport, Report, Sessions, Uptime, grade
+
+ACTION_REPORT_CSV = "report_csv"
+SHOWN_BOXES = 12           # boxes listed one by one; the rest are summarised (big fleets)
+UPTIME_LABEL = "connectivity uptime"  # Thor exposes no connector fault state: say what is measured
+MAX_BLOCKS = 50
+
+
+def pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value >= 99.995:
+        return "100 %"
+    return f"{value:.2f} %"
+
+
+def minutes(value: timedelta) -> str:
+    return duration(value.total_seconds()) if value > ZERO else "0 min"
+
+
+def strip(steps: tuple[Uptime, ...]) -> str:
+    """One emoji per day (or month)."""
+    return "".join(grade(s.percent) for s in steps)
+
+
+def session_words(sessions: Sessions | None) -> str | None:
+    if sessions is None or not sessions.attempts:
+        return None
+    rate = sessions.success
+    return (f"charges: {pct(rate).replace('.00', '')} succeeded ({sessions.ok}/{sessions.attempts}) · "
+            f"{sessions.wh / 1000:,.1f} kWh")
+
+
+def box_line(row: BoxReport) -> str:
+    u = row.uptime
+    parts = [f"*{escape(truncate(row.name, 60))}* {code(row.box_id, 40)} — *{pct(u.percent)}*"]
+    if u.outages:
+        parts.append(f"{u.outages} outage{'s' if u.outages != 1 else ''}, down {minutes(u.downtime)}")
+        if u.mttr is not None:
+            parts.append(f"MTTR {minutes(u.mttr)}")
+        parts.append(f"longest {minutes(u.longest)}")
+    else:
+        parts.append("no outage")
+    if u.excluded > ZERO:
+        parts.append(f"{minutes(u.excluded)} excluded (maintenance)")
+    if u.unknown > ZERO:
+        parts.append(f"{minutes(u.unknown)} unknown")
+    if row.down_now:
+        parts.append(":red_circle: down now")
+    words = session_words(row.sessions)
+    if words:
+        parts.append(words)
+    return " · ".join(parts) + "\n" + strip(row.steps)
+
+
+def fleet_lines(report: Report) -> list[str]:
+    f = report.fleet
+    boxes = len(report.boxes)
+    below = sum(1 for r in report.boxes if r.uptime.percent is not None and r.uptime.percent < 97)
+    lines = [f"*Fleet {UPTIME_LABEL}: {pct(f.percent)}* across {boxes} chargebox{'es' if boxes != 1 else ''} · "
+             f"{f.outages} outage{'s' if f.outages != 1 else ''} · {minutes(f.downtime)} down in all"
+             + (f" · MTTR {minutes(f.mttr)}" if f.mttr is not None else "")]
+    extra = []
+    if below:
+        extra.append(f":large_red_square: {below} below NEVI's 97 %")
+    if f.excluded > ZERO:
+        extra.append(f"{minutes(f.excluded)} excluded as maintenance (mutes)")
+    if report.unknown > ZERO:
+        extra.append(f"thorbot was not observing for {minutes(report.unknown)}: unknown, counted neither up nor down")
+    words = session_words(report.sessions)
+    if words:
+        extra.append(words.capitalize())
+    if extra:
+        lines.append(" · ".join(extra))
+    lines.append(strip(report.fleet_steps))
+    return lines
+
+
+def _legend(report: Report) -> str:
+    unit = "month" if report.period.monthly else "day"
+    first, last = report.period.step_names[0], report.period.step_names[-1]
+    return (f"One square per {unit} ({first} → {last}, {report.period.zone}): :large_green_square: ≥ 99 % · "
+            ":large_yellow_square: ≥ 97 % · :large_red_square: below · :white_large_square: not measured. "
+            "Uptime = (minutes − (outage − excluded)) / minutes, NEVI's formula; connectivity only (Thor "
+            "reports no connector faults).")
+
+
+def csv_value(scope: str, period: str) -> str:
+    return json.dumps({"s": scope[:200], "p": period[:20]}, separators=(",", ":"))
+
+
+def read_csv_value(value: str) -> tuple[str, str] | None:
+    try:
+        data = json.loads(value)
+        return str(data["s"]), str(data["p"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def render_report(report: Report, *, scope: str, period_text: str, title: str | None = None) -> Payload:
+    """The report as an ephemeral message: fleet first, worst boxes first, big fleets summarised."""
+    name = title or ("Reliability report" if scope == "all" else f"Reliability report · {scope}")
+    text = f"{name}, {report.period.label}: {UPTIME_LABEL} {pct(report.fleet.percent)}"
+    blocks: list[Block] = [header(truncate(f"{name} · {report.period.label}", 150))]
+    if not report.boxes:
+        blocks.append(section("thorbot has no history for this yet: it keeps one from the moment a channel "
+                              "subscribes (`/chargebox subscribe …`)."))
+        return message(text, blocks, response_type="ephemeral")
+    for chunk in pack_lines(fleet_lines(report)):
+        blocks.append(section(chunk))
+    blocks.append(divider())
+    shown = list(report.boxes[:SHOWN_BOXES])
+    rest = report.boxes[SHOWN_BOXES:]
+    if len(report.boxes) > 1:
+        blocks.append(context(f"Worst first · {len(report.boxes)} boxes"))
+    for chunk in pack_lines([box_line(r) for r in shown]):
+        blocks.append(section(chunk))
+    if rest:
+        worst_rest = rest[0].uptime.percent
+        perfect = sum(1 for r in rest if r.uptime.outages == 0)
+        blocks.append(section(f"…and {len(rest)} more, all at {pct(worst_rest)} or better ({perfect} without any "
+                              "outage). *Download CSV* has every box."))
+    blocks.append(context(_legend(report)))
+    blocks.append(actions("report_actions", button("Download CSV", ACTION_REPORT_CSV, csv_value(scope, period_text))))
+    return message(text, blocks[:MAX_BLOCKS], response_type="ephemeral")
+
+
+CSV_COLUMNS = ["box_id", "name", "period_start", "period_end", "measured_min", "uptime_pct", "outages",
+               "downtime_min", "mttr_min", "longest_min", "excluded_min", "unknown_min", "down_now",
+               "charges_ok", "charges_failed", "charge_success_pct", "kwh"]
+
+
+def _min(value: timedelta | None) -> str:
+    return "" if value is None else f"{value.total_seconds() / 60:.1f}"
+
+
+def report_csv(report: Report) -> str:
+    """Every box, one row each (worst first), plus a FLEET row; spreadsheets open it as is."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    start, end = report.period.window.start.isoformat(), report.period.window.end.isoformat()
+
+    def row(box_id: str, name: str, u: Uptime, sessions: Sessions | None, down_now: str) -> list[str]:
+        s = sessions or Sessions()
+        return [box_id, _csv_safe(name), start, end, _min(u.measured),
+                "" if u.percent is None else f"{u.percent:.3f}", str(u.outages), _min(u.downtime), _min(u.mttr),
+                _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, str(s.ok), str(s.failed),
+                "" if s.success is None else f"{s.success:.1f}", f"{s.wh / 1000:.3f}"]
+
+    writer.writerow(row("FLEET", "whole fleet", report.fleet, report.sessions, ""))
+    for r in report.boxes:
+        writer.writerow(row(r.box_id, r.name, r.uptime, r.sessions, "yes" if r.down_now else "no"))
+    return out.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    """A name that a spreadsheet would run as a formula (=, +, -, @) is quoted as text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def render_digest(report: Report, *, cadence: str, down_now: list[str], holds: list[str], late_by: timedelta | None,
+                  now: datetime) -> Payload:
+    """The scheduled digest: down now, the period's outages, the worst 5 boxes, open snoozes and mutes."""
+    title = f"thorbot {cadence} digest · {report.period.label}"
+    lines: list[str] = []
+    if late_by is not None:
+        lines.append(f":hourglass: _Late by {minutes(late_by)}: thorbot was not running when it was due._")
+    more = f" and {len(down_now) - 15} more" if len(down_now) > 15 else ""
+    lines.append("*Down now:* " + (", ".join(down_now[:15]) + more if down_now else "nothing"))
+    f = report.fleet
+    lines.append(f"*{report.period.label.capitalize()}:* {UPTIME_LABEL} {pct(f.percent)} · {f.outages} "
+                 f"outage{'s' if f.outages != 1 else ''}, {minutes(f.downtime)} down in all")
+    worst = [r for r in report.boxes if r.uptime.outages][:5]
+    if worst:
+        lines.append("*Worst boxes:*\n" + "\n".join(f"• {escape(truncate(r.name, 60))} {code(r.box_id, 40)} — "
+                                                     f"{pct(r.uptime.percent)}, {r.uptime.outages} outage"
+                                                     f"{'s' if r.uptime.outages != 1 else ''}, down "
+                                                     f"{minutes(r.uptime.downtime)}" for r in worst))
+    else:
+        lines.append("*Worst boxes:* none had an outage.")
+    lines.append("*Muted or snoozed here:* " + (", ".join(holds[:15]) if holds else "nothing"))
+    blocks: list[Block] = [header(truncate(title, 150))]
+    blocks += [section(chunk) for chunk in pack_lines(lines)]
+    blocks.append(context("`/chargebox report` for the full picture · `/chargebox digest off` stops these"))
+    return message(title, blocks[:MAX_BLOCKS])
+
+
+def home_blocks(report: Report) -> list[Block]:
+    """App Home: the fleet's 30-day uptime and its worst boxes."""
+    if not report.boxes:
+        return []
+    lines = [f"*{UPTIME_LABEL.capitalize()}, last 30 days: {pct(report.fleet.percent)}* · "
+             f"{report.fleet.outages} outage{'s' if report.fleet.outages != 1 else ''}",
+             strip(report.fleet_steps)]
+    worst = [r for r in report.boxes if r.uptime.outages][:5]
+    if worst:
+        lines.append("Worst: " + " · ".join(f"{escape(truncate(r.name, 40))} {pct(r.uptime.percent)}" for r in worst))
+    return [header("Reliability"), *[section(c) for c in pack_lines(lines)]]

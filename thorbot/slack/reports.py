@@ -1,0 +1,144 @@
+"""`/chargebox report`, its Download CSV button, and `/chargebox digest` (the digest is posted by the worker)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+
+from thorbot.adapters.digest_store import DigestStore
+from thorbot.adapters.history_store import HistoryStore, gather_report
+from thorbot.adapters.slack import SlackApi
+from thorbot.adapters.store import RedisDown, Store
+from thorbot.domain import replies
+from thorbot.domain.digest import first_period, parse_plan
+from thorbot.domain.models import Chargebox
+from thorbot.domain.report_view import read_csv_value, render_report, report_csv
+from thorbot.domain.search import match_boxes
+from thorbot.domain.slash_commands import SetDigest, ShowReport
+from thorbot.domain.text import code, escape
+from thorbot.domain.uptime import Report, parse_period
+from thorbot.errors import SlackError, UsageError
+from thorbot.runtime import AppContext
+from thorbot.slack.reply import Payload, tell
+
+log = logging.getLogger(__name__)
+BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), a month like `2026-10`, or `12m` "
+              "for the past twelve months.")
+
+
+class NoSuchBox(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+async def report_zone(ctx: AppContext, channel: str) -> str:
+    plan = await DigestStore(ctx.redis).plan(channel) if channel else None
+    return plan.zone if plan else ctx.settings.timezone
+
+
+async def build(ctx: AppContext, query: str | None, period_text: str, channel: str
+                ) -> tuple[Report, str]:
+    """The report for a box (by id or name, among the boxes thorbot has history for) or the fleet."""
+    now = ctx.clock()
+    period = parse_period(period_text, now, await report_zone(ctx, channel))
+    if period is None:
+        raise UsageError(BAD_PERIOD.format(period=code(period_text)))
+    if query is None:
+        return await gather_report(ctx.redis, period, now), "all"
+    known = await _known_boxes(ctx)
+    matches = match_boxes(known, query)
+    if len(matches) != 1:
+        resolved = await ctx.lookup.resolve(query)
+        matches = [resolved.box] if resolved.box else list(resolved.matches)
+    if len(matches) != 1:
+        raise NoSuchBox(f":mag: {code(query)} matches {len(matches)} chargeboxes; use the id." if matches else
+                        f":mag: No chargebox matches {code(query)}.")
+    box = matches[0]
+    return await gather_report(ctx.redis, period, now, [box.id]), box.name
+
+
+async def _known_boxes(ctx: AppContext) -> list[Chargebox]:
+    records = await Store(ctx.redis).records()
+    history = HistoryStore(ctx.redis)
+    names = await history.names()
+    ids = set(records) | set(names)
+    return [Chargebox(id=b, alias=(records[b].alias if b in records and records[b].alias else names.get(b)))
+            for b in sorted(ids)]
+
+
+async def report_payload(ctx: AppContext, parsed: ShowReport, channel: str) -> Payload:
+    try:
+        report, scope = await build(ctx, parsed.query, parsed.period, channel)
+    except UsageError as exc:
+        return replies.usage_error(str(exc))
+    except NoSuchBox as exc:
+        return replies.simple(exc.text, emoji="")
+    return render_report(report, scope=scope if parsed.query else "all", period_text=parsed.period)
+
+
+async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: dict[str, Any],
+                       action: dict[str, Any], respond: AsyncRespond) -> None:
+    """The report's Download CSV button: the full table as a file in the channel."""
+    await ack()
+    value = read_csv_value(str(action.get("value", "")))
+    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+    user = str((body.get("user") or {}).get("id", ""))
+    if value is None or not channel:
+        await tell(respond, "That button is not one of thorbot's reports.")
+        return
+    scope, period_text = value
+    try:
+        report, name = await build(ctx, None if scope == "all" else scope, period_text, channel)
+    except (UsageError, NoSuchBox) as exc:
+        await tell(respond, getattr(exc, "text", str(exc)))
+        return
+    except RedisDown:
+        await tell(respond, "thorbot cannot reach its database (Redis) right now; try again in a minute.")
+        return
+    stamp = report.generated.strftime("%Y%m%d-%H%M")
+    slug = "fleet" if scope == "all" else "".join(c if c.isalnum() else "-" for c in report.boxes[0].box_id
+                                                  if report.boxes) or "box"
+    filename = f"thorbot-report-{slug}-{period_text}-{stamp}.csv"
+    try:
+        await slack.upload_file(channel, filename, report_csv(report),
+                                title=f"Reliability report, {report.period.label}",
+                                comment=f"Reliability report ({escape(name)}, {report.period.label}) "
+                                        f"for <@{user}>: {len(report.boxes)} boxes.")
+    except SlackError as exc:
+        log.warning("could not upload a report CSV to %s: %s", channel, exc.error)
+        hint = " Invite @thorbot to this channel first." if exc.error in ("not_in_channel", "channel_not_found") \
+            else ""
+        await tell(respond, f"Slack did not take the file ({exc.error}).{hint}")
+
+
+async def digest_payload(ctx: AppContext, slack: SlackApi, parsed: SetDigest, channel: str, user: str) -> Payload:
+    store = DigestStore(ctx.redis)
+    if not parsed.words:
+        plan = await store.plan(channel)
+        if plan is None:
+            return replies.simple("No digest in this channel. Set one with `/chargebox digest daily 09:00` or "
+                                  "`/chargebox digest weekly mon 09:00`.", emoji=":calendar:")
+        return replies.simple(f"This channel gets a digest {plan.describe()}. `/chargebox digest off` stops it.",
+                              emoji=":calendar:")
+    default_zone = ctx.settings.timezone
+    try:
+        default_zone = await slack.user_zone(user) or default_zone
+    except SlackError:
+        pass  # users.info unavailable (scope, network): the configured zone will do
+    try:
+        plan = parse_plan(list(parsed.words), default_zone)
+    except UsageError as exc:
+        return replies.usage_error(str(exc))
+    if plan is None:
+        removed = await store.remove(channel)
+        return replies.simple("Digest stopped for this channel." if removed else "This channel had no digest.",
+                              emoji=":calendar:")
+    now: datetime = ctx.clock()
+    plan = plan.model_copy(update={"last_period": first_period(plan, now), "by": user})
+    await store.set(channel, plan)
+    return replies.simple(f"This channel now gets a digest {plan.describe()}: boxes down, the period's outages, the "
+                          "worst boxes and open mutes and snoozes.", emoji=":calendar:")
