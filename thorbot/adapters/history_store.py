@@ -260,3 +260,14 @@ async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: li
     sessions = await history.sessions(ids, period.window, monthly=months)
     return build_report(period, histories, unknown, now, sessions if any(s.attempts for s in sessions.values())
                         else None)
+
+
+async def known_boxes(redis: Redis) -> list[tuple[str, str | None]]:
+    """(id, name) of every box thorbot watches or has history for, to match names without asking Thor."""
+    raw_records = await redis.hgetall(keys.BOXES)
+    names = await HistoryStore(redis).names()
+    out = []
+    for box_id in sorted(set(raw_records) | set(names)):
+        alias = BoxRecord.model_validate_json(raw_records[box_id]).alias if box_id in raw_records else None
+        out.append((str(box_id), alias or names.get(str(box_id))))
+    return out

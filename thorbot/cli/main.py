@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print one chargebox's card in the terminal")
     status.add_argument("query", nargs="+", help="chargebox id or name")
     sub.add_parser("doctor", help="check every setting, Slack, Thor and Redis; print a fix for each problem")
+    report = sub.add_parser("report", help="the reliability report from thorbot's history (needs only Redis)")
+    report.add_argument("words", nargs="*", metavar="[box|name|all] [7d|30d|YYYY-MM|12m]",
+                        help="a box (id or name) or all (default), then the period (default 30d)")
+    report.add_argument("--csv", metavar="FILE", help="write every box as CSV to FILE ('-' = stdout)")
     demo = sub.add_parser("demo", help="the whole product against a simulated fleet; no credentials needed")
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     demo.add_argument("--seed", type=int, default=7, help="seed for a reproducible fleet story")
@@ -108,6 +112,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.
         from thorbot.cli.status import run_status
 
         return await run_status(settings, " ".join(args.query))
+    if args.cmd == "report":
+        from thorbot.cli.report import run_report
+
+        return await run_report(settings, list(args.words), args.csv)
     if args.cmd == "doctor":
         from thorbot.cli.doctor import run_doctor
 
@@ -146,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {line}", file=sys.stderr)
         print("See README → Configuration, or run `thorbot doctor`.", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor") else "WARNING")
+    configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor", "report") else "WARNING")
     watches_stop = args.cmd in ("serve", "worker", "socket", "demo")
     try:
         return asyncio.run(run_until_stopped(lambda stop: _dispatch(args, settings, stop), watches_stop=watches_stop))

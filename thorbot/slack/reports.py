@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.digest_store import DigestStore
-from thorbot.adapters.history_store import HistoryStore, gather_report
+from thorbot.adapters.history_store import gather_report, known_boxes
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.digest import first_period, parse_plan
 from thorbot.domain.models import Chargebox
@@ -62,12 +62,7 @@ async def build(ctx: AppContext, query: str | None, period_text: str, channel: s
 
 
 async def _known_boxes(ctx: AppContext) -> list[Chargebox]:
-    records = await Store(ctx.redis).records()
-    history = HistoryStore(ctx.redis)
-    names = await history.names()
-    ids = set(records) | set(names)
-    return [Chargebox(id=b, alias=(records[b].alias if b in records and records[b].alias else names.get(b)))
-            for b in sorted(ids)]
+    return [Chargebox(id=box_id, alias=name) for box_id, name in await known_boxes(ctx.redis)]
 
 
 async def report_payload(ctx: AppContext, parsed: ShowReport, channel: str) -> Payload:

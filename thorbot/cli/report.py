@@ -1,0 +1,79 @@
+"""`thorbot report [<box|name>|all] [7d|30d|YYYY-MM|12m] [--csv FILE]`: the reliability report in the
+terminal, from Redis alone (no Thor or Slack needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from thorbot.adapters.history_store import gather_report, known_boxes
+from thorbot.adapters.terminal import EMOJI, terminal_safe
+from thorbot.domain.models import Chargebox
+from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
+from thorbot.domain.search import match_boxes
+from thorbot.domain.uptime import parse_period
+from thorbot.runtime import open_redis, utc_now
+from thorbot.settings import Settings
+
+ROWS = 40
+
+
+def _glyphs(text: str) -> str:
+    for code, glyph in EMOJI.items():
+        text = text.replace(code, glyph)
+    return text
+
+
+async def run_report(settings: Settings, words: list[str], csv_path: str | None,
+                     console: Console | None = None) -> int:
+    console = console or Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    period_text = "30d"
+    if words and parse_period(words[-1], utc_now()) is not None:
+        period_text = words.pop()
+    query = " ".join(words).strip()
+    now = utc_now()
+    period = parse_period(period_text, now, settings.timezone)
+    if period is None:  # pragma: no cover - checked above
+        return 2
+    async with open_redis(settings) as redis:
+        box_ids: list[str] | None = None
+        if query and query.lower() not in ("all", "fleet"):
+            known = [Chargebox(id=b, alias=n) for b, n in await known_boxes(redis)]
+            matches = match_boxes(known, query)
+            if len(matches) != 1:
+                err.print(f"thorbot report: {len(matches) or 'no'} chargebox{'es' if len(matches) != 1 else ''} "
+                          f"with history match {query!r}" + ("; use an id" if matches else ""), markup=False)
+                return 3 if not matches else 4
+            box_ids = [matches[0].id]
+        report = await gather_report(redis, period, now, box_ids)
+    if csv_path:
+        text = report_csv(report)
+        if csv_path == "-":
+            sys.stdout.write(text)
+        else:
+            Path(csv_path).write_text(text, encoding="utf-8")
+            err.print(f"thorbot report: {len(report.boxes)} boxes written to {csv_path}", markup=False)
+        return 0
+    console.print(f"[bold]Reliability report · {period.label}[/bold] ({period.zone})")
+    if not report.boxes:
+        console.print("No history yet: thorbot keeps one from the moment a channel subscribes to boxes.")
+        return 0
+    for line in fleet_lines(report):
+        console.print(terminal_safe(_glyphs(line.replace("*", ""))), markup=False)
+    table = Table(show_lines=False)
+    for column in ("box", "name", UPTIME_LABEL, "outages", "down", "MTTR", "longest", "excluded", "unknown",
+                   "month by month" if period.monthly else "day by day"):
+        table.add_column(column)
+    for row in report.boxes[:ROWS]:
+        u = row.uptime
+        table.add_row(terminal_safe(row.box_id), terminal_safe(row.name[:40]), pct(u.percent), str(u.outages),
+                      minutes(u.downtime), minutes(u.mttr) if u.mttr else "—", minutes(u.longest),
+                      minutes(u.excluded), minutes(u.unknown), _glyphs(strip(row.steps)))
+    console.print(table)
+    if len(report.boxes) > ROWS:
+        console.print(f"…and {len(report.boxes) - ROWS} more boxes (`--csv` writes them all).")
+    return 0
