@@ -140,3 +140,11 @@ def test_interactive_console_in_a_terminal() -> None:
         if proc.poll() is None:
             proc.kill()
         os.close(leader)
+
+
+async def test_the_demo_reports_its_made_up_history() -> None:
+    code, out = await run_demo("--speed", "60", "--seed", "2", "--history-days", "30", "--duration", "10",
+                               stdin="report\ncsv\n")
+    assert code == 0, out
+    assert "Made up 30 days of history" in out and "Reliability report · last 30 days" in out
+    assert "🟩" in out and "box_id,name,period_start" in out and "Traceback" not in out

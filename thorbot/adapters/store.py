@@ -101,7 +101,7 @@ def _write_sessions(pipe: Any, change: SessionCommit) -> None:
         pipe.hset(keys.CONNECTORS, mapping={k: r.model_dump_json() for k, r in change.connectors.items()})
     if change.forget_connectors:
         pipe.hdel(keys.CONNECTORS, *change.forget_connectors)
-    _write_attempts(pipe, change.attempts, change.now)
+    write_attempts(pipe, change.attempts, change.now)
     if change.inbox_taken:
         pipe.ltrim(keys.INBOX, change.inbox_taken, -1)
     if change.finished_read:
@@ -115,7 +115,7 @@ def _write_sessions(pipe: Any, change: SessionCommit) -> None:
         pipe.ltrim(keys.STOP_AUDIT, 0, 999)
 
 
-def _write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:
+def write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:
     """The connectors' recent attempts (7-day rate) and each box's daily and monthly session history."""
     if not attempts:
         return

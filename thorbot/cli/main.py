@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--slack", action="store_true", help="drive a real workspace in Socket Mode")
     demo.add_argument("--script", help="read console commands from this file instead of stdin ('-' = stdin)")
     demo.add_argument("--duration", type=float, default=0.0, help="stop after this many real seconds (0 = never)")
+    demo.add_argument("--history-days", type=int, default=0, metavar="N",
+                      help="make up N days (up to 400) of past outages and charges, for `report`")
     return parser
 
 

@@ -7,7 +7,7 @@ import contextlib
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +24,7 @@ from thorbot.adapters.terminal import local_time, mrkdwn_to_plain, render_payloa
 from thorbot.demo.story import STORY_LENGTH, Cast, Progress, cast, schedule
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
+from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.search import match_boxes
 from thorbot.domain.session_messages import ACTION_STOP
 from thorbot.runtime import AppContext
@@ -48,6 +49,8 @@ CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
   stall <id|name>    make its charge stop drawing energy (starts one if none runs)
   ack | snooze 1h | refresh   press the last alert's buttons
   stop               press the last "Stop charge…" button shown, and confirm
+  report [box] [30d] the reliability report (start with --history-days 30 for some history)
+  csv                press the last report's "Download CSV"
   home               show the App Home tab
   quit               stop the demo"""
 
@@ -61,6 +64,7 @@ class DemoSlackRenderer:
         self.names = names  # Slack ids → names, as a Slack client shows mentions
         self.last_alert_ts: str | None = None
         self.last_stop: tuple[str, str, bool] | None = None  # a Stop button seen last: (value, message ts, ephemeral)
+        self.last_report: str | None = None  # the last report's Download CSV button value
         self.shown: list[str] = []
 
     def __call__(self, kind: str, payload: dict[str, Any]) -> None:
@@ -68,6 +72,13 @@ class DemoSlackRenderer:
         self.shown.append(f"{kind}: {mrkdwn_to_plain(text, self.names)}")
         stamp = local_time(self.clock())
         self._remember_stop(kind, payload)
+        if kind == "file":
+            lines = str(payload.get("content", "")).splitlines()
+            preview = "\n".join(lines[:6]) + (f"\n… {len(lines) - 6} more rows" if len(lines) > 6 else "")
+            self.console.print(render_payload({"text": f"📄 {payload.get('title')}\n{preview}"}, names=self.names,
+                                              title=f"#{self.names.get(str(payload.get('channel')), 'channel')} · file"
+                                                    f" · {stamp}", style="cyan"))
+            return
         if kind == "modal":
             title = str((payload.get("title") or {}).get("text", "thorbot"))
             self.console.print(render_payload(payload, title=f"dialog · {title}", style="magenta", names=self.names))
@@ -92,6 +103,9 @@ class DemoSlackRenderer:
 
     def _remember_stop(self, kind: str, payload: dict[str, Any]) -> None:
         for block in payload.get("blocks") or []:
+            for element in block.get("elements") or []:
+                if isinstance(element, dict) and element.get("action_id") == ACTION_REPORT_CSV:
+                    self.last_report = str(element.get("value"))
             accessory = block.get("accessory") or {}
             if accessory.get("action_id") == ACTION_STOP and kind != "modal":
                 ts = str(payload.get("ts") or "1.1")
@@ -305,29 +319,47 @@ class DemoConsole:
         if not line or line.startswith("#"):
             return True
         word, _, rest = line.partition(" ")
+        rest = rest.strip()
         if word in ("quit", "exit"):
             return False
         if word.startswith("/chargebox"):
             await self._send(line)
-        elif word == "/help" or word == "help":
+        elif word in ("/help", "help"):
             self.console.print(CONSOLE_HELP)
-        elif word == "boxes":
-            self._print_boxes()
-        elif word in ("break", "silence"):
-            self._break(rest.strip(), silent=word == "silence")
-        elif word in ("fail", "stall"):
-            self._trouble(word, rest.strip())
-        elif word == "stop":
-            await self._stop_last()
-        elif word in ("ack", "snooze", "refresh"):
-            await self._click(word, rest.strip())
-        elif word == "home":
-            await self._home()
+        elif word in HELPERS:
+            await HELPERS[word](self, word, rest)
         elif word.startswith("/"):
             self.console.print(f"Only /chargebox is installed in this workspace, not {rich_escape(word)}.")
         else:
             self.console.print("Unknown command; type [bold]help[/bold].")
         return True
+
+    async def _boxes(self, word: str, rest: str) -> None:
+        self._print_boxes()
+
+    async def _trouble_helper(self, word: str, rest: str) -> None:
+        if word in ("break", "silence"):
+            self._break(rest, silent=word == "silence")
+        else:
+            self._trouble(word, rest)
+
+    async def _stop_helper(self, word: str, rest: str) -> None:
+        await self._stop_last()
+
+    async def _report(self, word: str, rest: str) -> None:
+        await self._send(f"/chargebox report {rest}".strip())
+
+    async def _csv(self, word: str, rest: str) -> None:
+        if self.renderer.last_report is None:
+            self.console.print("No report yet: type `report` first.")
+            return
+        await self.slack_user.click(ACTION_REPORT_CSV, "1.1", value=self.renderer.last_report, ephemeral=True)
+
+    async def _buttons(self, word: str, rest: str) -> None:
+        await self._click(word, rest)
+
+    async def _home_helper(self, word: str, rest: str) -> None:
+        await self._home()
 
     async def _send(self, text: str, *, quiet: bool = False) -> None:
         _, _, args = text.partition(" ")
@@ -419,3 +451,12 @@ class DemoConsole:
             await asyncio.sleep(0.05)
         with contextlib.suppress(Exception):
             self.console.print("[dim]The Home tab did not load.[/dim]")
+
+
+Helper = Callable[[DemoConsole, str, str], Awaitable[None]]
+HELPERS: dict[str, Helper] = {
+    "boxes": DemoConsole._boxes, "break": DemoConsole._trouble_helper, "silence": DemoConsole._trouble_helper,
+    "fail": DemoConsole._trouble_helper, "stall": DemoConsole._trouble_helper, "stop": DemoConsole._stop_helper,
+    "report": DemoConsole._report, "csv": DemoConsole._csv, "ack": DemoConsole._buttons,
+    "snooze": DemoConsole._buttons, "refresh": DemoConsole._buttons, "home": DemoConsole._home_helper,
+}

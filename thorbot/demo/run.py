@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from thorbot.demo.console import DemoConsole, DemoSlackRenderer
+from thorbot.demo.history import pregenerate
 from thorbot.runtime import open_context, slack_client
 from thorbot.settings import Settings
 from thorbot.sim.fleet import Fleet
@@ -95,8 +96,8 @@ def demo_settings(base: Settings, data_dir: Path, thor_url: str, slack_url: str 
 
 async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     console = Console(highlight=False)
-    if args.speed <= 0 or args.boxes < 1:
-        console.print("thorbot demo: --speed must be > 0 and --boxes ≥ 1")
+    if args.speed <= 0 or args.boxes < 1 or not 0 <= args.history_days <= 400:
+        console.print("thorbot demo: --speed must be > 0, --boxes ≥ 1 and --history-days from 0 to 400")
         return 2
     unreadable = script_problem(args.script)
     if unreadable:
@@ -121,6 +122,10 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
             assert fake_slack is not None
             async with open_context(settings) as ctx:
                 ctx.clock = clock
+                if args.history_days:
+                    made = await pregenerate(ctx.redis, fleet, args.history_days, now, args.seed)
+                    console.print(f"[dim]Made up {args.history_days} days of history: {made} past outages; "
+                                  "`report` shows it.[/dim]")
                 renderer = DemoSlackRenderer(console, clock, {DEMO_USER: "you", DEMO_CHANNEL: "demo-alerts"})
                 fake_slack.listeners.append(renderer)
                 fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]

@@ -80,7 +80,7 @@ def fleet_lines(report: Report) -> list[str]:
         extra.append(f"thorbot was not observing for {minutes(report.unknown)}: unknown, counted neither up nor down")
     words = session_words(report.sessions)
     if words:
-        extra.append(words.capitalize())
+        extra.append(words[:1].upper() + words[1:])
     if extra:
         lines.append(" · ".join(extra))
     lines.append(strip(report.fleet_steps))
