@@ -22,10 +22,11 @@ from benchmarks.webhook import bench_webhook
 from thorbot.adapters.redis_server import EmbeddedRedis
 
 FULL = {"list_sizes": [1000, 10000, 50000], "per_box": (2000, 0.05, 20), "slash": (500, 25, 0.1),
-        "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0), "sessions": (10000, 3000), "webhook": (200, 15.0)}
+        "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0), "sessions": (10000, 3000), "webhook": (200, 15.0),
+        "report": 10000}
 # The smoke run skips the soak: the test suite runs the same chaos scenario (tests/test_chaos.py).
 SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "storm": (60, 3), "core_s": 0.05,
-         "soak": None, "sessions": (200, 60), "webhook": (50, 2.0)}
+         "soak": None, "sessions": (200, 60), "webhook": (50, 2.0), "report": 200}
 
 
 async def list_mode(redis_url: str, sizes: list[int], sessions: int = 0) -> list[dict[str, Any]]:
@@ -163,6 +164,22 @@ def report(results: dict[str, Any], elapsed: float) -> str:
                   "| p50 | p99 | max |", "|---:|---:|---:|",
                   f"| {w['p50']*1000:.1f} ms | {w['p99']*1000:.1f} ms | {w['max']*1000:.1f} ms |", "",
                   f"- p99 ≤ 20 ms at 200 notifications/s: {verdict(w['p99'] <= 0.02 and w['rate'] >= 200)}"]
+    r = results.get("report")
+    if r:
+        lines += ["", "## 7. Reliability history and the 12-month report", "",
+                  f"{r['boxes']:,} boxes, a year of history each at one incident a week ({r['incidents']:,} "
+                  "incidents, written by the worker's own history writes), then `gather_report` for the past 12 "
+                  "months over all of them in a fresh process (Redis read, NEVI arithmetic per box and month, "
+                  "worst-first sort).", "",
+                  "| history per 1,000 boxes | per box-year | observed-minute bitmaps (fleet-wide, a year) "
+                  "| 12-month report | its CPU | its peak RSS |", "|---:|---:|---:|---:|---:|---:|",
+                  f"| {r['history_mb_per_1000']:.2f} MB | {r['bytes_per_box_year']:,.0f} B | {r['observed_kb']:.0f} KB "
+                  f"| {r['report_s']:.2f} s | {r['report_cpu_s']:.2f} s | {r['rss_mb']:.0f} MB |", "",
+                  f"- Redis ≤ 5 MB per 1,000 boxes for a year: {r['history_mb_per_1000']:.2f} MB — "
+                  f"{verdict(r['history_mb_per_1000'] <= 5)}",
+                  f"- 12-month report for 10,000 boxes ≤ 2 s and ≤ 100 MB RSS: {r['report_s']:.2f} s, "
+                  f"{r['rss_mb']:.0f} MB — "
+                  f"{verdict(r['report_s'] <= 2 and r['rss_mb'] <= 100 and r['boxes'] >= 10000)}"]
     lines += soak_section(results.get("soak"))
     lines += ["", PROFILING]
     return "\n".join(lines)
@@ -172,7 +189,7 @@ def soak_section(soak: dict[str, Any] | None) -> list[str]:
     if soak is None:
         return []
     faults = ", ".join(f"{n} × {kind}" for kind, n in soak["slack_faults"].items()) or "none"
-    return ["", "## 7. Soak: the chaos run at scale (`python -m benchmarks.soak`)", "",
+    return ["", "## 8. Soak: the chaos run at scale (`python -m benchmarks.soak`)", "",
             f"{soak['boxes']} boxes for {soak['seconds']:.0f} s, seed {soak['seed']}: two real `thorbot worker` "
             f"processes; {soak['kills']} SIGKILLs ({soak['leader_kills']} of the leader), {soak['redis_restarts']} "
             f"Redis restarts, Thor 500/hang windows, Slack faults: {faults}.", "",
@@ -228,6 +245,9 @@ async def main() -> None:
         results["slash"] = await slash(redis.url, *plan["slash"])
         results["storm"] = await bench_storm(redis.url, boxes=plan["storm"][0], channels=plan["storm"][1])
         results["core"] = bench_core(plan["core_s"])
+        filled = await run_json("benchmarks.report", "--redis", redis.url, "--boxes", str(plan["report"]), "--fill")
+        measured = await run_json("benchmarks.report", "--redis", redis.url, "--measure")
+        results["report"] = {**filled, **measured}
         if plan["soak"]:
             boxes, seconds = plan["soak"]
             results["soak"] = await run_json("benchmarks.soak", "--boxes", str(boxes), "--seconds", str(seconds),

@@ -15,6 +15,8 @@ from thorbot.domain.uptime import (
     Outage,
     Span,
     build_report,
+    clip,
+    intersect,
     measure,
     merge,
     parse_period,
@@ -33,7 +35,7 @@ def hours(n: float) -> timedelta:
 
 def test_the_nevi_formula_by_hand() -> None:
     """31 days = 44,640 min; 120 min down, 30 of them in maintenance: (44640 − 90) / 44640 = 99.798 %."""
-    box = BoxHistory("B", "Depot", T0 - hours(1),
+    box = BoxHistory.of("B", "Depot", T0 - hours(1),
                      (Outage("offline", T0 + hours(10), T0 + hours(12)),),
                      (Span(T0 + hours(11.5), T0 + hours(14)),))
     u = measure(box, MONTH, [], NOW)
@@ -44,7 +46,7 @@ def test_the_nevi_formula_by_hand() -> None:
 
 
 def test_unknown_time_is_neither_up_nor_down() -> None:
-    box = BoxHistory("B", "Depot", T0, (Outage("offline", T0 + hours(10), T0 + hours(12)),))
+    box = BoxHistory.of("B", "Depot", T0, (Outage("offline", T0 + hours(10), T0 + hours(12)),))
     unknown = [Span(T0 + hours(11), T0 + hours(17))]  # thorbot down for 6 h, one of them during the outage
     u = measure(box, MONTH, unknown, NOW)
     assert u.unknown == hours(6) and u.outage == hours(1)
@@ -52,22 +54,22 @@ def test_unknown_time_is_neither_up_nor_down() -> None:
 
 
 def test_a_box_added_mid_month_is_measured_from_its_first_sighting() -> None:
-    box = BoxHistory("B", "New", T0 + timedelta(days=15))
+    box = BoxHistory.of("B", "New", T0 + timedelta(days=15))
     u = measure(box, MONTH, [], NOW)
     assert u.measured == timedelta(days=16) and u.percent == 100.0
-    assert measure(BoxHistory("B", "Later", MONTH.end + hours(1)), MONTH, [], NOW).percent is None
+    assert measure(BoxHistory.of("B", "Later", MONTH.end + hours(1)), MONTH, [], NOW).percent is None
 
 
 def test_an_open_outage_counts_until_now() -> None:
-    box = BoxHistory("B", "Down", NOW - timedelta(days=3), (Outage("silent", NOW - hours(5)),))
+    box = BoxHistory.of("B", "Down", NOW - timedelta(days=3), (Outage("silent", NOW - hours(5)),))
     week = parse_period("7d", NOW)
     assert week is not None
     u = measure(box, week.window, [], NOW)
-    assert u.outage == hours(5) and u.repair_times == () and u.mttr is None
+    assert u.outage == hours(5) and u.repaired == 0 and u.mttr is None
 
 
 def test_failed_starts_and_gone_do_not_count_as_connectivity_outages() -> None:
-    box = BoxHistory("B", "Depot", T0, (Outage("failed_starts", T0, T0 + hours(5), 1),
+    box = BoxHistory.of("B", "Depot", T0, (Outage("failed_starts", T0, T0 + hours(5), 1),
                                         Outage("gone", T0, T0 + hours(1))))
     assert measure(box, MONTH, [], NOW).outage == ZERO
 
@@ -99,7 +101,7 @@ def to_spans(raw: list[tuple[int, int]]) -> list[Span]:
 def test_uptime_properties(outages: list[tuple[int, int]], mutes: list[tuple[int, int]],
                            blind: list[tuple[int, int]], first_seen_min: int) -> None:
     first = T0 - timedelta(days=5) + timedelta(minutes=first_seen_min)
-    box = BoxHistory("B", "Depot", first, tuple(Outage("offline", s.start, s.end) for s in to_spans(outages)),
+    box = BoxHistory.of("B", "Depot", first, tuple(Outage("offline", s.start, s.end) for s in to_spans(outages)),
                      tuple(to_spans(mutes)))
     unknown = to_spans(blind)
     whole = measure(box, MONTH, unknown, NOW)
@@ -116,6 +118,34 @@ def test_uptime_properties(outages: list[tuple[int, int]], mutes: list[tuple[int
     assert sum((d.unknown for d in days), ZERO) == whole.unknown
 
 
+def reference(outages: list[Span], mutes: list[Span], unknown: list[Span], first: datetime, window: Span,
+              now: datetime) -> tuple[timedelta, timedelta, timedelta, timedelta]:
+    """The rules of the module docstring, written plainly on datetime spans: the oracle for the fast path."""
+    live = Span(max(window.start, first), min(window.end, now))
+    if live.end <= live.start:
+        return ZERO, ZERO, ZERO, ZERO
+    blind = clip(unknown, live)
+    down = subtract(clip(outages, live), blind)
+    excluded = intersect(down, clip(mutes, live))
+    return live.length - total(blind), total(down), total(excluded), total(blind)
+
+
+@given(spans, spans, spans, st.integers(0, 40 * 24 * 60), st.integers(0, 30))
+def test_the_fast_path_agrees_with_the_plain_rules(outages: list[tuple[int, int]], mutes: list[tuple[int, int]],
+                                                   blind: list[tuple[int, int]], first_seen_min: int,
+                                                   day: int) -> None:
+    first = T0 - timedelta(days=5) + timedelta(minutes=first_seen_min)
+    down, maintenance, unknown = merge(to_spans(outages)), to_spans(mutes), to_spans(blind)
+    box = BoxHistory.of("B", "Depot", first, tuple(Outage("offline", s.start, s.end) for s in down),
+                        tuple(maintenance))
+    now = T0 + timedelta(days=day, hours=7)
+    for window in (MONTH, Span(T0 + timedelta(days=day), T0 + timedelta(days=day + 1))):
+        u = measure(box, window, unknown, now)
+        expected = reference(down, maintenance, unknown, first, window, now)
+        got = (u.measured, u.outage, u.excluded, u.unknown)
+        assert all(abs((g - e).total_seconds()) < 0.01 for g, e in zip(got, expected, strict=True)), (got, expected)
+
+
 @given(spans, spans)
 def test_span_algebra(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
     x, y = to_spans(a), to_spans(b)
@@ -124,14 +154,15 @@ def test_span_algebra(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> Non
 
 
 def test_the_report_puts_the_worst_box_first_and_sums_the_fleet() -> None:
-    good = BoxHistory("A", "Good", T0)
-    bad = BoxHistory("B", "Bad", T0, (Outage("offline", T0 + hours(1), T0 + hours(30)),))
+    good = BoxHistory.of("A", "Good", T0)
+    bad = BoxHistory.of("B", "Bad", T0, (Outage("offline", T0 + hours(1), T0 + hours(30)),))
     period = parse_period("2026-10", NOW)
     assert period is not None
     report = build_report(period, [good, bad], [], NOW)
     assert [r.box_id for r in report.boxes] == ["B", "A"]
     assert report.fleet.outage == hours(29) and report.fleet.measured == timedelta(days=62)
-    assert report.boxes[0].steps[0].outage == hours(23) and report.boxes[0].steps[1].outage == hours(6)
+    assert report.boxes[0].steps[0] == (24 - 23) / 24 * 100 and report.boxes[0].steps[1] == (24 - 6) / 24 * 100
+    assert report.fleet_steps[0] == (48 - 23) / 48 * 100 and report.fleet_steps[5] == 100.0
 
 
 # --- digests --------------------------------------------------------------------------------------

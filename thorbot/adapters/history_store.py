@@ -15,6 +15,7 @@ leader lease like the rest of the commit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,18 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.domain.incidents import BoxRecord, Incident
-from thorbot.domain.uptime import BoxHistory, Outage, Period, Report, Sessions, Span, build_report
+from thorbot.domain.uptime import (
+    INF,
+    OUTAGE_KINDS,
+    BoxHistory,
+    Period,
+    Report,
+    ReportBuilder,
+    Seconds,
+    Sessions,
+    Span,
+    merge_seconds,
+)
 
 KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f"}
 CODE_KINDS = {v: k for k, v in KIND_CODES.items()}
@@ -190,18 +202,26 @@ class HistoryStore:
             answers = await pipe.execute()
         firsts, stored_names, ranges = answers[0] or [], answers[1] or [], answers[2:]
         mutes = await self.mutes(window.start)
-        by_box: dict[str, list[Span]] = {}
+        by_box: dict[str, list[Seconds]] = {}
         for mute in mutes:
-            by_box.setdefault(mute.box_id, []).append(Span(mute.start, mute.end))
+            by_box.setdefault(mute.box_id, []).append((mute.start.timestamp(), mute.end.timestamp()))
         fleet_wide = by_box.get("*", [])
         out = []
         for i, box_id in enumerate(box_ids):
-            incidents = [_outage(m) for m in ranges[i]]
-            incidents += [Outage(o.kind, o.started, None, o.connector) for o in open_incidents.get(box_id, [])]
-            first = _when(float(firsts[i])) if i < len(firsts) and firsts[i] else None
+            # Parsed straight to epoch seconds: a year of a big fleet is half a million members.
+            down: list[Seconds] = []
+            for member in ranges[i]:
+                parts = member.split("|")
+                if len(parts) == 4 and parts[0] in CONNECTIVITY_CODES:
+                    try:
+                        down.append((float(parts[2]), float(parts[3])))
+                    except ValueError:
+                        continue  # not one of ours: skip it rather than fail the report
+            down += [(o.started.timestamp(), INF) for o in open_incidents.get(box_id, []) if o.kind in OUTAGE_KINDS]
+            first = float(firsts[i]) if i < len(firsts) and firsts[i] else None
             name = names.get(box_id) or (stored_names[i] if i < len(stored_names) and stored_names[i] else box_id)
-            out.append(BoxHistory(box_id, str(name), first, tuple(o for o in incidents if o is not None),
-                                  tuple(by_box.get(box_id, []) + fleet_wide)))
+            out.append(BoxHistory(box_id, str(name), first, tuple(merge_seconds(down)),
+                                  tuple(merge_seconds(by_box.get(box_id, []) + fleet_wide))))
         return out
 
     async def sessions(self, box_ids: list[str], window: Span, *, monthly: bool) -> dict[str, Sessions]:
@@ -234,32 +254,42 @@ class HistoryStore:
         return out
 
 
-def _outage(member: str) -> Outage | None:
-    try:
-        code, connector, start, end = member.split("|")
-        return Outage(CODE_KINDS.get(code, "offline"), _when(float(start)), _when(float(end)),
-                      int(connector) if connector else None)
-    except ValueError:
-        return None  # not one of ours: skip it rather than fail the report
+CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
+
+
+
+
+CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
 
 
 async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None) -> Report:
-    """Everything a report needs from Redis (history, open incidents, names, session counts), then the
-    pure arithmetic: `box_ids` None means every box thorbot has seen."""
+    """Everything a report needs from Redis (history, open incidents, names, session counts), measured by
+    the pure core a chunk of boxes at a time: `box_ids` None means every box thorbot has seen."""
     history = HistoryStore(redis)
     raw_records = await redis.hgetall(keys.BOXES)
     records = {str(b): BoxRecord.model_validate_json(v) for b, v in raw_records.items()}
     ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
-    open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in set(ids)}
+    wanted = set(ids)
+    open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in wanted}
     names = {b: r.alias for b, r in records.items() if r.alias}
-    histories = await history.histories(ids, period.window, open_incidents, names)
-    firsts = [h.first_seen for h in histories if h.first_seen is not None]
-    observed_since = max(period.window.start, min(firsts)) if firsts else period.window.end
+    firsts = [float(f) for f in (await redis.hmget(keys.HISTORY_FIRST_SEEN, ids) if ids else []) if f]
+    observed_since = max(period.window.start, _when(min(firsts))) if firsts else period.window.end
     unknown = await history.unknown(Span(observed_since, period.window.end), now) if firsts else []
     months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
-    sessions = await history.sessions(ids, period.window, monthly=months)
-    return build_report(period, histories, unknown, now, sessions if any(s.attempts for s in sessions.values())
-                        else None)
+    builder: ReportBuilder | None = None
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        sessions = await history.sessions(chunk, period.window, monthly=months)
+        if builder is None:  # sessions are shown only where thorbot has any
+            builder = ReportBuilder(period, unknown, now, with_sessions=True)
+        for box in await history.histories(chunk, period.window, open_incidents, names):
+            builder.add(box, sessions.get(box.box_id))
+    builder = builder or ReportBuilder(period, unknown, now, with_sessions=False)
+    report = builder.finish()
+    if report.sessions is not None and not report.sessions.attempts:  # no charges seen: omit the figures
+        report = dataclasses.replace(report, sessions=None,
+                                     boxes=tuple(dataclasses.replace(b, sessions=None) for b in report.boxes))
+    return report
 
 
 async def known_boxes(redis: Redis) -> list[tuple[str, str | None]]:

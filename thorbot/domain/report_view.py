@@ -29,9 +29,9 @@ def minutes(value: timedelta) -> str:
     return duration(value.total_seconds()) if value > ZERO else "0 min"
 
 
-def strip(steps: tuple[Uptime, ...]) -> str:
+def strip(steps: tuple[float | None, ...]) -> str:
     """One emoji per day (or month)."""
-    return "".join(grade(s.percent) for s in steps)
+    return "".join(grade(s) for s in steps)
 
 
 def session_words(sessions: Sessions | None) -> str | None:

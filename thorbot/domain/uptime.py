@@ -24,6 +24,7 @@ are local to a time zone, so a DST day has 23 or 25 hours.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -105,17 +106,103 @@ class Outage:
     end: datetime | None = None
     connector: int | None = None
 
-    def span(self, now: datetime) -> Span:
-        return Span(self.start, self.end or now)
+
+Seconds = tuple[float, float]  # [start, end) in epoch seconds: the arithmetic runs on these, for speed
+INF = float("inf")
 
 
 @dataclass(frozen=True)
 class BoxHistory:
+    """What history holds for one box, in epoch seconds: its connectivity outages (sorted, disjoint; an
+    open one ends at infinity), its maintenance windows, and when it was first seen."""
+
     box_id: str
     name: str
-    first_seen: datetime | None
-    incidents: tuple[Outage, ...] = ()
-    maintenance: tuple[Span, ...] = ()
+    first_seen: float | None
+    outages: tuple[Seconds, ...] = ()
+    maintenance: tuple[Seconds, ...] = ()
+
+    @classmethod
+    def of(cls, box_id: str, name: str, first_seen: datetime | None, incidents: tuple[Outage, ...] = (),
+           maintenance: tuple[Span, ...] = ()) -> BoxHistory:
+        down = [(o.start.timestamp(), o.end.timestamp() if o.end else INF) for o in incidents
+                if o.kind in OUTAGE_KINDS]
+        return cls(box_id, name, first_seen.timestamp() if first_seen else None, tuple(merge_seconds(down)),
+                   tuple(merge_seconds([(m.start.timestamp(), m.end.timestamp()) for m in maintenance])))
+
+    @property
+    def down_now(self) -> bool:
+        return bool(self.outages) and self.outages[-1][1] == INF
+
+
+def merge_seconds(spans: list[Seconds]) -> list[Seconds]:
+    out: list[Seconds] = []
+    for a, b in sorted(x for x in spans if x[1] > x[0]):
+        if out and a <= out[-1][1]:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _clip(spans: list[Seconds] | tuple[Seconds, ...], lo: float, hi: float) -> list[Seconds]:
+    return [(max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi]
+
+
+def _subtract(a: list[Seconds], b: list[Seconds]) -> list[Seconds]:
+    out: list[Seconds] = []
+    j = 0
+    for lo, hi in a:
+        cursor = lo
+        while j < len(b) and b[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < hi:
+            if b[k][0] > cursor:
+                out.append((cursor, b[k][0]))
+            cursor = max(cursor, b[k][1])
+            k += 1
+        if cursor < hi:
+            out.append((cursor, hi))
+    return out
+
+
+def _intersect(a: list[Seconds], b: list[Seconds]) -> list[Seconds]:
+    out: list[Seconds] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if hi > lo:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+class _Sums:
+    """Sorted disjoint spans with prefix sums: the total inside any [lo, hi) in O(log n)."""
+
+    def __init__(self, spans: list[Seconds]) -> None:
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+        self.prefix = [0.0]
+        for a, b in spans:
+            self.prefix.append(self.prefix[-1] + (b - a))
+
+    def within(self, lo: float, hi: float) -> float:
+        if hi <= lo or not self.starts:
+            return 0.0
+        i = bisect_right(self.ends, lo)          # first span ending after lo
+        j = bisect_left(self.starts, hi)         # spans starting before hi: [i, j)
+        if j <= i:
+            return 0.0
+        total = self.prefix[j] - self.prefix[i]
+        total -= max(0.0, lo - self.starts[i])
+        total -= max(0.0, self.ends[j - 1] - hi)
+        return total
 
 
 @dataclass(frozen=True)
@@ -128,7 +215,8 @@ class Uptime:
     unknown: timedelta             # thorbot was not observing
     outages: int = 0               # incidents overlapping the window
     longest: timedelta = ZERO
-    repair_times: tuple[timedelta, ...] = ()  # durations of the outages that ended in the window
+    repaired: int = 0              # outages that ended in the window…
+    repair_total: timedelta = ZERO  # …and their whole durations (for MTTR)
 
     @property
     def percent(self) -> float | None:
@@ -144,35 +232,87 @@ class Uptime:
 
     @property
     def mttr(self) -> timedelta | None:
-        if not self.repair_times:
-            return None
-        return sum(self.repair_times, ZERO) / len(self.repair_times)
-
-    def __add__(self, other: Uptime) -> Uptime:
-        return Uptime(self.measured + other.measured, self.outage + other.outage, self.excluded + other.excluded,
-                      self.unknown + other.unknown, self.outages + other.outages, max(self.longest, other.longest),
-                      self.repair_times + other.repair_times)
+        return self.repair_total / self.repaired if self.repaired else None
 
 
 NOTHING = Uptime(ZERO, ZERO, ZERO, ZERO)
 
 
+def combine(parts: list[Uptime]) -> Uptime:
+    """The sum of many (a fleet)."""
+    if not parts:
+        return NOTHING
+    return Uptime(sum((p.measured for p in parts), ZERO), sum((p.outage for p in parts), ZERO),
+                  sum((p.excluded for p in parts), ZERO), sum((p.unknown for p in parts), ZERO),
+                  sum(p.outages for p in parts), max(p.longest for p in parts), sum(p.repaired for p in parts),
+                  sum((p.repair_total for p in parts), ZERO))
+
+
+def _td(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+class _BoxMeasure:
+    """One box over a window, ready to answer for any part of it (each step of a report)."""
+
+    def __init__(self, history: BoxHistory, window: Span, blind: list[Seconds], now: datetime) -> None:
+        now_s = now.timestamp()
+        lo = window.start.timestamp()
+        if history.first_seen is not None:
+            lo = max(lo, history.first_seen)
+        self.lo, self.hi = lo, (min(window.end.timestamp(), now_s) if history.first_seen is not None else lo)
+        blind_here = _clip(blind, self.lo, self.hi)
+        self.blind = _Sums(blind_here)
+        ends = [(a, min(b, now_s)) for a, b in history.outages]
+        self.incidents = [(a, b) for a, b in ends if b > self.lo and a < self.hi]
+        down = _clip(self.incidents, self.lo, self.hi)
+        if blind_here and down:
+            down = _subtract(down, blind_here)
+        self.down = _Sums(down)
+        maintenance = _clip(history.maintenance, self.lo, self.hi) if down and history.maintenance else []
+        self.excluded = _Sums(_intersect(down, maintenance) if maintenance else [])
+        self.lengths = [b - a for a, b in self.incidents]
+        self.starts = [a for a, _ in self.incidents]
+        self.ends = [b for _, b in self.incidents]
+        # Outages that really ended (not still open at `now`), by end, with prefix sums of their durations.
+        done = [(b, b - a) for (a, b), (_, raw_end) in zip(ends, history.outages, strict=True) if raw_end != INF]
+        self.done_ends = [b for b, _ in done]
+        self.done_prefix = [0.0]
+        for _, length in done:
+            self.done_prefix.append(self.done_prefix[-1] + length)
+
+    def step_seconds(self, start: float, end: float) -> tuple[float, float]:
+        """(measured, counted downtime) in seconds over [start, end): all a day's square needs."""
+        lo, hi = max(self.lo, start), min(self.hi, end)
+        if hi <= lo:
+            return 0.0, 0.0
+        return hi - lo - self.blind.within(lo, hi), self.down.within(lo, hi) - self.excluded.within(lo, hi)
+
+    def part(self, start: datetime, end: datetime) -> Uptime:
+        lo, hi = max(self.lo, start.timestamp()), min(self.hi, end.timestamp())
+        if hi <= lo:
+            return NOTHING
+        blind = self.blind.within(lo, hi)
+        i, j = bisect_right(self.ends, lo), bisect_left(self.starts, hi)
+        longest = 0.0
+        if j > i:  # only the first and last can stick out of [lo, hi); the ones between are whole
+            first, last = self.incidents[i], self.incidents[j - 1]
+            longest = max(min(first[1], hi) - max(first[0], lo), min(last[1], hi) - max(last[0], lo),
+                          max(self.lengths[i + 1:j - 1], default=0.0))
+        k, m = bisect_left(self.done_ends, lo), bisect_right(self.done_ends, hi)
+        return Uptime(measured=_td(hi - lo - blind), outage=_td(self.down.within(lo, hi)),
+                      excluded=_td(self.excluded.within(lo, hi)), unknown=_td(blind), outages=max(0, j - i),
+                      longest=_td(longest), repaired=max(0, m - k),
+                      repair_total=_td(self.done_prefix[m] - self.done_prefix[k]) if m > k else ZERO)
+
+
+def _seconds(spans: list[Span]) -> list[Seconds]:
+    return merge_seconds([(s.start.timestamp(), s.end.timestamp()) for s in spans])
+
+
 def measure(history: BoxHistory, window: Span, unknown: list[Span], now: datetime) -> Uptime:
     """A box's connectivity uptime over `window` (see the module docstring for the rules)."""
-    start = max(window.start, history.first_seen) if history.first_seen else window.end
-    live = Span(start, min(window.end, now))
-    if live.end <= live.start:
-        return NOTHING
-    blind = clip(unknown, live)
-    outages = [o for o in history.incidents if o.kind in OUTAGE_KINDS]
-    down = subtract(clip([o.span(now) for o in outages], live), blind)
-    excluded = intersect(down, clip(list(history.maintenance), live))
-    overlapping = [o for o in outages if o.start < live.end and o.span(now).end > live.start]
-    clipped = [Span(max(o.start, live.start), min(o.span(now).end, live.end)).length for o in overlapping]
-    ended = [o.span(now).length for o in overlapping if o.end is not None and live.start <= o.end <= live.end]
-    return Uptime(measured=live.length - total(blind), outage=total(down), excluded=total(excluded),
-                  unknown=total(blind), outages=len(overlapping), longest=max(clipped, default=ZERO),
-                  repair_times=tuple(ended))
+    return _BoxMeasure(history, window, _seconds(unknown), now).part(window.start, window.end)
 
 
 # --- periods -------------------------------------------------------------------------------------
@@ -257,12 +397,17 @@ class Sessions:
         return Sessions(self.ok + other.ok, self.failed + other.failed, self.wh + other.wh)
 
 
+def percent(measured: float, down: float) -> float | None:
+    """NEVI's formula on seconds: None when nothing was measured."""
+    return max(0.0, min(100.0, (measured - down) / measured * 100)) if measured > 0 else None
+
+
 @dataclass(frozen=True)
 class BoxReport:
     box_id: str
     name: str
     uptime: Uptime
-    steps: tuple[Uptime, ...]
+    steps: tuple[float | None, ...]   # the uptime % of each day (or month), for the strip
     sessions: Sessions | None = None
     down_now: bool = False
 
@@ -272,32 +417,62 @@ class Report:
     period: Period
     boxes: tuple[BoxReport, ...]   # worst first
     fleet: Uptime
-    fleet_steps: tuple[Uptime, ...]
+    fleet_steps: tuple[float | None, ...]
     sessions: Sessions | None
     generated: datetime
     unknown: timedelta = ZERO       # fleet-wide: thorbot was not observing
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+class ReportBuilder:
+    """Builds a report one box at a time, so a big fleet's history never has to be held all at once."""
+
+    def __init__(self, period: Period, unknown: list[Span], now: datetime, *, with_sessions: bool) -> None:
+        self.period, self.now = period, now
+        self.blind = _seconds(unknown)
+        self.bounds = [(s.start.timestamp(), s.end.timestamp()) for s in period.steps]
+        self.step_measured = [0.0] * len(self.bounds)
+        self.step_down = [0.0] * len(self.bounds)
+        self.rows: list[BoxReport] = []
+        self.sessions: Sessions | None = Sessions() if with_sessions else None
+        self.first_seen: float | None = None
+
+    def add(self, history: BoxHistory, sessions: Sessions | None = None) -> None:
+        box = _BoxMeasure(history, self.period.window, self.blind, self.now)
+        whole = box.part(self.period.window.start, self.period.window.end)
+        if whole.measured <= ZERO and whole.unknown <= ZERO:
+            return  # not seen in this period at all (added after it, or never)
+        if history.first_seen is not None:
+            self.first_seen = min(self.first_seen or history.first_seen, history.first_seen)
+        steps = []
+        for k, (lo, hi) in enumerate(self.bounds):
+            measured, down = box.step_seconds(lo, hi)
+            self.step_measured[k] += measured
+            self.step_down[k] += down
+            steps.append(percent(measured, down))
+        if sessions is not None and self.sessions is not None:
+            self.sessions = self.sessions + sessions
+        self.rows.append(BoxReport(history.box_id, history.name, whole, tuple(steps), sessions, history.down_now))
+
+    def finish(self) -> Report:
+        rows = sorted(self.rows, key=lambda r: (r.uptime.percent if r.uptime.percent is not None else 101.0,
+                                                -r.uptime.outages, r.name.lower()))
+        fleet = combine([r.uptime for r in rows])
+        steps = tuple(percent(m, d) for m, d in zip(self.step_measured, self.step_down, strict=True))
+        window = self.period.window
+        lo = max(window.start.timestamp(), self.first_seen) if self.first_seen else window.end.timestamp()
+        hi = min(window.end.timestamp(), self.now.timestamp())
+        return Report(self.period, tuple(rows), fleet, steps, self.sessions, self.now,
+                      _td(_Sums(self.blind).within(lo, hi)))
+
+
 def build_report(period: Period, histories: list[BoxHistory], unknown: list[Span], now: datetime,
                  sessions: dict[str, Sessions] | None = None) -> Report:
     """Every box over the period and each of its steps, worst first; the fleet as their sum."""
-    rows = []
+    builder = ReportBuilder(period, unknown, now, with_sessions=sessions is not None)
     for history in histories:
-        whole = measure(history, period.window, unknown, now)
-        if whole.measured <= ZERO and whole.unknown <= ZERO:
-            continue  # not seen in this period at all (added after it, or never)
-        steps = tuple(measure(history, step, unknown, now) for step in period.steps)
-        down_now = any(o.end is None and o.kind in OUTAGE_KINDS for o in history.incidents)
-        rows.append(BoxReport(history.box_id, history.name, whole, steps,
-                              sessions.get(history.box_id) if sessions is not None else None, down_now))
-    rows.sort(key=lambda r: (r.uptime.percent if r.uptime.percent is not None else 101.0, -r.uptime.outages,
-                             r.name.lower()))
-    fleet = sum((r.uptime for r in rows), NOTHING)
-    fleet_steps = tuple(sum((r.steps[i] for r in rows), NOTHING) for i in range(len(period.steps)))
-    fleet_sessions = sum((r.sessions for r in rows if r.sessions), Sessions()) if sessions is not None else None
-    blind = total(clip(unknown, Span(period.window.start, min(period.window.end, now))))
-    return Report(period, tuple(rows), fleet, fleet_steps, fleet_sessions, now, blind)
+        builder.add(history, sessions.get(history.box_id) if sessions is not None else None)
+    return builder.finish()
 
 
 def grade(percent: float | None) -> str:
