@@ -260,3 +260,26 @@ async def test_requests_from_another_workspace_are_refused(rig: AppRig) -> None:
     response = await rig.http.post(rig.url + "/slack/events", content=raw, headers=sign(raw))
     assert response.status_code == 403 and "another Slack workspace" in response.text
     assert await rig.ctx.redis.smembers("{thorbot}:v1:subs:all") == set()
+
+
+async def test_unquoted_names_work_for_subscribe_unsubscribe_and_mute(rig: AppRig) -> None:
+    boxes = list(rig.thor.fleet.boxes.values())
+    boxes[0].alias, boxes[1].alias = "Tokyo – Hotel garage #1", "Tokyo – Hotel garage #2"
+    boxes[2].alias, boxes[3].alias = "Parking lot A", "Parking lot B"
+    _, key = await rig.command("subscribe tokyo hotel garage 1")
+    text = str(await rig.reply(key))
+    assert "Tokyo – Hotel garage #1" in text and "#2" not in text and "No chargebox" not in text
+    _, key = await rig.command('subscribe "parking lot a"')
+    text = str(await rig.reply(key))
+    assert "Parking lot A" in text and "Parking lot B" not in text
+    _, key = await rig.command("mute tokyo hotel garage 1 2h")
+    text = (await rig.reply(key))["text"]
+    assert text.count("Muted") == 1 and "Tokyo – Hotel garage #1" in text
+    _, key = await rig.command("unsubscribe tokyo hotel garage 1")
+    text = (await rig.reply(key))["text"]
+    assert text.count("Stopped watching") == 1
+
+
+async def test_a_typo_gets_a_did_you_mean_at_once(rig: AppRig) -> None:
+    response, _ = await rig.command("lsit")
+    assert "Did you mean `/chargebox list`?" in response.text

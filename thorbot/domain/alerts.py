@@ -86,7 +86,7 @@ def render_alert(incidents: list[Incident], now: datetime, *, mention: str | Non
     """One message for one incident, or one grouped message for a burst of them, with its buttons."""
     payload = _single(incidents[0], now, mention) if len(incidents) == 1 else _grouped(incidents, now, mention)
     blocks: list[Block] = payload["blocks"]
-    lines = _state_lines(state or MessageState())
+    lines = _state_lines(state or MessageState(), boxes=len({i.box_id for i in incidents}))
     if lines:
         blocks.insert(-1, section("\n".join(lines)))
     if buttons and any(i.resolved is None for i in incidents):
@@ -94,13 +94,14 @@ def render_alert(incidents: list[Incident], now: datetime, *, mention: str | Non
     return payload
 
 
-def _state_lines(state: MessageState) -> list[str]:
+def _state_lines(state: MessageState, *, boxes: int = 1) -> list[str]:
     lines = []
     if state.ack is not None:
         lines.append(f":eyes: Acknowledged by <@{state.ack.user}> {slack_date(state.ack.at)}")
     if state.snoozed_until is not None:
         who = f" by <@{state.snoozed_by}>" if state.snoozed_by else ""
-        lines.append(f":zzz: Snoozed{who} until {slack_date(state.snoozed_until)}: alerts for it are held here")
+        them = "it" if boxes == 1 else "them"
+        lines.append(f":zzz: Snoozed{who} until {slack_date(state.snoozed_until)}: alerts for {them} are held here")
     if state.muted_until is not None:
         lines.append(f":mute: Muted for maintenance until {slack_date(state.muted_until)}")
     return lines

@@ -11,7 +11,7 @@ from thorbot.domain.blocks import Block, context, header, section
 from thorbot.domain.incidents import BoxRecord, Incident, Status
 from thorbot.domain.oncall import Ack
 from thorbot.domain.status import look
-from thorbot.domain.text import code, escape, slack_date, truncate
+from thorbot.domain.text import code, escape, plural, slack_date, truncate
 
 PROBLEMS = (Status.OFFLINE, Status.SILENT, Status.GONE, Status.INACTIVE, Status.SUSPECT, Status.RECOVERING)
 MAX_LINES = 30
@@ -51,7 +51,7 @@ def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, A
     blocks += reliability or []
     blocks.append(header("Your channels"))
     channel_lines = [
-        f"• <#{c.channel}> — {'the whole fleet' if c.whole_fleet else f'{c.boxes} chargeboxes'}"
+        f"• <#{c.channel}> — {'the whole fleet' if c.whole_fleet else plural(c.boxes, 'chargebox')}"
         + (f" · on call {c.oncall}" if c.oncall else "") for c in channels[:MAX_LINES]
     ]
     blocks.append(section("\n".join(channel_lines) if channel_lines else

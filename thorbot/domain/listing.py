@@ -9,7 +9,7 @@ from thorbot.domain.blocks import Block, Payload, context, header, message, sect
 from thorbot.domain.incidents import Condition, Observation, Thresholds, condition_of
 from thorbot.domain.models import Chargebox
 from thorbot.domain.status import icon, rank
-from thorbot.domain.text import age, code, escape, pack_lines, truncate
+from thorbot.domain.text import age, code, escape, pack_lines, plural, truncate
 
 MAX_PROBLEM_LINES = 60
 MAX_HEALTHY_NAMES = 40
@@ -54,7 +54,7 @@ def render_list(entries: list[Entry], *, whole_fleet: bool, note: str | None = N
     for entry in ordered:
         counts[entry.state] = counts.get(entry.state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: rank(kv[0])))
-    scope = "the whole fleet" if whole_fleet else f"{len(entries)} chargeboxes"
+    scope = "the whole fleet" if whole_fleet else plural(len(entries), "chargebox")
     problems = [e for e in ordered if e.state != "online" or e.held]
     healthy = [e for e in ordered if e.state == "online" and not e.held]
     lines = [f"{icon(e.state)} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
@@ -76,8 +76,8 @@ def render_subscribed(added: list[Entry], already: list[Entry], problems: list[s
                       whole_fleet_count: int | None = None) -> Payload:
     lines: list[str] = []
     if whole_fleet_count is not None:
-        lines.append(f":bell: This channel now watches *the whole fleet* ({whole_fleet_count} chargeboxes today, "
-                     "and any added later).")
+        count = plural(whole_fleet_count, "chargebox")
+        lines.append(f":bell: This channel now watches *the whole fleet* ({count} today, and any added later).")
     if added:
         lines.append(":bell: Now watching:")
         lines.extend(f"• {icon(e.state)} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "

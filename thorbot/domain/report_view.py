@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, header, message, section
-from thorbot.domain.text import code, duration, escape, pack_lines, truncate
+from thorbot.domain.text import code, duration, escape, pack_lines, plural, truncate
 from thorbot.domain.uptime import ZERO, BoxReport, Report, Sessions, Uptime, grade
 
 ACTION_REPORT_CSV = "report_csv"
@@ -68,8 +68,8 @@ def fleet_lines(report: Report) -> list[str]:
     f = report.fleet
     boxes = len(report.boxes)
     below = sum(1 for r in report.boxes if r.uptime.percent is not None and r.uptime.percent < 97)
-    lines = [f"*Fleet {UPTIME_LABEL}: {pct(f.percent)}* across {boxes} chargebox{'es' if boxes != 1 else ''} · "
-             f"{f.outages} outage{'s' if f.outages != 1 else ''} · {minutes(f.downtime)} down in all"
+    lines = [f"*Fleet {UPTIME_LABEL}: {pct(f.percent)}* across {plural(boxes, 'chargebox')} · "
+             f"{plural(f.outages, 'outage')} · {minutes(f.downtime)} down in all"
              + (f" · MTTR {minutes(f.mttr)}" if f.mttr is not None else "")]
     extra = []
     if below:
@@ -123,7 +123,7 @@ def render_report(report: Report, *, scope: str, period_text: str, title: str | 
     shown = list(report.boxes[:SHOWN_BOXES])
     rest = report.boxes[SHOWN_BOXES:]
     if len(report.boxes) > 1:
-        blocks.append(context(f"Worst first · {len(report.boxes)} boxes"))
+        blocks.append(context(f"Worst first · {plural(len(report.boxes), 'box')}"))
     for chunk in pack_lines([box_line(r) for r in shown]):
         blocks.append(section(chunk))
     if rest:

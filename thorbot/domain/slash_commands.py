@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,12 +29,14 @@ class ShowCard:
 class Subscribe:
     queries: tuple[str, ...]
     all_boxes: bool = False
+    phrase: str | None = None  # several unquoted words: tried as one name before word by word
 
 
 @dataclass(frozen=True)
 class Unsubscribe:
     queries: tuple[str, ...]
     all_boxes: bool = False
+    phrase: str | None = None  # several unquoted words: tried as one name before word by word
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,14 @@ class Mute:
     queries: tuple[str, ...]
     duration: timedelta
     all_boxes: bool = False
+    phrase: str | None = None
 
 
 @dataclass(frozen=True)
 class Unmute:
     queries: tuple[str, ...]
     all_boxes: bool = False
+    phrase: str | None = None  # several unquoted words: tried as one name before word by word
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,32 @@ def parse_command(raw_text: str) -> SlashCommand:
         return _report(rest)
     if lowered == "digest":
         return SetDigest(tuple(rest.split()))
-    if lowered == "status" and rest:
+    return _card(text, verb, rest)
+
+
+def _card(text: str, verb: str, rest: str) -> ShowCard:
+    if verb.lower() == "status" and rest:
         text = rest
+    typo = _did_you_mean(verb.lower())
+    if typo is not None:
+        tail = f" {rest}" if rest else ""
+        raise UsageError(f"{code(verb)} is not a command. Did you mean `/chargebox {typo}{tail}`? "
+                         f"(To look up a chargebox with that name, quote it: `/chargebox \"{text}\"`.)")
+    if text[:1] in "\"“" and text[-1:] in "\"”" and len(text) > 2:
+        text = text[1:-1]
     return ShowCard(_query(text))
+
+
+VERBS = ("help", "list", "subscribe", "unsubscribe", "oncall", "mute", "unmute", "report", "digest", "status",
+         "subscriptions")
+
+
+def _did_you_mean(word: str) -> str | None:
+    """A command the first word is a likely typo of (`lsit` → `list`); None for anything else, names included."""
+    if len(word) < 3 or word in VERBS or word in _HELP_WORDS:
+        return None
+    close = difflib.get_close_matches(word, VERBS, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _oncall(rest: str) -> SlashCommand:
@@ -142,8 +170,8 @@ def _mute(rest: str) -> Mute:
                          "e.g. `30m`, `2h`, `1d`, `1d12h` (up to 30 days).")
     if duration < MIN_MUTE or duration > MAX_MUTE:
         raise UsageError("A mute lasts from one minute to 30 days.")
-    queries, all_boxes = _targets(head, verb="mute")
-    return Mute(queries, duration, all_boxes)
+    queries, all_boxes, phrase = _targets(head, verb="mute")
+    return Mute(queries, duration, all_boxes, phrase)
 
 
 def _report(rest: str) -> ShowReport:
@@ -168,16 +196,18 @@ def _query(text: str) -> str:
     return text
 
 
-def _targets(rest: str, *, verb: str) -> tuple[tuple[str, ...], bool]:
+def _targets(rest: str, *, verb: str) -> tuple[tuple[str, ...], bool, str | None]:
     if not rest:
         raise UsageError(f"Tell me which chargeboxes: `/chargebox {verb} <id or name> [more…]` or `all`.")
     if rest.lower() == "all":
-        return (), True
-    # Several ids may be given separated by spaces or commas; a name with spaces can be quoted.
+        return (), True, None
+    # Several ids may be given separated by spaces or commas; a name with spaces can be quoted, and
+    # unquoted words are tried as one name first (the resolver decides: `phrase`).
     items = _split(rest)
     if len(items) > MAX_TARGETS:
         raise UsageError(f"At most {MAX_TARGETS} chargeboxes per command; use `all` to watch the whole fleet.")
-    return tuple(_query(i) for i in items), False
+    phrase = rest if len(items) > 1 and not any(c in rest for c in "\"“”,") else None
+    return tuple(_query(i) for i in items), False, (_query(phrase) if phrase else None)
 
 
 def _split(text: str) -> list[str]:

@@ -44,6 +44,15 @@ def clean_input(text: str) -> str:
     return _CONTROL.sub("", text).replace("\n", " ").replace("\t", " ").strip()
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 chargebox", "2 chargeboxes", "0 outages": one helper for every count shown to people."""
+    if count == 1:
+        return f"1 {word}"
+    if many is None:
+        many = word + ("es" if word.endswith(("x", "s", "ch", "sh")) else "s")
+    return f"{count:,} {many}"
+
+
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 

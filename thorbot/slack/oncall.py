@@ -12,9 +12,10 @@ from thorbot.domain import replies
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
-from thorbot.domain.text import code, duration, escape, slack_date
+from thorbot.domain.text import code, duration, escape, plural, slack_date
 from thorbot.runtime import AppContext
 from thorbot.slack.subscriptions import watched_boxes
+from thorbot.slack.targets import resolve_targets
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
@@ -47,7 +48,7 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
         targets = [Chargebox(id=ALL, alias="every chargebox watched here")]
         problems: list[str] = []
     else:
-        targets, problems = await _resolve_watched(ctx, channel, cmd.queries)
+        targets, problems = await _resolve_watched(ctx, channel, cmd.queries, cmd.phrase)
     if isinstance(cmd, Mute):
         until = now + cmd.duration
         for box in targets:
@@ -64,21 +65,25 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
     return replies.simple("\n".join(lines + problems) or "Nothing changed.", emoji="")
 
 
-async def _resolve_watched(ctx: AppContext, channel: str,
-                           queries: tuple[str, ...]) -> tuple[list[Chargebox], list[str]]:
+async def _resolve_watched(ctx: AppContext, channel: str, queries: tuple[str, ...],
+                           phrase: str | None) -> tuple[list[Chargebox], list[str]]:
     """Match against this channel's boxes first (no Thor call), then the whole fleet."""
     known = await watched_boxes(Store(ctx.redis), channel)
     found: list[Chargebox] = []
     problems: list[str] = []
-    for query in queries:
+
+    async def resolve(query: str) -> list[Chargebox]:
         matches = match_boxes(known, query)
         if len(matches) != 1:
             resolved = await ctx.lookup.resolve(query)
             matches = [resolved.box] if resolved.box else list(resolved.matches)
+        return matches
+
+    for query, matches in await resolve_targets(queries, phrase, resolve):
         if len(matches) == 1:
             found.append(matches[0])
         elif matches:
-            problems.append(f":mag: {code(query)} matches {len(matches)} boxes; use the id.")
+            problems.append(f":mag: {code(query)} matches {plural(len(matches), 'box')}; use the id.")
         else:
             problems.append(f":mag: No chargebox matches {code(query)}.")
     return found, problems

@@ -13,9 +13,10 @@ from thorbot.domain.listing import Entry, entry_for, render_list, render_subscri
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscribe
-from thorbot.domain.text import code, escape, slack_date
+from thorbot.domain.text import code, escape, plural, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
 from thorbot.runtime import AppContext, thresholds
+from thorbot.slack.targets import resolve_targets
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
@@ -63,13 +64,18 @@ async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe)
         return render_subscribed([], [], [warning] if warning else [], whole_fleet_count=len(boxes))
     found: list[Chargebox] = []
     problems: list[str] = [warning] if warning else []
-    for query in dict.fromkeys(cmd.queries):
+    async def lookup(query: str) -> list[Chargebox]:
         resolved = await ctx.lookup.resolve(query)
-        if resolved.box is not None:
-            found.append(resolved.box)
-        elif resolved.matches:
-            names = ", ".join(f"{escape(b.name)} {code(b.id, 30)}" for b in resolved.matches[:5])
-            problems.append(f":mag: {code(query)} matches {len(resolved.matches)} boxes ({names}…); use the id.")
+        return [resolved.box] if resolved.box is not None else list(resolved.matches)
+
+    for query, matches in await resolve_targets(cmd.queries, cmd.phrase, lookup):
+        if len(matches) == 1:
+            found.append(matches[0])
+        elif matches:
+            names = ", ".join(f"{escape(b.name)} {code(b.id, 30)}" for b in matches[:5])
+            more = "…" if len(matches) > 5 else ""
+            problems.append(f":mag: {code(query)} matches {plural(len(matches), 'box')} ({names}{more}); "
+                            "use the id, or quote the whole name.")
         else:
             problems.append(f":mag: No chargebox matches {code(query)}.")
     current, _ = await store.channel_subscriptions(channel)
@@ -88,12 +94,15 @@ async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscr
     known = await watched_boxes(store, channel)
     to_remove: list[Chargebox] = []
     problems: list[str] = []
-    for query in cmd.queries:
-        matches = match_boxes(known, query)  # works for deleted boxes too: no Thor call needed
+    async def among_watched(query: str) -> list[Chargebox]:
+        return match_boxes(known, query)  # works for deleted boxes too: no Thor call needed
+
+    for query, matches in await resolve_targets(cmd.queries, cmd.phrase, among_watched):
         if len(matches) == 1:
             to_remove.append(matches[0])
         elif matches:
-            problems.append(f"{code(query)} matches {len(matches)} watched boxes; use the id.")
+            problems.append(f"{code(query)} matches {plural(len(matches), 'watched box', 'watched boxes')}; "
+                            "use the id.")
         else:
             problems.append(f"{code(query)} is not watched in this channel.")
     await store.unsubscribe(channel, [b.id for b in to_remove])
