@@ -94,8 +94,18 @@ async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscr
     known = await watched_boxes(store, channel)
     to_remove: list[Chargebox] = []
     problems: list[str] = []
+    watched_ids = {b.id for b in known}
+
     async def among_watched(query: str) -> list[Chargebox]:
-        return match_boxes(known, query)  # works for deleted boxes too: no Thor call needed
+        found = match_boxes(known, query)  # works for deleted boxes too: no Thor call needed
+        if found:
+            return found
+        try:  # names thorbot has not seen yet (no poll since subscribing): ask Thor, keep the watched ones
+            resolved = await ctx.lookup.resolve(query)
+        except ThorError:
+            return []
+        candidates = [resolved.box] if resolved.box is not None else list(resolved.matches)
+        return [b for b in candidates if b.id in watched_ids]
 
     for query, matches in await resolve_targets(cmd.queries, cmd.phrase, among_watched):
         if len(matches) == 1:
