@@ -62,3 +62,10 @@ def test_procfile_declares_web_and_worker() -> None:
     lines = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
     assert lines["web"].strip() == "thorbot serve"
     assert lines["worker"].strip() == "thorbot worker"
+
+
+def test_escalation_dms_can_be_read_in_the_messages_tab() -> None:
+    """thorbot DMs the on-call person (conversations.open + chat.postMessage): those messages live in the
+    app's Messages tab, which must be enabled (read-only: thorbot reads nothing people write there)."""
+    home = yaml.safe_load((ROOT / "manifest.yml").read_text())["features"]["app_home"]
+    assert home["messages_tab_enabled"] is True and home["messages_tab_read_only_enabled"] is True
