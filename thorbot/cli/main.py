@@ -22,27 +22,72 @@ CLEANUP = 3.0   # then it is cancelled, and its cleanup (closing servers, stoppi
 Command = Callable[[Settings, asyncio.Event], Awaitable[int]]
 
 
+HELP = {
+    "serve": ("the HTTP endpoint for Slack", """\
+Serves Slack's requests on $PORT (default 3000): POST /slack/events for slash commands, button
+clicks and events (every request's signature is checked), GET /healthz (checks Redis), and, when
+THORBOT_THOR_WEBHOOK_TOKEN is set, Thor's push notifications at /thor/notifications/<token>.
+Needs SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, THOR_API_KEY; REDIS_URL (unset: an embedded Redis
+under THORBOT_DATA_DIR, fine for one machine). Run `thorbot worker` beside it for alerts."""),
+    "worker": ("the poll job and alert delivery", """\
+Polls Thor every THORBOT_POLL_INTERVAL seconds, keeps the last seen state in Redis, and posts
+alerts, recoveries, stuck-charge notices and digests to Slack. Several may run: a lease in Redis
+picks one leader, the others stand by. Needs SLACK_BOT_TOKEN, THOR_API_KEY and the same REDIS_URL
+as `serve`."""),
+    "socket": ("Socket Mode: the Slack app and the worker in one process", """\
+For a laptop or a host without a public URL: connects to Slack over Socket Mode and runs the
+worker in the same process. Needs SLACK_APP_TOKEN (xapp-, connections:write), SLACK_BOT_TOKEN,
+THOR_API_KEY; set socket_mode_enabled: true in the app's manifest."""),
+    "status": ("one chargebox's card in the terminal", """\
+Prints the status card of the chargebox with that id, or whose name matches, straight from Thor
+(no Slack, no Redis). Needs THOR_API_KEY. Exit status: 0 card shown, 1 Thor error, 3 no match,
+4 several matches (their ids are listed)."""),
+    "doctor": ("check every setting, Slack, Thor and Redis", """\
+Checks each setting, Slack (auth.test, the bot's scopes against manifest.yml), Thor (key, source
+IP, REST enabled: one list call) and Redis (reachable, persistence, eviction), and prints one
+line per check with the fix. Exit status 1 when a check failed. Run it first when deploying."""),
+    "report": ("the reliability report from thorbot's history", """\
+Connectivity uptime per box (NEVI's formula), outages, MTTR, unknown time and charge success,
+worst first, from the history thorbot keeps in Redis. Needs only REDIS_URL (or the embedded
+Redis's THORBOT_DATA_DIR); THORBOT_TIMEZONE sets the days."""),
+    "demo": ("the whole product against a simulated fleet; no credentials", """\
+Runs an embedded Redis, a simulated Thor fleet, a fake Slack rendered in this terminal, the real
+app and the real worker, then plays a story (an outage, a stuck charge stopped from Slack, failed
+starts). Type slash commands as in Slack, or `help` for the demo's helpers. Needs nothing."""),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="thorbot", description="Slack chat-ops for Thor EV chargeboxes")
+    parser = argparse.ArgumentParser(prog="thorbot", description="Slack chat-ops for Thor EV chargeboxes. "
+                                     "Every setting comes from the environment: README → Configuration.")
     parser.add_argument("--version", action="version", version=f"thorbot {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("serve", help="HTTP endpoint for Slack: POST /slack/events, GET /healthz on $PORT")
-    sub.add_parser("worker", help="the periodic poll job and alert delivery")
-    sub.add_parser("socket", help="Socket Mode: the Slack app and the worker in one process")
-    status = sub.add_parser("status", help="print one chargebox's card in the terminal")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="command")
+
+    def command(name: str) -> argparse.ArgumentParser:
+        summary, description = HELP[name]
+        return sub.add_parser(name, help=summary, description=description,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    command("serve")
+    command("worker")
+    command("socket")
+    status = command("status")
     status.add_argument("query", nargs="+", help="chargebox id or name")
-    sub.add_parser("doctor", help="check every setting, Slack, Thor and Redis; print a fix for each problem")
-    report = sub.add_parser("report", help="the reliability report from thorbot's history (needs only Redis)")
+    command("doctor")
+    report = command("report")
     report.add_argument("words", nargs="*", metavar="[box|name|all] [7d|30d|YYYY-MM|12m]",
                         help="a box (id or name) or all (default), then the period (default 30d)")
     report.add_argument("--csv", metavar="FILE", help="write every box as CSV to FILE ('-' = stdout)")
-    demo = sub.add_parser("demo", help="the whole product against a simulated fleet; no credentials needed")
-    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    demo.add_argument("--seed", type=int, default=7, help="seed for a reproducible fleet story")
+    demo = command("demo")
+    demo.add_argument("--speed", type=float, default=1.0,
+                      help="simulated seconds per real second (10: the story in about 80 s)")
+    demo.add_argument("--seed", type=int, default=7, help="the same fleet and story for the same seed")
     demo.add_argument("--boxes", type=int, default=25, help="fleet size")
-    demo.add_argument("--slack", action="store_true", help="drive a real workspace in Socket Mode")
-    demo.add_argument("--script", help="read console commands from this file instead of stdin ('-' = stdin)")
-    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many real seconds (0 = never)")
+    demo.add_argument("--slack", action="store_true",
+                      help="drive a real workspace in Socket Mode (needs SLACK_BOT_TOKEN, SLACK_APP_TOKEN)")
+    demo.add_argument("--script", help="read console lines from this file instead of the keyboard ('-' = stdin)")
+    demo.add_argument("--duration", type=float, default=0.0,
+                      help="stop after this many real seconds (0: when you quit, or when a script's story ends)")
     demo.add_argument("--history-days", type=int, default=0, metavar="N",
                       help="make up N days (up to 400) of past outages and charges, for `report`")
     return parser
