@@ -283,3 +283,13 @@ async def test_unquoted_names_work_for_subscribe_unsubscribe_and_mute(rig: AppRi
 async def test_a_typo_gets_a_did_you_mean_at_once(rig: AppRig) -> None:
     response, _ = await rig.command("lsit")
     assert "Did you mean `/chargebox list`?" in response.text
+
+
+async def test_slack_can_verify_the_request_url(rig: AppRig) -> None:
+    """Saving the manifest makes Slack send a signed url_verification: serve must echo the challenge."""
+    import json
+
+    body = json.dumps({"type": "url_verification", "token": "x", "challenge": "c0ffee"})
+    response = await rig.http.post(rig.url + "/slack/events", content=body,
+                                   headers={**sign(body), "Content-Type": "application/json"})
+    assert response.status_code == 200 and "c0ffee" in response.text
