@@ -24,12 +24,12 @@ async def main() -> None:
     fleet = Fleet.generate(args.boxes, seed=42, now=datetime.now(tz=UTC))
     for box in fleet.boxes.values():
         box.last_heartbeat = datetime.now(tz=UTC)  # fresh: every box is online and stays online
-    for session in list(fleet.sessions.values()):
-        fleet.end_session(session.transaction)
+    for running in list(fleet.sessions.values()):
+        fleet.end_session(running.transaction)
     for box_id in list(fleet.boxes)[:args.sessions]:
-        session = fleet.start_session(box_id, 1, mode="local", minutes=24 * 60)
-        if session is not None:
-            session.energy_wh = 1000.0 + session.transaction  # some energy: no charge looks failed or new
+        started = fleet.start_session(box_id, 1, mode="local", minutes=24 * 60)
+        if started is not None:
+            started.energy_wh = 1000.0 + started.transaction  # some energy: no charge looks failed or new
     thor = FakeThor(fleet, KEY)
     thor.static = True
     thor.faults.latency = args.latency

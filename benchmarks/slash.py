@@ -22,6 +22,18 @@ from thorbot.sim.slack_server import FakeSlack
 SECRET = "bench-signing-secret"
 
 
+async def wait_until_healthy(http: aiohttp.ClientSession, base: str, tries: int = 200) -> None:
+    """Until `thorbot serve` answers GET /healthz (it takes a second to start)."""
+    for _ in range(tries):
+        try:
+            async with http.get(base + "/healthz") as health:
+                if health.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,13 +66,7 @@ async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: s
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    async with http.get(base + "/healthz") as health:
-                        if health.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
+            await wait_until_healthy(http, base)
             gate = asyncio.Semaphore(concurrency)
 
             async def one(i: int, record: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import ROOT, pct
-from benchmarks.slash import _free_port
+from benchmarks.slash import _free_port, wait_until_healthy
 
 TOKEN = "bench-webhook-token-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -50,13 +50,7 @@ async def bench_webhook(thor_url: str, thor_key: str, redis_url: str, *, rate: f
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    async with http.get(base + "/healthz") as health:
-                        if health.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
+            await wait_until_healthy(http, base)
             url = f"{base}/thor/notifications/{TOKEN}"
 
             async def send(note: dict[str, Any], record: bool) -> None:
