@@ -16,6 +16,7 @@ from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.card import render_card
 from thorbot.domain.models import Chargebox
+from thorbot.domain.search import looks_like_id
 from thorbot.domain.session_messages import SessionView
 from thorbot.domain.sessions import Session, started_by, stop_id_tag
 from thorbot.domain.text import slack_date
@@ -114,10 +115,23 @@ async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
 
 
 async def query_payload(ctx: AppContext, query: str, channel: str = "") -> Payload:
-    found = await ctx.lookup.resolve(query)
+    # Most queries are ids: ask for the box and its running charges at once, so the card costs one
+    # Thor round trip, not two (a name is looked up first, then its charges).
+    early = asyncio.ensure_future(_running(ctx, query)) if looks_like_id(query) else None
+    try:
+        found = await ctx.lookup.resolve(query)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
     if found.box is not None:
-        facts = await session_facts(ctx, found.box, await _running(ctx, found.box.id))
+        running = await early if early is not None and found.box.id == query else await _running(ctx, found.box.id)
+        if early is not None and not early.done():
+            early.cancel()
+        facts = await session_facts(ctx, found.box, running)
         return card_payload(ctx, found.box, note=await hold_note(ctx, channel, found.box.id), facts=facts)
+    if early is not None:
+        early.cancel()
     if found.matches:
         return replies.pick_list(query, list(found.matches), len(found.matches))
     return replies.no_match(query)
