@@ -13,14 +13,18 @@ MAX_PICKS = 10
 HELP_LINES = [
     "*`/chargebox <id>`* — status card of one chargebox, e.g. `/chargebox EaJ7cU9NJ3YkTNgy`",
     "*`/chargebox <name>`* — search by name (alias), e.g. `/chargebox parking lot A`",
-    "*`/chargebox subscribe <id|name> [more…]`* — alert this channel when they go offline or silent",
+    "*`/chargebox subscribe <id|name> [more…]`* — alert this channel when they go offline or silent, or a "
+    "connector keeps failing to start charges",
     "*`/chargebox subscribe all`* — watch the whole fleet, including boxes added later",
     "*`/chargebox unsubscribe <id|name|all>`* — stop watching",
     "*`/chargebox list`* — this channel's subscriptions with live status, problems first",
     "*`/chargebox oncall @person|@group`* — who alerts here mention; `/chargebox oncall` shows it, "
     "`/chargebox oncall clear` removes it",
     "*`/chargebox mute <id|name|all> <duration>`* — maintenance: record incidents but post nothing, e.g. `2h`, "
-    "`30m`, `1d`; `/chargebox unmute <id|name|all>` ends it",
+    "`30m`, `1d`; `/chargebox unmute <id|name|all>` ends it (reports count it as excluded maintenance)",
+    "*`/chargebox report [<id|name>|all] [7d|30d|2026-10|12m]`* — reliability: uptime, outages, MTTR, charge "
+    "success; *Download CSV* for the full table",
+    "*`/chargebox digest daily 09:00`* (or `weekly mon 09:00`, `off`) — a scheduled summary in this channel",
     "*`/chargebox help`* — this message",
 ]
 
