@@ -208,3 +208,15 @@ async def test_the_app_home_shows_the_fleets_uptime(rig: AppRig, clock: Clock) -
         await asyncio.sleep(0.02)
     home = json.dumps(rig.slack.views["U0ALICE"], ensure_ascii=False)
     assert "Connectivity uptime, last 30 days: 100 %" in home, home
+
+
+async def test_boxes_watched_before_history_existed_are_measured_after_an_upgrade(rig: AppRig, clock: Clock) -> None:
+    rig.ctx.clock = clock
+    await subscribe(rig, "all")
+    for box in rig.thor.fleet.boxes.values():
+        box.last_heartbeat = clock.now
+    await make_worker(rig, clock, **WORKER).tick(poll=True)
+    await rig.ctx.redis.delete(keys.HISTORY_FIRST_SEEN, keys.HISTORY_NAMES, keys.LEASE)  # as before this version
+    clock.now += POLL
+    await make_worker(rig, clock, "w2", **WORKER).tick(poll=True)  # the upgraded worker starts
+    assert await rig.ctx.redis.hlen(keys.HISTORY_FIRST_SEEN) == len(rig.thor.fleet.boxes)

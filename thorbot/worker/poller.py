@@ -60,6 +60,7 @@ class Poller:
         self._lenient_cycles = 0
         self.sessions = SessionWatcher(SessionStore(store.redis), thor, settings)
         self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
+        self._sighted = False  # every box's first sighting recorded since this worker started
         # Two good polls at most this far apart mean the time between was observed; a longer gap is unknown.
         self._observed_gap = max(timedelta(minutes=30), timedelta(seconds=3 * settings.poll_interval))
 
@@ -106,9 +107,12 @@ class Poller:
         change = await self._thor_ok(change, now)
         # Reports: the minutes since the last good poll were observed; boxes seen for the first time.
         recent = self._last_good is not None and now - self._last_good <= self._observed_gap
+        # First sightings: new records; and, once per worker start, every box (kept if already set), so a
+        # box watched before history existed (an upgrade) is measured from now rather than never.
+        known = {**records, **change.records} if not self._sighted else change.records
         change.history = HistoryCommit(
             observed_from=self._last_good if recent else None, now=now,
-            first_seen={b: (r.alias or b) for b, r in change.records.items() if b not in records})
+            first_seen={b: (r.alias or b) for b, r in known.items() if b not in records or not self._sighted})
         sessions = await self.sessions.cycle(now, by_box, all_channels, records, running)
         change.sessions = sessions.change
         change.jobs += sessions.jobs
@@ -118,6 +122,7 @@ class Poller:
         report.committed = await self.store.commit(token, change)
         self.sessions.committed(sessions, report.committed)
         self._last_good = now if report.committed else None
+        self._sighted = self._sighted or report.committed
         if not report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         return report
