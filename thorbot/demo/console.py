@@ -49,7 +49,7 @@ CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
   stall <id|name>    make its charge stop drawing energy (starts one if none runs)
   ack | snooze 1h | refresh   press the last alert's buttons
   stop               press the last "Stop charge…" button shown, and confirm
-  report [box] [30d] the reliability report (start with --history-days 30 for some history)
+  report \\[box] \\[30d] the reliability report (start with --history-days 30 for some history)
   csv                press the last report's "Download CSV"
   home               show the App Home tab
   quit               stop the demo"""
