@@ -9,20 +9,61 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from thorbot.domain.digest import DigestPlan, due_now, first_period, latest_due, parse_plan
-from thorbot.domain.uptime import (
-    ZERO,
-    BoxHistory,
-    Outage,
-    Span,
-    build_report,
-    clip,
-    intersect,
-    measure,
-    merge,
-    parse_period,
-    subtract,
-    total,
-)
+from thorbot.domain.uptime import ZERO, BoxHistory, Outage, Span, build_report, measure, parse_period
+
+
+# --- the oracle: the rules written plainly on datetime spans (the core runs on epoch seconds) -------------
+def merge(spans: list[Span]) -> list[Span]:
+    """Sorted, non-overlapping, non-empty spans covering the same time."""
+    out: list[Span] = []
+    for span in sorted(s for s in spans if s.end > s.start):
+        if out and span.start <= out[-1].end:
+            if span.end > out[-1].end:
+                out[-1] = Span(out[-1].start, span.end)
+        else:
+            out.append(span)
+    return out
+
+
+def clip(spans: list[Span], window: Span) -> list[Span]:
+    return merge([Span(max(s.start, window.start), min(s.end, window.end)) for s in spans])
+
+
+def intersect(a: list[Span], b: list[Span]) -> list[Span]:
+    a, b = merge(a), merge(b)
+    out: list[Span] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i].start, b[j].start), min(a[i].end, b[j].end)
+        if end > start:
+            out.append(Span(start, end))
+        if a[i].end < b[j].end:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def subtract(a: list[Span], b: list[Span]) -> list[Span]:
+    """The time in `a` that is not in `b`."""
+    out: list[Span] = []
+    b = merge(b)
+    for span in merge(a):
+        cursor = span.start
+        for cut in b:
+            if cut.end <= cursor or cut.start >= span.end:
+                continue
+            if cut.start > cursor:
+                out.append(Span(cursor, cut.start))
+            cursor = max(cursor, cut.end)
+        if cursor < span.end:
+            out.append(Span(cursor, span.end))
+    return out
+
+
+def total(spans: list[Span]) -> timedelta:
+    return sum((s.length for s in merge(spans)), ZERO)
+
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 MONTH = Span(T0, datetime(2026, 11, 1, tzinfo=UTC))

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.domain.incidents import BoxRecord, Incident
+from thorbot.domain.models import Chargebox
 from thorbot.domain.uptime import (
     INF,
     OUTAGE_KINDS,
@@ -163,6 +164,9 @@ class HistoryStore:
             midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
             lo = max(0, int((window.start - midnight).total_seconds() // 60))
             hi = min(MINUTES_PER_DAY, int(-(-(end - midnight).total_seconds() // 60)))
+            if not bits and lo < hi:  # a day without a single good poll (or before thorbot ran): one gap
+                gap_start = gap_start or midnight + timedelta(minutes=lo)
+                continue
             minute = lo
             while minute < hi:
                 byte = minute // 8
@@ -262,29 +266,27 @@ CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
 CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
 
 
-async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None) -> Report:
+async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
+                        records: dict[str, BoxRecord] | None = None) -> Report:
     """Everything a report needs from Redis (history, open incidents, names, session counts), measured by
-    the pure core a chunk of boxes at a time: `box_ids` None means every box thorbot has seen."""
+    the pure core a chunk of boxes at a time: `box_ids` None means every box thorbot has seen. A caller
+    that has just read the box records passes them."""
     history = HistoryStore(redis)
-    raw_records = await redis.hgetall(keys.BOXES)
-    records = {str(b): BoxRecord.model_validate_json(v) for b, v in raw_records.items()}
+    if records is None:
+        records = await read_records(redis)
     ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
     wanted = set(ids)
     open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in wanted}
     names = {b: r.alias for b, r in records.items() if r.alias}
-    firsts = [float(f) for f in (await redis.hmget(keys.HISTORY_FIRST_SEEN, ids) if ids else []) if f]
-    observed_since = max(period.window.start, _when(min(firsts))) if firsts else period.window.end
-    unknown = await history.unknown(Span(observed_since, period.window.end), now) if firsts else []
+    # Unknown time before a box's first sighting is cut away per box (and for the fleet) by the builder.
+    unknown = await history.unknown(period.window, now)
     months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
-    builder: ReportBuilder | None = None
+    builder = ReportBuilder(period, unknown, now, with_sessions=True)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         sessions = await history.sessions(chunk, period.window, monthly=months)
-        if builder is None:  # sessions are shown only where thorbot has any
-            builder = ReportBuilder(period, unknown, now, with_sessions=True)
         for box in await history.histories(chunk, period.window, open_incidents, names):
             builder.add(box, sessions.get(box.box_id))
-    builder = builder or ReportBuilder(period, unknown, now, with_sessions=False)
     report = builder.finish()
     if report.sessions is not None and not report.sessions.attempts:  # no charges seen: omit the figures
         report = dataclasses.replace(report, sessions=None,
@@ -292,12 +294,13 @@ async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: li
     return report
 
 
-async def known_boxes(redis: Redis) -> list[tuple[str, str | None]]:
-    """(id, name) of every box thorbot watches or has history for, to match names without asking Thor."""
-    raw_records = await redis.hgetall(keys.BOXES)
+async def read_records(redis: Redis) -> dict[str, BoxRecord]:
+    return {str(b): BoxRecord.model_validate_json(v) for b, v in (await redis.hgetall(keys.BOXES)).items()}
+
+
+async def known_boxes(redis: Redis) -> list[Chargebox]:
+    """Every box thorbot watches or has history for, with its name: matchable without asking Thor."""
+    records = await read_records(redis)
     names = await HistoryStore(redis).names()
-    out = []
-    for box_id in sorted(set(raw_records) | set(names)):
-        alias = BoxRecord.model_validate_json(raw_records[box_id]).alias if box_id in raw_records else None
-        out.append((str(box_id), alias or names.get(str(box_id))))
-    return out
+    return [Chargebox(id=box_id, alias=(records[box_id].alias if box_id in records else None) or names.get(box_id))
+            for box_id in sorted(set(records) | set(names))]

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from thorbot.adapters.history_store import gather_report, known_boxes
 from thorbot.adapters.terminal import EMOJI, terminal_safe
-from thorbot.domain.models import Chargebox
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
 from thorbot.domain.search import match_boxes
 from thorbot.domain.uptime import parse_period
@@ -42,8 +41,7 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
     async with open_redis(settings) as redis:
         box_ids: list[str] | None = None
         if query and query.lower() not in ("all", "fleet"):
-            known = [Chargebox(id=b, alias=n) for b, n in await known_boxes(redis)]
-            matches = match_boxes(known, query)
+            matches = match_boxes(await known_boxes(redis), query)
             if len(matches) != 1:
                 err.print(f"thorbot report: {len(matches) or 'no'} chargebox{'es' if len(matches) != 1 else ''} "
                           f"with history match {query!r}" + ("; use an id" if matches else ""), markup=False)

@@ -45,7 +45,7 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
         summaries.append(ChannelSummary(channel, len(ids), whole, target.mention if target else None))
     now = ctx.clock()
     month = parse_period("30d", now, ctx.settings.timezone)
-    reliability = home_blocks(await gather_report(ctx.redis, month, now)) if month else []
+    reliability = home_blocks(await gather_report(ctx.redis, month, now, records=records)) if month else []
     return render_home(records, with_acks, summaries, now, reliability)
 
 

@@ -14,7 +14,6 @@ from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.digest import first_period, parse_plan
-from thorbot.domain.models import Chargebox
 from thorbot.domain.report_view import read_csv_value, render_report, report_csv
 from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import SetDigest, ShowReport
@@ -49,7 +48,7 @@ async def build(ctx: AppContext, query: str | None, period_text: str, channel: s
         raise UsageError(BAD_PERIOD.format(period=code(period_text)))
     if query is None:
         return await gather_report(ctx.redis, period, now), "all"
-    known = await _known_boxes(ctx)
+    known = await known_boxes(ctx.redis)
     matches = match_boxes(known, query)
     if len(matches) != 1:
         resolved = await ctx.lookup.resolve(query)
@@ -59,10 +58,6 @@ async def build(ctx: AppContext, query: str | None, period_text: str, channel: s
                         f":mag: No chargebox matches {code(query)}.")
     box = matches[0]
     return await gather_report(ctx.redis, period, now, [box.id]), box.name
-
-
-async def _known_boxes(ctx: AppContext) -> list[Chargebox]:
-    return [Chargebox(id=box_id, alias=name) for box_id, name in await known_boxes(ctx.redis)]
 
 
 async def report_payload(ctx: AppContext, parsed: ShowReport, channel: str) -> Payload:

@@ -245,11 +245,11 @@ class Deliverer:
             return
         if await self._settle_already_posted(channel, jobs, None):
             return
-        due = latest_due(plan.model_copy(update={"last_period": None}), job.since)
+        due = latest_due(plan, job.since)
         boxes, whole_fleet = await self.store.channel_subscriptions(channel)
         scope = None if whole_fleet else sorted(boxes)
-        report = await gather_report(self.store.redis, digest_period(plan, due), now, scope)
         records = await self.store.records()
+        report = await gather_report(self.store.redis, digest_period(plan, due), now, scope, records)
         in_scope = records if scope is None else {b: r for b, r in records.items() if b in boxes}
         down = [f"{escape(truncate(r.alias or b, 60))} ({r.incident.kind})" for b, r in sorted(in_scope.items())
                 if r.incident is not None and r.incident.resolved is None]

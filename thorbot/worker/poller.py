@@ -109,10 +109,10 @@ class Poller:
         recent = self._last_good is not None and now - self._last_good <= self._observed_gap
         # First sightings: new records; and, once per worker start, every box (kept if already set), so a
         # box watched before history existed (an upgrade) is measured from now rather than never.
-        known = {**records, **change.records} if not self._sighted else change.records
-        change.history = HistoryCommit(
-            observed_from=self._last_good if recent else None, now=now,
-            first_seen={b: (r.alias or b) for b, r in known.items() if b not in records or not self._sighted})
+        sighted = {**records, **change.records} if not self._sighted else \
+            {b: r for b, r in change.records.items() if b not in records}
+        change.history = HistoryCommit(observed_from=self._last_good if recent else None, now=now,
+                                       first_seen={b: r.alias or b for b, r in sighted.items()})
         sessions = await self.sessions.cycle(now, by_box, all_channels, records, running)
         change.sessions = sessions.change
         change.jobs += sessions.jobs
