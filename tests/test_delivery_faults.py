@@ -112,11 +112,18 @@ async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(
     await poll(leader, clock, rig, 10)
     clock.advance(150)
     await leader.poller.run_once(clock(), leader.token)  # the alert is decided; nobody has delivered it yet
-    rig.slack.faults.latency = 0.2  # both read the due job before either has posted it
-    results = await asyncio.gather(leader.deliverer.deliver_due(), standby.deliverer.deliver_due(),
-                                   return_exceptions=True)
-    assert len(named(rig, box.alias)) == 1
-    assert results[0] == 1 and (isinstance(results[1], LostLease) or results[1] == 0), results
+    # The leader's post is held in flight at Slack: claimed and sent, not yet in the channel. A standby
+    # that runs now finds the job due and no earlier post in the channel; only the lease can stop it.
+    release = rig.slack.faults.hold["chat.postMessage"] = asyncio.Event()
+    leading = asyncio.create_task(leader.deliverer.deliver_due())
+    while "chat.postMessage" not in rig.slack.faults.held:
+        await asyncio.sleep(0.01)
+    with pytest.raises(LostLease):
+        await standby.deliverer.deliver_due()
+    release.set()
+    assert await leading == 1
+    assert len(named(rig, box.alias)) == 1 and standby.deliverer.posts == 0
+    assert await leader.store.pending_count() == 0
 
 
 async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its_thread(

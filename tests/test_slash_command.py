@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import pytest
@@ -14,6 +16,8 @@ from tests.helpers import AppRig, assert_valid_message, sign, start_app_rig
 from thorbot.sim.fleet import SimBox
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
+
+T = TypeVar("T")
 
 
 def first_box(rig: AppRig) -> SimBox:
@@ -193,11 +197,22 @@ async def test_a_hanging_thor_is_explained_within_the_interactive_deadline(rig: 
     assert "Thor did not answer in 2 s" in reply["text"]
 
 
+async def held_thor(rig: AppRig, *commands: Awaitable[T]) -> list[T]:
+    """Send the commands while Thor holds its answers, so every lookup starts while the first is in flight."""
+    rig.thor.faults.hold = asyncio.Event()
+    try:
+        sent = await asyncio.gather(*commands)  # every command acked: its lookup is under way
+        await asyncio.sleep(0.2)
+    finally:
+        rig.thor.faults.hold.set()
+        rig.thor.faults.hold = None
+    return sent
+
+
 async def test_concurrent_identical_lookups_share_one_thor_call(rig: AppRig) -> None:
     for box in rig.thor.fleet.boxes.values():
         box.alias = "Parking " + box.alias
-    rig.thor.faults.latency = 0.3
-    sent = await asyncio.gather(*(rig.command("parking") for _ in range(20)))
+    sent = await held_thor(rig, *(rig.command("parking") for _ in range(20)))
     for _, key in sent:
         assert "chargeboxes match" in (await rig.reply(key))["text"]
     assert rig.thor.log.list_calls == 1
@@ -207,9 +222,8 @@ async def test_concurrent_lists_share_their_per_box_calls(rig: AppRig) -> None:
     _, key = await rig.command("subscribe all")
     await rig.reply(key)
     rig.thor.faults.list_live_fields = False
-    rig.thor.faults.latency = 0.3
     before = rig.thor.log.box_calls
-    sent = await asyncio.gather(*(rig.command("list") for _ in range(10)))
+    sent = await held_thor(rig, *(rig.command("list") for _ in range(10)))
     for _, key in sent:
         assert "Watching" in (await rig.reply(key, count=1))["text"]
     assert rig.thor.log.box_calls - before <= len(rig.thor.fleet.boxes)

@@ -52,6 +52,9 @@ class SlackFaults:
     response_429: int = 0                       # answer the next N response_url posts with 429
     # method -> (status, content type, body) answered as-is, e.g. a proxy's HTML 502 or a bare text 503
     raw_next: dict[str, list[tuple[int, str, str]]] = field(default_factory=lambda: defaultdict(list))
+    # method -> answered only once the event is set: a request held in flight, so a test can act meanwhile
+    hold: dict[str, asyncio.Event] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)  # the methods of the requests being held right now
 
 
 class FakeSlack:
@@ -101,6 +104,10 @@ class FakeSlack:
         body = await _read_body(request)
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
+        if method in self.faults.hold:
+            self.faults.held.append(method)
+            await self.faults.hold[method].wait()
+            self.faults.held.remove(method)
         if self.faults.raw_next.get(method):
             status, content_type, text = self.faults.raw_next[method].pop(0)
             self.calls.append(SlackCall(method, body, status))

@@ -32,6 +32,7 @@ class ThorFaults:
     error_status: int = 500
     hang: bool = False                # never answer (the client must time out)
     latency: float = 0.0              # seconds added to every answer
+    hold: asyncio.Event | None = None  # when set: every answer waits until the event is set (held in flight)
     list_live_fields: bool = True     # False: list entries lack connected / last_heartbeat
     error_style: ErrorStyle = "json"
     fail_next: int = 0                # fail only the next N requests with `error`
@@ -80,6 +81,8 @@ class FakeThor:
         self.log.api_keys.append(key)
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
+        if self.faults.hold is not None:
+            await self.faults.hold.wait()
         if self.faults.hang:
             await asyncio.sleep(3600)
         if key != self.api_key:
