@@ -41,7 +41,7 @@ from thorbot.domain.uptime import (
 )
 
 KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f"}
-CODE_KINDS = {v: k for k, v in KIND_CODES.items()}
+CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
 MINUTES_PER_DAY = 1440
 
 
@@ -258,11 +258,6 @@ class HistoryStore:
         return out
 
 
-CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
-
-
-
-
 CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
 
 
@@ -295,6 +290,7 @@ async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: li
 
 
 async def read_records(redis: Redis) -> dict[str, BoxRecord]:
+    """Every box's last seen state (Store.records reads through this too)."""
     return {str(b): BoxRecord.model_validate_json(v) for b, v in (await redis.hgetall(keys.BOXES)).items()}
 
 

@@ -19,6 +19,11 @@ class LookupResult:
     box: Chargebox | None = None
     matches: tuple[Chargebox, ...] = ()
 
+    @property
+    def candidates(self) -> list[Chargebox]:
+        """The box found, or the several that matched (empty: nothing did)."""
+        return [self.box] if self.box is not None else list(self.matches)
+
 
 class Lookup:
     def __init__(self, thor: ThorClient, *, cache_ttl: float = 60.0,
@@ -49,3 +54,8 @@ class Lookup:
             # The list may lack live fields (thor-api notes §2.4): fetch the box itself for the card.
             return LookupResult(box=await self._thor.get_chargebox(matches[0].id))
         return LookupResult(matches=tuple(matches))
+
+    async def among(self, known: list[Chargebox], query: str) -> list[Chargebox]:
+        """Match `known` boxes first (no Thor call); unless exactly one matches, ask Thor."""
+        matches = match_boxes(known, query)
+        return matches if len(matches) == 1 else (await self.resolve(query)).candidates

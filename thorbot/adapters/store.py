@@ -18,7 +18,7 @@ from redis.exceptions import RedisError, WatchError
 
 from thorbot.adapters import keys
 from thorbot.adapters.digest_store import write_posted
-from thorbot.adapters.history_store import HistoryCommit, write_cycle
+from thorbot.adapters.history_store import HistoryCommit, read_records, write_cycle
 from thorbot.adapters.session_store import (
     ATTEMPTS_KEPT,
     StopRequest,
@@ -232,8 +232,7 @@ class Store:
 
     # --- box records and incidents -------------------------------------------------------
     async def records(self) -> dict[str, BoxRecord]:
-        raw = await self.redis.hgetall(keys.BOXES)
-        return {str(box_id): BoxRecord.model_validate_json(value) for box_id, value in raw.items()}
+        return await read_records(self.redis)
 
     async def records_version(self) -> str:
         return str(await self.redis.get(keys.BOXES_VERSION) or "0")

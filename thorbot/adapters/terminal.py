@@ -37,6 +37,13 @@ def terminal_safe(text: str) -> str:
     return _UNSAFE.sub("", text)
 
 
+def glyphs(text: str) -> str:
+    """Slack's :emoji: codes as the characters a terminal shows."""
+    for code, glyph in EMOJI.items():
+        text = text.replace(code, glyph)
+    return text
+
+
 def local_time(moment: datetime, fmt: str = "%H:%M:%S") -> str:
     """A time in this machine's zone, labelled with it: the one zone every terminal view uses."""
     local = moment.astimezone()
@@ -62,9 +69,7 @@ def mrkdwn_to_plain(text: str, names: Mapping[str, str] = NO_NAMES) -> str:
     text = _DATE.sub(lambda m: local_time(datetime.fromtimestamp(int(m.group(1)), UTC), "%b %d %H:%M"), text)
     text = _LINK.sub(lambda m: m.group(2), text)
     text = _MENTION.sub(lambda m: _mention(m, names), text)
-    for code, glyph in EMOJI.items():
-        text = text.replace(code, glyph)
-    return terminal_safe(html.unescape(text))
+    return terminal_safe(html.unescape(glyphs(text)))
 
 
 def _styled(text: str, names: Mapping[str, str]) -> Text:

@@ -10,20 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from thorbot.adapters.history_store import gather_report, known_boxes
-from thorbot.adapters.terminal import EMOJI, terminal_safe
+from thorbot.adapters.terminal import glyphs, terminal_safe
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
 from thorbot.domain.search import match_boxes
+from thorbot.domain.text import plural
 from thorbot.domain.uptime import parse_period
 from thorbot.runtime import open_redis, utc_now
 from thorbot.settings import Settings
 
 ROWS = 40
-
-
-def _glyphs(text: str) -> str:
-    for code, glyph in EMOJI.items():
-        text = text.replace(code, glyph)
-    return text
 
 
 async def run_report(settings: Settings, words: list[str], csv_path: str | None,
@@ -43,8 +38,9 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
         if query and query.lower() not in ("all", "fleet"):
             matches = match_boxes(await known_boxes(redis), query)
             if len(matches) != 1:
-                err.print(f"thorbot report: {len(matches) or 'no'} chargebox{'es' if len(matches) != 1 else ''} "
-                          f"with history match {query!r}" + ("; use an id" if matches else ""), markup=False)
+                found = plural(len(matches), "chargebox") if matches else "no chargeboxes"
+                err.print(f"thorbot report: {found} with history match {query!r}" + ("; use an id" if matches else ""),
+                          markup=False)
                 return 3 if not matches else 4
             box_ids = [matches[0].id]
         report = await gather_report(redis, period, now, box_ids)
@@ -61,7 +57,7 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
         console.print("No history yet: thorbot keeps one from the moment a channel subscribes to boxes.")
         return 0
     for line in fleet_lines(report):
-        console.print(terminal_safe(_glyphs(line.replace("*", ""))), markup=False)
+        console.print(terminal_safe(glyphs(line.replace("*", ""))), markup=False)
     table = Table(show_lines=False)
     for column in ("box", "name", UPTIME_LABEL, "outages", "down", "MTTR", "longest", "excluded", "unknown",
                    "month by month" if period.monthly else "day by day"):
@@ -70,7 +66,7 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
         u = row.uptime
         table.add_row(terminal_safe(row.box_id), terminal_safe(row.name[:40]), pct(u.percent), str(u.outages),
                       minutes(u.downtime), minutes(u.mttr) if u.mttr else "—", minutes(u.longest),
-                      minutes(u.excluded), minutes(u.unknown), _glyphs(strip(row.steps)))
+                      minutes(u.excluded), minutes(u.unknown), glyphs(strip(row.steps)))
     console.print(table)
     if len(report.boxes) > ROWS:
         console.print(f"…and {len(report.boxes) - ROWS} more boxes (`--csv` writes them all).")

@@ -337,11 +337,8 @@ class DemoConsole:
     async def _boxes(self, word: str, rest: str) -> None:
         self._print_boxes()
 
-    async def _trouble_helper(self, word: str, rest: str) -> None:
-        if word in ("break", "silence"):
-            self._break(rest, silent=word == "silence")
-        else:
-            self._trouble(word, rest)
+    async def _outage_helper(self, word: str, rest: str) -> None:
+        self._break(rest, silent=word == "silence")
 
     async def _stop_helper(self, word: str, rest: str) -> None:
         await self._stop_last()
@@ -393,7 +390,8 @@ class DemoConsole:
         what = "stops sending heartbeats" if silent else "drops off"
         self.console.print(f"[dim]{rich_escape(box.name)} {what} now (simulated, for {length}).[/dim]")
 
-    def _trouble(self, word: str, query: str) -> None:
+    async def _trouble(self, word: str, query: str) -> None:
+        """`fail` or `stall` a box's charging."""
         box = self._one_box(query, word)
         if box is None:
             return
@@ -455,8 +453,8 @@ class DemoConsole:
 
 Helper = Callable[[DemoConsole, str, str], Awaitable[None]]
 HELPERS: dict[str, Helper] = {
-    "boxes": DemoConsole._boxes, "break": DemoConsole._trouble_helper, "silence": DemoConsole._trouble_helper,
-    "fail": DemoConsole._trouble_helper, "stall": DemoConsole._trouble_helper, "stop": DemoConsole._stop_helper,
+    "boxes": DemoConsole._boxes, "break": DemoConsole._outage_helper, "silence": DemoConsole._outage_helper,
+    "fail": DemoConsole._trouble, "stall": DemoConsole._trouble, "stop": DemoConsole._stop_helper,
     "report": DemoConsole._report, "csv": DemoConsole._csv, "ack": DemoConsole._buttons,
     "snooze": DemoConsole._buttons, "refresh": DemoConsole._buttons, "home": DemoConsole._home_helper,
 }

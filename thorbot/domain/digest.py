@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
-from thorbot.domain.uptime import Period, Span, day_spans
+from thorbot.domain.uptime import Period, daily_period
 from thorbot.errors import UsageError
 
 Cadence = Literal["daily", "weekly"]
@@ -47,8 +47,13 @@ class Due:
     covers_to: datetime  # the day (or week) it reports on: the one before `due_at`'s local date
 
     def late_by(self, now: datetime) -> timedelta | None:
-        late = now - self.due_at
-        return late if late > LATE_AFTER else None
+        return lateness(self.due_at, now)
+
+
+def lateness(due_at: datetime, queued_at: datetime) -> timedelta | None:
+    """How late a digest queued at `queued_at` is, when that is more than LATE_AFTER (it says so)."""
+    late = queued_at - due_at
+    return late if late > LATE_AFTER else None
 
 
 def parse_time(text: str) -> str | None:
@@ -115,13 +120,10 @@ def latest_due(plan: DigestPlan, now: datetime) -> Due:
 
 def digest_period(plan: DigestPlan, due: Due) -> Period:
     """What a digest reports on: the local day (or seven days) before the day it is due."""
-    zone = ZoneInfo(plan.zone)
     last = due.covers_to.date() - timedelta(days=1)
     first = due.covers_from.date()
-    days = day_spans(first, last, zone)
     label = f"yesterday ({last:%a %b %d})" if plan.cadence == "daily" else f"last week ({first:%b %d} – {last:%b %d})"
-    return Period(label, Span(days[0][1].start, days[-1][1].end), tuple(s for _, s in days),
-                  tuple(d for d, _ in days), plan.zone)
+    return daily_period(label, first, last, plan.zone)
 
 
 def first_period(plan: DigestPlan, now: datetime) -> str:

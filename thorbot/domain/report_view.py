@@ -42,11 +42,16 @@ def session_words(sessions: Sessions | None) -> str | None:
             f"{sessions.wh / 1000:,.1f} kWh")
 
 
+def worst_boxes(report: Report, count: int = 5) -> list[BoxReport]:
+    """The boxes that had an outage, worst first (the report's order)."""
+    return [r for r in report.boxes if r.uptime.outages][:count]
+
+
 def box_line(row: BoxReport) -> str:
     u = row.uptime
     parts = [f"*{escape(truncate(row.name, 60))}* {code(row.box_id, 40)} — *{pct(u.percent)}*"]
     if u.outages:
-        parts.append(f"{u.outages} outage{'s' if u.outages != 1 else ''}, down {minutes(u.downtime)}")
+        parts.append(f"{plural(u.outages, 'outage')}, down {minutes(u.downtime)}")
         if u.mttr is not None:
             parts.append(f"MTTR {minutes(u.mttr)}")
         parts.append(f"longest {minutes(u.longest)}")
@@ -180,14 +185,13 @@ def render_digest(report: Report, *, cadence: str, down_now: list[str], holds: l
     more = f" and {len(down_now) - 15} more" if len(down_now) > 15 else ""
     lines.append("*Down now:* " + (", ".join(down_now[:15]) + more if down_now else "nothing"))
     f = report.fleet
-    lines.append(f"*{report.period.label.capitalize()}:* {UPTIME_LABEL} {pct(f.percent)} · {f.outages} "
-                 f"outage{'s' if f.outages != 1 else ''}, {minutes(f.downtime)} down in all")
-    worst = [r for r in report.boxes if r.uptime.outages][:5]
+    lines.append(f"*{report.period.label.capitalize()}:* {UPTIME_LABEL} {pct(f.percent)} · "
+                 f"{plural(f.outages, 'outage')}, {minutes(f.downtime)} down in all")
+    worst = worst_boxes(report)
     if worst:
         lines.append("*Worst boxes:*\n" + "\n".join(f"• {escape(truncate(r.name, 60))} {code(r.box_id, 40)} — "
-                                                     f"{pct(r.uptime.percent)}, {r.uptime.outages} outage"
-                                                     f"{'s' if r.uptime.outages != 1 else ''}, down "
-                                                     f"{minutes(r.uptime.downtime)}" for r in worst))
+                                                     f"{pct(r.uptime.percent)}, {plural(r.uptime.outages, 'outage')}, "
+                                                     f"down {minutes(r.uptime.downtime)}" for r in worst))
     else:
         lines.append("*Worst boxes:* none had an outage.")
     lines.append("*Muted or snoozed here:* " + (", ".join(holds[:15]) if holds else "nothing"))
@@ -202,9 +206,8 @@ def home_blocks(report: Report) -> list[Block]:
     if not report.boxes:
         return []
     lines = [f"*{UPTIME_LABEL.capitalize()}, last 30 days: {pct(report.fleet.percent)}* · "
-             f"{report.fleet.outages} outage{'s' if report.fleet.outages != 1 else ''}",
-             strip(report.fleet_steps)]
-    worst = [r for r in report.boxes if r.uptime.outages][:5]
+             f"{plural(report.fleet.outages, 'outage')}", strip(report.fleet_steps)]
+    worst = worst_boxes(report)
     if worst:
         lines.append("Worst: " + " · ".join(f"{escape(truncate(r.name, 40))} {pct(r.uptime.percent)}" for r in worst))
     return [header("Reliability"), *[section(c) for c in pack_lines(lines)]]

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from thorbot.domain.oncall import OnCall, parse_oncall
 from thorbot.domain.text import clean_input, code, parse_duration
+from thorbot.domain.uptime import BAD_PERIOD, YEAR_WORDS
 from thorbot.errors import UsageError
 
 MAX_QUERY_LEN = 200
@@ -88,7 +89,7 @@ class SetDigest:
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
                 | Mute | Unmute | ShowReport | SetDigest)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest)
-_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|12m|1y|year|nevi)$", re.IGNORECASE)
+_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
 
@@ -179,8 +180,7 @@ def _report(rest: str) -> ShowReport:
     if _PERIOD.match(last):
         scope, period = head.strip(), last.lower()
     elif rest and re.match(r"^\d+[dmy]$|^\d{4}-\d+$", last, re.IGNORECASE):
-        raise UsageError(f"{code(last)} is not a period I know: use `7d`, `30d` (up to `400d`), a month like "
-                         "`2026-10`, or `12m` for the past twelve months.")
+        raise UsageError(BAD_PERIOD.format(period=code(last)))
     else:
         scope, period = rest, "30d"
     scope = scope.strip().strip("\"“”")

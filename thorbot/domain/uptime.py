@@ -274,6 +274,9 @@ class Period:
 
 
 _DAYS = re.compile(r"^(\d{1,3})d$")
+YEAR_WORDS = ("12m", "1y", "year", "nevi")  # the past 12 calendar months
+BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), a month like `2026-10`, or `12m` "
+              "for the past twelve months.")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 MAX_DAYS = 400
 
@@ -293,6 +296,13 @@ def day_spans(first: date, last: date, zone: ZoneInfo) -> list[tuple[str, Span]]
     return out
 
 
+def daily_period(label: str, first: date, last: date, zone_name: str) -> Period:
+    """The local days from `first` to `last` inclusive, day by day."""
+    days = day_spans(first, last, ZoneInfo(zone_name))
+    return Period(label, Span(days[0][1].start, days[-1][1].end), tuple(s for _, s in days),
+                  tuple(d for d, _ in days), zone_name)
+
+
 def _month_start(year: int, month: int) -> date:
     return date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
 
@@ -305,16 +315,12 @@ def parse_period(text: str, now: datetime, zone_name: str = "UTC") -> Period | N
     text = text.strip().lower()
     if (m := _DAYS.match(text)) and 1 <= int(m.group(1)) <= MAX_DAYS:
         n = int(m.group(1))
-        days = day_spans(today - timedelta(days=n - 1), today, zone)
-        return Period(f"last {n} days", Span(days[0][1].start, days[-1][1].end), tuple(s for _, s in days),
-                      tuple(d for d, _ in days), zone_name)
+        return daily_period(f"last {n} days", today - timedelta(days=n - 1), today, zone_name)
     if (m := _MONTH.match(text)) and 1 <= int(m.group(2)) <= 12 and 2000 <= int(m.group(1)) <= 2100:
         first = date(int(m.group(1)), int(m.group(2)), 1)
         last = _month_start(first.year, first.month + 1) - timedelta(days=1)
-        days = day_spans(first, last, zone)
-        return Period(first.strftime("%B %Y"), Span(days[0][1].start, days[-1][1].end),
-                      tuple(s for _, s in days), tuple(d for d, _ in days), zone_name)
-    if text in ("12m", "1y", "year", "nevi"):
+        return daily_period(first.strftime("%B %Y"), first, last, zone_name)
+    if text in YEAR_WORDS:
         months = [_month_start(today.year, today.month - k) for k in range(11, -1, -1)]
         steps = [Span(local_midnight(m, zone), local_midnight(_month_start(m.year, m.month + 1), zone))
                  for m in months]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from thorbot.adapters.history_store import HistoryStore
@@ -10,7 +11,6 @@ from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.domain import replies
 from thorbot.domain.models import Chargebox
-from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.text import code, duration, escape, plural, slack_date
 from thorbot.runtime import AppContext
@@ -71,15 +71,7 @@ async def _resolve_watched(ctx: AppContext, channel: str, queries: tuple[str, ..
     known = await watched_boxes(Store(ctx.redis), channel)
     found: list[Chargebox] = []
     problems: list[str] = []
-
-    async def resolve(query: str) -> list[Chargebox]:
-        matches = match_boxes(known, query)
-        if len(matches) != 1:
-            resolved = await ctx.lookup.resolve(query)
-            matches = [resolved.box] if resolved.box else list(resolved.matches)
-        return matches
-
-    for query, matches in await resolve_targets(queries, phrase, resolve):
+    for query, matches in await resolve_targets(queries, phrase, partial(ctx.lookup.among, known)):
         if len(matches) == 1:
             found.append(matches[0])
         elif matches:

@@ -15,17 +15,14 @@ from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.digest import first_period, parse_plan
 from thorbot.domain.report_view import read_csv_value, render_report, report_csv
-from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import SetDigest, ShowReport
 from thorbot.domain.text import code, escape
-from thorbot.domain.uptime import Report, parse_period
+from thorbot.domain.uptime import BAD_PERIOD, Report, parse_period
 from thorbot.errors import SlackError, UsageError
 from thorbot.runtime import AppContext
 from thorbot.slack.reply import Payload, tell
 
 log = logging.getLogger(__name__)
-BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), a month like `2026-10`, or `12m` "
-              "for the past twelve months.")
 
 
 class NoSuchBox(Exception):
@@ -48,11 +45,7 @@ async def build(ctx: AppContext, query: str | None, period_text: str, channel: s
         raise UsageError(BAD_PERIOD.format(period=code(period_text)))
     if query is None:
         return await gather_report(ctx.redis, period, now), "all"
-    known = await known_boxes(ctx.redis)
-    matches = match_boxes(known, query)
-    if len(matches) != 1:
-        resolved = await ctx.lookup.resolve(query)
-        matches = [resolved.box] if resolved.box else list(resolved.matches)
+    matches = await ctx.lookup.among(await known_boxes(ctx.redis), query)
     if len(matches) != 1:
         raise NoSuchBox(f":mag: {code(query)} matches {len(matches)} chargeboxes; use the id." if matches else
                         f":mag: No chargebox matches {code(query)}.")

@@ -64,9 +64,9 @@ async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe)
         return render_subscribed([], [], [warning] if warning else [], whole_fleet_count=len(boxes))
     found: list[Chargebox] = []
     problems: list[str] = [warning] if warning else []
+
     async def lookup(query: str) -> list[Chargebox]:
-        resolved = await ctx.lookup.resolve(query)
-        return [resolved.box] if resolved.box is not None else list(resolved.matches)
+        return (await ctx.lookup.resolve(query)).candidates
 
     for query, matches in await resolve_targets(cmd.queries, cmd.phrase, lookup):
         if len(matches) == 1:
@@ -104,8 +104,7 @@ async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscr
             resolved = await ctx.lookup.resolve(query)
         except ThorError:
             return []
-        candidates = [resolved.box] if resolved.box is not None else list(resolved.matches)
-        return [b for b in candidates if b.id in watched_ids]
+        return [b for b in resolved.candidates if b.id in watched_ids]
 
     for query, matches in await resolve_targets(cmd.queries, cmd.phrase, among_watched):
         if len(matches) == 1:

@@ -32,12 +32,12 @@ from typing import Any
 from thorbot.adapters.alert_state import redraw_alert
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import gather_report
-from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
-from thorbot.domain.digest import LATE_AFTER, digest_period, latest_due
+from thorbot.domain.digest import digest_period, lateness, latest_due
 from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.notify import Job, JobKind, Skip, ready_to_send, skip_reason
 from thorbot.domain.report_view import render_digest
@@ -255,9 +255,8 @@ class Deliverer:
                 if r.incident is not None and r.incident.resolved is None]
         holds = [f"{escape(truncate(_hold_name(h.box_id, records), 60))} ({h.kind} until {slack_date(h.until)})"
                  for h in await self.oncall.holds(channel, now)]
-        late = job.created - job.since
         payload = render_digest(report, cadence=plan.cadence, down_now=down, holds=holds,
-                                late_by=late if late > LATE_AFTER else None, now=now)
+                                late_by=lateness(job.since, job.created), now=now)
         ts = await self._post(channel, jobs, payload)
         await self.store.delivered(jobs, channel, ts, [])
 
@@ -405,7 +404,7 @@ def _backoff(jobs: list[Job]) -> float:
 
 
 def _hold_name(box_id: str, records: dict[str, BoxRecord]) -> str:
-    if box_id == "*":
+    if box_id == ALL:
         return "every box watched here"
     record = records.get(box_id)
     return record.alias if record is not None and record.alias else box_id
