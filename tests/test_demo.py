@@ -14,9 +14,11 @@ import pytest
 from thorbot.sim.fleet import Fleet
 
 
-async def run_demo(*args: str, stdin: str, timeout: float = 90) -> tuple[int, str]:
+async def run_demo(*args: str, stdin: str, timeout: float = 90, tmp: Path | None = None) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"COLUMNS": "120", "TERM": "dumb", "HOME": os.environ.get("HOME", "/tmp")})
+    if tmp is not None:  # the demo's temp files go here, not in the machine's shared /tmp
+        env["TMPDIR"] = str(tmp)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "thorbot.cli.main", "demo", *args, env=env, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -37,12 +39,11 @@ async def test_scripted_session_shows_a_card_then_an_alert_and_its_recovery() ->
     assert "thorbot demo stopped" in out
 
 
-async def test_quit_shuts_down_cleanly_and_leaves_nothing_behind() -> None:
-    before = {p for p in os.listdir("/tmp") if p.startswith("thorbot-demo-")}
-    code, out = await run_demo("--seed", "1", stdin="/chargebox nosuchbox\nquit\n")
+async def test_quit_shuts_down_cleanly_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    code, out = await run_demo("--seed", "1", stdin="/chargebox nosuchbox\nquit\n", tmp=tmp_path)
     assert code == 0, out
     assert "No chargebox" in out
-    assert {p for p in os.listdir("/tmp") if p.startswith("thorbot-demo-")} == before
+    assert os.listdir(tmp_path) == []  # its own temp dir: another demo on the machine cannot disturb this
 
 
 STORY_EVENTS = ("is offline", "has failed starts", "has not drawn energy", "back online", "is charging again",

@@ -247,14 +247,16 @@ async def test_settings_commands_in_a_dm_point_to_a_channel(rig: AppRig) -> None
 
 async def test_refresh_clicks_within_a_minute_reuse_the_last_card(rig: AppRig, clock: Clock) -> None:
     _, alert = await incident(rig, clock)
-    for _ in range(3):
-        await rig.action("alert_refresh", "refresh", message={"ts": alert.ts})  # type: ignore[attr-defined]
-    for _ in range(100):
-        thread = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
-        if thread:
+    updates = rig.slack.count("chat.update")
+    clicks = [(await rig.action("alert_refresh", "refresh", message={"ts": alert.ts}))[1]  # type: ignore[attr-defined]
+            for _ in range(3)]
+    # Wait until every click is fully answered: two are told to look in the thread, one posts the card and
+    # redraws the alert. Only then is the thread counted, so a late duplicate would be seen.
+    for _ in range(500):
+        told = sum(1 for k in clicks for r in rig.slack.responses[k] if "less than a minute ago" in str(r))
+        if told == 2 and rig.slack.count("chat.update") > updates:
             break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.3)
+        await asyncio.sleep(0.01)
     thread = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
     assert len(thread) == 1
     assert any("less than a minute ago" in str(r) for rs in rig.slack.responses.values() for r in rs)

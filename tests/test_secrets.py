@@ -34,12 +34,19 @@ async def test_no_secret_in_slack_payloads_or_logs(rig: AppRig, real_logging: No
     tokens = [c.token for b in rig.thor.fleet.boxes.values() for c in b.connectors if c.token]
     for box in rig.thor.fleet.boxes.values():
         _, key = await rig.command(box.id)
-        await rig.reply(key)
-        await rig.action("card_share", box.id)
+        card = await rig.reply(key)
+        assert box.alias in str(card) and "NYX-" in str(card)  # the card with its terminal ids was rendered
+        _, key = await rig.action("card_share", box.id)
+        shared = await rig.reply(key)  # the card, posted in the channel for everyone
+        assert shared.get("response_type") == "in_channel" and box.alias in str(shared)
+    _, key = await rig.command("subscribe all")
+    assert "whole fleet" in str(await rig.reply(key))
     _, key = await rig.command("list")
+    listed = str(await rig.reply(key))
+    assert all(box.alias in listed for box in rig.thor.fleet.boxes.values())
     rig.thor.faults.error = "InternalServerError"
     _, key = await rig.command("anything")
-    await rig.reply(key)
+    assert "Thor" in str(await rig.reply(key))
     logging.getLogger("thorbot.test").error("leak attempt %s", THOR_KEY)
     logs = capfd.readouterr().err
     everything = str(rig.slack.responses) + str(rig.slack.calls) + str(rig.slack.messages)

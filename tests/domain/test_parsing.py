@@ -52,8 +52,14 @@ def test_any_json_in_any_field_parses_renders_and_judges(raw: dict[str, Any], pr
     now = NOW + timedelta(seconds=offset)
     assert_valid_message(render_card(box, now))
     record = None if prev is None else BoxRecord(status=Status(prev), since=NOW)
-    step(record, Observation(box.id, box), now, TH)
-    QuickJudge(now, TH).record(record, raw)
+    judged, events = step(record, Observation(box.id, box), now, TH)
+    assert judged.alias == box.alias  # the name it showed is the name it keeps
+    assert judged.since <= now and all(e.incident.box_id == box.id for e in events)
+    if record is None:
+        assert not events  # a first sighting is never news
+    quick = QuickJudge(now, TH).record(record, raw)
+    if quick is not None:  # whatever the fast path decides, the full path decides the same
+        assert quick == judged and not events
 
 
 @settings(max_examples=200, deadline=None)

@@ -212,7 +212,8 @@ def test_the_fast_path_decides_every_online_box_and_agrees_with_step(
 CONNECTED = st.sampled_from([True, True, True, False, None, 1, 0, "true", "false", "x"])
 ACTIVE = st.sampled_from([True, True, None, False, 1, 0, "true"])
 ALIAS = st.sampled_from(["Box one", "Other", None, "", " Box one ", 5])
-PREV = st.sampled_from([None, "online", "online-other-alias", "suspect", "offline", "incident", "silent"])
+PREV_KINDS = ["online-other-alias", "suspect", "offline", "incident", "silent"]
+PREV = st.sampled_from([None, "online", *PREV_KINDS])
 
 
 @st.composite
@@ -223,6 +224,17 @@ def any_entry(draw: st.DrawFn) -> tuple[dict[str, object], str | None, datetime]
     heartbeat = draw(st.one_of(st.integers(now_ms - 2 * STALE_MS, now_ms + 60_000), st.none(), st.just(0),
                                st.floats(allow_nan=True, allow_infinity=True), st.just("1700000000000")))
     raw: dict[str, object] = {"id": "B"}
+    if draw(st.booleans()):
+        # Half the time, a plain online box with at most one field changed: the fast path's own boundary.
+        raw.update({"connected": True, "active": True, "alias": "Box one",
+                    "last_heartbeat": draw(st.integers(now_ms - STALE_MS + 1, now_ms))})
+        field = draw(st.sampled_from(["none", "connected", "active", "alias", "last_heartbeat", "drop"]))
+        replacement = {"connected": CONNECTED, "active": ACTIVE, "alias": ALIAS, "last_heartbeat": st.just(heartbeat)}
+        if field in replacement:
+            raw[field] = draw(replacement[field])
+        elif field == "drop":
+            del raw[draw(st.sampled_from(["connected", "active", "alias", "last_heartbeat"]))]
+        return raw, draw(st.sampled_from([None, "online", "online", *PREV_KINDS])), now
     for key, value in (("connected", draw(CONNECTED)), ("active", draw(ACTIVE)), ("alias", draw(ALIAS)),
                        ("last_heartbeat", heartbeat)):
         if draw(st.integers(0, 9)):  # each field present nine times in ten
@@ -250,10 +262,15 @@ def test_whenever_the_fast_path_decides_it_agrees_with_step(case: tuple[dict[str
     record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
     if quick is not None:
         assert record == quick and events == []
-    else:  # not taken: the full path must have had a reason (a change, or something the raw entry cannot tell)
-        assert record != prev or events or raw.get("connected") is not True or prev_kind not in (None, "online") \
-            or not isinstance(raw.get("last_heartbeat"), int) or raw.get("active") not in (True, None) \
-            or not isinstance(raw.get("alias"), str) or raw.get("alias") != (prev.alias if prev else raw.get("alias"))
+        return
+    # Not taken: only an entry the fast path is not meant for may go the full way. A plain online box
+    # (connected, active, a fresh integer heartbeat, the name it had, no incident) must be decided fast.
+    now_ms = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    heartbeat = raw.get("last_heartbeat")
+    plain = (raw.get("connected") is True and raw.get("active", True) is True and raw.get("alias") == "Box one"
+             and type(heartbeat) is int and now_ms - STALE_MS < heartbeat <= now_ms
+             and prev_kind in (None, "online"))
+    assert not plain, f"the fast path refused a plain online box: {raw} after {prev_kind}"
 
 
 @pytest.mark.parametrize("delta_ms", [-2, -1, 0, 1, 2])
