@@ -125,6 +125,7 @@ def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Pat
         "thor_api_key": THOR_KEY, "thor_api_url": thor.base_url,
         "thor_timeout": 2.0, "thor_retries": 1, "redis_url": redis_url, "data_dir": data_dir,
         "name_cache_ttl": 0.0, "thor_webhook_token": WEBHOOK_TOKEN,
+        "operators": "U0ALICE",  # a configured deployment: alice may stop charges (nobody may by default)
     }
     values.update(overrides)
     return Settings(**values)

@@ -61,3 +61,19 @@ async def test_a_revoked_slack_token_and_a_wrong_thor_url(fake_thor: FakeThor, f
     assert code == 1
     assert "✗ Slack auth.test: invalid_auth" in out
     assert "EndpointNotFound" in out and "THOR_API_URL" in out
+
+
+async def test_doctor_says_how_to_allow_stopping_charges(fake_thor: FakeThor, fake_slack: FakeSlack,
+                                                         redis_url: str) -> None:
+    code, out = await doctor(**good(fake_thor, fake_slack, redis_url))
+    assert code == 0, out  # a warning, not a failure: stops are off by default on purpose
+    assert "⚠ THORBOT_OPERATORS: empty" in out and "set THORBOT_OPERATORS to the Slack user ids" in out
+    code, out = await doctor(**good(fake_thor, fake_slack, redis_url), THORBOT_OPERATORS="S0123OPS,U0ALICE")
+    assert "✓ THORBOT_OPERATORS: set" in out
+
+
+async def test_names_instead_of_slack_ids_are_refused_at_start() -> None:
+    code, out = await doctor(THORBOT_ADMINS="bob,@alice", THORBOT_OPERATORS="U0ALICE")
+    assert code == 2
+    assert "THORBOT_ADMINS: '@alice', 'bob' are not a Slack user id (U…/W…) or user-group id (S…)" in out, out
+    assert "Traceback" not in out

@@ -17,6 +17,8 @@ from tests.helpers import WEBHOOK_TOKEN, AppRig, assert_valid_message
 from tests.test_worker import alerts, poll, subscribe
 from tests.worker_rig import Clock, boxes, make_worker
 from thorbot.adapters import keys
+from thorbot.domain.session_messages import SessionView, stop_modal, stop_value
+from thorbot.domain.sessions import Session
 from thorbot.sim.fleet import SimSession
 
 
@@ -289,3 +291,67 @@ async def test_a_stop_that_is_not_confirmed_in_time_says_so(rig: AppRig, clock: 
     await poll(worker, clock, rig, 200)
     [outcome] = [m for m in rig.slack.posts() if m.thread_ts == audit.ts]
     assert "Not confirmed" in outcome.text
+
+
+@pytest.mark.parametrize("rig", [{"operators": "", "admins": ""}], indirect=True)
+async def test_nobody_may_stop_a_charge_until_operators_are_named(rig: AppRig, clock: Clock) -> None:
+    session = charge(rig, clock)
+    _, key = await rig.command(session.box_id)
+    card = await rig.reply(key)
+    assert "12.4 kWh" in blocks_text(card) and "session_stop" not in blocks_text(card)  # no Stop button
+    # A forged confirmation (the modal thorbot would have opened) is refused, and says how to turn stops on.
+    running = Session(transaction=session.transaction, box_id=session.box_id, connector=1, started=clock.now)
+    data = json.loads(stop_value(SessionView(running, "RFID", stoppable=True, offer_stop=True)))
+    view = stop_modal(data, name="x", now=clock.now, private=json.dumps({"stop": data}))
+    response = await rig.submit({**view, "id": "V0FORGED"}, user="U0GUEST")
+    answer = response.json()
+    assert answer["response_action"] == "update" and "THORBOT_OPERATORS" in json.dumps(answer["view"])
+    await asyncio.sleep(0)  # nothing runs after the refusal: no Thor call, no audit
+    assert rig.thor.log.stops == [] and await rig.ctx.redis.llen(keys.STOP_AUDIT) == 0
+
+
+async def test_a_replayed_confirmation_or_a_second_operator_asks_thor_once(rig: AppRig, clock: Clock) -> None:
+    session = charge(rig, clock)
+    modal = await stop_via_slack(rig, session)
+    await wait_for_post(rig, "Thor accepted the command")
+    replies = [(await rig.submit(modal)).json() for _ in range(2)]  # the same signed submission, replayed
+    second = await stop_via_slack(rig, session)  # another operator's fresh confirmation
+    assert second["id"] != modal["id"]
+    assert rig.thor.log.stops == [(session.box_id, 1, session.transaction)]
+    assert len([m for m in rig.slack.posts() if "asked Thor to stop the charge" in m.text]) == 1
+    assert await rig.ctx.redis.zcard(keys.STOPS_PENDING) == 1
+    for answer in replies:
+        assert answer["response_action"] == "update" and "Already asked" in json.dumps(answer["view"])
+        assert "<@U0ALICE>" in json.dumps(answer["view"])
+    audit = [json.loads(v) for v in await rig.ctx.redis.lrange(keys.STOP_AUDIT, 0, -1)]
+    assert [a["stage"] for a in audit] == ["answered", "asking"]  # the intent first, then Thor's answer
+
+
+async def test_the_intent_is_audited_before_thor_is_asked(rig: AppRig, clock: Clock) -> None:
+    session = charge(rig, clock)
+    rig.thor.faults.hold_stops = hold = asyncio.Event()  # Thor has the stop command but has not answered
+    await stop_via_slack(rig, session)
+    for _ in range(500):
+        if await rig.ctx.redis.llen(keys.STOP_AUDIT):
+            break
+        await asyncio.sleep(0.01)
+    [intent] = [json.loads(v) for v in await rig.ctx.redis.lrange(keys.STOP_AUDIT, 0, -1)]
+    assert intent["stage"] == "asking" and intent["by"] == "U0ALICE" and rig.thor.log.stops == []
+    hold.set()
+    await wait_for_post(rig, "Thor accepted the command")
+    assert len(await rig.ctx.redis.lrange(keys.STOP_AUDIT, 0, -1)) == 2
+
+
+@pytest.mark.parametrize("rig", [{"stop_confirm_within": 300.0}], indirect=True)
+async def test_not_confirmed_says_how_long_thorbot_waited(rig: AppRig, clock: Clock) -> None:
+    session = charge(rig, clock)
+    await stop_via_slack(rig, session)
+    audit = await wait_for_post(rig, "asked Thor to stop the charge")
+    session.stop_requested_at = None  # the box ignores the command
+    await subscribe(rig, session.box_id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig, 1)
+    clock.advance(310)
+    await poll(worker, clock, rig, 1)
+    [outcome] = [m for m in rig.slack.posts() if m.thread_ts == audit.ts]
+    assert "Not confirmed: 5 min" in outcome.text and "2 minutes" not in outcome.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,9 +37,16 @@ NEEDS = {
 }
 
 
+SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,30}$")
+
+
+def _id_items(value: str) -> set[str]:
+    return {i.strip() for i in value.replace(";", ",").replace(" ", ",").split(",") if i.strip()}
+
+
 def _ids(value: str) -> tuple[set[str], set[str]]:
     """(user ids, user-group ids) from a comma-separated list of U…/W… and S… ids."""
-    items = {i.strip() for i in value.replace(";", ",").replace(" ", ",").split(",") if i.strip()}
+    items = _id_items(value)
     return {i for i in items if not i.startswith("S")}, {i for i in items if i.startswith("S")}
 
 
@@ -120,6 +128,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a time zone name such as Europe/Rome or America/New_York") from None
         return value
 
+    @field_validator("admins", "operators")
+    @classmethod
+    def _slack_ids(cls, value: str) -> str:
+        # A name or an @handle would silently match nobody (or, read wrongly, everybody): only ids are accepted.
+        bad = sorted(i for i in _id_items(value) if not SLACK_ID.match(i))
+        if bad:
+            raise ValueError(f"{', '.join(repr(b) for b in bad[:5])} {'is' if len(bad) == 1 else 'are'} not a Slack "
+                             "user id (U…/W…) or user-group id (S…); copy ids from a profile's ⋯ menu → "
+                             "Copy member ID, or a user group's page")
+        return value
+
     @field_validator("thor_api_url", "slack_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -190,10 +209,15 @@ class Settings(BaseSettings):
         return _ids(self.admins)
 
     def operator_ids(self) -> tuple[set[str], set[str]]:
-        """Who may stop a charge: THORBOT_OPERATORS and THORBOT_ADMINS together; all empty = everyone may."""
+        """Who may stop a charge: THORBOT_OPERATORS and THORBOT_ADMINS together; all empty = nobody may."""
         users, groups = _ids(self.operators)
         admin_users, admin_groups = _ids(self.admins)
         return users | admin_users, groups | admin_groups
+
+    def stops_enabled(self) -> bool:
+        """Stopping a charge from Slack is off until someone is named who may (default deny)."""
+        users, groups = self.operator_ids()
+        return bool(users or groups)
 
     def webhook_sources(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """THORBOT_THOR_WEBHOOK_ALLOW as networks (empty: any source)."""

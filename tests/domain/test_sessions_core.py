@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from thorbot.domain.failed_starts import Attempt, FailureRules, judge_attempt
 from thorbot.domain.incidents import Opened, Resolved
+from thorbot.domain.session_messages import SessionView, render_stuck, stop_button
 from thorbot.domain.sessions import Session, StallRules, is_failed, kwh, watch_session
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -98,3 +100,12 @@ def test_failures_spread_wider_than_the_window_open_nothing() -> None:
 def test_the_failed_session_threshold_and_energy_words() -> None:
     assert is_failed(99, 100) and not is_failed(100, 100) and is_failed(None, 100)
     assert kwh(12345) == "12.3 kWh" and kwh(None) == "energy n/a"
+
+
+def test_no_stop_button_anywhere_unless_someone_may_press_it() -> None:
+    session = Session(transaction=7, box_id="B1", connector=1, started=T0, energy_wh=100, id_tag="04AABB")
+    for offer in (False, True):
+        view = SessionView(session, "RFID", stoppable=True, offer_stop=offer)
+        notice = render_stuck(view, name="Box", reason="stalled", flat_since=T0, now=T0 + timedelta(hours=1))
+        assert ("session_stop" in json.dumps(notice)) is offer
+        assert (stop_button(view) is not None) is offer

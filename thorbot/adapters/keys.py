@@ -42,7 +42,9 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | inbox | list | Attempt JSON from notifications, for the worker to judge | drained each cycle |
 | stop:<id> | string | StopRequest JSON: a remote stop asked from Slack | 30 days |
 | stops:pending | zset | stop id → when "not confirmed" is due (2 minutes) | removed when settled |
-| stops:audit | list | StopRequest JSON, newest first | 1,000 entries |
+| stops:audit | list | StopRequest JSON, newest first (the intent, then Thor's answer) | 1,000 entries |
+| stopclaim:<transaction> | string | JSON {by, at}: someone is asking Thor to stop this charge | confirm window + 60 s |
+| stopview:<view id> | string | JSON {by, at}: this confirmation was taken (a replay does nothing) | 1 day |
 | delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
 | history:<box> | zset | `kind|connector|start|end` of each resolved incident, scored by its end | 400 days |
 | history:first_seen | hash | box id → when thorbot first saw it (epoch s): measured from then | one field per box |
@@ -145,6 +147,14 @@ def note_seen(digest: str) -> str:
 
 def stop_request(stop_id: str) -> str:
     return f"{PREFIX}stop:{stop_id}"
+
+
+def stop_claim(transaction: int) -> str:
+    return f"{PREFIX}stopclaim:{transaction}"
+
+
+def stop_view(view_id: str) -> str:
+    return f"{PREFIX}stopview:{view_id}"
 
 
 def batch(batch_id: str) -> str:

@@ -27,6 +27,29 @@ MONTHLY_MONTHS = 14
 MAX_INBOX_READ = 1000
 
 
+class StopClaim(BaseModel):
+    """Who is asking Thor to stop a charge (at most one at a time per transaction)."""
+
+    by: str
+    at: datetime
+
+
+_CLAIM_STOP = """
+local seen = redis.call('GET', KEYS[1])
+if seen then return seen end
+local held = redis.call('GET', KEYS[2])
+if held then return held end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return false
+"""
+_RELEASE_STOP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+VIEW_CLAIM_TTL = 24 * 3600
+
+
 class StopRequest(BaseModel):
     """A remote stop someone asked for from Slack, and where its outcome is reported."""
 
@@ -43,6 +66,13 @@ class StopRequest(BaseModel):
     energy_wh: int | None = None
     confirmed: bool | None = None
     settled_at: datetime | None = None
+    stage: str = "answered"  # "asking": the intent, audited before Thor is called; "answered": Thor's answer
+    id_tag_hash: str | None = None  # which id_tag the stop used (hashed): only its stop notification confirms it
+
+
+def tag_hash(id_tag: str) -> str:
+    """An id_tag as thorbot keeps it next to a stop request: enough to match a notification, not to reuse."""
+    return hashlib.sha256(id_tag.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -152,6 +182,25 @@ class SessionStore:
             await pipe.execute()
 
     # --- remote stops ----------------------------------------------------------------------
+    async def claim_stop(self, view_id: str, transaction: int, claim: StopClaim, ttl_s: float) -> StopClaim | None:
+        """Take the right to ask Thor to stop `transaction`; None when taken, else who holds it.
+
+        A replayed confirmation (same view) or a second operator finds the first one's claim.
+        """
+        held = await self.redis.eval(_CLAIM_STOP, 2, keys.stop_view(view_id), keys.stop_claim(transaction),
+                                     claim.model_dump_json(), max(1, int(ttl_s)), VIEW_CLAIM_TTL)
+        return StopClaim.model_validate_json(held) if held else None
+
+    async def release_stop(self, transaction: int, claim: StopClaim) -> None:
+        """Thor refused or failed: another operator may try again (a replay of this view still may not)."""
+        await self.redis.eval(_RELEASE_STOP, 1, keys.stop_claim(transaction), claim.model_dump_json())
+
+    async def audit_intent(self, request: StopRequest) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(keys.STOP_AUDIT, request.model_dump_json())
+            pipe.ltrim(keys.STOP_AUDIT, 0, 999)
+            await pipe.execute()
+
     async def record_stop(self, request: StopRequest, confirm_by: datetime) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.stop_request(request.id), request.model_dump_json(), ex=keys.INCIDENT_TTL)

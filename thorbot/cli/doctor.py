@@ -62,6 +62,13 @@ def settings_checks(settings: Settings, environ: dict[str, str]) -> list[Check]:
     if environ.get("SLACK_CLIENT_ID") and environ.get("SLACK_CLIENT_SECRET"):
         checks.append(Check("fail", "SLACK_CLIENT_ID/SECRET", "both set: Bolt would switch to OAuth mode",
                             "unset SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"))
+    if settings.stops_enabled():
+        checks.append(Check("ok", "THORBOT_OPERATORS", "set: they (and THORBOT_ADMINS) may stop charges from Slack"))
+    else:
+        checks.append(Check("warn", "THORBOT_OPERATORS", "empty (and so is THORBOT_ADMINS): nobody may stop a charge "
+                            "from Slack, and no Stop button is shown",
+                            "to allow it, set THORBOT_OPERATORS to the Slack user ids (U…) or user-group ids (S…) "
+                            "of who may, e.g. THORBOT_OPERATORS=S0123OPS, and restart serve and worker"))
     checks.append(Check("ok", "THOR_API_URL", settings.thor_api_url))
     where = redact(settings.redis_url) if settings.redis_url else f"unset: embedded Redis in {settings.data_dir}"
     checks.append(Check("ok", "REDIS_URL", where))

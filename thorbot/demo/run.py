@@ -83,7 +83,9 @@ def demo_settings(base: Settings, data_dir: Path, thor_url: str, slack_url: str 
     values: dict[str, object] = {
         "thor_api_key": DEMO_KEY, "thor_api_url": thor_url, "redis_url": None, "data_dir": data_dir,
         "poll_interval": max(0.5, 60.0 / speed), "slack_channel_gap": 0.2, "name_cache_ttl": 30.0,
-        "thor_timeout": 5.0, "admins": "", "operators": "",
+        "thor_timeout": 5.0, "admins": "",
+        # The console user is an operator, so the story can show a charge stopped from Slack.
+        "operators": DEMO_USER if slack_url else base.operators,  # --slack: real people, from the environment
         # The story's charges: stuck after 5 flat minutes (not 30), finished charges read every minute.
         "session_stall_after": 300.0, "session_stall_grace": 60.0, "finished_interval": 60.0,
         "thor_webhook_token": secrets.token_urlsafe(32),

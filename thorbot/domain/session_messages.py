@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.domain.blocks import Block, Payload, button, context, message, plain, section
@@ -31,6 +31,7 @@ class SessionView:
     session: Session
     started_by: str  # "RFID", "app", "API" or "app or API"
     stoppable: bool  # thorbot knows the id_tag Thor needs (or will find it in the running list)
+    offer_stop: bool = False  # someone may stop charges from Slack at all (THORBOT_OPERATORS/ADMINS set)
 
 
 def stop_value(view: SessionView, name: str = "") -> str:
@@ -43,6 +44,8 @@ def stop_value(view: SessionView, name: str = "") -> str:
 
 
 def stop_button(view: SessionView, name: str = "") -> Block | None:
+    if not view.offer_stop:
+        return None
     value = stop_value(view, name)
     return button("Stop charge…", ACTION_STOP, value, style="danger") if value else None
 
@@ -100,6 +103,12 @@ def stop_modal(data: dict[str, Any], *, name: str, now: datetime, private: str) 
     }
 
 
+def notice_modal(text: str) -> dict[str, Any]:
+    """A modal that only explains (a refused or repeated stop confirmation replaces itself with this)."""
+    return {"type": "modal", "title": plain("Stop charge", 24), "close": plain("Close", 24),
+            "blocks": [section(truncate(text, 3000))]}
+
+
 def render_stop_request(*, by: str, name: str, connector: int, transaction: int, energy_wh: int | None,
                         outcome: str) -> Payload:
     """The audit line: who asked to stop which charge, and what Thor answered."""
@@ -109,12 +118,14 @@ def render_stop_request(*, by: str, name: str, connector: int, transaction: int,
     return message(text, [section(text)])
 
 
-def render_stop_outcome(*, name: str, connector: int, confirmed: bool, energy_wh: int | None) -> Payload:
+def render_stop_outcome(*, name: str, connector: int, confirmed: bool, energy_wh: int | None,
+                        waited: timedelta) -> Payload:
     if confirmed:
         text = (f":white_check_mark: Confirmed: the charge on *{escape(truncate(name, 150))}* connector #{connector} "
                 f"has stopped ({kwh(energy_wh)}).")
     else:
-        text = (f":warning: Not confirmed: 2 minutes after Thor accepted the stop, the charge on "
+        text = (f":warning: Not confirmed: {duration(waited.total_seconds())} after thorbot asked Thor to stop it, "
+                f"the charge on "
                 f"*{escape(truncate(name, 150))}* connector #{connector} still looked running. Check the card, or the "
                 "box itself.")
     return message(text, [section(text)])

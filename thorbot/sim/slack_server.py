@@ -242,9 +242,10 @@ class FakeSlack:
             view = json.loads(view)
         if not body.get("trigger_id") or not isinstance(view, dict):
             return 200, {"ok": False, "error": "invalid_arguments"}, {}
-        self.modals.append(view)
-        self._notify("modal", view)
-        return 200, {"ok": True, "view": {"id": f"V{next(self._seq):06d}", **view}}, {}
+        opened = {**view, "id": f"V{next(self._seq):06d}"}  # Slack gives every view its own id
+        self.modals.append(opened)
+        self._notify("modal", opened)
+        return 200, {"ok": True, "view": opened}, {}
 
     def _users_info(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         user = str(body.get("user", ""))

@@ -36,6 +36,7 @@ class ThorFaults:
     list_live_fields: bool = True     # False: list entries lack connected / last_heartbeat
     error_style: ErrorStyle = "json"
     fail_next: int = 0                # fail only the next N requests with `error`
+    hold_stops: asyncio.Event | None = None  # POST /charges/stop waits for this (a stop held in flight)
 
 
 @dataclass
@@ -162,6 +163,8 @@ class FakeThor:
             transaction = int(body["transaction"]) if body.get("transaction") is not None else None
         except (ValueError, KeyError, TypeError):
             return self.error(400, "InvalidRequest")
+        if self.faults.hold_stops is not None:
+            await self.faults.hold_stops.wait()
         self.log.stops.append((box_id, connector, transaction))
         refused = self.fleet.stop_command(box_id, connector, id_tag, transaction)
         if refused is not None:

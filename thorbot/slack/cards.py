@@ -93,8 +93,10 @@ async def session_facts(ctx: AppContext, box: Chargebox, running: list[Session] 
         rates = await store.success_7d(box.id, [c.number for c in box.connectors], ctx.clock())
     except RedisDown:
         notes, rates = {}, {}
+    offer = ctx.settings.stops_enabled()
     views = {s.connector: SessionView(s, started_by(s, notes.get(s.transaction)),
-                                      stop_id_tag(s, notes.get(s.transaction)) is not None) for s in sessions}
+                                      stop_id_tag(s, notes.get(s.transaction)) is not None, offer_stop=offer)
+             for s in sessions}
     return views, rates
 
 

@@ -1,7 +1,9 @@
 """Who may do what: THORBOT_ADMINS change settings; THORBOT_OPERATORS (and admins) stop charges.
 
-Empty lists mean everyone may. A user group's members are read from Slack (cached five minutes);
-if Slack cannot say, the answer is no rather than an open door.
+An empty THORBOT_ADMINS means everyone may change settings. Stopping a driver's charge is different:
+with both lists empty nobody may (default deny; `thorbot doctor` says how to turn it on). A user
+group's members are read from Slack (cached five minutes); if Slack cannot say, the answer is no
+rather than an open door.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ async def may_change(settings: Settings, store: OnCallStore, slack: SlackApi | N
 
 
 async def may_stop(settings: Settings, store: OnCallStore, slack: SlackApi | None, user_id: str) -> bool:
-    """Stop a charge from Slack: THORBOT_OPERATORS and THORBOT_ADMINS."""
+    """Stop a charge from Slack: THORBOT_OPERATORS and THORBOT_ADMINS; nobody when both are empty."""
+    if not settings.stops_enabled():
+        return False
     return await _member(*settings.operator_ids(), store, slack, user_id)
 
 

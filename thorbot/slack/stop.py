@@ -1,6 +1,10 @@
 """Stop a charge from Slack: the button opens a confirmation modal; confirming asks Thor to stop it.
 
-- Only THORBOT_OPERATORS and THORBOT_ADMINS may (everyone, when both are empty).
+- Only THORBOT_OPERATORS and THORBOT_ADMINS may; with both empty nobody may, and no Stop button is shown.
+- One stop per charge at a time: confirming claims the transaction (and the confirmation itself) in
+  Redis before Thor is called, so a replayed submission or a second operator is told who asked, and
+  when, instead of sending Thor the command again. The intent is audited before the call, Thor's
+  answer after it.
 - Thor needs the id_tag the charge was started with: the RFID from its running list, or, for a charge
   started from Thor's app or the API, the id_tag of its start notification (only there). Without one,
   the button says why it cannot stop it.
@@ -12,6 +16,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -21,23 +27,36 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.session_store import SessionStore, StopRequest
+from thorbot.adapters.session_store import SessionStore, StopClaim, StopRequest, tag_hash
 from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
 from thorbot.adapters.store import RedisDown, Store
 from thorbot.domain.replies import describe_thor_error
-from thorbot.domain.session_messages import read_stop_value, refusal, render_stop_request, stop_modal
+from thorbot.domain.session_messages import notice_modal, read_stop_value, refusal, render_stop_request, stop_modal
 from thorbot.domain.sessions import stop_id_tag
+from thorbot.domain.text import slack_date
 from thorbot.errors import SlackError, ThorError, ThorRefused
 from thorbot.runtime import AppContext
 from thorbot.slack.permissions import may_stop
 from thorbot.slack.reply import tell
 
 log = logging.getLogger(__name__)
+CLAIM_MARGIN = 60.0  # seconds a claim outlives the confirmation window
 NOT_AN_OPERATOR = ("Only thorbot operators may stop a charge in this workspace (`THORBOT_OPERATORS` or "
                    "`THORBOT_ADMINS`). Ask one of them.")
 NO_ID_TAG = ("thorbot cannot stop this charge: it was started from Thor's app or the API, and Thor only gives the "
              "id_tag a stop needs in its start notification, which thorbot did not receive. Set up Thor's "
              "notifications (README → Charging sessions), or stop it from the Thor dashboard.")
+
+
+ACK_BUDGET = 2.0  # seconds the confirmation may spend deciding before Slack's 3-second window closes
+STOPS_OFF = ("Stopping charges from Slack is turned off in this workspace: nobody is named who may. An admin can "
+             "turn it on by setting `THORBOT_OPERATORS` (user or user-group ids) and restarting thorbot; "
+             "`thorbot doctor` explains.")
+
+
+def _already(claim: StopClaim) -> str:
+    return (f"Already asked: <@{claim.by}> asked Thor to stop this charge at {slack_date(claim.at)}. thorbot posts "
+            "the outcome in the thread of that request; nothing else was sent to Thor.")
 
 
 class StopActions:
@@ -53,6 +72,9 @@ class StopActions:
         user = str((body.get("user") or {}).get("id", ""))
         if data is None:
             await tell(respond, "That button is not one of thorbot's; nothing was stopped.")
+            return
+        if not self.ctx.settings.stops_enabled():
+            await tell(respond, STOPS_OFF)
             return
         try:
             if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
@@ -78,53 +100,101 @@ class StopActions:
             await tell(respond, "Slack did not open the confirmation in time; press the button again.")
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """Confirmed: ask Thor to stop the charge, and audit the attempt whatever Thor answers."""
-        await ack()
+        """Confirmed: claim the charge, audit the intent, ask Thor, audit the outcome. Once, whoever repeats it."""
         user = str((body.get("user") or {}).get("id", ""))
-        try:
-            where = json.loads(str(view.get("private_metadata") or "{}"))
-            data = read_stop_value(json.dumps(where.get("stop")))
-        except ValueError:
-            data = None
+        where, data = _confirmation(view)
         if data is None:
+            await ack()
             log.warning("a stop confirmation arrived without a session; nothing was stopped")
             return
-        if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
-            log.warning("refused a stop confirmation from %s: not an operator", user[:20])
-            return
         box_id, connector, transaction = str(data["b"]), int(data["c"]), int(data["t"])
-        answer, accepted, energy = await self._ask_thor(box_id, connector, transaction)
-        await self._audit(user, box_id, str(data.get("n") or ""), connector, transaction, energy, answer, accepted,
-                          where)
+        view_id = str(view.get("id") or "")[:64] or f"t{transaction}"
+        claim = StopClaim(by=user, at=self.ctx.clock())
+        try:
+            async with asyncio.timeout(ACK_BUDGET):
+                refusal_text = await self._may_claim(user, view_id, transaction, claim)
+        except TimeoutError:  # a slow user-group lookup: answer Slack now, decide after
+            await ack()
+            refusal_text = await self._may_claim(user, view_id, transaction, claim)
+            if refusal_text:
+                await self._respond(str(where.get("response_url") or ""), {"text": refusal_text})
+                return
+        except RedisDown:
+            await ack(response_action="update", view=notice_modal(
+                "thorbot cannot reach its database (Redis) right now, so it did not ask Thor. Try again in a minute."))
+            return
+        else:
+            if refusal_text:
+                log.warning("refused a stop confirmation from %s on transaction %d: %s", user[:20], transaction,
+                            refusal_text[:60])
+                await ack(response_action="update", view=notice_modal(refusal_text))
+                return
+            await ack()
+        await self._stop(user, box_id, str(data.get("n") or ""), connector, transaction, claim, where)
 
-    async def _ask_thor(self, box_id: str, connector: int, transaction: int) -> tuple[str, bool, int | None]:
-        """(what Thor answered in plain words, was the command accepted, energy so far)."""
+    async def _may_claim(self, user: str, view_id: str, transaction: int, claim: StopClaim) -> str | None:
+        """None when this user may stop and now holds the claim; else why not, in words."""
+        if not self.ctx.settings.stops_enabled():
+            return STOPS_OFF
+        if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
+            return NOT_AN_OPERATOR
+        ttl = self.ctx.settings.stop_confirm_within + CLAIM_MARGIN
+        held = await self.sessions.claim_stop(view_id, transaction, claim, ttl)
+        return _already(held) if held is not None else None
+
+    async def _stop(self, user: str, box_id: str, shown_name: str, connector: int, transaction: int,
+                    claim: StopClaim, where: dict[str, Any]) -> None:
+        now = self.ctx.clock()
+        name = await self._name(box_id, shown_name)
+        request = StopRequest(id=uuid.uuid4().hex[:16], box_id=box_id, alias=name, connector=connector,
+                              transaction=transaction, by=user, at=now, thor_answer="asking Thor to stop it…",
+                              stage="asking")
+        try:
+            await self.sessions.audit_intent(request)
+        except RedisDown:
+            log.error("remote stop by %s on %s #%d not asked: Redis unreachable, so it could not be audited",
+                      user[:20], box_id[:40], connector)
+            await self._respond(str(where.get("response_url") or ""), {
+                "text": "thorbot cannot reach its database (Redis) right now, so it did not ask Thor. Try again."})
+            return
+        answer, accepted, energy, tag = await self._ask_thor(box_id, connector, transaction)
+        if not accepted:
+            with contextlib.suppress(*RedisDown):
+                await self.sessions.release_stop(transaction, claim)
+        request = request.model_copy(update={"thor_answer": answer, "energy_wh": energy, "stage": "answered",
+                                             "id_tag_hash": tag_hash(tag) if tag else None,
+                                             "confirmed": None if accepted else False,
+                                             "settled_at": None if accepted else self.ctx.clock()})
+        await self._audit(request, where)
+
+    async def _ask_thor(self, box_id: str, connector: int, transaction: int
+                        ) -> tuple[str, bool, int | None, str | None]:
+        """(what Thor answered in plain words, was the command accepted, energy so far, the id_tag used)."""
         thor = self.ctx.thor_interactive
         try:
             running = [s for s in await thor.running_charges(box_id) if s.transaction == transaction]
         except ThorError as exc:
-            return f"not sent: {describe_thor_error(exc)}", False, None
+            return f"not sent: {describe_thor_error(exc)}", False, None, None
         if not running:
-            return "not sent: that charge is no longer running (it may just have ended).", False, None
+            return "not sent: that charge is no longer running (it may just have ended).", False, None, None
         session = running[0]
         note = (await self.sessions.start_notes([transaction])).get(transaction)
         id_tag = stop_id_tag(session, note)
         if id_tag is None:
-            return f"not sent: {NO_ID_TAG}", False, session.energy_wh
+            return f"not sent: {NO_ID_TAG}", False, session.energy_wh, None
         try:
             await thor.stop_charge(box_id, connector, id_tag, transaction)
         except ThorRefused as exc:
-            return f"Thor refused: {refusal(exc.code)}.", False, session.energy_wh
+            return f"Thor refused: {refusal(exc.code)}.", False, session.energy_wh, id_tag
         except ThorError as exc:
-            return f"it failed: {describe_thor_error(exc)}", False, session.energy_wh
-        return "Thor accepted the command; waiting for the box to confirm…", True, session.energy_wh
+            return f"it failed: {describe_thor_error(exc)}", False, session.energy_wh, id_tag
+        return "Thor accepted the command; waiting for the box to confirm…", True, session.energy_wh, id_tag
 
-    async def _audit(self, user: str, box_id: str, shown_name: str, connector: int, transaction: int,
-                     energy: int | None, answer: str, accepted: bool, where: dict[str, Any]) -> None:
-        now = self.ctx.clock()
-        name = await self._name(box_id, shown_name)
-        payload = render_stop_request(by=user, name=name, connector=connector, transaction=transaction,
-                                      energy_wh=energy, outcome=answer)
+    async def _audit(self, request: StopRequest, where: dict[str, Any]) -> None:
+        """Thor's answer: in a message (the notice's thread, or the card's channel) and in Redis."""
+        payload = render_stop_request(by=request.by, name=request.alias or request.box_id,
+                                      connector=request.connector, transaction=request.transaction,
+                                      energy_wh=request.energy_wh, outcome=request.thor_answer)
         channel, parent = str(where.get("channel") or ""), str(where.get("message_ts") or "") or None
         posted: str | None = None
         if channel and not channel.startswith("D"):
@@ -134,18 +204,20 @@ class StopActions:
                 log.warning("could not post the stop audit in %s: %s", channel, exc.error)
         if posted is None and where.get("response_url"):
             await self._respond(str(where["response_url"]), payload)
-        request = StopRequest(id=uuid.uuid4().hex[:16], box_id=box_id, alias=name, connector=connector,
-                              transaction=transaction, by=user, at=now, channel=channel if posted else None,
-                              thread_ts=(parent or posted) if posted else None, thor_answer=answer, energy_wh=energy,
-                              confirmed=None if accepted else False, settled_at=None if accepted else now)
+        request = request.model_copy(update={"channel": channel if posted else None,
+                                             "thread_ts": (parent or posted) if posted else None})
+        confirm_by = request.at + timedelta(seconds=self.ctx.settings.stop_confirm_within)
         try:
-            await self.sessions.record_stop(request, now + timedelta(seconds=self.ctx.settings.stop_confirm_within))
+            await self.sessions.record_stop(request, confirm_by)
         except RedisDown:
-            log.error("remote stop by %s on %s #%d not recorded: Redis unreachable", user[:20], box_id[:40], connector)
-        log.info("remote stop by %s on %s #%d (transaction %d): %s", user[:20], box_id[:40], connector, transaction,
-                 answer[:120])
+            log.error("remote stop by %s on %s #%d: Thor's answer not recorded: Redis unreachable", request.by[:20],
+                      request.box_id[:40], request.connector)
+        log.info("remote stop by %s on %s #%d (transaction %d): %s", request.by[:20], request.box_id[:40],
+                 request.connector, request.transaction, request.thor_answer[:120])
 
     async def _respond(self, url: str, payload: dict[str, Any]) -> None:
+        if not url:
+            return
         poster = ResponseUrl()
         try:
             await Respond(poster, url)(replace_original=False, response_type="ephemeral", **payload)
@@ -163,3 +235,14 @@ class StopActions:
         except RedisDown:
             record = None
         return record.alias if record is not None and record.alias else box_id
+
+
+def _confirmation(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(where the button was, the session it stops) from the modal's private metadata."""
+    try:
+        where = json.loads(str(view.get("private_metadata") or "{}"))
+        if not isinstance(where, dict):
+            return {}, None
+        return where, read_stop_value(json.dumps(where.get("stop")))
+    except (ValueError, RecursionError):
+        return {}, None

@@ -77,10 +77,11 @@ class Deliverer:
 
     def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime],
                  fence: Callable[[], tuple[str, float]], *, min_gap: float = 1.0, concurrency: int = 8,
-                 escalate_max: int = 3) -> None:
+                 escalate_max: int = 3, offer_stop: bool = False) -> None:
         self.store = store
         self.oncall = OnCallStore(store.redis)
         self.escalate_max = escalate_max
+        self.offer_stop = offer_stop  # a Stop button only when someone may press it
         self.slack = slack
         self.clock = clock
         self.fence = fence  # (lease token, lease ttl in seconds) of the worker this deliverer belongs to
@@ -228,7 +229,8 @@ class Deliverer:
             return
         note = (await self.sessions.start_notes([session.transaction])).get(session.transaction)
         record = (await self.store.record_statuses([session.box_id])).get(session.box_id)
-        view = SessionView(session, started_by(session, note), stop_id_tag(session, note) is not None)
+        view = SessionView(session, started_by(session, note), stop_id_tag(session, note) is not None,
+                           offer_stop=self.offer_stop)
         payload = render_stuck(view, name=(record.alias if record and record.alias else session.box_id),
                                reason=job.reason or "stalled", flat_since=job.since or session.started, now=now)
         ts = await self._post(channel, jobs, payload)
@@ -270,7 +272,8 @@ class Deliverer:
         if await self._settle_already_posted(channel, jobs, job.message_ts):
             return
         payload = render_stop_outcome(name=request.alias or request.box_id, connector=request.connector,
-                                      confirmed=job.reason == "confirmed", energy_wh=request.energy_wh)
+                                      confirmed=job.reason == "confirmed", energy_wh=request.energy_wh,
+                                      waited=(request.settled_at or job.created) - request.at)
         ts = await self._post(channel, jobs, payload, thread_ts=job.message_ts)
         await self.store.delivered(jobs, channel, ts, [])
 

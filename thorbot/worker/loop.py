@@ -43,7 +43,7 @@ class Worker:
         self.token = f"{self.id}:{uuid.uuid4().hex}"
         self.poller = Poller(store, thor, settings)
         self.deliverer = Deliverer(store, SlackApi(client), clock, self._fence, min_gap=settings.slack_channel_gap,
-                                   escalate_max=settings.escalate_max)
+                                   escalate_max=settings.escalate_max, offer_stop=settings.stops_enabled())
         self.digester = Digester(store)
         self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
                                    max_count=settings.escalate_max)
