@@ -109,13 +109,19 @@ class AppRig:
         return await self.http.post(f"{self.url}/thor/notifications/{secret}", json=note)
 
     async def reply(self, key: str, count: int = 1, timeout: float = 10.0) -> dict[str, Any]:
-        """The `count`-th payload posted to a response_url (waits for it)."""
+        """The `count`-th answer posted to a response_url (waits for it), not counting "working…" notes: a
+        slow machine may send one first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self.slack.responses[key]) >= count:
-                return self.slack.responses[key][count - 1]
+            answers = [r for r in self.slack.responses[key] if not is_progress(r)]
+            if len(answers) >= count:
+                return answers[count - 1]
             await asyncio.sleep(0.02)
         raise AssertionError(f"no response #{count} on response_url {key}: {self.slack.responses[key]}")
+
+
+def is_progress(payload: dict[str, Any]) -> bool:
+    return str(payload.get("text", "")).startswith(":hourglass_flowing_sand:")
 
 
 def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:

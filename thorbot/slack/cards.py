@@ -22,16 +22,15 @@ from thorbot.domain.sessions import Session, started_by, stop_id_tag
 from thorbot.domain.text import slack_date
 from thorbot.errors import ThorError
 from thorbot.runtime import AppContext
-from thorbot.slack.reply import Payload, reply, safe_payload
+from thorbot.slack.reply import Payload, answer, reply, safe_payload
 
 log = logging.getLogger(__name__)
 
 
 async def answer_query(ctx: AppContext, query: str, respond: AsyncRespond, channel: str = "") -> None:
     """Resolve the query and answer with a card, a pick list, or a helpful error."""
-    payload = await safe_payload(lambda: query_payload(ctx, query, channel), query,
-                                 deadline=ctx.settings.interactive_deadline)
-    await reply(respond, payload, replace=True)
+    await answer(respond, lambda: query_payload(ctx, query, channel), query,
+                 deadline=ctx.settings.interactive_deadline, working=replies.looking_up(query))
 
 
 async def answer_card(ctx: AppContext, box_id: str, respond: AsyncRespond, *, replace: bool = False,

@@ -2,7 +2,8 @@
 
 Every command is acknowledged before any I/O (Thor, Redis, Slack): a slow or unreachable service
 never costs Slack's 3-second window. What is pure (help, usage errors, a settings command in a DM)
-is the acknowledgement itself; everything else acks "working…" and answers when it has the answer.
+is the acknowledgement itself; everything else acks empty and answers through response_url, with a
+"working…" note first only when the answer takes more than a second (slack/reply.py).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from thorbot.runtime import AppContext
 from thorbot.slack.cards import answer_query
 from thorbot.slack.oncall import oncall_payload
 from thorbot.slack.permissions import may_change
-from thorbot.slack.reply import Payload, reply, safe_payload
+from thorbot.slack.reply import Payload, answer
 from thorbot.slack.reports import digest_payload, report_payload
 from thorbot.slack.subscriptions import subscriptions_payload
 
+WORKING = ":hourglass_flowing_sand:"
 IN_A_DM = ("Subscriptions, on-call and mutes belong to a channel: run this in the channel that should get the "
            "alerts (and invite @thorbot there if it is private).")
 NOT_AN_ADMIN = ("Only thorbot admins may change subscriptions, on-call and mutes in this workspace "
@@ -58,7 +60,7 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
         await ack(**replies.help_reply())
         return
     if isinstance(parsed, ShowCard):
-        await ack(**replies.looking_up(parsed.query))
+        await ack()
         await answer_query(ctx, parsed.query, respond, channel=channel)
         return
     if not channel:
@@ -69,11 +71,10 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
         return
     working = ("Checking with Thor…" if isinstance(parsed, Subscribe | ListSubscriptions) else
                "Building the report…" if isinstance(parsed, ShowReport) else "Updating…")
-    await ack(**replies.simple(working, emoji=":hourglass_flowing_sand:"))
+    await ack()
     user = str(command.get("user_id", ""))
-    payload = await safe_payload(lambda: _answer(ctx, slack, parsed, channel, user), None,
-                                 deadline=ctx.settings.interactive_deadline)
-    await reply(respond, payload, replace=True)
+    await answer(respond, lambda: _answer(ctx, slack, parsed, channel, user), None,
+                 deadline=ctx.settings.interactive_deadline, working=replies.simple(working, emoji=WORKING))
 
 
 async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channel: str, user: str) -> Payload:

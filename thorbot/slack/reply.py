@@ -15,6 +15,7 @@ from thorbot.errors import SlackError, ThorError, ThorUnavailable
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
+PROGRESS_AFTER = 1.0  # seconds an answer may take before the user is told it is on its way
 
 
 async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | None, *, deadline: float) -> Payload:
@@ -54,3 +55,18 @@ async def reply(respond: AsyncRespond, payload: Payload, *, replace: bool) -> No
 async def tell(respond: AsyncRespond, text: str) -> None:
     """A short private note to whoever clicked, leaving the message they clicked on as it is."""
     await reply(respond, {"response_type": "ephemeral", "text": text}, replace=False)
+
+
+async def answer(respond: AsyncRespond, build: Callable[[], Awaitable[Payload]], query: str | None, *,
+                 deadline: float, working: Payload | None, replace: bool = True) -> None:
+    """Build an answer (see `safe_payload`) and send it; say it is on its way only if it is slow.
+
+    The "working…" note goes through response_url too, before the answer, so it can never show up after
+    it (an acknowledgement's text could: Slack shows the ack and the response_url post in arrival order).
+    """
+    task = asyncio.ensure_future(safe_payload(build, query, deadline=deadline))
+    if working is not None:
+        done, _ = await asyncio.wait({task}, timeout=PROGRESS_AFTER)
+        if not done:
+            await reply(respond, working, replace=False)
+    await reply(respond, await task, replace=replace)
