@@ -220,3 +220,53 @@ async def test_boxes_watched_before_history_existed_are_measured_after_an_upgrad
     clock.now += POLL
     await make_worker(rig, clock, "w2", **WORKER).tick(poll=True)  # the upgraded worker starts
     assert await rig.ctx.redis.hlen(keys.HISTORY_FIRST_SEEN) == len(rig.thor.fleet.boxes)
+
+
+async def watch_an_outage(rig: AppRig, clock: Clock, before: Any = None) -> SimBox:
+    """The whole fleet watched in C0ALERTS; `before()` runs once the worker has seen it; then one box is
+    down for an hour."""
+    rig.ctx.clock = clock
+    rig.thor.fleet.incident_rate = 0.0
+    await subscribe(rig, "all")
+    worker = make_worker(rig, clock, **WORKER)
+    box = next(iter(rig.thor.fleet.boxes.values()))
+    for step in range(6):
+        if step == 1 and before is not None:
+            await before()
+        box.connected = step not in (2, 3, 4)
+        for each in rig.thor.fleet.boxes.values():
+            if each.connected:
+                each.last_heartbeat = clock.now
+        await worker.tick(poll=True)
+        clock.now += POLL
+    return box
+
+
+async def test_a_mute_covers_only_what_its_channel_watches(rig: AppRig, clock: Clock) -> None:
+    async def mute_elsewhere() -> None:  # a channel that watches nothing mutes "all"; so does an old record
+        _, key = await rig.command("mute all 6h", channel="C0NOTHING")
+        assert "Muted" in json.dumps(await rig.reply(key))
+        from thorbot.adapters.history_store import HistoryStore
+        await HistoryStore(rig.ctx.redis).record_mute("C0OLD", ["*"], clock.now, clock.now + timedelta(hours=6))
+
+    box = await watch_an_outage(rig, clock, mute_elsewhere)
+    _, key = await rig.command(f"report {box.id} 7d")
+    text = json.dumps(await rig.reply(key), ensure_ascii=False)
+    assert "1 outage, down 1 h" in text and "excluded (maintenance)" not in text
+
+
+async def test_download_csv_carries_the_box_id_even_when_names_repeat(rig: AppRig, clock: Clock) -> None:
+    box = await watch_an_outage(rig, clock)
+    twin = list(rig.thor.fleet.boxes.values())[1]
+    await rig.ctx.redis.hset(keys.HISTORY_NAMES, twin.id, box.alias)
+    record = json.loads(await rig.ctx.redis.hget(keys.BOXES, twin.id))
+    await rig.ctx.redis.hset(keys.BOXES, twin.id, json.dumps({**record, "alias": box.alias}))  # same name
+    _, key = await rig.command(f"report {box.id} 7d")
+    report = await rig.reply(key)
+    value = next(e["value"] for b in report["blocks"] if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == ACTION_REPORT_CSV)
+    assert box.id in value and box.alias not in value
+    _, key = await rig.action(ACTION_REPORT_CSV, value)
+    shared = await wait_for_file(rig)
+    rows = list(csv.DictReader(io.StringIO(shared["content"])))
+    assert [r["box_id"] for r in rows] == ["FLEET", box.id]

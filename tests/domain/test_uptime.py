@@ -83,7 +83,16 @@ def test_the_nevi_formula_by_hand() -> None:
     assert u.measured == timedelta(days=31)
     assert u.outage == hours(2) and u.excluded == timedelta(minutes=30) and u.outages == 1
     assert u.percent is not None and abs(u.percent - (44640 - 90) / 44640 * 100) < 1e-9
-    assert u.mttr == hours(2) and u.longest == hours(2)
+    assert u.mttr == hours(1.5) and u.longest == hours(2)  # MTTR counts what `down` counts: not the maintenance
+
+
+def test_mttr_and_downtime_leave_out_the_same_time() -> None:
+    """An outage half in maintenance, half while thorbot was not observing: MTTR agrees with the downtime."""
+    box = BoxHistory.of("B", "Depot", T0 - hours(1), (Outage("offline", T0 + hours(10), T0 + hours(14)),),
+                        (Span(T0 + hours(10), T0 + hours(11)),))
+    u = measure(box, MONTH, [Span(T0 + hours(13), T0 + hours(14))], NOW)
+    assert u.downtime == hours(2) and u.repaired == 1
+    assert u.mttr == u.downtime
 
 
 def test_unknown_time_is_neither_up_nor_down() -> None:

@@ -144,6 +144,34 @@ class HistoryStore:
                                   end=_when(data["e"])))
         return out
 
+    async def maintenance(self, since: datetime) -> dict[str, list[Seconds]]:
+        """Box id (or `*`: every box) → its maintenance windows from mutes.
+
+        A mute of `*` recorded before mutes were limited to what their channel watches counts only for the
+        boxes that channel watches now (every box if it watches the whole fleet, none if it watches none).
+        """
+        mutes = await self.mutes(since)
+        everything = {m.channel for m in mutes if m.box_id == "*"}
+        scope: dict[str, set[str] | None] = {}
+        if everything:
+            channels = sorted(everything)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for channel in channels:
+                    pipe.sismember(keys.SUB_ALL, channel)
+                    pipe.smembers(keys.subs(channel))
+                answers = await pipe.execute()
+            for i, channel in enumerate(channels):
+                scope[channel] = None if answers[2 * i] else {str(b) for b in answers[2 * i + 1]}
+        by_box: dict[str, list[Seconds]] = {}
+        for mute in mutes:
+            span = (mute.start.timestamp(), mute.end.timestamp())
+            if mute.box_id != "*" or scope.get(mute.channel) is None:
+                by_box.setdefault(mute.box_id, []).append(span)
+                continue
+            for box_id in scope[mute.channel] or ():
+                by_box.setdefault(box_id, []).append(span)
+        return by_box
+
     # --- reading ---------------------------------------------------------------------------------
     async def unknown(self, window: Span, now: datetime) -> list[Span]:
         """The stretches of `window` (up to now) in which thorbot observed nothing."""
@@ -205,10 +233,7 @@ class HistoryStore:
                 pipe.zrangebyscore(keys.history(box_id), start, "+inf")
             answers = await pipe.execute()
         firsts, stored_names, ranges = answers[0] or [], answers[1] or [], answers[2:]
-        mutes = await self.mutes(window.start)
-        by_box: dict[str, list[Seconds]] = {}
-        for mute in mutes:
-            by_box.setdefault(mute.box_id, []).append((mute.start.timestamp(), mute.end.timestamp()))
+        by_box = await self.maintenance(window.start)
         fleet_wide = by_box.get("*", [])
         out = []
         for i, box_id in enumerate(box_ids):

@@ -26,15 +26,19 @@ class ChannelSummary:
 
 
 def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, Ack | None]],
-                channels: list[ChannelSummary], now: datetime, reliability: list[Block] | None = None
-                ) -> dict[str, Any]:
+                channels: list[ChannelSummary], now: datetime, reliability: list[Block] | None = None,
+                open_boxes: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`incidents`: the open ones shown (with their acks); `open_boxes`: every box with an open incident of any
+    kind (a box online but failing every charge needs attention too)."""
     problems = sorted(((i, r) for i, r in records.items() if r.status in PROBLEMS),
                       key=lambda item: (PROBLEMS.index(item[1].status), item[1].since))
+    attention = {i for i, _ in problems} | set(open_boxes) | {i.box_id for i, _ in incidents if i.resolved is None}
     online = sum(1 for r in records.values() if r.status is Status.ONLINE)
     blocks: list[Block] = [
         header("thorbot — fleet at a glance"),
         context(f"Updated {slack_date(now)}"),
-        section(f"*Watched boxes:* {len(records)} · {online} online · {len(problems)} need attention"),
+        section(f"*Watched boxes:* {len(records)} · {online} online · {len(attention)} "
+                f"{'needs' if len(attention) == 1 else 'need'} attention"),
         header("Offline and silent boxes"),
     ]
     lines = [f"{look(r.status.value).icon} *{escape(truncate(r.alias or i, 60))}* {code(i, 40)} — "

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, header, message, section
-from thorbot.domain.text import code, duration, escape, pack_lines, plural, truncate
+from thorbot.domain.text import code, duration, escape, pack_lines, plural, slack_date, truncate
 from thorbot.domain.uptime import ZERO, BoxReport, Report, Sessions, Uptime, grade
 
 ACTION_REPORT_CSV = "report_csv"
@@ -69,13 +70,26 @@ def box_line(row: BoxReport) -> str:
     return " · ".join(parts) + "\n" + strip(row.steps)
 
 
+def measured_since(report: Report) -> str | None:
+    """When history starts inside the period, say so: a figure over 16 minutes is not one over 30 days."""
+    if report.since is None:
+        return None
+    measured = max(ZERO, min(report.period.window.end, report.generated) - report.since)
+    return (f":hourglass_flowing_sand: thorbot's history starts {slack_date(report.since)}: this covers "
+            f"{minutes(measured)} of the {report.period.label}, not all of it")
+
+
 def fleet_lines(report: Report) -> list[str]:
     f = report.fleet
     boxes = len(report.boxes)
     below = sum(1 for r in report.boxes if r.uptime.percent is not None and r.uptime.percent < 97)
-    lines = [f"*Fleet {UPTIME_LABEL}: {pct(f.percent)}* across {plural(boxes, 'chargebox')} · "
-             f"{plural(f.outages, 'outage')} · {minutes(f.downtime)} down in all"
+    what = f"*Fleet {UPTIME_LABEL}: {pct(f.percent)}* across {plural(boxes, 'chargebox')}" if boxes != 1 else \
+        f"*{UPTIME_LABEL.capitalize()}: {pct(f.percent)}*"
+    lines = [f"{what} · {plural(f.outages, 'outage')} · {minutes(f.downtime)} down in all"
              + (f" · MTTR {minutes(f.mttr)}" if f.mttr is not None else "")]
+    since = measured_since(report)
+    if since:
+        lines.append(since)
     extra = []
     if below:
         extra.append(f":large_red_square: {below} below NEVI's 97 %")
@@ -113,9 +127,28 @@ def read_csv_value(value: str) -> tuple[str, str] | None:
         return None
 
 
-def render_report(report: Report, *, scope: str, period_text: str, title: str | None = None) -> Payload:
-    """The report as an ephemeral message: fleet first, worst boxes first, big fleets summarised."""
-    name = title or ("Reliability report" if scope == "all" else f"Reliability report · {scope}")
+def rest_line(rest: Sequence[BoxReport]) -> str:
+    """The boxes after the worst ones, in a line a reader takes in at once."""
+    perfect = sum(1 for r in rest if r.uptime.outages == 0)
+    outage_free = "none with an outage" if perfect == len(rest) else f"{perfect} without any outage"
+    measured = [r.uptime.percent for r in rest if r.uptime.percent is not None]
+    if not measured:
+        level = "not measured yet"
+    elif min(measured) >= 99.995:
+        level = "all at 100 %"
+    else:
+        level = f"none below {pct(min(measured))}"
+    return f"…and {plural(len(rest), 'more box', 'more boxes')}, {level} ({outage_free}). *Download CSV* has every box."
+
+
+def render_report(report: Report, *, scope: str, period_text: str, title: str | None = None,
+                  scope_name: str | None = None) -> Payload:
+    """The report as an ephemeral message: fleet first, worst boxes first, big fleets summarised.
+
+    `scope` is "all" or the box's id (the Download CSV button carries it); `scope_name` is what to call it.
+    """
+    called = scope_name or scope
+    name = title or ("Reliability report" if scope == "all" else f"Reliability report · {called}")
     text = f"{name}, {report.period.label}: {UPTIME_LABEL} {pct(report.fleet.percent)}"
     blocks: list[Block] = [header(truncate(f"{name} · {report.period.label}", 150))]
     if not report.boxes:
@@ -132,10 +165,7 @@ def render_report(report: Report, *, scope: str, period_text: str, title: str | 
     for chunk in pack_lines([box_line(r) for r in shown]):
         blocks.append(section(chunk))
     if rest:
-        worst_rest = rest[0].uptime.percent
-        perfect = sum(1 for r in rest if r.uptime.outages == 0)
-        blocks.append(section(f"…and {len(rest)} more, all at {pct(worst_rest)} or better ({perfect} without any "
-                              "outage). *Download CSV* has every box."))
+        blocks.append(section(rest_line(rest)))
     blocks.append(context(_legend(report)))
     blocks.append(actions("report_actions", button("Download CSV", ACTION_REPORT_CSV, csv_value(scope, period_text))))
     return message(text, blocks[:MAX_BLOCKS], response_type="ephemeral")
@@ -159,10 +189,11 @@ def report_csv(report: Report) -> str:
 
     def row(box_id: str, name: str, u: Uptime, sessions: Sessions | None, down_now: str) -> list[str]:
         s = sessions or Sessions()
-        return [box_id, _csv_safe(name), start, end, _min(u.measured),
-                "" if u.percent is None else f"{u.percent:.3f}", str(u.outages), _min(u.downtime), _min(u.mttr),
-                _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, str(s.ok), str(s.failed),
-                "" if s.success is None else f"{s.success:.1f}", f"{s.wh / 1000:.3f}"]
+        cells = [box_id, name, start, end, _min(u.measured),
+                 "" if u.percent is None else f"{u.percent:.3f}", str(u.outages), _min(u.downtime), _min(u.mttr),
+                 _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, str(s.ok), str(s.failed),
+                 "" if s.success is None else f"{s.success:.1f}", f"{s.wh / 1000:.3f}"]
+        return [csv_cell(c) for c in cells]
 
     writer.writerow(row("FLEET", "whole fleet", report.fleet, report.sessions, ""))
     for r in report.boxes:
@@ -170,9 +201,15 @@ def report_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def _csv_safe(text: str) -> str:
-    """A name that a spreadsheet would run as a formula (=, +, -, @) is quoted as text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+
+
+def csv_cell(text: str) -> str:
+    """Any cell a spreadsheet would run as a formula (=, +, -, @, …, even after spaces) is made plain text.
+
+    Every cell goes through this, ids included: Thor's text is not ours to trust (OWASP CSV injection).
+    """
+    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS else text
 
 
 def render_digest(report: Report, *, cadence: str, down_now: list[str], holds: list[str], late_by: timedelta | None,
@@ -207,6 +244,9 @@ def home_blocks(report: Report) -> list[Block]:
         return []
     lines = [f"*{UPTIME_LABEL.capitalize()}, last 30 days: {pct(report.fleet.percent)}* · "
              f"{plural(report.fleet.outages, 'outage')}", strip(report.fleet_steps)]
+    since = measured_since(report)
+    if since:
+        lines.insert(1, since)
     worst = worst_boxes(report)
     if worst:
         lines.append("Worst: " + " · ".join(f"{escape(truncate(r.name, 40))} {pct(r.uptime.percent)}" for r in worst))

@@ -219,8 +219,11 @@ class _BoxMeasure:
         self.lengths = [b - a for a, b in self.incidents]
         self.starts = [a for a, _ in self.incidents]
         self.ends = [b for _, b in self.incidents]
-        # Outages that really ended (not still open at `now`), by end, with prefix sums of their durations.
-        done = [(b, b - a) for (a, b), (_, raw_end) in zip(ends, history.outages, strict=True) if raw_end != INF]
+        # Outages that really ended (not still open at `now`), by end, with prefix sums of their durations as
+        # `down` counts them: less maintenance and unknown time (MTTR and downtime must agree).
+        not_counted = _Sums(merge_seconds(list(history.maintenance) + list(blind)))
+        done = [(b, b - a - not_counted.within(a, b))
+                for (a, b), (_, raw_end) in zip(ends, history.outages, strict=True) if raw_end != INF]
         self.done_ends = [b for b, _ in done]
         self.done_prefix = [0.0]
         for _, length in done:
@@ -373,6 +376,7 @@ class Report:
     generated: datetime
     unknown: timedelta = ZERO       # fleet-wide: thorbot was not observing
     notes: tuple[str, ...] = field(default_factory=tuple)
+    since: datetime | None = None   # history starts inside the period (the first box seen): measured from then
 
 
 class ReportBuilder:
@@ -413,8 +417,10 @@ class ReportBuilder:
         window = self.period.window
         lo = max(window.start.timestamp(), self.first_seen) if self.first_seen else window.end.timestamp()
         hi = min(window.end.timestamp(), self.now.timestamp())
+        since = datetime.fromtimestamp(self.first_seen, tz=UTC) \
+            if self.first_seen is not None and self.first_seen > window.start.timestamp() else None
         return Report(self.period, tuple(rows), fleet, steps, self.sessions, self.now,
-                      _td(_Sums(self.blind).within(lo, hi)))
+                      _td(_Sums(self.blind).within(lo, hi)), since=since)
 
 
 def build_report(period: Period, histories: list[BoxHistory], unknown: list[Span], now: datetime,

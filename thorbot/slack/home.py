@@ -46,7 +46,8 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
     now = ctx.clock()
     month = parse_period("30d", now, ctx.settings.timezone)
     reliability = home_blocks(await gather_report(ctx.redis, month, now, records=records)) if month else []
-    return render_home(records, with_acks, summaries, now, reliability)
+    return render_home(records, with_acks, summaries, now, reliability,
+                       open_boxes=frozenset(i.box_id for i in open_incidents))
 
 
 async def _users_channels(slack: SlackApi, user: str) -> set[str]:

@@ -49,20 +49,32 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
         problems: list[str] = []
     else:
         targets, problems = await _resolve_watched(ctx, channel, cmd.queries, cmd.phrase)
+    covered = await _covered(ctx, channel, [b.id for b in targets])
     if isinstance(cmd, Mute):
         until = now + cmd.duration
         for box in targets:
             await oncall.hold(channel, Hold(kind="mute", box_id=box.id, until=until, by=user))
-        # Reports count a mute as maintenance: outage inside it is excluded (NEVI).
-        await HistoryStore(ctx.redis).record_mute(channel, [b.id for b in targets], now, until)
+        # Reports count a mute as maintenance (outage inside it is excluded, NEVI), but only for the boxes
+        # this channel watches: `mute all` in a channel that watches nothing must not excuse the fleet.
+        await HistoryStore(ctx.redis).record_mute(channel, covered, now, until)
         lines = [f":mute: Muted {escape(b.name)}{'' if b.id == ALL else ' ' + code(b.id, 40)} for "
                  f"{duration(cmd.duration.total_seconds())}, until {slack_date(until)}. Incidents are still "
                  "recorded, but not posted here." for b in targets]
     else:
         await oncall.release(channel, "mute", [b.id for b in targets])
-        await HistoryStore(ctx.redis).end_mutes(channel, [b.id for b in targets], now)
+        await HistoryStore(ctx.redis).end_mutes(channel, sorted({*covered, *(b.id for b in targets)}), now)
         lines = [f":loud_sound: Unmuted {escape(b.name)}." for b in targets]
     return replies.simple("\n".join(lines + problems) or "Nothing changed.", emoji="")
+
+
+async def _covered(ctx: AppContext, channel: str, box_ids: list[str]) -> list[str]:
+    """The boxes a mute in this channel covers as maintenance: the ones it watches (`*` = its whole watch)."""
+    watched, whole_fleet = await Store(ctx.redis).channel_subscriptions(channel)
+    if whole_fleet:
+        return box_ids
+    if ALL in box_ids:
+        return sorted(watched)
+    return [b for b in box_ids if b in watched]
 
 
 async def _resolve_watched(ctx: AppContext, channel: str, queries: tuple[str, ...],

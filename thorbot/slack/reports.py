@@ -14,6 +14,7 @@ from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.digest import first_period, parse_plan
+from thorbot.domain.models import Chargebox
 from thorbot.domain.report_view import read_csv_value, render_report, report_csv
 from thorbot.domain.slash_commands import SetDigest, ShowReport
 from thorbot.domain.text import code, escape
@@ -37,30 +38,33 @@ async def report_zone(ctx: AppContext, channel: str) -> str:
 
 
 async def build(ctx: AppContext, query: str | None, period_text: str, channel: str
-                ) -> tuple[Report, str]:
+                ) -> tuple[Report, Chargebox | None]:
     """The report for a box (by id or name, among the boxes thorbot has history for) or the fleet."""
     now = ctx.clock()
     period = parse_period(period_text, now, await report_zone(ctx, channel))
     if period is None:
         raise UsageError(BAD_PERIOD.format(period=code(period_text)))
     if query is None:
-        return await gather_report(ctx.redis, period, now), "all"
-    matches = await ctx.lookup.among(await known_boxes(ctx.redis), query)
+        return await gather_report(ctx.redis, period, now), None
+    known = await known_boxes(ctx.redis)
+    matches = [b for b in known if b.id == query] or await ctx.lookup.among(known, query)  # an id is exact
     if len(matches) != 1:
         raise NoSuchBox(f":mag: {code(query)} matches {len(matches)} chargeboxes; use the id." if matches else
                         f":mag: No chargebox matches {code(query)}.")
     box = matches[0]
-    return await gather_report(ctx.redis, period, now, [box.id]), box.name
+    return await gather_report(ctx.redis, period, now, [box.id]), box
 
 
 async def report_payload(ctx: AppContext, parsed: ShowReport, channel: str) -> Payload:
     try:
-        report, scope = await build(ctx, parsed.query, parsed.period, channel)
+        report, box = await build(ctx, parsed.query, parsed.period, channel)
     except UsageError as exc:
         return replies.usage_error(str(exc))
     except NoSuchBox as exc:
         return replies.simple(exc.text, emoji="")
-    return render_report(report, scope=scope if parsed.query else "all", period_text=parsed.period)
+    # The Download CSV button carries the box's id: a name may be shared by several boxes.
+    return render_report(report, scope=box.id if box else "all", scope_name=box.name if box else None,
+                         period_text=parsed.period)
 
 
 async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: dict[str, Any],
@@ -75,7 +79,7 @@ async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: di
         return
     scope, period_text = value
     try:
-        report, name = await build(ctx, None if scope == "all" else scope, period_text, channel)
+        report, box = await build(ctx, None if scope == "all" else scope, period_text, channel)
     except (UsageError, NoSuchBox) as exc:
         await tell(respond, getattr(exc, "text", str(exc)))
         return
@@ -89,7 +93,8 @@ async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: di
     try:
         await slack.upload_file(channel, filename, report_csv(report),
                                 title=f"Reliability report, {report.period.label}",
-                                comment=f"Reliability report ({escape(name)}, {report.period.label}) "
+                                comment=f"Reliability report ({escape(box.name if box else 'all')}, "
+                                        f"{report.period.label}) "
                                         f"for <@{user}>: {len(report.boxes)} boxes.")
     except SlackError as exc:
         log.warning("could not upload a report CSV to %s: %s", channel, exc.error)
