@@ -155,6 +155,7 @@ async def test_bad_notifications_are_a_200_and_store_nothing(rig: AppRig, note: 
 
 async def test_a_stop_before_its_start_is_taken(rig: AppRig) -> None:
     box = boxes(rig)[0]
+    await subscribe(rig, box.id)
     stop = {"type": "stop_transaction", "accepted": True, "unlocked": False, "chargebox": box.id, "connector": 1,
             "idTag": "0011AA", "transaction_id": 77, "kwh": 9000, "time": 600}
     assert (await rig.notify(stop)).status_code == 200
@@ -232,6 +233,7 @@ async def test_a_remote_stop_is_confirmed_audited_and_sent_with_the_rfid(rig: Ap
 
 async def test_an_api_started_charge_needs_its_start_notification_to_be_stopped(rig: AppRig, clock: Clock) -> None:
     session = charge(rig, clock, mode="api")
+    await subscribe(rig, session.box_id)
     refused = await stop_via_slack(rig, session)
     assert "cannot stop this charge" in str(refused["refused"])
     for note in rig.thor.fleet.take_notifications():
@@ -252,6 +254,7 @@ async def test_only_operators_may_stop(rig: AppRig, clock: Clock) -> None:
 
 async def test_thor_refusing_the_stop_is_said_in_plain_words(rig: AppRig, clock: Clock) -> None:
     session = charge(rig, clock, mode="api")
+    await subscribe(rig, session.box_id)
     for note in rig.thor.fleet.take_notifications():
         await rig.notify(note)
     session.id_tag = "srv-restarted-by-thor"  # the id_tag thorbot holds no longer matches the charge

@@ -260,9 +260,10 @@ async def test_an_unsigned_body_is_refused_before_it_is_parsed_and_logged_in_one
     assert "Traceback" not in caplog.text
 
 
-async def test_a_signed_but_unreadable_payload_is_a_400_not_a_traceback(rig: AppRig,
-                                                                        caplog: pytest.LogCaptureFixture) -> None:
-    raw = "payload=%7Bnot-json"
+@pytest.mark.parametrize("raw", ["payload=%7Bnot-json", "payload=%5B1%5D", "payload=null", "payload=%22text%22",
+                                 "payload=" + "%5B" * 5000])
+async def test_a_signed_but_unreadable_payload_is_a_400_not_a_traceback(rig: AppRig, caplog: pytest.LogCaptureFixture,
+                                                                        raw: str) -> None:
     response = await rig.http.post(rig.url + "/slack/events", content=raw, headers=sign(raw))
     assert response.status_code == 400 and "Traceback" not in caplog.text
 

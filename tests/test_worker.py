@@ -356,3 +356,28 @@ async def test_an_open_incident_of_a_box_nobody_watches_expires(rig: AppRig, clo
     await rig.reply(key)
     await poll(worker, clock, rig, 60)
     assert 0 < await rig.ctx.redis.ttl(incident_key) <= keys.INCIDENT_TTL
+
+
+@pytest.mark.parametrize("target", ["one box", "the whole fleet"])
+async def test_a_box_that_drops_before_the_first_poll_is_still_alerted(rig: AppRig, clock: Clock,
+                                                                      target: str) -> None:
+    box = boxes(rig)[0]
+    confirmation = await subscribe(rig, box.id if target == "one box" else "all")  # subscribe saw it online
+    assert "watch" in str(confirmation).lower()
+    box.connected = False  # … and it drops before any worker polls it (a failover, a deploy, one interval)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    await poll(worker, clock, rig, 200)
+    [alert] = alerts(rig)
+    assert box.alias in alert.text and "offline" in alert.text
+    assert await rig.ctx.redis.hlen(keys.BOXES_SIGHTED) == 0  # the worker holds its own record now
+
+
+async def test_a_box_already_down_when_subscribed_is_listed_not_alerted(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    box.connected = False
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    await poll(worker, clock, rig, 200)
+    assert alerts(rig) == []

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     operators: str = Field("", validation_alias=_env("THORBOT_OPERATORS"))
     thor_webhook_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_THOR_WEBHOOK_TOKEN"))
     thor_webhook_allow: str = Field("", validation_alias=_env("THORBOT_THOR_WEBHOOK_ALLOW"))
+    trusted_proxy_hops: int = Field(0, ge=0, le=10, validation_alias=_env("THORBOT_TRUSTED_PROXY_HOPS"))
     interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
     timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"))
 

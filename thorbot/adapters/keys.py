@@ -7,6 +7,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 |---|---|---|---|
 | schema | string | layout version ("1") | none |
 | boxes | hash | box id → BoxRecord JSON (last seen alert state) | entries removed when no channel watches the box |
+| boxes:sighted | hash | box id → BoxRecord JSON: what `subscribe` saw, until the worker records its own | 1 day |
 | boxes:version | string | counter bumped whenever `boxes` changes (lets the leader cache records) | none |
 | subs:channels | set | channels that have any subscription | removed when empty |
 | subs:all | set | channels subscribed to the whole fleet | none (bounded by channels) |
@@ -39,7 +40,8 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | start:<transaction> | string | StartNote JSON from Thor's start notification (the API id_tag) | 3 days |
 | stopnote:<transaction> | string | StopNote JSON from Thor's stop notification | 3 days |
 | noteseen:<hash> | string | a notification already taken (Thor may send one twice) | 3 days |
-| inbox | list | Attempt JSON from notifications, for the worker to judge | drained each cycle |
+| inbox | list | Attempt JSON from notifications, for the worker to judge | drained each cycle; 10,000 at most |
+| inbox:dropped | string | attempts dropped because the inbox was full (oldest first) | none (a counter) |
 | stop:<id> | string | StopRequest JSON: a remote stop asked from Slack | 30 days |
 | stops:pending | zset | stop id → when "not confirmed" is due (2 minutes) | removed when settled |
 | stops:audit | list | StopRequest JSON, newest first (the intent, then Thor's answer) | 1,000 entries |
@@ -65,6 +67,8 @@ RECENT_INCIDENTS = 1000
 SCHEMA = PREFIX + "schema"
 BOXES = PREFIX + "boxes"
 BOXES_VERSION = PREFIX + "boxes:version"
+BOXES_SIGHTED = PREFIX + "boxes:sighted"
+SIGHTED_TTL = 24 * 3600
 SUB_CHANNELS = PREFIX + "subs:channels"
 SUB_ALL = PREFIX + "subs:all"
 RECENT = PREFIX + "incidents:recent"
@@ -97,6 +101,7 @@ CONNECTORS = PREFIX + "connectors"
 FINISHED_SEEN = PREFIX + "finished:seen"
 FINISHED_READ_AT = PREFIX + "finished:read_at"
 INBOX = PREFIX + "inbox"
+INBOX_DROPPED = PREFIX + "inbox:dropped"
 STOPS_PENDING = PREFIX + "stops:pending"
 STOP_AUDIT = PREFIX + "stops:audit"
 ATTEMPTS_TTL = 8 * 24 * 3600

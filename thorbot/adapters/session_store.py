@@ -25,6 +25,7 @@ ATTEMPTS_KEPT = 200
 DAILY_DAYS = 35
 MONTHLY_MONTHS = 14
 MAX_INBOX_READ = 1000
+INBOX_CAP = 10_000  # attempts waiting for the worker; beyond this the oldest are dropped (and counted)
 
 
 class StopClaim(BaseModel):
@@ -68,11 +69,6 @@ class StopRequest(BaseModel):
     settled_at: datetime | None = None
     stage: str = "answered"  # "asking": the intent, audited before Thor is called; "answered": Thor's answer
     id_tag_hash: str | None = None  # which id_tag the stop used (hashed): only its stop notification confirms it
-
-
-def tag_hash(id_tag: str) -> str:
-    """An id_tag as thorbot keeps it next to a stop request: enough to match a notification, not to reuse."""
-    return hashlib.sha256(id_tag.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -165,21 +161,28 @@ class SessionStore:
         digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:32]
         return bool(await self.redis.set(keys.note_seen(digest), "1", nx=True, ex=NOTE_TTL))
 
-    async def save_start(self, note: StartNote, attempt: Attempt | None) -> None:
+    async def save_note(self, note: StartNote | StopNote, attempt: Attempt | None) -> int:
+        """Keep a notification's note and queue its attempt for the worker; return how many of the oldest
+        queued attempts were dropped to stay within INBOX_CAP (a burst the worker cannot drain)."""
+        key = keys.start_note(note.transaction) if isinstance(note, StartNote) else keys.stop_note(note.transaction)
         async with self.redis.pipeline(transaction=True) as pipe:
             if note.transaction:
-                pipe.set(keys.start_note(note.transaction), note.model_dump_json(), ex=NOTE_TTL)
+                pipe.set(key, note.model_dump_json(), ex=NOTE_TTL)
             if attempt is not None:
                 pipe.rpush(keys.INBOX, attempt.model_dump_json())
-            await pipe.execute()
+                pipe.ltrim(keys.INBOX, -INBOX_CAP, -1)
+            results = await pipe.execute()
+        if attempt is None:
+            return 0
+        dropped = max(0, int(results[-2]) - INBOX_CAP)
+        if dropped:
+            await self.redis.incrby(keys.INBOX_DROPPED, dropped)
+        return dropped
 
-    async def save_stop(self, note: StopNote, attempt: Attempt | None) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if note.transaction:
-                pipe.set(keys.stop_note(note.transaction), note.model_dump_json(), ex=NOTE_TTL)
-            if attempt is not None:
-                pipe.rpush(keys.INBOX, attempt.model_dump_json())
-            await pipe.execute()
+    async def is_watched(self, box_id: str) -> bool:
+        """Whether any channel watches this box: the worker keeps a record of exactly those."""
+        return bool(await self.redis.hexists(keys.BOXES, box_id)) or \
+            bool(await self.redis.hexists(keys.BOXES_SIGHTED, box_id))
 
     # --- remote stops ----------------------------------------------------------------------
     async def claim_stop(self, view_id: str, transaction: int, claim: StopClaim, ttl_s: float) -> StopClaim | None:

@@ -8,13 +8,16 @@ together or not at all.
 from __future__ import annotations
 
 import json
+import logging
+import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import ResponseError, WatchError
 
 from thorbot.adapters import keys
 from thorbot.adapters.digest_store import write_posted
@@ -31,6 +34,7 @@ from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.notify import Job, ThorHealth
 from thorbot.domain.sessions import SessionWatch
 
+log = logging.getLogger(__name__)
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -48,6 +52,15 @@ for i = 5, #ARGV, 2 do
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   end
 end
+return 1
+"""
+_SIGHTED = """
+for i = 1, #ARGV - 1, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[2], ARGV[#ARGV])
 return 1
 """
 _RELEASE = """
@@ -70,6 +83,7 @@ class Commit(BaseModel):
     sessions: SessionCommit | None = None
     history: HistoryCommit | None = None
     digests_posted: dict[str, str] = {}  # channel → digest period queued in this commit
+    sighted_done: list[str] = []  # boxes whose subscribe-time sighting the worker now holds a record for
 
 
 class SessionCommit(BaseModel):
@@ -141,9 +155,12 @@ def write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:
     pipe.zremrangebyscore(keys.FINISHED_SEEN, "-inf", (now - timedelta(days=keys.FINISHED_SEEN_DAYS)).timestamp())
 
 
-# What an unreachable or failing Redis raises. Callers above the adapters catch this tuple instead of
-# importing redis themselves: the entry points (worker loop, reply helper, /healthz) decide what to do.
-RedisDown = (RedisError, OSError)
+# What an unreachable Redis raises. Callers above the adapters catch this tuple instead of importing redis
+# themselves: the entry points (worker loop, reply helper, /healthz) decide what to do. A command Redis
+# refuses (ResponseError: a bad value, an overflow) is a bad record, not an outage, and is not in here;
+# neither is an OS error that is not about the connection (a full disk, a permission).
+RedisDown = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
+             ConnectionError, TimeoutError, socket.gaierror)
 
 
 def _ts(when: datetime) -> float:
@@ -222,6 +239,21 @@ class Store:
                     by_box.setdefault(box_id, set()).add(channel)
         return by_box, set(all_channels)
 
+    async def cycle_watch(self) -> tuple[dict[str, set[str]], set[str], dict[str, BoxRecord]]:
+        """What a poll cycle starts from: `watchers()`, plus the boxes `subscribe` saw that the worker has not."""
+        (by_box, all_channels), raw = await self.watchers(), await self.redis.hgetall(keys.BOXES_SIGHTED)
+        return by_box, all_channels, {str(b): BoxRecord.model_validate_json(v) for b, v in raw.items()}
+
+    async def record_sightings(self, sighted: dict[str, BoxRecord]) -> None:
+        """What `subscribe` saw becomes each box's first sighting, unless the worker already has one: a box
+        seen online that drops before the worker's first poll is then a change, and alerted."""
+        if not sighted:
+            return
+        args: list[str | int] = []
+        for box_id, record in sighted.items():
+            args += [box_id, record.model_dump_json()]
+        await self.redis.eval(_SIGHTED, 2, keys.BOXES, keys.BOXES_SIGHTED, *args, keys.SIGHTED_TTL)
+
     async def is_watching(self, channel: str, box_id: str | None) -> bool:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sismember(keys.SUB_ALL, channel)
@@ -258,42 +290,56 @@ class Store:
         return ThorHealth.model_validate_json(raw) if raw else ThorHealth()
 
     async def commit(self, token: str, change: Commit) -> bool:
-        """Apply one cycle's decisions if and only if `token` still holds the lease."""
+        """Apply one cycle's decisions if and only if `token` still holds the lease.
+
+        A command Redis refuses (say, a counter that would overflow) is a bad record, not an outage: Redis
+        applies the rest of the transaction anyway, so the commit has landed but for that command, which is
+        logged. Only connection problems (RedisDown) mean Redis is unreachable.
+        """
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(keys.LEASE)
             if await pipe.get(keys.LEASE) != token:
                 await pipe.reset()  # type: ignore[no-untyped-call]
                 return False
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(keys.SCHEMA, keys.SCHEMA_VERSION)
-            if change.records:
-                pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
-            if change.forget:
-                pipe.hdel(keys.BOXES, *change.forget)
-            for incident_id in change.abandon:
-                pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
-            if change.records or change.forget:
-                pipe.incr(keys.BOXES_VERSION)
-            for inc in change.incidents:
-                ttl = keys.INCIDENT_TTL if inc.resolved is not None else None
-                pipe.set(keys.incident(inc.id), inc.model_dump_json(), ex=ttl)
-                if inc.resolved is None:
-                    pipe.lpush(keys.RECENT, inc.id)
-            if change.incidents:
-                pipe.ltrim(keys.RECENT, 0, keys.RECENT_INCIDENTS - 1)
-            self._enqueue(pipe, change.jobs)
-            if change.thor is not None:
-                pipe.set(keys.THOR, change.thor.model_dump_json())
-            if change.sessions is not None:
-                _write_sessions(pipe, change.sessions)
-            if change.history is not None:
-                write_cycle(pipe, change.history, change.incidents)
-            write_posted(pipe, change.digests_posted)
+            self._write(pipe, change)
             try:
-                await pipe.execute()
+                results = await pipe.execute(raise_on_error=False)
             except WatchError:
                 return False
+        refused = [r for r in results if isinstance(r, ResponseError)]
+        if refused:
+            log.error("Redis refused %d of the cycle's %d commands (first: %s); the rest of the cycle is stored",
+                      len(refused), len(results), str(refused[0])[:200])
         return True
+
+    def _write(self, pipe: Any, change: Commit) -> None:
+        pipe.set(keys.SCHEMA, keys.SCHEMA_VERSION)
+        if change.records:
+            pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
+        if change.forget:
+            pipe.hdel(keys.BOXES, *change.forget)
+        for incident_id in change.abandon:
+            pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
+        if change.records or change.forget:
+            pipe.incr(keys.BOXES_VERSION)
+        if change.sighted_done:
+            pipe.hdel(keys.BOXES_SIGHTED, *change.sighted_done)
+        for inc in change.incidents:
+            ttl = keys.INCIDENT_TTL if inc.resolved is not None else None
+            pipe.set(keys.incident(inc.id), inc.model_dump_json(), ex=ttl)
+            if inc.resolved is None:
+                pipe.lpush(keys.RECENT, inc.id)
+        if change.incidents:
+            pipe.ltrim(keys.RECENT, 0, keys.RECENT_INCIDENTS - 1)
+        self._enqueue(pipe, change.jobs)
+        if change.thor is not None:
+            pipe.set(keys.THOR, change.thor.model_dump_json())
+        if change.sessions is not None:
+            _write_sessions(pipe, change.sessions)
+        if change.history is not None:
+            write_cycle(pipe, change.history, change.incidents)
+        write_posted(pipe, change.digests_posted)
 
     # --- outbox --------------------------------------------------------------------------
     @staticmethod

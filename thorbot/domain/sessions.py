@@ -83,6 +83,7 @@ class StopNote(BaseModel):
     energy_wh: int | None = None
     rejected_remote_stop: bool = False
     at: datetime
+    id_tag_hash: str | None = None  # which id_tag ended it (hashed): a remote stop is confirmed only by its own
 
 
 def _int(value: Any, limit: int = 2**53) -> int | None:

@@ -27,9 +27,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.session_store import SessionStore, StopClaim, StopRequest, tag_hash
+from thorbot.adapters.session_store import SessionStore, StopClaim, StopRequest
 from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
 from thorbot.adapters.store import RedisDown, Store
+from thorbot.domain.notifications import tag_hash
 from thorbot.domain.replies import describe_thor_error
 from thorbot.domain.session_messages import notice_modal, read_stop_value, refusal, render_stop_request, stop_modal
 from thorbot.domain.sessions import stop_id_tag

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.domain import replies
+from thorbot.domain.incidents import BoxRecord, Observation, Thresholds, step
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import match_boxes
@@ -61,6 +63,7 @@ async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe)
     if cmd.all_boxes:
         boxes = await ctx.lookup.all_boxes()
         await store.subscribe_all(channel)
+        await store.record_sightings(first_sightings(boxes, now, limits))
         return render_subscribed([], [], [warning] if warning else [], whole_fleet_count=len(boxes))
     found: list[Chargebox] = []
     problems: list[str] = [warning] if warning else []
@@ -81,9 +84,15 @@ async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe)
     current, _ = await store.channel_subscriptions(channel)
     fresh = [b for b in found if b.id not in current]
     await store.subscribe(channel, [b.id for b in fresh])
+    await store.record_sightings(first_sightings(fresh, now, limits))
     added = [entry_for(b.id, b, True, now, limits) for b in fresh]
     already = [entry_for(b.id, b, True, now, limits) for b in found if b.id in current]
     return render_subscribed(added, already, problems)
+
+
+def first_sightings(boxes: list[Chargebox], now: datetime, limits: Thresholds) -> dict[str, BoxRecord]:
+    """The state subscribe confirmed for each box (only where Thor said whether it is connected)."""
+    return {b.id: step(None, Observation(b.id, b), now, limits)[0] for b in boxes if b.has_live_fields}
 
 
 async def unsubscribe(ctx: AppContext, store: Store, channel: str, cmd: Unsubscribe) -> Payload:

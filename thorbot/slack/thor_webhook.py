@@ -2,7 +2,9 @@
 
 Thor signs nothing and its source addresses are not documented (thor-api notes §4), so the path
 carries a long random token (THORBOT_THOR_WEBHOOK_TOKEN, compared in constant time) and, if set,
-the source must be in THORBOT_THOR_WEBHOOK_ALLOW; anything else is a plain 404. A notification is
+the source must be in THORBOT_THOR_WEBHOOK_ALLOW (behind THORBOT_TRUSTED_PROXY_HOPS proxies of your
+own, the source is read from X-Forwarded-For); anything else is a plain 404. Notifications for boxes
+no channel watches are dropped on arrival, and the worker's inbox is capped. A notification is
 answered at once: it is read, de-duplicated on (type, chargebox, connector, transaction), stored
 (start notes keep the id_tag a remote stop needs; refused starts and finished charges go to the
 worker's inbox) and acknowledged with 200. Whatever cannot be read is logged in one line and
@@ -21,24 +23,15 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import RedisDown
-from thorbot.domain.failed_starts import Attempt
-from thorbot.domain.sessions import StartNote, StopNote, is_failed
+from thorbot.domain.notifications import read_notification
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_NOTIFICATION = 64 * 1024
-MODES = ("local", "remote", "api")
-
-
-def _int(value: Any, *, low: int = 0) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= low else None
-
-
-def _text(value: Any, limit: int = 200) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= limit else None
 
 
 class ThorWebhook:
@@ -46,9 +39,11 @@ class ThorWebhook:
         token = settings.thor_webhook_token
         self._token = token.get_secret_value() if token else ""
         self._sources = settings.webhook_sources()
+        self._proxy_hops = settings.trusted_proxy_hops
         self._min_wh = settings.failed_session_wh
         self.store = store
         self.clock = clock
+        self.ignored = 0  # notifications for boxes no channel watches, dropped on arrival
 
     def route(self, app: web.Application) -> None:
         app.router.add_route("*", "/thor/notifications/{token}", self.handle)
@@ -62,8 +57,8 @@ class ThorWebhook:
             return web.Response(status=200)
         try:
             data = json.loads(body)
-        except ValueError:
-            log.warning("Thor notification ignored: the body is not JSON (%d bytes)", len(body))
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than any notification is
+            log.warning("Thor notification ignored: the body is not JSON thorbot can read (%d bytes)", len(body))
             return web.Response(status=200)
         try:
             await self.take(data)
@@ -71,6 +66,8 @@ class ThorWebhook:
             log.error("Thor notification not stored: Redis unreachable (%s); polling will catch up",
                       type(exc).__name__)
             return web.Response(status=503)
+        except RedisError as exc:  # a command Redis refused: a bad record, not an outage (Thor must not retry)
+            log.error("Thor notification not stored: Redis refused it (%s)", str(exc)[:120])
         return web.Response(status=200)
 
     def _allowed(self, request: web.Request) -> bool:
@@ -81,68 +78,44 @@ class ThorWebhook:
         if not self._sources:
             return True
         try:
-            source = ipaddress.ip_address(request.remote or "")
+            source = ipaddress.ip_address(client_address(request.remote, request.headers.getall(
+                "X-Forwarded-For", []), self._proxy_hops))
         except ValueError:
             return False
         return any(source in network for network in self._sources)
 
     async def take(self, data: Any) -> str:
         """Store one notification; the outcome in a word (for logs and tests)."""
-        if not isinstance(data, dict):
-            log.warning("Thor notification ignored: not a JSON object")
-            return "unreadable"
-        kind = data.get("type")
-        if kind == "start":
-            return await self._start(data)
-        if kind == "stop_transaction":
-            return await self._stop(data)
-        if kind == "meters":
-            return "meters"  # energy so far: polling reads it too; nothing to keep
-        if data.get("msg") == "rfid":
+        note = read_notification(data, self.clock(), min_wh=self._min_wh)
+        if note.kind in ("unreadable", "unknown"):
+            log.warning("Thor notification ignored: %s", note.why)
+            return note.kind
+        if note.kind == "rfid":
             log.warning("Thor asked thorbot to authorize an RFID card; thorbot does not decide that: point Thor's "
                         "RFID API fields elsewhere, or leave them empty")
-            return "rfid"
-        log.warning("Thor notification ignored: unknown type %r", str(kind)[:40])
-        return "unknown"
-
-    async def _start(self, data: dict[str, Any]) -> str:
-        box, connector = _text(data.get("chargebox")), _int(data.get("connector"), low=1)
-        transaction, id_tag, accepted = _int(data.get("transaction_id")), _text(data.get("id")), data.get("accepted")
-        # The docs' examples repeat `type` where `mode` is meant; read `mode` (thor-api notes §4).
-        mode = data.get("mode") if data.get("mode") in MODES else None
-        if box is None or connector is None or transaction is None or id_tag is None or not isinstance(accepted, bool):
-            log.warning("Thor start notification ignored: chargebox, connector, transaction_id, id or accepted is "
-                        "missing or of the wrong type")
-            return "unreadable"
-        now = self.clock()
-        # A refused start has transaction 0: tell repeats of one refusal from a driver's next try by the minute.
-        fingerprint = ("start", box, connector, transaction) if transaction else \
-            ("start", box, connector, 0, id_tag, int(now.timestamp() // 60))
-        if not await self.store.first_time(fingerprint):
+            return note.kind
+        saved = note.start or note.stop
+        if saved is None or note.box_id is None or note.fingerprint is None:
+            return note.kind  # meters: polling reads energy too; nothing to keep
+        # Only boxes some channel watches: a forged or stray notification for any other box creates no key.
+        if not await self.store.is_watched(note.box_id):
+            self.ignored += 1
+            log.debug("Thor notification for a box no channel watches; dropped")
+            return "unwatched"
+        if not await self.store.first_time(note.fingerprint):
             return "duplicate"
-        note = StartNote(box_id=box, connector=connector, transaction=transaction, id_tag=id_tag, mode=mode,
-                         accepted=accepted, at=now)
-        attempt = None if accepted else Attempt(box_id=box, connector=connector, at=now, ok=False)
-        await self.store.save_start(note, attempt)
-        return "start" if accepted else "refused start"
+        dropped = await self.store.save_note(saved, note.attempt)
+        if dropped:
+            log.warning("the notification inbox is full: dropped the %d oldest attempt(s) the worker had not read",
+                        dropped)
+        return note.kind
 
-    async def _stop(self, data: dict[str, Any]) -> str:
-        box, connector = _text(data.get("chargebox")), _int(data.get("connector"), low=1)
-        transaction, accepted = _int(data.get("transaction_id")), data.get("accepted")
-        if box is None or connector is None or transaction is None or not isinstance(accepted, bool):
-            log.warning("Thor stop notification ignored: chargebox, connector, transaction_id or accepted is missing "
-                        "or of the wrong type")
-            return "unreadable"
-        if not await self.store.first_time(("stop_transaction", box, connector, transaction, accepted)):
-            return "duplicate"
-        now = self.clock()
-        energy = _int(data.get("kwh"))  # named kwh, but Wh like every other energy field (thor-api notes §4)
-        rejected = data.get("msg") == "stop" and not accepted
-        note = StopNote(box_id=box, connector=connector, transaction=transaction, accepted=accepted,
-                        energy_wh=energy, rejected_remote_stop=rejected, at=now)
-        attempt = None
-        if accepted and transaction and not data.get("unlocked"):
-            attempt = Attempt(box_id=box, connector=connector, at=now, transaction=transaction, energy_wh=energy,
-                              ok=not is_failed(energy, self._min_wh))
-        await self.store.save_stop(note, attempt)
-        return "stop"
+
+def client_address(remote: str | None, forwarded_for: list[str], trusted_hops: int) -> str:
+    """The address a request came from. Behind `trusted_hops` proxies of our own, it is the entry that many
+    hops from the right of X-Forwarded-For (each proxy appends the address it saw); without trusted proxies
+    the header is ignored: anyone can send it."""
+    if trusted_hops <= 0:
+        return remote or ""
+    hops = [h.strip() for header in forwarded_for for h in header.split(",") if h.strip()]
+    return hops[-trusted_hops] if len(hops) >= trusted_hops else (remote or "")

@@ -6,7 +6,9 @@ forged request costs one short log line and a 401, whatever its body holds.
 
 from __future__ import annotations
 
+import json
 import logging
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -32,11 +34,10 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
                        request.headers.get("X-Slack-Signature", "")):
             log.warning("refused an unsigned or badly signed request (%d bytes from %s)", len(body), request.remote)
             return web.json_response({"error": "invalid signature"}, status=401)
-        try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # signed, yet unreadable (e.g. `payload=` that is not JSON)
+        if not _readable(body, request.content_type):  # signed, yet not a Slack payload: `payload=[1]`, `null`
             log.warning("refused a signed request whose body cannot be parsed (%d bytes)", len(body))
             return web.json_response({"error": "unreadable body"}, status=400)
+        bolt_request = await to_bolt_request(request)
         bolt_response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -53,6 +54,17 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
     if webhook is not None:
         webhook.route(app)
     return app
+
+
+def _readable(body: str, content_type: str) -> bool:
+    """Whether a body is what Slack sends: a JSON object, or a form whose `payload` (if any) is one."""
+    try:
+        if content_type == "application/json":
+            return isinstance(json.loads(body), dict)
+        payload = parse_qs(body).get("payload")
+        return payload is None or isinstance(json.loads(payload[0]), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _signed(verifier: SignatureVerifier, body: str, timestamp: str, signature: str) -> bool:

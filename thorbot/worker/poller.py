@@ -24,7 +24,7 @@ from thorbot.domain.notify import (
     subscribed_channels,
     watching_channels,
 )
-from thorbot.errors import ThorAccessDenied, ThorError
+from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
 from thorbot.runtime import thresholds
 from thorbot.settings import Settings
 from thorbot.worker.sessions import SessionReport, SessionWatcher
@@ -73,14 +73,19 @@ class Poller:
 
     async def run_once(self, now: datetime, token: str) -> PollReport:
         report = PollReport()
-        by_box, all_channels = await self.store.watchers()
-        records = await self.records()
+        by_box, all_channels, sighted = await self.store.cycle_watch()
+        stored = await self.records()
         if not by_box and not all_channels:
-            if records:  # the last subscription went away: forget the state, keep Redis bounded
+            if stored or sighted:  # the last subscription went away: forget the state, keep Redis bounded
                 report.committed = await self.store.commit(token, Commit(
-                    forget=sorted(records), abandon=[r.incident.id for r in records.values() if r.incident]))
+                    forget=sorted(stored), abandon=[r.incident.id for r in stored.values() if r.incident],
+                    sighted_done=sorted(sighted)))
             return report
-        change = Commit()
+        # What `subscribe` saw is a box's first sighting until this worker records its own: a box confirmed
+        # online that drops before the first poll is a change (and an alert), not "already down when watched".
+        new_sightings = {b: r for b, r in sighted.items() if b not in stored}
+        records = {**new_sightings, **stored} if new_sightings else stored
+        change = Commit(sighted_done=sorted(sighted))
         running = self.sessions.fetch_running()  # alongside the chargebox list: one call for the fleet
         try:
             try:
@@ -103,16 +108,20 @@ class Poller:
             failed = await self._thor_failed(exc, now, by_box, all_channels)
             report.committed = await self.store.commit(token, failed)
             return report
+        for box_id in new_sightings.keys() & observed:  # keep the sighting as the box's record from now on
+            change.records.setdefault(box_id, records[box_id])
+        change.sighted_done = sorted(set(sighted) - (new_sightings.keys() - observed))
         self._forget(change, records, observed, by_box, all_channels, now, report)
+        change.sighted_done = sorted(set(change.sighted_done) | (set(change.forget) & set(sighted)))
         change = await self._thor_ok(change, now)
         # Reports: the minutes since the last good poll were observed; boxes seen for the first time.
         recent = self._last_good is not None and now - self._last_good <= self._observed_gap
         # First sightings: new records; and, once per worker start, every box (kept if already set), so a
         # box watched before history existed (an upgrade) is measured from now rather than never.
-        sighted = {**records, **change.records} if not self._sighted else \
-            {b: r for b, r in change.records.items() if b not in records}
+        first = {**stored, **change.records} if not self._sighted else \
+            {b: r for b, r in change.records.items() if b not in stored}
         change.history = HistoryCommit(observed_from=self._last_good if recent else None, now=now,
-                                       first_seen={b: r.alias or b for b, r in sighted.items()})
+                                       first_seen={b: r.alias or b for b, r in first.items()})
         sessions = await self.sessions.cycle(now, by_box, all_channels, records, running)
         change.sessions = sessions.change
         change.jobs += sessions.jobs
@@ -228,7 +237,9 @@ class Poller:
         for box_id, result in results.items():
             if isinstance(result, ThorAccessDenied):
                 raise result
-            if isinstance(result, ThorError):
+            if isinstance(result, ThorBadResponse):  # Thor answered, about a box it cannot describe: that box only
+                self._unreadable(box_id, result.code, report)
+            elif isinstance(result, ThorError):
                 failures.append(result)
                 report.skipped.append(box_id)
             else:

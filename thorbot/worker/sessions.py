@@ -14,13 +14,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from thorbot.adapters.session_store import CycleState, SessionStore
+from thorbot.adapters.session_store import CycleState, SessionStore, StopRequest
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, connector_key, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
 from thorbot.domain.notify import Job, JobKind, incident_jobs, stop_outcome_job, stuck_jobs, watching_channels
-from thorbot.domain.sessions import Session, SessionWatch, StallRules, day_of, is_failed, watch_session
+from thorbot.domain.sessions import Session, SessionWatch, StallRules, StopNote, day_of, is_failed, watch_session
 from thorbot.errors import ThorError
 from thorbot.settings import Settings
 
@@ -143,9 +143,10 @@ class SessionWatcher:
             if finished is not None:
                 outcome.change.finished_read = True
                 outcome.report.finished_read = len(finished)
+                # A charge whose energy Thor gave unreadable is unknown: neither a failed attempt nor a good one.
                 attempts += [Attempt(box_id=f.box_id, connector=f.connector, at=f.finished, transaction=f.transaction,
                                      energy_wh=f.energy_wh, ok=not is_failed(f.energy_wh, self.failures.min_wh))
-                             for f in finished]
+                             for f in finished if f.energy_wh is not None]
         outcome.change.inbox_taken = len(state.inbox)
         attempts += state.inbox
         # Polled and notified, a finished charge may arrive twice, in one cycle or in two: count it once.
@@ -187,7 +188,7 @@ class SessionWatcher:
             note = notes.get(request.transaction)
             confirmed: bool | None = None
             energy = request.energy_wh
-            if note is not None and note.accepted and not note.rejected_remote_stop:
+            if note is not None and note.accepted and not note.rejected_remote_stop and _same_stop(note, request):
                 confirmed, energy = True, note.energy_wh or energy
             elif running is not None and request.transaction not in running:
                 confirmed = True
@@ -201,3 +202,10 @@ class SessionWatcher:
             outcome.report.stops_settled += 1
             if request.channel and request.thread_ts:
                 outcome.jobs.append(stop_outcome_job(stop_id, request.channel, request.thread_ts, confirmed, now))
+
+
+def _same_stop(note: StopNote, request: StopRequest) -> bool:
+    """Only the stop notification of this very charge confirms a remote stop: same transaction (the note is
+    keyed by it) and, when both are known, the same id_tag. A forged note would have to know the RFID."""
+    return note.transaction == request.transaction and (
+        request.id_tag_hash is None or note.id_tag_hash == request.id_tag_hash)
