@@ -77,3 +77,10 @@ async def test_names_instead_of_slack_ids_are_refused_at_start() -> None:
     assert code == 2
     assert "THORBOT_ADMINS: '@alice', 'bob' are not a Slack user id (U…/W…) or user-group id (S…)" in out, out
     assert "Traceback" not in out
+
+
+async def test_a_zone_that_is_not_one_is_one_line_not_a_traceback() -> None:
+    for zone in ("Europe", "Factory", "x" * 300):
+        code, out = await doctor(THORBOT_TIMEZONE=zone)
+        assert code == 2 and "THORBOT_TIMEZONE: must be a time zone name" in out, out
+        assert "Traceback" not in out

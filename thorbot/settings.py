@@ -121,13 +121,12 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from thorbot.domain.text import canonical_zone
 
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be a time zone name such as Europe/Rome or America/New_York") from None
-        return value
+        zone = canonical_zone(value)
+        if zone is None:
+            raise ValueError("must be a time zone name such as Europe/Rome, America/New_York or UTC")
+        return zone
 
     @field_validator("admins", "operators")
     @classmethod

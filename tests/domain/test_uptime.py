@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from thorbot.domain.digest import DigestPlan, due_now, first_period, latest_due, parse_plan
 from thorbot.domain.uptime import ZERO, BoxHistory, Outage, Span, build_report, measure, parse_period
+from thorbot.errors import UsageError
 
 
 # --- the oracle: the rules written plainly on datetime spans (the core runs on epoch seconds) -------------
@@ -253,3 +255,15 @@ def test_digest_plans_refuse_nonsense() -> None:
     for words in (["hourly"], ["daily", "25:00"], ["weekly", "9:00"], ["daily", "09:00", "Mars/Olympus"], []):
         with pytest.raises(UsageError):
             parse_plan(words, "UTC")
+
+
+@pytest.mark.parametrize("zone", ["Europe", "Factory", "posixrules", "localtime", "A" * 300, "../etc/passwd",
+                                  "Europe/Nowhere", "Rome"])
+def test_only_real_time_zones_are_accepted_for_digests(zone: str) -> None:
+    with pytest.raises(UsageError, match="is not a time zone name"):
+        parse_plan(["daily", "09:00", zone], "UTC")
+
+
+def test_a_time_zone_may_be_typed_in_any_case() -> None:
+    plan = parse_plan(["daily", "09:00", "europe/rome"], "UTC")
+    assert plan is not None and plan.zone == "Europe/Rome"

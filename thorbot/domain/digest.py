@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from thorbot.domain.text import BAD_ZONE, canonical_zone, code
 from thorbot.domain.uptime import Period, daily_period
 from thorbot.errors import UsageError
 
@@ -84,12 +85,11 @@ def parse_plan(words: list[str], default_zone: str) -> DigestPlan | None:
     at = parse_time(rest[0]) if rest else "09:00"
     if at is None:
         raise UsageError(f"{rest[0]!r} is not a time of day; use 24-hour `HH:MM`, e.g. `09:00`.")
-    zone = rest[1] if len(rest) > 1 else default_zone
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"{zone!r} is not a time zone name; use one like `Europe/Rome` or `America/New_York`.") \
-            from None
+    if len(rest) > 2:
+        raise UsageError(usage)
+    zone = canonical_zone(rest[1] if len(rest) > 1 else default_zone)
+    if zone is None:
+        raise UsageError(BAD_ZONE.format(zone=code(rest[1] if len(rest) > 1 else default_zone, 40)))
     return DigestPlan(cadence="weekly" if head == "weekly" else "daily", at=at, weekday=weekday, zone=zone)
 
 

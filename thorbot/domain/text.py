@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -23,14 +24,38 @@ POWER_TYPES = {"AC_1_PHASE": "AC 1-phase", "AC_3_PHASE": "AC 3-phase", "DC": "DC
 FORMATS = {"CABLE": "cable", "SOCKET": "socket"}
 
 
+@functools.cache
+def zone_names() -> frozenset[str]:
+    """Every IANA zone this machine knows, minus the files that are not zones to people ("Factory",
+    "posixrules", "localtime"): the only names thorbot accepts."""
+    return frozenset(available_timezones()) - {"Factory", "posixrules", "localtime"}
+
+
+def is_zone(name: str) -> bool:
+    return name in zone_names()
+
+
+@functools.cache
+def _by_lower() -> dict[str, str]:
+    return {z.lower(): z for z in zone_names()}
+
+
+def canonical_zone(name: str) -> str | None:
+    """The zone as IANA spells it ("europe/rome" → "Europe/Rome"), or None when it is not one."""
+    return name if is_zone(name) else _by_lower().get(name.strip().lower()) if len(name) <= 64 else None
+
+
 def load_zone(name: str | None) -> ZoneInfo | None:
     """An IANA time zone by name, or None for anything else (Thor's field is free text: thor-api notes §2)."""
-    if not name or len(name) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name) or ".." in name:
+    if not name or not is_zone(name):
         return None
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
+
+
+BAD_ZONE = "{zone} is not a time zone name; use one like `Europe/Rome`, `America/New_York` or `UTC`."
 
 
 def escape(text: str) -> str:
