@@ -6,8 +6,10 @@ import asyncio
 import csv
 import io
 import os
+import socket
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -50,3 +52,48 @@ async def test_thorbot_report_prints_the_table_and_writes_csv(redis: Redis, redi
     code, _, err = await run_report(redis_url, "nowhere")
     assert code == 3 and "no chargebox" in err
     assert await redis.exists(keys.HISTORY_FIRST_SEEN)
+
+
+async def one_line_failure(*args: str, **env_values: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    env.update({"COLUMNS": "200", "TERM": "dumb", **env_values})
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    text = out.decode()
+    assert "Traceback" not in text, text
+    return proc.returncode, text
+
+
+async def test_what_goes_wrong_is_one_line_not_a_traceback(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    await seed(redis)
+    code, out = await one_line_failure("report", "--csv", str(tmp_path / "no" / "such" / "x.csv"),
+                                       REDIS_URL=redis_url)
+    assert code == 1 and "cannot write" in out and "No such file or directory" in out and len(out.splitlines()) == 1
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    code, out = await one_line_failure("report", REDIS_URL=f"redis://127.0.0.1:{closed}/0")
+    assert code == 1 and "cannot reach Redis" in out and "check REDIS_URL" in out and len(out.splitlines()) == 1
+    code, out = await one_line_failure("report", THORBOT_LOG_LEVEL="LOUD")
+    assert code == 2 and "THORBOT_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in out
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("x")
+    code, out = await one_line_failure("report", THORBOT_DATA_DIR=str(not_a_dir / "data"))
+    assert code == 2 and "THORBOT_DATA_DIR" in out and "cannot be written" in out and len(out.splitlines()) == 1
+    code, out = await one_line_failure("doctor", THORBOT_DATA_DIR=str(not_a_dir / "data"))
+    assert "✗ Redis: THORBOT_DATA_DIR" in out and "fix: make THORBOT_DATA_DIR a writable directory" in out
+
+
+async def test_names_that_look_like_markup_are_printed_as_they_are(redis: Redis, redis_url: str) -> None:
+    now = datetime.now(tz=UTC).replace(second=0, microsecond=0)
+    names = {"BOX-[/]": "Lot [/] east", "BOX-LINK": "[link=http://evil.example]click[/link]", "BOX-B": "[bold]x"}
+    async with redis.pipeline(transaction=True) as pipe:
+        write_cycle(pipe, HistoryCommit(now=now - timedelta(days=1), first_seen=names), [])
+        write_cycle(pipe, HistoryCommit(observed_from=now - timedelta(days=1), now=now), [])
+        await pipe.execute()
+    code, out, err = await run_report(redis_url)
+    assert code == 0, err
+    assert "Lot [/] east" in out and "[link=http://evil.example]click[/link]" in out and "[bold]x" in out
+    assert "\x1b]8;" not in out and "Traceback" not in err

@@ -10,10 +10,10 @@ from tests.helpers import THOR_KEY
 from thorbot.sim.thor_server import FakeThor
 
 
-async def run(fake_thor: FakeThor, *args: str, key: str = THOR_KEY) -> tuple[int, str, str]:
+async def run(fake_thor: FakeThor, *args: str, key: str = THOR_KEY, **extra: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"THOR_API_KEY": key, "THOR_API_URL": fake_thor.base_url, "THORBOT_THOR_RETRIES": "0",
-                "COLUMNS": "140"})
+                "COLUMNS": "140", **extra})
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "status", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
@@ -64,3 +64,10 @@ async def test_status_shows_the_running_sessions(fake_thor: FakeThor) -> None:
     code, out, err = await run(fake_thor, box.id)
     assert code == 0, err
     assert "8.3 kWh" in out and "started by RFID" in out and session.id_tag not in out
+
+
+async def test_status_holds_the_interactive_deadline_when_thor_never_answers(fake_thor: FakeThor) -> None:
+    fake_thor.faults.hang = True
+    code, _, err = await run(fake_thor, "somebox", THORBOT_INTERACTIVE_DEADLINE="2", THORBOT_THOR_TIMEOUT="10",
+                             THORBOT_THOR_RETRIES="2")
+    assert code == 1 and "did not answer in 2 s" in err, err  # the deadline, not the worker's timeouts and retries

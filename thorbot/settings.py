@@ -37,6 +37,7 @@ NEEDS = {
 }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,30}$")
 
 
@@ -127,6 +128,14 @@ class Settings(BaseSettings):
         if zone is None:
             raise ValueError("must be a time zone name such as Europe/Rome, America/New_York or UTC")
         return zone
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("admins", "operators")
     @classmethod

@@ -65,7 +65,15 @@ class EmbeddedRedis:
         return self._process is not None
 
     def start(self, timeout: float = 15.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".thorbot-write-check"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"THORBOT_DATA_DIR {self.data_dir} cannot be written ({exc.strerror or exc}): the "
+                              "embedded Redis keeps its files there. Point THORBOT_DATA_DIR at a writable directory, "
+                              "or set REDIS_URL") from None
         url_file = self.data_dir / "redis.url"
         if url_file.exists():
             url = url_file.read_text().strip()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape as rich_escape
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
@@ -35,6 +36,13 @@ _MENTION = re.compile(r"<([@#!])([^|>]+)(?:\|([^>]+))?>")
 def terminal_safe(text: str) -> str:
     """Text from Thor or Slack with every control character removed, fit to print in a terminal."""
     return _UNSAFE.sub("", text)
+
+
+def shown(text: str) -> str:
+    """The one way outside text (Thor's names and ids, what people typed) is printed in a terminal: control
+    characters removed, and Rich markup in it made literal: a box named `[/]` would crash Rich, and one
+    named `[link=…]` would print a terminal hyperlink."""
+    return rich_escape(terminal_safe(text))
 
 
 def glyphs(text: str) -> str:

@@ -122,8 +122,9 @@ async def redis_checks(settings: Settings) -> list[Check]:
         async with open_redis(settings) as redis:
             return await _redis_checks(redis)
     except (ConfigError, *RedisDown) as exc:
-        return [Check("fail", "Redis", redact(str(exc))[:200] or type(exc).__name__,
-                      "check REDIS_URL (host, port, password; rediss:// for TLS) or unset it for the embedded Redis")]
+        fix = ("make THORBOT_DATA_DIR a writable directory, or set REDIS_URL" if "THORBOT_DATA_DIR" in str(exc) else
+               "check REDIS_URL (host, port, password; rediss:// for TLS) or unset it for the embedded Redis")
+        return [Check("fail", "Redis", redact(str(exc))[:300] or type(exc).__name__, fix)]
 
 
 async def _redis_checks(redis: Redis) -> list[Check]:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pydantic import AliasChoices, ValidationError
 
 from thorbot import __version__
+from thorbot.adapters.store import RedisDown
 from thorbot.errors import ConfigError, ThorError
 from thorbot.redact import configure_logging, redact
 from thorbot.settings import Settings
@@ -20,6 +21,7 @@ log = logging.getLogger("thorbot")
 GRACE = 3.0     # seconds a stopping command may take to finish on its own (end the cycle, release the lease)
 CLEANUP = 3.0   # then it is cancelled, and its cleanup (closing servers, stopping Redis) gets this long
 Command = Callable[[Settings, asyncio.Event], Awaitable[int]]
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
 
 HELP = {
@@ -130,8 +132,8 @@ async def run_until_stopped(command: Callable[[asyncio.Event], Awaitable[int]], 
         if not main.done():
             log.error("thorbot did not finish cleaning up in time; exiting anyway")
             return 1
-        if main.cancelled():
-            return 0
+        if main.cancelled():  # stopped by SIGTERM/SIGINT: the end of a service, an interruption of a one-off
+            return 0 if watches_stop else INTERRUPTED
         return main.result()
     finally:
         stopped.cancel()
@@ -204,15 +206,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor", "report") else "WARNING")
     watches_stop = args.cmd in ("serve", "worker", "socket", "demo")
     try:
-        return asyncio.run(run_until_stopped(lambda stop: _dispatch(args, settings, stop), watches_stop=watches_stop))
+        code = asyncio.run(run_until_stopped(lambda stop: _dispatch(args, settings, stop), watches_stop=watches_stop))
+        if code == INTERRUPTED and not watches_stop:
+            print(f"thorbot {args.cmd}: interrupted", file=sys.stderr)
+        return code
     except ConfigError as exc:
         print(f"thorbot {args.cmd}: {redact(str(exc))}", file=sys.stderr)
         return 2
     except ThorError as exc:
         print(f"thorbot {args.cmd}: {redact(str(exc))}", file=sys.stderr)
         return 1
+    except RedisDown as exc:
+        where = "REDIS_URL" if settings.redis_url else "the embedded Redis (THORBOT_DATA_DIR)"
+        print(f"thorbot {args.cmd}: cannot reach Redis ({type(exc).__name__}: {redact(str(exc))[:160]}); "
+              f"check {where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        return 130
+        print(f"thorbot {args.cmd}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from thorbot.adapters.history_store import gather_report, known_boxes
-from thorbot.adapters.terminal import glyphs, terminal_safe
+from thorbot.adapters.terminal import glyphs, shown
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import plural
@@ -48,23 +48,27 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
         text = report_csv(report)
         if csv_path == "-":
             sys.stdout.write(text)
-        else:
+            return 0
+        try:
             Path(csv_path).write_text(text, encoding="utf-8")
-            err.print(f"thorbot report: {len(report.boxes)} boxes written to {csv_path}", markup=False)
+        except OSError as exc:
+            err.print(f"thorbot report: cannot write {csv_path}: {exc.strerror or exc}", markup=False)
+            return 1
+        err.print(f"thorbot report: {len(report.boxes)} boxes written to {csv_path}", markup=False)
         return 0
     console.print(f"[bold]Reliability report · {period.label}[/bold] ({period.zone})")
     if not report.boxes:
         console.print("No history yet: thorbot keeps one from the moment a channel subscribes to boxes.")
         return 0
     for line in fleet_lines(report):
-        console.print(terminal_safe(glyphs(line.replace("*", ""))), markup=False)
+        console.print(shown(glyphs(line.replace("*", ""))))
     table = Table(show_lines=False)
     for column in ("box", "name", UPTIME_LABEL, "outages", "down", "MTTR", "longest", "excluded", "unknown",
                    "month by month" if period.monthly else "day by day"):
         table.add_column(column)
     for row in report.boxes[:ROWS]:
         u = row.uptime
-        table.add_row(terminal_safe(row.box_id), terminal_safe(row.name[:40]), pct(u.percent), str(u.outages),
+        table.add_row(shown(row.box_id), shown(row.name[:40]), pct(u.percent), str(u.outages),
                       minutes(u.downtime), minutes(u.mttr) if u.mttr else "—", minutes(u.longest),
                       minutes(u.excluded), minutes(u.unknown), glyphs(strip(row.steps)))
     console.print(table)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from rich.console import Console
 
 from thorbot.adapters.lookup import Lookup
-from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload, terminal_safe
+from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload, shown
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.card import render_card
 from thorbot.domain.replies import describe_thor_error
@@ -15,7 +16,7 @@ from thorbot.domain.session_messages import SessionView
 from thorbot.domain.sessions import Session, started_by
 from thorbot.domain.slash_commands import MAX_QUERY_LEN
 from thorbot.domain.text import clean_input
-from thorbot.errors import ThorError
+from thorbot.errors import ThorError, ThorUnavailable
 from thorbot.redact import register_secret
 from thorbot.runtime import thor_client, utc_now
 from thorbot.settings import Settings
@@ -40,17 +41,24 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
     if not query or len(query) > MAX_QUERY_LEN:
         err.print(f"thorbot status: give a chargebox id or name (1–{MAX_QUERY_LEN} characters)")
         return EXIT_ERROR
-    thor = thor_client(settings)
+    worker_client = thor_client(settings)
+    thor = worker_client.interactive()  # a person is waiting: no retries, one overall deadline as in Slack
     sessions: list[Session] = []
+    deadline = settings.interactive_deadline
     try:
-        resolved = await Lookup(thor, cache_ttl=0).resolve(query)
-        if resolved.box is not None:
-            sessions = await _running(thor, resolved.box.id, err)
+        async with asyncio.timeout(deadline):
+            resolved = await Lookup(thor, cache_ttl=0).resolve(query)
+            if resolved.box is not None:
+                sessions = await _running(thor, resolved.box.id, err)
+    except TimeoutError:
+        exc = ThorUnavailable("Thor did not answer in time", code="timeout", after=deadline)
+        err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
+        return EXIT_ERROR
     except ThorError as exc:
         err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
         return EXIT_ERROR
     finally:
-        await thor.aclose()
+        await worker_client.aclose()
     if resolved.box is not None:
         # No Redis here: who started a charge is told by its id_tag alone (an RFID, or "app or API").
         views = {s.connector: SessionView(s, started_by(s, None), stoppable=False) for s in sessions}
@@ -64,5 +72,5 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
     err.print(f"thorbot status: {len(resolved.matches)} chargeboxes match {query!r}; use one of these ids:",
               markup=False)
     for box in resolved.matches[:20]:
-        console.print(terminal_safe(f"  {box.id}  {box.name}"), markup=False)
+        console.print(shown(f"  {box.id}  {box.name}"))
     return EXIT_AMBIGUOUS

@@ -14,13 +14,12 @@ from typing import Any, TextIO
 
 import httpx
 from rich.console import Console
-from rich.markup import escape as rich_escape
 from rich.table import Table
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import Store
-from thorbot.adapters.terminal import local_time, mrkdwn_to_plain, render_payload
+from thorbot.adapters.terminal import local_time, mrkdwn_to_plain, render_payload, shown
 from thorbot.demo.story import STORY_LENGTH, Cast, Progress, cast, schedule
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
@@ -84,7 +83,7 @@ class DemoSlackRenderer:
             self.console.print(render_payload(payload, title=f"dialog · {title}", style="magenta", names=self.names))
             return
         if kind == "response" and re.search(r"Looking up|Checking with Thor|Updating…", text):
-            self.console.print(f"[dim]{rich_escape(mrkdwn_to_plain(text, self.names))}[/dim]")
+            self.console.print(f"[dim]{shown(mrkdwn_to_plain(text, self.names))}[/dim]")
             return
         if kind in ("response", "ephemeral"):
             self.console.print(render_payload(payload, title="only visible to you", style="blue", names=self.names))
@@ -213,9 +212,9 @@ class DemoConsole:
         names = {box_id: self.fleet.boxes[box_id].alias for box_id in
                  (self.story.outage, self.story.stalled, self.story.failing)}
         self.console.print(
-            f"[dim]The story, in simulated time: in 30 s {rich_escape(names[self.story.outage])} drops off for 4 min; "
-            f"in 1 min the charge on {rich_escape(names[self.story.stalled])} stops drawing energy, and the demo "
-            f"stops it from Slack; in 3½ min {rich_escape(names[self.story.failing])} fails three starts. "
+            f"[dim]The story, in simulated time: in 30 s {shown(names[self.story.outage])} drops off for 4 min; "
+            f"in 1 min the charge on {shown(names[self.story.stalled])} stops drawing energy, and the demo "
+            f"stops it from Slack; in 3½ min {shown(names[self.story.failing])} fails three starts. "
             f"At ×{speed:g} it plays out in about {STORY_LENGTH.total_seconds() / speed:.0f} s. "
             "`break`, `fail`, `stall` do the same to any box.[/dim]")
 
@@ -260,7 +259,8 @@ class DemoConsole:
         for col in ("id", "name", "connected", "connectors"):
             table.add_column(col)
         for box in sorted(self.fleet.boxes.values(), key=lambda b: b.alias)[:limit]:
-            table.add_row(box.id, box.alias, "yes" if box.connected else "[red]no[/red]", str(len(box.connectors)))
+            table.add_row(shown(box.id), shown(box.alias), "yes" if box.connected else "[red]no[/red]",
+                          str(len(box.connectors)))
         self.console.print(table)
 
     async def _stop_after(self, seconds: float) -> None:
@@ -295,12 +295,22 @@ class DemoConsole:
 
     async def _interactive(self) -> None:
         from prompt_toolkit import PromptSession
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
         from prompt_toolkit.patch_stdout import patch_stdout
 
-        session: PromptSession[str] = PromptSession()
+        # Ctrl-C at the prompt ends the demo like `quit`. prompt_toolkit's own binding raises KeyboardInterrupt,
+        # which asyncio re-raises out of the event loop (a traceback, exit 130); and its SIGINT handling would
+        # replace thorbot's, so a Ctrl-C while a command runs would do the same. Neither is used.
+        keys = KeyBindings()
+
+        @keys.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            event.app.exit(exception=EOFError())
+
+        session: PromptSession[str] = PromptSession(key_bindings=keys)
         with patch_stdout(raw=True):
             while not self.stop.is_set():
-                prompt = asyncio.create_task(session.prompt_async("thorbot> "))
+                prompt = asyncio.create_task(session.prompt_async("thorbot> ", handle_sigint=False))
                 stopper = asyncio.create_task(self.stop.wait())
                 done, _ = await asyncio.wait({prompt, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stopper in done:
@@ -329,7 +339,7 @@ class DemoConsole:
         elif word in HELPERS:
             await HELPERS[word](self, word, rest)
         elif word.startswith("/"):
-            self.console.print(f"Only /chargebox is installed in this workspace, not {rich_escape(word)}.")
+            self.console.print(f"Only /chargebox is installed in this workspace, not {shown(word)}.")
         else:
             self.console.print("Unknown command; type [bold]help[/bold].")
         return True
@@ -388,7 +398,7 @@ class DemoConsole:
         length = timedelta(minutes=25 if silent else 6)
         self.fleet.schedule_outage(box.id, self.ctx.clock(), length, silent=silent)
         what = "stops sending heartbeats" if silent else "drops off"
-        self.console.print(f"[dim]{rich_escape(box.name)} {what} now (simulated, for {length}).[/dim]")
+        self.console.print(f"[dim]{shown(box.name)} {what} now (simulated, for {length}).[/dim]")
 
     async def _trouble(self, word: str, query: str) -> None:
         """`fail` or `stall` a box's charging."""
@@ -397,14 +407,14 @@ class DemoConsole:
             return
         if word == "fail":
             self.fleet.fail(box.id, connector=1, attempts=3)
-            self.console.print(f"[dim]Drivers try to charge on {rich_escape(box.name)} connector #1 and fail, "
+            self.console.print(f"[dim]Drivers try to charge on {shown(box.name)} connector #1 and fail, "
                                "three times (refused starts and charges under 100 Wh).[/dim]")
             return
         session = self.fleet.stall(box.id)
         if session is None:
             self.console.print("That box refused the charge; try again.")
             return
-        self.console.print(f"[dim]The charge on {rich_escape(box.name)} connector #{session.connector} stops drawing "
+        self.console.print(f"[dim]The charge on {shown(box.name)} connector #{session.connector} stops drawing "
                            f"energy; thorbot calls it stuck after {self.ctx.settings.session_stall_after / 60:g} "
                            "simulated minutes flat.[/dim]")
 
