@@ -162,3 +162,40 @@ async def test_numbers_the_stream_parser_refuses_are_read_leniently(fake_thor: F
         await client.aclose()
         await server.stop()
     assert box.alias == "A" and box.connectors[0].power_w is None and "connector #1 power" in box.unreadable
+
+
+@pytest.mark.parametrize("envelope", [True, False])
+def test_charges_are_decoded_one_at_a_time_not_as_one_tree(envelope: bool) -> None:
+    """A big `/charges/*` answer costs its models, not a whole tree of dicts besides (measured in bytes
+    allocated, not in time): the memory at the peak, less what the result keeps, stays a fraction of the body."""
+    import gc
+    import json as json_
+    import tracemalloc
+
+    from thorbot.adapters.thor import _stream_sessions
+    from thorbot.domain.sessions import parse_session
+
+    items = [{"id": i, "chargebox": f"BOX{i % 5000:05d}", "connector": 1 + i % 2, "date_started": 1_700_000_000_000 + i,
+              "energy": i * 3, "id_tag": "04AABBCCDD", "user": None, "note": "x" * 200} for i in range(20_000)]
+    body = json_.dumps({"count": len(items), "items": items} if envelope else items).encode()
+    chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        sessions = _stream_sessions(chunks, parse_session)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(sessions) == len(items) and sessions[5].transaction == 5
+    assert peak - kept < len(body) / 4, (peak - kept, len(body))
+
+
+def test_charges_thor_writes_with_infinity_are_read_leniently() -> None:
+    from thorbot.adapters.thor import _stream_sessions
+    from thorbot.domain.sessions import parse_session
+
+    body = b'{"count": 2, "items": [{"id": 1, "chargebox": "B", "connector": 1, "date_started": 1700000000000, ' \
+           b'"energy": Infinity}, {"id": 2, "chargebox": "B", "connector": 1, "date_started": 1700000000000, ' \
+           b'"energy": 1e400}]}'
+    sessions = _stream_sessions([body], parse_session)
+    assert [s.transaction for s in sessions] == [1, 2] and all(s.energy_wh is None for s in sessions)

@@ -176,13 +176,13 @@ class ThorClient:
         """`GET /charges/running`: every charge in progress (one call for the whole fleet), or one box's."""
         params = {"chargebox": chargebox} if chargebox else None
         body = await self._get_body("/charges/running", params, max_bytes=self._shared.max_list_bytes)
-        return _sessions(_lenient_json(b"".join(body)), parse_session)
+        return _stream_sessions(body, parse_session)
 
     async def finished_charges(self, day_from: str, day_to: str, chargebox: str | None = None) -> list[Finished]:
         """`GET /charges/finished?from=YYYYMMDD&to=YYYYMMDD` (UTC days, `to` inclusive: thor-api notes §3)."""
         params = {"from": day_from, "to": day_to, **({"chargebox": chargebox} if chargebox else {})}
         body = await self._get_body("/charges/finished", params, max_bytes=self._shared.max_list_bytes)
-        return _sessions(_lenient_json(b"".join(body)), parse_finished)
+        return _stream_sessions(body, parse_finished)
 
     async def stop_charge(self, chargebox: str, connector: int, id_tag: str, transaction: int | None) -> None:
         """`POST /charges/stop`. A 200 only means Thor forwarded the command; never retried (a person asked once)."""
@@ -347,9 +347,37 @@ def _lenient_entries(body: list[bytes]) -> Iterator[dict[str, Any]]:
             yield raw
 
 
-def _sessions(data: Any, parse: Callable[[Any], T | None]) -> list[T]:
-    """Thor's `{count, items}` answer as models; an item that cannot be read is skipped, not fatal."""
-    parsed = [parse(item) for item in items_of(data)]
+class _ChunkView:
+    """A file-like view of received chunks that leaves them in place (for a lenient second reading)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks, self._index, self._offset = chunks, 0, 0
+
+    def read(self, size: int = -1) -> bytes:
+        while self._index < len(self._chunks) and self._offset >= len(self._chunks[self._index]):
+            self._index, self._offset = self._index + 1, 0
+        if self._index >= len(self._chunks):
+            return b""
+        chunk = self._chunks[self._index]
+        end = len(chunk) if size < 0 else min(len(chunk), self._offset + size)
+        data, self._offset = chunk[self._offset:end], end
+        return data
+
+
+def _stream_sessions(body: list[bytes], parse: Callable[[Any], T | None]) -> list[T]:
+    """`/charges/*` items as models, decoded one at a time like the box list: a 37 MB answer is never
+    held as one big tree of dicts (each item becomes a small model at once). A body the streaming parser
+    refuses (1e400, Infinity) is read leniently instead; an item that cannot be read is skipped."""
+    start = next((chunk.lstrip()[:1] for chunk in body if chunk.strip()), b"")
+    prefix = "item" if start == b"[" else "items.item" if start == b"{" else None
+    if prefix is None:
+        raise ThorBadResponse("expected a JSON array or {count, items} of charges", code="bad_json")
+    parsed: list[T | None] = []
+    try:
+        for item in ijson.items(_ChunkView(body), prefix, use_float=True, buf_size=256 * 1024):
+            parsed.append(parse(item))
+    except ijson.JSONError:
+        parsed = [parse(item) for item in items_of(_lenient_json(b"".join(body)))]
     skipped = sum(1 for p in parsed if p is None)
     if skipped:
         log.warning("skipped %d unreadable charge entries in Thor's answer", skipped)
