@@ -31,7 +31,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | batch:<id> | string | JSON {jobs, incidents} of one post attempt; its id is in the message's metadata | 2 days |
 | watches | hash | transaction → SessionWatch JSON (flat energy reading; notice sent?) | until the session ends |
 | watches:version | string | counter bumped when `watches` changes (the leader caches them) | none |
-| connectors | hash | `<box>#<n>` → ConnectorRecord JSON (failed attempts, failed-starts incident) | box forgotten |
+| connectors | hash | `<box>#<n>` → ConnectorRecord JSON (failures, failed-starts incident) | swept when unwatched |
 | attempts:<box>#<n> | list | `<epoch>:<1 ok / 0 failed>`, newest first (7-day success rate) | 200 entries; 8 days |
 | sessions:day:<box> | hash | `<YYYYMMDD>:ok` / `:failed` / `:wh` counters (reports) | 35 days; key 40 days |
 | sessions:month:<box> | hash | `<YYYYMM>:ok` / `:failed` / `:wh` counters (reports) | 14 months; key 15 months |
@@ -48,9 +48,11 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | stopclaim:<transaction> | string | JSON {by, at}: someone is asking Thor to stop this charge | confirm window + 60 s |
 | stopview:<view id> | string | JSON {by, at}: this confirmation was taken (a replay does nothing) | 1 day |
 | delivery_errors | hash | channel → last permanent Slack error posting there (JSON) | cleared by the next good post |
-| history:<box> | zset | `kind|connector|start|end` of each resolved incident, scored by its end | 400 days |
-| history:first_seen | hash | box id → when thorbot first saw it (epoch s): measured from then | one field per box |
-| history:names | hash | box id → its name when first seen (for boxes no longer watched) | one field per box |
+| history:<box> | zset | `kind|connector|start|end` of each resolved incident, scored by its end | 400 days (swept) |
+| history:first_seen | hash | box id → when thorbot first saw it (epoch s) | swept 400 days after unwatched |
+| history:names | hash | box id → its name when first seen (for boxes no longer watched) | as first_seen |
+| history:last_watched | hash | box id → when the daily sweep first found it unwatched (epoch s) | 400 days |
+| swept | string | the worker that ran the daily sweep (adapters/housekeeping.py) | 1 day |
 | history:mutes | zset | JSON {box, channel, start, end} of each mute (maintenance), scored by its end | 400 days |
 | observed:<YYYYMMDD> | string | bitmap: bit n set = minute n of that UTC day had a successful poll | 401 days |
 | digests | hash | channel → DigestPlan JSON (cadence, time, zone) | removed by `digest off` |
@@ -114,6 +116,8 @@ HISTORY_DAYS = 400
 HISTORY_FIRST_SEEN = PREFIX + "history:first_seen"
 HISTORY_NAMES = PREFIX + "history:names"
 HISTORY_MUTES = PREFIX + "history:mutes"
+HISTORY_LAST_WATCHED = PREFIX + "history:last_watched"
+SWEPT = PREFIX + "swept"
 DIGESTS = PREFIX + "digests"
 DIGESTS_POSTED = PREFIX + "digests:posted"
 

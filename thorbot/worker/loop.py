@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.housekeeping import sweep, sweep_due
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import RedisDown, Store
 from thorbot.adapters.thor import ThorClient
@@ -30,6 +31,7 @@ from thorbot.worker.poller import Poller, PollReport
 
 log = logging.getLogger(__name__)
 DELIVERY_TICK = 1.0
+SWEEP_CHECK = timedelta(hours=1)
 REDIS_BACKOFF_MAX = 30.0
 
 
@@ -51,6 +53,7 @@ class Worker:
         self._poll_soon = asyncio.Event()
         self.cycles = 0
         self.last_report: PollReport | None = None
+        self._next_sweep_check: datetime | None = None
 
     def poll_soon(self) -> None:
         """Poll at the next turn of the loop rather than at the next interval (the demo, after subscribing)."""
@@ -77,12 +80,24 @@ class Worker:
         if self.settings.escalate_max > 0 and self.settings.escalate_after > 0:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)
+        await self._housekeeping()
         try:
             await self.deliverer.deliver_due()
         except LostLease:
             self.is_leader = False
             log.warning("worker %s lost the lease while delivering; the new leader carries on", self.id)
         return report
+
+    async def _housekeeping(self) -> None:
+        """The daily sweep of what no TTL bounds (adapters/housekeeping.py); asked of Redis at most hourly."""
+        now = self.clock()
+        if self._next_sweep_check is not None and now < self._next_sweep_check:
+            return
+        self._next_sweep_check = now + SWEEP_CHECK
+        if await sweep_due(self.store.redis, self.token):
+            swept = await sweep(self.store.redis, now)
+            log.info("daily sweep: %d old history entries, %d long-unwatched boxes, %d connector records removed",
+                     swept.history_entries, swept.forgotten_boxes, swept.connectors)
 
     async def run(self, stop: asyncio.Event) -> None:
         next_poll = time.monotonic()

@@ -1,0 +1,94 @@
+"""Redis housekeeping: what no TTL bounds is swept, once a day, by the leader.
+
+Most keys carry a TTL (adapters/keys.py). What cannot (a hash field, a sorted-set member, a key whose
+life depends on whether a box is still watched) is swept here:
+
+- each box's incident history (`history:<box>`) and the mute windows (`history:mutes`): entries that
+  ended more than 400 days ago;
+- a box no channel watches any more: its history, first sighting and name are kept for 400 days after
+  it was last watched (reports reach that far back), then deleted; `history:last_watched` remembers when
+  the sweep first found it unwatched;
+- the `connectors` hash (failed-start counts per connector): entries of boxes nobody watches, whose
+  open failed-starts incident is then let expire like a resolved one.
+
+Deleting only what is old and unwatched, the sweep is idempotent: two workers running it at once (a
+leader change mid-sweep) delete the same things.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
+from thorbot.domain.failed_starts import ConnectorRecord
+
+SWEEP_EVERY = 24 * 3600
+BATCH = 500
+
+
+@dataclass
+class Swept:
+    history_entries: int = 0
+    forgotten_boxes: int = 0
+    connectors: int = 0
+
+
+def _epoch(when: datetime) -> int:
+    return int(when.astimezone(UTC).timestamp())
+
+
+async def sweep_due(redis: Redis, worker_token: str) -> bool:
+    """True once a day, for one worker: the claim expires after a day."""
+    return bool(await redis.set(keys.SWEPT, worker_token, nx=True, ex=SWEEP_EVERY))
+
+
+async def sweep(redis: Redis, now: datetime) -> Swept:
+    swept = Swept()
+    cutoff = _epoch(now - timedelta(days=keys.HISTORY_DAYS))
+    watched = {str(b) for b in await redis.hkeys(keys.BOXES)} | {str(b) for b in await redis.hkeys(keys.BOXES_SIGHTED)}
+    first_seen = [str(b) for b in await redis.hkeys(keys.HISTORY_FIRST_SEEN)]
+    last_watched = {str(b): float(v) for b, v in (await redis.hgetall(keys.HISTORY_LAST_WATCHED)).items()}
+    for start in range(0, len(first_seen), BATCH):
+        async with redis.pipeline(transaction=False) as pipe:
+            for box_id in first_seen[start:start + BATCH]:
+                pipe.zremrangebyscore(keys.history(box_id), "-inf", cutoff)
+            swept.history_entries += sum(int(n) for n in await pipe.execute())
+    swept.history_entries += int(await redis.zremrangebyscore(keys.HISTORY_MUTES, "-inf", cutoff))
+    gone = [b for b in first_seen if b not in watched]
+    async with redis.pipeline(transaction=True) as pipe:
+        for box_id in gone:
+            since = last_watched.get(box_id)
+            if since is None:
+                pipe.hset(keys.HISTORY_LAST_WATCHED, box_id, _epoch(now))  # the clock starts now
+            elif since < cutoff:
+                pipe.hdel(keys.HISTORY_FIRST_SEEN, box_id)
+                pipe.hdel(keys.HISTORY_NAMES, box_id)
+                pipe.hdel(keys.HISTORY_LAST_WATCHED, box_id)
+                pipe.delete(keys.history(box_id))
+                swept.forgotten_boxes += 1
+        back = [b for b in last_watched if b in watched or b not in first_seen]
+        if back:
+            pipe.hdel(keys.HISTORY_LAST_WATCHED, *back)
+        await pipe.execute()
+    swept.connectors = await _sweep_connectors(redis, watched)
+    return swept
+
+
+async def _sweep_connectors(redis: Redis, watched: set[str]) -> int:
+    stale: dict[str, str] = {}
+    async for field, value in redis.hscan_iter(keys.CONNECTORS, count=BATCH):
+        if str(field).rsplit("#", 1)[0] not in watched:
+            stale[str(field)] = str(value)
+    if not stale:
+        return 0
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hdel(keys.CONNECTORS, *stale)
+        for value in stale.values():
+            record = ConnectorRecord.model_validate_json(value)
+            if record.incident is not None:  # nobody will see it resolve: let it expire like a resolved one
+                pipe.expire(keys.incident(record.incident.id), keys.INCIDENT_TTL)
+        await pipe.execute()
+    return len(stale)
