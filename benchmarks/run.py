@@ -22,10 +22,12 @@ from benchmarks.webhook import bench_webhook
 from thorbot.adapters.redis_server import EmbeddedRedis
 
 FULL = {"list_sizes": [1000, 10000, 50000], "per_box": (2000, 0.05, 20), "slash": (500, 25, 0.1),
+        "slash_reports": (600, 25, 0.1, 15, 3000),
         "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0), "sessions": (10000, 3000), "webhook": (200, 15.0),
         "report": 10000}
 # The smoke run skips the soak: the test suite runs the same chaos scenario (tests/test_chaos.py).
-SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "storm": (60, 3), "core_s": 0.05,
+SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "slash_reports": (30, 5, 0.02, 2, 50),
+         "storm": (60, 3), "core_s": 0.05,
          "soak": None, "sessions": (200, 60), "webhook": (50, 2.0), "report": 200}
 
 
@@ -67,13 +69,22 @@ async def webhook(redis_url: str, rate: float, seconds: float) -> dict[str, Any]
         thor.stop()
 
 
-async def slash(redis_url: str, requests: int, concurrency: int, latency: float) -> dict[str, Any]:
+async def slash(redis_url: str, requests: int, concurrency: int, latency: float, reports: int = 0) -> dict[str, Any]:
     thor = Child("benchmarks.sim_thor", "--boxes", "200", "--latency", str(latency))
     try:
         return await bench_slash(thor.ready["url"], thor.ready["key"], thor.ready["ids"], redis_url,
-                                 requests=requests, concurrency=concurrency, latency=latency)
+                                 requests=requests, concurrency=concurrency, latency=latency, reports=reports)
     finally:
         thor.stop()
+
+
+async def slash_with_reports(redis_url: str, requests: int, concurrency: int, latency: float, reports: int,
+                             boxes: int) -> dict[str, Any]:
+    """Cards while `reports` twelve-month reports over `boxes` boxes of history are being built."""
+    filled = await run_json("benchmarks.report", "--redis", redis_url, "--boxes", str(boxes), "--fill")
+    row = await slash(redis_url, requests, concurrency, latency, reports)
+    row["history_boxes"] = filled["boxes"]
+    return row
 
 
 SMOKE_RUN = False
@@ -144,6 +155,20 @@ def report(results: dict[str, Any], elapsed: float) -> str:
               f"- ack p99 ≤ 50 ms: {verdict(s['ack_p99'] <= 0.05)}",
               f"- card p99 ≤ Thor latency + 100 ms ({(s['thor_latency_s'] + 0.1)*1000:.0f} ms): "
               f"{verdict(s['card_p99'] <= s['thor_latency_s'] + 0.1)}"]
+    sr = results.get("slash_reports")
+    if sr:
+        lines += ["", f"### 3b. The same, while {sr['reports']} twelve-month reports are built", "",
+                  f"At the moment the measured cards start, {sr['reports']} users ask for `/chargebox report all "
+                  f"12m` over {sr['history_boxes']:,} boxes of history, each in its own time zone (no two can share "
+                  f"a build). {sr['requests']} cards, {sr['concurrency']} concurrent, Thor latency "
+                  f"{sr['thor_latency_s']*1000:.0f} ms; {sr['reports_building_at_end']} reports were still being "
+                  f"built when the last card arrived; the last report arrived after {sr['report_last_s']:.1f} s.", "",
+                  "| ack p50 | ack p99 | card at response_url p50 | card p99 |", "|---:|---:|---:|---:|",
+                  f"| {sr['ack_p50']*1000:.1f} ms | {sr['ack_p99']*1000:.1f} ms | {sr['card_p50']*1000:.0f} ms "
+                  f"| {sr['card_p99']*1000:.0f} ms |", "",
+                  f"- ack p99 ≤ 50 ms while reports build: {verdict(sr['ack_p99'] <= 0.05)}",
+                  f"- card p99 ≤ Thor latency + 100 ms while reports build: "
+                  f"{verdict(sr['card_p99'] <= sr['thor_latency_s'] + 0.1)}"]
     c = results["core"]
     lines += ["", "## 4. Core throughput (pure code, one core)", "", "| operation | per second |", "|---|---:|"]
     lines += [f"| {name.removesuffix('_per_s').replace('_', ' ')} | {value:,.0f} |" for name, value in c.items()]
@@ -243,6 +268,7 @@ async def main() -> None:
         results["webhook"] = await webhook(redis.url, *plan["webhook"])
         results["per_box"] = await per_box_mode(redis.url, *plan["per_box"], Path(tmp))
         results["slash"] = await slash(redis.url, *plan["slash"])
+        results["slash_reports"] = await slash_with_reports(redis.url, *plan["slash_reports"])
         results["storm"] = await bench_storm(redis.url, boxes=plan["storm"][0], channels=plan["storm"][1])
         results["core"] = bench_core(plan["core_s"])
         filled = await run_json("benchmarks.report", "--redis", redis.url, "--boxes", str(plan["report"]), "--fill")

@@ -40,14 +40,38 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ZONES = ["UTC", "Europe/Rome", "Europe/Berlin", "Europe/London", "America/New_York", "America/Chicago",
+         "America/Denver", "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney", "Europe/Madrid",
+         "Europe/Paris", "America/Sao_Paulo", "Africa/Cairo", "Asia/Singapore"]
+
+
+async def _plan_report_channels(redis_url: str, count: int) -> list[str]:
+    """Channels whose reports differ (each its own time zone, so none can share another's build)."""
+    from redis.asyncio import Redis
+
+    from thorbot.adapters.digest_store import DigestStore
+    from thorbot.domain.digest import DigestPlan
+
+    redis: Redis = Redis.from_url(redis_url, decode_responses=True)
+    channels = [f"C0REPORT{i:02d}" for i in range(count)]
+    try:
+        for channel, zone in zip(channels, ZONES, strict=False):
+            await DigestStore(redis).set(channel, DigestPlan(cadence="daily", at="09:00", zone=zone))
+    finally:
+        await redis.aclose()
+    return channels
+
+
 async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: str, *, requests: int,
-                      concurrency: int, latency: float) -> dict[str, Any]:
+                      concurrency: int, latency: float, reports: int = 0) -> dict[str, Any]:
+    """Cards under load; with `reports`, that many twelve-month reports (each different) are asked for at
+    the moment the measured cards start, and built meanwhile."""
     slack = FakeSlack("xoxb-bench")
     arrivals: dict[str, float] = {}
     waiting: dict[str, asyncio.Event] = {}
 
     def on_response(kind: str, payload: dict[str, Any]) -> None:
-        if kind == "response" and "Looking up" not in str(payload.get("text")):
+        if kind == "response" and not str(payload.get("text")).startswith(":hourglass_flowing_sand:"):
             arrivals.setdefault(payload["key"], time.perf_counter())
             waiting.setdefault(payload["key"], asyncio.Event()).set()
 
@@ -68,6 +92,25 @@ async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: s
             base = f"http://127.0.0.1:{port}"
             await wait_until_healthy(http, base)
             gate = asyncio.Semaphore(concurrency)
+
+            report_channels = await _plan_report_channels(redis_url, reports)
+
+            def signed(text: str, channel: str, key: str) -> tuple[str, dict[str, str]]:
+                body = urlencode({"team_id": "T0FAKE", "channel_id": channel, "user_id": "U0",
+                                  "command": "/chargebox", "text": text,
+                                  "response_url": f"{slack_server.url}/response/{key}"})
+                ts = str(int(time.time()))
+                return body, {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
+                              "X-Slack-Signature": str(verifier.generate_signature(timestamp=ts, body=body))}
+
+            async def ask_report(channel: str) -> float:
+                key = uuid.uuid4().hex
+                body, headers = signed("report all 12m", channel, key)
+                started = time.perf_counter()
+                async with http.post(base + "/slack/events", data=body, headers=headers) as response:
+                    await response.read()
+                await asyncio.wait_for(waiting.setdefault(key, asyncio.Event()).wait(), timeout=300)
+                return time.perf_counter() - started
 
             async def one(i: int, record: bool) -> None:
                 key = uuid.uuid4().hex
@@ -93,13 +136,17 @@ async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: s
                     cards.append(arrivals.get(key, float("inf")) - started)
 
             await asyncio.gather(*(one(i, False) for i in range(min(25, requests))))  # warm-up
+            building = [asyncio.ensure_future(ask_report(c)) for c in report_channels]
             wall = time.perf_counter()
             await asyncio.gather(*(one(i, True) for i in range(requests)))
             wall = time.perf_counter() - wall
+            still_building = sum(1 for b in building if not b.done())
+            report_times = await asyncio.gather(*building)
     finally:
         serve.terminate()
         serve.wait(timeout=10)
         await slack_server.stop()
     return {"requests": requests, "concurrency": concurrency, "thor_latency_s": latency, "wall_s": wall,
             "ack_p50": pct(acks, 50), "ack_p99": pct(acks, 99), "card_p50": pct(cards, 50),
-            "card_p99": pct(cards, 99)}
+            "card_p99": pct(cards, 99), "reports": reports, "reports_building_at_end": still_building,
+            "report_last_s": max(report_times, default=0.0)}

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -270,3 +271,35 @@ async def test_download_csv_carries_the_box_id_even_when_names_repeat(rig: AppRi
     shared = await wait_for_file(rig)
     rows = list(csv.DictReader(io.StringIO(shared["content"])))
     assert [r["box_id"] for r in rows] == ["FLEET", box.id]
+
+
+async def test_reports_are_built_in_another_process_shared_and_cached(rig: AppRig, clock: Clock) -> None:
+    await watch_an_outage(rig, clock)
+    keys_ = [(await rig.command("report all 7d", channel=f"C0ROOM{i}"))[1] for i in range(5)]
+    answers = [json.dumps(await rig.reply(k)) for k in keys_]
+    assert all("Reliability report" in a for a in answers)
+    assert rig.ctx.reports.builds == 1  # five people asked at once: one build, shared
+    assert rig.ctx.reports.built_in is not None and rig.ctx.reports.built_in != os.getpid()  # not on serve's loop
+    _, key = await rig.command("report all 7d")
+    await rig.reply(key)
+    assert rig.ctx.reports.builds == 1  # a moment later it is still fresh enough
+    _, key = await rig.command("report all 30d")
+    await rig.reply(key)
+    assert rig.ctx.reports.builds == 2
+
+
+@pytest.mark.parametrize("rig", [{"report_uploads": 2}], indirect=True)
+async def test_report_files_are_limited_per_person(rig: AppRig, clock: Clock) -> None:
+    await watch_an_outage(rig, clock)
+    _, key = await rig.command("report all 7d")
+    report = await rig.reply(key)
+    value = next(e["value"] for b in report["blocks"] if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == ACTION_REPORT_CSV)
+    for count in (1, 2):
+        await rig.action(ACTION_REPORT_CSV, value)
+        await wait_for_file(rig, count)
+    _, key = await rig.action(ACTION_REPORT_CSV, value)
+    assert "try again in a few minutes" in json.dumps(await rig.reply(key))
+    _, key = await rig.action(ACTION_REPORT_CSV, value, user="U0BOB")  # someone else still may
+    await wait_for_file(rig, 3)
+    assert len(rig.slack.files) == 3

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.redis_server import EmbeddedRedis
+from thorbot.adapters.report_builds import ReportBuilds
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.incidents import Thresholds
@@ -40,6 +41,7 @@ class AppContext:
     thor_interactive: ThorClient
     lookup: Lookup
     redis: Redis
+    reports: ReportBuilds
     clock: Callable[[], datetime] = field(default=utc_now)
     slack: SlackApi | None = None  # the bot's Web API, once the Slack app is built
 
@@ -102,7 +104,12 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     try:
         async with open_redis(settings) as redis:
             interactive = thor.interactive()
-            yield AppContext(settings=settings, thor=thor, thor_interactive=interactive, redis=redis, clock=utc_now,
-                             lookup=Lookup(interactive, cache_ttl=settings.name_cache_ttl))
+            reports = ReportBuilds(redis, processes=settings.report_processes)
+            try:
+                yield AppContext(settings=settings, thor=thor, thor_interactive=interactive, redis=redis,
+                                 clock=utc_now, lookup=Lookup(interactive, cache_ttl=settings.name_cache_ttl),
+                                 reports=reports)
+            finally:
+                reports.close()
     finally:
         await thor.aclose()

@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(0, ge=0, le=10, validation_alias=_env("THORBOT_TRUSTED_PROXY_HOPS"))
     interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
     timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"))
+    report_processes: int = Field(1, ge=1, le=16, validation_alias=_env("THORBOT_REPORT_PROCESSES"))
+    report_uploads: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_REPORT_UPLOADS"))
 
     @field_validator("timezone")
     @classmethod

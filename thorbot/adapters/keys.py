@@ -55,6 +55,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | swept | string | the worker that ran the daily sweep (adapters/housekeeping.py) | 1 day |
 | history:mutes | zset | JSON {box, channel, start, end} of each mute (maintenance), scored by its end | 400 days |
 | observed:<YYYYMMDD> | string | bitmap: bit n set = minute n of that UTC day had a successful poll | 401 days |
+| uploads:<user> | string | report files uploaded for that user in the current 10 minutes | 10 minutes |
 | digests | hash | channel → DigestPlan JSON (cadence, time, zone) | removed by `digest off` |
 | digests:posted | hash | channel → the last period whose digest was queued (in the same commit) | with the plan |
 """
@@ -120,6 +121,10 @@ HISTORY_LAST_WATCHED = PREFIX + "history:last_watched"
 SWEPT = PREFIX + "swept"
 DIGESTS = PREFIX + "digests"
 DIGESTS_POSTED = PREFIX + "digests:posted"
+
+
+def uploads(user: str) -> str:
+    return f"{PREFIX}uploads:{user}"
 
 
 def history(box_id: str) -> str:

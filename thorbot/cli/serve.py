@@ -23,6 +23,7 @@ async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.
         bolt = build_app(ctx, slack_client(settings), secret)
         webhook = ThorWebhook(settings, SessionStore(ctx.redis), ctx.clock) if settings.thor_webhook_token else None
         runner = await start_site(build_web_app(bolt, ctx.redis, secret, webhook), host, settings.port)
+        ctx.reports.warm()
         log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz)", host, settings.port)
         try:
             await stop.wait()

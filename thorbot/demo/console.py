@@ -7,6 +7,7 @@ import contextlib
 import re
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -374,14 +375,23 @@ class DemoConsole:
         if response.status_code != 200:
             self.console.print(f"[red]Slack would show: HTTP {response.status_code}[/red]")
             return
-        if quiet:
-            self.slack.responses.pop(key, None)
-            return
         if response.headers.get("content-type", "").startswith("application/json"):
             body = response.json()
-            if not re.search(r"Looking up|Checking with Thor|Updating…", str(body.get("text", ""))):
+            if not quiet and not re.search(r"Looking up|Checking with Thor|Updating…", str(body.get("text", ""))):
                 self.console.print(render_payload(body, title="only visible to you", style="blue",
                                                   names=self.renderer.names))
+        else:  # answered through response_url: wait for it, as a person does, before the next line runs
+            await self._answer(key)
+        if quiet:
+            self.slack.responses.pop(key, None)
+
+    async def _answer(self, key: str) -> None:
+        deadline = time.monotonic() + self.ctx.settings.interactive_deadline + 2
+        while time.monotonic() < deadline and not self.stop.is_set():
+            if any(not str(r.get("text", "")).startswith(":hourglass_flowing_sand:")
+                   for r in self.slack.responses.get(key, [])):
+                return
+            await asyncio.sleep(0.05)
 
     def _one_box(self, query: str, verb: str) -> Chargebox | None:
         boxes = [Chargebox(id=b.id, alias=b.alias) for b in self.fleet.boxes.values()]

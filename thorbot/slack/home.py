@@ -6,14 +6,12 @@ import logging
 from typing import Any
 
 from thorbot.adapters import keys
-from thorbot.adapters.history_store import gather_report
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.home_view import ChannelSummary, render_home
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import Ack
-from thorbot.domain.report_view import home_blocks
 from thorbot.domain.uptime import parse_period
 from thorbot.errors import SlackError
 from thorbot.runtime import AppContext
@@ -45,7 +43,7 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
         summaries.append(ChannelSummary(channel, len(ids), whole, target.mention if target else None))
     now = ctx.clock()
     month = parse_period("30d", now, ctx.settings.timezone)
-    reliability = home_blocks(await gather_report(ctx.redis, month, now, records=records)) if month else []
+    reliability = await ctx.reports.home(month, now) if month else []
     return render_home(records, with_acks, summaries, now, reliability,
                        open_boxes=frozenset(i.box_id for i in open_incidents))
 

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.digest_store import DigestStore
-from thorbot.adapters.history_store import gather_report, known_boxes
+from thorbot.adapters.history_store import known_boxes
+from thorbot.adapters.report_builds import claim_upload
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.digest import first_period, parse_plan
 from thorbot.domain.models import Chargebox
-from thorbot.domain.report_view import read_csv_value, render_report, report_csv
+from thorbot.domain.report_view import read_csv_value
 from thorbot.domain.slash_commands import SetDigest, ShowReport
-from thorbot.domain.text import code, escape
-from thorbot.domain.uptime import BAD_PERIOD, Report, parse_period
+from thorbot.domain.text import code, escape, plural
+from thorbot.domain.uptime import BAD_PERIOD, Period, parse_period
 from thorbot.errors import SlackError, UsageError
 from thorbot.runtime import AppContext
 from thorbot.slack.reply import Payload, tell
@@ -37,34 +39,46 @@ async def report_zone(ctx: AppContext, channel: str) -> str:
     return plan.zone if plan else ctx.settings.timezone
 
 
-async def build(ctx: AppContext, query: str | None, period_text: str, channel: str
-                ) -> tuple[Report, Chargebox | None]:
-    """The report for a box (by id or name, among the boxes thorbot has history for) or the fleet."""
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: the period (in the channel's zone), when it is asked, and one box or the fleet."""
+
+    period: Period
+    now: datetime
+    box: Chargebox | None
+
+    @property
+    def box_ids(self) -> list[str] | None:
+        return [self.box.id] if self.box else None
+
+
+async def scope_of(ctx: AppContext, query: str | None, period_text: str, channel: str) -> Scope:
+    """A box (by id or name, among the boxes thorbot has history for) or the fleet, over a period."""
     now = ctx.clock()
     period = parse_period(period_text, now, await report_zone(ctx, channel))
     if period is None:
         raise UsageError(BAD_PERIOD.format(period=code(period_text)))
     if query is None:
-        return await gather_report(ctx.redis, period, now), None
+        return Scope(period, now, None)
     known = await known_boxes(ctx.redis)
     matches = [b for b in known if b.id == query] or await ctx.lookup.among(known, query)  # an id is exact
     if len(matches) != 1:
         raise NoSuchBox(f":mag: {code(query)} matches {len(matches)} chargeboxes; use the id." if matches else
                         f":mag: No chargebox matches {code(query)}.")
-    box = matches[0]
-    return await gather_report(ctx.redis, period, now, [box.id]), box
+    return Scope(period, now, matches[0])
 
 
 async def report_payload(ctx: AppContext, parsed: ShowReport, channel: str) -> Payload:
     try:
-        report, box = await build(ctx, parsed.query, parsed.period, channel)
+        scope = await scope_of(ctx, parsed.query, parsed.period, channel)
     except UsageError as exc:
         return replies.usage_error(str(exc))
     except NoSuchBox as exc:
         return replies.simple(exc.text, emoji="")
     # The Download CSV button carries the box's id: a name may be shared by several boxes.
-    return render_report(report, scope=box.id if box else "all", scope_name=box.name if box else None,
-                         period_text=parsed.period)
+    return await ctx.reports.message(scope.period, scope.now, scope.box_ids,
+                                     scope=scope.box.id if scope.box else "all",
+                                     scope_name=scope.box.name if scope.box else None, period_text=parsed.period)
 
 
 async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: dict[str, Any],
@@ -77,25 +91,26 @@ async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: di
     if value is None or not channel:
         await tell(respond, "That button is not one of thorbot's reports.")
         return
-    scope, period_text = value
+    query, period_text = value
     try:
-        report, box = await build(ctx, None if scope == "all" else scope, period_text, channel)
+        if not await claim_upload(ctx.redis, user, ctx.settings.report_uploads):
+            await tell(respond, f"You have had {plural(ctx.settings.report_uploads, 'report file')} in the last "
+                                "10 minutes, as many as thorbot uploads for one person; try again in a few minutes.")
+            return
+        scope = await scope_of(ctx, None if query == "all" else query, period_text, channel)
+        made = await ctx.reports.csv(scope.period, scope.now, scope.box_ids)
     except (UsageError, NoSuchBox) as exc:
         await tell(respond, getattr(exc, "text", str(exc)))
         return
     except RedisDown:
         await tell(respond, "thorbot cannot reach its database (Redis) right now; try again in a minute.")
         return
-    stamp = report.generated.strftime("%Y%m%d-%H%M")
-    slug = "fleet" if scope == "all" else "".join(c if c.isalnum() else "-" for c in report.boxes[0].box_id
-                                                  if report.boxes) or "box"
-    filename = f"thorbot-report-{slug}-{period_text}-{stamp}.csv"
+    slug = "".join(c if c.isalnum() else "-" for c in scope.box.id) if scope.box else "fleet"
+    filename = f"thorbot-report-{slug}-{period_text}-{scope.now.strftime('%Y%m%d-%H%M')}.csv"
     try:
-        await slack.upload_file(channel, filename, report_csv(report),
-                                title=f"Reliability report, {report.period.label}",
-                                comment=f"Reliability report ({escape(box.name if box else 'all')}, "
-                                        f"{report.period.label}) "
-                                        f"for <@{user}>: {len(report.boxes)} boxes.")
+        await slack.upload_file(channel, filename, made.text, title=f"Reliability report, {made.label}",
+                                comment=f"Reliability report ({escape(scope.box.name if scope.box else 'all')}, "
+                                        f"{made.label}) for <@{user}>: {plural(made.boxes, 'box')}.")
     except SlackError as exc:
         log.warning("could not upload a report CSV to %s: %s", channel, exc.error)
         hint = " Invite @thorbot to this channel first." if exc.error in ("not_in_channel", "channel_not_found") \

@@ -1,0 +1,177 @@
+"""Reliability reports for `thorbot serve`, built where they cannot starve the Slack endpoint.
+
+A twelve-month report over thousands of boxes is seconds of CPU. Built on serve's event loop, a few
+at once would hold every other user's acknowledgement past Slack's 3 seconds. So:
+
+- a report is built in a separate process (a pool of `processes`, spawned on first use, reading Redis
+  itself): the event loop only awaits its result;
+- identical requests that overlap share one build, and a finished report is reused for `cache_ttl`
+  seconds (the figures of the minute before are as good for a report);
+- `inline=True` builds on the loop (the CLI, which has nothing else to answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.asyncio import ConnectionPool, Redis
+
+from thorbot.adapters import keys
+from thorbot.adapters.history_store import gather_report
+from thorbot.domain.report_view import home_blocks, render_report, report_csv
+from thorbot.domain.uptime import Period, Report
+
+Key = tuple[object, ...]
+PLAIN = (str, int, float, bool, type(None))
+
+
+def _connection(redis: Redis) -> tuple[type[Any], dict[str, Any]]:
+    """How to connect to the same Redis from another process: the pool's class and its plain settings."""
+    pool = redis.connection_pool
+    return pool.connection_class, {k: v for k, v in pool.connection_kwargs.items() if isinstance(v, PLAIN)}
+
+
+def _lower_priority() -> None:
+    """In the report process: reports are batch work; the scheduler should prefer everything else (serve)."""
+    with contextlib.suppress(OSError):
+        os.nice(19)
+
+
+Kind = Literal["message", "csv", "home"]
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    text: str
+    boxes: int
+    label: str
+
+
+def render(kind: Kind, report: Report, options: tuple[str, ...]) -> Any:
+    """What leaves the building process: the rendered answer, small to hand back (a 3,000-box Report
+    itself would cost serve's loop ~40 ms just to unpickle)."""
+    if kind == "message":
+        scope, scope_name, period_text = options
+        return render_report(report, scope=scope, scope_name=scope_name or None, period_text=period_text)
+    if kind == "csv":
+        return CsvFile(report_csv(report), len(report.boxes), report.period.label)
+    return home_blocks(report)
+
+
+async def _produce(redis: Redis, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
+                   options: tuple[str, ...]) -> Any:
+    return render(kind, await gather_report(redis, period, now, box_ids), options)
+
+
+def _produce_in_child(connection: tuple[type[Any], dict[str, Any]], kind: Kind, period: Period, now: Any,
+                      box_ids: list[str] | None, options: tuple[str, ...]) -> tuple[Any, int]:
+    async def build() -> Any:
+        cls, kwargs = connection
+        client = Redis(connection_pool=ConnectionPool(connection_class=cls, **kwargs))
+        try:
+            return await _produce(client, kind, period, now, box_ids, options)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(build()), os.getpid()
+
+
+class ReportBuilds:
+    def __init__(self, redis: Redis, *, processes: int = 1, cache_ttl: float = 60.0, inline: bool = False,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.redis = redis
+        self._processes = processes
+        self._inline = inline
+        self._ttl = cache_ttl
+        self._monotonic = monotonic
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._inflight: dict[Key, asyncio.Future[Any]] = {}
+        self._cache: dict[Key, tuple[float, Any]] = {}
+        self.builds = 0  # how many reports were really built (the rest were shared or cached)
+        self.built_in: int | None = None  # the process that built the last one
+
+    async def message(self, period: Period, now: Any, box_ids: list[str] | None, *, scope: str,
+                      scope_name: str | None, period_text: str) -> dict[str, Any]:
+        """The report as `/chargebox report` shows it."""
+        answer: dict[str, Any] = await self._get("message", period, now, box_ids,
+                                                 (scope, scope_name or "", period_text))
+        return answer
+
+    async def csv(self, period: Period, now: Any, box_ids: list[str] | None) -> CsvFile:
+        answer: CsvFile = await self._get("csv", period, now, box_ids, ())
+        return answer
+
+    async def home(self, period: Period, now: Any) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = await self._get("home", period, now, None, ())
+        return answer
+
+    async def _get(self, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
+                   options: tuple[str, ...]) -> Any:
+        key: Key = (kind, period.window, period.zone, period.monthly,
+                    tuple(box_ids) if box_ids is not None else None, options)
+        cached = self._cache.get(key)
+        if cached is not None and self._monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        running = self._inflight.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._build(key, kind, period, now, box_ids, options))
+            self._inflight[key] = running
+            running.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _build(self, key: Key, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
+                     options: tuple[str, ...]) -> Any:
+        self.builds += 1
+        if self._inline:
+            answer, self.built_in = await _produce(self.redis, kind, period, now, box_ids, options), os.getpid()
+        else:
+            loop = asyncio.get_running_loop()
+            answer, self.built_in = await loop.run_in_executor(self._executor(), _produce_in_child,
+                                                               _connection(self.redis), kind, period, now, box_ids,
+                                                               options)
+        self._cache = {k: v for k, v in self._cache.items() if self._monotonic() - v[0] < self._ttl}
+        self._cache[key] = (self._monotonic(), answer)
+        return answer
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: serve runs threads (the DNS resolver, Redis) that a forked child would inherit
+            # half-held.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self._processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority)
+        return self._pool
+
+    def warm(self) -> None:
+        """Start the report processes now (serve calls this at start): their start-up, a second of imports,
+        then never lands in the middle of the first report someone waits for."""
+        if not self._inline:
+            for _ in range(self._processes):
+                self._executor().submit(os.getpid)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+UPLOAD_WINDOW = 600  # seconds
+_COUNT_UPLOAD = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+async def claim_upload(redis: Redis, user: str, limit: int) -> bool:
+    """Whether `user` may have one more report file now: at most `limit` per UPLOAD_WINDOW each."""
+    count = await redis.eval(_COUNT_UPLOAD, 1, keys.uploads(user), UPLOAD_WINDOW)
+    return int(count) <= limit
