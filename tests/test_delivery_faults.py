@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.helpers import AppRig
 from tests.test_worker import alerts, poll, subscribe
 from tests.worker_rig import Clock, boxes, make_worker
+from thorbot.adapters import keys
+from thorbot.adapters.store import Store
+from thorbot.runtime import slack_client
 from thorbot.sim.slack_server import SlackMessage
-from thorbot.worker.delivery import LostLease
+from thorbot.sim.tcp_proxy import StallingProxy
+from thorbot.worker.lease import LostLease
+from thorbot.worker.loop import Worker
 
 
 @pytest.fixture
@@ -182,3 +189,56 @@ async def test_a_429_reschedules_the_alert_at_retry_after(rig: AppRig, clock: Cl
     clock.advance(8)
     await worker.tick(poll=False)
     assert len(named(rig, box.alias)) == 1
+
+
+class PausableClock:
+    """A worker's monotonic clock that the test can jump ahead: the worker was paused (SIGSTOP, a long GC,
+    a frozen VM) or its Redis answers were held for that long."""
+
+    def __init__(self) -> None:
+        self.paused_for = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.paused_for
+
+
+async def test_a_paused_leader_resuming_after_its_lease_moved_posts_nothing(rig: AppRig, clock: Clock,
+                                                                          redis_url: str) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    proxy = StallingProxy(*split_host_port(redis_url))
+    await proxy.start()
+    through_proxy: Redis = Redis.from_url(proxy.url, decode_responses=True)
+    paused = PausableClock()
+    settings = rig.settings.with_changes(slack_channel_gap=0.0)
+    leader = Worker(settings, Store(through_proxy), rig.ctx.thor, slack_client(settings), clock, worker_id="old",
+                    monotonic=paused)
+    try:
+        await poll(leader, clock, rig)
+        box.connected = False
+        await poll(leader, clock, rig, 10)
+        # The alert falls due. The leader claims its post; Redis grants it, but the answer is held by the network.
+        proxy.hold_answer_to(b"HEXISTS")  # only the claim script uses it
+        clock.advance(150)
+        leading = asyncio.create_task(leader.tick(poll=True))
+        await asyncio.wait_for(proxy.answer_held.wait(), 10)
+        # Meanwhile the lease runs out; another worker takes over and posts the alert.
+        paused.paused_for = settings.effective_lease_ttl()
+        await rig.ctx.redis.delete(keys.LEASE)
+        successor = make_worker(rig, clock, worker_id="new")
+        await successor.tick(poll=False)
+        assert successor.is_leader and len(named(rig, box.alias)) == 1
+        # The old leader's "you may post" arrives now, long after the lease it spoke of: worthless.
+        proxy.release()
+        await leading
+        assert not leader.is_leader and leader.deliverer.posts == 0
+        assert len(named(rig, box.alias)) == 1
+    finally:
+        await through_proxy.aclose()
+        await proxy.stop()
+
+
+def split_host_port(url: str) -> tuple[str, int]:
+    netloc = url.split("//", 1)[1].split("/", 1)[0]
+    host, port = netloc.rsplit(":", 1)
+    return host, int(port)

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
@@ -73,10 +74,10 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     # No retry handlers: thorbot.adapters.slack owns 429s and retries (a blind retry after a
     # connection reset could post an alert twice).
-    # Well under the lease: a post still in flight when the lease could pass to another worker would be
-    # retried there (and found in the channel only if it had landed).
-    timeout = max(1.0, min(10.0, settings.effective_lease_ttl() / 2))
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[], timeout=max(1, int(timeout)))
+    # Inside the lease's margin (worker/lease.py): a post started while the lease held has landed, or
+    # given up, before another worker can take the lease over and look for it.
+    timeout: Any = settings.call_timeout()  # slack_sdk types it int; aiohttp takes any number of seconds
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[], timeout=timeout)
 
 
 @contextlib.asynccontextmanager
@@ -86,8 +87,11 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
-    client: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
-                                   health_check_interval=30)
+    # Every call gives up well inside the leader lease (a fifth of it, at most 10 s): a reply held by the
+    # network for longer is not waited for (worker/lease.py).
+    timeout = settings.call_timeout()
+    client: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
+                                   socket_connect_timeout=timeout, health_check_interval=30)
     try:
         yield client
     finally:

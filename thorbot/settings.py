@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +38,18 @@ NEEDS = {
 }
 
 
+@dataclass(frozen=True)
+class LeaseTiming:
+    """The leader lease and every timeout a leader's calls must fit inside it (worker/lease.py)."""
+
+    ttl: float            # seconds the lease lasts after a renewal
+    redis_timeout: float  # every Redis call of a leader gives up after this
+    slack_timeout: float  # every Slack call too
+    margin: float         # the lease is trusted until sent + ttl - margin
+
+
+MIN_CALL_TIMEOUT = 0.25
+MAX_CALL_TIMEOUT = 10.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,30}$")
 
@@ -191,6 +204,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _lease_fits_its_calls(self) -> Settings:
+        # A leader's Redis and Slack calls must time out well inside the lease (a fifth of it): a lease so
+        # short that they could not even be given MIN_CALL_TIMEOUT is refused rather than made unsafe.
+        if self.call_timeout() < MIN_CALL_TIMEOUT:
+            raise ValueError(f"THORBOT_LEASE_TTL {self.effective_lease_ttl():g} s is too short: a leader's Redis and "
+                             f"Slack calls must time out within a fifth of it, and {MIN_CALL_TIMEOUT:g} s is the "
+                             f"least they can have; use at least {5 * MIN_CALL_TIMEOUT:g} s")
+        return self
+
+    @model_validator(mode="after")
     def _no_plain_http_off_this_host(self) -> Settings:
         # The Thor key and the Slack token travel in headers: over plain http they would cross the network readable.
         for name, url in (("THOR_API_URL", self.thor_api_url), ("SLACK_API_URL", self.slack_api_url)):
@@ -214,6 +237,16 @@ class Settings(BaseSettings):
     def effective_lease_ttl(self) -> float:
         """Leader lease length: a dead leader is replaced within about three poll intervals."""
         return self.lease_ttl or max(3 * self.poll_interval, 10.0)
+
+    def call_timeout(self) -> float:
+        """Every Redis and Slack call a leader makes gives up after this: a fifth of the lease, at most 10 s."""
+        return min(MAX_CALL_TIMEOUT, self.effective_lease_ttl() / 5)
+
+    def lease_timing(self) -> LeaseTiming:
+        """The lease, and the margin within it: a post started before the deadline lands before the lease can
+        pass on (the Slack call's timeout), plus a twentieth of the lease for clocks that drift."""
+        ttl, timeout = self.effective_lease_ttl(), self.call_timeout()
+        return LeaseTiming(ttl=ttl, redis_timeout=timeout, slack_timeout=timeout, margin=timeout + ttl / 20)
 
     def admin_ids(self) -> tuple[set[str], set[str]]:
         """(admin user ids, admin user-group ids) from THORBOT_ADMINS; both empty = everyone may."""

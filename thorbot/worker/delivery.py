@@ -45,16 +45,13 @@ from thorbot.domain.session_messages import SessionView, render_stop_outcome, re
 from thorbot.domain.sessions import started_by, stop_id_tag
 from thorbot.domain.text import escape, slack_date, truncate
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
+from thorbot.worker.lease import Lease, LostLease
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "thorbot_delivery"
 HISTORY_PAGES = 10  # how far back (x 100 messages) a retry looks for its earlier post
 Payload = dict[str, Any]
 Step = Callable[[str, list[Job]], Awaitable[None]]
-
-
-class LostLease(Exception):
-    """Another worker holds the lease now: stop delivering; it carries on from the outbox."""
 
 
 class RetryLater(Exception):
@@ -76,7 +73,7 @@ class Deliverer:
     """Sends the outbox. Who is told what is decided by domain/notify.py; this gathers the facts it needs."""
 
     def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime],
-                 fence: Callable[[], tuple[str, float]], *, min_gap: float = 1.0, concurrency: int = 8,
+                 lease: Lease, *, min_gap: float = 1.0, concurrency: int = 8,
                  escalate_max: int = 3, offer_stop: bool = False) -> None:
         self.store = store
         self.oncall = OnCallStore(store.redis)
@@ -84,7 +81,7 @@ class Deliverer:
         self.offer_stop = offer_stop  # a Stop button only when someone may press it
         self.slack = slack
         self.clock = clock
-        self.fence = fence  # (lease token, lease ttl in seconds) of the worker this deliverer belongs to
+        self.lease = lease  # the leader lease of the worker this deliverer belongs to
         self.min_gap = min_gap
         self._gate = asyncio.Semaphore(concurrency)
         self._last_post: dict[str, float] = {}
@@ -292,11 +289,15 @@ class Deliverer:
         """Post once, recording the attempt first; None when Slack refused for good (the jobs are dropped)."""
         batch = uuid.uuid4().hex[:16]
         await self._pace(channel)
-        # Fenced by the leader lease (and renewing it): a worker that lost the lease while paused
-        # must not post what the new leader is about to post.
-        token, ttl = self.fence()
-        if not await self.store.claim_for_post(token, ttl, jobs, batch, incident_ids):
+        # Fenced by the leader lease (and renewing it): a worker that lost the lease while paused or cut off
+        # must not post what the new leader is about to post. Redis saying yes is not enough: the yes must
+        # come back while the lease still holds by this worker's clock, checked right before the post.
+        sent = self.lease.sending()
+        if not await self.store.claim_for_post(self.lease.token, self.lease.timing.ttl, jobs, batch, incident_ids):
+            self.lease.lost()
             raise LostLease()
+        self.lease.renewed(sent)
+        self.lease.check()
         try:
             ts = await self.slack.post_message(channel, payload, thread_ts=thread_ts,
                                                metadata={"event_type": EVENT_TYPE, "event_payload": {"batch": batch}})

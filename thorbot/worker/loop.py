@@ -24,9 +24,10 @@ from thorbot.adapters.store import RedisDown, Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.redact import redact
 from thorbot.settings import Settings
-from thorbot.worker.delivery import Deliverer, LostLease
+from thorbot.worker.delivery import Deliverer
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
+from thorbot.worker.lease import Lease, LostLease
 from thorbot.worker.poller import Poller, PollReport
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,16 @@ REDIS_BACKOFF_MAX = 30.0
 
 class Worker:
     def __init__(self, settings: Settings, store: Store, thor: ThorClient, client: AsyncWebClient,
-                 clock: Callable[[], datetime], *, worker_id: str | None = None) -> None:
+                 clock: Callable[[], datetime], *, worker_id: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.id = worker_id or uuid.uuid4().hex[:12]
         self.token = f"{self.id}:{uuid.uuid4().hex}"
+        self.lease = Lease(self.token, settings.lease_timing(), monotonic)
         self.poller = Poller(store, thor, settings)
-        self.deliverer = Deliverer(store, SlackApi(client), clock, self._fence, min_gap=settings.slack_channel_gap,
+        self.deliverer = Deliverer(store, SlackApi(client), clock, self.lease, min_gap=settings.slack_channel_gap,
                                    escalate_max=settings.escalate_max, offer_stop=settings.stops_enabled())
         self.digester = Digester(store)
         self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
@@ -59,14 +62,16 @@ class Worker:
         """Poll at the next turn of the loop rather than at the next interval (the demo, after subscribing)."""
         self._poll_soon.set()
 
-    def _fence(self) -> tuple[str, float]:
-        return self.token, self.settings.effective_lease_ttl()
-
     async def tick(self, *, poll: bool) -> PollReport | None:
         """One step: keep the lease; if leader, poll (when due) and deliver what is due."""
-        ttl = self.settings.effective_lease_ttl()
+        ttl = self.lease.timing.ttl
         was_leader = self.is_leader
+        sent = self.lease.sending()
         self.is_leader = await self.store.hold_lease(self.token, ttl)
+        if self.is_leader:
+            self.lease.renewed(sent)
+        else:
+            self.lease.lost()
         await self.store.worker_heartbeat(self.id, self.clock(), ttl)
         if self.is_leader and not was_leader:
             log.info("worker %s is now the leader", self.id)
@@ -85,7 +90,9 @@ class Worker:
             await self.deliverer.deliver_due()
         except LostLease:
             self.is_leader = False
-            log.warning("worker %s lost the lease while delivering; the new leader carries on", self.id)
+            self.lease.lost()
+            log.warning("worker %s lost the lease while delivering (paused, cut off, or replaced); it posts nothing "
+                        "more and the new leader carries on", self.id)
         return report
 
     async def _housekeeping(self) -> None:
@@ -116,6 +123,7 @@ class Worker:
                 except RedisDown as exc:
                     redis_down += 1
                     self.is_leader = False
+                    self.lease.lost()
                     backoff = min(REDIS_BACKOFF_MAX, 2.0 ** (redis_down - 1))
                     log.error("Redis unreachable (%s: %s); retrying in %.0f s", type(exc).__name__,
                               redact(str(exc))[:160], backoff)
