@@ -217,7 +217,9 @@ def soak_section(soak: dict[str, Any] | None) -> list[str]:
     return ["", "## 8. Soak: the chaos run at scale (`python -m benchmarks.soak`)", "",
             f"{soak['boxes']} boxes for {soak['seconds']:.0f} s, seed {soak['seed']}: two real `thorbot worker` "
             f"processes; {soak['kills']} SIGKILLs ({soak['leader_kills']} of the leader), {soak['redis_restarts']} "
-            f"Redis restarts, Thor 500/hang windows, Slack faults: {faults}.", "",
+            f"Redis restarts, {soak.get('pauses', 0)} SIGSTOPs of the leader past its lease, "
+            f"{soak.get('stalls', 0)} stalls and {soak.get('partitions', 0)} partitions of a worker's link to "
+            f"Redis, Thor 500/hang windows, Slack faults: {faults}.", "",
             "| scripted outages | detected | incidents | alerts (per channel) | recoveries in their thread "
             "| Thor notices | violations |", "|---:|---:|---:|---:|---:|---:|---:|",
             f"| {soak['outages']} | {soak['detected']} | {soak['incidents']} | {soak['alerts']} | {soak['recoveries']} "

@@ -19,11 +19,14 @@ async def soak(boxes: int, seconds: float, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     report = await run_chaos(ChaosPlan(seed=seed, boxes=boxes, seconds=seconds,
                                        redis_restarts=max(1, int(seconds // 60)),
-                                       thor_fault_windows=max(2, int(seconds // 30)), settle_seconds=60.0))
+                                       thor_fault_windows=max(2, int(seconds // 30)), settle_seconds=60.0,
+                                       pauses=max(1, int(seconds // 40)), stalls=max(2, int(seconds // 20)),
+                                       partitions=max(1, int(seconds // 40))))
     return {"seed": seed, "boxes": boxes, "seconds": seconds, "wall_s": time.perf_counter() - started,
             "outages": report.outages, "detected": report.detected_outages, "incidents": report.incidents,
             "alerts": report.alerts, "recoveries": report.recoveries, "thor_notices": report.thor_notices,
             "kills": report.kills, "leader_kills": report.leader_kills, "redis_restarts": report.redis_restarts,
+            "pauses": report.pauses, "stalls": report.stalls, "partitions": report.partitions,
             "slack_faults": dict(report.slack_faults), "violations": report.violations,
             "summary": report.summary()}
 

@@ -2,7 +2,10 @@
 
 Boxes drop off and come back on a seeded script while the run SIGKILLs workers (mostly the leader),
 restarts Redis, makes Thor answer 500 or hang, and makes Slack answer 429, a proxy's HTML 502, or a
-500 *after* storing the post. Then the faults stop, the fleet heals, and the run checks what a
+500 *after* storing the post. It also stalls leaders rather than killing them: SIGSTOP for longer
+than the lease (then SIGCONT), the network between a worker and Redis held for longer than the lease
+and then delivered late, and Redis-only partitions (Slack stays reachable): each worker reaches Redis
+through its own stalling TCP proxy (sim/tcp_proxy.py). Then the faults stop, the fleet heals, and the run checks what a
 channel saw against what thorbot recorded:
 
 - every incident has exactly one alert per watching channel, naming its box;
@@ -41,11 +44,14 @@ from thorbot.domain.incidents import Incident
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack, SlackMessage
+from thorbot.sim.tcp_proxy import StallingProxy
 from thorbot.sim.thor_server import PREFIX, FakeThor
 
 THOR_KEY = "chaos-thor-key"
 SLACK_TOKEN = "xoxb-chaos"
 GRACE, RECOVERY_GRACE, POLL = 1.0, 1.0, 0.25
+LEASE_TTL = 1.5
+CLAIM_MARKER = b"HEXISTS"  # in the Lua script of a post's claim (adapters/store.py) and nowhere else
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,9 @@ class ChaosPlan:
     slack_rate_limited: float = 0.1
     slack_html_502: float = 0.05
     settle_seconds: float = 30.0
+    pauses: int = 1        # SIGSTOP of the leader for longer than the lease, then SIGCONT
+    stalls: int = 2        # the leader's link to Redis held for longer than the lease, then delivered late
+    partitions: int = 1    # a worker's link to Redis cut for a while (Slack stays reachable)
 
 
 @dataclass
@@ -74,6 +83,9 @@ class ChaosReport:
     kills: int = 0
     leader_kills: int = 0
     redis_restarts: int = 0
+    pauses: int = 0
+    stalls: int = 0
+    partitions: int = 0
     slack_faults: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     logs: str = ""
@@ -82,7 +94,8 @@ class ChaosReport:
         return (f"seed {self.plan.seed}: {self.plan.boxes} boxes, {self.plan.seconds:.0f} s; {self.outages} outages → "
                 f"{self.incidents} incidents, {self.alerts} alerts, {self.recoveries} recoveries, "
                 f"{self.thor_notices} Thor notices; {self.kills} worker SIGKILLs ({self.leader_kills} of the leader), "
-                f"{self.redis_restarts} Redis restarts, Slack faults {dict(self.slack_faults)}; "
+                f"{self.redis_restarts} Redis restarts, {self.pauses} leader pauses, {self.stalls} stalls and "
+                f"{self.partitions} partitions of a worker's Redis link, Slack faults {dict(self.slack_faults)}; "
                 f"{len(self.violations)} violations")
 
 
@@ -122,30 +135,44 @@ class RedisProcess:
 
 
 class Workers:
-    """`thorbot worker` processes, each with a known THORBOT_WORKER_ID so the leader can be found and killed."""
+    """`thorbot worker` processes, each with a known THORBOT_WORKER_ID so the leader can be found and killed,
+    and each reaching Redis through its own stalling proxy."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir = env, log_dir
+    def __init__(self, env: dict[str, str], log_dir: Path, redis_port: int) -> None:
+        self.env, self.log_dir, self.redis_port = env, log_dir, redis_port
         self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.proxies: dict[str, StallingProxy] = {}
         self._count = 0
 
-    def start(self) -> str:
+    async def start(self) -> str:
         self._count += 1
         name = f"w{self._count}"
+        proxy = StallingProxy("127.0.0.1", self.redis_port)
+        await proxy.start()
+        self.proxies[name] = proxy
         log = (self.log_dir / f"{name}.log").open("wb")
         self.running[name] = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "thorbot.cli.main", "worker"], env={**self.env, "THORBOT_WORKER_ID": name},
-            stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "thorbot.cli.main", "worker"],
+            env={**self.env, "THORBOT_WORKER_ID": name, "REDIS_URL": proxy.url}, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return name
 
-    def kill(self, name: str) -> None:
+    async def kill(self, name: str) -> None:
         process = self.running.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        await self.proxies.pop(name).stop()
 
-    def stop_all(self) -> None:
+    def pause(self, name: str) -> None:
+        self.running[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        if name in self.running:
+            self.running[name].send_signal(signal.SIGCONT)
+
+    async def stop_all(self) -> None:
         for process in self.running.values():
+            process.send_signal(signal.SIGCONT)
             process.send_signal(signal.SIGTERM)
         for process in self.running.values():
             try:
@@ -154,6 +181,9 @@ class Workers:
                 process.kill()
                 process.wait()
         self.running.clear()
+        for proxy in self.proxies.values():
+            await proxy.stop()
+        self.proxies.clear()
 
     def logs(self) -> str:
         files = sorted(self.log_dir.glob("*.log"))
@@ -203,11 +233,11 @@ async def _run(plan: ChaosPlan, tmp: Path) -> ChaosReport:
     redis_proc.start()
     watchers = _subscribe(redis_proc.url, list(fleet.boxes))
     (tmp / "logs").mkdir(exist_ok=True)
-    workers = Workers(_worker_env(thor.base_url, slack.base_url, redis_proc.url, tmp), tmp / "logs")
+    workers = Workers(_worker_env(thor.base_url, slack.base_url, redis_proc.url, tmp), tmp / "logs", redis_proc.port)
     outages: dict[str, list[tuple[float, float]]] = defaultdict(list)
     try:
-        workers.start()
-        workers.start()
+        await workers.start()
+        await workers.start()
         await asyncio.sleep(2.0)  # both up, one leads, every box seen online once
         slack.chaos = True
         story = asyncio.ensure_future(_drive_fleet(fleet, plan, rng, outages))
@@ -215,14 +245,18 @@ async def _run(plan: ChaosPlan, tmp: Path) -> ChaosReport:
         await story
         slack.chaos = False
         thor.faults.error, thor.faults.hang = None, False
+        for proxy in workers.proxies.values():
+            proxy.heal()
+        for name in list(workers.running):
+            workers.resume(name)
         while len(workers.running) < 2:
-            workers.start()
+            await workers.start()
         _heal(fleet)
         await _settle(redis_proc.url, plan.settle_seconds)
         report.slack_faults = slack.injected
         _check(report, redis_proc.url, slack.messages, watchers, outages)
     finally:
-        workers.stop_all()
+        await workers.stop_all()
         report.logs = workers.logs()
         redis_proc.stop()
         await slack_server.stop()
@@ -245,7 +279,7 @@ def _worker_env(thor_url: str, slack_url: str, redis_url: str, tmp: Path) -> dic
         "SLACK_API_URL": slack_url + "/api/", "REDIS_URL": redis_url, "THORBOT_DATA_DIR": str(tmp / "data"),
         "THORBOT_POLL_INTERVAL": str(POLL), "THORBOT_DISCONNECT_GRACE": str(GRACE),
         "THORBOT_RECOVERY_GRACE": str(RECOVERY_GRACE), "THORBOT_HEARTBEAT_STALE_AFTER": "3600",
-        "THORBOT_LEASE_TTL": "1.5", "THORBOT_SLACK_CHANNEL_GAP": "0", "THORBOT_THOR_TIMEOUT": "1",
+        "THORBOT_LEASE_TTL": str(LEASE_TTL), "THORBOT_SLACK_CHANNEL_GAP": "0", "THORBOT_THOR_TIMEOUT": "1",
         "THORBOT_THOR_RETRIES": "0", "THORBOT_ESCALATE_AFTER": "0", "THORBOT_THOR_OUTAGE_CYCLES": "3",
         "THORBOT_LOG_LEVEL": "WARNING",
     })
@@ -296,10 +330,13 @@ async def _drive_fleet(fleet: Fleet, plan: ChaosPlan, rng: random.Random,
 
 async def _inflict(plan: ChaosPlan, rng: random.Random, report: ChaosReport, workers: Workers,
                    redis_proc: RedisProcess, thor: FakeThor) -> None:
-    """Kill workers (mostly the leader), restart Redis and break Thor, on a seeded timeline."""
+    """Kill, pause and cut off workers (mostly the leader), restart Redis and break Thor, on a seeded timeline."""
     started = time.monotonic()
     redis_at = sorted(rng.uniform(0.25, 0.75) * plan.seconds for _ in range(plan.redis_restarts))
     thor_at = sorted(rng.uniform(0.1, 0.8) * plan.seconds for _ in range(plan.thor_fault_windows))
+    stall_at = sorted([(rng.uniform(0.1, 0.85) * plan.seconds, "pause") for _ in range(plan.pauses)]
+                      + [(rng.uniform(0.1, 0.85) * plan.seconds, "stall") for _ in range(plan.stalls)]
+                      + [(rng.uniform(0.1, 0.85) * plan.seconds, "partition") for _ in range(plan.partitions)])
     next_kill = rng.uniform(*plan.kill_every)
     while (elapsed := time.monotonic() - started) < plan.seconds:
         if redis_at and elapsed >= redis_at[0]:
@@ -316,16 +353,51 @@ async def _inflict(plan: ChaosPlan, rng: random.Random, report: ChaosReport, wor
                 thor.faults.hang = True
             await asyncio.sleep(rng.uniform(1.0, 2.5))
             thor.faults.error, thor.faults.hang = None, False
+        if stall_at and elapsed >= stall_at[0][0]:
+            await _stall(stall_at.pop(0)[1], rng, report, workers, redis_proc)
         if elapsed >= next_kill and workers.running:
             leader = _leader(redis_proc.url)
             victim = leader if leader in workers.running and rng.random() < 0.75 else rng.choice(list(workers.running))
-            workers.kill(victim)
+            await workers.kill(victim)
             report.kills += 1
             report.leader_kills += victim == leader
             await asyncio.sleep(rng.uniform(0.2, 1.5))
-            workers.start()
+            await workers.start()
             next_kill = elapsed + rng.uniform(*plan.kill_every)
         await asyncio.sleep(0.1)
+    for _, kind in stall_at:  # the timeline ran out before these (each stall takes seconds): run them now
+        await _stall(kind, rng, report, workers, redis_proc)
+
+
+async def _stall(kind: str, rng: random.Random, report: ChaosReport, workers: Workers,
+                 redis_proc: RedisProcess) -> None:
+    """Freeze the leader (or, for a partition, any worker) for longer than the lease, then let it go on."""
+    leader = _leader(redis_proc.url)
+    victim = leader if leader in workers.running else (rng.choice(list(workers.running)) if workers.running else None)
+    if victim is None:
+        return
+    length = LEASE_TTL + rng.uniform(0.5, 2.5)
+    if kind == "pause":
+        workers.pause(victim)
+        await asyncio.sleep(length)
+        workers.resume(victim)
+        report.pauses += 1
+    elif kind == "stall":  # connections stay open; everything in flight is delivered late
+        # The worst moment for it: while the leader's claim of a post is in flight (Redis grants it; the
+        # answer arrives after the lease has moved on). Wait a little for one, else hold whatever flows.
+        proxy = workers.proxies[victim]
+        proxy.hold_answer_to(CLAIM_MARKER)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proxy.answer_held.wait(), timeout=3.0)
+        proxy.hold()
+        await asyncio.sleep(length + 1.0)
+        proxy.release()
+        report.stalls += 1
+    else:
+        workers.proxies[victim].partition()
+        await asyncio.sleep(length)
+        workers.proxies[victim].heal()
+        report.partitions += 1
 
 
 def _leader(redis_url: str) -> str | None:

@@ -57,7 +57,8 @@ class StallingProxy:
         self._flowing.clear()
 
     def release(self) -> None:
-        """Deliver what waited, late, and carry on."""
+        """Deliver what waited, late, and carry on (a marker not yet met is forgotten)."""
+        self._marker = None
         self._cut = False
         self._flowing.set()
         self._answers.set()
@@ -74,8 +75,10 @@ class StallingProxy:
                 with contextlib.suppress(Exception):
                     pipe.writer.close()
         self._links.clear()
+        self._marker = None
         self._cut = False
         self._flowing.set()
+        self._answers.set()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
