@@ -20,13 +20,13 @@ from slack_sdk.signature import SignatureVerifier
 
 from thorbot.adapters.session_store import SessionStore
 from thorbot.runtime import AppContext, open_context, slack_client
+from thorbot.serve.app import build_app, close_app
+from thorbot.serve.thor_webhook import ThorWebhook
+from thorbot.serve.web import build_web_app
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
-from thorbot.slack.app import build_app, close_app
-from thorbot.slack.thor_webhook import ThorWebhook
-from thorbot.slack.web import build_web_app
 
 SLACK_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret-0123456789"

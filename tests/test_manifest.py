@@ -37,7 +37,7 @@ def test_slash_command_matches_the_code_and_escapes_mentions() -> None:
     commands = manifest()["features"]["slash_commands"]
     assert [c["command"] for c in commands] == ["/chargebox"]
     assert commands[0]["should_escape"] is True
-    source = (ROOT / "thorbot" / "slack" / "app.py").read_text()
+    source = (ROOT / "thorbot" / "serve" / "app.py").read_text()
     assert '@app.command("/chargebox")' in source
 
 

@@ -15,14 +15,14 @@ from typing import Any
 from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
 
-from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.redis_server import EmbeddedRedis
-from thorbot.adapters.report_builds import ReportBuilds
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.incidents import Thresholds
 from thorbot.errors import ConfigError
 from thorbot.redact import register_secret
+from thorbot.services.lookup import Lookup
+from thorbot.services.reports import ReportBuilds
 from thorbot.settings import Settings
 
 

@@ -7,10 +7,10 @@ import logging
 
 from thorbot.adapters.session_store import SessionStore
 from thorbot.runtime import open_context, require, slack_client
+from thorbot.serve.app import build_app, close_app
+from thorbot.serve.thor_webhook import ThorWebhook
+from thorbot.serve.web import build_web_app, start_site
 from thorbot.settings import Settings
-from thorbot.slack.app import build_app, close_app
-from thorbot.slack.thor_webhook import ThorWebhook
-from thorbot.slack.web import build_web_app, start_site
 
 log = logging.getLogger(__name__)
 

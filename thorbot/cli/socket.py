@@ -10,8 +10,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from thorbot.cli.worker import worker_loop
 from thorbot.runtime import AppContext, open_context, require, slack_client
+from thorbot.serve.app import build_app, close_app
 from thorbot.settings import Settings
-from thorbot.slack.app import build_app, close_app
 
 log = logging.getLogger(__name__)
 

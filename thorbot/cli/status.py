@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from rich.console import Console
 
-from thorbot.adapters.lookup import Lookup
 from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload, shown
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.card import render_card
@@ -19,6 +18,7 @@ from thorbot.domain.text import clean_input
 from thorbot.errors import ThorError, ThorUnavailable
 from thorbot.redact import register_secret
 from thorbot.runtime import thor_client, utc_now
+from thorbot.services.lookup import Lookup
 from thorbot.settings import Settings
 
 EXIT_ERROR, EXIT_NOT_FOUND, EXIT_AMBIGUOUS = 1, 3, 4

@@ -28,13 +28,13 @@ from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.search import match_boxes
 from thorbot.domain.session_messages import ACTION_STOP
 from thorbot.runtime import AppContext
+from thorbot.serve.app import build_app, close_app
+from thorbot.serve.thor_webhook import ThorWebhook
+from thorbot.serve.web import build_web_app
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.slack_user import SlackUser
 from thorbot.sim.thor_server import FakeThor
-from thorbot.slack.app import build_app, close_app
-from thorbot.slack.thor_webhook import ThorWebhook
-from thorbot.slack.web import build_web_app
 from thorbot.worker.loop import Worker
 
 CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from thorbot.adapters.alert_state import message_state
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.store import Store
 from thorbot.domain.notify import escalation_due, escalation_jobs
+from thorbot.services.alert_state import message_state
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import known_boxes
-from thorbot.adapters.report_builds import claim_upload
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
@@ -23,7 +22,8 @@ from thorbot.domain.text import code, escape, plural
 from thorbot.domain.uptime import BAD_PERIOD, Period, parse_period
 from thorbot.errors import SlackError, UsageError
 from thorbot.runtime import AppContext
-from thorbot.slack.reply import Payload, tell
+from thorbot.serve.reply import Payload, tell
+from thorbot.services.reports import claim_upload
 
 log = logging.getLogger(__name__)
 

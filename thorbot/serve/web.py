@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
 from thorbot.adapters.store import RedisDown
-from thorbot.slack.thor_webhook import ThorWebhook
+from thorbot.serve.thor_webhook import ThorWebhook
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack payloads are small; refuse anything absurd before signature checks

@@ -22,7 +22,7 @@ from thorbot.domain.sessions import Session, started_by, stop_id_tag
 from thorbot.domain.text import slack_date
 from thorbot.errors import ThorError
 from thorbot.runtime import AppContext
-from thorbot.slack.reply import Payload, answer, reply, safe_payload
+from thorbot.serve.reply import Payload, answer, reply, safe_payload
 
 log = logging.getLogger(__name__)
 

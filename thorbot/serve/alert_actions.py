@@ -8,7 +8,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.alert_state import redraw_alert
 from thorbot.adapters.oncall_store import Hold, OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
@@ -18,7 +17,8 @@ from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
 from thorbot.domain.text import escape, slack_date
 from thorbot.errors import SlackError, ThorError
 from thorbot.runtime import AppContext
-from thorbot.slack.reply import tell
+from thorbot.serve.reply import tell
+from thorbot.services.alert_state import redraw_alert
 
 log = logging.getLogger(__name__)
 MAX_REFRESH_CARDS = 5
@@ -33,7 +33,7 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class AlertActions:
-    """Acknowledge, Snooze and Refresh on an alert message (slack/app.py registers them)."""
+    """Acknowledge, Snooze and Refresh on an alert message (serve/app.py registers them)."""
 
     def __init__(self, ctx: AppContext, slack: SlackApi) -> None:
         self.ctx = ctx

@@ -18,7 +18,7 @@ from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscr
 from thorbot.domain.text import code, escape, plural, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
 from thorbot.runtime import AppContext, thresholds
-from thorbot.slack.targets import resolve_targets
+from thorbot.serve.targets import resolve_targets
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]

@@ -3,7 +3,7 @@
 Every command is acknowledged before any I/O (Thor, Redis, Slack): a slow or unreachable service
 never costs Slack's 3-second window. What is pure (help, usage errors, a settings command in a DM)
 is the acknowledgement itself; everything else acks empty and answers through response_url, with a
-"working…" note first only when the answer takes more than a second (slack/reply.py).
+"working…" note first only when the answer takes more than a second (serve/reply.py).
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from thorbot.domain.slash_commands import (
 )
 from thorbot.errors import UsageError
 from thorbot.runtime import AppContext
-from thorbot.slack.cards import answer_query
-from thorbot.slack.oncall import oncall_payload
-from thorbot.slack.permissions import may_change
-from thorbot.slack.reply import Payload, answer
-from thorbot.slack.reports import digest_payload, report_payload
-from thorbot.slack.subscriptions import subscriptions_payload
+from thorbot.serve.cards import answer_query
+from thorbot.serve.oncall import oncall_payload
+from thorbot.serve.permissions import may_change
+from thorbot.serve.reply import Payload, answer
+from thorbot.serve.reports import digest_payload, report_payload
+from thorbot.serve.subscriptions import subscriptions_payload
 
 WORKING = ":hourglass_flowing_sand:"
 IN_A_DM = ("Subscriptions, on-call and mutes belong to a channel: run this in the channel that should get the "

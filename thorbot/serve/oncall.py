@@ -14,8 +14,8 @@ from thorbot.domain.models import Chargebox
 from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.text import code, duration, escape, plural, slack_date
 from thorbot.runtime import AppContext
-from thorbot.slack.subscriptions import watched_boxes
-from thorbot.slack.targets import resolve_targets
+from thorbot.serve.subscriptions import watched_boxes
+from thorbot.serve.targets import resolve_targets
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]

@@ -1,15 +1,15 @@
 """The Bolt app. Every Slack listener is registered here, in `build_app`; each delegates to a thin handler.
 
-    /chargebox ............... slack/commands.py   (parse, ack at once, answer via response_url)
-    card Share / Refresh / pick slack/cards.py
-    alert Acknowledge / Snooze / Refresh  slack/alert_actions.py
-    Stop charge… and its modal slack/stop.py
-    app_home_opened .......... slack/home.py
+    /chargebox ............... serve/commands.py   (parse, ack at once, answer via response_url)
+    card Share / Refresh / pick serve/cards.py
+    alert Acknowledge / Snooze / Refresh  serve/alert_actions.py
+    Stop charge… and its modal serve/stop.py
+    app_home_opened .......... serve/home.py
     middleware ............... pooled response_url posts; refuse other workspaces
     errors ................... one line in the log, never a traceback to Slack
 
 A handler acks first (Slack's 3-second window), then works, renders with a pure function from
-domain/ and answers through `response_url` (slack/reply.py).
+domain/ and answers through `response_url` (serve/reply.py).
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from thorbot.domain.replies import ACTION_PICK
 from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
 from thorbot.runtime import AppContext
-from thorbot.slack import cards
-from thorbot.slack.alert_actions import AlertActions
-from thorbot.slack.commands import on_chargebox
-from thorbot.slack.home import publish_home
-from thorbot.slack.reports import download_csv
-from thorbot.slack.stop import StopActions
+from thorbot.serve import cards
+from thorbot.serve.alert_actions import AlertActions
+from thorbot.serve.commands import on_chargebox
+from thorbot.serve.home import publish_home
+from thorbot.serve.reports import download_csv
+from thorbot.serve.stop import StopActions
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from thorbot.domain.sessions import stop_id_tag
 from thorbot.domain.text import slack_date
 from thorbot.errors import SlackError, ThorError, ThorRefused
 from thorbot.runtime import AppContext
-from thorbot.slack.permissions import may_stop
-from thorbot.slack.reply import tell
+from thorbot.serve.permissions import may_stop
+from thorbot.serve.reply import tell
 
 log = logging.getLogger(__name__)
 CLAIM_MARGIN = 60.0  # seconds a claim outlives the confirmation window
