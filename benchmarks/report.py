@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
-from thorbot.adapters.history_store import HistoryCommit, gather_report, write_cycle
+from thorbot.adapters.history_store import HistoryCommit, write_cycle
 from thorbot.domain.incidents import Incident
 from thorbot.domain.uptime import parse_period
+from thorbot.services.reports import gather_report
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

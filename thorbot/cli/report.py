@@ -9,13 +9,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from thorbot.adapters.history_store import gather_report, known_boxes
+from thorbot.adapters.history_store import known_boxes
 from thorbot.adapters.terminal import glyphs, shown
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import plural
 from thorbot.domain.uptime import parse_period
 from thorbot.runtime import open_redis, utc_now
+from thorbot.services.reports import gather_report
 from thorbot.settings import Settings
 
 ROWS = 40

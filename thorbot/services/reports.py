@@ -15,19 +15,53 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from redis.asyncio import ConnectionPool, Redis
 
 from thorbot.adapters import keys
-from thorbot.adapters.history_store import gather_report
+from thorbot.adapters.history_store import HistoryStore, read_records
+from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.report_view import home_blocks, render_report, report_csv
-from thorbot.domain.uptime import Period, Report
+from thorbot.domain.uptime import Period, Report, ReportBuilder
+
+CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
+
+
+async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
+                        records: dict[str, BoxRecord] | None = None) -> Report:
+    """Everything a report needs from Redis (history, open incidents, names, session counts), measured by
+    the pure core a chunk of boxes at a time: `box_ids` None means every box thorbot has seen. A caller
+    that has just read the box records passes them."""
+    history = HistoryStore(redis)
+    if records is None:
+        records = await read_records(redis)
+    ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
+    wanted = set(ids)
+    open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in wanted}
+    names = {b: r.alias for b, r in records.items() if r.alias}
+    # Unknown time before a box's first sighting is cut away per box (and for the fleet) by the builder.
+    unknown = await history.unknown(period.window, now)
+    months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
+    builder = ReportBuilder(period, unknown, now, with_sessions=True)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        sessions = await history.sessions(chunk, period.window, monthly=months)
+        for box in await history.histories(chunk, period.window, open_incidents, names):
+            builder.add(box, sessions.get(box.box_id))
+    report = builder.finish()
+    if report.sessions is not None and not report.sessions.attempts:  # no charges seen: omit the figures
+        report = dataclasses.replace(report, sessions=None,
+                                     boxes=tuple(dataclasses.replace(b, sessions=None) for b in report.boxes))
+    return report
+
 
 Key = tuple[object, ...]
 PLAIN = (str, int, float, bool, type(None))

@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.adapters.digest_store import DigestStore
-from thorbot.adapters.history_store import gather_report
 from thorbot.adapters.oncall_store import ALL, OnCallStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
@@ -45,6 +44,7 @@ from thorbot.domain.sessions import started_by, stop_id_tag
 from thorbot.domain.text import escape, slack_date, truncate
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 from thorbot.services.alert_state import redraw_alert
+from thorbot.services.reports import gather_report
 from thorbot.worker.lease import Lease, LostLease
 
 log = logging.getLogger(__name__)
