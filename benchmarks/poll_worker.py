@@ -11,18 +11,15 @@ import asyncio
 import json
 import resource
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from slack_sdk.web.async_client import AsyncWebClient
 
 from benchmarks.common import median
-from thorbot.adapters.store import Store
-from thorbot.adapters.thor import ThorClient
+from thorbot.runtime import build_worker, open_context
 from thorbot.settings import Settings
 from thorbot.worker.loop import Worker
 
@@ -44,7 +41,7 @@ async def commands(redis: Redis) -> int:
     return int(info["total_commands_processed"])
 
 
-async def main() -> None:  # noqa: C901 - a measurement script, read top to bottom
+async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--thor", required=True)
     parser.add_argument("--key", required=True)
@@ -55,23 +52,28 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=9)
     args = parser.parse_args()
-    redis: Redis = Redis.from_url(args.redis, decode_responses=True)
     admin: Redis = Redis.from_url(args.redis, decode_responses=True)
-    await redis.flushdb()
-    store = Store(redis)
-    if args.mode == "list":
-        await store.subscribe_all("CBENCH")
-    else:
-        ids = Path(args.ids).read_text().split()
-        for start in range(0, len(ids), 1000):
-            await store.subscribe("CBENCH", ids[start:start + 1000])
+    await admin.flushdb()
     settings = Settings(thor_api_key=args.key, thor_api_url=args.thor, redis_url=args.redis,
                         list_threshold=1 if args.mode == "list" else 10**9, poll_concurrency=args.concurrency,
-                        thor_retries=0, thor_timeout=60.0, poll_interval=60.0, data_dir=Path("/tmp"))
-    thor = ThorClient(settings.thor_api_url, args.key, timeout=60, retries=0,
-                      max_connections=max(args.concurrency, 10))
-    slack = AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/")  # never called: no alerts
-    worker = Worker(settings, store, thor, slack, lambda: datetime.now(tz=UTC), worker_id="bench")
+                        thor_retries=0, thor_timeout=60.0, poll_interval=60.0, slack_bot_token="xoxb-unused",
+                        slack_api_url="http://127.0.0.1:9/api/")  # Slack is never called: no alerts
+    async with open_context(settings) as ctx:
+        store = ctx.stores.boxes
+        if args.mode == "list":
+            await store.subscribe_all("CBENCH")
+        else:
+            ids = Path(args.ids).read_text().split()
+            for start in range(0, len(ids), 1000):
+                await store.subscribe("CBENCH", ids[start:start + 1000])
+        worker = build_worker(ctx, worker_id="bench")
+        result = await measure(args, worker, admin)
+    await admin.aclose()
+    print(json.dumps(result), flush=True)
+
+
+async def measure(args: argparse.Namespace, worker: Worker, admin: Redis) -> dict[str, Any]:  # noqa: C901
+    """A measurement, read top to bottom: the first cycle, steady cycles, then floor/cycle pairs."""
     started = time.perf_counter()
     first = await worker.tick(poll=True)
     first_wall = time.perf_counter() - started
@@ -106,17 +108,14 @@ async def main() -> None:  # noqa: C901 - a measurement script, read top to bott
                 await worker.tick(poll=True)
                 ratios.append((time.perf_counter() - started) / floors[-1])
     observed = report.observed if report else 0
-    await thor.aclose()
-    await redis.aclose()
-    await admin.aclose()
-    print(json.dumps({
+    return {
         "boxes": observed, "first_cycle_s": first_wall, "cycle_s": median(walls), "cpu_s": median(cpus),
         "round_trips": max(trips), "commands": max(cmds),
         "peak_rss_mb": peak_rss, "floor_s": median(floors) if floors else None,
         "ratio": median(ratios) if ratios else None,
         "list_calls": report.list_calls if report else 0, "box_calls": report.box_calls if report else 0,
         "running": report.sessions.running if report and report.sessions else None,
-    }), flush=True)
+    }
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +18,8 @@ import httpx
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
-from thorbot.adapters.session_store import SessionStore
-from thorbot.runtime import AppContext, open_context, slack_client
-from thorbot.serve.app import build_app, close_app
-from thorbot.serve.thor_webhook import ThorWebhook
-from thorbot.serve.web import build_web_app
+from thorbot.context import AppContext
+from thorbot.runtime import build_serve, open_context, utc_now
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
@@ -63,7 +60,12 @@ class AppRig:
     ctx: AppContext
     http: httpx.AsyncClient
     settings: Settings
+    clock: RigClock
     sent: list[str] = field(default_factory=list)
+
+    def use_clock(self, clock: Callable[[], datetime]) -> None:
+        """From now on serve (and workers built from this rig) read `clock`."""
+        self.clock.source = clock
 
     async def command(self, text: str, *, channel: str = "C0ALERTS", user: str = "U0ALICE",
                       headers: dict[str, str] | None = None, body: str | None = None) -> tuple[httpx.Response, str]:
@@ -137,19 +139,29 @@ def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Pat
     return Settings(**values)
 
 
+class RigClock:
+    """The rig's clock: real time until a test steers it (`AppRig.use_clock`)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], datetime] = utc_now
+
+    def __call__(self) -> datetime:
+        return self.source()
+
+
 @contextlib.asynccontextmanager
 async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Path,
                         **overrides: Any) -> AsyncIterator[AppRig]:
     settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
-    async with open_context(settings) as ctx, httpx.AsyncClient(timeout=15) as http:
-        bolt = build_app(ctx, slack_client(settings), SIGNING_SECRET)
-        webhook = ThorWebhook(settings, SessionStore(ctx.redis), ctx.clock) if settings.thor_webhook_token else None
-        server = await LoopbackServer(build_web_app(bolt, ctx.redis, SIGNING_SECRET, webhook)).start()
+    clock = RigClock()
+    async with open_context(settings, clock=clock) as ctx, httpx.AsyncClient(timeout=15) as http:
+        serve = build_serve(ctx, signing_secret=SIGNING_SECRET)
+        server = await LoopbackServer(serve.web).start()
         try:
-            yield AppRig(server.url, thor, slack, ctx, http, settings)
+            yield AppRig(server.url, thor, slack, ctx, http, settings, clock)
         finally:
             await server.stop()
-            await close_app(bolt)
+            await serve.aclose()
 
 
 def at(text: str) -> datetime:

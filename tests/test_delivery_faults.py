@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -12,12 +13,11 @@ from tests.helpers import AppRig
 from tests.test_worker import alerts, poll, subscribe
 from tests.worker_rig import Clock, boxes, make_worker
 from thorbot.adapters import keys
-from thorbot.adapters.store import Store
-from thorbot.runtime import slack_client
+from thorbot.context import Stores
+from thorbot.runtime import build_worker
 from thorbot.sim.slack_server import SlackMessage
 from thorbot.sim.tcp_proxy import StallingProxy
 from thorbot.worker.lease import LostLease
-from thorbot.worker.loop import Worker
 
 
 @pytest.fixture
@@ -211,8 +211,8 @@ async def test_a_paused_leader_resuming_after_its_lease_moved_posts_nothing(rig:
     through_proxy: Redis = Redis.from_url(proxy.url, decode_responses=True)
     paused = PausableClock()
     settings = rig.settings.with_changes(slack_channel_gap=0.0)
-    leader = Worker(settings, Store(through_proxy), rig.ctx.thor, slack_client(settings), clock, worker_id="old",
-                    monotonic=paused)
+    cut_off = dataclasses.replace(rig.ctx.with_settings(settings).with_clock(clock), stores=Stores.on(through_proxy))
+    leader = build_worker(cut_off, worker_id="old", monotonic=paused)
     try:
         await poll(leader, clock, rig)
         box.connected = False

@@ -97,7 +97,7 @@ async def test_500_days_of_a_churning_fleet_leave_redis_flat_after_day_400(rig: 
     clock = Clock()
     clock.now = datetime(2025, 1, 1, tzinfo=UTC)
     fleet.now = clock.now
-    rig.ctx.clock = clock
+    rig.use_clock(clock)
     await subscribe(rig, "all")
     first = list(fleet.boxes)[:2]
     await subscribe(rig, " ".join(first), channel="C0PART")

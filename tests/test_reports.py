@@ -58,7 +58,7 @@ async def play_month(rig: AppRig, clock: Clock) -> dict[str, SimBox]:
         fleet.remove(extra)
     fleet.remove(d.id)
     clock.now = OCT - timedelta(hours=1)
-    rig.ctx.clock = clock
+    rig.use_clock(clock)
     await subscribe(rig, "all")
     worker = make_worker(rig, clock, **WORKER)
     muted = False
@@ -149,7 +149,7 @@ async def digests(rig: AppRig) -> list[Any]:
 
 async def test_a_digest_is_posted_once_per_period_across_workers_and_late_when_missed(rig: AppRig,
                                                                                      clock: Clock) -> None:
-    rig.ctx.clock = clock
+    rig.use_clock(clock)
     clock.now = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
     rig.slack.user_zones["U0ALICE"] = "Europe/Rome"
     await subscribe(rig, "all")
@@ -188,7 +188,7 @@ async def test_only_admins_set_digests(rig: AppRig) -> None:
 
 
 async def test_the_app_home_shows_the_fleets_uptime(rig: AppRig, clock: Clock) -> None:
-    rig.ctx.clock = clock
+    rig.use_clock(clock)
     await subscribe(rig, "all")
     worker = make_worker(rig, clock, **WORKER)
     for _ in range(2):  # first seen, then twenty minutes watched
@@ -212,7 +212,7 @@ async def test_the_app_home_shows_the_fleets_uptime(rig: AppRig, clock: Clock) -
 
 
 async def test_boxes_watched_before_history_existed_are_measured_after_an_upgrade(rig: AppRig, clock: Clock) -> None:
-    rig.ctx.clock = clock
+    rig.use_clock(clock)
     await subscribe(rig, "all")
     for box in rig.thor.fleet.boxes.values():
         box.last_heartbeat = clock.now
@@ -226,7 +226,7 @@ async def test_boxes_watched_before_history_existed_are_measured_after_an_upgrad
 async def watch_an_outage(rig: AppRig, clock: Clock, before: Any = None) -> SimBox:
     """The whole fleet watched in C0ALERTS; `before()` runs once the worker has seen it; then one box is
     down for an hour."""
-    rig.ctx.clock = clock
+    rig.use_clock(clock)
     rig.thor.fleet.incident_rate = 0.0
     await subscribe(rig, "all")
     worker = make_worker(rig, clock, **WORKER)

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.helpers import AppRig
-from thorbot.adapters.store import Store
-from thorbot.runtime import slack_client
+from thorbot.runtime import build_worker
 from thorbot.sim.fleet import SimBox
 from thorbot.worker.loop import Worker
 
@@ -27,7 +26,7 @@ class Clock:
 
 def make_worker(rig: AppRig, clock: Clock, worker_id: str = "w1", **overrides: Any) -> Worker:
     settings = rig.settings.with_changes(**{"slack_channel_gap": 0.0, **overrides})
-    return Worker(settings, Store(rig.ctx.redis), rig.ctx.thor, slack_client(settings), clock, worker_id=worker_id)
+    return build_worker(rig.ctx.with_settings(settings).with_clock(clock), worker_id=worker_id)
 
 
 def heartbeat_all(rig: AppRig, clock: Clock) -> None:

@@ -1,57 +1,49 @@
-"""Assemble the real parts from Settings (Redis, embedded or REDIS_URL; Thor; Slack) into an AppContext.
-
-The Slack app and the worker both run on an AppContext; only this module and the entry points
-(cli/, demo/) build one. The clock is read here and nowhere in domain/.
+"""The one composition root: from Settings, open the outside services (Redis, embedded or REDIS_URL;
+Thor; Slack), build the stores and rules once into a frozen AppContext (context.py), and assemble the
+processes: `build_serve`, `build_worker`, `build_socket`. cli/, demo/, tests and benchmarks call these;
+no other module constructs another room's parts. The clock is read here and nowhere in domain/.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
 from redis.asyncio import Redis
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters.redis_server import EmbeddedRedis
-from thorbot.adapters.slack import SlackApi
+from thorbot.adapters.slack import ResponseUrl, SlackApi
 from thorbot.adapters.thor import ThorClient
-from thorbot.domain.incidents import Thresholds
+from thorbot.context import AppContext, Stores, rules_from
 from thorbot.errors import ConfigError
 from thorbot.redact import register_secret
+from thorbot.serve.app import build_app
+from thorbot.serve.thor_webhook import ThorWebhook
+from thorbot.serve.web import build_web_app
 from thorbot.services.lookup import Lookup
 from thorbot.services.reports import ReportBuilds
 from thorbot.settings import Settings
+from thorbot.worker.delivery import Deliverer
+from thorbot.worker.digests import Digester
+from thorbot.worker.escalation import Escalator
+from thorbot.worker.lease import Lease
+from thorbot.worker.loop import Worker
+from thorbot.worker.poller import Poller
+from thorbot.worker.sessions import SessionWatcher
+
+INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
 
 
 def utc_now() -> datetime:
     return datetime.now(tz=UTC)
-
-
-@dataclass
-class AppContext:
-    """What the Slack listeners and the worker share: settings, clients, the clock.
-
-    `thor` retries (the worker's); `thor_interactive` does not, because a person is waiting.
-    """
-
-    settings: Settings
-    thor: ThorClient
-    thor_interactive: ThorClient
-    lookup: Lookup
-    redis: Redis
-    reports: ReportBuilds
-    clock: Callable[[], datetime] = field(default=utc_now)
-    slack: SlackApi | None = None  # the bot's Web API, once the Slack app is built
-
-
-def thresholds(settings: Settings) -> Thresholds:
-    """The incident state machine's thresholds, from THORBOT_* settings."""
-    return Thresholds(grace=timedelta(seconds=settings.disconnect_grace),
-                      stale_after=timedelta(seconds=settings.heartbeat_stale_after),
-                      recovery_grace=timedelta(seconds=settings.recovery_grace))
 
 
 def require(settings: Settings, command: str) -> None:
@@ -101,7 +93,8 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
 
 
 @contextlib.asynccontextmanager
-async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
+async def open_context(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[AppContext]:
+    """Open what every process shares (Redis, Thor, Slack's Web API) and build the stores and rules once."""
     for secret in settings.secret_values():
         register_secret(secret)
     thor = thor_client(settings)
@@ -110,10 +103,75 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             interactive = thor.interactive()
             reports = ReportBuilds(redis, processes=settings.report_processes)
             try:
-                yield AppContext(settings=settings, thor=thor, thor_interactive=interactive, redis=redis,
-                                 clock=utc_now, lookup=Lookup(interactive, cache_ttl=settings.name_cache_ttl),
-                                 reports=reports)
+                yield AppContext(settings=settings, rules=rules_from(settings), stores=Stores.on(redis), thor=thor,
+                                 thor_interactive=interactive, lookup=Lookup(interactive,
+                                                                            cache_ttl=settings.name_cache_ttl),
+                                 reports=reports, slack=SlackApi(slack_client(settings),
+                                                                 rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT),
+                                 clock=clock)
             finally:
                 reports.close()
     finally:
         await thor.aclose()
+
+
+@dataclass(frozen=True)
+class SlackApp:
+    """The Bolt app with every listener, and the pooled response_url poster it answers through."""
+
+    bolt: AsyncApp
+    poster: ResponseUrl
+
+    async def aclose(self) -> None:
+        await self.poster.aclose()
+
+
+@dataclass(frozen=True)
+class ServeProcess:
+    """`thorbot serve`: the Slack app behind the HTTP endpoint (with Thor's webhook when configured)."""
+
+    app: SlackApp
+    web: web.Application
+
+    async def aclose(self) -> None:
+        await self.app.aclose()
+
+
+def build_slack_app(ctx: AppContext, *, signing_secret: str | None) -> SlackApp:
+    """The Slack app; `signing_secret` None means Socket Mode (Slack's requests come over the socket)."""
+    poster = ResponseUrl()
+    return SlackApp(build_app(ctx, poster, signing_secret), poster)
+
+
+def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
+    app = build_slack_app(ctx, signing_secret=signing_secret)
+    webhook = ThorWebhook(ctx.settings, ctx.stores.sessions, ctx.clock) if ctx.settings.thor_webhook_token else None
+    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook))
+
+
+def build_worker(ctx: AppContext, *, worker_id: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> Worker:
+    """The poll job and its delivery, every part built here."""
+    settings, stores, rules = ctx.settings, ctx.stores, ctx.rules
+    worker_id = worker_id or settings.worker_id or uuid.uuid4().hex[:12]
+    lease = Lease(f"{worker_id}:{uuid.uuid4().hex}", settings.lease_timing(), monotonic)
+    sessions = SessionWatcher(stores.sessions, ctx.thor, rules, finished_every=settings.finished_interval)
+    poller = Poller(stores, ctx.thor, settings, rules, sessions)
+    deliverer = Deliverer(stores, SlackApi(slack_client(settings)), ctx.clock, lease, reports=ctx.reports,
+                          min_gap=settings.slack_channel_gap, escalate_max=rules.escalate_max,
+                          offer_stop=settings.stops_enabled())
+    return Worker(worker_id, settings, stores, ctx.clock, lease, poller, deliverer, Digester(stores),
+                  Escalator(stores, rules))
+
+
+@dataclass(frozen=True)
+class SocketProcess:
+    """`thorbot socket`: the Slack app over Socket Mode and the worker, in one process."""
+
+    app: SlackApp
+    worker: Worker
+
+
+def build_socket(ctx: AppContext) -> SocketProcess:
+    """`thorbot socket`: the Slack app for Socket Mode (no signing secret) and the worker, sharing `ctx`."""
+    return SocketProcess(build_slack_app(ctx, signing_secret=None), build_worker(ctx))

@@ -8,9 +8,8 @@ import logging
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from thorbot.cli.worker import worker_loop
-from thorbot.runtime import AppContext, open_context, require, slack_client
-from thorbot.serve.app import build_app, close_app
+from thorbot.context import AppContext
+from thorbot.runtime import build_socket, open_context, require
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,17 +54,18 @@ async def socket_session(ctx: AppContext, stop: asyncio.Event) -> None:
     """
     settings = ctx.settings
     assert settings.slack_app_token is not None
-    client = slack_client(settings)
-    bolt = build_app(ctx, client, None)
-    handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), logger=socket_mode_logger())
+    process = build_socket(ctx)
+    handler = AsyncSocketModeHandler(process.app.bolt, settings.slack_app_token.get_secret_value(),
+                                     logger=socket_mode_logger())
     connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
     connecting.add_done_callback(_connected)
     try:
-        await worker_loop(ctx, client, stop)
+        log.info("worker %s polling every %.0fs", process.worker.id, settings.poll_interval)
+        await process.worker.run(stop)
     finally:
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await connecting
         with contextlib.suppress(Exception):
             await asyncio.wait_for(handler.close_async(), timeout=2)  # type: ignore[no-untyped-call]
-        await close_app(bolt)
+        await process.app.aclose()

@@ -16,21 +16,16 @@ from typing import Any, TextIO
 import httpx
 from rich.console import Console
 from rich.table import Table
-from slack_sdk.web.async_client import AsyncWebClient
 
-from thorbot.adapters.session_store import SessionStore
-from thorbot.adapters.store import Store
 from thorbot.adapters.terminal import local_time, mrkdwn_to_plain, render_payload, shown
+from thorbot.context import AppContext
 from thorbot.demo.story import STORY_LENGTH, Cast, Progress, cast, schedule
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
 from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.search import match_boxes
 from thorbot.domain.session_messages import ACTION_STOP
-from thorbot.runtime import AppContext
-from thorbot.serve.app import build_app, close_app
-from thorbot.serve.thor_webhook import ThorWebhook
-from thorbot.serve.web import build_web_app
+from thorbot.runtime import build_serve, build_worker
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.slack_user import SlackUser
@@ -142,9 +137,9 @@ class LineReader:
 
 
 class DemoConsole:
-    def __init__(self, ctx: AppContext, client: AsyncWebClient, slack: FakeSlack, thor: FakeThor, console: Console,
+    def __init__(self, ctx: AppContext, slack: FakeSlack, thor: FakeThor, console: Console,
                  stop: asyncio.Event, *, channel: str, user: str, secret: str) -> None:
-        self.ctx, self.client, self.slack, self.thor, self.fleet = ctx, client, slack, thor, thor.fleet
+        self.ctx, self.slack, self.thor, self.fleet = ctx, slack, thor, thor.fleet
         self.console, self.stop = console, stop
         self.channel, self.user, self.secret = channel, user, secret
         self.renderer = next(x for x in slack.listeners if isinstance(x, DemoSlackRenderer))
@@ -153,14 +148,12 @@ class DemoConsole:
         self.story_done = asyncio.Event()
 
     async def run(self, *, script: str | None, duration: float, speed: float) -> None:
-        bolt = build_app(self.ctx, self.client, self.secret)
+        serve = build_serve(self.ctx, signing_secret=self.secret)
         token = self.ctx.settings.thor_webhook_token
-        webhook = ThorWebhook(self.ctx.settings, SessionStore(self.ctx.redis), self.ctx.clock) if token else None
-        app_server = await LoopbackServer(build_web_app(bolt, self.ctx.redis, self.secret, webhook)).start()
+        app_server = await LoopbackServer(serve.web).start()
         if token:
             self.thor.notify_url = f"{app_server.url}/thor/notifications/{token.get_secret_value()}"
-        worker = Worker(self.ctx.settings, Store(self.ctx.redis), self.ctx.thor, self.client, self.ctx.clock,
-                        worker_id="demo")
+        worker = build_worker(self.ctx, worker_id="demo")
         tasks = [asyncio.create_task(worker.run(self.stop)), asyncio.create_task(self._deliver_notifications())]
         async with httpx.AsyncClient(timeout=15) as http:
             self.slack_user = SlackUser(app_server.url, self.slack.base_url, self.secret,
@@ -181,7 +174,7 @@ class DemoConsole:
                     timer.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await app_server.stop()
-                await close_app(bolt)
+                await serve.aclose()
 
     def _welcome(self, speed: float) -> None:
         self.console.rule("[bold]thorbot demo[/bold]")

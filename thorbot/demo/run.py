@@ -22,7 +22,7 @@ from rich.console import Console
 
 from thorbot.demo.console import DemoConsole, DemoSlackRenderer
 from thorbot.demo.history import pregenerate
-from thorbot.runtime import open_context, slack_client
+from thorbot.runtime import open_context
 from thorbot.settings import Settings
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
@@ -122,8 +122,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                     asyncio.get_running_loop().call_later(args.duration, stop.set)
                 return await run_demo_slack(settings, clock, fleet, stop, console)
             assert fake_slack is not None
-            async with open_context(settings) as ctx:
-                ctx.clock = clock
+            async with open_context(settings, clock=clock) as ctx:
                 if args.history_days:
                     made = await pregenerate(ctx.redis, fleet, args.history_days, now, args.seed)
                     console.print(f"[dim]Made up {args.history_days} days of history: {made} past outages; "
@@ -131,7 +130,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                 renderer = DemoSlackRenderer(console, clock, {DEMO_USER: "you", DEMO_CHANNEL: "demo-alerts"})
                 fake_slack.listeners.append(renderer)
                 fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]
-                demo = DemoConsole(ctx, slack_client(settings), fake_slack, fake_thor, console, stop,
+                demo = DemoConsole(ctx, fake_slack, fake_thor, console, stop,
                                    channel=DEMO_CHANNEL, user=DEMO_USER, secret=DEMO_SECRET)
                 try:
                     await demo.run(script=args.script, duration=args.duration, speed=args.speed)

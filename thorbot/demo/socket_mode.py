@@ -20,8 +20,7 @@ async def run_demo_slack(settings: Settings, clock: Callable[[], datetime], flee
 
     console.print(f"Connecting to Slack in Socket Mode; the simulated fleet has {len(fleet.boxes)} boxes. "
                   "In Slack, try `/chargebox list` after `/chargebox subscribe all`. Ctrl-C stops.")
-    async with open_context(settings) as ctx:
-        ctx.clock = clock
+    async with open_context(settings, clock=clock) as ctx:
         driver = asyncio.create_task(fleet.run(clock, stop))
         try:
             await socket_session(ctx, stop)

@@ -8,15 +8,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.oncall_store import Hold, OnCallStore
-from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
+from thorbot.adapters.oncall_store import Hold
+from thorbot.context import AppContext
 from thorbot.domain.card import render_card
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
 from thorbot.domain.text import escape, slack_date
 from thorbot.errors import SlackError, ThorError
-from thorbot.runtime import AppContext
 from thorbot.serve.reply import tell
 from thorbot.services.alert_state import redraw_alert
 
@@ -35,11 +33,11 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str]:
 class AlertActions:
     """Acknowledge, Snooze and Refresh on an alert message (serve/app.py registers them)."""
 
-    def __init__(self, ctx: AppContext, slack: SlackApi) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.slack = slack
-        self.store = Store(ctx.redis)
-        self.oncall = OnCallStore(ctx.redis)
+        self.slack = ctx.slack
+        self.store = ctx.stores.boxes
+        self.oncall = ctx.stores.oncall
 
     async def open_incidents(self, channel: str, ts: str, respond: AsyncRespond) -> list[Incident] | None:
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))

@@ -21,15 +21,14 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
 
-from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
+from thorbot.adapters.slack import Respond, ResponseUrl
+from thorbot.context import AppContext
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE
 from thorbot.domain.replies import ACTION_PICK
 from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
-from thorbot.runtime import AppContext
 from thorbot.serve import cards
 from thorbot.serve.alert_actions import AlertActions
 from thorbot.serve.commands import on_chargebox
@@ -48,24 +47,21 @@ class _NotOurTokenWarning(logging.Filter):
 
 
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_NotOurTokenWarning())
-INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
 Next = Callable[[], Awaitable[BoltResponse]]
 
 
-def build_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
-    """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode."""
-    slack = SlackApi(client, rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT)
-    ctx.slack = slack
+def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) -> AsyncApp:
+    """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode; answers
+    through response_url go out over `poster` (pooled; the caller closes it)."""
+    slack = ctx.slack
     app = AsyncApp(
-        client=client,
+        client=slack.client,
         signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
         request_verification_enabled=signing_secret is not None,
         ssl_check_enabled=True,
     )
-    poster = ResponseUrl()
-    app._thorbot_poster = poster  # type: ignore[attr-defined]  # closed by close_app()
-    alerts = AlertActions(ctx, slack)
-    stops = StopActions(ctx, slack)
+    alerts = AlertActions(ctx)
+    stops = StopActions(ctx)
 
     @app.middleware
     async def pooled_respond(context: Any, body: dict[str, Any], next: Next) -> BoltResponse:
@@ -121,10 +117,3 @@ def build_app(ctx: AppContext, client: AsyncWebClient, signing_secret: str | Non
         log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)
 
     return app
-
-
-async def close_app(app: AsyncApp) -> None:
-    """Release the app's pooled connections (response_url session)."""
-    poster = getattr(app, "_thorbot_poster", None)
-    if isinstance(poster, ResponseUrl):
-        await poster.aclose()

@@ -10,9 +10,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
 
-from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import RedisDown
+from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.card import render_card
 from thorbot.domain.models import Chargebox
@@ -21,7 +20,6 @@ from thorbot.domain.session_messages import SessionView
 from thorbot.domain.sessions import Session, started_by, stop_id_tag
 from thorbot.domain.text import slack_date
 from thorbot.errors import ThorError
-from thorbot.runtime import AppContext
 from thorbot.serve.reply import Payload, answer, reply, safe_payload
 
 log = logging.getLogger(__name__)
@@ -85,7 +83,7 @@ async def _running(ctx: AppContext, box_id: str) -> list[Session] | None:
 async def session_facts(ctx: AppContext, box: Chargebox, running: list[Session] | None) -> SessionFacts:
     """What the card shows of charging: each running session (who started it, can it be stopped), and the
     connectors' 7-day success rates. Redis being down only costs the rates and the start modes."""
-    store = SessionStore(ctx.redis)
+    store = ctx.stores.sessions
     sessions = [s for s in running or [] if s.box_id == box.id]
     try:
         notes = await store.start_notes([s.transaction for s in sessions])
@@ -104,7 +102,7 @@ async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
     if not channel:
         return None
     try:
-        hold = await OnCallStore(ctx.redis).held(channel, box_id, ctx.clock())
+        hold = await ctx.stores.oncall.held(channel, box_id, ctx.clock())
     except RedisDown:  # the card comes from Thor: it must not depend on Redis being up
         log.warning("Redis unreachable; showing the card without mute/snooze state")
         return None

@@ -12,8 +12,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
+from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.slash_commands import (
     CHANGES_SETTINGS,
@@ -33,7 +33,6 @@ from thorbot.domain.slash_commands import (
     parse_command,
 )
 from thorbot.errors import UsageError
-from thorbot.runtime import AppContext
 from thorbot.serve.cards import answer_query
 from thorbot.serve.oncall import oncall_payload
 from thorbot.serve.permissions import may_change
@@ -78,7 +77,7 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
 
 
 async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channel: str, user: str) -> Payload:
-    if isinstance(parsed, CHANGES_SETTINGS) and not await may_change(ctx.settings, OnCallStore(ctx.redis), slack,
+    if isinstance(parsed, CHANGES_SETTINGS) and not await may_change(ctx.settings, ctx.stores.oncall, slack,
                                                                      user):
         return replies.simple(NOT_AN_ADMIN, emoji=":lock:")
     if isinstance(parsed, Subscribe | Unsubscribe | ListSubscriptions):

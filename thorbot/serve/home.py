@@ -6,21 +6,19 @@ import logging
 from typing import Any
 
 from thorbot.adapters import keys
-from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
+from thorbot.context import AppContext
 from thorbot.domain.home_view import ChannelSummary, render_home
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import Ack
 from thorbot.domain.uptime import parse_period
 from thorbot.errors import SlackError
-from thorbot.runtime import AppContext
 
 log = logging.getLogger(__name__)
 
 
 async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, Any]:
-    store, oncall = Store(ctx.redis), OnCallStore(ctx.redis)
+    store, oncall = ctx.stores.boxes, ctx.stores.oncall
     records = await store.records()
     recent = [str(i) for i in await ctx.redis.lrange(keys.RECENT, 0, 200)]
     open_incidents = [i for i in await store.incidents(list(dict.fromkeys(recent))) if i.resolved is None]

@@ -6,14 +6,12 @@ import logging
 from functools import partial
 from typing import Any
 
-from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
-from thorbot.adapters.store import Store
+from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.models import Chargebox
 from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.text import code, duration, escape, plural, slack_date
-from thorbot.runtime import AppContext
 from thorbot.serve.subscriptions import watched_boxes
 from thorbot.serve.targets import resolve_targets
 
@@ -24,7 +22,7 @@ Payload = dict[str, Any]
 async def oncall_payload(ctx: AppContext, parsed: ShowOnCall | SetOnCall | ClearOnCall | Mute | Unmute,
                          channel: str, user: str) -> Payload:
     """The answer to oncall / mute / unmute in `channel` (the caller has acked already)."""
-    oncall = OnCallStore(ctx.redis)
+    oncall = ctx.stores.oncall
     if isinstance(parsed, ShowOnCall):
         target = await oncall.oncall(channel)
         text = (f"On call in this channel: {target.mention}. Alerts mention them; change it with "
@@ -56,20 +54,20 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
             await oncall.hold(channel, Hold(kind="mute", box_id=box.id, until=until, by=user))
         # Reports count a mute as maintenance (outage inside it is excluded, NEVI), but only for the boxes
         # this channel watches: `mute all` in a channel that watches nothing must not excuse the fleet.
-        await HistoryStore(ctx.redis).record_mute(channel, covered, now, until)
+        await ctx.stores.history.record_mute(channel, covered, now, until)
         lines = [f":mute: Muted {escape(b.name)}{'' if b.id == ALL else ' ' + code(b.id, 40)} for "
                  f"{duration(cmd.duration.total_seconds())}, until {slack_date(until)}. Incidents are still "
                  "recorded, but not posted here." for b in targets]
     else:
         await oncall.release(channel, "mute", [b.id for b in targets])
-        await HistoryStore(ctx.redis).end_mutes(channel, sorted({*covered, *(b.id for b in targets)}), now)
+        await ctx.stores.history.end_mutes(channel, sorted({*covered, *(b.id for b in targets)}), now)
         lines = [f":loud_sound: Unmuted {escape(b.name)}." for b in targets]
     return replies.simple("\n".join(lines + problems) or "Nothing changed.", emoji="")
 
 
 async def _covered(ctx: AppContext, channel: str, box_ids: list[str]) -> list[str]:
     """The boxes a mute in this channel covers as maintenance: the ones it watches (`*` = its whole watch)."""
-    watched, whole_fleet = await Store(ctx.redis).channel_subscriptions(channel)
+    watched, whole_fleet = await ctx.stores.boxes.channel_subscriptions(channel)
     if whole_fleet:
         return box_ids
     if ALL in box_ids:
@@ -80,7 +78,7 @@ async def _covered(ctx: AppContext, channel: str, box_ids: list[str]) -> list[st
 async def _resolve_watched(ctx: AppContext, channel: str, queries: tuple[str, ...],
                            phrase: str | None) -> tuple[list[Chargebox], list[str]]:
     """Match against this channel's boxes first (no Thor call), then the whole fleet."""
-    known = await watched_boxes(Store(ctx.redis), channel)
+    known = await watched_boxes(ctx.stores.boxes, channel)
     found: list[Chargebox] = []
     problems: list[str] = []
     for query, matches in await resolve_targets(queries, phrase, partial(ctx.lookup.among, known)):

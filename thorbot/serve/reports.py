@@ -9,10 +9,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import known_boxes
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import RedisDown
+from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.digest import first_period, parse_plan
 from thorbot.domain.models import Chargebox
@@ -21,7 +21,6 @@ from thorbot.domain.slash_commands import SetDigest, ShowReport
 from thorbot.domain.text import code, escape, plural
 from thorbot.domain.uptime import BAD_PERIOD, Period, parse_period
 from thorbot.errors import SlackError, UsageError
-from thorbot.runtime import AppContext
 from thorbot.serve.reply import Payload, tell
 from thorbot.services.reports import claim_upload
 
@@ -35,7 +34,7 @@ class NoSuchBox(Exception):
 
 
 async def report_zone(ctx: AppContext, channel: str) -> str:
-    plan = await DigestStore(ctx.redis).plan(channel) if channel else None
+    plan = await ctx.stores.digests.plan(channel) if channel else None
     return plan.zone if plan else ctx.settings.timezone
 
 
@@ -119,7 +118,7 @@ async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: di
 
 
 async def digest_payload(ctx: AppContext, slack: SlackApi, parsed: SetDigest, channel: str, user: str) -> Payload:
-    store = DigestStore(ctx.redis)
+    store = ctx.stores.digests
     if not parsed.words:
         plan = await store.plan(channel)
         if plan is None:

@@ -26,17 +26,16 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.session_store import SessionStore, StopClaim, StopRequest
-from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
-from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.session_store import StopClaim, StopRequest
+from thorbot.adapters.slack import Respond, ResponseUrl
+from thorbot.adapters.store import RedisDown
+from thorbot.context import AppContext
 from thorbot.domain.notifications import tag_hash
 from thorbot.domain.replies import describe_thor_error
 from thorbot.domain.session_messages import notice_modal, read_stop_value, refusal, render_stop_request, stop_modal
 from thorbot.domain.sessions import stop_id_tag
 from thorbot.domain.text import slack_date
 from thorbot.errors import SlackError, ThorError, ThorRefused
-from thorbot.runtime import AppContext
 from thorbot.serve.permissions import may_stop
 from thorbot.serve.reply import tell
 
@@ -61,10 +60,10 @@ def _already(claim: StopClaim) -> str:
 
 
 class StopActions:
-    def __init__(self, ctx: AppContext, slack: SlackApi) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.slack = slack
-        self.sessions = SessionStore(ctx.redis)
+        self.slack = ctx.slack
+        self.sessions = ctx.stores.sessions
 
     async def click(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         """The Stop button: check who and whether, then open the confirmation modal (within Slack's 3 s trigger)."""
@@ -78,7 +77,7 @@ class StopActions:
             await tell(respond, STOPS_OFF)
             return
         try:
-            if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
+            if not await may_stop(self.ctx.settings, self.ctx.stores.oncall, self.slack, user):
                 await tell(respond, NOT_AN_OPERATOR)
                 return
             stoppable = bool(data.get("k")) or bool(await self.sessions.start_notes([int(data["t"])]))
@@ -137,7 +136,7 @@ class StopActions:
         """None when this user may stop and now holds the claim; else why not, in words."""
         if not self.ctx.settings.stops_enabled():
             return STOPS_OFF
-        if not await may_stop(self.ctx.settings, OnCallStore(self.ctx.redis), self.slack, user):
+        if not await may_stop(self.ctx.settings, self.ctx.stores.oncall, self.slack, user):
             return NOT_AN_OPERATOR
         ttl = self.ctx.settings.stop_confirm_within + CLAIM_MARGIN
         held = await self.sessions.claim_stop(view_id, transaction, claim, ttl)
@@ -232,7 +231,7 @@ class StopActions:
         if shown:
             return shown
         try:
-            record = (await Store(self.ctx.redis).record_statuses([box_id])).get(box_id)
+            record = (await self.ctx.stores.boxes.record_statuses([box_id])).get(box_id)
         except RedisDown:
             record = None
         return record.alias if record is not None and record.alias else box_id

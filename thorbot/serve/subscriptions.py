@@ -7,8 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from thorbot.adapters.oncall_store import ALL, OnCallStore
+from thorbot.adapters.oncall_store import ALL
 from thorbot.adapters.store import Store
+from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.incidents import BoxRecord, Observation, Thresholds, step
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
@@ -17,7 +18,6 @@ from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscribe
 from thorbot.domain.text import code, escape, plural, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
-from thorbot.runtime import AppContext, thresholds
 from thorbot.serve.targets import resolve_targets
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ PER_BOX_LIMIT = 50  # list: at most this many per-box calls when the list endpoi
 async def subscriptions_payload(ctx: AppContext, parsed: Subscribe | Unsubscribe | ListSubscriptions,
                                 channel: str) -> Payload:
     """The answer to subscribe / unsubscribe / list in `channel` (the caller has acked already)."""
-    store = Store(ctx.redis)
+    store = ctx.stores.boxes
     if isinstance(parsed, Subscribe):
         return await subscribe(ctx, store, channel, parsed)
     if isinstance(parsed, Unsubscribe):
@@ -38,8 +38,6 @@ async def subscriptions_payload(ctx: AppContext, parsed: Subscribe | Unsubscribe
 
 async def posting_problem(ctx: AppContext, channel: str) -> str | None:
     """Say so at subscribe time if alerts could not be posted in this channel (rather than at 3 a.m.)."""
-    if ctx.slack is None:
-        return None
     invite = ("thorbot cannot post in this channel yet, so alerts would be lost: invite it with "
               "`/invite @thorbot`.")
     try:
@@ -58,7 +56,7 @@ async def posting_problem(ctx: AppContext, channel: str) -> str | None:
 
 async def subscribe(ctx: AppContext, store: Store, channel: str, cmd: Subscribe) -> Payload:
     now = ctx.clock()
-    limits = thresholds(ctx.settings)
+    limits = ctx.rules.incidents
     warning = await posting_problem(ctx, channel)
     if cmd.all_boxes:
         boxes = await ctx.lookup.all_boxes()
@@ -138,7 +136,7 @@ async def watched_boxes(store: Store, channel: str) -> list[Chargebox]:
 async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
     ids, whole_fleet = await store.channel_subscriptions(channel)
     now = ctx.clock()
-    limits = thresholds(ctx.settings)
+    limits = ctx.rules.incidents
     note = None
     try:
         boxes = {b.id: b for b in await ctx.lookup.all_boxes()}
@@ -157,7 +155,7 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
         problem = (f":warning: The last alert for this channel could not be posted here (`{escape(failure[0])}`, "
                    f"{slack_date(failure[1])}). Invite @thorbot to this channel (`/invite @thorbot`).")
         note = f"{problem}\n{note}" if note else problem
-    holds = {h.box_id: h for h in await OnCallStore(ctx.redis).holds(channel, now)}
+    holds = {h.box_id: h for h in await ctx.stores.oncall.holds(channel, now)}
     entries = []
     for box_id in sorted(watched):
         box, found = fetched.get(box_id, (boxes.get(box_id), box_id in boxes))

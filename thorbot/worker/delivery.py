@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from thorbot.adapters.digest_store import DigestStore
-from thorbot.adapters.oncall_store import ALL, OnCallStore
-from thorbot.adapters.session_store import SessionStore
+from thorbot.adapters.oncall_store import ALL
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
+from thorbot.context import Stores
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
 from thorbot.domain.digest import digest_period, lateness, latest_due
 from thorbot.domain.incidents import BoxRecord
@@ -44,7 +42,7 @@ from thorbot.domain.sessions import started_by, stop_id_tag
 from thorbot.domain.text import escape, slack_date, truncate
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 from thorbot.services.alert_state import redraw_alert
-from thorbot.services.reports import gather_report
+from thorbot.services.reports import ReportBuilds, gather_report
 from thorbot.worker.lease import Lease, LostLease
 
 log = logging.getLogger(__name__)
@@ -72,11 +70,13 @@ class Posted:
 class Deliverer:
     """Sends the outbox. Who is told what is decided by domain/notify.py; this gathers the facts it needs."""
 
-    def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime],
-                 lease: Lease, *, min_gap: float = 1.0, concurrency: int = 8,
+    def __init__(self, stores: Stores, slack: SlackApi, clock: Callable[[], datetime],
+                 lease: Lease, *, reports: ReportBuilds, min_gap: float = 1.0, concurrency: int = 8,
                  escalate_max: int = 3, offer_stop: bool = False) -> None:
-        self.store = store
-        self.oncall = OnCallStore(store.redis)
+        self.store = stores.boxes
+        self.oncall = stores.oncall
+        self.digests = stores.digests
+        self.reports = reports
         self.escalate_max = escalate_max
         self.offer_stop = offer_stop  # a Stop button only when someone may press it
         self.slack = slack
@@ -93,7 +93,7 @@ class Deliverer:
             JobKind.ESCALATE_DM: self._escalation, JobKind.SESSION_STUCK: self._stuck,
             JobKind.STOP_OUTCOME: self._stop_outcome, JobKind.DIGEST: self._digest,
         }
-        self.sessions = SessionStore(store.redis)
+        self.sessions = stores.sessions
 
     async def deliver_due(self) -> int:
         """Deliver every job that is due, in order per channel; return how many jobs were settled."""
@@ -236,7 +236,7 @@ class Deliverer:
     async def _digest(self, channel: str, jobs: list[Job]) -> None:
         """A channel's scheduled digest, rendered now from Redis; late when it was queued late."""
         job = jobs[0]
-        plan = await DigestStore(self.store.redis).plan(channel)
+        plan = await self.digests.plan(channel)
         now = self.clock()
         why = skip_reason(job, now=now)
         if why is not None or plan is None or job.since is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from thorbot.adapters.digest_store import DigestStore
-from thorbot.adapters.store import Commit, Store
+from thorbot.adapters.store import Commit
+from thorbot.context import Stores
 from thorbot.domain.digest import due_now
 from thorbot.domain.notify import digest_job
 
@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 
 
 class Digester:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.plans = DigestStore(store.redis)
+    def __init__(self, stores: Stores) -> None:
+        self.store = stores.boxes
+        self.plans = stores.digests
 
     async def run(self, now: datetime, token: str) -> int:
         """Queue the digests that are due, recording their periods in the same lease-fenced commit:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.store import Store
+from thorbot.context import Stores
 from thorbot.domain.notify import escalation_due, escalation_jobs
+from thorbot.domain.rules import Rules
 from thorbot.services.alert_state import message_state
 
 log = logging.getLogger(__name__)
 
 
 class Escalator:
-    def __init__(self, store: Store, *, after: timedelta, max_count: int) -> None:
-        self.store = store
-        self.oncall = OnCallStore(store.redis)
-        self.after = after
-        self.max_count = max_count
+    def __init__(self, stores: Stores, rules: Rules) -> None:
+        self.store = stores.boxes
+        self.oncall = stores.oncall
+        self.rules = rules
+        self.after = rules.escalate_after
+        self.max_count = rules.escalate_max
 
     async def run(self, now: datetime) -> int:
         """Enqueue escalations that are due; forget alerts that no longer need them."""

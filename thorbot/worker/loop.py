@@ -12,16 +12,12 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from thorbot.adapters.housekeeping import sweep, sweep_due
-from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import RedisDown, Store
-from thorbot.adapters.thor import ThorClient
+from thorbot.adapters.store import RedisDown
+from thorbot.context import Stores
 from thorbot.redact import redact
 from thorbot.settings import Settings
 from thorbot.worker.delivery import Deliverer
@@ -37,21 +33,22 @@ REDIS_BACKOFF_MAX = 30.0
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: Store, thor: ThorClient, client: AsyncWebClient,
-                 clock: Callable[[], datetime], *, worker_id: str | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    """One `thorbot worker`: its parts come assembled (runtime.build_worker)."""
+
+    def __init__(self, worker_id: str, settings: Settings, stores: Stores, clock: Callable[[], datetime],
+                 lease: Lease, poller: Poller, deliverer: Deliverer, digester: Digester,
+                 escalator: Escalator) -> None:
+        self.id = worker_id
         self.settings = settings
-        self.store = store
+        self.store = stores.boxes
+        self.redis = stores.redis
         self.clock = clock
-        self.id = worker_id or uuid.uuid4().hex[:12]
-        self.token = f"{self.id}:{uuid.uuid4().hex}"
-        self.lease = Lease(self.token, settings.lease_timing(), monotonic)
-        self.poller = Poller(store, thor, settings)
-        self.deliverer = Deliverer(store, SlackApi(client), clock, self.lease, min_gap=settings.slack_channel_gap,
-                                   escalate_max=settings.escalate_max, offer_stop=settings.stops_enabled())
-        self.digester = Digester(store)
-        self.escalator = Escalator(store, after=timedelta(seconds=settings.escalate_after),
-                                   max_count=settings.escalate_max)
+        self.lease = lease
+        self.token = lease.token
+        self.poller = poller
+        self.deliverer = deliverer
+        self.digester = digester
+        self.escalator = escalator
         self.is_leader = False
         self._poll_soon = asyncio.Event()
         self.cycles = 0
@@ -82,7 +79,7 @@ class Worker:
             report = await self.poller.run_once(self.clock(), self.token)
             self.cycles += 1
             self.last_report = report
-        if self.settings.escalate_max > 0 and self.settings.escalate_after > 0:
+        if self.escalator.rules.escalates:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)
         await self._housekeeping()
@@ -101,8 +98,8 @@ class Worker:
         if self._next_sweep_check is not None and now < self._next_sweep_check:
             return
         self._next_sweep_check = now + SWEEP_CHECK
-        if await sweep_due(self.store.redis, self.token):
-            swept = await sweep(self.store.redis, now)
+        if await sweep_due(self.redis, self.token):
+            swept = await sweep(self.redis, now)
             log.info("daily sweep: %d old history entries, %d long-unwatched boxes, %d connector records removed",
                      swept.history_entries, swept.forgotten_boxes, swept.connectors)
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.adapters.history_store import HistoryCommit
-from thorbot.adapters.session_store import SessionStore
-from thorbot.adapters.store import Commit, Store
+from thorbot.adapters.store import Commit
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
+from thorbot.context import Stores
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
 from thorbot.domain.models import has_live_fields, parse_chargebox
 from thorbot.domain.notify import (
@@ -24,8 +24,8 @@ from thorbot.domain.notify import (
     subscribed_channels,
     watching_channels,
 )
+from thorbot.domain.rules import Rules
 from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
-from thorbot.runtime import thresholds
 from thorbot.settings import Settings
 from thorbot.worker.sessions import SessionReport, SessionWatcher
 
@@ -50,15 +50,16 @@ class PollReport:
 
 
 class Poller:
-    def __init__(self, store: Store, thor: ThorClient, settings: Settings) -> None:
-        self.store = store
+    def __init__(self, stores: Stores, thor: ThorClient, settings: Settings, rules: Rules,
+                 sessions: SessionWatcher) -> None:
+        self.store = stores.boxes
         self.thor = thor
         self.settings = settings
-        self.thresholds = thresholds(settings)
+        self.thresholds = rules.incidents
         self._records: tuple[str, dict[str, BoxRecord]] | None = None
         self._logged_unreadable: dict[str, str] = {}
         self._lenient_cycles = 0
-        self.sessions = SessionWatcher(SessionStore(store.redis), thor, settings)
+        self.sessions = sessions
         self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
         self._sighted = False  # every box's first sighting recorded since this worker started
         # Two good polls at most this far apart mean the time between was observed; a longer gap is unknown.

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from thorbot.adapters.session_store import CycleState, SessionStore, StopRequest
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
-from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, connector_key, judge_attempt
+from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
 from thorbot.domain.notify import Job, JobKind, incident_jobs, stop_outcome_job, stuck_jobs, watching_channels
-from thorbot.domain.sessions import Session, SessionWatch, StallRules, StopNote, day_of, is_failed, watch_session
+from thorbot.domain.rules import Rules
+from thorbot.domain.sessions import Session, SessionWatch, StopNote, day_of, is_failed, watch_session
 from thorbot.errors import ThorError
-from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +44,13 @@ class SessionOutcome:
     report: SessionReport = field(default_factory=SessionReport)
 
 
-def stall_rules(settings: Settings) -> StallRules:
-    return StallRules(stall_after=timedelta(seconds=settings.session_stall_after),
-                      ignore_first=timedelta(seconds=settings.session_stall_grace),
-                      max_age=timedelta(seconds=settings.session_max_age))
-
-
-def failure_rules(settings: Settings) -> FailureRules:
-    return FailureRules(min_wh=settings.failed_session_wh, count=settings.failed_starts,
-                        window=timedelta(seconds=settings.failed_starts_window))
-
-
 class SessionWatcher:
-    def __init__(self, store: SessionStore, thor: ThorClient, settings: Settings) -> None:
+    def __init__(self, store: SessionStore, thor: ThorClient, rules: Rules, *, finished_every: float) -> None:
         self.store = store
         self.thor = thor
-        self.settings = settings
-        self.stall = stall_rules(settings)
-        self.failures = failure_rules(settings)
+        self.stall = rules.stall
+        self.failures = rules.failures
+        self.finished_every = timedelta(seconds=finished_every)
         self._watches: dict[int, SessionWatch] = {}     # every running session seen, rising or flat
         self._persisted: dict[int, SessionWatch] = {}   # what Redis holds
         self._version: str | None = None
@@ -133,7 +122,7 @@ class SessionWatcher:
         """New attempts: finished charges (every THORBOT_FINISHED_INTERVAL) and the notifications' inbox."""
         attempts: list[Attempt] = []
         last = state.finished_read_at
-        if last is None or now - last >= timedelta(seconds=self.settings.finished_interval):
+        if last is None or now - last >= self.finished_every:
             since = now - timedelta(hours=2)  # just after midnight, yesterday's last charges too
             try:
                 finished = await self.thor.finished_charges(day_of(since), day_of(now))

@@ -1,0 +1,86 @@
+"""What the processes run on: the stores (built once), the rules (built from the settings once), the
+outside clients and the clock. Frozen; only runtime.py builds one. serve/ and worker/ take what they
+need from it and construct nothing of another room's."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+
+from thorbot.adapters.digest_store import DigestStore
+from thorbot.adapters.history_store import HistoryStore
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.session_store import SessionStore
+from thorbot.adapters.slack import SlackApi
+from thorbot.adapters.store import Store
+from thorbot.adapters.thor import ThorClient
+from thorbot.domain.failed_starts import FailureRules
+from thorbot.domain.incidents import Thresholds
+from thorbot.domain.rules import Rules
+from thorbot.domain.sessions import StallRules
+from thorbot.services.lookup import Lookup
+from thorbot.services.reports import ReportBuilds
+from thorbot.settings import Settings
+
+
+def rules_from(settings: Settings) -> Rules:
+    """The one place THORBOT_* seconds become the rules' timedeltas."""
+    return Rules(
+        incidents=Thresholds(grace=timedelta(seconds=settings.disconnect_grace),
+                             stale_after=timedelta(seconds=settings.heartbeat_stale_after),
+                             recovery_grace=timedelta(seconds=settings.recovery_grace)),
+        stall=StallRules(stall_after=timedelta(seconds=settings.session_stall_after),
+                         ignore_first=timedelta(seconds=settings.session_stall_grace),
+                         max_age=timedelta(seconds=settings.session_max_age)),
+        failures=FailureRules(min_wh=settings.failed_session_wh, count=settings.failed_starts,
+                              window=timedelta(seconds=settings.failed_starts_window)),
+        escalate_after=timedelta(seconds=settings.escalate_after), escalate_max=settings.escalate_max,
+        stop_confirm_within=timedelta(seconds=settings.stop_confirm_within))
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Every Redis store, on one client."""
+
+    redis: Redis
+    boxes: Store            # subscriptions, box records, incidents, the outbox, the lease
+    oncall: OnCallStore     # on-call targets, holds (mutes, snoozes), acks, escalations
+    sessions: SessionStore  # charging sessions, Thor's notes, remote stops
+    history: HistoryStore   # the reliability history
+    digests: DigestStore    # digest plans
+
+    @classmethod
+    def on(cls, redis: Redis) -> Stores:
+        return cls(redis, Store(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
+                   DigestStore(redis))
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """`thor` retries (the worker's); `thor_interactive` does not, because a person is waiting. `slack` is
+    the Web API for answers people wait for (a 429 may be waited out for a few seconds)."""
+
+    settings: Settings
+    rules: Rules
+    stores: Stores
+    thor: ThorClient
+    thor_interactive: ThorClient
+    lookup: Lookup
+    reports: ReportBuilds
+    slack: SlackApi
+    clock: Callable[[], datetime]
+
+    @property
+    def redis(self) -> Redis:
+        return self.stores.redis
+
+    def with_settings(self, settings: Settings) -> AppContext:
+        """The same parts under other settings (a second worker with its own timings, in tests)."""
+        return dataclasses.replace(self, settings=settings, rules=rules_from(settings))
+
+    def with_clock(self, clock: Callable[[], datetime]) -> AppContext:
+        return dataclasses.replace(self, clock=clock)
