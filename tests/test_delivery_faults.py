@@ -122,14 +122,14 @@ async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(
     # The leader's post is held in flight at Slack: claimed and sent, not yet in the channel. A standby
     # that runs now finds the job due and no earlier post in the channel; only the lease can stop it.
     release = rig.slack.faults.hold["chat.postMessage"] = asyncio.Event()
-    leading = asyncio.create_task(leader.deliverer.deliver_due())
+    leading = asyncio.create_task(leader.outbox.deliver_due())
     while "chat.postMessage" not in rig.slack.faults.held:
         await asyncio.sleep(0.01)
     with pytest.raises(LostLease):
-        await standby.deliverer.deliver_due()
+        await standby.outbox.deliver_due()
     release.set()
     assert await leading == 1
-    assert len(named(rig, box.alias)) == 1 and standby.deliverer.posts == 0
+    assert len(named(rig, box.alias)) == 1 and standby.outbox.posts == 0
     assert await leader.store.pending_count() == 0
 
 
@@ -231,7 +231,7 @@ async def test_a_paused_leader_resuming_after_its_lease_moved_posts_nothing(rig:
         # The old leader's "you may post" arrives now, long after the lease it spoke of: worthless.
         proxy.release()
         await leading
-        assert not leader.is_leader and leader.deliverer.posts == 0
+        assert not leader.is_leader and leader.outbox.posts == 0
         assert len(named(rig, box.alias)) == 1
     finally:
         await through_proxy.aclose()

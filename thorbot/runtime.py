@@ -31,12 +31,13 @@ from thorbot.serve.web import build_web_app
 from thorbot.services.lookup import Lookup
 from thorbot.services.reports import ReportBuilds
 from thorbot.settings import Settings
-from thorbot.worker.delivery import Deliverer
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.lease import Lease
 from thorbot.worker.loop import Worker
+from thorbot.worker.outbox import Outbox
 from thorbot.worker.poller import Poller
+from thorbot.worker.senders import Facts, senders
 from thorbot.worker.sessions import SessionWatcher
 
 INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
@@ -157,10 +158,10 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     lease = Lease(f"{worker_id}:{uuid.uuid4().hex}", settings.lease_timing(), monotonic)
     sessions = SessionWatcher(stores.sessions, ctx.thor, rules, finished_every=settings.finished_interval)
     poller = Poller(stores, ctx.thor, settings, rules, sessions)
-    deliverer = Deliverer(stores, SlackApi(slack_client(settings)), ctx.clock, lease, reports=ctx.reports,
-                          min_gap=settings.slack_channel_gap, escalate_max=rules.escalate_max,
-                          offer_stop=settings.stops_enabled())
-    return Worker(worker_id, settings, stores, ctx.clock, lease, poller, deliverer, Digester(stores),
+    slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
+    facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled())
+    outbox = Outbox(stores.boxes, slack, ctx.clock, lease, senders(facts), min_gap=settings.slack_channel_gap)
+    return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
                   Escalator(stores, rules))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import TypeAdapter
 
 from thorbot.domain.notify import (
     Job,
@@ -25,9 +26,18 @@ from thorbot.domain.notify import (
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+KIND_FIELDS: dict[JobKind, dict[str, object]] = {
+    JobKind.ALERT: {"incident_id": "i", "box_id": "B1"}, JobKind.RECOVERY: {"incident_id": "i", "box_id": "B1"},
+    JobKind.THOR_DOWN: {"code": "timeout", "since": NOW, "cycles": 3}, JobKind.THOR_UP: {"since": NOW},
+    JobKind.ESCALATE: {"message_ts": "1.1", "count": 1}, JobKind.ESCALATE_DM: {"message_ts": "1.1", "count": 1},
+}
+
+
 def job(kind: JobKind, channel: str = "C1", *, created: datetime = NOW, **extra: object) -> Job:
-    return Job(id=f"{kind.value}:{channel}:{created.timestamp()}:{extra.get('incident_id', '')}", kind=kind,
-               channel=channel, created=created, **extra)  # type: ignore[arg-type]
+    fields = {**KIND_FIELDS[kind], **extra}
+    return TypeAdapter(Job).validate_python({"id": f"{kind.value}:{channel}:{created.timestamp()}:"
+                                                   f"{fields.get('incident_id', '')}", "kind": kind,
+                                             "channel": channel, "created": created, **fields})
 
 
 def test_fan_out_reaches_every_channel_watching_the_box_once_with_stable_ids() -> None:
@@ -101,7 +111,7 @@ def test_escalation_waits_after_times_n_plus_one_until_max(minutes: int, count: 
 
 def test_escalation_goes_to_the_thread_and_a_person_by_dm_once() -> None:
     thread, dm = escalation_jobs("C1", "1.2", 2, NOW)
-    assert (thread.kind, dm.kind, thread.message_ts, thread.cycles) == (JobKind.ESCALATE, JobKind.ESCALATE_DM, "1.2", 2)
+    assert (thread.kind, dm.kind, thread.message_ts, thread.count) == (JobKind.ESCALATE, JobKind.ESCALATE_DM, "1.2", 2)
     assert skip_reason(thread, now=NOW, target_is_person=False) is None
     assert skip_reason(dm, now=NOW, target_is_person=False) is Skip.GROUP_TARGET
     assert skip_reason(dm, now=NOW) is None

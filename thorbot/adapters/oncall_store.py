@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
 
-from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
-from thorbot.domain.oncall import Ack, OnCall
-
-HoldKind = Literal["mute", "snooze"]
-ALL = "*"
-
-
-class Hold(BaseModel):
-    """Alerts for a box (or `*`, every box) in one channel are held until `until`."""
-
-    kind: HoldKind
-    box_id: str
-    until: datetime
-    by: str | None = None
+from thorbot.domain.oncall import ALL, Ack, Hold, HoldKind, OnCall
 
 
 class OnCallStore:

@@ -31,7 +31,7 @@ from thorbot.adapters.session_store import (
 )
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.incidents import BoxRecord, Incident
-from thorbot.domain.notify import Job, ThorHealth
+from thorbot.domain.notify import Job, ThorHealth, read_job
 from thorbot.domain.sessions import SessionWatch
 
 log = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ class Store:
         orphans = [job_id for job_id in due if job_id not in stored]
         if orphans:
             await self.redis.zrem(keys.OUTBOX_DUE, *orphans)
-        return [(Job.model_validate_json(raw), datetime.fromtimestamp(due.get(str(job_id), 0.0), tz=UTC))
+        return [(read_job(raw), datetime.fromtimestamp(due.get(str(job_id), 0.0), tz=UTC))
                 for job_id, raw in stored.items()]
 
     async def pending_count(self) -> int:

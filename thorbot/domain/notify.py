@@ -32,13 +32,16 @@ Rules (each has a test in tests/domain/test_notify.py):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from thorbot.domain.sessions import Session
+
+StuckReason = Literal["stalled", "too_long"]
 
 DEAD_AFTER = timedelta(hours=24)
 
@@ -61,26 +64,121 @@ KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKi
               JobKind.DIGEST: 8}
 
 
-class Job(BaseModel):
-    """One message to deliver. Ids are deterministic, so enqueuing twice stores it once."""
+class _Job(BaseModel):
+    """What every message in the outbox carries. Ids are deterministic, so enqueuing twice stores it once.
+
+    A kind's own fields are exactly what its sender needs. Jobs written by the previous version (one model
+    with every field optional) are read too: their extra fields are ignored and the few renamed ones
+    (`cycles`, `since`, `reason`) are carried over by each kind's `_legacy`.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     id: str
-    kind: JobKind
     channel: str
     created: datetime
-    incident_id: str | None = None
-    box_id: str | None = None
-    code: str | None = None
-    since: datetime | None = None
-    cycles: int = 0
-    message_ts: str | None = None
     attempts: int = 0
     attempted: bool = False
     batches: list[str] = []  # ids of the posts this job was attempted in, newest last (message metadata)
-    session: Session | None = None  # a stuck session's notice: the session as last seen
-    reason: str | None = None  # stuck: "stalled" / "too_long"; stop outcome: "confirmed" / "not_confirmed"
-    stop_id: str | None = None  # a stop outcome: the request it reports on
-    period: str | None = None  # a digest: the period (local due date) it reports on; `since` = when it was due
+
+
+def _rename(data: Any, old: str, new: str, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+    if isinstance(data, dict) and new not in data and data.get(old) is not None:
+        return {**data, new: convert(data[old])}
+    return data
+
+
+class AlertJob(_Job):
+    kind: Literal[JobKind.ALERT] = JobKind.ALERT
+    incident_id: str
+    box_id: str
+
+
+class RecoveryJob(_Job):
+    kind: Literal[JobKind.RECOVERY] = JobKind.RECOVERY
+    incident_id: str
+    box_id: str
+
+
+class ThorDownJob(_Job):
+    kind: Literal[JobKind.THOR_DOWN] = JobKind.THOR_DOWN
+    code: str
+    since: datetime
+    cycles: int  # failed polls in a row
+
+
+class ThorUpJob(_Job):
+    kind: Literal[JobKind.THOR_UP] = JobKind.THOR_UP
+    since: datetime  # when the outage began
+
+
+class EscalateJob(_Job):
+    kind: Literal[JobKind.ESCALATE] = JobKind.ESCALATE
+    message_ts: str  # the alert being escalated
+    count: int       # which escalation this is (1 = the first)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _rename(data, "cycles", "count")
+
+
+class EscalateDmJob(_Job):
+    kind: Literal[JobKind.ESCALATE_DM] = JobKind.ESCALATE_DM
+    message_ts: str
+    count: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _rename(data, "cycles", "count")
+
+
+class StuckJob(_Job):
+    kind: Literal[JobKind.SESSION_STUCK] = JobKind.SESSION_STUCK
+    box_id: str
+    session: Session  # as last seen
+    reason: StuckReason
+    flat_since: datetime  # when the energy stopped rising (or the charge started, for "too_long")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _rename(data, "since", "flat_since")
+
+
+class StopOutcomeJob(_Job):
+    kind: Literal[JobKind.STOP_OUTCOME] = JobKind.STOP_OUTCOME
+    stop_id: str     # the request it reports on
+    message_ts: str  # the thread of that request's audit
+    confirmed: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _rename(data, "reason", "confirmed", lambda reason: reason == "confirmed")
+
+
+class DigestJob(_Job):
+    kind: Literal[JobKind.DIGEST] = JobKind.DIGEST
+    period: str      # the period (local due date) it reports on
+    cadence: str     # daily or weekly
+    due_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _rename(_rename(data, "reason", "cadence"), "since", "due_at")
+
+
+Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob | EscalateDmJob | StuckJob
+                | StopOutcomeJob | DigestJob, Field(discriminator="kind")]
+_JOBS: TypeAdapter[Job] = TypeAdapter(Job)
+
+
+def read_job(raw: str | bytes) -> Job:
+    """A job as stored in Redis, by this version or the previous one."""
+    return _JOBS.validate_json(raw)
 
 
 class ThorHealth(BaseModel):
@@ -105,8 +203,9 @@ def subscribed_channels(by_box: dict[str, set[str]], whole_fleet: set[str]) -> l
 
 def incident_jobs(kind: JobKind, incident_id: str, box_id: str, channels: Iterable[str], now: datetime) -> list[Job]:
     """One alert (or recovery) per watching channel."""
-    return [Job(id=f"{kind.value}:{incident_id}:{channel}", kind=kind, channel=channel, created=now,
-                incident_id=incident_id, box_id=box_id) for channel in channels]
+    model = AlertJob if kind is JobKind.ALERT else RecoveryJob
+    return [model(id=f"{kind.value}:{incident_id}:{channel}", channel=channel, created=now, incident_id=incident_id,
+                  box_id=box_id) for channel in channels]
 
 
 def after_failed_poll(health: ThorHealth, *, code: str, permanent: bool, now: datetime, outage_cycles: int,
@@ -117,8 +216,8 @@ def after_failed_poll(health: ThorHealth, *, code: str, permanent: bool, now: da
     updated = health.model_copy(update={"failures": failures, "since": since, "code": code})
     if health.notified or (failures < outage_cycles and not permanent):
         return updated, []
-    jobs = [Job(id=f"thor_down:{int(since.timestamp())}:{channel}", kind=JobKind.THOR_DOWN, channel=channel,
-                created=now, code=code, since=since, cycles=failures) for channel in channels]
+    jobs: list[Job] = [ThorDownJob(id=f"thor_down:{int(since.timestamp())}:{channel}", channel=channel, created=now,
+                                   code=code, since=since, cycles=failures) for channel in channels]
     return updated.model_copy(update={"notified": True, "told": channels}), jobs
 
 
@@ -128,22 +227,22 @@ def after_good_poll(health: ThorHealth, *, now: datetime) -> tuple[ThorHealth | 
         return None, []
     if not health.notified or health.since is None:
         return ThorHealth(), []
-    jobs = [Job(id=f"thor_up:{int(health.since.timestamp())}:{channel}", kind=JobKind.THOR_UP, channel=channel,
-                created=now, since=health.since) for channel in health.told]
+    jobs: list[Job] = [ThorUpJob(id=f"thor_up:{int(health.since.timestamp())}:{channel}", channel=channel,
+                                 created=now, since=health.since) for channel in health.told]
     return ThorHealth(), jobs
 
 
-def stuck_jobs(session: Session, reason: str, flat_since: datetime, channels: Iterable[str], now: datetime
+def stuck_jobs(session: Session, reason: StuckReason, flat_since: datetime, channels: Iterable[str], now: datetime
                ) -> list[Job]:
     """One notice per watching channel, once per session (the id carries the transaction)."""
-    return [Job(id=f"session_stuck:{session.transaction}:{channel}", kind=JobKind.SESSION_STUCK, channel=channel,
-                created=now, box_id=session.box_id, session=session, reason=reason, since=flat_since)
+    return [StuckJob(id=f"session_stuck:{session.transaction}:{channel}", channel=channel, created=now,
+                     box_id=session.box_id, session=session, reason=reason, flat_since=flat_since)
             for channel in channels]
 
 
 def stop_outcome_job(stop_id: str, channel: str, thread_ts: str, confirmed: bool, now: datetime) -> Job:
-    return Job(id=f"stop_outcome:{stop_id}", kind=JobKind.STOP_OUTCOME, channel=channel, created=now,
-               message_ts=thread_ts, stop_id=stop_id, reason="confirmed" if confirmed else "not_confirmed")
+    return StopOutcomeJob(id=f"stop_outcome:{stop_id}", channel=channel, created=now, message_ts=thread_ts,
+                          stop_id=stop_id, confirmed=confirmed)
 
 
 def escalation_due(*, alerted: datetime, now: datetime, count: int, after: timedelta, max_count: int,
@@ -156,8 +255,10 @@ def escalation_due(*, alerted: datetime, now: datetime, count: int, after: timed
 
 def escalation_jobs(channel: str, ts: str, count: int, now: datetime) -> list[Job]:
     """The thread re-notification and the DM of one escalation."""
-    return [Job(id=f"{kind.value}:{channel}:{ts}:{count}", kind=kind, channel=channel, created=now, message_ts=ts,
-                cycles=count) for kind in (JobKind.ESCALATE, JobKind.ESCALATE_DM)]
+    return [EscalateJob(id=f"escalate:{channel}:{ts}:{count}", channel=channel, created=now, message_ts=ts,
+                        count=count),
+            EscalateDmJob(id=f"escalate_dm:{channel}:{ts}:{count}", channel=channel, created=now, message_ts=ts,
+                          count=count)]
 
 
 class Skip(StrEnum):
@@ -195,8 +296,8 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
 
 def digest_job(channel: str, period: str, cadence: str, due_at: datetime, now: datetime) -> Job:
     """One digest per channel and period: the id makes enqueuing it twice store it once."""
-    return Job(id=f"digest:{channel}:{period}", kind=JobKind.DIGEST, channel=channel, created=now, period=period,
-               since=due_at, reason=cadence)
+    return DigestJob(id=f"digest:{channel}:{period}", channel=channel, created=now, period=period, cadence=cadence,
+                     due_at=due_at)
 
 
 def in_order(jobs: Iterable[Job]) -> list[Job]:

@@ -14,8 +14,19 @@ _USER = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _RAW_ID = re.compile(r"^([UWS][A-Z0-9]{6,30})$")
 
+ALL = "*"  # a hold (mute or snooze) of every box watched in the channel
+HoldKind = Literal["mute", "snooze"]
 SnoozeChoice = Literal["1h", "4h", "tomorrow"]
 SNOOZE_LABELS: dict[str, str] = {"1h": "1 hour", "4h": "4 hours", "tomorrow": "until tomorrow 9:00"}
+
+
+class Hold(BaseModel):
+    """Alerts for a box (or `*`, every box) in one channel are held until `until`."""
+
+    kind: HoldKind
+    box_id: str
+    until: datetime
+    by: str | None = None
 
 
 class OnCall(BaseModel):

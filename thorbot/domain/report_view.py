@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, header, message, section
+from thorbot.domain.incidents import BoxRecord
+from thorbot.domain.oncall import ALL, Hold
 from thorbot.domain.text import code, duration, escape, pack_lines, plural, slack_date, truncate
 from thorbot.domain.uptime import ZERO, BoxReport, Report, Sessions, Uptime, grade
 
@@ -210,6 +212,22 @@ def csv_cell(text: str) -> str:
     Every cell goes through this, ids included: Thor's text is not ours to trust (OWASP CSV injection).
     """
     return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS else text
+
+
+def digest_facts(watched: Mapping[str, BoxRecord], holds: Sequence[Hold], records: Mapping[str, BoxRecord]
+                 ) -> tuple[list[str], list[str]]:
+    """What a digest says is down now (of the channel's `watched` boxes) and held here, in words."""
+    down = [f"{escape(truncate(r.alias or b, 60))} ({r.incident.kind})" for b, r in sorted(watched.items())
+            if r.incident is not None and r.incident.resolved is None]
+
+    def name(box_id: str) -> str:
+        if box_id == ALL:
+            return "every box watched here"
+        record = records.get(box_id)
+        return record.alias if record is not None and record.alias else box_id
+
+    held = [f"{escape(truncate(name(h.box_id), 60))} ({h.kind} until {slack_date(h.until)})" for h in holds]
+    return down, held
 
 
 def render_digest(report: Report, *, cadence: str, down_now: list[str], holds: list[str], late_by: timedelta | None,

@@ -8,11 +8,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.oncall_store import Hold
 from thorbot.context import AppContext
 from thorbot.domain.card import render_card
 from thorbot.domain.incidents import Incident
-from thorbot.domain.oncall import SNOOZE_LABELS, Ack, snooze_until
+from thorbot.domain.oncall import SNOOZE_LABELS, Ack, Hold, snooze_until
 from thorbot.domain.text import escape, slack_date
 from thorbot.errors import SlackError, ThorError
 from thorbot.serve.reply import tell

@@ -6,10 +6,11 @@ import logging
 from functools import partial
 from typing import Any
 
-from thorbot.adapters.oncall_store import ALL, Hold, OnCallStore
+from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.models import Chargebox
+from thorbot.domain.oncall import ALL, Hold
 from thorbot.domain.slash_commands import ClearOnCall, Mute, SetOnCall, ShowOnCall, Unmute
 from thorbot.domain.text import code, duration, escape, plural, slack_date
 from thorbot.serve.subscriptions import watched_boxes

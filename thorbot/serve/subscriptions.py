@@ -7,13 +7,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from thorbot.adapters.oncall_store import ALL
 from thorbot.adapters.store import Store
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.incidents import BoxRecord, Observation, Thresholds, step
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
 from thorbot.domain.models import Chargebox
+from thorbot.domain.oncall import ALL
 from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscribe
 from thorbot.domain.text import code, escape, plural, slack_date

@@ -1,4 +1,4 @@
-"""Queue each channel's scheduled digest once per period (the deliverer renders and posts it)."""
+"""Queue each channel's scheduled digest once per period (its sender in worker/senders.py renders and posts it)."""
 
 from __future__ import annotations
 

@@ -20,10 +20,10 @@ from thorbot.adapters.store import RedisDown
 from thorbot.context import Stores
 from thorbot.redact import redact
 from thorbot.settings import Settings
-from thorbot.worker.delivery import Deliverer
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.lease import Lease, LostLease
+from thorbot.worker.outbox import Outbox
 from thorbot.worker.poller import Poller, PollReport
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class Worker:
     """One `thorbot worker`: its parts come assembled (runtime.build_worker)."""
 
     def __init__(self, worker_id: str, settings: Settings, stores: Stores, clock: Callable[[], datetime],
-                 lease: Lease, poller: Poller, deliverer: Deliverer, digester: Digester,
+                 lease: Lease, poller: Poller, outbox: Outbox, digester: Digester,
                  escalator: Escalator) -> None:
         self.id = worker_id
         self.settings = settings
@@ -46,7 +46,7 @@ class Worker:
         self.lease = lease
         self.token = lease.token
         self.poller = poller
-        self.deliverer = deliverer
+        self.outbox = outbox
         self.digester = digester
         self.escalator = escalator
         self.is_leader = False
@@ -84,7 +84,7 @@ class Worker:
         await self.digester.run(self.clock(), self.token)
         await self._housekeeping()
         try:
-            await self.deliverer.deliver_due()
+            await self.outbox.deliver_due()
         except LostLease:
             self.is_leader = False
             self.lease.lost()
