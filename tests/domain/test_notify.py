@@ -12,6 +12,7 @@ from thorbot.domain.notify import (
     JobKind,
     Skip,
     ThorHealth,
+    Watchers,
     after_failed_poll,
     after_good_poll,
     escalation_due,
@@ -19,8 +20,6 @@ from thorbot.domain.notify import (
     incident_jobs,
     ready_to_send,
     skip_reason,
-    subscribed_channels,
-    watching_channels,
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -42,9 +41,9 @@ def job(kind: JobKind, channel: str = "C1", *, created: datetime = NOW, **extra:
 
 def test_fan_out_reaches_every_channel_watching_the_box_once_with_stable_ids() -> None:
     by_box = {"B1": {"C1", "C2"}, "B2": {"C3"}}
-    assert watching_channels("B1", by_box, {"CALL"}) == ["C1", "C2", "CALL"]
-    assert watching_channels("B9", by_box, {"CALL"}) == ["CALL"]
-    assert watching_channels("B9", by_box, set()) == []
+    assert Watchers.of(by_box, {"CALL"}).channels("B1") == ["C1", "C2", "CALL"]
+    assert Watchers.of(by_box, {"CALL"}).channels("B9") == ["CALL"]
+    assert Watchers.of(by_box).channels("B9") == [] and not Watchers.of(by_box).watches("B9")
     jobs = incident_jobs(JobKind.ALERT, "B1@1:offline", "B1", ["C1", "C2"], NOW)
     assert [(j.kind, j.channel) for j in jobs] == [(JobKind.ALERT, "C1"), (JobKind.ALERT, "C2")]
     assert jobs == incident_jobs(JobKind.ALERT, "B1@1:offline", "B1", ["C1", "C2"], NOW)  # stored once
@@ -53,7 +52,7 @@ def test_fan_out_reaches_every_channel_watching_the_box_once_with_stable_ids() -
 
 
 def test_a_thor_outage_is_told_once_after_the_threshold_and_its_end_only_to_those_told() -> None:
-    channels = subscribed_channels({"B1": {"C1"}}, {"CALL"})
+    channels = Watchers.of({"B1": {"C1"}}, {"CALL"}).subscribed()
     assert channels == ["C1", "CALL"]
     health, told = ThorHealth(), []
     for cycle in range(1, 6):

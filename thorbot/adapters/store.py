@@ -31,7 +31,7 @@ from thorbot.adapters.session_store import (
 )
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.incidents import BoxRecord, Incident
-from thorbot.domain.notify import Job, ThorHealth, read_job
+from thorbot.domain.notify import Job, ThorHealth, Watchers, read_job
 from thorbot.domain.sessions import SessionWatch
 
 log = logging.getLogger(__name__)
@@ -221,8 +221,8 @@ class Store:
             ids, is_all = await pipe.execute()
         return set(ids), bool(is_all)
 
-    async def watchers(self) -> tuple[dict[str, set[str]], set[str]]:
-        """(box id → channels watching it explicitly, channels watching the whole fleet)."""
+    async def watchers(self) -> Watchers:
+        """Which channels watch which boxes (explicitly, or the whole fleet)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.smembers(keys.SUB_CHANNELS)
             pipe.smembers(keys.SUB_ALL)
@@ -237,12 +237,12 @@ class Store:
             for channel, ids in zip(channel_list, members, strict=True):
                 for box_id in ids:
                     by_box.setdefault(box_id, set()).add(channel)
-        return by_box, set(all_channels)
+        return Watchers.of(by_box, all_channels)
 
-    async def cycle_watch(self) -> tuple[dict[str, set[str]], set[str], dict[str, BoxRecord]]:
+    async def cycle_watch(self) -> tuple[Watchers, dict[str, BoxRecord]]:
         """What a poll cycle starts from: `watchers()`, plus the boxes `subscribe` saw that the worker has not."""
-        (by_box, all_channels), raw = await self.watchers(), await self.redis.hgetall(keys.BOXES_SIGHTED)
-        return by_box, all_channels, {str(b): BoxRecord.model_validate_json(v) for b, v in raw.items()}
+        watchers, raw = await self.watchers(), await self.redis.hgetall(keys.BOXES_SIGHTED)
+        return watchers, {str(b): BoxRecord.model_validate_json(v) for b, v in raw.items()}
 
     async def record_sightings(self, sighted: dict[str, BoxRecord]) -> None:
         """What `subscribe` saw becomes each box's first sighting, unless the worker already has one: a box

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from rich.console import Console
 
 from thorbot.adapters.terminal import mrkdwn_to_plain, render_payload, shown
 from thorbot.adapters.thor import ThorClient
+from thorbot.context import rules_from
 from thorbot.domain.card import render_card
 from thorbot.domain.replies import describe_thor_error
 from thorbot.domain.session_messages import SessionView
@@ -63,7 +63,7 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
         # No Redis here: who started a charge is told by its id_tag alone (an RFID, or "app or API").
         views = {s.connector: SessionView(s, started_by(s, None), stoppable=False) for s in sessions}
         card = render_card(resolved.box, utc_now(), buttons=False, sessions=views,
-                           stale_after=timedelta(seconds=settings.heartbeat_stale_after))
+                           stale_after=rules_from(settings).incidents.stale_after)
         console.print(render_payload(card))
         return 0
     if not resolved.matches:

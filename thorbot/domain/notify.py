@@ -32,7 +32,8 @@ Rules (each has a test in tests/domain/test_notify.py):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -191,14 +192,31 @@ class ThorHealth(BaseModel):
     told: list[str] = []
 
 
-def watching_channels(box_id: str, by_box: dict[str, set[str]], whole_fleet: set[str]) -> list[str]:
-    """Fan-out: the channels that hear of this box's incidents."""
-    return sorted(by_box.get(box_id, set()) | whole_fleet)
+@dataclass(frozen=True)
+class Watchers:
+    """Which channels hear of which box: those watching it by name, and those watching the whole fleet."""
 
+    by_box: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    whole_fleet: frozenset[str] = frozenset()
 
-def subscribed_channels(by_box: dict[str, set[str]], whole_fleet: set[str]) -> list[str]:
-    """Every channel with any subscription: they hear of Thor's outages."""
-    return sorted(set().union(*by_box.values(), whole_fleet) if by_box else whole_fleet)
+    @classmethod
+    def of(cls, by_box: Mapping[str, Iterable[str]], whole_fleet: Iterable[str] = ()) -> Watchers:
+        return cls({b: frozenset(c) for b, c in by_box.items()}, frozenset(whole_fleet))
+
+    def channels(self, box_id: str) -> list[str]:
+        """Fan-out: the channels that hear of this box's incidents."""
+        return sorted(self.by_box.get(box_id, frozenset()) | self.whole_fleet)
+
+    def subscribed(self) -> list[str]:
+        """Every channel with any subscription: they hear of Thor's outages."""
+        return sorted(frozenset().union(*self.by_box.values(), self.whole_fleet))
+
+    def watches(self, box_id: str) -> bool:
+        return bool(self.whole_fleet) or box_id in self.by_box
+
+    @property
+    def nobody(self) -> bool:
+        return not self.by_box and not self.whole_fleet
 
 
 def incident_jobs(kind: JobKind, incident_id: str, box_id: str, channels: Iterable[str], now: datetime) -> list[Job]:

@@ -93,7 +93,7 @@ class AlertActions:
                                  "look there (or refresh again in a minute).")
             return
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
-        stale = timedelta(seconds=self.ctx.settings.heartbeat_stale_after)
+        stale = self.ctx.rules.incidents.stale_after
         for incident in incidents[:MAX_REFRESH_CARDS]:
             try:
                 box = await self.ctx.thor_interactive.get_chargebox(incident.box_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
@@ -60,7 +59,7 @@ async def refresh(ctx: AppContext, body: dict[str, Any], action: dict[str, Any],
 
 def card_payload(ctx: AppContext, box: Chargebox, *, note: str | None = None, buttons: bool = True,
                  facts: SessionFacts | None = None) -> Payload:
-    stale = timedelta(seconds=ctx.settings.heartbeat_stale_after)
+    stale = ctx.rules.incidents.stale_after
     sessions, rates = facts or ({}, {})
     payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note, sessions=sessions,
                           rates=rates)

@@ -22,12 +22,12 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
     records = await store.records()
     recent = [str(i) for i in await ctx.redis.lrange(keys.RECENT, 0, 200)]
     open_incidents = [i for i in await store.incidents(list(dict.fromkeys(recent))) if i.resolved is None]
-    by_box, all_channels = await store.watchers()
-    channels_with_subs = set().union(*by_box.values(), all_channels) if by_box else set(all_channels)
+    watchers = await store.watchers()
+    channels_with_subs = set(watchers.subscribed())
     with_acks: list[tuple[Incident, Ack | None]] = []
     for incident in open_incidents[:30]:
         found: Ack | None = None
-        for channel in sorted(by_box.get(incident.box_id, set()) | all_channels):
+        for channel in watchers.channels(incident.box_id):
             ts = await store.alert_ts(incident.id, channel)
             found = await oncall.ack(channel, ts) if ts else None
             if found:

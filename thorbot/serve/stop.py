@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
@@ -206,7 +205,7 @@ class StopActions:
             await self._respond(str(where["response_url"]), payload)
         request = request.model_copy(update={"channel": channel if posted else None,
                                              "thread_ts": (parent or posted) if posted else None})
-        confirm_by = request.at + timedelta(seconds=self.ctx.settings.stop_confirm_within)
+        confirm_by = request.at + self.ctx.rules.stop_confirm_within
         try:
             await self.sessions.record_stop(request, confirm_by)
         except RedisDown:

@@ -16,14 +16,7 @@ from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.context import Stores
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
 from thorbot.domain.models import has_live_fields, parse_chargebox
-from thorbot.domain.notify import (
-    JobKind,
-    after_failed_poll,
-    after_good_poll,
-    incident_jobs,
-    subscribed_channels,
-    watching_channels,
-)
+from thorbot.domain.notify import JobKind, Watchers, after_failed_poll, after_good_poll, incident_jobs
 from thorbot.domain.rules import Rules
 from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
 from thorbot.settings import Settings
@@ -47,6 +40,26 @@ class PollReport:
     box_calls: int = 0
     skipped: list[str] = field(default_factory=list)
     sessions: SessionReport | None = None
+
+
+@dataclass
+class Cycle:
+    """What one poll cycle knows and decides: when, who watches what, the records it starts from (with the
+    boxes `subscribe` saw first), and the report and change it builds."""
+
+    now: datetime
+    watchers: Watchers
+    stored: dict[str, BoxRecord]
+    new_sightings: dict[str, BoxRecord]
+    report: PollReport = field(default_factory=PollReport)
+    change: Commit = field(default_factory=Commit)
+
+    def __post_init__(self) -> None:
+        self.records = {**self.new_sightings, **self.stored} if self.new_sightings else self.stored
+
+    def restart(self) -> None:
+        """Judge again from scratch (the list is being read another way)."""
+        self.report, self.change = PollReport(), Commit()
 
 
 class Poller:
@@ -73,10 +86,10 @@ class Poller:
         return self._records[1]
 
     async def run_once(self, now: datetime, token: str) -> PollReport:
-        report = PollReport()
-        by_box, all_channels, sighted = await self.store.cycle_watch()
+        watchers, sighted = await self.store.cycle_watch()
         stored = await self.records()
-        if not by_box and not all_channels:
+        if watchers.nobody:
+            report = PollReport()
             if stored or sighted:  # the last subscription went away: forget the state, keep Redis bounded
                 report.committed = await self.store.commit(token, Commit(
                     forget=sorted(stored), abandon=[r.incident.id for r in stored.values() if r.incident],
@@ -84,71 +97,73 @@ class Poller:
             return report
         # What `subscribe` saw is a box's first sighting until this worker records its own: a box confirmed
         # online that drops before the first poll is a change (and an alert), not "already down when watched".
-        new_sightings = {b: r for b, r in sighted.items() if b not in stored}
-        records = {**new_sightings, **stored} if new_sightings else stored
-        change = Commit(sighted_done=sorted(sighted))
+        cycle = Cycle(now, watchers, stored, {b: r for b, r in sighted.items() if b not in stored})
         running = self.sessions.fetch_running()  # alongside the chargebox list: one call for the fleet
         try:
-            try:
-                observed = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
-                                                     lenient=self._lenient_cycles > 0)
-            except ThorStreamUnreadable:
-                # A value the streaming parser cannot hold (1e400, Infinity…): judge this cycle afresh from
-                # a lenient parse of the whole list, and keep doing so for a while instead of failing twice.
-                log.warning("Thor's list holds values the streaming parser refuses; reading it leniently")
-                self._lenient_cycles = LENIENT_CYCLES
-                report, change = PollReport(), Commit()
-                observed = await self._observe_and_judge(by_box, all_channels, records, now, report, change,
-                                                     lenient=True)
-            self._lenient_cycles = max(0, self._lenient_cycles - 1)
+            observed = await self._observe(cycle)
         except ThorError as exc:
-            report.ok, report.error = False, exc.code
+            cycle.report.ok, cycle.report.error = False, exc.code
             self._last_good = None
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
             await running
-            failed = await self._thor_failed(exc, now, by_box, all_channels)
-            report.committed = await self.store.commit(token, failed)
-            return report
-        for box_id in new_sightings.keys() & observed:  # keep the sighting as the box's record from now on
-            change.records.setdefault(box_id, records[box_id])
-        change.sighted_done = sorted(set(sighted) - (new_sightings.keys() - observed))
-        self._forget(change, records, observed, by_box, all_channels, now, report)
-        change.sighted_done = sorted(set(change.sighted_done) | (set(change.forget) & set(sighted)))
-        change = await self._thor_ok(change, now)
-        # Reports: the minutes since the last good poll were observed; boxes seen for the first time.
-        recent = self._last_good is not None and now - self._last_good <= self._observed_gap
-        # First sightings: new records; and, once per worker start, every box (kept if already set), so a
-        # box watched before history existed (an upgrade) is measured from now rather than never.
-        first = {**stored, **change.records} if not self._sighted else \
-            {b: r for b, r in change.records.items() if b not in stored}
-        change.history = HistoryCommit(observed_from=self._last_good if recent else None, now=now,
-                                       first_seen={b: r.alias or b for b, r in first.items()})
-        sessions = await self.sessions.cycle(now, by_box, all_channels, records, running)
+            cycle.report.committed = await self.store.commit(token, await self._thor_failed(exc, cycle))
+            return cycle.report
+        change = cycle.change
+        for box_id in cycle.new_sightings.keys() & observed:  # keep the sighting as the box's record from now on
+            change.records.setdefault(box_id, cycle.records[box_id])
+        self._forget(cycle, observed)
+        change.sighted_done = sorted((set(sighted) - (cycle.new_sightings.keys() - observed))
+                                     | (set(change.forget) & set(sighted)))
+        await self._thor_ok(cycle)
+        change.history = self._history(cycle, stored)
+        sessions = await self.sessions.cycle(cycle.now, watchers, cycle.records, running)
         change.sessions = sessions.change
         change.jobs += sessions.jobs
         change.incidents += sessions.incidents
-        report.sessions = sessions.report
-        report.jobs = len(change.jobs)
-        report.committed = await self.store.commit(token, change)
-        self.sessions.committed(sessions, report.committed)
-        self._last_good = now if report.committed else None
-        self._sighted = self._sighted or report.committed
-        if not report.committed:
+        cycle.report.sessions = sessions.report
+        cycle.report.jobs = len(change.jobs)
+        cycle.report.committed = await self.store.commit(token, change)
+        self.sessions.committed(sessions, cycle.report.committed)
+        self._last_good = now if cycle.report.committed else None
+        self._sighted = self._sighted or cycle.report.committed
+        if not cycle.report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
-        return report
+        return cycle.report
 
-    async def _observe_and_judge(self, by_box: dict[str, set[str]], all_channels: set[str],
-                                 records: dict[str, BoxRecord], now: datetime, report: PollReport,
-                                 change: Commit, *, lenient: bool) -> set[str]:
+    def _history(self, cycle: Cycle, stored: dict[str, BoxRecord]) -> HistoryCommit:
+        """Reports: the minutes since the last good poll were observed; boxes seen for the first time (and,
+        once per worker start, every box, kept if already set: a box watched before history existed, after
+        an upgrade, is measured from now rather than never)."""
+        recent = self._last_good is not None and cycle.now - self._last_good <= self._observed_gap
+        first = {**stored, **cycle.change.records} if not self._sighted else \
+            {b: r for b, r in cycle.change.records.items() if b not in stored}
+        return HistoryCommit(observed_from=self._last_good if recent else None, now=cycle.now,
+                             first_seen={b: r.alias or b for b, r in first.items()})
+
+    async def _observe(self, cycle: Cycle) -> set[str]:
+        try:
+            observed = await self._observe_and_judge(cycle, lenient=self._lenient_cycles > 0)
+        except ThorStreamUnreadable:
+            # A value the streaming parser cannot hold (1e400, Infinity…): judge this cycle afresh from a
+            # lenient parse of the whole list, and keep doing so for a while instead of failing twice.
+            log.warning("Thor's list holds values the streaming parser refuses; reading it leniently")
+            self._lenient_cycles = LENIENT_CYCLES
+            cycle.restart()
+            observed = await self._observe_and_judge(cycle, lenient=True)
+        self._lenient_cycles = max(0, self._lenient_cycles - 1)
+        return observed
+
+    async def _observe_and_judge(self, cycle: Cycle, *, lenient: bool) -> set[str]:
         """Fetch what is watched and judge each box as it arrives; return the ids observed."""
-        watched, want_all = set(by_box), bool(all_channels)
+        watched, want_all = set(cycle.watchers.by_box), bool(cycle.watchers.whole_fleet)
+        report, change, records = cycle.report, cycle.change, cycle.records
         observed: set[str] = set()
         single: set[str] = set(watched)
         if want_all or len(watched) >= self.settings.list_threshold:
             report.list_calls += 1
             listed: set[str] = set()
             lacking: set[str] = set()
-            quick = QuickJudge(now, self.thresholds)
+            quick = QuickJudge(cycle.now, self.thresholds)
             for raw in await self.thor.iter_list_raw(only_active=False, lenient=lenient):
                 box_id = str(raw["id"])
                 listed.add(box_id)
@@ -168,39 +183,38 @@ class Poller:
                 if not has_live_fields(raw):
                     lacking.add(box_id)  # Thor's docs don't promise live fields in the list (thor-api notes §2.4)
                     continue
-                if self._judge(box_id, raw, prev, by_box, all_channels, now, report, change):
+                if self._judge(box_id, raw, cycle):
                     observed.add(box_id)
             single = {i for i in watched if i not in observed} | lacking
             if want_all:
                 single |= {i for i in records if i not in listed}
         if single:
             for box_id, obs in (await self._observe_each(sorted(single), report)).items():
-                if self._judge(box_id, obs, records.get(box_id), by_box, all_channels, now, report, change):
+                if self._judge(box_id, obs, cycle):
                     observed.add(box_id)
         report.observed = len(observed)
         return observed
 
-    def _judge(self, box_id: str, observation: Observation | dict[str, Any], prev: BoxRecord | None,
-               by_box: dict[str, set[str]], all_channels: set[str], now: datetime, report: PollReport,
-               change: Commit) -> bool:
-        """Judge one box into `change`; False when it could not be judged (its state is kept as it was)."""
+    def _judge(self, box_id: str, observation: Observation | dict[str, Any], cycle: Cycle) -> bool:
+        """Judge one box into the cycle's change; False when it could not be judged (its state stays)."""
+        prev = cycle.records.get(box_id)
         try:
             if isinstance(observation, dict):
                 observation = Observation(box_id, parse_chargebox(observation))
             if observation.box is not None and observation.box.unreadable:
                 self._unreadable(box_id, ", ".join(observation.box.unreadable), None)
-            new, events = step(prev, observation, now, self.thresholds)
+            new, events = step(prev, observation, cycle.now, self.thresholds)
         except Exception as exc:  # one bad box must not stop the fleet
-            self._unreadable(box_id, type(exc).__name__, report)
+            self._unreadable(box_id, type(exc).__name__, cycle.report)
             return False
         if new != prev:
-            change.records[box_id] = new
+            cycle.change.records[box_id] = new
         for event in events:
-            report.events += 1
-            change.incidents.append(event.incident)
+            cycle.report.events += 1
+            cycle.change.incidents.append(event.incident)
             kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
-            change.jobs += incident_jobs(kind, event.incident.id, box_id,
-                                         watching_channels(box_id, by_box, all_channels), now)
+            cycle.change.jobs += incident_jobs(kind, event.incident.id, box_id, cycle.watchers.channels(box_id),
+                                               cycle.now)
         return True
 
     def _unreadable(self, box_id: str, what: str, report: PollReport | None) -> None:
@@ -219,13 +233,13 @@ class Poller:
             log.warning("chargebox %s: Thor sent unreadable data (%s); treated as unknown", box_id[:80], what[:300])
 
     @staticmethod
-    def _forget(change: Commit, records: dict[str, BoxRecord], observed: set[str], by_box: dict[str, set[str]],
-                all_channels: set[str], now: datetime, report: PollReport) -> None:
+    def _forget(cycle: Cycle, observed: set[str]) -> None:
         """Drop records nobody watches any more, and boxes deleted in Thor long ago: Redis stays bounded."""
-        for box_id, record in records.items():
-            unwatched = box_id not in observed and box_id not in by_box and not all_channels
-            long_gone = record.status is Status.GONE and now - record.since > FORGET_GONE_AFTER
-            if (unwatched and box_id not in report.skipped) or long_gone:
+        watchers, change = cycle.watchers, cycle.change
+        for box_id, record in cycle.records.items():
+            unwatched = box_id not in observed and not watchers.watches(box_id)
+            long_gone = record.status is Status.GONE and cycle.now - record.since > FORGET_GONE_AFTER
+            if (unwatched and box_id not in cycle.report.skipped) or long_gone:
                 change.forget.append(box_id)
                 if record.incident is not None:  # nobody will see it resolve: let it expire like a resolved one
                     change.abandon.append(record.incident.id)
@@ -249,16 +263,14 @@ class Poller:
             raise failures[-1]  # every call failed: that is Thor failing, not the fleet
         return observations
 
-    async def _thor_failed(self, exc: ThorError, now: datetime, by_box: dict[str, set[str]],
-                           all_channels: set[str]) -> Commit:
+    async def _thor_failed(self, exc: ThorError, cycle: Cycle) -> Commit:
         health, jobs = after_failed_poll(await self.store.thor_health(), code=exc.code, permanent=exc.permanent,
-                                         now=now, outage_cycles=self.settings.thor_outage_cycles,
-                                         channels=subscribed_channels(by_box, all_channels))
+                                         now=cycle.now, outage_cycles=self.settings.thor_outage_cycles,
+                                         channels=cycle.watchers.subscribed())
         return Commit(thor=health, jobs=jobs)
 
-    async def _thor_ok(self, change: Commit, now: datetime) -> Commit:
-        health, jobs = after_good_poll(await self.store.thor_health(), now=now)
+    async def _thor_ok(self, cycle: Cycle) -> None:
+        health, jobs = after_good_poll(await self.store.thor_health(), now=cycle.now)
         if health is not None:
-            change.thor = health
-            change.jobs += jobs
-        return change
+            cycle.change.thor = health
+            cycle.change.jobs += jobs

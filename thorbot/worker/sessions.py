@@ -19,7 +19,7 @@ from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
-from thorbot.domain.notify import Job, JobKind, incident_jobs, stop_outcome_job, stuck_jobs, watching_channels
+from thorbot.domain.notify import Job, JobKind, Watchers, incident_jobs, stop_outcome_job, stuck_jobs
 from thorbot.domain.rules import Rules
 from thorbot.domain.sessions import Session, SessionWatch, StopNote, day_of, is_failed, watch_session
 from thorbot.errors import ThorError
@@ -44,6 +44,17 @@ class SessionOutcome:
     report: SessionReport = field(default_factory=SessionReport)
 
 
+@dataclass
+class SessionCycle:
+    """What the session half of one poll cycle knows, and the outcome it builds."""
+
+    now: datetime
+    watchers: Watchers
+    records: dict[str, BoxRecord]
+    state: CycleState
+    outcome: SessionOutcome
+
+
 class SessionWatcher:
     def __init__(self, store: SessionStore, thor: ThorClient, rules: Rules, *, finished_every: float) -> None:
         self.store = store
@@ -60,18 +71,17 @@ class SessionWatcher:
         """Start reading Thor's running charges now, alongside the chargebox list."""
         return asyncio.ensure_future(self._running())
 
-    async def cycle(self, now: datetime, by_box: dict[str, set[str]], whole_fleet: set[str],
-                    records: dict[str, BoxRecord], running_task: asyncio.Task[dict[int, Session] | None]
-                    ) -> SessionOutcome:
+    async def cycle(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
+                    running_task: asyncio.Task[dict[int, Session] | None]) -> SessionOutcome:
         outcome = SessionOutcome(SessionCommit(now=now))
-        state = await self.store.cycle_state()
+        cycle = SessionCycle(now, watchers, records, await self.store.cycle_state(), outcome)
         running = await running_task
         outcome.report.running = None if running is None else len(running)
         if running is not None:
-            await self._watch(running, now, by_box, whole_fleet, records, state, outcome)
-        attempts = await self._attempts(now, state, outcome)
-        await self._judge_attempts(attempts, by_box, whole_fleet, records, outcome)
-        await self._settle_stops(running, now, state, outcome)
+            await self._watch(running, cycle)
+        attempts = await self._attempts(cycle)
+        await self._judge_attempts(attempts, cycle)
+        await self._settle_stops(running, cycle)
         return outcome
 
     async def _running(self) -> dict[int, Session] | None:
@@ -85,17 +95,16 @@ class SessionWatcher:
         self._last_error = None
         return {s.transaction: s for s in sessions}
 
-    async def _watch(self, running: dict[int, Session], now: datetime, by_box: dict[str, set[str]],
-                     whole_fleet: set[str], records: dict[str, BoxRecord], state: CycleState,
-                     outcome: SessionOutcome) -> None:
+    async def _watch(self, running: dict[int, Session], cycle: SessionCycle) -> None:
         """Advance every running session on a watched box; announce the stuck ones once."""
+        now, records, state, outcome = cycle.now, cycle.records, cycle.state, cycle.outcome
         if state.watches_version != self._version:  # written since we looked (a failover, our own commit): re-read
             self._persisted = await self.store.watches()
             self._watches = {**self._watches, **self._persisted}
             self._version = state.watches_version
         change = outcome.change
         for transaction, session in running.items():
-            channels = watching_channels(session.box_id, by_box, whole_fleet)
+            channels = cycle.watchers.channels(session.box_id)
             if not channels:
                 continue
             record = records.get(session.box_id)
@@ -118,8 +127,9 @@ class SessionWatcher:
         if not ok:
             self._version = None
 
-    async def _attempts(self, now: datetime, state: CycleState, outcome: SessionOutcome) -> list[Attempt]:
+    async def _attempts(self, cycle: SessionCycle) -> list[Attempt]:
         """New attempts: finished charges (every THORBOT_FINISHED_INTERVAL) and the notifications' inbox."""
+        now, state, outcome = cycle.now, cycle.state, cycle.outcome
         attempts: list[Attempt] = []
         last = state.finished_read_at
         if last is None or now - last >= self.finished_every:
@@ -149,10 +159,10 @@ class SessionWatcher:
         outcome.change.attempts = sorted(fresh, key=lambda a: a.at)
         return outcome.change.attempts
 
-    async def _judge_attempts(self, attempts: list[Attempt], by_box: dict[str, set[str]], whole_fleet: set[str],
-                              records: dict[str, BoxRecord], outcome: SessionOutcome) -> None:
+    async def _judge_attempts(self, attempts: list[Attempt], cycle: SessionCycle) -> None:
         """Failed starts: judge each watched connector's attempts, oldest first."""
-        watched = [a for a in attempts if watching_channels(a.box_id, by_box, whole_fleet)]
+        watchers, records, outcome = cycle.watchers, cycle.records, cycle.outcome
+        watched = [a for a in attempts if watchers.watches(a.box_id)]
         keys_ = sorted({connector_key(a.box_id, a.connector) for a in watched})
         current: dict[str, ConnectorRecord] = await self.store.connector_records(keys_)
         for attempt in watched:
@@ -166,11 +176,11 @@ class SessionWatcher:
                 outcome.incidents.append(event.incident)
                 kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
                 outcome.jobs += incident_jobs(kind, event.incident.id, attempt.box_id,
-                                              watching_channels(attempt.box_id, by_box, whole_fleet), attempt.at)
+                                              watchers.channels(attempt.box_id), attempt.at)
 
-    async def _settle_stops(self, running: dict[int, Session] | None, now: datetime, state: CycleState,
-                            outcome: SessionOutcome) -> None:
+    async def _settle_stops(self, running: dict[int, Session] | None, cycle: SessionCycle) -> None:
         """A remote stop is confirmed by Thor's stop note or by the charge leaving the running list."""
+        now, state, outcome = cycle.now, cycle.state, cycle.outcome
         requests = await self.store.stop_requests(list(state.pending_stops))
         notes = await self.store.stop_notes(sorted({r.transaction for r in requests.values()}))
         for stop_id, request in requests.items():
