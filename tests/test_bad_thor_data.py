@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import AppRig
-from tests.test_worker import alerts, poll, subscribe
-from tests.worker_rig import Clock, boxes, make_worker
+from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 
 
 @pytest.fixture

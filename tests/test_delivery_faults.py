@@ -10,8 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.helpers import AppRig
-from tests.test_worker import alerts, poll, subscribe
-from tests.worker_rig import Clock, boxes, make_worker
+from tests.worker_rig import Clock, alerts, box_drops, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.context import Stores
 from thorbot.runtime import build_worker
@@ -59,12 +58,7 @@ async def test_a_retry_overlapping_an_earlier_post_posts_exactly_the_rest(rig: A
                                                     ("application/json", "{not json")])
 async def test_an_unreadable_slack_5xx_is_retried_not_a_crash(rig: AppRig, clock: Clock, content_type: str,
                                                                body: str) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    worker = make_worker(rig, clock)
-    await poll(worker, clock, rig)
-    box.connected = False
-    await poll(worker, clock, rig, 10)
+    worker, box = await box_drops(rig, clock)
     rig.slack.faults.raw_next["chat.postMessage"] = [(502, content_type, body)]
     await poll(worker, clock, rig, 150)
     assert alerts(rig) == [] and await worker.store.pending_count() == 1
@@ -82,12 +76,7 @@ async def test_subscribe_survives_an_unreadable_conversations_info(rig: AppRig, 
 
 
 async def test_a_retry_finds_its_earlier_post_pages_back(rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    worker = make_worker(rig, clock)
-    await poll(worker, clock, rig)
-    box.connected = False
-    await poll(worker, clock, rig, 10)
+    worker, box = await box_drops(rig, clock)
     rig.slack.faults.post_then_fail = 1
     await poll(worker, clock, rig, 150)
     for i in range(250):  # a busy channel: the alert is now three pages back in its history
@@ -135,12 +124,7 @@ async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(
 
 async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its_thread(
         rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    worker = make_worker(rig, clock)
-    await poll(worker, clock, rig)
-    box.connected = False
-    await poll(worker, clock, rig, 10)
+    worker, box = await box_drops(rig, clock)
     rig.slack.faults.fail_next["chat.postMessage"] = [503] * 3  # Slack is down while the box is down
     await poll(worker, clock, rig, 150)
     box.connected = True
@@ -155,12 +139,7 @@ async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its
 
 
 async def test_a_recovery_never_overtakes_its_alert_waiting_for_a_retry(rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    worker = make_worker(rig, clock, recovery_grace=0.0)
-    await poll(worker, clock, rig)
-    box.connected = False
-    await poll(worker, clock, rig, 10)
+    worker, box = await box_drops(rig, clock, recovery_grace=0.0)
     rig.slack.faults.fail_next["chat.postMessage"] = [503]
     await poll(worker, clock, rig, 150)  # the alert fails and waits a second or two for its retry
     box.connected = True
@@ -172,12 +151,7 @@ async def test_a_recovery_never_overtakes_its_alert_waiting_for_a_retry(rig: App
 
 
 async def test_a_429_reschedules_the_alert_at_retry_after(rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    worker = make_worker(rig, clock)
-    await poll(worker, clock, rig)
-    box.connected = False
-    await poll(worker, clock, rig, 10)
+    worker, box = await box_drops(rig, clock)
     rig.slack.faults.fail_next["chat.postMessage"] = [429]
     rig.slack.faults.retry_after = 37
     await poll(worker, clock, rig, 150)

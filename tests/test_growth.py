@@ -14,8 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.helpers import AppRig
-from tests.test_worker import subscribe
-from tests.worker_rig import Clock, make_worker
+from tests.worker_rig import Clock, make_worker, subscribe
 from thorbot.adapters import keys
 from thorbot.sim.fleet import SimBox
 

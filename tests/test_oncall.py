@@ -10,8 +10,7 @@ import pytest
 from slack_sdk.models.views import View
 
 from tests.helpers import AppRig, sign
-from tests.test_worker import alerts, poll, subscribe
-from tests.worker_rig import Clock, boxes, make_worker
+from tests.worker_rig import Clock, alerts, box_drops, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.worker.loop import Worker
 
@@ -31,14 +30,9 @@ async def command(rig: AppRig, text: str, user: str = "U0ALICE") -> dict[str, ob
 
 async def incident(rig: AppRig, clock: Clock, *, oncall: str | None = "<@U0ONCALL|oncall>",
                    **overrides: object) -> tuple[Worker, object]:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
     if oncall:
         await command(rig, f"oncall {oncall}")
-    worker = make_worker(rig, clock, **overrides)
-    await poll(worker, clock, rig)
-    box.connected = False
-    await poll(worker, clock, rig, 10)
+    worker, _ = await box_drops(rig, clock, **overrides)
     await poll(worker, clock, rig, 150)
     [alert] = alerts(rig)
     return worker, alert

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import AppRig, assert_valid_message
-from tests.test_worker import subscribe
-from tests.worker_rig import Clock, make_worker
+from tests.worker_rig import Clock, make_worker, subscribe
 from thorbot.adapters import keys
 from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.sim.fleet import SimBox

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import WEBHOOK_TOKEN, AppRig, assert_valid_message
-from tests.test_worker import alerts, poll, subscribe
-from tests.worker_rig import Clock, boxes, make_worker
+from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.domain.session_messages import SessionView, stop_modal, stop_value
 from thorbot.domain.sessions import Session

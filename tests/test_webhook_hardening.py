@@ -11,8 +11,7 @@ import pytest
 
 from tests.helpers import WEBHOOK_TOKEN, AppRig
 from tests.test_sessions import charge, stop_via_slack, wait_for_post
-from tests.test_worker import alerts, poll, subscribe
-from tests.worker_rig import Clock, boxes, make_worker
+from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.adapters.session_store import INBOX_CAP, SessionStore
 from thorbot.domain.failed_starts import Attempt

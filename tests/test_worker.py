@@ -7,24 +7,9 @@ import asyncio
 import pytest
 
 from tests.helpers import AppRig, assert_valid_message
-from tests.worker_rig import Clock, boxes, heartbeat_all, make_worker
+from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.sim.fleet import SimBox
-
-
-async def subscribe(rig: AppRig, text: str, channel: str = "C0ALERTS") -> dict[str, object]:
-    _, key = await rig.command(f"subscribe {text}", channel=channel)
-    return await rig.reply(key)
-
-
-async def poll(worker: object, clock: Clock, rig: AppRig, advance: float = 0) -> None:
-    clock.advance(advance)
-    heartbeat_all(rig, clock)
-    await worker.tick(poll=True)  # type: ignore[attr-defined]
-
-
-def alerts(rig: AppRig, channel: str = "C0ALERTS") -> list[object]:
-    return [m for m in rig.slack.posts(channel) if m.thread_ts is None]
 
 
 @pytest.fixture
@@ -130,12 +115,7 @@ async def test_bad_api_key_is_reported_once_with_the_fix(rig: AppRig, clock: Clo
 
 
 async def test_restarted_worker_does_not_repeat_the_alert(rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    first = make_worker(rig, clock, worker_id="first")
-    await poll(first, clock, rig)
-    box.connected = False
-    await poll(first, clock, rig, 10)
+    first, box = await box_drops(rig, clock, worker_id="first")
     await poll(first, clock, rig, 150)
     assert len(alerts(rig)) == 1
     await rig.ctx.redis.delete(keys.LEASE)  # the first worker was killed; its lease expired
@@ -150,12 +130,7 @@ async def test_restarted_worker_does_not_repeat_the_alert(rig: AppRig, clock: Cl
 
 
 async def test_crash_between_deciding_and_posting_loses_nothing(rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    first = make_worker(rig, clock, worker_id="first")
-    await poll(first, clock, rig)
-    box.connected = False
-    await poll(first, clock, rig, 10)
+    first, box = await box_drops(rig, clock, worker_id="first")
     clock.advance(150)
     heartbeat_all(rig, clock)
     await first.poller.run_once(clock(), first.token)  # decided and committed, then "crashed"

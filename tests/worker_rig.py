@@ -37,3 +37,31 @@ def heartbeat_all(rig: AppRig, clock: Clock) -> None:
 
 def boxes(rig: AppRig) -> list[SimBox]:
     return list(rig.thor.fleet.boxes.values())
+
+
+async def subscribe(rig: AppRig, text: str, channel: str = "C0ALERTS") -> dict[str, object]:
+    _, key = await rig.command(f"subscribe {text}", channel=channel)
+    return await rig.reply(key)
+
+
+async def poll(worker: Worker, clock: Clock, rig: AppRig, advance: float = 0) -> None:
+    clock.advance(advance)
+    heartbeat_all(rig, clock)
+    await worker.tick(poll=True)
+
+
+def alerts(rig: AppRig, channel: str = "C0ALERTS") -> list[Any]:
+    return [m for m in rig.slack.posts(channel) if m.thread_ts is None]
+
+
+async def box_drops(rig: AppRig, clock: Clock, *, worker_id: str = "w1", **overrides: Any) -> tuple[Worker, SimBox]:
+    """The preamble of many tests: the first box, watched in #alerts and seen online by a worker, drops off.
+    Its alert falls due at the worker's next poll past the disconnect grace (`await poll(worker, clock, rig,
+    150)`)."""
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock, worker_id, **overrides)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    return worker, box

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from tests.helpers import assert_valid_message
 from thorbot.domain.card import render_card
@@ -35,8 +34,7 @@ def raw_box(**overrides: Any) -> dict[str, Any]:
 
 
 def render(now: datetime = NOW, **overrides: Any) -> dict[str, Any]:
-    with freeze_time(now):
-        payload = render_card(parse_chargebox(raw_box(**overrides)), datetime.now(tz=UTC))
+    payload = render_card(parse_chargebox(raw_box(**overrides)), now)
     assert_valid_message(payload)
     return payload
 
@@ -71,8 +69,7 @@ def test_missing_heartbeat_is_said_plainly(missing: object) -> None:
 def test_absent_heartbeat_field() -> None:
     box = raw_box()
     del box["last_heartbeat"]
-    with freeze_time(NOW):
-        payload = render_card(parse_chargebox(box), NOW)
+    payload = render_card(parse_chargebox(box), NOW)
     assert "no heartbeat recorded" in text_of(payload)
 
 

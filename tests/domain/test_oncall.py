@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from freezegun import freeze_time
 
 from thorbot.domain.oncall import OnCall, parse_oncall, snooze_until
 
@@ -24,9 +23,8 @@ def test_mentions() -> None:
     assert OnCall(kind="group", id="S1").mention == "<!subteam^S1>"
 
 
-@freeze_time("2026-11-23 22:30:00")
 def test_snooze_until_tomorrow_nine_in_the_box_time_zone() -> None:
-    now = datetime.now(tz=UTC)
+    now = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
     rome = snooze_until("tomorrow", now, "Europe/Rome")
     assert rome is not None and rome.isoformat() == "2026-11-24T09:00:00+01:00"  # 23:30 in Rome
     tokyo = snooze_until("tomorrow", now, "Asia/Tokyo")

@@ -1,0 +1,68 @@
+"""adapters/store.py's Lua and transactions, straight against a real Redis: the lease, the claim that fences a
+post, the commit that fences a cycle, the first sightings subscribe records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
+from thorbot.adapters.store import Commit, Store
+from thorbot.domain.incidents import BoxRecord, Status
+from thorbot.domain.notify import AlertJob
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def alert(n: int = 1) -> AlertJob:
+    return AlertJob(id=f"alert:i{n}:C1", channel="C1", created=NOW, incident_id=f"i{n}", box_id="B1")
+
+
+async def test_the_lease_is_taken_once_renewed_by_its_holder_and_released_only_by_it(redis: Redis) -> None:
+    store = Store(redis)
+    assert await store.hold_lease("w1:a", 10.0)
+    assert not await store.hold_lease("w2:b", 10.0)
+    await redis.pexpire(keys.LEASE, 1000)
+    assert await store.hold_lease("w1:a", 10.0) and await redis.pttl(keys.LEASE) > 5000  # renewed
+    await store.release_lease("w2:b")
+    assert await redis.get(keys.LEASE) == "w1:a"  # not the other's to release
+    await store.release_lease("w1:a")
+    assert await redis.get(keys.LEASE) is None and await store.hold_lease("w2:b", 10.0)
+
+
+async def test_a_claim_records_the_attempt_only_for_the_lease_holder(redis: Redis) -> None:
+    store = Store(redis)
+    await store.enqueue([alert(1), alert(2)])
+    assert await store.hold_lease("w1:a", 10.0)
+    assert not await store.claim_for_post("w2:stale", 10.0, [alert(1)], "batchstale", ["i1"])
+    [(job, _)] = [(j, d) for j, d in await store.pending_jobs() if j.id == alert(1).id]
+    assert not job.attempted and job.batches == [] and await redis.get(keys.batch("batchstale")) is None
+    assert await store.claim_for_post("w1:a", 10.0, [alert(1)], "batch1", ["i1"])
+    [(job, _)] = [(j, d) for j, d in await store.pending_jobs() if j.id == alert(1).id]
+    assert job.attempted and job.attempts == 1 and job.batches == ["batch1"]
+    assert await store.batch_incidents("batch1") == ["i1"]
+    await store.delivered([alert(2)], "C1", "1.1", ["i2"])  # settled meanwhile by someone else…
+    assert await store.claim_for_post("w1:a", 10.0, [alert(2)], "batch2", ["i2"])
+    assert [j.id for j, _ in await store.pending_jobs()] == [alert(1).id]  # …and not brought back by a claim
+
+
+async def test_a_stale_leaders_commit_is_refused_and_writes_nothing(redis: Redis) -> None:
+    store = Store(redis)
+    assert await store.hold_lease("w1:a", 10.0)
+    record = BoxRecord(status=Status.ONLINE, since=NOW, alias="Box")
+    assert not await store.commit("w2:stale", Commit(records={"B1": record}, jobs=[alert()]))
+    assert await redis.hlen(keys.BOXES) == 0 and await store.pending_count() == 0
+    assert await store.commit("w1:a", Commit(records={"B1": record}, jobs=[alert()]))
+    assert (await store.records())["B1"] == record and await store.pending_count() == 1
+
+
+async def test_subscribes_sighting_never_overwrites_the_workers_record(redis: Redis) -> None:
+    store = Store(redis)
+    assert await store.hold_lease("w1:a", 10.0)
+    offline = BoxRecord(status=Status.OFFLINE, since=NOW, alias="Known")
+    assert await store.commit("w1:a", Commit(records={"B1": offline}))
+    online = BoxRecord(status=Status.ONLINE, since=NOW, alias="Seen")
+    await store.record_sightings({"B1": online, "B2": online})
+    _, sighted = await store.cycle_watch()
+    assert sighted == {"B2": online} and await redis.ttl(keys.BOXES_SIGHTED) > 0
