@@ -91,6 +91,7 @@ async def bench_slash(thor_url: str, thor_key: str, ids: list[str], redis_url: s
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
             base = f"http://127.0.0.1:{port}"
             await wait_until_healthy(http, base)
+            await asyncio.sleep(3.0)  # serve starts its report process in the background: let it come up first
             gate = asyncio.Semaphore(concurrency)
 
             report_channels = await _plan_report_channels(redis_url, reports)

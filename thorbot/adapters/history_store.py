@@ -36,7 +36,7 @@ from thorbot.domain.uptime import (
     merge_seconds,
 )
 
-KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f"}
+KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f", "quiet": "q"}
 CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
 MINUTES_PER_DAY = 1440
 

@@ -223,10 +223,20 @@ class Store:
 
     async def watchers(self) -> Watchers:
         """Which channels watch which boxes (explicitly, or the whole fleet)."""
+        return (await self._watch(sighted=False))[0]
+
+    async def cycle_watch(self) -> tuple[Watchers, dict[str, BoxRecord]]:
+        """What a poll cycle starts from: `watchers()`, plus the boxes `subscribe` saw that the worker has not
+        (in the same round trips)."""
+        return await self._watch(sighted=True)
+
+    async def _watch(self, *, sighted: bool) -> tuple[Watchers, dict[str, BoxRecord]]:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.smembers(keys.SUB_CHANNELS)
             pipe.smembers(keys.SUB_ALL)
-            channels, all_channels = await pipe.execute()
+            if sighted:
+                pipe.hgetall(keys.BOXES_SIGHTED)
+            channels, all_channels, *rest = await pipe.execute()
         by_box: dict[str, set[str]] = {}
         channel_list = sorted(channels)
         if channel_list:
@@ -237,12 +247,8 @@ class Store:
             for channel, ids in zip(channel_list, members, strict=True):
                 for box_id in ids:
                     by_box.setdefault(box_id, set()).add(channel)
-        return Watchers.of(by_box, all_channels)
-
-    async def cycle_watch(self) -> tuple[Watchers, dict[str, BoxRecord]]:
-        """What a poll cycle starts from: `watchers()`, plus the boxes `subscribe` saw that the worker has not."""
-        watchers, raw = await self.watchers(), await self.redis.hgetall(keys.BOXES_SIGHTED)
-        return watchers, {str(b): BoxRecord.model_validate_json(v) for b, v in raw.items()}
+        seen = {str(b): BoxRecord.model_validate_json(v) for b, v in (rest[0] if rest else {}).items()}
+        return Watchers.of(by_box, all_channels), seen
 
     async def record_sightings(self, sighted: dict[str, BoxRecord]) -> None:
         """What `subscribe` saw becomes each box's first sighting, unless the worker already has one: a box

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, header, message, section, select
-from thorbot.domain.incidents import Incident
+from thorbot.domain.incidents import CONNECTOR_KINDS, Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.replies import ACCESS_PROBLEMS
 from thorbot.domain.status import icon, look
@@ -21,10 +21,11 @@ WHAT = {
     "gone": "*no longer exists* in Thor (404 ChargeboxNotFound)",
     "inactive": "was flagged *inactive* in Thor",
     "failed_starts": "has *failed starts*: drivers could not charge",
+    "quiet": "is *not charging anyone*",
 }
 WHAT_PLAIN = {kind: look(kind).label + (" in Thor" if kind == "inactive" else "") for kind in WHAT}
 BACK = {"offline": "back online", "silent": "sending heartbeats again", "gone": "back in Thor",
-        "inactive": "active again", "failed_starts": "charging again"}
+        "inactive": "active again", "failed_starts": "charging again", "quiet": "charging again"}
 
 
 def what(incident: Incident) -> str:
@@ -32,12 +33,15 @@ def what(incident: Incident) -> str:
     if incident.kind == "failed_starts":
         return (f"has *failed starts* on connector #{incident.connector}: {incident.failures} attempts in a row "
                 "ended without charge (under 100 Wh) or were refused by the box")
+    if incident.kind == "quiet":
+        return (f"is *not charging anyone* on connector #{incident.connector}: "
+                f"{escape(incident.evidence or 'no start for far longer than usual')}")
     return WHAT[incident.kind]
 
 
 def what_plain(incident: Incident) -> str:
-    if incident.kind == "failed_starts":
-        return f"failed starts on connector #{incident.connector}"
+    if incident.kind in CONNECTOR_KINDS:
+        return f"{look(incident.kind).label} on connector #{incident.connector}"
     return WHAT_PLAIN[incident.kind]
 ACTION_ACK = "alert_ack"
 ACTION_SNOOZE = "alert_snooze"
@@ -58,6 +62,9 @@ def impact(incident: Incident) -> str:
     """Who is affected: running sessions strand drivers, reservations mean someone is on the way."""
     if incident.kind == "failed_starts":
         return ":busts_in_silhouette: drivers on that connector cannot charge; the box itself looks connected"
+    if incident.kind == "quiet":
+        return (":busts_in_silhouette: drivers may be giving up before a charge starts (a dead payment terminal or "
+                "RFID reader, a frozen screen, a damaged cable); the box itself looks connected")
     parts = []
     if incident.occupied:
         nums = ", ".join(f"#{n}" for n in incident.occupied)
@@ -74,7 +81,7 @@ def incident_line(incident: Incident, now: datetime) -> str:
         down = incident.downtime()
         lasted = duration(down.total_seconds()) if down is not None else "?"
         return f":white_check_mark: {name} resolved — {what_plain(incident)} for {lasted}"
-    if incident.kind == "failed_starts":
+    if incident.kind in CONNECTOR_KINDS:
         return f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)}"
     heartbeat = f"last heartbeat {age(incident.last_heartbeat, now)}" if incident.last_heartbeat else "no heartbeat"
     return (f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)} · "
@@ -124,7 +131,7 @@ def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
         f"*Since* {slack_date(incident.started)} ({age(incident.started, now)})",
         f"*Impact* {impact(incident)}",
     ]
-    if incident.kind != "failed_starts":
+    if incident.kind not in CONNECTOR_KINDS:
         heartbeat = slack_date(incident.last_heartbeat) if incident.last_heartbeat else "never"
         details.insert(3, f"*Last heartbeat* {heartbeat}")
     if resolved:
@@ -166,7 +173,7 @@ def render_recovery(incident: Incident) -> Payload:
     """The thread reply when an incident resolves; it pings nobody."""
     down = incident.downtime()
     lasted = duration(down.total_seconds()) if down is not None else "an unknown time"
-    where = f" connector #{incident.connector}" if incident.kind == "failed_starts" else ""
+    where = f" connector #{incident.connector}" if incident.kind in CONNECTOR_KINDS else ""
     text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}*{where} is {BACK[incident.kind]} "
             f"({what_plain(incident)} for {lasted}).")
     return message(text, [section(text)])

@@ -47,7 +47,8 @@ class Condition(StrEnum):
     INACTIVE = "inactive"
 
 
-IncidentKind = Literal["offline", "silent", "gone", "inactive", "failed_starts"]
+IncidentKind = Literal["offline", "silent", "gone", "inactive", "failed_starts", "quiet"]
+CONNECTOR_KINDS = frozenset({"failed_starts", "quiet"})  # incidents of one connector (a port), not the box
 _KIND_STATUS: dict[str, Status] = {"offline": Status.OFFLINE, "silent": Status.SILENT, "gone": Status.GONE,
                                    "inactive": Status.INACTIVE}
 _CONDITION_STATUS = {Condition.DISCONNECTED: Status.OFFLINE, Condition.SILENT: Status.SILENT,
@@ -70,8 +71,9 @@ class Incident(BaseModel):
     reserved: tuple[int, ...] = ()
     timezone: str | None = None
     resolved: datetime | None = None
-    connector: int | None = None  # failed starts: the connector drivers could not charge on
+    connector: int | None = None  # failed starts, quiet: the connector drivers could not charge on
     failures: int = 0  # failed starts: failed attempts counted in it
+    evidence: str | None = None  # quiet: why thorbot thinks so (usual starts, hours since, the siblings)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,364 @@
+"""Is anyone charging here? A connector's usual use, and the rules that find the ones failing drivers while
+their box looks fine (a dead payment terminal, a frozen screen, a status stuck on "occupied", a derated
+power module). Pure: counts and times in, verdicts out.
+
+**The baseline.** Each connector's charge starts are counted per hour of the week (168 hours, UTC), one
+row per week, for the last four complete weeks (28 days) and the current one. Its usual rate for an
+hour of the week is the mean of that hour over the complete weeks counted (at most four). Rows are
+base-36 digits, one per hour (a connector starts at most 35 charges in an hour): 168 bytes a week.
+
+**"Not charging anyone" (a quiet connector).** Starts are treated as a Poisson process with the
+baseline's hour-of-week rates. The usual number of starts `Λ` since the connector's last start is the
+sum of those rates over the hours in between; the chance of seeing none is `e^-Λ`. A connector is
+quiet when, all at once:
+- its box is online and heartbeating, and the connector is free (no charge running on it);
+- it has enough history to judge: at least `min_starts` starts over at least `min_weeks` complete weeks
+  (else its card says "not enough history to judge");
+- the current hour is one it is normally used in (usual rate ≥ `idle_rate`): never at night, or on a
+  quiet Sunday, for a connector idle then;
+- `e^-Λ` < `p_max` while a sibling connector at the same box started a charge since; a connector
+  with no sibling to compare with needs `e^-Λ` < `p_max_alone` (no sibling can show the site is open).
+  `Λ` is scaled down by how busy everyone else was meanwhile: its siblings (what they started ÷ what
+  they usually start, smoothed) and the whole fleet (a holiday, a snowy day): a quiet site or a quiet
+  day is not a broken connector. Each hour's rate is smoothed with its neighbours.
+The incident dates from the last start and is resolved by the next start on that connector.
+
+**"Occupied without a charge".** Thor lists the connector as occupied for longer than `after`
+while no charge runs on it: a stuck status, a cable left in, a blocked bay. One quiet notice per
+episode (the episode ends when it is free or a charge runs).
+
+**"Charging slowly"** (DC connectors). Each of its last `sessions` charges of at least `min_minutes`
+ran (energy ÷ time) below `own_share` of its own usual median, and their median below `rated_share`
+of its rated power. One slow car is not a fault: it takes five slow charges in a row. One quiet
+notice, until a charge at normal speed.
+
+**Health at a glance** ("connector health"): 🔴 *failing* when an incident is open on it (failed
+starts, not charging anyone) or its box is down; 🟡 *watch* when it charges slowly, is occupied
+without a charge, or fewer than 80 % of its last 7 days' attempts delivered a charge (at least 5
+attempts); ⚪ *unknown* when there is too little history to judge; 🟢 *good* otherwise. The reason
+comes with the grade ("no start for 9 h; usually 6 by now").
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from thorbot.domain.incidents import Incident, Opened, Resolved
+
+HOUR = 3600.0
+WEEK_HOURS = 168
+WINDOW_WEEKS = 4
+MONDAY = 345_600.0  # 1970-01-05 00:00 UTC: hour-of-week 0 is Monday 00:00 UTC
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+MAX_PER_HOUR = len(DIGITS) - 1
+EMPTY_WEEK = "0" * WEEK_HOURS
+MAX_POWERS = 40  # recent charges' average powers kept per connector
+
+
+def hour_at(t: float) -> int:
+    """The absolute hour (since a Monday 00:00 UTC) an epoch time falls in."""
+    return int((t - MONDAY) // HOUR)
+
+
+def week_of(t: float) -> int:
+    return hour_at(t) // WEEK_HOURS
+
+
+class Usage(BaseModel):
+    """One connector's charge starts by hour of the week, its last start, and since when it is counted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since: float                  # epoch s: counting began (seeded from history, or first seen)
+    last: float | None = None     # epoch s: the last start
+    weeks: dict[int, str] = {}    # week number → 168 base-36 digits
+    powers: tuple[float, ...] = ()  # average W of recent charges of ≥ 10 min, oldest first
+    quiet: Incident | None = None   # the open "not charging anyone" incident
+    occupied_since: float | None = None  # listed occupied with no charge running since (epoch s)
+    occupied_told: bool = False     # this occupied episode's notice is out
+    slow_told: bool = False         # the "charging slowly" notice is out (until a charge at normal speed)
+
+    def started(self, at: float) -> Usage:
+        """Count a start (a start before `since` extends the history back: seeding)."""
+        week, hour = divmod(hour_at(at), WEEK_HOURS)
+        row = self.weeks.get(week, EMPTY_WEEK)
+        count = min(MAX_PER_HOUR, DIGITS.index(row[hour]) + 1)
+        weeks = {**self.weeks, week: row[:hour] + DIGITS[count] + row[hour + 1:]}
+        newest = max(weeks)
+        weeks = {w: r for w, r in weeks.items() if w > newest - WINDOW_WEEKS - 1}
+        return self.model_copy(update={"weeks": weeks, "last": at if self.last is None else max(self.last, at),
+                                       "since": min(self.since, at)})
+
+    def charged(self, power_w: float) -> Usage:
+        return self.model_copy(update={"powers": (*self.powers, power_w)[-MAX_POWERS:]})
+
+    def rates(self, now: float) -> Rates:
+        """Usual starts per hour of the week, over the complete weeks counted before `now`'s week; each hour
+        is the mean of itself and its two neighbours (four weeks give an hour only four samples)."""
+        current = week_of(now)
+        first_full = week_of(self.since) + (0 if (self.since - MONDAY) % (WEEK_HOURS * HOUR) == 0 else 1)
+        weeks = [w for w in range(max(first_full, current - WINDOW_WEEKS), current)]
+        if not weeks:
+            return Rates((0.0,) * WEEK_HOURS, 0, 0)
+        sums = [0] * WEEK_HOURS
+        for week in weeks:
+            row = self.weeks.get(week)
+            if row:
+                for hour, digit in enumerate(row):
+                    if digit != "0":
+                        sums[hour] += DIGITS.index(digit)
+        raw = [s / len(weeks) for s in sums]
+        smooth = tuple((raw[h - 1] + raw[h] + raw[(h + 1) % WEEK_HOURS]) / 3 for h in range(WEEK_HOURS))
+        return Rates(smooth, len(weeks), sum(sums))
+
+
+@dataclass(frozen=True)
+class Rates:
+    per_hour: tuple[float, ...]  # usual starts in each hour of the week
+    weeks: int                   # complete weeks they are the mean of
+    starts: int                  # starts counted in those weeks
+
+    def __post_init__(self) -> None:
+        prefix = [0.0]
+        for rate in self.per_hour:
+            prefix.append(prefix[-1] + rate)
+        object.__setattr__(self, "_prefix", prefix)
+
+    def _cumulative(self, t: float) -> float:
+        prefix: list[float] = self._prefix  # type: ignore[attr-defined]
+        hours = (t - MONDAY) / HOUR
+        weeks, within = divmod(hours, WEEK_HOURS)
+        whole = int(within)
+        return weeks * prefix[-1] + prefix[whole] + self.per_hour[whole % WEEK_HOURS] * (within - whole)
+
+    def expected(self, start: float, end: float) -> float:
+        """Usual starts between two times."""
+        return max(0.0, self._cumulative(end) - self._cumulative(start)) if end > start else 0.0
+
+    def now(self, t: float) -> float:
+        return self.per_hour[hour_at(t) % WEEK_HOURS]
+
+
+@dataclass(frozen=True)
+class QuietRules:
+    p_max: float = 1e-5         # P(no start in the gap) below this, with a sibling charging meanwhile
+    p_max_alone: float = 1e-7   # … and below this for a connector with no sibling to compare with
+    min_starts: int = 20        # starts in the weeks counted, at least
+    min_weeks: int = 2          # complete weeks counted, at least
+    idle_rate: float = 0.15     # usual starts in the current hour below this: it is normally idle now
+
+
+@dataclass(frozen=True)
+class Context:
+    """How busy everyone else was since a connector's last start: its box's other connectors (None: it has
+    none), and the whole fleet (what it charged ÷ what it usually charges in that time; 1 = as usual)."""
+
+    siblings_started: int | None = None
+    siblings_expected: float = 0.0
+    fleet_ratio: float = 1.0
+
+    def scale(self) -> float:
+        """How much of the usual traffic there was around it: a holiday, a closed site, a quiet evening."""
+        scale = min(1.0, max(0.0, self.fleet_ratio))
+        if self.siblings_started is not None:
+            scale *= min(1.0, (self.siblings_started + 1) / (self.siblings_expected + 1))
+        return scale
+
+
+QuietState = Literal["unjudged", "idle", "ok", "quiet"]
+
+
+@dataclass(frozen=True)
+class QuietCheck:
+    state: QuietState
+    expected: float = 0.0       # usual starts since the last one (scaled by how busy everyone else was)
+    hours: float = 0.0          # since the last start
+    reason: str = ""
+
+
+def check_quiet(usage: Usage | None, now: float, rules: QuietRules, *, context: Context,
+                rates: Rates | None = None) -> QuietCheck:
+    """Whether a free connector on a healthy box has been quiet for too long (see the module docstring).
+
+    `rates`: `usage.rates(now)` if the caller has it already (it changes only with a start or a new week).
+    """
+    if usage is None or usage.last is None:
+        return QuietCheck("unjudged", reason="not enough history to judge: no charge seen yet")
+    rates = rates or usage.rates(now)
+    if rates.weeks < rules.min_weeks or rates.starts < rules.min_starts:
+        return QuietCheck("unjudged", reason=f"not enough history to judge ({rates.starts} charges in "
+                                             f"{rates.weeks} full weeks)")
+    expected = rates.expected(usage.last, now) * context.scale()
+    hours = (now - usage.last) / HOUR
+    if rates.now(now) < rules.idle_rate:
+        return QuietCheck("idle", expected, hours, "normally idle at this hour")
+    chance = math.exp(-expected)
+    alone = context.siblings_started is None
+    if chance >= (rules.p_max_alone if alone else rules.p_max) or (not alone and not context.siblings_started):
+        return QuietCheck("ok", expected, hours)
+    return QuietCheck("quiet", expected, hours,
+                      f"no start for {_hours(hours)}; usually {_count(expected)} by now")
+
+
+@dataclass(frozen=True)
+class SlowRules:
+    rated_share: float = 0.5     # below this share of the rated power…
+    own_share: float = 0.5       # … and of its own 28-day median
+    sessions: int = 5            # the last this many charges
+    min_minutes: float = 10.0    # of at least this long
+
+
+def average_power(energy_wh: int | None, minutes: float) -> float | None:
+    """A finished charge's average power (W), or None when it says nothing about the charger."""
+    if energy_wh is None or minutes <= 0:
+        return None
+    return energy_wh / (minutes / 60)
+
+
+def is_slow(powers: Sequence[float], rated_w: float | None, rules: SlowRules) -> bool:
+    """Each of its last charges ran below half its own usual median, and their median below half its rated
+    power: a run of slow cars, not one."""
+    if len(powers) < 2 * rules.sessions:
+        return False
+    recent = powers[-rules.sessions:]
+    usual = statistics.median(powers[:-rules.sessions])
+    under_rated = rated_w is None or statistics.median(recent) < rules.rated_share * rated_w
+    return under_rated and all(p < rules.own_share * usual for p in recent)
+
+
+@dataclass(frozen=True)
+class OccupiedRules:
+    after: float = 45 * 60.0  # seconds listed as occupied with no charge running before a notice
+
+
+def occupied_without_charge(since: float | None, *, occupied: bool, charging: bool, now: float
+                            ) -> float | None:
+    """When the current episode of "occupied, no charge running" began (None: not in one)."""
+    if not occupied or charging:
+        return None
+    return since if since is not None else now
+
+
+Grade = Literal["good", "watch", "failing", "unknown"]
+GRADE_ORDER: dict[Grade, int] = {"failing": 0, "watch": 1, "unknown": 2, "good": 3}
+GRADE_ICON: dict[Grade, str] = {"failing": ":red_circle:", "watch": ":large_yellow_circle:",
+                                "unknown": ":white_circle:", "good": ":large_green_circle:"}
+
+
+@dataclass(frozen=True)
+class Health:
+    grade: Grade
+    reason: str
+
+
+def connector_health(*, box_down: bool, open_incident: str | None, quiet: QuietCheck | None, slow: bool,
+                     occupied_stuck: bool, success_7d: tuple[int, int] | None) -> Health:
+    """The connector's grade and why (the rule is in the module docstring)."""
+    if box_down:
+        return Health("failing", "its box is offline")
+    if open_incident == "failed_starts":
+        return Health("failing", "charges keep failing to start")
+    if open_incident == "quiet" or (quiet is not None and quiet.state == "quiet"):
+        return Health("failing", quiet.reason if quiet is not None and quiet.reason else "not charging anyone")
+    if slow:
+        return Health("watch", "charging slowly")
+    if occupied_stuck:
+        return Health("watch", "occupied without a charge")
+    if success_7d is not None and success_7d[1] >= 5 and success_7d[0] < 0.8 * success_7d[1]:
+        return Health("watch", f"{success_7d[0]}/{success_7d[1]} attempts charged in 7 days")
+    if quiet is not None and quiet.state == "unjudged":
+        return Health("unknown", quiet.reason)
+    return Health("good", "charging as usual")
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:.0f} h" if hours >= 1.5 else f"{hours * 60:.0f} min"
+
+
+def _count(expected: float) -> str:
+    return f"{expected:.0f}" if expected >= 2 else f"{expected:.1f}"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A quiet, once-per-episode notice about a connector (no incident, no mention)."""
+
+    kind: Literal["occupied", "slow"]
+    since: float
+    detail: str
+
+
+def on_start(usage: Usage | None, at: float) -> tuple[Usage, list[Opened | Resolved]]:
+    """A charge started (or a driver tried to start one): counted, and a quiet connector is charging again."""
+    counted = (usage or Usage(since=at)).started(at)
+    if counted.quiet is None:
+        return counted, []
+    resolved = counted.quiet.model_copy(update={"resolved": _when(at)})
+    return counted.model_copy(update={"quiet": None}), [Resolved(resolved)]
+
+
+@dataclass(frozen=True)
+class ConnectorNow:
+    """What a poll cycle knows about one connector of a watched box."""
+
+    box_id: str
+    connector: int
+    alias: str | None
+    online: bool         # its box is online and heartbeating
+    charging: bool       # a charge runs on it
+    occupied: bool       # Thor lists it as occupied
+    context: Context     # how busy its siblings and the fleet were since its last start
+
+
+def judge_connector(usage: Usage, now: float, c: ConnectorNow, quiet_rules: QuietRules,
+                    occupied_rules: OccupiedRules, rates: Rates | None = None
+                    ) -> tuple[Usage, list[Opened | Resolved], list[Notice]]:
+    """Open a quiet incident, or send the occupied notice, when due (the rules are in the module docstring)."""
+    events: list[Opened | Resolved] = []
+    notices: list[Notice] = []
+    since = occupied_without_charge(usage.occupied_since, occupied=c.occupied, charging=c.charging, now=now)
+    told = usage.occupied_told if since is not None else False
+    if since is not None and not told and now - since >= occupied_rules.after:
+        notices.append(Notice("occupied", since, f"listed as occupied for {_hours((now - since) / HOUR)} with no "
+                                                 "charge running"))
+        told = True
+    if since != usage.occupied_since or told != usage.occupied_told:
+        usage = usage.model_copy(update={"occupied_since": since, "occupied_told": told})
+    if usage.quiet is None and c.online and not c.charging and not c.occupied:
+        check = check_quiet(usage, now, quiet_rules, context=c.context, rates=rates)
+        if check.state == "quiet" and usage.last is not None:
+            started = c.context.siblings_started
+            sibling = (f"; meanwhile its box's other connectors started {started} charge"
+                       f"{'' if started == 1 else 's'}" if started else "")
+            incident = Incident(id=f"{c.box_id}#{c.connector}@{int(usage.last)}:quiet", box_id=c.box_id,
+                                alias=c.alias, kind="quiet", started=_when(usage.last), opened=_when(now),
+                                connector=c.connector, evidence=check.reason + sibling)
+            usage = usage.model_copy(update={"quiet": incident})
+            events.append(Opened(incident))
+    return usage, events, notices
+
+
+def on_charge(usage: Usage, power_w: float, rated_w: float | None, rules: SlowRules) -> tuple[Usage, list[Notice]]:
+    """A charge of at least `rules.min_minutes` finished at `power_w` on a DC connector."""
+    usage = usage.charged(power_w)
+    slow = is_slow(usage.powers, rated_w, rules)
+    if slow and not usage.slow_told:
+        recent = statistics.median(usage.powers[-rules.sessions:])
+        usual = statistics.median(usage.powers[:-rules.sessions])
+        detail = (f"its last {rules.sessions} charges ran at {recent / 1000:.0f} kW (median), "
+                  f"against {usual / 1000:.0f} kW usually" + (f" and {rated_w / 1000:.0f} kW rated" if rated_w else ""))
+        return usage.model_copy(update={"slow_told": True}), [Notice("slow", usage.last or 0.0, detail)]
+    if not slow and usage.slow_told and power_w >= rules.own_share * statistics.median(usage.powers):
+        return usage.model_copy(update={"slow_told": False}), []
+    return usage, []
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
