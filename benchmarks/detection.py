@@ -17,7 +17,6 @@ import argparse
 import bisect
 import json
 import math
-import os
 import statistics
 import time
 from collections import defaultdict
@@ -26,14 +25,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from thorbot.domain.usage import (
+    MONDAY,
     ConnectorNow,
     Context,
+    FleetPace,
     OccupiedRules,
     QuietRules,
     Rates,
     SlowRules,
     Usage,
     average_power,
+    hour_at,
     judge_connector,
     on_charge,
     on_start,
@@ -67,7 +69,7 @@ class Replay:
 def run(boxes: int, days: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     start = datetime(2026, 8, 3, tzinfo=UTC)  # a Monday
-    world = simulate(boxes, start, HISTORY_DAYS + days, seed=seed, faults=max(3, boxes // 25),
+    world = simulate(boxes, start, HISTORY_DAYS + days, seed=seed, faults=max(3, boxes // 10),
                      fault_from_day=HISTORY_DAYS)
     replay = Replay(world)
     t0 = start.timestamp()
@@ -124,9 +126,9 @@ def _judge_window(replay: Replay, charges: list[Charge], start: float, end: floa
     running: dict[tuple[str, int], Charge] = {}
     ending: list[Charge] = []
     recent_starts: list[float] = []
-    fleet_ratio, next_fleet = 1.0, start
+    pace, next_fleet = FleetPace(), start
     i, t = 0, start
-    quiet_rules, occupied_rules = QuietRules(**json.loads(os.environ.get("QUIET", "{}"))), OccupiedRules()
+    quiet_rules, occupied_rules = QuietRules(), OccupiedRules()
     while t < end:
         step_end = t + STEP
         while i < len(charges) and charges[i].start < step_end:
@@ -144,12 +146,15 @@ def _judge_window(replay: Replay, charges: list[Charge], start: float, end: floa
             else:
                 still.append(charge)
         ending = still
-        if step_end >= next_fleet:  # the fleet's pace over the last 6 hours, hourly
-            recent_starts = [x for x in recent_starts if x > step_end - FLEET_WINDOW]
-            usual = sum(_rates(replay, k, u, step_end).expected(step_end - FLEET_WINDOW, step_end)
+        if step_end >= next_fleet:  # the fleet's pace, hour by hour
+            hour = hour_at(step_end) - 1
+            begin = MONDAY + hour * 3600.0
+            actual = sum(1 for x in recent_starts if begin <= x < begin + 3600)
+            usual = sum(_rates(replay, k, u, step_end).expected(begin, begin + 3600)
                         for k, u in replay.usage.items())
-            fleet_ratio = len(recent_starts) / usual if usual > 0 else 1.0
-            next_fleet = step_end + 3600
+            pace.record(hour, actual, usual)
+            recent_starts = [x for x in recent_starts if x >= begin + 3600]
+            next_fleet = MONDAY + (hour + 2) * 3600.0
         for box_id, connectors in by_box.items():
             for connector in connectors:
                 key = (box_id, connector)
@@ -159,7 +164,7 @@ def _judge_window(replay: Replay, charges: list[Charge], start: float, end: floa
                 plugged = charge is not None and charge.end <= step_end < charge.end + charge.plugged_after_min * 60
                 stuck_now = any(a <= step_end < b for a, b in stuck.get(key, ()))
                 occupied = charging or plugged or stuck_now
-                context = _context(replay, box_id, connector, connectors, step_end, fleet_ratio)
+                context = _context(replay, box_id, connector, connectors, step_end, pace)
                 now = ConnectorNow(box_id, connector, None, online=True, charging=charging, occupied=occupied,
                                    context=context)
                 rates = _rates(replay, key, usage, step_end)
@@ -175,8 +180,9 @@ def _judge_window(replay: Replay, charges: list[Charge], start: float, end: floa
 
 
 def _context(replay: Replay, box_id: str, connector: int, connectors: list[int], now: float,
-             fleet_ratio: float) -> Context:
+             pace: FleetPace) -> Context:
     since = replay.usage[(box_id, connector)].last or now
+    fleet_ratio = pace.ratio(since, now)
     siblings = [c for c in connectors if c != connector]
     if not siblings:
         return Context(None, 0.0, fleet_ratio)
@@ -258,3 +264,41 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--boxes", type=int, default=500)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.boxes, args.days, args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
+
+
+def _debug(replay: Replay, test_from: float) -> None:
+    ports = _ports(replay)
+    faults = {(f.box_id, f.connector): f for f in replay.world.faults if f.kind == "dead_terminal"}
+    for alarm in replay.alarms:
+        if alarm.kind != "quiet":
+            continue
+        fault = faults.get((alarm.box_id, alarm.connector))
+        port = ports[(alarm.box_id, alarm.connector)]
+        right = fault is not None and fault.start <= alarm.at
+        when = datetime.fromtimestamp(alarm.at, tz=UTC)
+        print("ALARM", "ok " if right else "FALSE", alarm.box_id, alarm.connector, f"{port.per_day:.1f}/day",
+              f"weekend {port.weekend:.2f}", when.strftime("%a %d %H:%M"), "day", int((alarm.at - test_from) // 86400),
+              alarm.note if not right else "")
+    for key, fault in faults.items():
+        port = ports[key]
+        hit = any(a.kind == "quiet" and (a.box_id, a.connector) == key and a.at >= fault.start for a in replay.alarms)
+        if not hit:
+            print("MISSED", key, f"{port.per_day:.1f}/day", "from day", (fault.start - test_from) / 86400)

@@ -24,7 +24,7 @@ BOUNDED = [r"schema", r"boxes", r"boxes:version", r"subs:channels", r"subs:all",
            r"incident:.+", r"incidents:recent", r"thor", r"lease", r"oncall", r"holds:.+", r"escalations",
            r"watches", r"watches:version", r"connectors", r"finished:seen", r"finished:read_at", r"inbox",
            r"stops:audit", r"delivery_errors", r"history:.+", r"digests", r"digests:posted", r"outbox",
-           r"outbox:due", r"inbox:dropped"]
+           r"outbox:due", r"inbox:dropped", r"usage:version", r"usage:seeded", r"starts:seen"]
 
 
 async def age_redis(redis: Redis, seconds: int) -> None:
@@ -127,6 +127,9 @@ async def test_500_days_of_a_churning_fleet_leave_redis_flat_after_day_400(rig: 
     assert count_500 <= count_400 * 1.05 + 5, seen
     assert memory_500 <= memory_400 * 1.10, seen
     await assert_history_within_400_days(rig, clock, churned)
+    # Connectors' usage is kept for watched boxes only (the daily sweep; a day of slack).
+    seeded = set(await rig.ctx.redis.hkeys(keys.USAGE_SEEDED))
+    assert seeded and len(seeded - set(await rig.ctx.redis.hkeys(keys.BOXES))) <= 1, seeded
 
 
 async def assert_history_within_400_days(rig: AppRig, clock: Clock, churned: int) -> None:

@@ -18,10 +18,12 @@ from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
+from thorbot.adapters.usage_store import UsageStore
 from thorbot.domain.failed_starts import FailureRules
 from thorbot.domain.incidents import Thresholds
-from thorbot.domain.rules import Rules
+from thorbot.domain.rules import Rules, UsageRules
 from thorbot.domain.sessions import StallRules
+from thorbot.domain.usage import OccupiedRules, QuietRules, SlowRules
 from thorbot.services.lookup import Lookup
 from thorbot.services.reports import ReportBuilds
 from thorbot.settings import Settings
@@ -39,7 +41,10 @@ def rules_from(settings: Settings) -> Rules:
         failures=FailureRules(min_wh=settings.failed_session_wh, count=settings.failed_starts,
                               window=timedelta(seconds=settings.failed_starts_window)),
         escalate_after=timedelta(seconds=settings.escalate_after), escalate_max=settings.escalate_max,
-        stop_confirm_within=timedelta(seconds=settings.stop_confirm_within))
+        stop_confirm_within=timedelta(seconds=settings.stop_confirm_within),
+        usage=UsageRules(quiet=QuietRules(p_max=settings.quiet_p_max, p_max_alone=settings.quiet_p_max / 100),
+                         occupied=OccupiedRules(after=settings.occupied_after),
+                         slow=SlowRules(rated_share=settings.slow_rated_share)))
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,12 @@ class Stores:
     sessions: SessionStore  # charging sessions, Thor's notes, remote stops
     history: HistoryStore   # the reliability history
     digests: DigestStore    # digest plans
+    usage: UsageStore       # connectors' usage (starts by hour of the week)
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
         return cls(redis, Store(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
-                   DigestStore(redis))
+                   DigestStore(redis), UsageStore(redis))
 
 
 @dataclass(frozen=True)

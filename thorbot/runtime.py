@@ -39,6 +39,7 @@ from thorbot.worker.outbox import Outbox
 from thorbot.worker.poller import Poller
 from thorbot.worker.senders import Facts, senders
 from thorbot.worker.sessions import SessionWatcher
+from thorbot.worker.usage import UsageWatcher
 
 INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
 
@@ -157,7 +158,8 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     worker_id = worker_id or settings.worker_id or uuid.uuid4().hex[:12]
     lease = Lease(f"{worker_id}:{uuid.uuid4().hex}", settings.lease_timing(), monotonic)
     sessions = SessionWatcher(stores.sessions, ctx.thor, rules, finished_every=settings.finished_interval)
-    poller = Poller(stores, ctx.thor, settings, rules, sessions)
+    usage = UsageWatcher(stores.usage, ctx.thor, rules.usage)
+    poller = Poller(stores, ctx.thor, settings, rules, sessions, usage)
     slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled())
     outbox = Outbox(stores.boxes, slack, ctx.clock, lease, senders(facts), min_gap=settings.slack_channel_gap)

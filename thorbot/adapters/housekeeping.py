@@ -9,7 +9,9 @@ life depends on whether a box is still watched) is swept here:
   it was last watched (reports reach that far back), then deleted; `history:last_watched` remembers when
   the sweep first found it unwatched;
 - the `connectors` hash (failed-start counts per connector): entries of boxes nobody watches, whose
-  open failed-starts incident is then let expire like a resolved one.
+  open failed-starts incident is then let expire like a resolved one;
+- connectors' usage (`usage:seeded`, `usage:<box>`) of boxes nobody watches: deleted, and an open
+  "not charging anyone" incident let expire the same way (watched again, a box is seeded afresh).
 
 Deleting only what is old and unwatched, the sweep is idempotent: two workers running it at once (a
 leader change mid-sweep) delete the same things.
@@ -24,6 +26,7 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.domain.failed_starts import ConnectorRecord
+from thorbot.domain.usage import Usage
 
 SWEEP_EVERY = 24 * 3600
 BATCH = 500
@@ -34,6 +37,7 @@ class Swept:
     history_entries: int = 0
     forgotten_boxes: int = 0
     connectors: int = 0
+    usage: int = 0
 
 
 def _epoch(when: datetime) -> int:
@@ -74,7 +78,28 @@ async def sweep(redis: Redis, now: datetime) -> Swept:
             pipe.hdel(keys.HISTORY_LAST_WATCHED, *back)
         await pipe.execute()
     swept.connectors = await _sweep_connectors(redis, watched)
+    swept.usage = await _sweep_usage(redis, watched)
     return swept
+
+
+async def _sweep_usage(redis: Redis, watched: set[str]) -> int:
+    gone = [str(b) for b in await redis.hkeys(keys.USAGE_SEEDED) if str(b) not in watched]
+    for start in range(0, len(gone), BATCH):
+        chunk = gone[start:start + BATCH]
+        async with redis.pipeline(transaction=False) as pipe:
+            for box_id in chunk:
+                pipe.hvals(keys.usage(box_id))
+            rows = await pipe.execute()
+        async with redis.pipeline(transaction=True) as pipe:
+            for box_id, values in zip(chunk, rows, strict=True):
+                for value in values:
+                    quiet = Usage.model_validate_json(value).quiet
+                    if quiet is not None:
+                        pipe.expire(keys.incident(quiet.id), keys.INCIDENT_TTL)
+                pipe.delete(keys.usage(box_id))
+            pipe.hdel(keys.USAGE_SEEDED, *chunk)
+            await pipe.execute()
+    return len(gone)
 
 
 async def _sweep_connectors(redis: Redis, watched: set[str]) -> int:

@@ -35,6 +35,10 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | attempts:<box>#<n> | list | `<epoch>:<1 ok / 0 failed>`, newest first (7-day success rate) | 200 entries; 8 days |
 | sessions:day:<box> | hash | `<YYYYMMDD>:ok` / `:failed` / `:wh` counters (reports) | 35 days; key 40 days |
 | sessions:month:<box> | hash | `<YYYYMM>:ok` / `:failed` / `:wh` counters (reports) | 14 months; key 15 months |
+| usage:<box> | hash | connector → Usage JSON: starts by hour of the week, last start, open episodes | 35 days |
+| usage:version | string | a new random value whenever any `usage:<box>` changes (the leader caches them) | none |
+| usage:seeded | hash | box id → when its baseline was seeded from finished charges (epoch s) | swept |
+| starts:seen | zset | transaction → when it started (a start is counted once, running or finished) | 3 days |
 | finished:seen | zset | transaction → when it finished (counted once, polled or notified) | 3 days |
 | finished:read_at | string | when the worker last read `/charges/finished` | none |
 | start:<transaction> | string | StartNote JSON from Thor's start notification (the API id_tag) | 3 days |
@@ -121,6 +125,15 @@ HISTORY_LAST_WATCHED = PREFIX + "history:last_watched"
 SWEPT = PREFIX + "swept"
 DIGESTS = PREFIX + "digests"
 DIGESTS_POSTED = PREFIX + "digests:posted"
+
+
+USAGE_VERSION = PREFIX + "usage:version"
+USAGE_SEEDED = PREFIX + "usage:seeded"
+STARTS_SEEN = PREFIX + "starts:seen"
+
+
+def usage(box_id: str) -> str:
+    return f"{PREFIX}usage:{box_id}"
 
 
 def uploads(user: str) -> str:

@@ -77,6 +77,7 @@ class CycleState:
     finished_read_at: datetime | None
     inbox: list[Attempt]
     pending_stops: dict[str, datetime]  # stop id → when "not confirmed" is due
+    usage_version: str | None = None  # connectors' usage (worker/usage.py caches it)
 
 
 class SessionStore:
@@ -91,12 +92,14 @@ class SessionStore:
             pipe.get(keys.FINISHED_READ_AT)
             pipe.lrange(keys.INBOX, 0, MAX_INBOX_READ - 1)
             pipe.zrange(keys.STOPS_PENDING, 0, -1, withscores=True)
-            version, read_at, inbox, pending = await pipe.execute()
+            pipe.get(keys.USAGE_VERSION)
+            version, read_at, inbox, pending, usage_version = await pipe.execute()
         return CycleState(
             watches_version=str(version or "0"),
             finished_read_at=datetime.fromisoformat(str(read_at)) if read_at else None,
             inbox=[Attempt.model_validate_json(v) for v in inbox],
             pending_stops={str(m): datetime.fromtimestamp(float(score), tz=UTC) for m, score in pending},
+            usage_version=str(usage_version) if usage_version else None,
         )
 
     async def stop_requests(self, stop_ids: list[str]) -> dict[str, StopRequest]:

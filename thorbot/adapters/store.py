@@ -29,10 +29,12 @@ from thorbot.adapters.session_store import (
     history_fields,
     stale_history_fields,
 )
+from thorbot.adapters.usage_store import write_usage
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.notify import Job, ThorHealth, Watchers, read_job
 from thorbot.domain.sessions import SessionWatch
+from thorbot.domain.usage import Usage
 
 log = logging.getLogger(__name__)
 _RENEW = """
@@ -98,6 +100,10 @@ class SessionCommit(BaseModel):
     finished_read: bool = False  # /charges/finished was read this cycle (at `now`)
     stops_settled: list[str] = []
     stop_updates: dict[str, StopRequest] = {}
+    usage: dict[tuple[str, int], Usage] = {}  # connectors' usage that changed (domain/usage.py)
+    starts: dict[int, float] = {}  # transactions whose start was counted → when it began
+    seeded: dict[str, float] = {}  # boxes whose baseline was seeded from Thor's history → when
+    usage_version: str | None = None  # `usage:version` after this commit (set when usage changed)
     now: datetime
 
 
@@ -105,6 +111,7 @@ MAX_BATCHES = 20
 
 
 def _write_sessions(pipe: Any, change: SessionCommit) -> None:
+    write_usage(pipe, change.usage, change.starts, change.seeded, change.usage_version, change.now.timestamp())
     if change.watches:
         pipe.hset(keys.WATCHES, mapping={str(t): w.model_dump_json() for t, w in change.watches.items()})
     if change.ended:

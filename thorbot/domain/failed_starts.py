@@ -38,6 +38,7 @@ class Attempt(BaseModel):
     ok: bool
     energy_wh: int | None = None
     transaction: int | None = None
+    started: datetime | None = None  # a finished charge: when it began (its usage, its average power)
 
 
 class ConnectorRecord(BaseModel):

@@ -9,6 +9,7 @@ Nayax `token` is a credential and is never modelled, so it cannot leak through a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -269,3 +270,30 @@ def _coordinates(fields: _Reader, value: Any) -> Coordinates | None:
         fields.bad("coordinates")
         return None
     return Coordinates(latitude=float(lat), longitude=float(lon))
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """What a connector can deliver: its rated power (W) and whether it is DC (for "charging slowly")."""
+
+    rated_w: float | None
+    dc: bool
+
+
+def connector_specs(raw: dict[str, Any]) -> tuple[ConnectorSpec, ...]:
+    """A raw box's connectors' specs, read leniently (a value thorbot cannot read is unknown)."""
+    connectors = raw.get("connectors")
+    if not isinstance(connectors, list):
+        return ()
+    specs = []
+    for item in connectors[:MAX_CONNECTORS]:
+        item = item if isinstance(item, dict) else {}
+        power = _finite_int(item.get("power"), MAX_POWER_W)
+        specs.append(ConnectorSpec(float(power) if power else None, item.get("power_type") == "DC"))
+    return tuple(specs)
+
+
+def occupied_numbers(raw: dict[str, Any]) -> frozenset[int]:
+    """The connectors a raw box lists as occupied (numbers or objects; anything else is nothing)."""
+    value = raw.get("occupied_connectors")
+    return connector_numbers(value) if isinstance(value, list) and value else frozenset()

@@ -23,6 +23,8 @@ Rules (each has a test in tests/domain/test_notify.py):
 - Stuck sessions: a charge that stalls or runs too long is a low-severity notice to the channels
   watching its box, once per session; like an alert, it is dropped where the box is unwatched and held
   where the box is muted or snoozed. It mentions no one and never escalates.
+- Connector notices ("occupied without a charge", "charging slowly") are the same kind of quiet notice,
+  once per episode of that connector.
 - Remote stops: the outcome of a stop someone asked for from Slack ("confirmed" or "not confirmed")
   goes in the thread of the audit message of that request, wherever it is, watched or not.
 - Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
@@ -57,12 +59,13 @@ class JobKind(StrEnum):
     SESSION_STUCK = "session_stuck"
     STOP_OUTCOME = "stop_outcome"
     DIGEST = "digest"
+    CONNECTOR_NOTICE = "connector_notice"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
               JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
-              JobKind.DIGEST: 8}
+              JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4}
 
 
 class _Job(BaseModel):
@@ -172,8 +175,17 @@ class DigestJob(_Job):
         return _rename(_rename(data, "reason", "cadence"), "since", "due_at")
 
 
+class ConnectorNoticeJob(_Job):
+    kind: Literal[JobKind.CONNECTOR_NOTICE] = JobKind.CONNECTOR_NOTICE
+    box_id: str
+    connector: int
+    notice: Literal["occupied", "slow"]
+    since: datetime
+    detail: str
+
+
 Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob | EscalateDmJob | StuckJob
-                | StopOutcomeJob | DigestJob, Field(discriminator="kind")]
+                | StopOutcomeJob | DigestJob | ConnectorNoticeJob, Field(discriminator="kind")]
 _JOBS: TypeAdapter[Job] = TypeAdapter(Job)
 
 
@@ -258,6 +270,14 @@ def stuck_jobs(session: Session, reason: StuckReason, flat_since: datetime, chan
             for channel in channels]
 
 
+def connector_notice_jobs(box_id: str, connector: int, notice: Literal["occupied", "slow"], since: datetime,
+                          detail: str, channels: Iterable[str], now: datetime) -> list[Job]:
+    """One quiet notice per watching channel and episode (the id carries when the episode began)."""
+    return [ConnectorNoticeJob(id=f"connector_notice:{notice}:{box_id}#{connector}@{int(since.timestamp())}:{channel}",
+                               channel=channel, created=now, box_id=box_id, connector=connector, notice=notice,
+                               since=since, detail=detail) for channel in channels]
+
+
 def stop_outcome_job(stop_id: str, channel: str, thread_ts: str, confirmed: bool, now: datetime) -> Job:
     return StopOutcomeJob(id=f"stop_outcome:{stop_id}", channel=channel, created=now, message_ts=thread_ts,
                           stop_id=stop_id, confirmed=confirmed)
@@ -297,9 +317,9 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
     """Whether (and why not) to send a job, from the facts the worker gathered for it."""
     if now - job.created > DEAD_AFTER:
         return Skip.DEAD
-    if job.kind in (JobKind.ALERT, JobKind.RECOVERY, JobKind.SESSION_STUCK) and not watching:
+    if job.kind in (JobKind.ALERT, JobKind.RECOVERY, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE) and not watching:
         return Skip.UNWATCHED
-    if job.kind in (JobKind.ALERT, JobKind.SESSION_STUCK) and held:
+    if job.kind in (JobKind.ALERT, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE) and held:
         return Skip.HELD
     if job.kind is JobKind.RECOVERY and not alert_posted:
         return Skip.NEVER_ALERTED

@@ -8,6 +8,16 @@ from datetime import timedelta
 from thorbot.domain.failed_starts import FailureRules
 from thorbot.domain.incidents import Thresholds
 from thorbot.domain.sessions import StallRules
+from thorbot.domain.usage import OccupiedRules, QuietRules, SlowRules
+
+
+@dataclass(frozen=True)
+class UsageRules:
+    """Connectors that fail drivers while their box looks fine (domain/usage.py)."""
+
+    quiet: QuietRules = QuietRules()
+    occupied: OccupiedRules = OccupiedRules()
+    slow: SlowRules = SlowRules()
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,7 @@ class Rules:
     escalate_after: timedelta   # an unacknowledged alert is re-notified after this (0: never)…
     escalate_max: int           # …at most this many times
     stop_confirm_within: timedelta  # a remote stop not confirmed within this is "not confirmed"
+    usage: UsageRules = UsageRules()  # quiet connectors, occupied without a charge, charging slowly
 
     @property
     def escalates(self) -> bool:

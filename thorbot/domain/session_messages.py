@@ -133,3 +133,19 @@ def render_stop_outcome(*, name: str, connector: int, confirmed: bool, energy_wh
 
 def refusal(code_: str) -> str:
     return REFUSALS.get(code_, f"Thor refused (`{escape(truncate(code_, 60))}`)")
+
+
+NOTICE_WORDS = {"occupied": ":parking: {where} is *occupied without a charge*: {detail}. A stuck status, a cable "
+                            "left in or a blocked bay looks like this; check the bay or the box.",
+                "slow": ":turtle: {where} is *charging slowly*: {detail}. A derated power module or a cooling "
+                        "fault looks like this; one slow car does not."}
+
+
+def render_connector_notice(*, name: str, box_id: str, connector: int, notice: str, detail: str) -> Payload:
+    """A quiet notice about one connector: no mention, no buttons."""
+    where = f"*{escape(truncate(name, 150))}* connector #{connector}"
+    text = NOTICE_WORDS[notice].format(where=where, detail=escape(detail))
+    plain_text = f"{name} connector #{connector}: " + ("occupied without a charge" if notice == "occupied" else
+                                                       "charging slowly")
+    return message(escape(plain_text), [section(text),
+                                        context(f"Run `/chargebox {escape(truncate(box_id, 100))}` for the live card")])

@@ -14,8 +14,8 @@ quiet when, all at once:
 - its box is online and heartbeating, and the connector is free (no charge running on it);
 - it has enough history to judge: at least `min_starts` starts over at least `min_weeks` complete weeks
   (else its card says "not enough history to judge");
-- the current hour is one it is normally used in (usual rate ≥ `idle_rate`): never at night, or on a
-  quiet Sunday, for a connector idle then;
+- the current hour is one it is normally used in (its usual rate is at least `idle_share` of its
+  average hour's): never at night, or on a quiet Sunday, for a connector idle then;
 - `e^-Λ` < `p_max` while a sibling connector at the same box started a charge since; a connector
   with no sibling to compare with needs `e^-Λ` < `p_max_alone` (no sibling can show the site is open).
   `Λ` is scaled down by how busy everyone else was meanwhile: its siblings (what they started ÷ what
@@ -59,6 +59,7 @@ MONDAY = 345_600.0  # 1970-01-05 00:00 UTC: hour-of-week 0 is Monday 00:00 UTC
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_PER_HOUR = len(DIGITS) - 1
 EMPTY_WEEK = "0" * WEEK_HOURS
+MAX_CHARGE_W = 1_000_000.0  # no charger delivers more; an average above this is bad data
 MAX_POWERS = 40  # recent charges' average powers kept per connector
 
 
@@ -145,20 +146,25 @@ class Rates:
     def now(self, t: float) -> float:
         return self.per_hour[hour_at(t) % WEEK_HOURS]
 
+    @property
+    def hourly_mean(self) -> float:
+        return sum(self.per_hour) / WEEK_HOURS
+
 
 @dataclass(frozen=True)
 class QuietRules:
-    p_max: float = 1e-5         # P(no start in the gap) below this, with a sibling charging meanwhile
-    p_max_alone: float = 1e-7   # … and below this for a connector with no sibling to compare with
+    p_max: float = 1e-6         # P(no start in the gap) below this, with a sibling charging meanwhile
+    p_max_alone: float = 1e-8   # … and below this for a connector with no sibling to compare with
     min_starts: int = 20        # starts in the weeks counted, at least
     min_weeks: int = 2          # complete weeks counted, at least
-    idle_rate: float = 0.15     # usual starts in the current hour below this: it is normally idle now
+    idle_share: float = 0.5     # usual starts this hour below this share of its average hour: normally idle now
 
 
 @dataclass(frozen=True)
 class Context:
     """How busy everyone else was since a connector's last start: its box's other connectors (None: it has
-    none), and the whole fleet (what it charged ÷ what it usually charges in that time; 1 = as usual)."""
+    none), and the whole fleet over the same stretch (what it charged ÷ what it usually charges then; 1 = as
+    usual, see `FleetPace`)."""
 
     siblings_started: int | None = None
     siblings_expected: float = 0.0
@@ -197,7 +203,7 @@ def check_quiet(usage: Usage | None, now: float, rules: QuietRules, *, context: 
                                              f"{rates.weeks} full weeks)")
     expected = rates.expected(usage.last, now) * context.scale()
     hours = (now - usage.last) / HOUR
-    if rates.now(now) < rules.idle_rate:
+    if rates.now(now) < rules.idle_share * rates.hourly_mean:
         return QuietCheck("idle", expected, hours, "normally idle at this hour")
     chance = math.exp(-expected)
     alone = context.siblings_started is None
@@ -217,9 +223,10 @@ class SlowRules:
 
 def average_power(energy_wh: int | None, minutes: float) -> float | None:
     """A finished charge's average power (W), or None when it says nothing about the charger."""
-    if energy_wh is None or minutes <= 0:
+    if energy_wh is None or energy_wh < 0 or minutes <= 0:
         return None
-    return energy_wh / (minutes / 60)
+    power = energy_wh / (minutes / 60)
+    return power if power <= MAX_CHARGE_W else None  # absurd (a clock jump, a meter reset): says nothing
 
 
 def is_slow(powers: Sequence[float], rated_w: float | None, rules: SlowRules) -> bool:
@@ -362,3 +369,25 @@ def on_charge(usage: Usage, power_w: float, rated_w: float | None, rules: SlowRu
 
 def _when(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+class FleetPace:
+    """The fleet's starts against its usual starts, hour by hour: how busy a stretch of time was for everyone
+    (a public holiday, a snowstorm). Hours without figures count as usual."""
+
+    def __init__(self) -> None:
+        self.actual: dict[int, float] = {}
+        self.usual: dict[int, float] = {}
+
+    def record(self, hour: int, actual: float, usual: float) -> None:
+        self.actual[hour], self.usual[hour] = actual, usual
+        for old in [h for h in self.actual if h < hour - 24 * 7 * WINDOW_WEEKS]:
+            self.actual.pop(old, None)
+            self.usual.pop(old, None)
+
+    def ratio(self, start: float, end: float) -> float:
+        """Starts ÷ usual starts over [start, end) (1.0 when nothing is known)."""
+        hours = range(hour_at(start), hour_at(end) + 1)
+        actual = sum(self.actual.get(h, 0.0) for h in hours if h in self.usual)
+        usual = sum(self.usual.get(h, 0.0) for h in hours)
+        return actual / usual if usual > 0 else 1.0

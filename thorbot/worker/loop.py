@@ -90,6 +90,8 @@ class Worker:
             self.lease.lost()
             log.warning("worker %s lost the lease while delivering (paused, cut off, or replaced); it posts nothing "
                         "more and the new leader carries on", self.id)
+            return report
+        await self.poller.seed_usage(self.clock(), self.token)  # off the poll's path, one bounded Thor call
         return report
 
     async def _housekeeping(self) -> None:
@@ -100,8 +102,9 @@ class Worker:
         self._next_sweep_check = now + SWEEP_CHECK
         if await sweep_due(self.redis, self.token):
             swept = await sweep(self.redis, now)
-            log.info("daily sweep: %d old history entries, %d long-unwatched boxes, %d connector records removed",
-                     swept.history_entries, swept.forgotten_boxes, swept.connectors)
+            log.info("daily sweep: %d old history entries, %d long-unwatched boxes, %d connector records, "
+                     "%d unwatched boxes' usage removed", swept.history_entries, swept.forgotten_boxes,
+                     swept.connectors, swept.usage)
 
     async def run(self, stop: asyncio.Event) -> None:
         next_poll = time.monotonic()

@@ -11,21 +11,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.adapters.history_store import HistoryCommit
-from thorbot.adapters.store import Commit
+from thorbot.adapters.store import Commit, SessionCommit
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.context import Stores
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
-from thorbot.domain.models import has_live_fields, parse_chargebox
+from thorbot.domain.models import ConnectorSpec, connector_specs, has_live_fields, occupied_numbers, parse_chargebox
 from thorbot.domain.notify import JobKind, Watchers, after_failed_poll, after_good_poll, incident_jobs
 from thorbot.domain.rules import Rules
 from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
 from thorbot.settings import Settings
 from thorbot.worker.sessions import SessionReport, SessionWatcher
+from thorbot.worker.usage import PollView, UsageWatcher
 
 log = logging.getLogger(__name__)
 FORGET_GONE_AFTER = timedelta(days=7)
 MAX_LOGGED_UNREADABLE = 10_000
 LENIENT_CYCLES = 10
+SPECS_FRESH = timedelta(hours=1)  # connectors' ratings rarely change: re-read from the list hourly
 
 
 @dataclass
@@ -53,18 +55,19 @@ class Cycle:
     new_sightings: dict[str, BoxRecord]
     report: PollReport = field(default_factory=PollReport)
     change: Commit = field(default_factory=Commit)
+    occupied: dict[str, frozenset[int]] = field(default_factory=dict)  # watched boxes' occupied connectors
 
     def __post_init__(self) -> None:
         self.records = {**self.new_sightings, **self.stored} if self.new_sightings else self.stored
 
     def restart(self) -> None:
         """Judge again from scratch (the list is being read another way)."""
-        self.report, self.change = PollReport(), Commit()
+        self.report, self.change, self.occupied = PollReport(), Commit(), {}
 
 
 class Poller:
     def __init__(self, stores: Stores, thor: ThorClient, settings: Settings, rules: Rules,
-                 sessions: SessionWatcher) -> None:
+                 sessions: SessionWatcher, usage: UsageWatcher) -> None:
         self.store = stores.boxes
         self.thor = thor
         self.settings = settings
@@ -73,6 +76,10 @@ class Poller:
         self._logged_unreadable: dict[str, str] = {}
         self._lenient_cycles = 0
         self.sessions = sessions
+        self.usage = usage
+        self._specs: dict[str, tuple[ConnectorSpec, ...]] = {}
+        self._specs_read: datetime | None = None
+        self._seed_from: tuple[Watchers, dict[str, BoxRecord]] | None = None  # the last cycle's, for seeding
         self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
         self._sighted = False  # every box's first sighting recorded since this worker started
         # Two good polls at most this far apart mean the time between was observed; a longer gap is unknown.
@@ -117,18 +124,38 @@ class Poller:
         await self._thor_ok(cycle)
         change.history = self._history(cycle, stored)
         sessions = await self.sessions.cycle(cycle.now, watchers, cycle.records, running)
+        usage = await self.usage.cycle(cycle.now, watchers, cycle.records, sessions.running,
+                                       sessions.change.attempts, PollView(cycle.occupied, self._specs),
+                                       sessions.usage_version)
+        usage.add_to(sessions.change)
         change.sessions = sessions.change
-        change.jobs += sessions.jobs
-        change.incidents += sessions.incidents
+        change.jobs += sessions.jobs + usage.jobs
+        change.incidents += sessions.incidents + usage.incidents
         cycle.report.sessions = sessions.report
         cycle.report.jobs = len(change.jobs)
         cycle.report.committed = await self.store.commit(token, change)
         self.sessions.committed(sessions, cycle.report.committed)
+        self.usage.committed(usage, cycle.report.committed)
+        self._seed_from = (watchers, cycle.records) if cycle.report.committed else None
         self._last_good = now if cycle.report.committed else None
         self._sighted = self._sighted or cycle.report.committed
         if not cycle.report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         return cycle.report
+
+    async def seed_usage(self, now: datetime, token: str) -> bool:
+        """One step of seeding connectors' usage from Thor's history, after a cycle (worker/usage.py)."""
+        if self._seed_from is None:
+            return False
+        watchers, records = self._seed_from
+        out = await self.usage.seed_step(now, watchers, records)
+        if out.version is None:
+            return False
+        change = SessionCommit(now=now)
+        out.add_to(change)
+        ok = await self.store.commit(token, Commit(sessions=change))
+        self.usage.committed(out, ok)
+        return ok
 
     def _history(self, cycle: Cycle, stored: dict[str, BoxRecord]) -> HistoryCommit:
         """Reports: the minutes since the last good poll were observed; boxes seen for the first time (and,
@@ -164,6 +191,7 @@ class Poller:
             listed: set[str] = set()
             lacking: set[str] = set()
             quick = QuickJudge(cycle.now, self.thresholds)
+            read_specs = self._specs_due(cycle.now)
             for raw in await self.thor.iter_list_raw(only_active=False, lenient=lenient):
                 box_id = str(raw["id"])
                 listed.add(box_id)
@@ -176,6 +204,7 @@ class Poller:
                     self._unreadable(box_id, type(exc).__name__, report)
                     continue
                 if decided is not None:  # the common case, decided without building models
+                    self._connectors(box_id, raw, cycle, read_specs)
                     observed.add(box_id)
                     if decided is not prev:
                         change.records[box_id] = decided
@@ -203,6 +232,11 @@ class Poller:
                 observation = Observation(box_id, parse_chargebox(observation))
             if observation.box is not None and observation.box.unreadable:
                 self._unreadable(box_id, ", ".join(observation.box.unreadable), None)
+            if observation.box is not None:
+                box = observation.box
+                cycle.occupied[box_id] = box.occupied
+                self._specs[box_id] = tuple(ConnectorSpec(float(c.power_w) if c.power_w else None,
+                                                          c.power_type == "DC") for c in box.connectors)
             new, events = step(prev, observation, cycle.now, self.thresholds)
         except Exception as exc:  # one bad box must not stop the fleet
             self._unreadable(box_id, type(exc).__name__, cycle.report)
@@ -216,6 +250,20 @@ class Poller:
             cycle.change.jobs += incident_jobs(kind, event.incident.id, box_id, cycle.watchers.channels(box_id),
                                                cycle.now)
         return True
+
+    def _specs_due(self, now: datetime) -> bool:
+        due = self._specs_read is None or now - self._specs_read >= SPECS_FRESH
+        if due:
+            self._specs_read = now
+        return due
+
+    def _connectors(self, box_id: str, raw: dict[str, Any], cycle: Cycle, read_specs: bool) -> None:
+        """What the usage watcher needs from a listed box: its occupied connectors, and (hourly) their ratings."""
+        occupied = occupied_numbers(raw)
+        if occupied:
+            cycle.occupied[box_id] = occupied
+        if read_specs or box_id not in self._specs:
+            self._specs[box_id] = connector_specs(raw)
 
     def _unreadable(self, box_id: str, what: str, report: PollReport | None) -> None:
         """Log a box's unreadable data once (until it changes), not every cycle."""

@@ -19,6 +19,7 @@ from thorbot.domain.alerts import render_alert, render_escalation, render_recove
 from thorbot.domain.digest import digest_period, lateness, latest_due
 from thorbot.domain.notify import (
     AlertJob,
+    ConnectorNoticeJob,
     DigestJob,
     EscalateDmJob,
     EscalateJob,
@@ -33,7 +34,7 @@ from thorbot.domain.notify import (
     skip_reason,
 )
 from thorbot.domain.report_view import digest_facts, render_digest
-from thorbot.domain.session_messages import SessionView, render_stop_outcome, render_stuck
+from thorbot.domain.session_messages import SessionView, render_connector_notice, render_stop_outcome, render_stuck
 from thorbot.domain.sessions import started_by, stop_id_tag
 from thorbot.services.alert_state import redraw_alert
 from thorbot.services.reports import gather_report
@@ -229,10 +230,26 @@ class Digests(_Base):
         return Plan(message=Message(jobs, self.one(payload)))
 
 
+class ConnectorNotices(_Base):
+    """"Occupied without a charge" and "charging slowly": quiet notices, once per episode, like stuck charges."""
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(ConnectorNoticeJob, jobs[0])
+        held = await self.oncall.held(channel, job.box_id, now) is not None
+        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id), held=held)
+        if why is not None:
+            return Plan([(job, why)])
+        record = (await self.store.record_statuses([job.box_id])).get(job.box_id)
+        payload = render_connector_notice(name=record.alias if record and record.alias else job.box_id,
+                                          box_id=job.box_id, connector=job.connector, notice=job.notice,
+                                          detail=job.detail)
+        return Plan(message=Message(jobs, self.one(payload)))
+
+
 def senders(facts: Facts) -> dict[JobKind, Sender]:
     """How each kind of message is sent: one entry per kind."""
     thor, escalations = ThorNotices(facts), Escalations(facts)
     return {JobKind.ALERT: Alerts(facts), JobKind.RECOVERY: Recoveries(facts), JobKind.THOR_DOWN: thor,
             JobKind.THOR_UP: thor, JobKind.ESCALATE: escalations, JobKind.ESCALATE_DM: escalations,
             JobKind.SESSION_STUCK: StuckCharges(facts), JobKind.STOP_OUTCOME: StopOutcomes(facts),
-            JobKind.DIGEST: Digests(facts)}
+            JobKind.DIGEST: Digests(facts), JobKind.CONNECTOR_NOTICE: ConnectorNotices(facts)}

@@ -42,6 +42,8 @@ class SessionOutcome:
     jobs: list[Job] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     report: SessionReport = field(default_factory=SessionReport)
+    running: dict[int, Session] | None = None  # Thor's running charges (None: unreadable this cycle)
+    usage_version: str | None = None  # as read at the start of the cycle (worker/usage.py)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class SessionWatcher:
         outcome = SessionOutcome(SessionCommit(now=now))
         cycle = SessionCycle(now, watchers, records, await self.store.cycle_state(), outcome)
         running = await running_task
+        outcome.running, outcome.usage_version = running, cycle.state.usage_version
         outcome.report.running = None if running is None else len(running)
         if running is not None:
             await self._watch(running, cycle)
@@ -144,7 +147,8 @@ class SessionWatcher:
                 outcome.report.finished_read = len(finished)
                 # A charge whose energy Thor gave unreadable is unknown: neither a failed attempt nor a good one.
                 attempts += [Attempt(box_id=f.box_id, connector=f.connector, at=f.finished, transaction=f.transaction,
-                                     energy_wh=f.energy_wh, ok=not is_failed(f.energy_wh, self.failures.min_wh))
+                                     energy_wh=f.energy_wh, ok=not is_failed(f.energy_wh, self.failures.min_wh),
+                                     started=f.started)
                              for f in finished if f.energy_wh is not None]
         outcome.change.inbox_taken = len(state.inbox)
         attempts += state.inbox

@@ -1,0 +1,317 @@
+"""Connectors that fail drivers while their box looks fine: the worker's half of domain/usage.py.
+
+Each poll cycle it counts the charges that started (running ones, finished ones, refused starts from
+Thor's notifications: once per transaction), resolves a quiet connector at its next start, and every
+`JUDGE_EVERY` judges each connector of every online, watched box: "not charging anyone" (an incident,
+alerted like any other), "occupied without a charge" and "charging slowly" (quiet notices). No Thor
+call is added to the cycle: it reads what the cycle already fetched.
+
+A box's baseline is seeded from Thor's finished charges of the past 28 days when the worker first
+watches it (and after an upgrade), one 7-day chunk per worker tick, after the cycle (`seed_step`).
+
+Only the leader writes usage, so the cache is reloaded only when this worker becomes the leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from thorbot.adapters.store import SessionCommit
+from thorbot.adapters.thor import ThorClient
+from thorbot.adapters.usage_store import UsageStore
+from thorbot.domain.failed_starts import Attempt
+from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
+from thorbot.domain.models import ConnectorSpec
+from thorbot.domain.notify import Job, JobKind, Watchers, connector_notice_jobs, incident_jobs
+from thorbot.domain.rules import UsageRules
+from thorbot.domain.sessions import Session, day_of
+from thorbot.domain.usage import (
+    MONDAY,
+    ConnectorNow,
+    Context,
+    FleetPace,
+    Notice,
+    Rates,
+    Usage,
+    average_power,
+    hour_at,
+    judge_connector,
+    on_charge,
+    on_start,
+    week_of,
+)
+from thorbot.errors import ThorError
+
+log = logging.getLogger(__name__)
+JUDGE_EVERY = timedelta(minutes=10)
+SEED_DAYS = 28
+SEED_CHUNK_DAYS = 7
+FLEET_SEED = 20  # more unseeded boxes than this: seed from the fleet's history, not box by box
+SEED_RETRY = timedelta(minutes=1)
+
+
+@dataclass
+class UsageOutcome:
+    usage: dict[tuple[str, int], Usage] = field(default_factory=dict)
+    starts: dict[int, float] = field(default_factory=dict)
+    seeded: dict[str, float] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    version: str | None = None  # what `usage:version` becomes when this commits (None: usage unchanged)
+
+    def add_to(self, change: SessionCommit) -> None:
+        change.usage, change.starts, change.seeded = self.usage, self.starts, self.seeded
+        change.usage_version = self.version
+
+
+@dataclass(frozen=True)
+class PollView:
+    """What the poll cycle saw of the fleet's connectors: occupied ones, and each box's connector specs."""
+
+    occupied: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    specs: Mapping[str, tuple[ConnectorSpec, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class _Seeding:
+    boxes: list[str]
+    whole_fleet: bool  # many boxes: read the fleet's history at once rather than box by box
+    start: datetime
+    until: datetime
+    chunk: int = 0
+
+
+class UsageWatcher:
+    def __init__(self, store: UsageStore, thor: ThorClient, rules: UsageRules) -> None:
+        self.store = store
+        self.thor = thor
+        self.rules = rules
+        self._usage: dict[tuple[str, int], Usage] | None = None
+        self._version: str | None = None  # the `usage:version` the cache matches
+        self._seeded: dict[str, float] = {}
+        self._rates: dict[tuple[str, int], tuple[tuple[int, float | None, float], Rates]] = {}
+        self._next_judge: datetime | None = None
+        self._pace = FleetPace()
+        self._hour_starts: Counter[int] = Counter()
+        self._paced_hour: int | None = None
+        self._seeding: _Seeding | None = None
+        self._seed_after: datetime | None = None
+        self._notices: list[tuple[str, int, Notice]] = []  # slow charges found between two judgings
+
+    def invalidate(self) -> None:
+        """Usage in Redis may differ from the cache (this worker's commit was refused)."""
+        self._usage = self._version = self._seeding = None
+
+    async def _cache(self, box_ids: list[str], version: str | None) -> dict[tuple[str, int], Usage]:
+        """The cached usage, re-read when someone else wrote it since (another leader, before a failover)."""
+        if self._usage is None or (version is not None and version != self._version):
+            self._usage = await self.store.load(box_ids)
+            self._seeded = await self.store.seeded()
+            self._version = version
+            self._seeding = None
+        return self._usage
+
+    async def cycle(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
+                    running: dict[int, Session] | None, attempts: list[Attempt], view: PollView,
+                    version: str | None = None) -> UsageOutcome:
+        """Count the cycle's starts; judge every connector when due. `version`: `usage:version` as read."""
+        out = UsageOutcome()
+        usage = await self._cache(sorted(records), version)
+        await self._count_starts(now, watchers, running, attempts, usage, out)
+        for attempt in attempts:
+            self._count_charge(attempt, view, usage, out)
+        if self._next_judge is None or now >= self._next_judge:
+            self._next_judge = now + JUDGE_EVERY
+            self._record_pace(now, usage)
+            self._judge(now, watchers, records, running, view, usage, out)
+        return self._versioned(out)
+
+    def _versioned(self, out: UsageOutcome) -> UsageOutcome:
+        if out.usage or out.seeded:
+            out.version = uuid.uuid4().hex
+        return out
+
+    def committed(self, out: UsageOutcome, ok: bool) -> None:
+        if not ok:
+            self.invalidate()
+        elif out.version is not None:
+            self._version = out.version
+
+    async def _count_starts(self, now: datetime, watchers: Watchers, running: dict[int, Session] | None,
+                            attempts: list[Attempt], usage: dict[tuple[str, int], Usage], out: UsageOutcome) -> None:
+        starts: dict[int, tuple[str, int, float]] = {}
+        tried: list[tuple[str, int, float]] = []  # refused starts: a driver came (no transaction to key them on)
+        for session in (running or {}).values():
+            starts[session.transaction] = (session.box_id, session.connector, session.started.timestamp())
+        for attempt in attempts:
+            if attempt.transaction:
+                at = (attempt.started or attempt.at).timestamp()
+                starts.setdefault(attempt.transaction, (attempt.box_id, attempt.connector, at))
+            else:
+                tried.append((attempt.box_id, attempt.connector, attempt.at.timestamp()))
+        watched = {t: s for t, s in starts.items() if watchers.watches(s[0])}
+        fresh = await self.store.unseen_starts(sorted(watched))
+        for transaction in sorted(fresh, key=lambda t: watched[t][2]):
+            box_id, connector, at = watched[transaction]
+            self._start(box_id, connector, at, now, watchers, usage, out)
+            out.starts[transaction] = at
+        for box_id, connector, at in tried:
+            if watchers.watches(box_id):
+                self._start(box_id, connector, at, now, watchers, usage, out)
+
+    def _start(self, box_id: str, connector: int, at: float, now: datetime, watchers: Watchers,
+               usage: dict[tuple[str, int], Usage], out: UsageOutcome) -> None:
+        key = (box_id, connector)
+        counted, events = on_start(usage.get(key), min(at, now.timestamp()))
+        usage[key] = out.usage[key] = counted
+        self._hour_starts[hour_at(at)] += 1
+        for event in events:  # a quiet connector charges again
+            out.incidents.append(event.incident)
+            out.jobs += incident_jobs(JobKind.RECOVERY, event.incident.id, box_id, watchers.channels(box_id), now)
+
+    def _count_charge(self, attempt: Attempt, view: PollView, usage: dict[tuple[str, int], Usage],
+                      out: UsageOutcome) -> None:
+        """A finished charge on a DC connector: its average power, for "charging slowly"."""
+        spec = _spec(view, attempt.box_id, attempt.connector)
+        key = (attempt.box_id, attempt.connector)
+        if spec is None or not spec.dc or attempt.started is None or key not in usage:
+            return
+        minutes = (attempt.at - attempt.started).total_seconds() / 60
+        power = average_power(attempt.energy_wh, minutes)
+        if power is None or minutes < self.rules.slow.min_minutes:
+            return
+        updated, notices = on_charge(usage[key], power, spec.rated_w, self.rules.slow)
+        usage[key] = out.usage[key] = updated
+        self._notices.extend((attempt.box_id, attempt.connector, n) for n in notices)
+
+    def _record_pace(self, now: datetime, usage: dict[tuple[str, int], Usage]) -> None:
+        """Once an hour: the fleet's starts in the hour that ended, against its usual starts then."""
+        hour = hour_at(now.timestamp()) - 1
+        if self._paced_hour == hour:
+            return
+        self._paced_hour = hour
+        begin = MONDAY + hour * 3600.0
+        usual = sum(self._rates_of(k, u, now.timestamp()).expected(begin, begin + 3600) for k, u in usage.items())
+        self._pace.record(hour, float(self._hour_starts.pop(hour, 0)), usual)
+        for old in [h for h in self._hour_starts if h < hour]:
+            del self._hour_starts[old]
+
+    def _rates_of(self, key: tuple[str, int], usage: Usage, now: float) -> Rates:
+        stamp = (week_of(now), usage.last, usage.since)
+        cached = self._rates.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        rates = usage.rates(now)
+        self._rates[key] = (stamp, rates)
+        return rates
+
+    def _judge(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
+               running: dict[int, Session] | None, view: PollView, usage: dict[tuple[str, int], Usage],
+               out: UsageOutcome) -> None:
+        t = now.timestamp()
+        charging = {(s.box_id, s.connector) for s in (running or {}).values()}
+        by_box: dict[str, list[int]] = {}
+        for box_id, connector in usage:
+            by_box.setdefault(box_id, []).append(connector)
+        for box_id, connectors in by_box.items():
+            record = records.get(box_id)
+            if record is None or not watchers.watches(box_id):
+                continue
+            online = record.status is Status.ONLINE
+            occupied = view.occupied.get(box_id, frozenset())
+            for connector in connectors:
+                key = (box_id, connector)
+                now_c = ConnectorNow(box_id, connector, record.alias, online=online,
+                                     charging=running is not None and key in charging,
+                                     occupied=connector in occupied,
+                                     context=self._context(key, connectors, usage, t))
+                judged, events, notices = judge_connector(usage[key], t, now_c, self.rules.quiet,
+                                                          self.rules.occupied, self._rates_of(key, usage[key], t))
+                if judged != usage[key]:
+                    usage[key] = out.usage[key] = judged
+                channels = watchers.channels(box_id)
+                for event in events:
+                    out.incidents.append(event.incident)
+                    kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
+                    out.jobs += incident_jobs(kind, event.incident.id, box_id, channels, now)
+                for notice in notices:
+                    out.jobs += connector_notice_jobs(box_id, connector, notice.kind,
+                                                      datetime.fromtimestamp(notice.since, tz=now.tzinfo),
+                                                      notice.detail, channels, now)
+        for box_id, connector, notice in self._notices:
+            out.jobs += connector_notice_jobs(box_id, connector, notice.kind,
+                                              datetime.fromtimestamp(notice.since, tz=now.tzinfo), notice.detail,
+                                              watchers.channels(box_id), now)
+        self._notices.clear()
+
+    def _context(self, key: tuple[str, int], connectors: list[int], usage: dict[tuple[str, int], Usage],
+                 t: float) -> Context:
+        box_id, connector = key
+        since = usage[key].last or t
+        ratio = self._pace.ratio(since, t)
+        siblings = [(box_id, c) for c in connectors if c != connector]
+        if not siblings:
+            return Context(None, 0.0, ratio)
+        started = sum(1 for s in siblings if (usage[s].last or 0.0) > since)
+        expected = sum(1 - math.exp(-self._rates_of(s, usage[s], t).expected(since, t)) for s in siblings)
+        return Context(started, expected, ratio)
+
+    # --- seeding the baseline from Thor's history --------------------------------------------------
+    async def seed_step(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord]) -> UsageOutcome:
+        """One bounded step of seeding: at most one `/charges/finished` call (7 days of history). Runs right
+        after this leader's own cycle, which brought the cache up to date."""
+        out = UsageOutcome()
+        if self._seed_after is not None and now < self._seed_after:
+            return out
+        usage = await self._cache(sorted(records), None)
+        if self._seeding is None:
+            unseeded = [b for b in sorted(records) if b not in self._seeded and watchers.watches(b)]
+            if not unseeded:
+                return out
+            self._seeding = _Seeding(unseeded, len(unseeded) > FLEET_SEED, now - timedelta(days=SEED_DAYS), now)
+        job = self._seeding
+        calls_per_box = SEED_DAYS // SEED_CHUNK_DAYS
+        box_index, chunk = divmod(job.chunk, calls_per_box)
+        box = None if job.whole_fleet else job.boxes[box_index]
+        first = job.start + timedelta(days=chunk * SEED_CHUNK_DAYS)
+        last = min(job.until, first + timedelta(days=SEED_CHUNK_DAYS - 1))
+        try:
+            finished = await self.thor.finished_charges(day_of(first), day_of(last), box)
+        except ThorError as exc:
+            self._seed_after = now + SEED_RETRY
+            log.warning("cannot read Thor's finished charges to seed usage (%s); trying again in %d s", exc.code,
+                        SEED_RETRY.total_seconds())
+            return out
+        self._seed_after = None
+        wanted = set(job.boxes)
+        unseen = await self.store.unseen_starts([f.transaction for f in finished])
+        for item in finished:
+            begun = item.started or item.finished
+            if item.transaction not in unseen or not (job.start <= begun <= job.until) or item.box_id not in wanted:
+                continue
+            key = (item.box_id, item.connector)
+            base = usage.get(key) or Usage(since=job.start.timestamp())
+            usage[key] = out.usage[key] = base.started(begun.timestamp()).model_copy(
+                update={"since": min(base.since, job.start.timestamp())})
+            out.starts[item.transaction] = begun.timestamp()
+        job.chunk += 1
+        if job.chunk >= (1 if job.whole_fleet else len(job.boxes)) * calls_per_box:
+            out.seeded = {b: now.timestamp() for b in job.boxes}
+            self._seeded.update(out.seeded)
+            for key, value in usage.items():  # a seeded box is counted from the start of its history
+                if key[0] in out.seeded and value.since > job.start.timestamp():
+                    usage[key] = out.usage[key] = value.model_copy(update={"since": job.start.timestamp()})
+            log.info("seeded the usage of %d box(es) from %d days of finished charges", len(job.boxes), SEED_DAYS)
+            self._seeding = None
+        return self._versioned(out)
+
+
+def _spec(view: PollView, box_id: str, connector: int) -> ConnectorSpec | None:
+    specs = view.specs.get(box_id, ())
+    return specs[connector - 1] if 0 < connector <= len(specs) else None
