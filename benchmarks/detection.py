@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
-import math
 import statistics
 import time
 from collections import defaultdict
@@ -39,6 +38,7 @@ from thorbot.domain.usage import (
     judge_connector,
     on_charge,
     on_start,
+    sibling_context,
     week_of,
 )
 from thorbot.sim.usage import Charge, World, simulate
@@ -181,17 +181,10 @@ def _judge_window(replay: Replay, charges: list[Charge], start: float, end: floa
 
 def _context(replay: Replay, box_id: str, connector: int, connectors: list[int], now: float,
              pace: FleetPace) -> Context:
-    since = replay.usage[(box_id, connector)].last or now
-    fleet_ratio = pace.ratio(since, now)
-    siblings = [c for c in connectors if c != connector]
-    if not siblings:
-        return Context(None, 0.0, fleet_ratio)
-    started = expected = 0.0
-    for c in siblings:
-        usage = replay.usage[(box_id, c)]
-        started += 1 if usage.last is not None and usage.last > since else 0
-        expected += 1 - math.exp(-_rates(replay, (box_id, c), usage, now).expected(since, now))
-    return Context(int(started), expected, fleet_ratio)
+    """The worker's own context (domain/usage.py `sibling_context`), with the replay's cached rates."""
+    mine = {c: replay.usage[(box_id, c)] for c in connectors}
+    ratio = pace.ratio(mine[connector].last or now, now)
+    return sibling_context(mine, connector, now, lambda c: _rates(replay, (box_id, c), mine[c], now), ratio)
 
 
 def _rates(replay: Replay, key: tuple[str, int], usage: Usage, now: float) -> Rates:

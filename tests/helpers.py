@@ -110,6 +110,21 @@ class AppRig:
         secret = token if token is not None else WEBHOOK_TOKEN
         return await self.http.post(f"{self.url}/thor/notifications/{secret}", json=note)
 
+    async def open_home(self, user: str, timeout: float = 10.0) -> dict[str, Any]:
+        """A signed app_home_opened event for `user`; the Home view thorbot publishes (waits for it)."""
+        self.slack.views.pop(user, None)
+        body = json.dumps({"type": "event_callback", "team_id": "T0FAKE", "api_app_id": "A0THORBOT",
+                           "event": {"type": "app_home_opened", "user": user, "channel": "D0" + user, "tab": "home"},
+                           "event_id": "Ev" + uuid.uuid4().hex[:8], "event_time": 1})
+        response = await self.http.post(self.url + "/slack/events", content=body,
+                                        headers={**sign(body), "Content-Type": "application/json"})
+        assert response.status_code == 200
+        deadline = time.monotonic() + timeout
+        while user not in self.slack.views:
+            assert time.monotonic() < deadline, f"no Home view published for {user}"
+            await asyncio.sleep(0.02)
+        return self.slack.views[user]
+
     async def reply(self, key: str, count: int = 1, timeout: float = 10.0) -> dict[str, Any]:
         """The `count`-th answer posted to a response_url (waits for it), not counting "working…" notes: a
         slow machine may send one first."""

@@ -217,17 +217,7 @@ async def test_only_admins_may_change_settings(rig: AppRig) -> None:
 async def test_app_home_shows_the_fleet(rig: AppRig, clock: Clock) -> None:
     await incident(rig, clock)
     rig.slack.memberships["U0ALICE"] = ["C0ALERTS", "C0OTHER"]
-    body = json.dumps({"type": "event_callback", "team_id": "T0FAKE", "api_app_id": "A0THORBOT",
-                       "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
-                       "event_id": "Ev1", "event_time": 1})
-    headers = {**sign(body), "Content-Type": "application/json"}
-    response = await rig.http.post(rig.url + "/slack/events", content=body, headers=headers)
-    assert response.status_code == 200
-    for _ in range(200):
-        if "U0ALICE" in rig.slack.views:
-            break
-        await asyncio.sleep(0.02)
-    view = rig.slack.views["U0ALICE"]
+    view = await rig.open_home("U0ALICE")
     View(**view).validate_json()
     text = str(view)
     assert "offline" in text and "not acknowledged" in text and "<#C0ALERTS>" in text and "<@U0ONCALL>" in text

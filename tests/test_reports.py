@@ -195,18 +195,7 @@ async def test_the_app_home_shows_the_fleets_uptime(rig: AppRig, clock: Clock) -
             box.last_heartbeat = clock.now
         await worker.tick(poll=True)
         clock.now += POLL
-    body = json.dumps({"type": "event_callback", "team_id": "T0FAKE", "api_app_id": "A0THORBOT",
-                       "event": {"type": "app_home_opened", "user": "U0ALICE", "tab": "home"},
-                       "event_id": "Ev1", "event_time": 1})
-    from tests.helpers import sign
-
-    await rig.http.post(rig.url + "/slack/events", content=body, headers={**sign(body),
-                                                                           "Content-Type": "application/json"})
-    for _ in range(100):
-        if "U0ALICE" in rig.slack.views:
-            break
-        await asyncio.sleep(0.02)
-    home = json.dumps(rig.slack.views["U0ALICE"], ensure_ascii=False)
+    home = json.dumps(await rig.open_home("U0ALICE"), ensure_ascii=False)
     assert "Connectivity uptime, last 30 days: 100 %" in home, home
 
 

@@ -22,6 +22,7 @@ from thorbot.domain.text import (
     slack_date,
     truncate,
 )
+from thorbot.domain.usage import GRADE_ICON, Health
 
 SECTION_TEXT_LIMIT = 3000
 MAX_CONNECTOR_SECTIONS = 20
@@ -39,18 +40,20 @@ def render_card(
     note: str | None = None,
     sessions: Mapping[int, SessionView] | None = None,
     rates: Mapping[int, tuple[int, int]] | None = None,
+    health: Mapping[int, Health] | None = None,
 ) -> Payload:
     """Render the status card; `note` is an extra mrkdwn line (already escaped) under the header.
 
     `sessions` (by connector) adds each running charge under its connector, with a Stop button when
-    `buttons`; `rates` (by connector: successful, all) adds the 7-day success rate.
+    `buttons`; `rates` (by connector: successful, all) adds the 7-day success rate; `health` each
+    connector's grade and why (domain/usage.py).
     """
     blocks: list[Block] = [header(f"🔌 {box.name}"), section(_status_line(box, now, stale_after))]
     if note:
         blocks.append(section(note))
     blocks.append(fields(*_facts(box, now)))
     blocks.append(divider())
-    blocks.extend(_connector_sections(box, sessions or {}, rates or {}, now, buttons=buttons))
+    blocks.extend(_connector_sections(box, sessions or {}, rates or {}, health or {}, now, buttons=buttons))
     if box.unreadable:
         blocks.append(section(unreadable_note(box)))
     blocks.append(context(_legend(now)))
@@ -171,8 +174,13 @@ def success_rate(ok: int, total: int) -> str:
     return f"{round(100 * ok / total)} % ({ok}/{total})" if total else "n/a"
 
 
+def health_line(health: Health) -> str:
+    """ "🔴 failing: no start for 9 h; usually 6 by now" (the reason is ours, never Thor's text)."""
+    return f"{GRADE_ICON[health.grade]} {health.grade}: {escape(truncate(health.reason, 300))}"
+
+
 def _connector_sections(box: Chargebox, sessions: Mapping[int, SessionView], rates: Mapping[int, tuple[int, int]],
-                        now: datetime, *, buttons: bool) -> list[Block]:
+                        health: Mapping[int, Health], now: datetime, *, buttons: bool) -> list[Block]:
     """Connectors packed into few sections; one with a running session gets its own, with a Stop button."""
     if not box.connectors:
         return [section("_Thor lists no connectors for this box._")]
@@ -180,6 +188,8 @@ def _connector_sections(box: Chargebox, sessions: Mapping[int, SessionView], rat
     pending: list[str] = []
     for connector in box.connectors:
         line = connector_line(connector, box, rates.get(connector.number))
+        if connector.number in health:
+            line += f"\n      {health_line(health[connector.number])}"
         view = sessions.get(connector.number)
         if view is None or len(blocks) >= MAX_SESSION_SECTIONS:
             pending.append(line)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from thorbot.domain.alerts import incident_line
 from thorbot.domain.blocks import Block, context, header, section
+from thorbot.domain.card import health_line
 from thorbot.domain.incidents import BoxRecord, Incident, Status
 from thorbot.domain.oncall import Ack
 from thorbot.domain.status import look
 from thorbot.domain.text import code, escape, plural, slack_date, truncate
+from thorbot.domain.usage import GRADE_ORDER, Health
 
 PROBLEMS = (Status.OFFLINE, Status.SILENT, Status.GONE, Status.INACTIVE, Status.SUSPECT, Status.RECOVERING)
 MAX_LINES = 30
@@ -27,12 +30,16 @@ class ChannelSummary:
 
 def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, Ack | None]],
                 channels: list[ChannelSummary], now: datetime, reliability: list[Block] | None = None,
-                open_boxes: frozenset[str] = frozenset()) -> dict[str, Any]:
+                open_boxes: frozenset[str] = frozenset(),
+                connectors: Mapping[str, list[tuple[int, Health]]] | None = None) -> dict[str, Any]:
     """`incidents`: the open ones shown (with their acks); `open_boxes`: every box with an open incident of any
-    kind (a box online but failing every charge needs attention too)."""
+    kind (a box online but failing every charge needs attention too); `connectors`: the connectors of online
+    boxes that are failing or to watch, worst first (services/health.py)."""
+    connectors = connectors or {}
     problems = sorted(((i, r) for i, r in records.items() if r.status in PROBLEMS),
                       key=lambda item: (PROBLEMS.index(item[1].status), item[1].since))
-    attention = {i for i, _ in problems} | set(open_boxes) | {i.box_id for i, _ in incidents if i.resolved is None}
+    attention = ({i for i, _ in problems} | set(open_boxes) | {i.box_id for i, _ in incidents if i.resolved is None}
+                 | set(connectors))
     online = sum(1 for r in records.values() if r.status is Status.ONLINE)
     blocks: list[Block] = [
         header("thorbot — fleet at a glance"),
@@ -52,6 +59,12 @@ def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, A
         taken = f" · :eyes: <@{ack.user}> {slack_date(ack.at)}" if ack else " · *not acknowledged*"
         incident_lines.append(incident_line(incident, now) + taken)
     blocks.append(section("\n".join(incident_lines) if incident_lines else "No open incidents."))
+    blocks.append(header("Connectors needing a look"))
+    ordered = sorted(connectors.items(), key=lambda item: (GRADE_ORDER[item[1][0][1].grade], item[0]))
+    connector_lines = [f"*{escape(truncate(records[b].alias or b if b in records else b, 60))}* {code(b, 40)} "
+                       f"#{n} {health_line(h)}" for b, found in ordered for n, h in found][:MAX_LINES]
+    blocks.append(section("\n".join(connector_lines) if connector_lines else
+                          "Every connector of the online boxes is charging as usual (or too new to judge)."))
     blocks += reliability or []
     blocks.append(header("Your channels"))
     channel_lines = [

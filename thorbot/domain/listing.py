@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from thorbot.domain.blocks import Block, Payload, context, header, message, section
+from thorbot.domain.card import health_line
 from thorbot.domain.incidents import Condition, Observation, Thresholds, condition_of
 from thorbot.domain.models import Chargebox
 from thorbot.domain.status import icon, rank
 from thorbot.domain.text import age, code, escape, pack_lines, plural, truncate
+from thorbot.domain.usage import GRADE_ORDER, Health
 
 MAX_PROBLEM_LINES = 60
 MAX_HEALTHY_NAMES = 40
+MAX_CONNECTORS_SHOWN = 3
 SECTION_LIMIT = 3000
 
 
@@ -23,6 +26,11 @@ class Entry:
     state: str
     detail: str = ""
     held: str | None = None  # "muted until …" / "snoozed until …" in this channel
+    connectors: tuple[tuple[int, Health], ...] = ()  # connectors failing or to watch, worst first
+
+    @property
+    def worst(self) -> int:
+        return min((GRADE_ORDER[h.grade] for _, h in self.connectors), default=len(GRADE_ORDER))
 
 
 def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, limits: Thresholds,
@@ -40,6 +48,12 @@ def entry_for(box_id: str, box: Chargebox | None, found: bool, now: datetime, li
     return Entry(box_id, box.name, state, detail)
 
 
+def _connectors(entry: Entry) -> str:
+    shown = [f"#{n} {health_line(h)}" for n, h in entry.connectors[:MAX_CONNECTORS_SHOWN]]
+    more = len(entry.connectors) - MAX_CONNECTORS_SHOWN
+    return "".join(f"\n      {line}" for line in shown) + (f"\n      _…and {more} more connectors_" if more > 0 else "")
+
+
 def _sections(lines: list[str]) -> list[Block]:
     return [section(c) for c in pack_lines(lines, SECTION_LIMIT)]
 
@@ -49,16 +63,17 @@ def render_list(entries: list[Entry], *, whole_fleet: bool, note: str | None = N
         text = ("This channel watches no chargeboxes yet. Try `/chargebox subscribe <id or name>` or "
                 "`/chargebox subscribe all`.")
         return message(text, [section(text)], response_type="ephemeral")
-    ordered = sorted(entries, key=lambda e: (rank(e.state), e.name.casefold()))
+    ordered = sorted(entries, key=lambda e: (rank(e.state), e.worst, e.name.casefold()))
     counts: dict[str, int] = {}
     for entry in ordered:
         counts[entry.state] = counts.get(entry.state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: rank(kv[0])))
     scope = "the whole fleet" if whole_fleet else plural(len(entries), "chargebox")
-    problems = [e for e in ordered if e.state != "online" or e.held]
-    healthy = [e for e in ordered if e.state == "online" and not e.held]
+    problems = [e for e in ordered if e.state != "online" or e.held or e.connectors]
+    healthy = [e for e in ordered if e.state == "online" and not e.held and not e.connectors]
     lines = [f"{icon(e.state)} *{escape(truncate(e.name, 80))}* {code(e.box_id, 40)} — {e.state}, "
-             f"{escape(e.detail)}" + (f" · :mute: {e.held}" if e.held else "") for e in problems[:MAX_PROBLEM_LINES]]
+             f"{escape(e.detail)}" + (f" · :mute: {e.held}" if e.held else "") + _connectors(e)
+             for e in problems[:MAX_PROBLEM_LINES]]
     if len(problems) > MAX_PROBLEM_LINES:
         lines.append(f"_…and {len(problems) - MAX_PROBLEM_LINES} more with problems._")
     if healthy:

@@ -22,7 +22,7 @@ LOOKS: dict[str, Look] = {
     "disconnected": Look(":red_circle:", "disconnected", 1),
     "silent": Look(":large_yellow_circle:", "silent", 2),
     "failed_starts": Look(":x:", "failed starts", 2),
-    "quiet": Look(":mute:", "not charging anyone", 2),
+    "quiet": Look(":ghost:", "not charging anyone", 2),
     "suspect": Look(":large_orange_circle:", "just dropped", 3),
     "recovering": Look(":large_green_circle:", "recovering", 4),
     "gone": Look(":no_entry:", "deleted in Thor", 5),

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -96,6 +96,17 @@ class Usage(BaseModel):
         weeks = {w: r for w, r in weeks.items() if w > newest - WINDOW_WEEKS - 1}
         return self.model_copy(update={"weeks": weeks, "last": at if self.last is None else max(self.last, at),
                                        "since": min(self.since, at)})
+
+    def starts_between(self, start: float, end: float) -> int:
+        """Starts counted after `start` up to `end`, from the hourly counts (the hour of `start` is left out:
+        its starts may be before it), and at least one if its last start is in between."""
+        total = 0
+        for h in range(hour_at(start) + 1, hour_at(end) + 1):
+            week, hour = divmod(h, WEEK_HOURS)
+            row = self.weeks.get(week)
+            if row is not None and row[hour] != "0":
+                total += DIGITS.index(row[hour])
+        return max(total, 1 if self.last is not None and start < self.last <= end else 0)
 
     def charged(self, power_w: float) -> Usage:
         return self.model_copy(update={"powers": (*self.powers, power_w)[-MAX_POWERS:]})
@@ -162,8 +173,9 @@ class QuietRules:
 
 @dataclass(frozen=True)
 class Context:
-    """How busy everyone else was since a connector's last start: its box's other connectors (None: it has
-    none), and the whole fleet over the same stretch (what it charged ÷ what it usually charges then; 1 = as
+    """How busy everyone else was since a connector's last start: its box's other connectors (the charges
+    they started, None: it has none, against the charges they usually start), and the whole fleet over the
+    same stretch (what it charged ÷ what it usually charges then; 1 = as
     usual, see `FleetPace`)."""
 
     siblings_started: int | None = None
@@ -283,6 +295,50 @@ def connector_health(*, box_down: bool, open_incident: str | None, quiet: QuietC
     if quiet is not None and quiet.state == "unjudged":
         return Health("unknown", quiet.reason)
     return Health("good", "charging as usual")
+
+
+def sibling_context(usages: Mapping[int, Usage], connector: int, now: float, rates_of: Callable[[int], Rates],
+                    fleet_ratio: float = 1.0) -> Context:
+    """How busy a connector's siblings at its box were since its last start (the charges they started, and
+    the number they usually start in that time), with the fleet's pace."""
+    since = usages[connector].last or now
+    siblings = [c for c in usages if c != connector]
+    if not siblings:
+        return Context(None, 0.0, fleet_ratio)
+    started = sum(usages[c].starts_between(since, now) for c in siblings)
+    expected = sum(rates_of(c).expected(since, now) for c in siblings)
+    return Context(started, expected, fleet_ratio)
+
+
+def box_health(usages: Mapping[int, Usage], connectors: Sequence[int], now: float, rules: QuietRules, *,
+               box_down: bool, failing: Sequence[int] = (), success_7d: Mapping[int, tuple[int, int]] | None = None,
+               judge_quiet: bool = True) -> dict[int, Health]:
+    """Each connector's grade and why, for a card, a list or App Home (from what Redis holds).
+
+    `judge_quiet=False` (a fleet-wide list) grades from what the worker decided (open incidents, notices
+    out) without working out every baseline again: "unknown" and "good" are then not told apart."""
+    rates = {c: u.rates(now) for c, u in usages.items()} if judge_quiet else {}
+    out: dict[int, Health] = {}
+    for number in connectors:
+        usage = usages.get(number)
+        quiet = None
+        if not judge_quiet:
+            pass
+        elif usage is not None and usage.quiet is None and not box_down:
+            quiet = check_quiet(usage, now, rules, rates=rates[number],
+                                context=sibling_context(usages, number, now, rates.__getitem__))
+        elif usage is None:
+            quiet = check_quiet(None, now, rules, context=Context())
+        open_incident = ("failed_starts" if number in failing else
+                         "quiet" if usage is not None and usage.quiet is not None else None)
+        if open_incident == "quiet" and usage is not None and usage.quiet is not None and usage.last is not None:
+            quiet = QuietCheck("quiet", hours=(now - usage.last) / HOUR,
+                               reason=usage.quiet.evidence or f"no start for {_hours((now - usage.last) / HOUR)}")
+        out[number] = connector_health(box_down=box_down, open_incident=open_incident, quiet=quiet,
+                                       slow=bool(usage and usage.slow_told),
+                                       occupied_stuck=bool(usage and usage.occupied_told),
+                                       success_7d=(success_7d or {}).get(number))
+    return out
 
 
 def _hours(hours: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
@@ -12,12 +13,14 @@ from slack_bolt.async_app import AsyncRespond
 from thorbot.adapters.store import RedisDown
 from thorbot.context import AppContext
 from thorbot.domain import replies
-from thorbot.domain.card import render_card
+from thorbot.domain.card import is_silent, render_card
+from thorbot.domain.failed_starts import connector_key
 from thorbot.domain.models import Chargebox
 from thorbot.domain.search import looks_like_id
 from thorbot.domain.session_messages import SessionView
 from thorbot.domain.sessions import Session, started_by, stop_id_tag
 from thorbot.domain.text import slack_date
+from thorbot.domain.usage import Health, box_health
 from thorbot.errors import ThorError
 from thorbot.serve.reply import Payload, answer, reply, safe_payload
 
@@ -60,14 +63,20 @@ async def refresh(ctx: AppContext, body: dict[str, Any], action: dict[str, Any],
 def card_payload(ctx: AppContext, box: Chargebox, *, note: str | None = None, buttons: bool = True,
                  facts: SessionFacts | None = None) -> Payload:
     stale = ctx.rules.incidents.stale_after
-    sessions, rates = facts or ({}, {})
-    payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note, sessions=sessions,
-                          rates=rates)
+    facts = facts or SessionFacts()
+    payload = render_card(box, ctx.clock(), stale_after=stale, buttons=buttons, note=note, sessions=facts.sessions,
+                          rates=facts.rates, health=facts.health)
     payload["response_type"] = "ephemeral"
     return payload
 
 
-SessionFacts = tuple[dict[int, SessionView], dict[int, tuple[int, int]]]
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the card shows of charging, from Thor and Redis."""
+
+    sessions: dict[int, SessionView] = field(default_factory=dict)
+    rates: dict[int, tuple[int, int]] = field(default_factory=dict)
+    health: dict[int, Health] = field(default_factory=dict)
 
 
 async def _running(ctx: AppContext, box_id: str) -> list[Session] | None:
@@ -81,19 +90,29 @@ async def _running(ctx: AppContext, box_id: str) -> list[Session] | None:
 
 async def session_facts(ctx: AppContext, box: Chargebox, running: list[Session] | None) -> SessionFacts:
     """What the card shows of charging: each running session (who started it, can it be stopped), and the
-    connectors' 7-day success rates. Redis being down only costs the rates and the start modes."""
+    connectors' 7-day success rates and health. Redis being down only costs the rates, the health and the
+    start modes."""
     store = ctx.stores.sessions
     sessions = [s for s in running or [] if s.box_id == box.id]
+    numbers = [c.number for c in box.connectors]
+    health: dict[int, Health] = {}
     try:
         notes = await store.start_notes([s.transaction for s in sessions])
-        rates = await store.success_7d(box.id, [c.number for c in box.connectors], ctx.clock())
+        rates = await store.success_7d(box.id, numbers, ctx.clock())
+        usages = await ctx.stores.usage.box(box.id)
+        records = await store.connector_records([connector_key(box.id, n) for n in numbers])
     except RedisDown:
-        notes, rates = {}, {}
+        notes, rates, usages, records = {}, {}, {}, {}
+    if usages:  # the box is watched (or was): its connectors have a baseline to grade them by
+        failing = [n for n in numbers if (r := records.get(connector_key(box.id, n))) and r.incident]
+        down = box.connected is False or is_silent(box, ctx.clock(), ctx.rules.incidents.stale_after)
+        health = box_health(usages, numbers, ctx.clock().timestamp(), ctx.rules.usage.quiet, box_down=down,
+                            failing=failing, success_7d=rates)
     offer = ctx.settings.stops_enabled()
     views = {s.connector: SessionView(s, started_by(s, notes.get(s.transaction)),
                                       stop_id_tag(s, notes.get(s.transaction)) is not None, offer_stop=offer)
              for s in sessions}
-    return views, rates
+    return SessionFacts(views, rates, health)
 
 
 async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:

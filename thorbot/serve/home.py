@@ -9,10 +9,11 @@ from thorbot.adapters import keys
 from thorbot.adapters.slack import SlackApi
 from thorbot.context import AppContext
 from thorbot.domain.home_view import ChannelSummary, render_home
-from thorbot.domain.incidents import Incident
+from thorbot.domain.incidents import Incident, Status
 from thorbot.domain.oncall import Ack
 from thorbot.domain.uptime import parse_period
 from thorbot.errors import SlackError
+from thorbot.services.health import needing_a_look
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
     now = ctx.clock()
     month = parse_period("30d", now, ctx.settings.timezone)
     reliability = await ctx.reports.home(month, now) if month else []
+    look = await needing_a_look(ctx.stores.usage, ctx.stores.sessions, ctx.rules.usage.quiet, now,
+                                {b: r.status is not Status.ONLINE for b, r in records.items()})
     return render_home(records, with_acks, summaries, now, reliability,
-                       open_boxes=frozenset(i.box_id for i in open_incidents))
+                       open_boxes=frozenset(i.box_id for i in open_incidents), connectors=look)
 
 
 async def _users_channels(slack: SlackApi, user: str) -> set[str]:

@@ -19,6 +19,7 @@ from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscr
 from thorbot.domain.text import code, escape, plural, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
 from thorbot.serve.targets import resolve_targets
+from thorbot.services.health import needing_a_look
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
@@ -164,6 +165,9 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
         if hold is not None:
             entry = replace(entry, held=f"{hold.kind}d until {slack_date(hold.until)}")
         entries.append(entry)
+    look = await needing_a_look(ctx.stores.usage, ctx.stores.sessions, ctx.rules.usage.quiet, now,
+                                {e.box_id: e.state != "online" for e in entries})
+    entries = [replace(e, connectors=tuple(look[e.box_id])) if e.box_id in look else e for e in entries]
     return render_list(entries, whole_fleet=whole_fleet, note=note)
 
 

@@ -341,6 +341,17 @@ class Fleet:
         session.stop_requested_at = self.now
         return None
 
+    def add_finished(self, box_id: str, connector: int, started: datetime, minutes: float, energy_wh: float) -> int:
+        """A charge that already happened (history, or one too short to be seen running): only in
+        /charges/finished, no notification."""
+        transaction = self._next_transaction
+        self._next_transaction += 1
+        self.finished.append({"id": transaction, "chargebox": box_id, "connector": connector,
+                              "date_started": int(started.timestamp() * 1000),
+                              "date_finished": int((started + timedelta(minutes=minutes)).timestamp() * 1000),
+                              "energy": int(energy_wh), "id_tag": None, "payment": None})
+        return transaction
+
     def running_items(self, chargebox: str | None = None) -> list[dict[str, Any]]:
         return [s.running_item() for s in self.sessions.values() if chargebox in (None, s.box_id)]
 

@@ -15,7 +15,6 @@ Only the leader writes usage, so the cache is reloaded only when this worker bec
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -44,6 +43,7 @@ from thorbot.domain.usage import (
     judge_connector,
     on_charge,
     on_start,
+    sibling_context,
     week_of,
 )
 from thorbot.errors import ThorError
@@ -126,7 +126,8 @@ class UsageWatcher:
         await self._count_starts(now, watchers, running, attempts, usage, out)
         for attempt in attempts:
             self._count_charge(attempt, view, usage, out)
-        if self._next_judge is None or now >= self._next_judge:
+        # Without Thor's running charges a free connector cannot be told from one charging: judge next cycle.
+        if running is not None and (self._next_judge is None or now >= self._next_judge):
             self._next_judge = now + JUDGE_EVERY
             self._record_pace(now, usage)
             self._judge(now, watchers, records, running, view, usage, out)
@@ -216,6 +217,10 @@ class UsageWatcher:
                out: UsageOutcome) -> None:
         t = now.timestamp()
         charging = {(s.box_id, s.connector) for s in (running or {}).values()}
+        for box_id, numbers in view.occupied.items():  # a connector never charged can be stuck "occupied" too
+            for number in numbers:
+                if (box_id, number) not in usage and watchers.watches(box_id):
+                    usage[(box_id, number)] = Usage(since=t)  # kept (and committed) once something changes
         by_box: dict[str, list[int]] = {}
         for box_id, connector in usage:
             by_box.setdefault(box_id, []).append(connector)
@@ -228,7 +233,7 @@ class UsageWatcher:
             for connector in connectors:
                 key = (box_id, connector)
                 now_c = ConnectorNow(box_id, connector, record.alias, online=online,
-                                     charging=running is not None and key in charging,
+                                     charging=key in charging,
                                      occupied=connector in occupied,
                                      context=self._context(key, connectors, usage, t))
                 judged, events, notices = judge_connector(usage[key], t, now_c, self.rules.quiet,
@@ -253,14 +258,9 @@ class UsageWatcher:
     def _context(self, key: tuple[str, int], connectors: list[int], usage: dict[tuple[str, int], Usage],
                  t: float) -> Context:
         box_id, connector = key
-        since = usage[key].last or t
-        ratio = self._pace.ratio(since, t)
-        siblings = [(box_id, c) for c in connectors if c != connector]
-        if not siblings:
-            return Context(None, 0.0, ratio)
-        started = sum(1 for s in siblings if (usage[s].last or 0.0) > since)
-        expected = sum(1 - math.exp(-self._rates_of(s, usage[s], t).expected(since, t)) for s in siblings)
-        return Context(started, expected, ratio)
+        ratio = self._pace.ratio(usage[key].last or t, t)
+        mine = {c: usage[(box_id, c)] for c in connectors}
+        return sibling_context(mine, connector, t, lambda c: self._rates_of((box_id, c), mine[c], t), ratio)
 
     # --- seeding the baseline from Thor's history --------------------------------------------------
     async def seed_step(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord]) -> UsageOutcome:
@@ -296,17 +296,13 @@ class UsageWatcher:
             if item.transaction not in unseen or not (job.start <= begun <= job.until) or item.box_id not in wanted:
                 continue
             key = (item.box_id, item.connector)
-            base = usage.get(key) or Usage(since=job.start.timestamp())
-            usage[key] = out.usage[key] = base.started(begun.timestamp()).model_copy(
-                update={"since": min(base.since, job.start.timestamp())})
+            # Counted from its first charge on record: a box installed last week is not judged by four weeks.
+            usage[key] = out.usage[key] = (usage.get(key) or Usage(since=begun.timestamp())).started(begun.timestamp())
             out.starts[item.transaction] = begun.timestamp()
         job.chunk += 1
         if job.chunk >= (1 if job.whole_fleet else len(job.boxes)) * calls_per_box:
             out.seeded = {b: now.timestamp() for b in job.boxes}
             self._seeded.update(out.seeded)
-            for key, value in usage.items():  # a seeded box is counted from the start of its history
-                if key[0] in out.seeded and value.since > job.start.timestamp():
-                    usage[key] = out.usage[key] = value.model_copy(update={"since": job.start.timestamp()})
             log.info("seeded the usage of %d box(es) from %d days of finished charges", len(job.boxes), SEED_DAYS)
             self._seeding = None
         return self._versioned(out)
