@@ -64,14 +64,15 @@ class Replay:
     alarms: list[Alarm] = field(default_factory=list)
     usage: dict[tuple[str, int], Usage] = field(default_factory=dict)
     rates: dict[tuple[str, int], tuple[int, Rates]] = field(default_factory=dict)
+    quiet: QuietRules = field(default_factory=QuietRules)
 
 
-def run(boxes: int, days: int, seed: int) -> dict[str, Any]:
+def run(boxes: int, days: int, seed: int, p_max: float = QuietRules.p_max) -> dict[str, Any]:
     started = time.perf_counter()
     start = datetime(2026, 8, 3, tzinfo=UTC)  # a Monday
     world = simulate(boxes, start, HISTORY_DAYS + days, seed=seed, faults=max(3, boxes // 10),
                      fault_from_day=HISTORY_DAYS)
-    replay = Replay(world)
+    replay = Replay(world, quiet=QuietRules(p_max=p_max, p_max_alone=p_max / 100))
     t0 = start.timestamp()
     test_from = t0 + HISTORY_DAYS * 86400
     for port in world.ports:
@@ -84,8 +85,8 @@ def run(boxes: int, days: int, seed: int) -> dict[str, Any]:
         replay.usage[key] = replay.usage[key].started(charge.start)
         _charged(replay, charge)
     _judge_window(replay, charges[cut:], test_from, test_from + days * 86400)
-    result = _score(replay, test_from, days)
-    result.update({"boxes": boxes, "connectors": len(world.ports), "days": days, "seed": seed,
+    result: dict[str, Any] = {"kinds": _score(replay, test_from, days)}
+    result.update({"p_max": p_max, "boxes": boxes, "connectors": len(world.ports), "days": days, "seed": seed,
                    "charges": len(charges) - cut, "wall_s": time.perf_counter() - started})
     return result
 
@@ -128,7 +129,7 @@ def _judge_window(replay: Replay, charges: list[Charge], start: float, end: floa
     recent_starts: list[float] = []
     pace, next_fleet = FleetPace(), start
     i, t = 0, start
-    quiet_rules, occupied_rules = QuietRules(), OccupiedRules()
+    quiet_rules, occupied_rules = replay.quiet, OccupiedRules()
     while t < end:
         step_end = t + STEP
         while i < len(charges) and charges[i].start < step_end:
@@ -241,57 +242,47 @@ def _score(replay: Replay, test_from: float, days: int) -> dict[str, Any]:
     return out
 
 
+
+KIND_WORDS = {"quiet": "not charging anyone (dead terminal)", "occupied": "occupied without a charge (stuck status)",
+              "slow": "charging slowly (derated DC module)"}
+TARGETS = "recall ≥ 90 %, precision ≥ 95 %, ≤ 0.5 false alerts per 1,000 connector-days"
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    """The markdown table RESULTS.md shows (benchmarks/run.py)."""
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value * 100:.1f} %"
+
+    def num(value: float | None, fmt: str = "{:.1f}") -> str:
+        return "n/a" if value is None else fmt.format(value)
+
+    lines = ["| kind | faults | detected | recall | recall (judgeable) | precision | false / 1,000 connector-days "
+             "| median time to detect | median drivers before | busy connector: usual gaps |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, row in result["kinds"].items():
+        lines.append(f"| {KIND_WORDS[kind]} | {row['faults']} | {row['detected']} | {pct(row['recall'])} "
+                     f"| {pct(row['recall_judgeable'])} | {pct(row['precision'])} "
+                     f"| {row['false_per_1000_connector_days']:.2f} | {num(row['median_hours_to_detect'])} h "
+                     f"| {num(row['median_drivers_before'], '{:.0f}')} | {num(row['median_busy_gaps'])} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boxes", type=int, default=500)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--p-max", type=float, default=QuietRules.p_max, help="THORBOT_QUIET_P_MAX to replay with")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.boxes, args.days, args.seed)
+    result = run(args.boxes, args.days, args.seed, args.p_max)
     if args.json:
         print(json.dumps(result))
         return
-    print(json.dumps(result, indent=1))
+    print("\n".join(table(result)))
+    print(f"\nTHORBOT_QUIET_P_MAX={result['p_max']:g}; {result['boxes']} boxes, {result['connectors']} connectors, "
+          f"{result['days']} days, {result['charges']:,} charges; targets: {TARGETS}; took {result['wall_s']:.0f} s")
 
 
 if __name__ == "__main__":
     main()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--boxes", type=int, default=500)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    result = run(args.boxes, args.days, args.seed)
-    if args.json:
-        print(json.dumps(result))
-        return
-    print(json.dumps(result, indent=1))
-
-
-if __name__ == "__main__":
-    main()
-
-
-def _debug(replay: Replay, test_from: float) -> None:
-    ports = _ports(replay)
-    faults = {(f.box_id, f.connector): f for f in replay.world.faults if f.kind == "dead_terminal"}
-    for alarm in replay.alarms:
-        if alarm.kind != "quiet":
-            continue
-        fault = faults.get((alarm.box_id, alarm.connector))
-        port = ports[(alarm.box_id, alarm.connector)]
-        right = fault is not None and fault.start <= alarm.at
-        when = datetime.fromtimestamp(alarm.at, tz=UTC)
-        print("ALARM", "ok " if right else "FALSE", alarm.box_id, alarm.connector, f"{port.per_day:.1f}/day",
-              f"weekend {port.weekend:.2f}", when.strftime("%a %d %H:%M"), "day", int((alarm.at - test_from) // 86400),
-              alarm.note if not right else "")
-    for key, fault in faults.items():
-        port = ports[key]
-        hit = any(a.kind == "quiet" and (a.box_id, a.connector) == key and a.at >= fault.start for a in replay.alarms)
-        if not hit:
-            print("MISSED", key, f"{port.per_day:.1f}/day", "from day", (fault.start - test_from) / 86400)

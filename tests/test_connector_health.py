@@ -225,3 +225,36 @@ async def test_app_home_lists_the_connectors_needing_a_look(rig: AppRig, clock: 
     view = await rig.open_home("U0ALICE")
     text = json.dumps(view, ensure_ascii=False)
     assert "Connectors needing a look" in text and "#2 :large_yellow_circle: watch: occupied without a charge" in text
+
+
+async def test_bad_session_dates_are_skipped_with_one_log_line_and_never_poison_a_baseline(
+        rig: AppRig, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    box, other = boxes(rig)[:2]
+    worker = await seeded_worker(rig, clock, [box, other])
+    before = await rig.ctx.stores.usage.box(box.id)
+    for started in (clock.now + timedelta(days=400), clock.now - timedelta(days=3000), clock.now + timedelta(days=2)):
+        rig.thor.fleet.finished.append({"id": int(started.timestamp()) % 10**6, "chargebox": box.id, "connector": 1,
+                                        "date_started": int(started.timestamp() * 1000),
+                                        "date_finished": int(clock.now.timestamp() * 1000), "energy": 5000})
+    with caplog.at_level("WARNING"):
+        await live(rig, clock, worker, 0.5, [])
+    assert await rig.ctx.stores.usage.box(box.id) == before
+    assert sum("skipped a charge start dated" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_renumbered_connectors_reset_only_their_own_box(rig: AppRig, clock: Clock) -> None:
+    box, other = boxes(rig)[:2]
+    for each in (box, other):
+        history(rig, clock, each)
+    worker = await seeded_worker(rig, clock, [box, other])
+    kept = await rig.ctx.stores.usage.box(other.id)
+    assert set(await rig.ctx.stores.usage.box(box.id)) == {1, 2}
+    box.connectors = box.connectors[:1]  # Thor now lists one connector where there were two
+    await live(rig, clock, worker, 0.5, [(box, 1)])
+    assert set(await rig.ctx.stores.usage.box(box.id)) <= {1}
+    assert box.id not in await rig.ctx.redis.hkeys(keys.USAGE_SEEDED)  # seeded afresh
+    after = await rig.ctx.stores.usage.box(other.id)
+    assert {c: u.weeks for c, u in after.items()} == {c: u.weeks for c, u in kept.items()}
+    for _ in range(4):
+        await worker.tick(poll=False)
+    assert box.id in await rig.ctx.redis.hkeys(keys.USAGE_SEEDED)

@@ -47,6 +47,7 @@ async def test_quit_shuts_down_cleanly_and_leaves_nothing_behind(tmp_path: Path)
 
 
 STORY_EVENTS = ("is offline", "has failed starts", "has not drawn energy", "back online", "is charging again",
+                "not charging anyone",
                 "Confirmed: the charge")
 
 

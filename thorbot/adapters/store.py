@@ -104,6 +104,7 @@ class SessionCommit(BaseModel):
     starts: dict[int, float] = {}  # transactions whose start was counted → when it began
     seeded: dict[str, float] = {}  # boxes whose baseline was seeded from Thor's history → when
     usage_version: str | None = None  # `usage:version` after this commit (set when usage changed)
+    usage_reset: list[str] = []  # boxes whose usage starts again (renumbered connectors, a clock jump)
     now: datetime
 
 
@@ -111,7 +112,8 @@ MAX_BATCHES = 20
 
 
 def _write_sessions(pipe: Any, change: SessionCommit) -> None:
-    write_usage(pipe, change.usage, change.starts, change.seeded, change.usage_version, change.now.timestamp())
+    write_usage(pipe, change.usage, change.starts, change.seeded, change.usage_version, change.now.timestamp(),
+                reset=change.usage_reset)
     if change.watches:
         pipe.hset(keys.WATCHES, mapping={str(t): w.model_dump_json() for t, w in change.watches.items()})
     if change.ended:

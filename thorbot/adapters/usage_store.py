@@ -65,8 +65,12 @@ class UsageStore:
 
 
 def write_usage(pipe: Any, usage: dict[tuple[str, int], Usage], starts: dict[int, float], seeded: dict[str, float],
-                version: str | None, now: float) -> None:
+                version: str | None, now: float, *, reset: list[str] | None = None) -> None:
     """Add a cycle's usage changes to its transaction (store.commit calls this)."""
+    for box_id in reset or []:  # before the new values: a reset box keeps only what this cycle counted
+        pipe.delete(keys.usage(box_id))
+    if reset:
+        pipe.hdel(keys.USAGE_SEEDED, *reset)
     by_box: dict[str, dict[str, str]] = {}
     for (box_id, connector), value in usage.items():
         by_box.setdefault(box_id, {})[str(connector)] = value.model_dump_json()

@@ -203,12 +203,13 @@ class DemoConsole:
         if self.story is None:
             return
         schedule(self.fleet, self.story, self.fleet.now)
-        names = {box_id: self.fleet.boxes[box_id].alias for box_id in
-                 (self.story.outage, self.story.stalled, self.story.failing)}
+        names = {b.id: b.alias for b in self.fleet.boxes.values()}
+        ghost = (f"within 10 min thorbot notices that connector #1 of {shown(names[self.story.ghost])}, online and "
+                 "busy, has charged nobody for 8 hours; at 13 min a driver charges there. ") if self.story.ghost else ""
         self.console.print(
             f"[dim]The story, in simulated time: in 30 s {shown(names[self.story.outage])} drops off for 4 min; "
             f"in 1 min the charge on {shown(names[self.story.stalled])} stops drawing energy, and the demo "
-            f"stops it from Slack; in 3½ min {shown(names[self.story.failing])} fails three starts. "
+            f"stops it from Slack; in 3½ min {shown(names[self.story.failing])} fails three starts; {ghost}"
             f"At ×{speed:g} it plays out in about {STORY_LENGTH.total_seconds() / speed:.0f} s. "
             "`break`, `fail`, `stall` do the same to any box.[/dim]")
 
@@ -232,7 +233,8 @@ class DemoConsole:
                     await self._press_stop(value, notice.ts, ephemeral=False)
             if self.progress.done:
                 self.console.print("[dim]The story has played out: an outage and its recovery, a stuck charge "
-                                   "stopped from Slack, failed starts and their recovery. Type on, or `quit`.[/dim]")
+                                   "stopped from Slack, failed starts and their recovery, a ghost connector found "
+                                   "and charging again. Type on, or `quit`.[/dim]")
                 self.story_done.set()
                 return
             with contextlib.suppress(TimeoutError):

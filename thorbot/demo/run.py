@@ -22,6 +22,7 @@ from rich.console import Console
 
 from thorbot.demo.console import DemoConsole, DemoSlackRenderer
 from thorbot.demo.history import pregenerate
+from thorbot.demo.story import ghost_history
 from thorbot.runtime import open_context
 from thorbot.settings import Settings
 from thorbot.sim.fleet import Fleet
@@ -108,6 +109,7 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
     now = datetime.now(tz=UTC).replace(microsecond=0)
     clock = SimClock(now, args.speed)
     fleet = Fleet.generate(args.boxes, seed=args.seed, now=now)
+    ghost_history(fleet, now, args.seed)  # a box the worker will find "not charging anyone" (demo/story.py)
     fake_thor = FakeThor(fleet, DEMO_KEY)
     fake_slack = None if args.slack else FakeSlack(DEMO_TOKEN)
     if fake_slack is not None:

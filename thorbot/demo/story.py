@@ -9,10 +9,15 @@ the machine is. At `--speed 10` it plays out in about 80 s:
   presses *Stop charge…* on it and confirms → the audit, then "Confirmed".
 - T0 + 3½ min: a third box's connector #1 fails three starts in a row → a "failed starts" alert;
   at T0 + 8 min a driver charges there for 4 min → its recovery when that charge is read as finished.
+- A ghost: a busy box (a charge every 20 minutes on each connector for 28 days) whose connector #1 has
+  charged nobody for 8 hours while its siblings kept charging. The worker seeds its baseline from
+  Thor's finished charges and, at its first judging after that (within 10 minutes), alerts "not
+  charging anyone"; at T0 + 13 min a driver charges there → its recovery.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,7 +27,8 @@ from thorbot.sim.slack_server import SlackMessage
 OUTAGE_AT, OUTAGE_FOR = timedelta(seconds=30), timedelta(minutes=4)
 # The failed starts begin after the outage's alert is out (grace + a poll), so each gets its own message.
 STALL_AT, FAIL_AT, GOOD_SESSION_AT = timedelta(minutes=1), timedelta(minutes=3, seconds=30), timedelta(minutes=8)
-STORY_LENGTH = timedelta(minutes=14)  # the last recovery comes about 13 min after T0
+GHOST_SILENT_FOR, GHOST_CHARGES_AT = timedelta(hours=8), timedelta(minutes=13)
+STORY_LENGTH = timedelta(minutes=15)  # the last recovery comes about 14 min after T0
 
 
 @dataclass(frozen=True)
@@ -30,15 +36,42 @@ class Cast:
     outage: str    # drops off, with a driver charging
     stalled: str   # its charge stalls, and is stopped from Slack
     failing: str   # connector #1 fails three starts, then charges fine
+    ghost: str | None = None  # connector #1 charges nobody (its box looks fine), then charges again
+
+
+def ghost_for(fleet: Fleet) -> str | None:
+    """The ghost: the first box (by name) with two connectors or more."""
+    boxes = sorted((b for b in fleet.boxes.values() if len(b.connectors) >= 2), key=lambda b: b.alias)
+    return boxes[0].id if boxes else None
+
+
+def ghost_history(fleet: Fleet, now: datetime, seed: int) -> str | None:
+    """Before the worker starts: 28 days of the ghost's charges in Thor, connector #1's ending 8 h ago."""
+    ghost = ghost_for(fleet)
+    if ghost is None:
+        return None
+    box, rng = fleet.boxes[ghost], random.Random(seed)
+    fleet.scripted.add(ghost)
+    at = now - timedelta(days=28)
+    while at < now - timedelta(minutes=10):
+        for number, connector in enumerate(box.connectors, start=1):
+            if number == 1 and at > now - GHOST_SILENT_FOR:
+                continue
+            minutes = rng.uniform(10, 18)
+            fleet.add_finished(ghost, number, at + timedelta(minutes=rng.uniform(0, 2)), minutes,
+                               0.8 * connector.power * minutes / 60)
+        at += timedelta(minutes=20)
+    return ghost
 
 
 def cast(fleet: Fleet) -> Cast | None:
-    """Three different boxes, picked by the fleet's seed; None for a fleet too small for the story."""
-    boxes = sorted(fleet.boxes.values(), key=lambda b: b.alias)
+    """Three different boxes, picked by the fleet's seed, and the ghost; None for a fleet too small."""
+    ghost = ghost_for(fleet)
+    boxes = sorted((b for b in fleet.boxes.values() if b.id != ghost), key=lambda b: b.alias)
     if len(boxes) < 3:
         return None
     picked = fleet.rng.sample(boxes, 3)
-    return Cast(outage=picked[0].id, stalled=picked[1].id, failing=picked[2].id)
+    return Cast(outage=picked[0].id, stalled=picked[1].id, failing=picked[2].id, ghost=ghost)
 
 
 def schedule(fleet: Fleet, story: Cast, t0: datetime) -> None:
@@ -54,6 +87,9 @@ def schedule(fleet: Fleet, story: Cast, t0: datetime) -> None:
     fleet.at(t0 + STALL_AT, "stall", story.stalled)
     fleet.at(t0 + FAIL_AT, "fail", story.failing, connector=1, attempts=3)
     fleet.at(t0 + GOOD_SESSION_AT, "session", story.failing, connector=1, mode="local", minutes=4)
+    if story.ghost is not None:
+        fleet.scripted.add(story.ghost)
+        fleet.at(t0 + GHOST_CHARGES_AT, "session", story.ghost, connector=1, mode="local", minutes=5)
 
 
 @dataclass
@@ -67,9 +103,13 @@ class Progress:
     stop_confirmed: bool = False
     failed_starts: bool = False
     charging_again: bool = False
+    ghost_alerted: bool = False
+    ghost_recovered: bool = False
+    ghost_expected: bool = False
     seen: set[str] = field(default_factory=set)
 
     def update(self, messages: list[SlackMessage], names: dict[str, str], story: Cast) -> None:
+        self.ghost_expected = story.ghost is not None
         for message in messages:
             if message.ts in self.seen:
                 continue
@@ -87,7 +127,11 @@ class Progress:
                 self.charging_again = True
             if "Confirmed:" in text and names[story.stalled] in text:
                 self.stop_confirmed = True
+            if story.ghost is not None and names[story.ghost] in text:
+                self.ghost_alerted |= "not charging anyone" in text and not message.thread_ts
+                self.ghost_recovered |= "charging again" in text and bool(message.thread_ts)
 
     @property
     def done(self) -> bool:
-        return self.recovered and self.stop_confirmed and self.charging_again
+        return self.recovered and self.stop_confirmed and self.charging_again and (
+            self.ghost_recovered or not self.ghost_expected)

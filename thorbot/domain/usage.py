@@ -186,7 +186,10 @@ class Context:
         """How much of the usual traffic there was around it: a holiday, a closed site, a quiet evening."""
         scale = min(1.0, max(0.0, self.fleet_ratio))
         if self.siblings_started is not None:
-            scale *= min(1.0, (self.siblings_started + 1) / (self.siblings_expected + 1))
+            # Counts of starts vary by about their square root: only siblings clearly quieter than usual
+            # (a closed car park, not an ordinary slow afternoon) scale the connector's own expectation down.
+            started = self.siblings_started + 2 * math.sqrt(self.siblings_started)
+            scale *= min(1.0, (started + 1) / (self.siblings_expected + 1))
         return scale
 
 

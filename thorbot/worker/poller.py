@@ -148,7 +148,7 @@ class Poller:
         if self._seed_from is None:
             return False
         watchers, records = self._seed_from
-        out = await self.usage.seed_step(now, watchers, records)
+        out = await self.usage.seed_step(now, watchers, records, PollView(specs=self._specs))
         if out.version is None:
             return False
         change = SessionCommit(now=now)

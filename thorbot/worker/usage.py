@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
@@ -54,6 +54,9 @@ SEED_DAYS = 28
 SEED_CHUNK_DAYS = 7
 FLEET_SEED = 20  # more unseeded boxes than this: seed from the fleet's history, not box by box
 SEED_RETRY = timedelta(minutes=1)
+MAX_CLOCK_AHEAD = 3600.0  # a start dated more than this after now is a box clock gone wrong
+MAX_START_AGE = 35 * 86400.0  # …and one older than the baseline's window says nothing new
+MAX_LOGGED = 10_000
 
 
 @dataclass
@@ -64,10 +67,11 @@ class UsageOutcome:
     jobs: list[Job] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     version: str | None = None  # what `usage:version` becomes when this commits (None: usage unchanged)
+    reset: list[str] = field(default_factory=list)  # boxes whose baseline starts again (renumbered connectors)
 
     def add_to(self, change: SessionCommit) -> None:
         change.usage, change.starts, change.seeded = self.usage, self.starts, self.seeded
-        change.usage_version = self.version
+        change.usage_version, change.usage_reset = self.version, self.reset
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,12 @@ class UsageWatcher:
         self._seeding: _Seeding | None = None
         self._seed_after: datetime | None = None
         self._notices: list[tuple[str, int, Notice]] = []  # slow charges found between two judgings
+        self._logged: set[str] = set()
+        self._counting_since: float | None = None  # this worker has counted every start since (the fleet's pace)
 
     def invalidate(self) -> None:
         """Usage in Redis may differ from the cache (this worker's commit was refused)."""
-        self._usage = self._version = self._seeding = None
+        self._usage = self._version = self._seeding = self._counting_since = None
 
     async def _cache(self, box_ids: list[str], version: str | None) -> dict[tuple[str, int], Usage]:
         """The cached usage, re-read when someone else wrote it since (another leader, before a failover)."""
@@ -114,7 +120,7 @@ class UsageWatcher:
             self._usage = await self.store.load(box_ids)
             self._seeded = await self.store.seeded()
             self._version = version
-            self._seeding = None
+            self._seeding = self._counting_since = None  # another worker counted meanwhile
         return self._usage
 
     async def cycle(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
@@ -123,7 +129,7 @@ class UsageWatcher:
         """Count the cycle's starts; judge every connector when due. `version`: `usage:version` as read."""
         out = UsageOutcome()
         usage = await self._cache(sorted(records), version)
-        await self._count_starts(now, watchers, running, attempts, usage, out)
+        await self._count_starts(now, watchers, running, attempts, usage, out, view)
         for attempt in attempts:
             self._count_charge(attempt, view, usage, out)
         # Without Thor's running charges a free connector cannot be told from one charging: judge next cycle.
@@ -134,7 +140,7 @@ class UsageWatcher:
         return self._versioned(out)
 
     def _versioned(self, out: UsageOutcome) -> UsageOutcome:
-        if out.usage or out.seeded:
+        if out.usage or out.seeded or out.reset:
             out.version = uuid.uuid4().hex
         return out
 
@@ -145,7 +151,8 @@ class UsageWatcher:
             self._version = out.version
 
     async def _count_starts(self, now: datetime, watchers: Watchers, running: dict[int, Session] | None,
-                            attempts: list[Attempt], usage: dict[tuple[str, int], Usage], out: UsageOutcome) -> None:
+                            attempts: list[Attempt], usage: dict[tuple[str, int], Usage], out: UsageOutcome,
+                            view: PollView) -> None:
         starts: dict[int, tuple[str, int, float]] = {}
         tried: list[tuple[str, int, float]] = []  # refused starts: a driver came (no transaction to key them on)
         for session in (running or {}).values():
@@ -160,21 +167,55 @@ class UsageWatcher:
         fresh = await self.store.unseen_starts(sorted(watched))
         for transaction in sorted(fresh, key=lambda t: watched[t][2]):
             box_id, connector, at = watched[transaction]
-            self._start(box_id, connector, at, now, watchers, usage, out)
+            self._start(box_id, connector, at, now, watchers, usage, out, view)
             out.starts[transaction] = at
         for box_id, connector, at in tried:
             if watchers.watches(box_id):
-                self._start(box_id, connector, at, now, watchers, usage, out)
+                self._start(box_id, connector, at, now, watchers, usage, out, view)
 
     def _start(self, box_id: str, connector: int, at: float, now: datetime, watchers: Watchers,
-               usage: dict[tuple[str, int], Usage], out: UsageOutcome) -> None:
+               usage: dict[tuple[str, int], Usage], out: UsageOutcome, view: PollView) -> None:
         key = (box_id, connector)
+        if not _listed(view, box_id, connector):
+            self._bad_data(box_id, f"a charge on connector #{connector}, which Thor does not list")
+            return
+        if not now.timestamp() - MAX_START_AGE <= at <= now.timestamp() + MAX_CLOCK_AHEAD:
+            self._bad_data(box_id, f"a charge start dated {datetime.fromtimestamp(at, tz=now.tzinfo):%Y-%m-%d %H:%M} "
+                                   f"on connector #{connector} (a box clock off?)")
+            return
         counted, events = on_start(usage.get(key), min(at, now.timestamp()))
         usage[key] = out.usage[key] = counted
         self._hour_starts[hour_at(at)] += 1
         for event in events:  # a quiet connector charges again
             out.incidents.append(event.incident)
             out.jobs += incident_jobs(JobKind.RECOVERY, event.incident.id, box_id, watchers.channels(box_id), now)
+
+    def _bad_data(self, box_id: str, what: str) -> None:
+        """One log line per box (until the worker restarts), however many bad values it sends."""
+        if box_id in self._logged or len(self._logged) >= MAX_LOGGED:
+            return
+        self._logged.add(box_id)
+        log.warning("chargebox %s: skipped %s; its connectors' baselines are not changed by it", box_id[:80], what)
+
+    def _renumbered(self, box_id: str, connectors: list[int], view: PollView, now: float,
+                    usage: dict[tuple[str, int], Usage], out: UsageOutcome) -> bool:
+        """Thor lists fewer connectors than the baseline knows, or a start is dated after now: the box's
+        connectors were renumbered or its clock jumped. Only that box's baseline starts again (reseeded)."""
+        specs = view.specs.get(box_id)
+        ahead = any((usage[(box_id, c)].last or 0.0) > now + MAX_CLOCK_AHEAD for c in connectors)
+        if not ahead and (not specs or max(connectors) <= len(specs)):
+            return False
+        for connector in connectors:
+            old = usage.pop((box_id, connector))
+            out.usage.pop((box_id, connector), None)
+            if old.quiet is not None:  # nobody can tell any more: let it expire like a resolved one
+                out.incidents.append(old.quiet.model_copy(update={"resolved": datetime.fromtimestamp(now, tz=UTC)}))
+        out.reset.append(box_id)
+        self._seeded.pop(box_id, None)
+        log.warning("chargebox %s: %s; its connectors' usage is counted afresh", box_id[:80],
+                    "a charge start is dated in the future (its clock jumped)" if ahead else
+                    f"Thor lists {len(specs or ())} connectors where thorbot counted #{max(connectors)}")
+        return True
 
     def _count_charge(self, attempt: Attempt, view: PollView, usage: dict[tuple[str, int], Usage],
                       out: UsageOutcome) -> None:
@@ -194,10 +235,12 @@ class UsageWatcher:
     def _record_pace(self, now: datetime, usage: dict[tuple[str, int], Usage]) -> None:
         """Once an hour: the fleet's starts in the hour that ended, against its usual starts then."""
         hour = hour_at(now.timestamp()) - 1
-        if self._paced_hour == hour:
+        begin = MONDAY + hour * 3600.0
+        if self._counting_since is None:
+            self._counting_since = now.timestamp()
+        if self._paced_hour == hour or begin < self._counting_since:  # an hour only partly counted says nothing
             return
         self._paced_hour = hour
-        begin = MONDAY + hour * 3600.0
         usual = sum(self._rates_of(k, u, now.timestamp()).expected(begin, begin + 3600) for k, u in usage.items())
         self._pace.record(hour, float(self._hour_starts.pop(hour, 0)), usual)
         for old in [h for h in self._hour_starts if h < hour]:
@@ -226,7 +269,8 @@ class UsageWatcher:
             by_box.setdefault(box_id, []).append(connector)
         for box_id, connectors in by_box.items():
             record = records.get(box_id)
-            if record is None or not watchers.watches(box_id):
+            if record is None or not watchers.watches(box_id) or self._renumbered(box_id, connectors, view, t,
+                                                                                   usage, out):
                 continue
             online = record.status is Status.ONLINE
             occupied = view.occupied.get(box_id, frozenset())
@@ -263,7 +307,8 @@ class UsageWatcher:
         return sibling_context(mine, connector, t, lambda c: self._rates_of((box_id, c), mine[c], t), ratio)
 
     # --- seeding the baseline from Thor's history --------------------------------------------------
-    async def seed_step(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord]) -> UsageOutcome:
+    async def seed_step(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
+                        view: PollView) -> UsageOutcome:
         """One bounded step of seeding: at most one `/charges/finished` call (7 days of history). Runs right
         after this leader's own cycle, which brought the cache up to date."""
         out = UsageOutcome()
@@ -295,6 +340,8 @@ class UsageWatcher:
             begun = item.started or item.finished
             if item.transaction not in unseen or not (job.start <= begun <= job.until) or item.box_id not in wanted:
                 continue
+            if not _listed(view, item.box_id, item.connector):  # a connector Thor no longer lists: not this one
+                continue
             key = (item.box_id, item.connector)
             # Counted from its first charge on record: a box installed last week is not judged by four weeks.
             usage[key] = out.usage[key] = (usage.get(key) or Usage(since=begun.timestamp())).started(begun.timestamp())
@@ -306,6 +353,11 @@ class UsageWatcher:
             log.info("seeded the usage of %d box(es) from %d days of finished charges", len(job.boxes), SEED_DAYS)
             self._seeding = None
         return self._versioned(out)
+
+
+def _listed(view: PollView, box_id: str, connector: int) -> bool:
+    specs = view.specs.get(box_id)
+    return connector >= 1 and (specs is None or not specs or connector <= len(specs))
 
 
 def _spec(view: PollView, box_id: str, connector: int) -> ConnectorSpec | None:
