@@ -141,6 +141,10 @@ def is_progress(payload: dict[str, Any]) -> bool:
     return str(payload.get("text", "")).startswith(":hourglass_flowing_sand:")
 
 
+SECRETS_KEY = "q9lOgOWpG0NTYpRmDtbMqdyX5Bjo4zfWhJqTKEnM7Ww="  # a Fernet key for tests only
+PAGERDUTY_WEBHOOK_SECRET = "pd-webhook-secret-for-tests-only-0123456789"
+
+
 def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": SLACK_TOKEN, "slack_signing_secret": SIGNING_SECRET,
@@ -149,6 +153,7 @@ def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Pat
         "thor_timeout": 2.0, "thor_retries": 1, "redis_url": redis_url, "data_dir": data_dir,
         "name_cache_ttl": 0.0, "thor_webhook_token": WEBHOOK_TOKEN,
         "operators": "U0ALICE",  # a configured deployment: alice may stop charges (nobody may by default)
+        "secrets_key": SECRETS_KEY, "pagerduty_webhook_secret": PAGERDUTY_WEBHOOK_SECRET,
     }
     values.update(overrides)
     return Settings(**values)

@@ -7,16 +7,24 @@ import os
 import sys
 from pathlib import Path
 
-from tests.helpers import SIGNING_SECRET, SLACK_TOKEN, THOR_KEY
+from redis.asyncio import Redis
+
+from tests.helpers import SECRETS_KEY, SIGNING_SECRET, SLACK_TOKEN, THOR_KEY
 from tests.test_cli_processes import free_port
+from tests.test_pagers import ROUTING_KEY
+from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.secrets_box import SecretBox
+from thorbot.domain.pager import PagerLink
+from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.pagerduty import FakePagerDuty
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
 
 
-async def doctor(**env_values: str) -> tuple[int, str]:
+async def doctor(*args: str, **env_values: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"COLUMNS": "200", "TERM": "dumb", **env_values})
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "doctor", env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "doctor", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -84,3 +92,35 @@ async def test_a_zone_that_is_not_one_is_one_line_not_a_traceback() -> None:
         code, out = await doctor(THORBOT_TIMEZONE=zone)
         assert code == 2 and "THORBOT_TIMEZONE: must be a time zone name" in out, out
         assert "Traceback" not in out
+
+
+async def test_doctor_checks_each_pager_and_sends_a_test_only_when_asked(
+        fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis) -> None:
+    pagerduty = FakePagerDuty({ROUTING_KEY})
+    server = await LoopbackServer(pagerduty.app()).start()
+    pagerduty.base_url = server.url
+    try:
+        sealed = SecretBox(SECRETS_KEY).seal(ROUTING_KEY)
+        await PagerStore(redis).set_link("C0ALERTS", PagerLink(kind="pagerduty", sealed=sealed))
+        env = {**good(fake_thor, fake_slack, redis_url), "THORBOT_SECRETS_KEY": SECRETS_KEY,
+               "THORBOT_PAGERDUTY_EVENTS_URL": pagerduty.events_url}
+        code, out = await doctor(**env)
+        assert code == 0 and "✓ Pager of C0ALERTS (PagerDuty): connected; its key opens" in out, out
+        assert pagerduty.requests == []  # no test event unless asked
+        code, out = await doctor("--send-test", **env)
+        assert code == 0 and "a test event was triggered and resolved" in out, out
+        assert [r["event_action"] for r in pagerduty.requests] == ["trigger", "resolve"]
+        pagerduty.revoked.add(ROUTING_KEY)
+        code, out = await doctor("--send-test", **env)
+        assert code == 1 and "✗ Pager of C0ALERTS" in out and "refused" in out, out
+        code, out = await doctor(**{**env, "THORBOT_SECRETS_KEY": SecretBox.new_key()})
+        assert code == 1 and "its key cannot be opened" in out, out
+        assert ROUTING_KEY not in out and SECRETS_KEY not in out
+    finally:
+        await server.stop()
+
+
+async def test_doctor_prints_a_new_secrets_key() -> None:
+    code, out = await doctor("--new-secrets-key")
+    assert code == 0
+    SecretBox(out.strip())  # a valid key

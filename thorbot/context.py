@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.secrets_box import SecretBox
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
@@ -58,11 +60,12 @@ class Stores:
     history: HistoryStore   # the reliability history
     digests: DigestStore    # digest plans
     usage: UsageStore       # connectors' usage (starts by hour of the week)
+    pagers: PagerStore      # each channel's pager and rotation
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
         return cls(redis, Store(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
-                   DigestStore(redis), UsageStore(redis))
+                   DigestStore(redis), UsageStore(redis), PagerStore(redis))
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class AppContext:
     reports: ReportBuilds
     slack: SlackApi
     clock: Callable[[], datetime]
+    secrets: SecretBox  # seals and opens the pager keys people paste (THORBOT_SECRETS_KEY)
 
     @property
     def redis(self) -> Redis:

@@ -9,10 +9,14 @@
     │   ├── ChargeboxNotFound       404 ChargeboxNotFound for one box (permanent for that box)
     │   ├── ThorRefused             a command understood and refused: NotInTransaction, WrongTransaction, …
     │   └── ThorBadResponse         a body we could not understand (transient: Thor may be mid-deploy)
-    └── SlackError                  anything that went wrong talking to Slack (adapters/slack.py maps it once)
-        ├── SlackTransient          5xx, network errors, timeouts, an answer we cannot read (retry with backoff)
-        │   └── SlackRateLimited    HTTP 429: retry after `retry_after` seconds
-        └── SlackPermanent          Slack refused for good: `not_in_channel`, `invalid_auth`, … (`error` says which)
+    ├── SlackError                  anything that went wrong talking to Slack (adapters/slack.py maps it once)
+    │   ├── SlackTransient          5xx, network errors, timeouts, an answer we cannot read (retry with backoff)
+    │   │   └── SlackRateLimited    HTTP 429: retry after `retry_after` seconds
+    │   └── SlackPermanent          Slack refused for good: `not_in_channel`, `invalid_auth`, … (`error` says which)
+    ├── PagerError                  a channel's pager (PagerDuty, a webhook) failed (adapters/pager.py maps it once)
+    │   ├── PagerRejected           400/401/403/404: a malformed event, a revoked or unknown key (permanent)
+    │   └── PagerRetry              429, 5xx, timeouts, the network: retry after `retry_after` seconds
+    └── SecretsUnavailable          no THORBOT_SECRETS_KEY, or a stored secret it cannot open (permanent)
 
 The Thor adapter (adapters/thor.py) translates httpx's and aiohttp's failures into ThorError, and the
 Slack adapter (adapters/slack.py) slack_sdk's and aiohttp's into SlackError, once, at the edge, with
@@ -93,4 +97,33 @@ class SlackRateLimited(SlackTransient):
 
 
 class SlackPermanent(SlackError):
+    permanent = True
+
+
+class PagerError(ThorbotError):
+    """A failed call to a channel's pager. The message names the pager's host, never its key or URL path."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class PagerRejected(PagerError):
+    """The pager said no for good (400: the event or key is malformed; 401/403/404: the key is revoked or unknown)."""
+
+    permanent = True
+
+
+class PagerRetry(PagerError):
+    """429, 5xx, a timeout or the network: the event stays in the outbox and is retried after `retry_after`."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None, retry_after: float = 30.0) -> None:
+        super().__init__(message, code=code, status=status)
+        self.retry_after = retry_after
+
+
+class SecretsUnavailable(ThorbotError):
+    """No THORBOT_SECRETS_KEY, or a stored secret that key cannot open (the key changed, or tampering)."""
+
     permanent = True

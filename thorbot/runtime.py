@@ -19,13 +19,16 @@ from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
+from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import ResponseUrl, SlackApi
 from thorbot.adapters.thor import ThorClient
 from thorbot.context import AppContext, Stores, rules_from
 from thorbot.errors import ConfigError
 from thorbot.redact import register_secret
 from thorbot.serve.app import build_app
+from thorbot.serve.pager import PagerDutyWebhook
 from thorbot.serve.thor_webhook import ThorWebhook
 from thorbot.serve.web import build_web_app
 from thorbot.services.lookup import Lookup
@@ -36,6 +39,7 @@ from thorbot.worker.escalation import Escalator
 from thorbot.worker.lease import Lease
 from thorbot.worker.loop import Worker
 from thorbot.worker.outbox import Outbox
+from thorbot.worker.pages import Rotations, pager_senders
 from thorbot.worker.poller import Poller
 from thorbot.worker.senders import Facts, senders
 from thorbot.worker.sessions import SessionWatcher
@@ -99,6 +103,10 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
     """Open what every process shares (Redis, Thor, Slack's Web API) and build the stores and rules once."""
     for secret in settings.secret_values():
         register_secret(secret)
+    try:
+        secrets = SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None)
+    except SecretsUnavailable as exc:
+        raise ConfigError(str(exc)) from None
     thor = thor_client(settings)
     try:
         async with open_redis(settings) as redis:
@@ -110,7 +118,7 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
                                                                             cache_ttl=settings.name_cache_ttl),
                                  reports=reports, slack=SlackApi(slack_client(settings),
                                                                  rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT),
-                                 clock=clock)
+                                 clock=clock, secrets=secrets)
             finally:
                 reports.close()
     finally:
@@ -148,7 +156,9 @@ def build_slack_app(ctx: AppContext, *, signing_secret: str | None) -> SlackApp:
 def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
     app = build_slack_app(ctx, signing_secret=signing_secret)
     webhook = ThorWebhook(ctx.settings, ctx.stores.sessions, ctx.clock) if ctx.settings.thor_webhook_token else None
-    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook))
+    secret = ctx.settings.pagerduty_webhook_secret
+    pagerduty = PagerDutyWebhook(ctx, ctx.slack, secret.get_secret_value()) if secret else None
+    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook, pagerduty))
 
 
 def build_worker(ctx: AppContext, *, worker_id: str | None = None,
@@ -162,9 +172,11 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     poller = Poller(stores, ctx.thor, settings, rules, sessions, usage)
     slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled())
-    outbox = Outbox(stores.boxes, slack, ctx.clock, lease, senders(facts), min_gap=settings.slack_channel_gap)
+    pager = PagerClient(settings.pagerduty_events_url)
+    table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets)}
+    outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap)
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
-                  Escalator(stores, rules))
+                  Escalator(stores, rules), Rotations(stores.pagers), closing=[pager.aclose])
 
 
 @dataclass(frozen=True)

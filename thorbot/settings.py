@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"))
     report_processes: int = Field(1, ge=1, le=16, validation_alias=_env("THORBOT_REPORT_PROCESSES"))
     report_uploads: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_REPORT_UPLOADS"))
+    secrets_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_SECRETS_KEY"))
+    pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue",
+                                      validation_alias=_env("THORBOT_PAGERDUTY_EVENTS_URL"))
+    pagerduty_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("THORBOT_PAGERDUTY_WEBHOOK_SECRET"))
 
     @field_validator("timezone")
     @classmethod
@@ -274,7 +278,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor (the Redis password included)."""
         secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.thor_api_key,
-                   self.thor_webhook_token]
+                   self.thor_webhook_token, self.secrets_key, self.pagerduty_webhook_secret]
         values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
         if self.redis_url and urlsplit(self.redis_url).password:
             values.append(str(urlsplit(self.redis_url).password))

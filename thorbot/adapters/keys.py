@@ -22,6 +22,11 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | lease | string | leader token of the worker allowed to poll | lease TTL (3 × poll interval) |
 | worker:<id> | string | last heartbeat of a worker process | 3 × poll interval |
 | oncall | hash | channel → OnCall JSON (who alerts mention) | removed by `oncall clear` |
+| rotations | hash | channel → Rotation JSON (members, cadence, handoff time, zone, overrides) | `rotation off` |
+| rotations:announced | hash | channel → the last change of who is on call it announced (epoch s) | `rotation off` |
+| pagers | hash | channel → PagerLink JSON (its key or secret sealed: THORBOT_SECRETS_KEY) | `pager off` |
+| pages:sent | zset | page job id → when the pager took it (a resolve needs its trigger sent) | 35 days |
+| pager_failure:<channel> | string | the pager's last permanent refusal (told once) | 30 days; a page landing |
 | holds:<channel> | hash | `mute:<box>` / `snooze:<box>` (`*` = all) → Hold JSON | expired fields removed when read |
 | ack:<channel>:<ts> | string | Ack JSON for that alert message | 30 days |
 | escalations | zset | `<channel>|<ts>` → next escalation check (epoch s) | removed once acked, resolved or maxed |
@@ -193,12 +198,20 @@ def worker(worker_id: str) -> str:
 
 
 ONCALL = PREFIX + "oncall"
+ROTATIONS = PREFIX + "rotations"
+ROTATIONS_ANNOUNCED = PREFIX + "rotations:announced"
+PAGERS = PREFIX + "pagers"
+PAGES_SENT = PREFIX + "pages:sent"
 DELIVERY_ERRORS = PREFIX + "delivery_errors"
 ESCALATIONS = PREFIX + "escalations"
 
 
 def holds(channel: str) -> str:
     return f"{PREFIX}holds:{channel}"
+
+
+def pager_failure(channel: str) -> str:
+    return f"{PREFIX}pager_failure:{channel}"
 
 
 def ack(channel: str, ts: str) -> str:

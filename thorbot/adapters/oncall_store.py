@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.domain.oncall import ALL, Ack, Hold, HoldKind, OnCall
+from thorbot.domain.rotation import Rotation
 
 
 class OnCallStore:
@@ -22,8 +23,19 @@ class OnCallStore:
         return bool(await self.redis.hdel(keys.ONCALL, channel))
 
     async def oncall(self, channel: str) -> OnCall | None:
+        """The channel's fixed target (`/chargebox oncall`); `target` also knows its rotation."""
         raw = await self.redis.hget(keys.ONCALL, channel)
         return OnCall.model_validate_json(raw) if raw else None
+
+    async def target(self, channel: str, now: datetime) -> OnCall | None:
+        """Who an alert in the channel mentions at `now`: whoever its rotation puts on call, else its target."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.ROTATIONS, channel)
+            pipe.hget(keys.ONCALL, channel)
+            rotation, fixed = await pipe.execute()
+        if rotation:
+            return OnCall(kind="user", id=Rotation.model_validate_json(rotation).on_call(now))
+        return OnCall.model_validate_json(fixed) if fixed else None
 
     async def set_ack(self, channel: str, ts: str, ack: Ack) -> bool:
         """Record the first acknowledgement; later clicks keep the first (who took it)."""

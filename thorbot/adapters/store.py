@@ -86,6 +86,7 @@ class Commit(BaseModel):
     history: HistoryCommit | None = None
     digests_posted: dict[str, str] = {}  # channel → digest period queued in this commit
     sighted_done: list[str] = []  # boxes whose subscribe-time sighting the worker now holds a record for
+    handoffs: dict[str, float] = {}  # channel → the change of who is on call announced in this commit
 
 
 class SessionCommit(BaseModel):
@@ -340,6 +341,8 @@ class Store:
             pipe.incr(keys.BOXES_VERSION)
         if change.sighted_done:
             pipe.hdel(keys.BOXES_SIGHTED, *change.sighted_done)
+        if change.handoffs:
+            pipe.hset(keys.ROTATIONS_ANNOUNCED, mapping={c: str(t) for c, t in change.handoffs.items()})
         for inc in change.incidents:
             ttl = keys.INCIDENT_TTL if inc.resolved is not None else None
             pipe.set(keys.incident(inc.id), inc.model_dump_json(), ex=ttl)

@@ -6,20 +6,27 @@ Exit status 0 when nothing failed, 1 otherwise. Warnings (⚠) are worth reading
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.markup import escape
 
+from thorbot.adapters.pager import PagerClient
+from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import BOT_SCOPES, SlackApi
 from thorbot.adapters.store import RedisDown
 from thorbot.adapters.terminal import mrkdwn_to_plain
 from thorbot.adapters.thor import ThorClient
+from thorbot.domain.incidents import Incident
+from thorbot.domain.pager import PAGER_NAMES, host_of, pagerduty_event, webhook_event
 from thorbot.domain.replies import describe_thor_error
-from thorbot.errors import ConfigError, SlackError, ThorError
+from thorbot.errors import ConfigError, PagerError, SlackError, ThorError
 from thorbot.redact import redact, register_secret
 from thorbot.runtime import open_redis, slack_client
 from thorbot.settings import WHY, Settings
@@ -72,7 +79,71 @@ def settings_checks(settings: Settings, environ: dict[str, str]) -> list[Check]:
     checks.append(Check("ok", "THOR_API_URL", settings.thor_api_url))
     where = redact(settings.redis_url) if settings.redis_url else f"unset: embedded Redis in {settings.data_dir}"
     checks.append(Check("ok", "REDIS_URL", where))
+    checks.append(_secrets_check(settings))
     return checks
+
+
+def _secrets_check(settings: Settings) -> Check:
+    try:
+        box = SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None)
+    except SecretsUnavailable as exc:
+        return Check("fail", "THORBOT_SECRETS_KEY", "not a valid key", str(exc))
+    if not box.ready:
+        return Check("ok", "THORBOT_SECRETS_KEY", "not set (pagers cannot be connected)",
+                     "to connect PagerDuty or a webhook, set it to the output of `thorbot doctor --new-secrets-key`")
+    return Check("ok", "THORBOT_SECRETS_KEY", "set (pager keys are encrypted at rest)")
+
+
+async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> list[Check]:
+    """Each connected pager: its key can be opened, and (with --send-test) a test event lands and is resolved."""
+    try:
+        async with open_redis(settings) as redis:
+            links = await PagerStore(redis).links()
+    except (ConfigError, *RedisDown):
+        return [Check("warn", "Pagers", "not checked: Redis is unreachable")]
+    if not links:
+        return [Check("ok", "Pagers", "none connected (`/chargebox pager` in a channel connects one)")]
+    try:
+        box = SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None)
+    except SecretsUnavailable:
+        box = SecretBox(None)
+    client = PagerClient(settings.pagerduty_events_url, timeout=CHECK_TIMEOUT)
+    found = []
+    try:
+        for channel, link in sorted(links.items()):
+            what = f"Pager of {channel} ({PAGER_NAMES[link.kind]}{', ' + host_of(link.url) if link.url else ''})"
+            try:
+                secret = box.open(link.sealed)
+            except SecretsUnavailable as exc:
+                found.append(Check("fail", what, "its key cannot be opened", str(exc)))
+                continue
+            if not send_test:
+                found.append(Check("ok", what, "connected; its key opens (`doctor --send-test` sends a test event)"))
+                continue
+            found.append(await _send_test(client, link.kind, link.url, secret, channel, now, what))
+    finally:
+        await client.aclose()
+    return found
+
+
+async def _send_test(client: PagerClient, kind: str, url: str | None, secret: str, channel: str, now: datetime,
+                     what: str) -> Check:
+    """A test trigger, resolved at once (PagerDuty shows it as a short, resolved incident)."""
+    key = f"thorbot:doctor-test:{uuid.uuid4().hex[:12]}"
+    test = Incident(id="doctor-test", box_id="thorbot-doctor", alias="thorbot doctor test", kind="inactive",
+                    started=now, opened=now)
+    try:
+        for action in ("trigger", "resolve"):
+            if kind == "pagerduty":
+                await client.pagerduty(pagerduty_event(action, secret, key, [test], channel, now))
+            else:
+                assert url is not None
+                await client.webhook(url, webhook_event(action, f"{key}:{action}", key, [test], channel, now),
+                                     secret)
+    except PagerError as exc:
+        return Check("fail", what, f"the test event was refused: {exc}",
+                     "connect it again with `/chargebox pager` (a new key) and check the service in the pager")
+    return Check("ok", what, "a test event was triggered and resolved")
 
 
 async def slack_checks(settings: Settings) -> list[Check]:
@@ -153,13 +224,18 @@ async def _redis_checks(redis: Redis) -> list[Check]:
     return found
 
 
-async def run_doctor(settings: Settings, console: Console | None = None) -> int:
+async def run_doctor(settings: Settings, console: Console | None = None, *, send_test: bool = False,
+                     new_secrets_key: bool = False) -> int:
     console = console or Console(highlight=False)
+    if new_secrets_key:  # nothing else: print a key to put in THORBOT_SECRETS_KEY
+        console.print(SecretBox.new_key(), markup=False)
+        return 0
     for secret in settings.secret_values():
         register_secret(secret)
     sections: list[tuple[str, Callable[[], Awaitable[list[Check]]]]] = [
         ("Slack", lambda: slack_checks(settings)), ("Thor", lambda: thor_checks(settings)),
         ("Redis", lambda: redis_checks(settings)),
+        ("Pagers", lambda: pager_checks(settings, send_test, datetime.now(tz=UTC))),
     ]
     checks = settings_checks(settings, dict(os.environ))
     _print(console, "Settings", checks)

@@ -46,7 +46,8 @@ Prints the status card of the chargebox with that id, or whose name matches, str
 4 several matches (their ids are listed)."""),
     "doctor": ("check every setting, Slack, Thor and Redis", """\
 Checks each setting, Slack (auth.test, the bot's scopes against manifest.yml), Thor (key, source
-IP, REST enabled: one list call) and Redis (reachable, persistence, eviction), and prints one
+IP, REST enabled: one list call), Redis (reachable, persistence, eviction) and each channel's
+pager (its key opens; --send-test sends a test event, triggered then resolved), and prints one
 line per check with the fix. Exit status 1 when a check failed. Run it first when deploying."""),
     "report": ("the reliability report from thorbot's history", """\
 Connectivity uptime per box (NEVI's formula), outages, MTTR, unknown time and charge success,
@@ -75,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     command("socket")
     status = command("status")
     status.add_argument("query", nargs="+", help="chargebox id or name")
-    command("doctor")
+    doctor = command("doctor")
+    doctor.add_argument("--send-test", action="store_true",
+                        help="send each connected pager a test event (triggered, then resolved at once)")
+    doctor.add_argument("--new-secrets-key", action="store_true",
+                        help="print a new key for THORBOT_SECRETS_KEY and exit")
     report = command("report")
     report.add_argument("words", nargs="*", metavar="[box|name|all] [7d|30d|YYYY-MM|12m]",
                         help="a box (id or name) or all (default), then the period (default 30d)")
@@ -168,7 +173,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.
     if args.cmd == "doctor":
         from thorbot.cli.doctor import run_doctor
 
-        return await run_doctor(settings)
+        return await run_doctor(settings, send_test=args.send_test, new_secrets_key=args.new_secrets_key)
     if args.cmd == "demo":
         from thorbot.demo.run import run_demo
 

@@ -104,7 +104,13 @@ def render_alert(incidents: list[Incident], now: datetime, *, mention: str | Non
 def _state_lines(state: MessageState, *, boxes: int = 1) -> list[str]:
     lines = []
     if state.ack is not None:
-        lines.append(f":eyes: Acknowledged by <@{state.ack.user}> {slack_date(state.ack.at)}")
+        ack = state.ack
+        if ack.via is None:
+            lines.append(f":eyes: Acknowledged by <@{ack.user}> {slack_date(ack.at)}")
+        else:
+            verb = "Resolved" if ack.resolved else "Acknowledged"
+            lines.append(f":eyes: {verb} in {escape(ack.via)} by {escape(truncate(ack.name or 'someone', 80))} "
+                         f"{slack_date(ack.at)}" + (" (the box itself is still being watched)" if ack.resolved else ""))
     if state.snoozed_until is not None:
         who = f" by <@{state.snoozed_by}>" if state.snoozed_by else ""
         them = "it" if boxes == 1 else "them"

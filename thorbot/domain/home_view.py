@@ -56,7 +56,8 @@ def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, A
     blocks.append(header("Open incidents"))
     incident_lines = []
     for incident, ack in incidents[:MAX_LINES]:
-        taken = f" · :eyes: <@{ack.user}> {slack_date(ack.at)}" if ack else " · *not acknowledged*"
+        taken = f" · :eyes: {escape(ack.who) if ack.via else ack.who} {slack_date(ack.at)}" if ack else \
+            " · *not acknowledged*"
         incident_lines.append(incident_line(incident, now) + taken)
     blocks.append(section("\n".join(incident_lines) if incident_lines else "No open incidents."))
     blocks.append(header("Connectors needing a look"))

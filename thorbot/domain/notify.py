@@ -27,6 +27,10 @@ Rules (each has a test in tests/domain/test_notify.py):
   once per episode of that connector.
 - Remote stops: the outcome of a stop someone asked for from Slack ("confirmed" or "not confirmed")
   goes in the thread of the audit message of that request, wherever it is, watched or not.
+- Pages: one per alert message, to the channel's pager (domain/pager.py), in a queue of their own so a
+  pager that is down never holds back Slack; a trigger handled in Slack within the channel's delay
+  (acknowledged, or resolved) is skipped, and so are its acknowledge and resolve.
+- Handoffs: one line in the channel each time a rotation changes who is on call.
 - Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
   recoveries of the same moment); one waiting for a retry holds back those after it.
 - Dead letters: a message Slack has not taken for 24 hours is dropped (and logged as an error).
@@ -60,12 +64,16 @@ class JobKind(StrEnum):
     STOP_OUTCOME = "stop_outcome"
     DIGEST = "digest"
     CONNECTOR_NOTICE = "connector_notice"
+    PAGE = "page"
+    PAGER_NOTICE = "pager_notice"
+    HANDOFF = "handoff"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
               JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
-              JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4}
+              JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4, JobKind.PAGE: 1, JobKind.PAGER_NOTICE: 6,
+              JobKind.HANDOFF: 0}
 
 
 class _Job(BaseModel):
@@ -184,8 +192,30 @@ class ConnectorNoticeJob(_Job):
     detail: str
 
 
+class PageJob(_Job):
+    """One event for the page of one alert message, in the queue `page:<channel>` (domain/pager.py)."""
+
+    kind: Literal[JobKind.PAGE] = JobKind.PAGE
+    alert_channel: str
+    message_ts: str
+    action: Literal["trigger", "acknowledge", "resolve"]
+    by: str | None = None
+
+
+class PagerNoticeJob(_Job):
+    kind: Literal[JobKind.PAGER_NOTICE] = JobKind.PAGER_NOTICE
+    reason: str
+
+
+class HandoffJob(_Job):
+    kind: Literal[JobKind.HANDOFF] = JobKind.HANDOFF
+    user: str
+    until: datetime
+
+
 Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob | EscalateDmJob | StuckJob
-                | StopOutcomeJob | DigestJob | ConnectorNoticeJob, Field(discriminator="kind")]
+                | StopOutcomeJob | DigestJob | ConnectorNoticeJob | PageJob | PagerNoticeJob | HandoffJob,
+                Field(discriminator="kind")]
 _JOBS: TypeAdapter[Job] = TypeAdapter(Job)
 
 
@@ -278,6 +308,14 @@ def connector_notice_jobs(box_id: str, connector: int, notice: Literal["occupied
                                since=since, detail=detail) for channel in channels]
 
 
+def page_jobs(action: Literal["trigger", "acknowledge", "resolve"], channel: str, ts: str, now: datetime, *,
+              delay: float = 0.0, by: str | None = None) -> list[Job]:
+    """The page event for one alert message; a delayed trigger is created (and so due) `delay` seconds later.
+    Its own queue (`page:<channel>`): a pager that is down never holds back the channel's Slack messages."""
+    return [PageJob(id=f"page:{action}:{channel}:{ts}", channel=f"page:{channel}",
+                    created=now + timedelta(seconds=delay), alert_channel=channel, message_ts=ts, action=action, by=by)]
+
+
 def stop_outcome_job(stop_id: str, channel: str, thread_ts: str, confirmed: bool, now: datetime) -> Job:
     return StopOutcomeJob(id=f"stop_outcome:{stop_id}", channel=channel, created=now, message_ts=thread_ts,
                           stop_id=stop_id, confirmed=confirmed)
@@ -310,6 +348,8 @@ class Skip(StrEnum):
     GROUP_TARGET = "the on-call target is a group: the thread is enough"
     DM_RETRY = "a DM is sent at most once"
     FORGOTTEN = "the incident is no longer recorded"
+    NO_PAGER = "the channel has no pager any more"
+    NEVER_PAGED = "its trigger was never sent"
 
 
 def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = False, alert_posted: bool = True,

@@ -45,8 +45,18 @@ class OnCall(BaseModel):
 class Ack(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    user: str
+    user: str                # a Slack user id ("" when acknowledged in the pager)
     at: datetime
+    via: str | None = None   # "PagerDuty": acknowledged (or resolved) there
+    name: str | None = None  # who, as the pager names them
+    resolved: bool = False   # resolved in the pager (the box itself may still be down)
+
+    @property
+    def who(self) -> str:
+        """ "<@U…>", or "Ana Ruiz in PagerDuty" (the pager's name for them, escaped by the caller)."""
+        if self.via is None:
+            return f"<@{self.user}>"
+        return f"{self.name or 'someone'} in {self.via}"
 
 
 def parse_oncall(text: str) -> OnCall | None:

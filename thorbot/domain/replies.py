@@ -20,6 +20,11 @@ HELP_LINES = [
     "*`/chargebox list`* — this channel's subscriptions with live status, problems first",
     "*`/chargebox oncall @person|@group`* — who alerts here mention; `/chargebox oncall` shows it, "
     "`/chargebox oncall clear` removes it",
+    "*`/chargebox rotation @a @b weekly mon 09:00 [zone]`* (or `daily 09:00`) — hand the pager over on a "
+    "schedule; `/chargebox rotation` shows who is on call and the next handoffs, `rotation override @b until fri "
+    "18:00` covers a shift, `rotation off` stops it",
+    "*`/chargebox pager`* — page PagerDuty (or any pager, by a signed webhook) for this channel's alerts; "
+    "`/chargebox pager off` disconnects it",
     "*`/chargebox mute <id|name|all> <duration>`* — maintenance: record incidents but post nothing, e.g. `2h`, "
     "`30m`, `1d`; `/chargebox unmute <id|name|all>` ends it (reports count it as excluded maintenance)",
     "*`/chargebox report [<id|name>|all] [7d|30d|2026-10|12m]`* — reliability: uptime, outages, MTTR, charge "

@@ -86,9 +86,42 @@ class SetDigest:
     words: tuple[str, ...]  # empty: show the channel's digest
 
 
+@dataclass(frozen=True)
+class ShowRotation:
+    pass
+
+
+@dataclass(frozen=True)
+class SetRotation:
+    words: tuple[str, ...]  # `@a @b weekly mon 09:00 [zone]` (domain/rotation.py reads them)
+
+
+@dataclass(frozen=True)
+class OverrideRotation:
+    user: str
+    until: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RotationOff:
+    pass
+
+
+@dataclass(frozen=True)
+class ConnectPager:
+    """`/chargebox pager`: shows the channel's pager; for an admin, opens the form to connect one."""
+
+
+@dataclass(frozen=True)
+class PagerOff:
+    pass
+
+
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
-                | Mute | Unmute | ShowReport | SetDigest)
-CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest)
+                | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | OverrideRotation | RotationOff
+                | ConnectPager | PagerOff)
+CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
+                    OverrideRotation, RotationOff, PagerOff)
 _PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
@@ -123,7 +156,36 @@ def parse_command(raw_text: str) -> SlashCommand:
         return _report(rest)
     if lowered == "digest":
         return SetDigest(tuple(rest.split()))
+    if lowered == "rotation":
+        return _rotation(rest)
+    if lowered == "pager":
+        return _pager(rest)
     return _card(text, verb, rest)
+
+
+def _rotation(rest: str) -> SlashCommand:
+    words = rest.split()
+    if not words:
+        return ShowRotation()
+    if words[0].lower() in ("off", "clear", "none", "remove") and len(words) == 1:
+        return RotationOff()
+    if words[0].lower() == "override":
+        target = parse_oncall(words[1]) if len(words) > 1 else None
+        if target is None or target.kind != "user" or len(words) < 3 or words[2].lower() != "until":
+            raise UsageError("Cover a shift with `/chargebox rotation override @person until fri 18:00` (or `4h`, "
+                             "`tomorrow 09:00`, `2026-12-24 09:00`).")
+        return OverrideRotation(target.id, tuple(words[3:]))
+    return SetRotation(tuple(words))
+
+
+def _pager(rest: str) -> SlashCommand:
+    word = rest.strip().lower()
+    if not word or word in ("connect", "setup", "set"):
+        return ConnectPager()
+    if word in ("off", "clear", "none", "remove", "disconnect"):
+        return PagerOff()
+    raise UsageError("`/chargebox pager` shows (and, for an admin, connects) this channel's pager; "
+                     "`/chargebox pager off` disconnects it.")
 
 
 def _card(text: str, verb: str, rest: str) -> ShowCard:
@@ -140,7 +202,7 @@ def _card(text: str, verb: str, rest: str) -> ShowCard:
 
 
 VERBS = ("help", "list", "subscribe", "unsubscribe", "oncall", "mute", "unmute", "report", "digest", "status",
-         "subscriptions")
+         "subscriptions", "rotation", "pager")
 
 
 def _did_you_mean(word: str) -> str | None:

@@ -16,6 +16,7 @@ from thorbot.domain.text import escape, slack_date
 from thorbot.errors import SlackError, ThorError
 from thorbot.serve.reply import tell
 from thorbot.services.alert_state import redraw_alert
+from thorbot.services.pages import enqueue_page
 
 log = logging.getLogger(__name__)
 MAX_REFRESH_CARDS = 5
@@ -60,10 +61,13 @@ class AlertActions:
             return
         if not await self.oncall.set_ack(channel, ts, Ack(user=user, at=self.ctx.clock())):
             taken = await self.oncall.ack(channel, ts)
-            await tell(respond, f":eyes: Already acknowledged by <@{taken.user if taken else '?'}>.")
+            await tell(respond, f":eyes: Already acknowledged by {escape(taken.who) if taken else '?'}.")
             return
         await self.redraw(channel, ts)
-        await tell(respond, ":eyes: You acknowledged this alert; escalation has stopped.")
+        paged = await enqueue_page(self.ctx.stores.pagers, self.store, "acknowledge", channel, ts, self.ctx.clock(),
+                                   by=user)
+        await tell(respond, ":eyes: You acknowledged this alert; escalation has stopped" +
+                   (" and the page is acknowledged too." if paged else "."))
 
     async def snooze(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
                      ) -> None:

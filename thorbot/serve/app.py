@@ -33,6 +33,7 @@ from thorbot.serve import cards
 from thorbot.serve.alert_actions import AlertActions
 from thorbot.serve.commands import on_chargebox
 from thorbot.serve.home import publish_home
+from thorbot.serve.pager import PAGER_CALLBACK, PagerForms
 from thorbot.serve.reports import download_csv
 from thorbot.serve.stop import StopActions
 
@@ -62,6 +63,7 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
     )
     alerts = AlertActions(ctx)
     stops = StopActions(ctx)
+    forms = PagerForms(ctx, slack, poster)
 
     @app.middleware
     async def pooled_respond(context: Any, body: dict[str, Any], next: Next) -> BoltResponse:
@@ -86,7 +88,7 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
 
     @app.command("/chargebox")
     async def chargebox(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await on_chargebox(ctx, slack, command, ack, respond)
+        await on_chargebox(ctx, slack, command, ack, respond, forms)
 
     @app.action(ACTION_SHARE)
     async def share(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
@@ -103,6 +105,7 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
     app.action(ACTION_ALERT_REFRESH)(alerts.refresh)
     app.action(ACTION_STOP)(stops.click)
     app.view(STOP_CALLBACK)(stops.submit)
+    app.view(PAGER_CALLBACK)(forms.submit)
 
     @app.action(ACTION_REPORT_CSV)
     async def report_csv(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:

@@ -18,14 +18,20 @@ from thorbot.domain import replies
 from thorbot.domain.slash_commands import (
     CHANGES_SETTINGS,
     ClearOnCall,
+    ConnectPager,
     Help,
     ListSubscriptions,
     Mute,
+    OverrideRotation,
+    PagerOff,
+    RotationOff,
     SetDigest,
     SetOnCall,
+    SetRotation,
     ShowCard,
     ShowOnCall,
     ShowReport,
+    ShowRotation,
     SlashCommand,
     Subscribe,
     Unmute,
@@ -35,20 +41,21 @@ from thorbot.domain.slash_commands import (
 from thorbot.errors import UsageError
 from thorbot.serve.cards import answer_query
 from thorbot.serve.oncall import oncall_payload
+from thorbot.serve.pager import PagerForms, pager_off, rotation_payload
 from thorbot.serve.permissions import may_change
 from thorbot.serve.reply import Payload, answer
 from thorbot.serve.reports import digest_payload, report_payload
 from thorbot.serve.subscriptions import subscriptions_payload
 
 WORKING = ":hourglass_flowing_sand:"
-IN_A_DM = ("Subscriptions, on-call and mutes belong to a channel: run this in the channel that should get the "
-           "alerts (and invite @thorbot there if it is private).")
+IN_A_DM = ("Subscriptions, on-call, rotations, pagers and mutes belong to a channel: run this in the channel that "
+           "should get the alerts (and invite @thorbot there if it is private).")
 NOT_AN_ADMIN = ("Only thorbot admins may change subscriptions, on-call and mutes in this workspace "
                 "(`THORBOT_ADMINS`). Ask one of them, or use `/chargebox list` and status cards freely.")
 
 
 async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any], ack: AsyncAck,
-                       respond: AsyncRespond) -> None:
+                       respond: AsyncRespond, forms: PagerForms) -> None:
     channel = str(command.get("channel_id", ""))
     try:
         parsed = parse_command(str(command.get("text", "")))
@@ -67,6 +74,13 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
         return
     if isinstance(parsed, CHANGES_SETTINGS) and channel.startswith("D"):
         await ack(**replies.simple(IN_A_DM, emoji=":information_source:"))
+        return
+    if isinstance(parsed, ConnectPager):  # the form must open within the trigger's 3 seconds: no "working…" first
+        await ack()
+        user = str(command.get("user_id", ""))
+        may = await may_change(ctx.settings, ctx.stores.oncall, slack, user)
+        await respond(**await forms.open(channel, user, str(command.get("trigger_id", "")),
+                                         str(command.get("response_url", "")), may))
         return
     working = ("Checking with Thor…" if isinstance(parsed, Subscribe | ListSubscriptions) else
                "Building the report…" if isinstance(parsed, ShowReport) else "Updating…")
@@ -88,4 +102,8 @@ async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channe
         return await report_payload(ctx, parsed, channel)
     if isinstance(parsed, SetDigest):
         return await digest_payload(ctx, slack, parsed, channel, user)
+    if isinstance(parsed, ShowRotation | SetRotation | OverrideRotation | RotationOff):
+        return await rotation_payload(ctx, slack, parsed, channel, user)
+    if isinstance(parsed, PagerOff):
+        return await pager_off(ctx, channel)
     return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above

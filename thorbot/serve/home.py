@@ -38,7 +38,7 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
     summaries = []
     for channel in sorted(channels_with_subs & mine):
         ids, whole = await store.channel_subscriptions(channel)
-        target = await oncall.oncall(channel)
+        target = await oncall.target(channel, ctx.clock())
         summaries.append(ChannelSummary(channel, len(ids), whole, target.mention if target else None))
     now = ctx.clock()
     month = parse_period("30d", now, ctx.settings.timezone)

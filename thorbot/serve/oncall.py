@@ -25,6 +25,10 @@ async def oncall_payload(ctx: AppContext, parsed: ShowOnCall | SetOnCall | Clear
     """The answer to oncall / mute / unmute in `channel` (the caller has acked already)."""
     oncall = ctx.stores.oncall
     if isinstance(parsed, ShowOnCall):
+        if await ctx.stores.pagers.rotation(channel) is not None:
+            target = await oncall.target(channel, ctx.clock())
+            return replies.simple(f"On call in this channel now: {target.mention if target else 'nobody'}, by its "
+                                  "rotation (`/chargebox rotation` shows the next handoffs).", emoji=":bell:")
         target = await oncall.oncall(channel)
         text = (f"On call in this channel: {target.mention}. Alerts mention them; change it with "
                 "`/chargebox oncall @person|@group`, remove it with `/chargebox oncall clear`." if target else
@@ -32,8 +36,9 @@ async def oncall_payload(ctx: AppContext, parsed: ShowOnCall | SetOnCall | Clear
         return replies.simple(text, emoji=":bell:")
     if isinstance(parsed, SetOnCall):
         await oncall.set_oncall(channel, parsed.target)
-        return replies.simple(f"Alerts in this channel now mention {parsed.target.mention}; recoveries ping no one.",
-                              emoji=":bell:")
+        replaced = await ctx.stores.pagers.clear_rotation(channel)
+        return replies.simple(f"Alerts in this channel now mention {parsed.target.mention}; recoveries ping no one."
+                              + (" (This replaces the channel's rotation.)" if replaced else ""), emoji=":bell:")
     if isinstance(parsed, ClearOnCall):
         removed = await oncall.clear_oncall(channel)
         return replies.simple("Alerts here no longer mention anyone." if removed else "Nobody was on call here.",

@@ -1,4 +1,5 @@
-"""HTTP entry point for `thorbot serve`: POST /slack/events, GET /healthz, POST /thor/notifications/<token>.
+"""HTTP entry point for `thorbot serve`: POST /slack/events, GET /healthz, POST /thor/notifications/<token>,
+POST /pagerduty/webhook.
 
 Slack's signature is checked here, on the raw body, before anything parses it: an unsigned or
 forged request costs one short log line and a 401, whatever its body holds.
@@ -17,14 +18,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
 from thorbot.adapters.store import RedisDown
+from thorbot.serve.pager import PagerDutyWebhook
 from thorbot.serve.thor_webhook import ThorWebhook
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack payloads are small; refuse anything absurd before signature checks
 
 
-def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: ThorWebhook | None = None
-                  ) -> web.Application:
+def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: ThorWebhook | None = None,
+                  pagerduty: PagerDutyWebhook | None = None) -> web.Application:
     """`thorbot serve`'s routes: Slack's events, the health check, and Thor's notifications when configured."""
     verifier = SignatureVerifier(signing_secret)
 
@@ -53,6 +55,8 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
     app.router.add_get("/healthz", healthz)
     if webhook is not None:
         webhook.route(app)
+    if pagerduty is not None:
+        pagerduty.route(app)
     return app
 
 

@@ -79,6 +79,7 @@ class FakeSlack:
         self.history_denied: set[str] = set()          # public channels the bot posts in without being a member
         self.files: list[dict[str, Any]] = []           # files shared (files_upload_v2), with their content
         self.user_zones: dict[str, str] = {}            # user → tz (users.info)
+        self.unknown_users: set[str] = set()            # users.info: user_not_found (not in the workspace)
         self._uploads: dict[str, bytes] = {}
         self.team_id = "T0FAKE"                        # the workspace the app is installed in (auth.test)
         self.scopes: list[str] = list(BOT_SCOPES)      # granted to the bot token (auth.test's x-oauth-scopes)
@@ -249,7 +250,7 @@ class FakeSlack:
 
     def _users_info(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         user = str(body.get("user", ""))
-        if not user.startswith(("U", "W")):
+        if not user.startswith(("U", "W")) or user in self.unknown_users:
             return 200, {"ok": False, "error": "user_not_found"}, {}
         info: dict[str, Any] = {"id": user, "name": user.lower()}
         if user in self.user_zones:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from thorbot.adapters.housekeeping import sweep, sweep_due
@@ -24,6 +24,7 @@ from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.lease import Lease, LostLease
 from thorbot.worker.outbox import Outbox
+from thorbot.worker.pages import Rotations
 from thorbot.worker.poller import Poller, PollReport
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ class Worker:
 
     def __init__(self, worker_id: str, settings: Settings, stores: Stores, clock: Callable[[], datetime],
                  lease: Lease, poller: Poller, outbox: Outbox, digester: Digester,
-                 escalator: Escalator) -> None:
+                 escalator: Escalator, rotations: Rotations,
+                 closing: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.id = worker_id
         self.settings = settings
         self.store = stores.boxes
@@ -49,6 +51,8 @@ class Worker:
         self.outbox = outbox
         self.digester = digester
         self.escalator = escalator
+        self.rotations = rotations
+        self._closing = list(closing)  # what to close when the worker stops (the pager's HTTP client)
         self.is_leader = False
         self._poll_soon = asyncio.Event()
         self.cycles = 0
@@ -82,6 +86,7 @@ class Worker:
         if self.escalator.rules.escalates:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)
+        await self.rotations.run(self.clock(), self.token, self.store.commit)
         await self._housekeeping()
         try:
             await self.outbox.deliver_due()
@@ -140,6 +145,13 @@ class Worker:
                 with contextlib.suppress(*RedisDown):
                     await self.store.release_lease(self.token)
                     log.info("worker %s released the lease", self.id)
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        for close in self._closing:
+            with contextlib.suppress(Exception):
+                await close()
+        self._closing = []
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
@@ -89,6 +89,17 @@ class Sender(Protocol):
         ...
 
 
+class DirectSender(Sender, Protocol):
+    """A kind delivered somewhere other than Slack (a pager): `deliver` sends it, raising RetryLater to keep it
+    for later; claimed and fenced by the lease like a post. Its receiver must take a repeat harmlessly (a
+    crash after it took the event and before the outbox settled it sends it again)."""
+
+    direct: bool
+
+    async def deliver(self, channel: str, jobs: list[Job], now: datetime) -> None:
+        ...
+
+
 @dataclass(frozen=True)
 class Posted:
     """An earlier post that already carries a job: its ts and the incidents it names."""
@@ -134,6 +145,9 @@ class Outbox:
 
     async def _step(self, channel: str, jobs: list[Job]) -> None:
         sender = self.senders[jobs[0].kind]
+        if getattr(sender, "direct", False):
+            await self._direct(channel, jobs, cast(DirectSender, sender))
+            return
         where = await sender.where(channel, jobs)
         if where.dm_to is None:  # an earlier attempt may have landed: settle what it carried first
             for earlier in (await self._settle_already_posted(channel, jobs, where.thread_ts)).values():
@@ -155,6 +169,28 @@ class Outbox:
         if ts is not None:
             await sender.landed(channel, ts, ids, where)
 
+    async def _direct(self, channel: str, jobs: list[Job], sender: DirectSender) -> None:
+        plan = await sender.plan(channel, jobs, self.clock())
+        for job, why in plan.skip:
+            log.info("not sending %s: %s", job.id[:120], why.value)
+            await self.store.delivered([job], channel, None, [])
+        if plan.message is None or not plan.message.jobs:
+            return
+        jobs = plan.message.jobs
+        await self._claim(jobs, uuid.uuid4().hex[:16], None)
+        await sender.deliver(channel, jobs, self.clock())
+        await self.store.delivered(jobs, channel, None, [])
+
+    async def _claim(self, jobs: list[Job], batch: str, incident_ids: list[str] | None) -> None:
+        """Claim the attempt under the lease, and check the lease still holds by this worker's clock: a worker
+        that lost it while paused or cut off must not send what the new leader is about to send."""
+        sent = self.lease.sending()
+        if not await self.store.claim_for_post(self.lease.token, self.lease.timing.ttl, jobs, batch, incident_ids):
+            self.lease.lost()
+            raise LostLease()
+        self.lease.renewed(sent)
+        self.lease.check()
+
     async def _post(self, channel: str, jobs: list[Job], payload: Payload, where: Where, *,
                     incident_ids: list[str]) -> str | None:
         """Post once, claiming the attempt first; None when Slack refused for good (the jobs are dropped)."""
@@ -170,16 +206,9 @@ class Outbox:
                 raise self._retry(exc, jobs) from exc
         batch = uuid.uuid4().hex[:16]
         await self._pace(target)
-        # Fenced by the leader lease (and renewing it): a worker that lost the lease while paused or cut off
-        # must not post what the new leader is about to post. Redis saying yes is not enough: the yes must
-        # come back while the lease still holds by this worker's clock, checked right before the post.
-        sent = self.lease.sending()
-        if not await self.store.claim_for_post(self.lease.token, self.lease.timing.ttl, jobs, batch,
-                                               incident_ids or None):
-            self.lease.lost()
-            raise LostLease()
-        self.lease.renewed(sent)
-        self.lease.check()
+        # Fenced by the leader lease (and renewing it). Redis saying yes is not enough: the yes must come back
+        # while the lease still holds by this worker's clock, checked right before the post.
+        await self._claim(jobs, batch, incident_ids or None)
         try:
             ts = await self.slack.post_message(target, payload, thread_ts=where.thread_ts,
                                                metadata={"event_type": EVENT_TYPE, "event_payload": {"batch": batch}})

@@ -37,6 +37,7 @@ from thorbot.domain.report_view import digest_facts, render_digest
 from thorbot.domain.session_messages import SessionView, render_connector_notice, render_stop_outcome, render_stuck
 from thorbot.domain.sessions import started_by, stop_id_tag
 from thorbot.services.alert_state import redraw_alert
+from thorbot.services.pages import enqueue_page
 from thorbot.services.reports import gather_report
 from thorbot.worker.outbox import Message, Plan, Sender, Where
 
@@ -93,7 +94,7 @@ class Alerts(_Base):
                 skip.append((job, why))
         if not shown:
             return Plan(skip)
-        target = await self.oncall.oncall(channel)
+        target = await self.oncall.target(channel, now)
         mention = target.mention if target else None
 
         def render(posted: list[Job]) -> Payload:
@@ -103,11 +104,14 @@ class Alerts(_Base):
                                                                        for j in posted]))
 
     async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
-        """An alert with someone on call, still open, is watched for escalation."""
-        if self.facts.escalate_max <= 0 or await self.oncall.oncall(channel) is None:
+        """An alert still open pages the channel's pager (if it has one), and with someone on call is watched for
+        escalation."""
+        now = self.facts.clock()
+        if not any(i.resolved is None for i in await self.store.incidents(incident_ids)):
             return
-        if any(i.resolved is None for i in await self.store.incidents(incident_ids)):
-            await self.oncall.schedule_escalation(channel, ts, self.facts.clock())
+        await enqueue_page(self.facts.stores.pagers, self.store, "trigger", channel, ts, now)
+        if self.facts.escalate_max > 0 and await self.oncall.target(channel, now) is not None:
+            await self.oncall.schedule_escalation(channel, ts, now)
 
 
 class Recoveries(_Base):
@@ -127,8 +131,13 @@ class Recoveries(_Base):
         return Plan(message=Message(jobs, self.one(render_recovery(incident))))
 
     async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
-        if where.thread_ts is not None:  # the alert itself now shows it resolved
-            await redraw_alert(self.store, self.oncall, self.facts.slack, channel, where.thread_ts,
+        if where.thread_ts is None:
+            return
+        # The alert itself now shows it resolved; once all it named has, its page resolves too.
+        await redraw_alert(self.store, self.oncall, self.facts.slack, channel, where.thread_ts, self.facts.clock())
+        named = await self.store.incidents(await self.store.message_incidents(channel, where.thread_ts))
+        if named and all(i.resolved is not None for i in named):
+            await enqueue_page(self.facts.stores.pagers, self.store, "resolve", channel, where.thread_ts,
                                self.facts.clock())
 
 
@@ -151,7 +160,7 @@ class Escalations(_Base):
     async def where(self, channel: str, jobs: list[Job]) -> Where:
         job = cast(EscalateJob | EscalateDmJob, jobs[0])
         if isinstance(job, EscalateDmJob):  # "" when nobody can be DMed: `plan` skips it then
-            target = await self.oncall.oncall(channel)
+            target = await self.oncall.target(channel, self.facts.clock())
             return Where(dm_to=target.id if target is not None and target.kind == "user" else "")
         return Where(thread_ts=job.message_ts)
 
@@ -159,7 +168,7 @@ class Escalations(_Base):
         job = cast(EscalateJob | EscalateDmJob, jobs[0])
         incidents = [i for i in await self.store.incidents(await self.store.message_incidents(channel, job.message_ts))
                      if i.resolved is None]
-        target = await self.oncall.oncall(channel)
+        target = await self.oncall.target(channel, now)
         needed = bool(incidents) and await self.oncall.ack(channel, job.message_ts) is None
         why = skip_reason(job, now=now, still_needed=needed,
                           target_is_person=target is not None and target.kind == "user")

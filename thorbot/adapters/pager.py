@@ -1,0 +1,67 @@
+"""The HTTP side of pages: PagerDuty's Events API v2, and a channel's signed webhook.
+
+PagerDuty (events-API-v2 overview): 202 accepted; 400 a malformed event (a bad routing key included);
+429 too many (about 120 events a minute per routing key) and 5xx: retry later. A routing key that was
+revoked or never existed is refused too (403/404 from some deployments): thorbot treats any other 4xx
+as permanent and says so in the channel, once. A webhook is treated the same way (2xx is delivered).
+Errors name the host only: a webhook URL's path or query may hold a token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from thorbot.domain.pager import body_of, host_of, signature
+from thorbot.errors import PagerRejected, PagerRetry
+
+TIMEOUT = 10.0
+SIGNATURE_HEADER = "X-Thorbot-Signature"
+EVENT_HEADER = "X-Thorbot-Event-Id"
+
+
+class PagerClient:
+    def __init__(self, events_url: str, *, timeout: float = TIMEOUT) -> None:
+        self.events_url = events_url
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def pagerduty(self, event: dict[str, Any]) -> None:
+        await self._send(self.events_url, body_of(event), {})
+
+    async def webhook(self, url: str, event: dict[str, Any], secret: str) -> None:
+        body = body_of(event)
+        await self._send(url, body, {SIGNATURE_HEADER: signature(body, secret), EVENT_HEADER: str(event["id"])})
+
+    async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        host = host_of(url)
+        try:
+            response = await self._http.post(url, content=body, headers={"Content-Type": "application/json",
+                                                                         "User-Agent": "thorbot", **headers})
+        except httpx.TimeoutException:
+            raise PagerRetry(f"{host} did not answer in {TIMEOUT:g} s", code="timeout") from None
+        except httpx.HTTPError as exc:
+            raise PagerRetry(f"cannot reach {host} ({type(exc).__name__})", code="network") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 429:
+            raise PagerRetry(f"{host} asks to slow down (429)", code="rate_limited", status=status,
+                             retry_after=_retry_after(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise PagerRetry(f"{host} failed ({status})", code="server_error", status=status)
+        if status == 400:
+            raise PagerRejected(f"{host} refused the event as malformed (400): check the routing key",
+                                code="bad_request", status=status)
+        raise PagerRejected(f"{host} refused the key ({status}): it may have been revoked", code="refused",
+                            status=status)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(300.0, max(1.0, float(value))) if value else 30.0
+    except ValueError:
+        return 30.0

@@ -1,0 +1,216 @@
+"""Pages: what thorbot sends a channel's pager (PagerDuty's Events API v2, or a signed webhook). Pure.
+
+One page per alert *message*: a storm Slack gets as one grouped message is one page, not a thousand.
+Its key (PagerDuty's `dedup_key`, the webhook's `incident_id`) is `thorbot:<channel>:<message ts>`, so a
+retried trigger lands on the same PagerDuty alert, and PagerDuty's own webhook names the Slack message
+back. Trigger when the alert is posted (after the channel's delay, if still unacknowledged then);
+acknowledge when someone acknowledges it in Slack; resolve when every incident in it has resolved.
+A trigger skipped (acknowledged or resolved within the delay) skips its resolve too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from thorbot.domain.alerts import impact, what_plain
+from thorbot.domain.blocks import message, section
+from thorbot.domain.incidents import Incident
+from thorbot.domain.text import escape, slack_date, truncate
+
+PagerKind = Literal["pagerduty", "webhook"]
+PageAction = Literal["trigger", "acknowledge", "resolve"]
+MAX_DELAY = 3600
+KEY_PREFIX = "thorbot:"
+MAX_SUMMARY = 1024  # PagerDuty's limit on payload.summary
+MAX_DETAILS = 50    # incidents listed in one page's details
+_ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
+SEVERITY = {"offline": "critical", "silent": "critical", "gone": "critical", "failed_starts": "error",
+            "quiet": "error", "inactive": "warning"}
+SEVERITY_ORDER = ("critical", "error", "warning", "info")
+
+
+class PagerLink(BaseModel):
+    """A channel's pager. `sealed` is the routing key or the webhook's signing secret, encrypted (never shown)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: PagerKind
+    sealed: str
+    url: str | None = None   # the webhook's URL (PagerDuty's comes from THORBOT_PAGERDUTY_EVENTS_URL)
+    delay: int = 0           # seconds after the alert before paging, if still unacknowledged then
+    by: str | None = None
+    at: datetime | None = None
+
+    def __repr__(self) -> str:  # the sealed secret stays out of logs and tracebacks
+        return f"PagerLink(kind={self.kind!r}, url={_host(self.url)!r}, delay={self.delay})"
+
+    __str__ = __repr__
+
+
+def page_key(channel: str, ts: str) -> str:
+    return f"{KEY_PREFIX}{channel}:{ts}"
+
+
+def parse_page_key(key: str) -> tuple[str, str] | None:
+    """(channel, ts) from a page's key, or None when it is not one of thorbot's."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    channel, _, ts = key[len(KEY_PREFIX):].partition(":")
+    if not re.fullmatch(r"[CGD][A-Z0-9]{2,30}", channel) or not re.fullmatch(r"\d{1,12}\.\d{1,9}", ts):
+        return None
+    return channel, ts
+
+
+def routing_key_problem(key: str) -> str | None:
+    """Why a pasted Events API v2 routing key cannot be one (it is 32 letters and digits), or None."""
+    if not _ROUTING_KEY.match(key.strip()):
+        return ("that is not an Events API v2 integration key: it is 32 letters and digits, from the service's "
+                "Integrations tab in PagerDuty")
+    return None
+
+
+def webhook_problem(url: str, secret: str) -> str | None:
+    """Why a webhook URL or signing secret cannot be used, or None. HTTPS only, except to this machine."""
+    url = url.strip()
+    loopback = re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)", url)
+    if not (url.startswith("https://") or loopback) or len(url) > 500 or any(c.isspace() for c in url):
+        return "the webhook URL must start with https:// (and be under 500 characters)"
+    if len(secret.strip()) < 16:
+        return "the signing secret must be at least 16 characters (your receiver checks the signature with it)"
+    return None
+
+
+def summary(incidents: list[Incident]) -> str:
+    if len(incidents) == 1:
+        incident = incidents[0]
+        return f"{incident.name} ({incident.box_id}): {what_plain(incident)}"[:MAX_SUMMARY]
+    kinds: dict[str, int] = {}
+    for incident in incidents:
+        kinds[what_plain(incident)] = kinds.get(what_plain(incident), 0) + 1
+    parts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return f"{len(incidents)} chargeboxes: {parts}"[:MAX_SUMMARY]
+
+
+def severity(incidents: list[Incident]) -> str:
+    found = {SEVERITY.get(i.kind, "warning") for i in incidents}
+    return next((s for s in SEVERITY_ORDER if s in found), "warning")
+
+
+def details(incidents: list[Incident]) -> list[dict[str, Any]]:
+    """What the pager shows of each incident (ids and words only: no Thor data beyond them)."""
+    return [{"box_id": i.box_id, "name": i.name, "what": what_plain(i), "connector": i.connector,
+             "impact": impact(i).replace(":busts_in_silhouette: ", ""), "since": i.started.isoformat(),
+             "resolved": i.resolved.isoformat() if i.resolved else None, "card": f"/chargebox {i.box_id}"}
+            for i in incidents[:MAX_DETAILS]]
+
+
+def pagerduty_event(action: PageAction, routing_key: str, key: str, incidents: list[Incident], channel: str,
+                    now: datetime, by: str | None = None) -> dict[str, Any]:
+    """An Events API v2 event. Acknowledge and resolve carry only the key (PagerDuty's documented form)."""
+    event: dict[str, Any] = {"routing_key": routing_key, "event_action": action, "dedup_key": key}
+    if action != "trigger":
+        return event
+    event.update({
+        "payload": {"summary": summary(incidents), "source": incidents[0].box_id if len(incidents) == 1 else
+                    "thorbot fleet", "severity": severity(incidents), "timestamp": now.isoformat(),
+                    "component": "chargebox", "group": channel, "class": incidents[0].kind,
+                    "custom_details": {"incidents": details(incidents), "slack_channel": channel}},
+        "client": "thorbot", "links": [{"href": f"https://slack.com/app_redirect?channel={channel}",
+                                        "text": "The alert in Slack"}],
+    })
+    return event
+
+
+def webhook_event(action: PageAction, event_id: str, key: str, incidents: list[Incident], channel: str,
+                  now: datetime, by: str | None = None) -> dict[str, Any]:
+    """The signed webhook's JSON: a stable event id (receivers drop repeats by it) and the same fields."""
+    return {"id": event_id, "type": action, "incident_id": key, "occurred_at": now.isoformat(),
+            "summary": summary(incidents) if incidents else "", "severity": severity(incidents) if incidents else
+            "warning", "channel": channel, "by": by, "incidents": details(incidents), "source": "thorbot"}
+
+
+def body_of(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signature(body: bytes, secret: str) -> str:
+    """`v1=<hex HMAC-SHA256 of the body>`: the webhook's `X-Thorbot-Signature` (PagerDuty's v3 scheme)."""
+    return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(body: bytes, header: str, secret: str) -> bool:
+    """Any of the comma-separated `v1=` signatures matches (a secret being rotated sends two)."""
+    expected = signature(body, secret)
+    return any(hmac.compare_digest(expected, s.strip()) for s in header.split(",") if s.strip())
+
+
+class PagerDutyNews(BaseModel):
+    """What PagerDuty's v3 webhook says about one of thorbot's pages."""
+
+    action: Literal["acknowledged", "resolved"]
+    channel: str
+    ts: str
+    by: str
+
+
+def read_pagerduty_webhook(payload: Any) -> PagerDutyNews | None:
+    """An `incident.acknowledged` / `incident.resolved` event about a thorbot page, or None (anything else)."""
+    event = payload.get("event") if isinstance(payload, dict) else None
+    if not isinstance(event, dict) or event.get("event_type") not in ("incident.acknowledged", "incident.resolved"):
+        return None
+    data = event.get("data")
+    key = data.get("incident_key") if isinstance(data, dict) else None
+    where = parse_page_key(key) if isinstance(key, str) else None
+    if where is None:
+        return None
+    agent = event.get("agent")
+    name = agent.get("summary") if isinstance(agent, dict) else None
+    by = name.strip()[:80] if isinstance(name, str) and name.strip() else "someone"
+    action: Literal["acknowledged", "resolved"] = ("acknowledged" if event["event_type"] == "incident.acknowledged"
+                                                   else "resolved")
+    return PagerDutyNews(action=action, channel=where[0], ts=where[1], by=by)
+
+
+def _host(url: str | None) -> str | None:
+    """A URL's scheme and host only: its path or query may hold a token."""
+    if not url:
+        return None
+    match = re.match(r"^(https?://[^/?#]+)", url)
+    return match.group(1) if match else "?"
+
+
+def host_of(url: str | None) -> str:
+    return _host(url) or "?"
+
+
+PAGER_NAMES = {"pagerduty": "PagerDuty", "webhook": "a signed webhook"}
+
+
+def render_pager_notice(reason: str) -> dict[str, Any]:
+    """Once, in the channel: its pager refused a page for good."""
+    text = (f":pager: The pager connected to this channel refused thorbot's page: {escape(truncate(reason, 300))}. "
+            "Alerts still post here. An admin can reconnect it with `/chargebox pager`.")
+    return message("The pager refused thorbot's page", [section(text)])
+
+
+def render_pager_status(link: PagerLink | None, failure: str | None) -> dict[str, Any]:
+    if link is None:
+        text = ("No pager is connected to this channel: alerts post here and mention whoever is on call. An admin "
+                "can connect PagerDuty or a signed webhook with `/chargebox pager` (a form opens; the key is never "
+                "shown in the channel).")
+    else:
+        where = PAGER_NAMES[link.kind] + (f" ({escape(host_of(link.url))})" if link.kind == "webhook" else "")
+        delay = f"{link.delay // 60} min after the alert if nobody acknowledged it" if link.delay else "with the alert"
+        since = f", connected by <@{link.by}> {slack_date(link.at)}" if link.by and link.at else ""
+        text = (f":pager: Alerts in this channel page {where}: {delay}; recoveries resolve the page, Acknowledge "
+                f"acknowledges it{since}. Disconnect with `/chargebox pager off`.")
+        if failure:
+            text += f"\n:warning: Its last page was refused: {escape(truncate(failure, 300))}."
+    return message("Pager", [section(text)], response_type="ephemeral")

@@ -1,0 +1,226 @@
+"""On-call rotations: who is on call at a moment, the next handoffs, overrides. Pure: a rotation and a clock in.
+
+A rotation hands the pager from one member to the next at a fixed local time, every day or every week
+on a weekday, in its own time zone (a handoff at 09:00 stays at 09:00 across daylight-saving changes).
+The member on call when the rotation is set is the first one named, from the latest handoff before
+then. An override puts someone else on call until a moment; when it ends, the schedule's member is
+back. Each change of who is on call (a handoff, or an override ending) is announced once in the channel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from thorbot.domain.blocks import message, section
+from thorbot.domain.oncall import parse_oncall
+from thorbot.domain.text import load_zone, slack_date
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_MEMBERS = 20
+MAX_OVERRIDE = timedelta(days=31)
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_DURATION = re.compile(r"^(\d{1,3})([hd])$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+Cadence = Literal["daily", "weekly"]
+
+
+class Override(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    since: datetime
+    until: datetime
+    by: str | None = None
+
+
+class Rotation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    members: tuple[str, ...]     # Slack user ids, in order
+    cadence: Cadence
+    weekday: int = 0             # weekly: 0 = Monday
+    at: time                     # local handoff time
+    zone: str                    # IANA zone
+    anchor: date                 # the local date of the handoff the first member took over at
+    overrides: tuple[Override, ...] = ()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return load_zone(self.zone) or ZoneInfo("UTC")
+
+    @property
+    def step(self) -> int:
+        return 1 if self.cadence == "daily" else 7
+
+    def handoff_on(self, day: date) -> datetime:
+        """The handoff on a local date, as an aware datetime (in the rotation's zone)."""
+        return datetime.combine(day, self.at, tzinfo=self.tz)
+
+    def _slot(self, t: datetime) -> date:
+        """The local date of the latest scheduled handoff at or before `t`."""
+        local = t.astimezone(self.tz)
+        day = local.date()
+        if self.cadence == "weekly":
+            day -= timedelta(days=(day.weekday() - self.weekday) % 7)
+        if self.handoff_on(day) > t:
+            day -= timedelta(days=self.step)
+        return day
+
+    def scheduled(self, t: datetime) -> str:
+        """Who the schedule puts on call at `t` (overrides aside)."""
+        turns = (self._slot(t) - self.anchor).days // self.step
+        return self.members[turns % len(self.members)]
+
+    def override_at(self, t: datetime) -> Override | None:
+        return next((o for o in reversed(self.overrides) if o.since <= t < o.until), None)
+
+    def on_call(self, t: datetime) -> str:
+        override = self.override_at(t)
+        return override.user if override is not None else self.scheduled(t)
+
+    def next_handoffs(self, t: datetime, count: int = 4) -> list[tuple[datetime, str]]:
+        """The next `count` scheduled handoffs after `t`: when, and who takes over."""
+        day = self._slot(t)
+        out = []
+        for _ in range(count):
+            day += timedelta(days=self.step)
+            at = self.handoff_on(day)
+            out.append((at, self.scheduled(at)))
+        return out
+
+    def until(self, t: datetime) -> datetime:
+        """When whoever is on call at `t` hands over (their override's end, or the next handoff)."""
+        override = self.override_at(t)
+        nxt = self.next_handoffs(t, 1)[0][0]
+        if override is not None:
+            return override.until
+        return nxt
+
+    def last_change(self, t: datetime) -> datetime:
+        """The latest moment at or before `t` when who is on call may have changed (a handoff or an override's
+        start or end): announced once."""
+        moments = [self.handoff_on(self._slot(t))]
+        moments += [m for o in self.overrides for m in (o.since, o.until) if m <= t]
+        return max(moments)
+
+    def without_expired(self, t: datetime) -> Rotation:
+        return self.model_copy(update={"overrides": tuple(o for o in self.overrides if o.until > t)})
+
+
+@dataclass(frozen=True)
+class RotationRequest:
+    members: tuple[str, ...]
+    cadence: Cadence
+    weekday: int
+    at: time
+    zone: str | None
+
+
+def parse_rotation(words: list[str]) -> RotationRequest | str:
+    """`@a @b @c weekly mon 09:00 [zone]` or `@a @b daily 09:00 [zone]`; a reason when it cannot be read."""
+    members: list[str] = []
+    rest = list(words)
+    while rest and (target := parse_oncall(rest[0])) is not None:
+        if target.kind != "user":
+            return "a rotation is of people (`@name`); a user group can be on call with `/chargebox oncall @group`"
+        if target.id not in members:
+            members.append(target.id)
+        rest.pop(0)
+    if not members:
+        return "name the people in the rotation first: `/chargebox rotation @a @b weekly mon 09:00`"
+    if len(members) > MAX_MEMBERS:
+        return f"a rotation has at most {MAX_MEMBERS} people"
+    if not rest or rest[0].lower() not in ("daily", "weekly"):
+        return "say how often the pager changes hands: `daily 09:00` or `weekly mon 09:00`"
+    cadence: Cadence = "daily" if rest.pop(0).lower() == "daily" else "weekly"
+    weekday = 0
+    if cadence == "weekly":
+        if not rest or rest[0].lower()[:3] not in WEEKDAYS:
+            return "a weekly rotation needs a weekday: `weekly mon 09:00`"
+        weekday = WEEKDAYS.index(rest.pop(0).lower()[:3])
+    if not rest or (hhmm := _HHMM.match(rest[0])) is None:
+        return "give the handoff time as HH:MM (24 h), e.g. `09:00`"
+    rest.pop(0)
+    at = time(int(hhmm.group(1)), int(hhmm.group(2)))
+    zone = rest.pop(0) if rest else None
+    if rest:
+        return f"`{rest[0][:40]}` is not part of a rotation; the form is `@a @b weekly mon 09:00 [zone]`"
+    return RotationRequest(tuple(members), cadence, weekday, at, zone)
+
+
+def new_rotation(request: RotationRequest, zone: str, now: datetime) -> Rotation:
+    """The rotation as set at `now`: its first member is on call from the latest handoff before now."""
+    draft = Rotation(members=request.members, cadence=request.cadence, weekday=request.weekday, at=request.at,
+                     zone=zone, anchor=now.date())
+    return draft.model_copy(update={"anchor": draft._slot(now)})
+
+
+def parse_until(words: list[str], zone: ZoneInfo, now: datetime) -> datetime | str:
+    """`4h`, `2d`, `tomorrow [HH:MM]`, `fri [HH:MM]`, `YYYY-MM-DD [HH:MM]` in the rotation's zone (09:00 unless
+    a time is given); a reason when it cannot be read, is past, or is more than 31 days away."""
+    if not words:
+        return "say until when: `4h`, `2d`, `tomorrow 09:00`, `fri 18:00` or `2026-12-24 09:00`"
+    first = words[0].lower()
+    local = now.astimezone(zone)
+    clock = time(9, 0)
+    if len(words) > 1:
+        hhmm = _HHMM.match(words[1])
+        if hhmm is None or len(words) > 2:
+            return "give the time as HH:MM (24 h), e.g. `tomorrow 09:00`"
+        clock = time(int(hhmm.group(1)), int(hhmm.group(2)))
+    if (duration := _DURATION.match(first)) is not None and len(words) == 1:
+        amount, unit = int(duration.group(1)), duration.group(2)
+        until = now + (timedelta(hours=amount) if unit == "h" else timedelta(days=amount))
+    elif first == "tomorrow":
+        until = datetime.combine(local.date() + timedelta(days=1), clock, tzinfo=zone)
+    elif first[:3] in WEEKDAYS:
+        ahead = (WEEKDAYS.index(first[:3]) - local.weekday()) % 7
+        until = datetime.combine(local.date() + timedelta(days=ahead), clock, tzinfo=zone)
+        if until <= now:
+            until += timedelta(days=7)
+    elif (day := _DATE.match(first)) is not None:
+        try:
+            until = datetime.combine(date(int(day.group(1)), int(day.group(2)), int(day.group(3))), clock, tzinfo=zone)
+        except ValueError:
+            return f"`{first[:20]}` is not a date"
+    else:
+        return f"`{first[:30]}` is not a time thorbot can read: try `4h`, `tomorrow 09:00` or `fri 18:00`"
+    if until <= now:
+        return "that moment has passed already"
+    if until - now > MAX_OVERRIDE:
+        return "an override lasts at most 31 days; change the rotation for longer"
+    return until
+
+
+def render_handoff(user: str, until: datetime) -> dict[str, object]:
+    """The one line a channel gets when the pager changes hands."""
+    text = f":pager: <@{user}> is on call until {slack_date(until, '{date_short_pretty} {time}')}."
+    return message(f"<@{user}> is on call until {until:%a %H:%M %Z}".strip(), [section(text)])
+
+
+def render_rotation(rotation: Rotation, now: datetime) -> dict[str, object]:
+    """`/chargebox rotation`: who is on call now, until when, the next four handoffs, the overrides."""
+    who = rotation.on_call(now)
+    order = " → ".join(f"<@{m}>" for m in rotation.members)
+    when = (f"daily at {rotation.at:%H:%M}" if rotation.cadence == "daily" else
+            f"every {WEEKDAY_NAMES[rotation.weekday]} at {rotation.at:%H:%M}")
+    lines = [f":pager: On call now: <@{who}>, until {slack_date(rotation.until(now))}.",
+             f"Rotation: {order}, handing over {when} ({rotation.zone}).",
+             "Next handoffs: " + "; ".join(f"{slack_date(at)} → <@{user}>" for at, user in rotation.next_handoffs(now))]
+    live = [o for o in rotation.overrides if o.until > now]
+    if live:
+        lines.append("Overrides: " + "; ".join(f"<@{o.user}> from {slack_date(o.since)} until {slack_date(o.until)}"
+                                               for o in live))
+    lines.append("Change it with `/chargebox rotation @a @b weekly mon 09:00 [zone]`, cover a shift with "
+                 "`/chargebox rotation override @b until fri 18:00`, stop it with `/chargebox rotation off`.")
+    text = "\n".join(lines)
+    return message(f"On call now: {who}", [section(text)], response_type="ephemeral")
+
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -1,0 +1,156 @@
+"""Pages and rotations in the worker: the senders for a channel's pager, and the handoff announcements.
+
+A page goes through the outbox like a Slack message (claimed under the leader lease, retried with
+backoff, ordered per channel), in a queue of its own (`page:<channel>`), so a pager that is down never
+holds back Slack. PagerDuty drops a repeated trigger into the alert its `dedup_key` already opened, and
+a webhook receiver drops a repeated event by its id: a crash after the pager took an event and before
+the outbox settled it sends it again, harmlessly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import cast
+
+from thorbot.adapters.pager import PagerClient
+from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
+from thorbot.adapters.store import Commit
+from thorbot.domain.notify import HandoffJob, Job, JobKind, PageJob, PagerNoticeJob, Skip, page_jobs, skip_reason
+from thorbot.domain.pager import page_key, pagerduty_event, render_pager_notice, webhook_event
+from thorbot.domain.rotation import Rotation, render_handoff
+from thorbot.errors import PagerRejected, PagerRetry
+from thorbot.worker.outbox import Message, Plan, RetryLater, Sender
+from thorbot.worker.senders import Facts, _Base
+
+log = logging.getLogger(__name__)
+ROTATION_CHECK = timedelta(seconds=30)
+
+
+class Pages(_Base):
+    """Trigger, acknowledge and resolve one alert message's page on the channel's pager."""
+
+    direct = True
+
+    def __init__(self, facts: Facts, pagers: PagerStore, client: PagerClient, secrets: SecretBox) -> None:
+        super().__init__(facts)
+        self.pagers = pagers
+        self.client = client
+        self.secrets = secrets
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(PageJob, jobs[0])
+        link = await self.pagers.link(job.alert_channel)
+        if link is None:
+            return Plan([(job, Skip.NO_PAGER)])
+        why = skip_reason(job, now=now)
+        if why is not None:
+            return Plan([(job, why)])
+        incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel, job.message_ts))
+        if job.action == "trigger":
+            acked = await self.oncall.ack(job.alert_channel, job.message_ts) is not None
+            settled = not incidents or all(i.resolved is not None for i in incidents)
+            if settled or (acked and link.delay > 0):  # handled in Slack within the delay: nobody is woken
+                return Plan([(job, Skip.SETTLED)])
+        else:
+            trigger = page_jobs("trigger", job.alert_channel, job.message_ts, now)[0].id
+            if trigger not in await self.pagers.sent([trigger]):
+                return Plan([(job, Skip.NEVER_PAGED)])
+        return Plan(message=Message(jobs, lambda posted: {}))
+
+    async def deliver(self, channel: str, jobs: list[Job], now: datetime) -> None:
+        job = cast(PageJob, jobs[0])
+        link = await self.pagers.link(job.alert_channel)
+        if link is None:
+            return
+        incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel, job.message_ts))
+        key = page_key(job.alert_channel, job.message_ts)
+        try:
+            secret = self.secrets.open(link.sealed)
+            if link.kind == "pagerduty":
+                await self.client.pagerduty(pagerduty_event(job.action, secret, key, incidents, job.alert_channel,
+                                                             now, job.by))
+            else:
+                assert link.url is not None
+                await self.client.webhook(link.url, webhook_event(job.action, job.id, key, incidents,
+                                                                  job.alert_channel, now, job.by), secret)
+        except PagerRetry as exc:
+            log.warning("the %s pager of %s failed (%s); the page stays in the outbox", link.kind, job.alert_channel,
+                        exc)
+            raise RetryLater(max(exc.retry_after if exc.code == "rate_limited" else 0.0,
+                                 float(min(300, 2 ** min(job.attempts + 1, 8))))) from None
+        except (PagerRejected, SecretsUnavailable) as exc:
+            log.error("the %s pager of %s refused a page for good (%s); dropping it", link.kind, job.alert_channel,
+                      exc)
+            if await self.pagers.record_failure(job.alert_channel, str(exc), now):
+                await self.store.enqueue([PagerNoticeJob(id=f"pager_notice:{job.alert_channel}:{int(now.timestamp())}",
+                                                         channel=job.alert_channel, created=now, reason=str(exc))])
+            return
+        await self.pagers.mark_sent(job.id, now)
+        await self.pagers.clear_failure(job.alert_channel)
+
+
+class PagerNotices(_Base):
+    """Once, in the channel: its pager refuses thorbot's pages (a revoked key), and how to fix it."""
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(PagerNoticeJob, jobs[0])
+        why = skip_reason(job, now=now)
+        if why is not None:
+            return Plan([(job, why)])
+        return Plan(message=Message(jobs, self.one(render_pager_notice(job.reason))))
+
+
+class Handoffs(_Base):
+    """"@b is on call until Mon 09:00": one line in the channel at each change of who is on call."""
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(HandoffJob, jobs[0])
+        why = skip_reason(job, now=now)
+        if why is not None:
+            return Plan([(job, why)])
+        return Plan(message=Message(jobs, self.one(render_handoff(job.user, job.until))))
+
+
+class Rotations:
+    """Announces handoffs: every ROTATION_CHECK, one job per channel whose on-call person changed since the
+    last one announced, committed with the new mark under the leader lease (one line, even with several
+    workers)."""
+
+    def __init__(self, pagers: PagerStore) -> None:
+        self.pagers = pagers
+        self._next: datetime | None = None
+
+    async def run(self, now: datetime, token: str, commit: Callable[[str, Commit], Awaitable[bool]]) -> int:
+        if self._next is not None and now < self._next:
+            return 0
+        self._next = now + ROTATION_CHECK
+        rotations = await self.pagers.rotations()
+        if not rotations:
+            return 0
+        announced = await self.pagers.announced()
+        jobs: list[Job] = []
+        marks: dict[str, float] = {}
+        for channel, rotation in rotations.items():
+            change = rotation.last_change(now)
+            if change.timestamp() <= announced.get(channel, 0.0):
+                continue
+            jobs.append(handoff_job(channel, rotation, change, now))
+            marks[channel] = change.timestamp()
+        if jobs:
+            await commit(token, Commit(jobs=jobs, handoffs=marks))
+        return len(jobs)
+
+
+def handoff_job(channel: str, rotation: Rotation, change: datetime, now: datetime) -> HandoffJob:
+    return HandoffJob(id=f"handoff:{channel}:{int(change.timestamp())}", channel=channel, created=now,
+                      user=rotation.on_call(now), until=rotation.until(now))
+
+
+
+def pager_senders(facts: Facts, client: PagerClient, secrets: SecretBox) -> dict[JobKind, Sender]:
+    """The kinds this module sends, for the outbox's table (runtime.build_worker)."""
+    return {JobKind.PAGE: Pages(facts, facts.stores.pagers, client, secrets),
+            JobKind.PAGER_NOTICE: PagerNotices(facts), JobKind.HANDOFF: Handoffs(facts)}
