@@ -24,3 +24,4 @@ async def test_every_incident_gets_one_alert_and_one_recovery_in_its_thread_per_
     assert (report.pauses, report.stalls, report.partitions) == (1, 2, 1), report.summary()  # stalled, not killed
     assert sum(report.slack_faults.values()) >= 3, report.summary()
     assert report.recoveries == report.alerts, report.summary()
+    assert report.pages >= 1 and sum(report.pager_faults.values()) >= 1, report.summary()  # paged through faults

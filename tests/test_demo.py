@@ -35,6 +35,7 @@ async def test_scripted_session_shows_a_card_then_an_alert_and_its_recovery() ->
     assert "Watching the whole fleet" in out                           # list
     assert "offline" in out and "🚨" in out                            # the alert
     assert "back online" in out and "resolved" in out                  # its recovery, and the update
+    assert "📟 PagerDuty: paged (critical)" in out and "📟 PagerDuty: resolved" in out  # the fake pager
     assert "Traceback" not in out
     assert "thorbot demo stopped" in out
 

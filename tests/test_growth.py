@@ -24,7 +24,8 @@ BOUNDED = [r"schema", r"boxes", r"boxes:version", r"subs:channels", r"subs:all",
            r"incident:.+", r"incidents:recent", r"thor", r"lease", r"oncall", r"holds:.+", r"escalations",
            r"watches", r"watches:version", r"connectors", r"finished:seen", r"finished:read_at", r"inbox",
            r"stops:audit", r"delivery_errors", r"history:.+", r"digests", r"digests:posted", r"outbox",
-           r"outbox:due", r"inbox:dropped", r"usage:version", r"usage:seeded", r"starts:seen"]
+           r"outbox:due", r"inbox:dropped", r"usage:version", r"usage:seeded", r"starts:seen",
+           r"rotations", r"rotations:announced", r"pagers", r"pages:sent"]
 
 
 async def age_redis(redis: Redis, seconds: int) -> None:

@@ -180,9 +180,10 @@ async def test_a_pager_that_is_down_does_not_hold_back_slack(rig: AppRig, clock:
     await poll(worker, clock, rig, 60)
     assert any("back online" in m.text for m in rig.slack.posts("C0ALERTS"))  # Slack goes on meanwhile
     pagerduty.faults.statuses = []
-    for _ in range(6):
+    for _ in range(8):
         await poll(worker, clock, rig, 60)
-    assert pagerduty.requests == []  # resolved before the pager came back: nobody is woken for it
+    [page] = pagerduty.incidents()  # sent when the pager came back, and resolved at once: its record is whole
+    assert page.events == ["trigger", "resolve"]
 
 
 async def test_a_page_is_retried_and_its_resolve_never_overtakes_it(rig: AppRig, clock: Clock,
@@ -229,6 +230,16 @@ async def test_a_revoked_key_is_said_once_in_the_channel_and_nothing_else_stops(
     assert len(alerts(rig)) == 3  # both alerts (and the one notice) still posted
     _, key = await rig.command("pager")
     assert "last page was refused" in json.dumps(await rig.reply(key))
+
+
+async def test_a_delay_spares_the_pager_an_alert_resolved_within_it(rig: AppRig, clock: Clock,
+                                                                    pagerduty: FakePagerDuty) -> None:
+    await connect(rig, delay="300")
+    worker, box = await drop_and_alert(rig, clock, pagerduty)
+    box.connected = True
+    for _ in range(5):
+        await poll(worker, clock, rig, 120)
+    assert pagerduty.requests == []
 
 
 async def test_a_delay_spares_the_pager_an_alert_acknowledged_in_slack(

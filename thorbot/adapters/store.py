@@ -412,9 +412,12 @@ class Store:
         raw = await self.redis.get(keys.batch(batch))
         return list(json.loads(raw).get("incidents", [])) if raw else None
 
-    async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str]) -> None:
-        """Record where the alert landed and remove the jobs, in one transaction."""
+    async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str], *,
+                        then: list[Job] | None = None) -> None:
+        """Record where the alert landed, remove the jobs and queue what follows from them, in one transaction."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            if then:
+                self._enqueue(pipe, then)
             if ts is not None:
                 for incident_id in incident_ids:
                     pipe.set(keys.alert_message(incident_id, channel), ts, ex=keys.INCIDENT_TTL)

@@ -17,16 +17,21 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
+from thorbot.adapters.secrets_box import SecretBox
 from thorbot.demo.console import DemoConsole, DemoSlackRenderer
 from thorbot.demo.history import pregenerate
 from thorbot.demo.story import ghost_history
+from thorbot.domain.pager import PagerLink
 from thorbot.runtime import open_context
 from thorbot.settings import Settings
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.pagerduty import FakePagerDuty
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import PREFIX, FakeThor
 
@@ -36,6 +41,25 @@ DEMO_SECRET = "demo-signing-secret"
 DEMO_CHANNEL = "C0DEMOALERTS"
 DEMO_USER = "U0YOU"
 DEMO_TEAM = "T0DEMO"
+DEMO_ROUTING_KEY = "DEMOROUTINGKEY0000000000000000PD"
+
+
+class PagerPrinter:
+    """The fake PagerDuty, in the terminal: what would wake the on-call person's phone."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.summaries: dict[str, str] = {}
+
+    def __call__(self, action: str, event: dict[str, Any]) -> None:
+        key = str(event.get("dedup_key", ""))
+        if action == "trigger":
+            self.summaries[key] = str(event["payload"]["summary"])
+            self.console.print(f"📟 [bold]PagerDuty: paged[/bold] ({event['payload']['severity']}): "
+                               f"{escape(self.summaries[key])}")
+        else:
+            words = "acknowledged" if action == "acknowledge" else "resolved"
+            self.console.print(f"📟 PagerDuty: {words}: {escape(self.summaries.get(key, key))}")
 
 
 class SimClock:
@@ -124,7 +148,16 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                     asyncio.get_running_loop().call_later(args.duration, stop.set)
                 return await run_demo_slack(settings, clock, fleet, stop, console)
             assert fake_slack is not None
+            pagerduty = FakePagerDuty({DEMO_ROUTING_KEY})
+            pager_server = await LoopbackServer(pagerduty.app()).start()
+            pagerduty.base_url = pager_server.url
+            pagerduty.listeners.append(PagerPrinter(console))
+            settings = settings.with_changes(secrets_key=SecretBox.new_key(),
+                                             pagerduty_events_url=pagerduty.events_url)
             async with open_context(settings, clock=clock) as ctx:
+                # #demo-alerts pages a fake PagerDuty, shown in the terminal ("📟 paged: …").
+                await ctx.stores.pagers.set_link(DEMO_CHANNEL, PagerLink(
+                    kind="pagerduty", sealed=ctx.secrets.seal(DEMO_ROUTING_KEY), by=DEMO_USER, at=now))
                 if args.history_days:
                     made = await pregenerate(ctx.redis, fleet, args.history_days, now, args.seed)
                     console.print(f"[dim]Made up {args.history_days} days of history: {made} past outages; "
@@ -138,5 +171,6 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                     await demo.run(script=args.script, duration=args.duration, speed=args.speed)
                 finally:
                     stop.set()
+                    await pager_server.stop()
     console.print("[dim]thorbot demo stopped; the embedded Redis and the simulated fleet are gone.[/dim]")
     return 0

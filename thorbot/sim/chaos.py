@@ -11,7 +11,10 @@ channel saw against what thorbot recorded:
 - every incident has exactly one alert per watching channel, naming its box;
 - every incident has exactly one recovery per channel, in the thread of that alert;
 - every incident matches a scripted outage (no cried wolf), and no incident is left open;
-- every "Thor unreachable" notice has its "recovered" notice, each posted once.
+- every "Thor unreachable" notice has its "recovered" notice, each posted once;
+- pages (#first pages a fake PagerDuty that answers 503 now and then, or takes an event and answers 500):
+  every alert message in #first is exactly one PagerDuty alert (none lost, none doubled: a repeated
+  trigger joins it), triggered first and resolved once everything it named resolved; no other alert.
 
 Used by the test suite (short run) and `python -m benchmarks.soak` (long run). Time is real: the
 workers are separate processes with their own clocks, so thresholds are seconds, not minutes.
@@ -40,9 +43,12 @@ from aiohttp import web
 
 from thorbot.adapters import keys
 from thorbot.adapters.redis_server import redis_executable
+from thorbot.adapters.secrets_box import SecretBox
 from thorbot.domain.incidents import Incident
+from thorbot.domain.pager import PagerLink, page_key
 from thorbot.sim.fleet import Fleet
 from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.pagerduty import FakePagerDuty
 from thorbot.sim.slack_server import FakeSlack, SlackMessage
 from thorbot.sim.tcp_proxy import StallingProxy
 from thorbot.sim.thor_server import PREFIX, FakeThor
@@ -51,6 +57,9 @@ THOR_KEY = "chaos-thor-key"
 SLACK_TOKEN = "xoxb-chaos"
 GRACE, RECOVERY_GRACE, POLL = 1.0, 1.0, 0.25
 LEASE_TTL = 1.5
+SECRETS_KEY = "Y2hhb3MtcnVuLXNlY3JldHMta2V5LW5vdC1yZWFsLTE="  # a Fernet key for the chaos run only
+ROUTING_KEY = "CHAOSROUTINGKEY00000000000000000"
+PAGED = "C0FIRST"  # the channel that pages
 CLAIM_MARKER = b"HEXISTS"  # in the Lua script of a post's claim (adapters/store.py) and nowhere else
 
 
@@ -69,6 +78,7 @@ class ChaosPlan:
     pauses: int = 1        # SIGSTOP of the leader for longer than the lease, then SIGCONT
     stalls: int = 2        # the leader's link to Redis held for longer than the lease, then delivered late
     partitions: int = 1    # a worker's link to Redis cut for a while (Slack stays reachable)
+    pager_faults: float = 0.15  # share of PagerDuty requests that fail (half before, half after taking the event)
 
 
 @dataclass
@@ -87,6 +97,9 @@ class ChaosReport:
     stalls: int = 0
     partitions: int = 0
     slack_faults: Counter[str] = field(default_factory=Counter)
+    pages: int = 0          # PagerDuty alerts (one per alert message in the paged channel)
+    page_repeats: int = 0   # triggers PagerDuty absorbed into an alert already open (retries after a lost answer)
+    pager_faults: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     logs: str = ""
 
@@ -96,6 +109,7 @@ class ChaosReport:
                 f"{self.thor_notices} Thor notices; {self.kills} worker SIGKILLs ({self.leader_kills} of the leader), "
                 f"{self.redis_restarts} Redis restarts, {self.pauses} leader pauses, {self.stalls} stalls and "
                 f"{self.partitions} partitions of a worker's Redis link, Slack faults {dict(self.slack_faults)}; "
+                f"{self.pages} pages ({self.page_repeats} repeats absorbed), pager faults {dict(self.pager_faults)}; "
                 f"{len(self.violations)} violations")
 
 
@@ -214,6 +228,30 @@ class ChaoticSlack(FakeSlack):
         return await super().api(request)
 
 
+class ChaoticPagerDuty(FakePagerDuty):
+    """The fake PagerDuty, with seeded random faults: 503 before taking an event, or 500 after taking it."""
+
+    def __init__(self, plan: ChaosPlan, rng: random.Random) -> None:
+        super().__init__({ROUTING_KEY})
+        self.plan, self.rng = plan, rng
+        self.chaos = False
+        self.injected: Counter[str] = Counter()
+        self.seen = 0
+
+    async def enqueue(self, request: web.Request) -> web.Response:
+        if self.chaos:
+            self.seen += 1
+            # The first two requests fail for sure (one after taking its event), so every run exercises both.
+            roll = {1: self.plan.pager_faults * 0.75, 2: 0.0}.get(self.seen, self.rng.random())
+            if roll < self.plan.pager_faults / 2:
+                self.injected["503"] += 1
+                self.faults.statuses.append(503)
+            elif roll < self.plan.pager_faults:
+                self.injected["500 after taking the event"] += 1
+                self.faults.land_then.append(500)
+        return await super().enqueue(request)
+
+
 async def run_chaos(plan: ChaosPlan, workdir: Path | None = None) -> ChaosReport:
     """Run the plan end to end and return what was seen, with every violation of the invariants."""
     with tempfile.TemporaryDirectory(prefix="thorbot-chaos-") as tmp:
@@ -226,24 +264,29 @@ async def _run(plan: ChaosPlan, tmp: Path) -> ChaosReport:
     fleet = Fleet.generate(plan.boxes, seed=plan.seed, now=datetime.now(tz=UTC))
     thor = FakeThor(fleet, THOR_KEY)
     slack = ChaoticSlack(plan, rng)
+    pager = ChaoticPagerDuty(plan, random.Random(plan.seed + 1))
     thor_server = await LoopbackServer(thor.app()).start()
     slack_server = await LoopbackServer(slack.app()).start()
-    thor.base_url, slack.base_url = thor_server.url + PREFIX, slack_server.url
+    pager_server = await LoopbackServer(pager.app()).start()
+    thor.base_url, slack.base_url, pager.base_url = thor_server.url + PREFIX, slack_server.url, pager_server.url
     redis_proc = RedisProcess(tmp / "redis", _free_port())
     redis_proc.start()
     watchers = _subscribe(redis_proc.url, list(fleet.boxes))
+    _connect_pager(redis_proc.url)
     (tmp / "logs").mkdir(exist_ok=True)
-    workers = Workers(_worker_env(thor.base_url, slack.base_url, redis_proc.url, tmp), tmp / "logs", redis_proc.port)
+    env = {**_worker_env(thor.base_url, slack.base_url, redis_proc.url, tmp), "THORBOT_SECRETS_KEY": SECRETS_KEY,
+           "THORBOT_PAGERDUTY_EVENTS_URL": pager.events_url}
+    workers = Workers(env, tmp / "logs", redis_proc.port)
     outages: dict[str, list[tuple[float, float]]] = defaultdict(list)
     try:
         await workers.start()
         await workers.start()
         await asyncio.sleep(2.0)  # both up, one leads, every box seen online once
-        slack.chaos = True
+        slack.chaos = pager.chaos = True
         story = asyncio.ensure_future(_drive_fleet(fleet, plan, rng, outages))
         await _inflict(plan, rng, report, workers, redis_proc, thor)
         await story
-        slack.chaos = False
+        slack.chaos = pager.chaos = False
         thor.faults.error, thor.faults.hang = None, False
         for proxy in workers.proxies.values():
             proxy.heal()
@@ -253,15 +296,51 @@ async def _run(plan: ChaosPlan, tmp: Path) -> ChaosReport:
             await workers.start()
         _heal(fleet)
         await _settle(redis_proc.url, plan.settle_seconds)
-        report.slack_faults = slack.injected
+        report.slack_faults, report.pager_faults = slack.injected, pager.injected
         _check(report, redis_proc.url, slack.messages, watchers, outages)
+        _check_pages(report, redis_proc.url, slack.messages, pager)
     finally:
         await workers.stop_all()
         report.logs = workers.logs()
         redis_proc.stop()
+        await pager_server.stop()
         await slack_server.stop()
         await thor_server.stop()
     return report
+
+
+def _connect_pager(redis_url: str) -> None:
+    """#first pages the fake PagerDuty (as `/chargebox pager` would store it)."""
+    link = PagerLink(kind="pagerduty", sealed=SecretBox(SECRETS_KEY).seal(ROUTING_KEY))
+    with sync_redis.Redis.from_url(redis_url) as client:
+        client.hset(keys.PAGERS, PAGED, link.model_dump_json())
+
+
+def _check_pages(report: ChaosReport, redis_url: str, messages: list[SlackMessage], pager: FakePagerDuty) -> None:
+    """Each alert message in the paged channel is one PagerDuty alert, triggered first, resolved when all it named
+    resolved; PagerDuty has no other alert."""
+    with sync_redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        named = {m.ts: json.loads(client.get(keys.message(PAGED, m.ts)) or "[]") for m in messages
+                 if m.channel == PAGED and m.thread_ts is None}
+        shown = {ts: [Incident.model_validate_json(v) for v in client.mget([keys.incident(i) for i in ids]) if v]
+                 for ts, ids in named.items() if ids}
+    expected = {page_key(PAGED, ts): incidents for ts, incidents in shown.items()}
+    for key, incidents in expected.items():
+        alerts = pager.alerts.get(key, [])
+        if len(alerts) != 1:
+            report.violations.append(f"page {key}: {len(alerts)} PagerDuty alerts (want exactly 1)")
+            continue
+        events = alerts[0].events
+        if not events or events[0] != "trigger":
+            report.violations.append(f"page {key}: its first event is {events[:1]} (want the trigger)")
+        if all(i.resolved is not None for i in incidents) and alerts[0].status != "resolved":
+            report.violations.append(f"page {key}: still {alerts[0].status} after everything it named resolved "
+                                     f"(events {events}; {', '.join(i.id for i in incidents)})")
+    for key in pager.alerts:
+        if key not in expected:
+            report.violations.append(f"page {key}: a PagerDuty alert for no alert message")
+    report.pages = sum(len(v) for v in pager.alerts.values())
+    report.page_repeats = sum(a.triggers - 1 for v in pager.alerts.values() for a in v)
 
 
 def _free_port() -> int:

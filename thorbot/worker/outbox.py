@@ -65,6 +65,9 @@ class Message:
     jobs: list[Job]
     render: Callable[[list[Job]], Payload]  # pure: the payload for those of `jobs` still to post
     names: Callable[[list[Job]], list[str]] = field(default=lambda jobs: [])  # incidents it shows (alerts)
+    # Jobs that follow from the post (its page), queued in the same transaction that settles it: a crash right
+    # after the post cannot lose them. Given the posted message's ts.
+    then: Callable[[str], list[Job]] = field(default=lambda ts: [])
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,12 @@ class Outbox:
             return
         where = await sender.where(channel, jobs)
         if where.dm_to is None:  # an earlier attempt may have landed: settle what it carried first
-            for earlier in (await self._settle_already_posted(channel, jobs, where.thread_ts)).values():
+            for earlier in (await self._already_posted(channel, jobs, where.thread_ts)).values():
+                # What follows from the post (its page) is queued before the jobs are settled: a crash between
+                # the two finds the post again next time and queues it again (idempotently), rather than never.
                 await sender.landed(channel, earlier.ts, list(earlier.incidents), where)
+                settled = [j for j in jobs if j.id in earlier.jobs]
+                await self.store.delivered(settled, channel, earlier.ts, list(earlier.incidents))
                 jobs = [j for j in jobs if j.id not in earlier.jobs]
             if not jobs:
                 return
@@ -165,7 +172,7 @@ class Outbox:
             return
         ids = message.names(message.jobs)
         ts = await self._post(channel, message.jobs, message.render(message.jobs), where, incident_ids=ids)
-        await self.store.delivered(message.jobs, channel, ts, ids)
+        await self.store.delivered(message.jobs, channel, ts, ids, then=message.then(ts) if ts is not None else [])
         if ts is not None:
             await sender.landed(channel, ts, ids, where)
 
@@ -230,12 +237,9 @@ class Outbox:
         log.warning("Slack failed (%s); will retry %d job(s)", exc.error, len(jobs))
         return RetryLater(_backoff(jobs))
 
-    async def _settle_already_posted(self, channel: str, jobs: list[Job], thread_ts: str | None
-                                     ) -> dict[str, Posted]:
-        """Settle the jobs an earlier attempt already posted, each with the message that carries it.
-
-        Returns {ts: the message} for what was found; jobs not in it are still to be posted.
-        """
+    async def _already_posted(self, channel: str, jobs: list[Job], thread_ts: str | None) -> dict[str, Posted]:
+        """The jobs an earlier attempt already posted, by the message that carries them: {ts: the message}; jobs
+        not in any are still to be posted."""
         found = await self._find_posted(channel, jobs, thread_ts)
         by_ts: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
@@ -246,7 +250,6 @@ class Outbox:
             named = tuple(dict.fromkeys(i for j in group for i in found[j.id].incidents))
             messages[ts] = Posted(ts, named, tuple(j.id for j in group))
             log.info("found an earlier post of %d job(s) in %s; not posting them again", len(group), channel)
-            await self.store.delivered(group, channel, ts, list(named))
         return messages
 
     async def _find_posted(self, channel: str, jobs: list[Job], thread_ts: str | None) -> dict[str, Posted]:

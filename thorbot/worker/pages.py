@@ -48,12 +48,16 @@ class Pages(_Base):
         why = skip_reason(job, now=now)
         if why is not None:
             return Plan([(job, why)])
-        incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel, job.message_ts))
         if job.action == "trigger":
-            acked = await self.oncall.ack(job.alert_channel, job.message_ts) is not None
-            settled = not incidents or all(i.resolved is not None for i in incidents)
-            if settled or (acked and link.delay > 0):  # handled in Slack within the delay: nobody is woken
-                return Plan([(job, Skip.SETTLED)])
+            # The delay is there for blips: one acknowledged or resolved within it wakes nobody. Without a delay
+            # a page goes out even if the pager could only take it after the recovery (then resolved at once):
+            # the pager keeps the record.
+            if link.delay > 0:
+                incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel,
+                                                                                          job.message_ts))
+                acked = await self.oncall.ack(job.alert_channel, job.message_ts) is not None
+                if acked or not incidents or all(i.resolved is not None for i in incidents):
+                    return Plan([(job, Skip.SETTLED)])
         else:
             trigger = page_jobs("trigger", job.alert_channel, job.message_ts, now)[0].id
             if trigger not in await self.pagers.sent([trigger]):

@@ -31,6 +31,7 @@ from thorbot.domain.notify import (
     StuckJob,
     ThorDownJob,
     ThorUpJob,
+    page_jobs,
     skip_reason,
 )
 from thorbot.domain.report_view import digest_facts, render_digest
@@ -96,20 +97,24 @@ class Alerts(_Base):
             return Plan(skip)
         target = await self.oncall.target(channel, now)
         mention = target.mention if target else None
+        pager = await self.facts.stores.pagers.link(channel)
 
         def render(posted: list[Job]) -> Payload:
             return render_alert([incidents[cast(AlertJob, j).incident_id] for j in posted], now, mention=mention)
 
+        def page(ts: str) -> list[Job]:
+            return page_jobs("trigger", channel, ts, now, delay=pager.delay) if pager is not None else []
+
         return Plan(skip, Message(shown, render, names=lambda posted: [cast(AlertJob, j).incident_id
-                                                                       for j in posted]))
+                                                                       for j in posted], then=page))
 
     async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
-        """An alert still open pages the channel's pager (if it has one), and with someone on call is watched for
-        escalation."""
+        """An alert pages the channel's pager (if it has one; queued with the post, and again here when an earlier
+        attempt's post is found), and, still open with someone on call, is watched for escalation."""
         now = self.facts.clock()
+        await enqueue_page(self.facts.stores.pagers, self.store, "trigger", channel, ts, now)  # (its plan decides)
         if not any(i.resolved is None for i in await self.store.incidents(incident_ids)):
             return
-        await enqueue_page(self.facts.stores.pagers, self.store, "trigger", channel, ts, now)
         if self.facts.escalate_max > 0 and await self.oncall.target(channel, now) is not None:
             await self.oncall.schedule_escalation(channel, ts, now)
 
@@ -128,7 +133,14 @@ class Recoveries(_Base):
                           alert_posted=incident is not None and alert_ts is not None)
         if why is not None or incident is None or alert_ts is None:
             return Plan([(job, why or Skip.NEVER_ALERTED)])
-        return Plan(message=Message(jobs, self.one(render_recovery(incident))))
+        named = await self.store.incidents(await self.store.message_incidents(channel, alert_ts))
+        pager = await self.facts.stores.pagers.link(channel)
+        resolves = pager is not None and all(i.resolved is not None for i in named)
+
+        def page(ts: str) -> list[Job]:  # the last of the alert's incidents resolved: so does its page
+            return page_jobs("resolve", channel, alert_ts, now) if resolves else []
+
+        return Plan(message=Message(jobs, self.one(render_recovery(incident)), then=page))
 
     async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
         if where.thread_ts is None:
