@@ -25,11 +25,12 @@ from thorbot.adapters.redis_server import EmbeddedRedis
 FULL = {"list_sizes": [1000, 10000, 50000], "per_box": (2000, 0.05, 20), "slash": (500, 25, 0.1),
         "slash_reports": (600, 25, 0.1, 15, 3000),
         "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0), "sessions": (10000, 3000), "webhook": (200, 15.0),
-        "report": 10000, "detection": (500, 30)}
+        "report": 10000, "detection": (500, 30), "pages": (100, 100, 5)}
 # The smoke run skips the soak: the test suite runs the same chaos scenario (tests/test_chaos.py).
 SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "slash_reports": (30, 5, 0.02, 2, 50),
          "storm": (60, 3), "core_s": 0.05,
-         "soak": None, "sessions": (200, 60), "webhook": (50, 2.0), "report": 200, "detection": (40, 3)}
+         "soak": None, "sessions": (200, 60), "webhook": (50, 2.0), "report": 200, "detection": (40, 3),
+         "pages": (20, 20, 1)}
 
 
 async def list_mode(redis_url: str, sizes: list[int], sessions: int = 0) -> list[dict[str, Any]]:
@@ -208,6 +209,7 @@ def report(results: dict[str, Any], elapsed: float) -> str:
                   f"{verdict(r['report_s'] <= 2 and r['rss_mb'] <= 100 and r['boxes'] >= 10000)}"]
     lines += soak_section(results.get("soak"))
     lines += detection_section(results.get("detection"))
+    lines += pages_section(results.get("pages"))
     lines += ["", PROFILING]
     return "\n".join(lines)
 
@@ -234,6 +236,24 @@ def detection_section(d: dict[str, Any] | None) -> list[str]:
             f"{'n/a' if gaps is None else f'{gaps:.1f} gaps'} — {verdict(gaps is not None and gaps <= 2)}: two "
             "gaps without a start happen by chance once in every 7 gaps, so an alert that early would be wrong "
             "almost every time across a fleet (README, \"How good it is\")"]
+
+
+def pages_section(p: dict[str, Any] | None) -> list[str]:
+    if p is None:
+        return []
+    ok = p["page_p99_s"] <= 2.0 and p["max_pages_per_minute"] <= 120 and (p["slack_slowdown"] or 0) <= 1.10
+    return ["", "## 10. Pages in a burst (`python -m benchmarks.pages`)", "",
+            f"{p['incidents']} incidents committed by one poll in {p['channels']} channels, each paging a fake "
+            "PagerDuty (over loopback) with the same routing key; from the commit to each event PagerDuty took. "
+            f"Slack's alerts in the same burst, with and without the pagers (median of {p['runs']} runs).", "",
+            "| pages | p50 | p99 | max | most pages in one minute (limit ~120 per key) | all Slack alerts, paged "
+            "| all Slack alerts, not paged | Slack slowdown |", "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {p['pages']} | {p['page_p50_s']*1000:.0f} ms | {p['page_p99_s']*1000:.0f} ms "
+            f"| {p['page_max_s']*1000:.0f} ms | {p['max_pages_per_minute']} "
+            f"| {p['slack_all_alerted_paged_s']*1000:.0f} ms "
+            f"| {p['slack_all_alerted_plain_s']*1000:.0f} ms | {p['slack_slowdown']:.2f}× |", "",
+            f"- p99 ≤ 2 s from the commit to the last event, within PagerDuty's rate limit, Slack slowed ≤ 10 %: "
+            f"{verdict(ok and p['incidents'] >= 100)}"]
 
 
 def soak_section(soak: dict[str, Any] | None) -> list[str]:
@@ -305,6 +325,9 @@ async def main() -> None:
         boxes, days = plan["detection"]
         results["detection"] = await run_json("benchmarks.detection", "--boxes", str(boxes), "--days", str(days),
                                               "--json", timeout=900)
+        incidents, channels, runs = plan["pages"]
+        results["pages"] = await run_json("benchmarks.pages", "--incidents", str(incidents), "--channels",
+                                          str(channels), "--runs", str(runs), timeout=600)
         if plan["soak"]:
             boxes, seconds = plan["soak"]
             results["soak"] = await run_json("benchmarks.soak", "--boxes", str(boxes), "--seconds", str(seconds),

@@ -24,7 +24,7 @@ EMOJI = {
     ":octagonal_sign:": "🛑", ":bar_chart:": "📊", ":calendar:": "📅", ":chart_with_upwards_trend:": "📈",
     ":large_green_square:": "🟩", ":large_yellow_square:": "🟨", ":large_red_square:": "🟥",
     ":white_large_square:": "⬜", ":zap:": "⚡", ":wrench:": "🔧", ":page_facing_up:": "📄", ":parking:": "🅿️",
-    ":turtle:": "🐢", ":ghost:": "👻",
+    ":turtle:": "🐢", ":ghost:": "👻", ":pager:": "📟",
 }
 NO_NAMES: Mapping[str, str] = {}
 # Control characters (ESC sequences could clear the screen or fake output) and bidi overrides.

@@ -87,8 +87,10 @@ class Sender(Protocol):
         """Which jobs to skip (and why), and the message for the rest."""
         ...
 
-    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
-        """After the message is in Slack (posted now, or found from an earlier attempt)."""
+    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where, *,
+                     earlier: bool = False) -> None:
+        """After the message is in Slack (posted now, or `earlier`: found from an earlier attempt, whose jobs were
+        not settled, nor what follows from them queued)."""
         ...
 
 
@@ -156,7 +158,7 @@ class Outbox:
             for earlier in (await self._already_posted(channel, jobs, where.thread_ts)).values():
                 # What follows from the post (its page) is queued before the jobs are settled: a crash between
                 # the two finds the post again next time and queues it again (idempotently), rather than never.
-                await sender.landed(channel, earlier.ts, list(earlier.incidents), where)
+                await sender.landed(channel, earlier.ts, list(earlier.incidents), where, earlier=True)
                 settled = [j for j in jobs if j.id in earlier.jobs]
                 await self.store.delivered(settled, channel, earlier.ts, list(earlier.incidents))
                 jobs = [j for j in jobs if j.id not in earlier.jobs]

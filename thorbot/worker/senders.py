@@ -66,7 +66,8 @@ class _Base:
     async def where(self, channel: str, jobs: list[Job]) -> Where:
         return Where()
 
-    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
+    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where, *,
+                     earlier: bool = False) -> None:
         return None
 
     @staticmethod
@@ -108,11 +109,13 @@ class Alerts(_Base):
         return Plan(skip, Message(shown, render, names=lambda posted: [cast(AlertJob, j).incident_id
                                                                        for j in posted], then=page))
 
-    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
+    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where, *,
+                     earlier: bool = False) -> None:
         """An alert pages the channel's pager (if it has one; queued with the post, and again here when an earlier
         attempt's post is found), and, still open with someone on call, is watched for escalation."""
         now = self.facts.clock()
-        await enqueue_page(self.facts.stores.pagers, self.store, "trigger", channel, ts, now)  # (its plan decides)
+        if earlier:  # posted now, its page was queued with it (Message.then)
+            await enqueue_page(self.facts.stores.pagers, self.store, "trigger", channel, ts, now)
         if not any(i.resolved is None for i in await self.store.incidents(incident_ids)):
             return
         if self.facts.escalate_max > 0 and await self.oncall.target(channel, now) is not None:
@@ -142,11 +145,14 @@ class Recoveries(_Base):
 
         return Plan(message=Message(jobs, self.one(render_recovery(incident)), then=page))
 
-    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where) -> None:
+    async def landed(self, channel: str, ts: str, incident_ids: list[str], where: Where, *,
+                     earlier: bool = False) -> None:
         if where.thread_ts is None:
             return
         # The alert itself now shows it resolved; once all it named has, its page resolves too.
         await redraw_alert(self.store, self.oncall, self.facts.slack, channel, where.thread_ts, self.facts.clock())
+        if not earlier:  # posted now, its page's resolve was queued with it (Message.then)
+            return
         named = await self.store.incidents(await self.store.message_incidents(channel, where.thread_ts))
         if named and all(i.resolved is not None for i in named):
             await enqueue_page(self.facts.stores.pagers, self.store, "resolve", channel, where.thread_ts,
