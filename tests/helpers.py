@@ -81,8 +81,9 @@ class AppRig:
         return response, key
 
     async def action(self, action_id: str, value: str, *, user: str = "U0ALICE", channel: str = "C0ALERTS",
-                     message: dict[str, Any] | None = None, block_id: str = "b", ephemeral: bool = False
-                     ) -> tuple[httpx.Response, str]:
+                     message: dict[str, Any] | None = None, block_id: str = "b", ephemeral: bool = False,
+                     selected: str | None = None) -> tuple[httpx.Response, str]:
+        """A signed click on a button (`value`), or a choice in a menu (`selected`: the option's value)."""
         key = uuid.uuid4().hex
         payload = {
             "type": "block_actions", "team": {"id": "T0FAKE"}, "user": {"id": user, "name": "alice"},
@@ -94,6 +95,11 @@ class AppRig:
             "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
                          "action_ts": str(time.time())}],
         }
+        if selected is not None:
+            payload["actions"] = [{"type": "static_select", "action_id": action_id, "block_id": block_id,
+                                   "selected_option": {"value": selected, "text": {"type": "plain_text",
+                                                                                   "text": selected}},
+                                   "action_ts": str(time.time())}]
         raw = urlencode({"payload": json.dumps(payload)})
         return await self.http.post(self.url + "/slack/events", content=raw, headers=sign(raw)), key
 

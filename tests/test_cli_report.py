@@ -48,7 +48,7 @@ async def test_thorbot_report_prints_the_table_and_writes_csv(redis: Redis, redi
     code, out, err = await run_report(redis_url, "depot", "7d", "--csv", "-")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["box_id"] for r in rows] == ["FLEET", "BOX-A"] and rows[1]["outages"] == "1"
+    assert [r["box_id"] for r in rows if not r["port"]] == ["FLEET", "BOX-A"] and rows[1]["outages"] == "1"
     code, _, err = await run_report(redis_url, "nowhere")
     assert code == 3 and "no chargebox" in err
     assert await redis.exists(keys.HISTORY_FIRST_SEEN)
@@ -97,3 +97,31 @@ async def test_names_that_look_like_markup_are_printed_as_they_are(redis: Redis,
     assert code == 0, err
     assert "Lot [/] east" in out and "[link=http://evil.example]click[/link]" in out and "[bold]x" in out
     assert "\x1b]8;" not in out and "Traceback" not in err
+
+
+async def test_thorbot_report_writes_a_quarters_evchart_files(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    july = datetime(2026, 7, 1, tzinfo=UTC)
+    outage = Incident(id="i1", box_id="BOX-A", alias="Depot north", kind="offline", started=july + timedelta(days=3),
+                      opened=july + timedelta(days=3), resolved=july + timedelta(days=3, minutes=90))
+    async with redis.pipeline(transaction=True) as pipe:
+        write_cycle(pipe, HistoryCommit(now=july, first_seen={"BOX-A": "Depot north"}, ports={"BOX-A": 2}), [])
+        write_cycle(pipe, HistoryCommit(observed_from=july, now=datetime(2026, 10, 1, tzinfo=UTC)), [outage])
+        await pipe.execute()
+    prefix = tmp_path / "q3"
+    code, _, err = await run_report(redis_url, "--quarter", "2026Q3", "--format", "ev-chart", "--csv", str(prefix))
+    assert code == 0, err
+    assert "2 ports" in err and "2 outages" in err
+    uptime = (tmp_path / "q3-uptime.csv").read_text().splitlines()
+    # 90 of the quarter's 132,480 minutes down
+    assert uptime[1] == "BOX-A,BOX-A-1,,2026-07-01T00:00:00Z,2026-10-01T00:00:00Z,99.93,90.00,0.00"
+    outages = (tmp_path / "q3-outages.csv").read_text().splitlines()
+    assert outages[1:] == ["BOX-A,BOX-A-1,,2026-07-04T00:00:00Z,90.00", "BOX-A,BOX-A-2,,2026-07-04T00:00:00Z,90.00"]
+
+
+async def test_a_quarter_that_does_not_exist_or_is_missing_is_one_line(redis: Redis, redis_url: str) -> None:
+    code, out = await one_line_failure("report", "--quarter", "2026Q5", "--format", "ev-chart", REDIS_URL=redis_url)
+    assert code == 2 and "is not a quarter" in out and len(out.splitlines()) == 1
+    code, out = await one_line_failure("report", "--format", "ev-chart", REDIS_URL=redis_url)
+    assert code == 2 and "filed by quarter" in out and len(out.splitlines()) == 1
+    code, out = await one_line_failure("report", "all", "2026Q9", REDIS_URL=redis_url)
+    assert code == 2 and "is not a period" in out and len(out.splitlines()) == 1

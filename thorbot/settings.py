@@ -13,6 +13,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.connection import parse_url
 
+from thorbot.domain.hours import parse_hours
+
 DEFAULT_THOR_API_URL = "https://api.thor.tools/latest/integration"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -136,10 +138,20 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"))
     report_processes: int = Field(1, ge=1, le=16, validation_alias=_env("THORBOT_REPORT_PROCESSES"))
     report_uploads: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_REPORT_UPLOADS"))
+    hours_of_operation: str = Field("24/7", validation_alias=_env("THORBOT_HOURS_OF_OPERATION"))
+    cause_reminder: float = Field(86400.0, ge=0, validation_alias=_env("THORBOT_CAUSE_REMINDER"))
+    evchart_network_provider: str = Field("", max_length=100,
+                                          validation_alias=_env("THORBOT_EVCHART_NETWORK_PROVIDER"))
     secrets_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_SECRETS_KEY"))
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue",
                                       validation_alias=_env("THORBOT_PAGERDUTY_EVENTS_URL"))
     pagerduty_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("THORBOT_PAGERDUTY_WEBHOOK_SECRET"))
+
+    @field_validator("hours_of_operation")
+    @classmethod
+    def _readable_hours(cls, value: str) -> str:
+        parse_hours(value)  # a ValueError names what it cannot read
+        return value
 
     @field_validator("timezone")
     @classmethod

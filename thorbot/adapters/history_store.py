@@ -19,11 +19,14 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
+from thorbot.domain.causes import KIND_CODES, CauseRecord, cause_code, pack_cause, unpack_cause
+from thorbot.domain.hours import Hours, closed_spans
 from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.models import Chargebox
 from thorbot.domain.uptime import (
@@ -33,11 +36,12 @@ from thorbot.domain.uptime import (
     Seconds,
     Sessions,
     Span,
-    merge_seconds,
+    box_history,
 )
 
-KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f", "quiet": "q"}
 CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
+PORT_KINDS = frozenset({"failed_starts", "quiet"})  # a port's own incidents: that port is down, not its box
+PORT_CODES = frozenset(KIND_CODES[k] for k in PORT_KINDS)
 MINUTES_PER_DAY = 1440
 
 
@@ -47,6 +51,7 @@ class HistoryCommit(BaseModel):
     observed_from: datetime | None = None  # the minutes [observed_from, now] were observed (None: only now)
     now: datetime
     first_seen: dict[str, str] = {}  # box id → its name, for boxes seen for the first time
+    ports: dict[str, int] = {}  # box id → how many connectors Thor lists, when it changed
 
 
 def _epoch(when: datetime) -> int:
@@ -85,6 +90,8 @@ def write_cycle(pipe: Any, change: HistoryCommit, incidents: Iterable[Incident])
             touched.add(incident.box_id)
     for box_id in touched:
         pipe.zremrangebyscore(keys.history(box_id), "-inf", cutoff)
+    if change.ports:
+        pipe.hset(keys.HISTORY_PORTS, mapping={b: str(n) for b, n in change.ports.items()})
     if change.first_seen:
         for box_id in change.first_seen:
             pipe.hsetnx(keys.HISTORY_FIRST_SEEN, box_id, _epoch(change.now))
@@ -97,11 +104,43 @@ def write_cycle(pipe: Any, change: HistoryCommit, incidents: Iterable[Incident])
         pipe.expire(key, (keys.HISTORY_DAYS + 1) * 86400)
 
 
+def _parse_members(box_id: str, members: list[str]) -> list[tuple[str, int | None, float, float]]:
+    """(kind code, connector, start, end) of each history member; members that are not thorbot's are skipped
+    rather than failing the report. Parsed straight to epoch seconds: a year of a big fleet is half a million."""
+    out = []
+    for member in members:
+        parts = member.split("|")
+        if len(parts) != 4:
+            continue
+        try:
+            out.append((parts[0], int(parts[1]) if parts[1] else None, float(parts[2]), float(parts[3])))
+        except ValueError:
+            continue
+    return out
+
+
+class MaintenanceWindow(BaseModel):
+    """A box's scheduled maintenance (`/chargebox maintenance`): its alerts are held in every channel, and its
+    outage time is excluded up to the yearly cap."""
+
+    id: str
+    box_id: str
+    start: datetime
+    end: datetime
+    note: str | None = None
+    by: str | None = None
+
+
 class MuteWindow(BaseModel):
     box_id: str
     channel: str
     start: datetime
     end: datetime
+
+
+def year_start(window: Span) -> float:
+    """Where a report's history is read from: the first calendar year's start (the caps are per year)."""
+    return _epoch(datetime(window.start.astimezone(UTC).year, 1, 1, tzinfo=UTC))
 
 
 class HistoryStore:
@@ -141,32 +180,62 @@ class HistoryStore:
         return out
 
     async def maintenance(self, since: datetime) -> dict[str, list[Seconds]]:
-        """Box id (or `*`: every box) → its maintenance windows from mutes.
+        """Box id → its scheduled maintenance windows (`/chargebox maintenance`) ending after `since`. Mutes are
+        a channel's choice not to be told: they no longer count."""
+        return {b: [(w.start.timestamp(), w.end.timestamp()) for w in ws]
+                for b, ws in (await self.windows(since)).items()}
 
-        A mute of `*` recorded before mutes were limited to what their channel watches counts only for the
-        boxes that channel watches now (every box if it watches the whole fleet, none if it watches none).
-        """
-        mutes = await self.mutes(since)
-        everything = {m.channel for m in mutes if m.box_id == "*"}
-        scope: dict[str, set[str] | None] = {}
-        if everything:
-            channels = sorted(everything)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for channel in channels:
-                    pipe.sismember(keys.SUB_ALL, channel)
-                    pipe.smembers(keys.subs(channel))
-                answers = await pipe.execute()
-            for i, channel in enumerate(channels):
-                scope[channel] = None if answers[2 * i] else {str(b) for b in answers[2 * i + 1]}
-        by_box: dict[str, list[Seconds]] = {}
-        for mute in mutes:
-            span = (mute.start.timestamp(), mute.end.timestamp())
-            if mute.box_id != "*" or scope.get(mute.channel) is None:
-                by_box.setdefault(mute.box_id, []).append(span)
+    async def windows(self, since: datetime) -> dict[str, list[MaintenanceWindow]]:
+        out: dict[str, list[MaintenanceWindow]] = {}
+        for member in await self.redis.zrangebyscore(keys.MAINTENANCE, _epoch(since), "+inf"):
+            window = MaintenanceWindow.model_validate_json(str(member))
+            out.setdefault(window.box_id, []).append(window)
+        return out
+
+    async def add_window(self, window: MaintenanceWindow) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.MAINTENANCE, {window.model_dump_json(): _epoch(window.end)})
+            pipe.zremrangebyscore(keys.MAINTENANCE, "-inf", _epoch(window.end - timedelta(days=keys.HISTORY_DAYS)))
+            await pipe.execute()
+
+    async def cancel_window(self, window_id: str, now: datetime) -> MaintenanceWindow | None:
+        """Cancel a window: one not started yet is removed; a running one ends now."""
+        for member in await self.redis.zrangebyscore(keys.MAINTENANCE, _epoch(now), "+inf"):
+            window = MaintenanceWindow.model_validate_json(str(member))
+            if window.id != window_id:
                 continue
-            for box_id in scope[mute.channel] or ():
-                by_box.setdefault(box_id, []).append(span)
-        return by_box
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(keys.MAINTENANCE, str(member))
+                if window.start < now:
+                    ended = window.model_copy(update={"end": now})
+                    pipe.zadd(keys.MAINTENANCE, {ended.model_dump_json(): _epoch(now)})
+                await pipe.execute()
+            return window
+        return None
+
+    async def in_maintenance(self, box_id: str, now: datetime) -> MaintenanceWindow | None:
+        for window in (await self.windows(now)).get(box_id, []):
+            if window.start <= now < window.end:
+                return window
+        return None
+
+    # --- causes and ports ------------------------------------------------------------------------
+    async def set_causes(self, box_id: str, records: dict[str, CauseRecord]) -> None:
+        """Causes of `box_id`'s outages, by `cause_key`; a cause given again replaces the old one."""
+        if records:
+            await self.redis.hset(keys.causes(box_id), mapping={k: pack_cause(v) for k, v in records.items()})
+
+    async def cause(self, box_id: str, field: str) -> CauseRecord | None:
+        raw = await self.redis.hget(keys.causes(box_id), field)
+        return unpack_cause(str(raw)) if raw else None
+
+    async def cause_codes(self, box_ids: list[str]) -> list[dict[str, str]]:
+        """Each box's causes as `cause_key` → cause code: all a report needs (bounded: 400 days of them)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for box_id in box_ids:
+                pipe.hgetall(keys.causes(box_id))
+            answers = await pipe.execute()
+        return [{str(f): cause_code(str(v)) for f, v in answer.items()} for answer in answers]
 
     # --- reading ---------------------------------------------------------------------------------
     async def unknown(self, window: Span, now: datetime) -> list[Span]:
@@ -218,35 +287,52 @@ class HistoryStore:
         return sorted(str(b) for b in await self.redis.hkeys(keys.HISTORY_FIRST_SEEN))
 
     async def histories(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
-                        names: dict[str, str]) -> list[BoxHistory]:
-        """Each box's incidents overlapping `window` (resolved from history, open ones as given), its
-        maintenance windows and first sighting."""
-        start = _epoch(window.start)
+                        names: dict[str, str], *, hours: Hours | None = None, zone: ZoneInfo | None = None,
+                        maintenance: dict[str, list[Seconds]] | None = None) -> list[BoxHistory]:
+        """Each box's incidents overlapping `window` (resolved from history, open ones as given) with their
+        causes, its ports' own incidents, its maintenance windows, closed hours and first sighting. History is
+        read from the start of the window's first calendar year: the maintenance cap counts from there. A caller
+        reading many chunks passes `maintenance` (every box's windows since `year_start(window)`) read once."""
+        start = year_start(window)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.HISTORY_FIRST_SEEN, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HISTORY_NAMES, box_ids) if box_ids else pipe.echo("")
+            pipe.hmget(keys.HISTORY_PORTS, box_ids) if box_ids else pipe.echo("")
             for box_id in box_ids:
                 pipe.zrangebyscore(keys.history(box_id), start, "+inf")
             answers = await pipe.execute()
-        firsts, stored_names, ranges = answers[0] or [], answers[1] or [], answers[2:]
-        by_box = await self.maintenance(window.start)
-        fleet_wide = by_box.get("*", [])
+        firsts, stored_names, port_counts, ranges = answers[0] or [], answers[1] or [], answers[2] or [], answers[3:]
+        if maintenance is None:
+            maintenance = await self.maintenance(_when(start))
+        by_box = maintenance
+        parsed = [_parse_members(box_id, members) for box_id, members in zip(box_ids, ranges, strict=True)]
+        causes = await self.cause_codes(box_ids)
+        closed = closed_spans(hours, start, _epoch(window.end), zone or ZoneInfo("UTC"))
         out = []
         for i, box_id in enumerate(box_ids):
-            # Parsed straight to epoch seconds: a year of a big fleet is half a million members.
-            down: list[Seconds] = []
-            for member in ranges[i]:
-                parts = member.split("|")
-                if len(parts) == 4 and parts[0] in CONNECTIVITY_CODES:
-                    try:
-                        down.append((float(parts[2]), float(parts[3])))
-                    except ValueError:
-                        continue  # not one of ours: skip it rather than fail the report
-            down += [(o.started.timestamp(), INF) for o in open_incidents.get(box_id, []) if o.kind in OUTAGE_KINDS]
+            box: list[Seconds] = []
+            ports: dict[int, list[Seconds]] = {}
+            for code, connector, a, b in parsed[i]:
+                if code in CONNECTIVITY_CODES:
+                    box.append((a, b))
+                elif code in PORT_CODES and connector:
+                    ports.setdefault(connector, []).append((a, b))
+            box_causes: dict[int, str] = {}
+            port_causes: dict[int, str] = {}
+            for field, cause in causes[i].items():  # `kind|start` → cause: a few per box, not one per outage
+                kind, _, began = field.partition("|")
+                if began.isdigit():
+                    (box_causes if kind in CONNECTIVITY_CODES else port_causes)[int(began)] = cause
+            for incident in open_incidents.get(box_id, []):
+                if incident.kind in OUTAGE_KINDS:
+                    box.append((incident.started.timestamp(), INF))
+                elif incident.kind in PORT_KINDS and incident.connector:
+                    ports.setdefault(incident.connector, []).append((incident.started.timestamp(), INF))
             first = float(firsts[i]) if i < len(firsts) and firsts[i] else None
             name = names.get(box_id) or (stored_names[i] if i < len(stored_names) and stored_names[i] else box_id)
-            out.append(BoxHistory(box_id, str(name), first, tuple(merge_seconds(down)),
-                                  tuple(merge_seconds(by_box.get(box_id, []) + fleet_wide))))
+            count = int(port_counts[i]) if i < len(port_counts) and port_counts[i] else 0
+            out.append(box_history(box_id, str(name), first, box, ports, count, by_box.get(box_id, []), closed,
+                                   box_causes, port_causes))
         return out
 
     async def sessions(self, box_ids: list[str], window: Span, *, monthly: bool) -> dict[str, Sessions]:

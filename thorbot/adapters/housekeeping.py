@@ -3,8 +3,8 @@
 Most keys carry a TTL (adapters/keys.py). What cannot (a hash field, a sorted-set member, a key whose
 life depends on whether a box is still watched) is swept here:
 
-- each box's incident history (`history:<box>`) and the mute windows (`history:mutes`): entries that
-  ended more than 400 days ago;
+- each box's incident history (`history:<box>`), the mute windows (`history:mutes`) and the outages'
+  causes (`history:causes`): entries that ended (or began) more than 400 days ago;
 - a box no channel watches any more: its history, first sighting and name are kept for 400 days after
   it was last watched (reports reach that far back), then deleted; `history:last_watched` remembers when
   the sweep first found it unwatched;
@@ -59,8 +59,17 @@ async def sweep(redis: Redis, now: datetime) -> Swept:
         async with redis.pipeline(transaction=False) as pipe:
             for box_id in first_seen[start:start + BATCH]:
                 pipe.zremrangebyscore(keys.history(box_id), "-inf", cutoff)
+                pipe.hkeys(keys.causes(box_id))
+            answers = await pipe.execute()
+        swept.history_entries += sum(int(n) for n in answers[::2])
+        async with redis.pipeline(transaction=False) as pipe:
+            for box_id, fields in zip(first_seen[start:start + BATCH], answers[1::2], strict=True):
+                old = [str(f) for f in fields if _started(str(f)) < cutoff]
+                if old:
+                    pipe.hdel(keys.causes(box_id), *old)
             swept.history_entries += sum(int(n) for n in await pipe.execute())
     swept.history_entries += int(await redis.zremrangebyscore(keys.HISTORY_MUTES, "-inf", cutoff))
+    swept.history_entries += int(await redis.zremrangebyscore(keys.MAINTENANCE, "-inf", cutoff))  # by their end
     gone = [b for b in first_seen if b not in watched]
     async with redis.pipeline(transaction=True) as pipe:
         for box_id in gone:
@@ -70,8 +79,9 @@ async def sweep(redis: Redis, now: datetime) -> Swept:
             elif since < cutoff:
                 pipe.hdel(keys.HISTORY_FIRST_SEEN, box_id)
                 pipe.hdel(keys.HISTORY_NAMES, box_id)
+                pipe.hdel(keys.HISTORY_PORTS, box_id)
                 pipe.hdel(keys.HISTORY_LAST_WATCHED, box_id)
-                pipe.delete(keys.history(box_id))
+                pipe.delete(keys.history(box_id), keys.causes(box_id))
                 swept.forgotten_boxes += 1
         back = [b for b in last_watched if b in watched or b not in first_seen]
         if back:
@@ -100,6 +110,14 @@ async def _sweep_usage(redis: Redis, watched: set[str]) -> int:
             pipe.hdel(keys.USAGE_SEEDED, *chunk)
             await pipe.execute()
     return len(gone)
+
+
+def _started(cause_field: str) -> float:
+    """The outage start in a cause's field (`kind|start`); a field that is not ours sorts as ancient."""
+    try:
+        return float(cause_field.rsplit("|", 1)[1])
+    except (IndexError, ValueError):
+        return 0.0
 
 
 async def _sweep_connectors(redis: Redis, watched: set[str]) -> int:

@@ -62,7 +62,10 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | history:names | hash | box id → its name when first seen (for boxes no longer watched) | as first_seen |
 | history:last_watched | hash | box id → when the daily sweep first found it unwatched (epoch s) | 400 days |
 | swept | string | the worker that ran the daily sweep (adapters/housekeeping.py) | 1 day |
-| history:mutes | zset | JSON {box, channel, start, end} of each mute (maintenance), scored by its end | 400 days |
+| history:mutes | zset | JSON {box, channel, start, end} of each mute (not maintenance), scored by its end | 400 days |
+| history:causes:<box> | hash | `<kind code>|<start>` of an outage → `cause|by|at|note` (who, when) | 400 days |
+| history:ports | hash | box id → how many connectors (ports) Thor lists for it | swept with the box |
+| maintenance | zset | JSON {id, box, start, end, note, by} of each scheduled window, scored by its end | 400 days |
 | observed:<YYYYMMDD> | string | bitmap: bit n set = minute n of that UTC day had a successful poll | 401 days |
 | uploads:<user> | string | report files uploaded for that user in the current 10 minutes | 10 minutes |
 | digests | hash | channel → DigestPlan JSON (cadence, time, zone) | removed by `digest off` |
@@ -126,6 +129,8 @@ HISTORY_DAYS = 400
 HISTORY_FIRST_SEEN = PREFIX + "history:first_seen"
 HISTORY_NAMES = PREFIX + "history:names"
 HISTORY_MUTES = PREFIX + "history:mutes"
+HISTORY_PORTS = PREFIX + "history:ports"
+MAINTENANCE = PREFIX + "maintenance"
 HISTORY_LAST_WATCHED = PREFIX + "history:last_watched"
 SWEPT = PREFIX + "swept"
 DIGESTS = PREFIX + "digests"
@@ -147,6 +152,11 @@ def uploads(user: str) -> str:
 
 def history(box_id: str) -> str:
     return f"{PREFIX}history:{box_id}"
+
+
+def causes(box_id: str) -> str:
+    """A box's outage causes: field `kind|start`, value `cause|by|at|note` (domain/causes.py)."""
+    return f"{PREFIX}history:causes:{box_id}"
 
 
 def observed(day: str) -> str:

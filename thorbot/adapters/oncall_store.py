@@ -70,9 +70,22 @@ class OnCallStore:
         return live
 
     async def held(self, channel: str, box_id: str, now: datetime) -> Hold | None:
-        """The longest hold that covers this box in this channel, if any."""
+        """The longest hold that covers this box in this channel, if any: a mute or snooze here, or the box's
+        scheduled maintenance (which holds its alerts in every channel)."""
         matching = [h for h in await self.holds(channel, now) if h.box_id in (box_id, ALL)]
+        matching += await self.maintenance_holds(box_id, now)
         return max(matching, key=lambda h: h.until) if matching else None
+
+    async def maintenance_holds(self, box_id: str, now: datetime) -> list[Hold]:
+        """The box's maintenance windows running now, as holds (adapters/history_store.py keeps the windows)."""
+        found = []
+        for member in await self.redis.zrangebyscore(keys.MAINTENANCE, now.astimezone(UTC).timestamp(), "+inf"):
+            window = json.loads(str(member))
+            start = datetime.fromisoformat(window["start"])
+            if window.get("box_id") == box_id and start <= now:
+                found.append(Hold(kind="maintenance", box_id=box_id, until=datetime.fromisoformat(window["end"]),
+                                  by=window.get("by")))
+        return found
 
     async def schedule_escalation(self, channel: str, ts: str, at: datetime) -> None:
         await self.redis.zadd(keys.ESCALATIONS, {f"{channel}|{ts}": at.astimezone(UTC).timestamp()})

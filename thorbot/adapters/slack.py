@@ -176,7 +176,8 @@ class SlackApi:
         zone = (answer.get("user") or {}).get("tz")
         return str(zone) if isinstance(zone, str) and zone else None
 
-    async def upload_file(self, channel: str, filename: str, content: str, *, title: str, comment: str) -> None:
+    async def upload_file(self, channel: str, filename: str, content: str, *, title: str,
+                          comment: str | None = None) -> None:
         """A file in a channel, the current way (files_upload_v2: get an upload URL, send, complete)."""
         await _guarded(lambda: self.client.files_upload_v2(channel=channel, filename=filename, content=content,
                                                            title=title, initial_comment=comment))

@@ -52,7 +52,9 @@ line per check with the fix. Exit status 1 when a check failed. Run it first whe
     "report": ("the reliability report from thorbot's history", """\
 Connectivity uptime per box (NEVI's formula), outages, MTTR, unknown time and charge success,
 worst first, from the history thorbot keeps in Redis. Needs only REDIS_URL (or the embedded
-Redis's THORBOT_DATA_DIR); THORBOT_TIMEZONE sets the days."""),
+Redis's THORBOT_DATA_DIR); THORBOT_TIMEZONE sets the days. `--quarter 2026Q3 --format ev-chart` writes the
+quarter's EV-ChART files (uptime per port, outages per port). Exit status: 0 done, 1 a file could not
+be written, 2 a period or quarter that does not exist, 3 no match, 4 several matches."""),
     "demo": ("the whole product against a simulated fleet; no credentials", """\
 Runs an embedded Redis, a simulated Thor fleet, a fake Slack rendered in this terminal, the real
 app and the real worker, then plays a story (an outage, a stuck charge stopped from Slack, failed
@@ -84,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     report = command("report")
     report.add_argument("words", nargs="*", metavar="[box|name|all] [7d|30d|YYYY-MM|12m]",
                         help="a box (id or name) or all (default), then the period (default 30d)")
-    report.add_argument("--csv", metavar="FILE", help="write every box as CSV to FILE ('-' = stdout)")
+    report.add_argument("--csv", metavar="FILE", help="write every box and port as CSV to FILE ('-' = stdout); with "
+                        "--format ev-chart, the two files' common start (default thorbot-evchart-<quarter>)")
+    report.add_argument("--quarter", metavar="YYYYQn", help="the period is that calendar quarter (e.g. 2026Q3)")
+    report.add_argument("--format", choices=("text", "csv", "ev-chart"), default=None,
+                        help="text (the default), csv (as --csv), or ev-chart: FHWA's EV-ChART uptime and outage "
+                             "files for a quarter (docs/ev-chart.md)")
     demo = command("demo")
     demo.add_argument("--speed", type=float, default=1.0,
                       help="simulated seconds per real second (10: the story in about 80 s)")
@@ -169,7 +176,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.
     if args.cmd == "report":
         from thorbot.cli.report import run_report
 
-        return await run_report(settings, list(args.words), args.csv)
+        return await run_report(settings, list(args.words), args.csv, quarter=args.quarter, form=args.format)
     if args.cmd == "doctor":
         from thorbot.cli.doctor import run_doctor
 

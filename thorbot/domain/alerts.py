@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, header, message, section, select
+from thorbot.domain.causes import ASKS_A_CAUSE, CAUSE_OPTIONS, CauseRecord, cause_line
 from thorbot.domain.incidents import CONNECTOR_KINDS, Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.replies import ACCESS_PROBLEMS
@@ -46,6 +47,7 @@ def what_plain(incident: Incident) -> str:
 ACTION_ACK = "alert_ack"
 ACTION_SNOOZE = "alert_snooze"
 ACTION_ALERT_REFRESH = "alert_refresh"
+ACTION_CAUSE = "alert_cause"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class MessageState:
     snoozed_until: datetime | None = None
     snoozed_by: str | None = None
     muted_until: datetime | None = None
+    cause: CauseRecord | None = None  # resolved: why it was down (one for the whole message)
 
 
 def impact(incident: Incident) -> str:
@@ -98,6 +101,9 @@ def render_alert(incidents: list[Incident], now: datetime, *, mention: str | Non
         blocks.insert(-1, section("\n".join(lines)))
     if buttons and any(i.resolved is None for i in incidents):
         blocks.append(alert_actions(acknowledged=bool(state and state.ack)))
+    elif buttons and any(i.kind in ASKS_A_CAUSE for i in incidents):  # resolved: why was it down?
+        blocks.append(actions("alert_cause", select("Cause…" if not (state and state.cause) else "Change the cause…",
+                                                    ACTION_CAUSE, CAUSE_OPTIONS)))
     return payload
 
 
@@ -116,7 +122,11 @@ def _state_lines(state: MessageState, *, boxes: int = 1) -> list[str]:
         them = "it" if boxes == 1 else "them"
         lines.append(f":zzz: Snoozed{who} until {slack_date(state.snoozed_until)}: alerts for {them} are held here")
     if state.muted_until is not None:
-        lines.append(f":mute: Muted for maintenance until {slack_date(state.muted_until)}")
+        lines.append(f":mute: Muted here until {slack_date(state.muted_until)}")
+    if state.cause is not None:
+        record = state.cause
+        note = f" ({escape(truncate(record.note, 200))})" if record.note else ""
+        lines.append(f":label: Cause: {cause_line(record)}{note}, set by <@{record.by}> {slack_date(record.at)}")
     return lines
 
 

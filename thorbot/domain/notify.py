@@ -31,6 +31,8 @@ Rules (each has a test in tests/domain/test_notify.py):
   pager that is down never holds back Slack; a trigger handled in Slack within the channel's delay
   (acknowledged, or resolved) is skipped, and so are its acknowledge and resolve.
 - Handoffs: one line in the channel each time a rotation changes who is on call.
+- Causes: when the last outage of an alert message is resolved, one reminder is queued for its thread
+  after THORBOT_CAUSE_REMINDER (0: none); it is skipped if someone gave the cause by then.
 - Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
   recoveries of the same moment); one waiting for a retry holds back those after it.
 - Dead letters: a message Slack has not taken for 24 hours is dropped (and logged as an error).
@@ -67,13 +69,14 @@ class JobKind(StrEnum):
     PAGE = "page"
     PAGER_NOTICE = "pager_notice"
     HANDOFF = "handoff"
+    CAUSE_REMINDER = "cause_reminder"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
               JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
               JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4, JobKind.PAGE: 1, JobKind.PAGER_NOTICE: 6,
-              JobKind.HANDOFF: 0}
+              JobKind.HANDOFF: 0, JobKind.CAUSE_REMINDER: 6}
 
 
 class _Job(BaseModel):
@@ -213,9 +216,16 @@ class HandoffJob(_Job):
     until: datetime
 
 
+class CauseReminderJob(_Job):
+    """In a resolved alert's thread, once, when nobody gave its outage a cause after THORBOT_CAUSE_REMINDER."""
+
+    kind: Literal[JobKind.CAUSE_REMINDER] = JobKind.CAUSE_REMINDER
+    message_ts: str
+
+
 Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob | EscalateDmJob | StuckJob
-                | StopOutcomeJob | DigestJob | ConnectorNoticeJob | PageJob | PagerNoticeJob | HandoffJob,
-                Field(discriminator="kind")]
+                | StopOutcomeJob | DigestJob | ConnectorNoticeJob | PageJob | PagerNoticeJob | HandoffJob
+                | CauseReminderJob, Field(discriminator="kind")]
 _JOBS: TypeAdapter[Job] = TypeAdapter(Job)
 
 
@@ -314,6 +324,11 @@ def page_jobs(action: Literal["trigger", "acknowledge", "resolve"], channel: str
     Its own queue (`page:<channel>`): a pager that is down never holds back the channel's Slack messages."""
     return [PageJob(id=f"page:{action}:{channel}:{ts}", channel=f"page:{channel}",
                     created=now + timedelta(seconds=delay), alert_channel=channel, message_ts=ts, action=action, by=by)]
+
+
+def cause_reminder_job(channel: str, ts: str, now: datetime, after: float) -> Job:
+    return CauseReminderJob(id=f"cause_reminder:{channel}:{ts}", channel=channel,
+                            created=now + timedelta(seconds=after), message_ts=ts)
 
 
 def stop_outcome_job(stop_id: str, channel: str, thread_ts: str, confirmed: bool, now: datetime) -> Job:

@@ -15,7 +15,7 @@ _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _RAW_ID = re.compile(r"^([UWS][A-Z0-9]{6,30})$")
 
 ALL = "*"  # a hold (mute or snooze) of every box watched in the channel
-HoldKind = Literal["mute", "snooze"]
+HoldKind = Literal["mute", "snooze", "maintenance"]  # maintenance: the box's own window, in every channel
 SnoozeChoice = Literal["1h", "4h", "tomorrow"]
 SNOOZE_LABELS: dict[str, str] = {"1h": "1 hour", "4h": "4 hours", "tomorrow": "until tomorrow 9:00"}
 

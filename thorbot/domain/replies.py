@@ -25,8 +25,10 @@ HELP_LINES = [
     "18:00` covers a shift, `rotation off` stops it",
     "*`/chargebox pager`* — page PagerDuty (or any pager, by a signed webhook) for this channel's alerts; "
     "`/chargebox pager off` disconnects it",
-    "*`/chargebox mute <id|name|all> <duration>`* — maintenance: record incidents but post nothing, e.g. `2h`, "
-    "`30m`, `1d`; `/chargebox unmute <id|name|all>` ends it (reports count it as excluded maintenance)",
+    "*`/chargebox mute <id|name|all> <duration>`* — this channel is not told for a while (incidents are still "
+    "recorded), e.g. `2h`, `30m`, `1d`; `/chargebox unmute <id|name|all>` ends it",
+    "*`/chargebox maintenance <id|name> <now|HH:MM|fri 09:00> <2h> [note]`* — schedule a box's maintenance: its "
+    "alerts are held everywhere and the time is excluded from uptime; `maintenance list`, `maintenance cancel <id>`",
     "*`/chargebox report [<id|name>|all] [7d|30d|2026-10|12m]`* — reliability: uptime, outages, MTTR, charge "
     "success; *Download CSV* for the full table",
     "*`/chargebox digest daily 09:00`* (or `weekly mon 09:00`, `off`) — a scheduled summary in this channel",

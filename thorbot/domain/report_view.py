@@ -15,6 +15,7 @@ from thorbot.domain.text import code, duration, escape, pack_lines, plural, slac
 from thorbot.domain.uptime import ZERO, BoxReport, Report, Sessions, Uptime, grade
 
 ACTION_REPORT_CSV = "report_csv"
+ACTION_REPORT_EVCHART = "report_evchart"
 SHOWN_BOXES = 12           # boxes listed one by one; the rest are summarised (big fleets)
 UPTIME_LABEL = "connectivity uptime"  # Thor exposes no connector fault state: say what is measured
 MAX_BLOCKS = 50
@@ -61,9 +62,14 @@ def box_line(row: BoxReport) -> str:
     else:
         parts.append("no outage")
     if u.excluded > ZERO:
-        parts.append(f"{minutes(u.excluded)} excluded (maintenance)")
+        parts.append(f"{minutes(u.excluded)} excluded")
     if u.unknown > ZERO:
         parts.append(f"{minutes(u.unknown)} unknown")
+    worst = row.worst_port
+    if len(row.ports) > 1 and worst is not None and pct(worst.uptime.percent) != pct(u.percent):
+        parts.append(f"port #{worst.port} {pct(worst.uptime.percent)}")
+    if row.over_cap > 0:
+        parts.append(f"{minutes(timedelta(seconds=row.over_cap))} maintenance over the yearly cap")
     if row.down_now:
         parts.append(":red_circle: down now")
     words = session_words(row.sessions)
@@ -85,6 +91,9 @@ def fleet_lines(report: Report) -> list[str]:
     f = report.fleet
     boxes = len(report.boxes)
     below = sum(1 for r in report.boxes if r.uptime.percent is not None and r.uptime.percent < 97)
+    ports = [p for r in report.boxes for p in r.ports if p.uptime.percent is not None]
+    ports_below = sum(1 for p in ports if p.uptime.percent is not None and p.uptime.percent < 97)
+    over_cap = sum(1 for r in report.boxes if r.over_cap > 0)
     what = f"*Fleet {UPTIME_LABEL}: {pct(f.percent)}* across {plural(boxes, 'chargebox')}" if boxes != 1 else \
         f"*{UPTIME_LABEL.capitalize()}: {pct(f.percent)}*"
     lines = [f"{what} · {plural(f.outages, 'outage')} · {minutes(f.downtime)} down in all"
@@ -95,8 +104,12 @@ def fleet_lines(report: Report) -> list[str]:
     extra = []
     if below:
         extra.append(f":large_red_square: {below} below NEVI's 97 %")
+    if ports_below > below:  # NEVI's figure is per port: a port's own incidents can pull it under alone
+        extra.append(f"{ports_below} of {plural(len(ports), 'port')} below 97 %")
     if f.excluded > ZERO:
-        extra.append(f"{minutes(f.excluded)} excluded as maintenance (mutes)")
+        extra.append(f"{minutes(f.excluded)} excluded (causes a regulator excuses, maintenance, closed hours)")
+    if over_cap:
+        extra.append(f"{plural(over_cap, 'box', 'boxes')} with maintenance over the 72 h yearly cap: counted as outage")
     if report.unknown > ZERO:
         extra.append(f"thorbot was not observing for {minutes(report.unknown)}: unknown, counted neither up nor down")
     words = session_words(report.sessions)
@@ -169,13 +182,18 @@ def render_report(report: Report, *, scope: str, period_text: str, title: str | 
     if rest:
         blocks.append(section(rest_line(rest)))
     blocks.append(context(_legend(report)))
-    blocks.append(actions("report_actions", button("Download CSV", ACTION_REPORT_CSV, csv_value(scope, period_text))))
+    for note in report.notes:
+        blocks.append(context(f":information_source: {note}"))
+    buttons = [button("Download CSV", ACTION_REPORT_CSV, csv_value(scope, period_text))]
+    if report.period.quarter:
+        buttons.append(button("Download EV-ChART CSV", ACTION_REPORT_EVCHART, csv_value(scope, period_text)))
+    blocks.append(actions("report_actions", *buttons))
     return message(text, blocks[:MAX_BLOCKS], response_type="ephemeral")
 
 
 CSV_COLUMNS = ["box_id", "name", "period_start", "period_end", "measured_min", "uptime_pct", "outages",
                "downtime_min", "mttr_min", "longest_min", "excluded_min", "unknown_min", "down_now",
-               "charges_ok", "charges_failed", "charge_success_pct", "kwh"]
+               "charges_ok", "charges_failed", "charge_success_pct", "kwh", "port"]
 
 
 def _min(value: timedelta | None) -> str:
@@ -183,23 +201,27 @@ def _min(value: timedelta | None) -> str:
 
 
 def report_csv(report: Report) -> str:
-    """Every box, one row each (worst first), plus a FLEET row; spreadsheets open it as is."""
+    """A FLEET row, then every box (worst first), each followed by a row per port (`port` set); spreadsheets
+    open it as is."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     start, end = report.period.window.start.isoformat(), report.period.window.end.isoformat()
 
-    def row(box_id: str, name: str, u: Uptime, sessions: Sessions | None, down_now: str) -> list[str]:
+    def row(box_id: str, name: str, u: Uptime, sessions: Sessions | None, down_now: str, port: str = "") -> list[str]:
         s = sessions or Sessions()
+        charges = [str(s.ok), str(s.failed), "" if s.success is None else f"{s.success:.1f}", f"{s.wh / 1000:.3f}"] \
+            if sessions is not None or not port else ["", "", "", ""]
         cells = [box_id, name, start, end, _min(u.measured),
                  "" if u.percent is None else f"{u.percent:.3f}", str(u.outages), _min(u.downtime), _min(u.mttr),
-                 _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, str(s.ok), str(s.failed),
-                 "" if s.success is None else f"{s.success:.1f}", f"{s.wh / 1000:.3f}"]
+                 _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, *charges, port]
         return [csv_cell(c) for c in cells]
 
     writer.writerow(row("FLEET", "whole fleet", report.fleet, report.sessions, ""))
     for r in report.boxes:
         writer.writerow(row(r.box_id, r.name, r.uptime, r.sessions, "yes" if r.down_now else "no"))
+        for p in r.ports:  # the box is the rollup; NEVI's figure is each port's
+            writer.writerow(row(r.box_id, f"{r.name} #{p.port}", p.uptime, None, "", str(p.port)))
     return out.getvalue()
 
 

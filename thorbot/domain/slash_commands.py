@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -108,6 +109,13 @@ class RotationOff:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """`maintenance <id|name> <start> <duration> [note]`, `maintenance list`, `maintenance cancel <window id>`."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ConnectPager:
     """`/chargebox pager`: shows the channel's pager; for an admin, opens the form to connect one."""
 
@@ -119,10 +127,10 @@ class PagerOff:
 
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
                 | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | OverrideRotation | RotationOff
-                | ConnectPager | PagerOff)
+                | ConnectPager | PagerOff | Maintenance)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
-                    OverrideRotation, RotationOff, PagerOff)
-_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
+                    OverrideRotation, RotationOff, PagerOff, Maintenance)
+_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|\d{4}q[1-4]|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
 
@@ -154,13 +162,14 @@ def parse_command(raw_text: str) -> SlashCommand:
         return Unmute(*_targets(rest, verb="unmute"))
     if lowered in ("report", "uptime"):
         return _report(rest)
-    if lowered == "digest":
-        return SetDigest(tuple(rest.split()))
-    if lowered == "rotation":
-        return _rotation(rest)
-    if lowered == "pager":
-        return _pager(rest)
+    if lowered in _OPERATIONS:
+        return _OPERATIONS[lowered](rest)
     return _card(text, verb, rest)
+
+
+def _operations() -> dict[str, Callable[[str], SlashCommand]]:
+    return {"digest": lambda rest: SetDigest(tuple(rest.split())), "rotation": _rotation, "pager": _pager,
+            "maintenance": lambda rest: Maintenance(tuple(rest.split()))}
 
 
 def _rotation(rest: str) -> SlashCommand:
@@ -202,7 +211,7 @@ def _card(text: str, verb: str, rest: str) -> ShowCard:
 
 
 VERBS = ("help", "list", "subscribe", "unsubscribe", "oncall", "mute", "unmute", "report", "digest", "status",
-         "subscriptions", "rotation", "pager")
+         "subscriptions", "rotation", "pager", "maintenance")
 
 
 def _did_you_mean(word: str) -> str | None:
@@ -241,7 +250,7 @@ def _report(rest: str) -> ShowReport:
     head, _, last = rest.rpartition(" ")
     if _PERIOD.match(last):
         scope, period = head.strip(), last.lower()
-    elif rest and re.match(r"^\d+[dmy]$|^\d{4}-\d+$", last, re.IGNORECASE):
+    elif rest and re.match(r"^\d+[dmy]$|^\d{4}-\d+$|^\d{4}q\d*$", last, re.IGNORECASE):
         raise UsageError(BAD_PERIOD.format(period=code(last)))
     else:
         scope, period = rest, "30d"
@@ -295,3 +304,6 @@ def _split(text: str) -> list[str]:
     if current:
         items.append(current)
     return items
+
+
+_OPERATIONS = _operations()  # the verbs whose words their own module reads

@@ -12,7 +12,11 @@ thorbot measures *connectivity*: a box is down while it has an open offline or s
 (Thor exposes no connector fault state, so the figure is labelled "connectivity uptime"). On top
 of the formula:
 
-- `excluded` is the part of the outage inside a mute (maintenance) window of that box;
+- `excluded` is the part of the outage a regulator lets the operator exclude (`exclusions`): caused by
+  the utility, the vehicle, vandalism (at most 10 days an incident) or a natural disaster, scheduled
+  maintenance (maintenance windows and outages given that cause: at most 72 h per port a calendar
+  year), and hours outside the posted hours of operation (domain/causes.py, domain/hours.py). A
+  channel's mute is its own choice not to be told: it changes nothing here;
 - time when thorbot itself was not observing (no successful poll: thorbot down, Thor failing) is
   *unknown*: neither up nor down, it is taken out of both `minutes` and `outage`;
 - a box is measured from its first sighting: a box added mid-month is not down before it existed.
@@ -25,9 +29,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from thorbot.domain.causes import CAUSES, MAINTENANCE_CAP, VANDALISM_CAP
 
 ZERO = timedelta(0)
 OUTAGE_KINDS = frozenset({"offline", "silent"})
@@ -60,15 +69,30 @@ INF = float("inf")
 
 
 @dataclass(frozen=True)
+class PortSpans:
+    """One port (connector) of a box: down when its box is, and during its own incidents (failed starts,
+    not charging anyone); its excluded spans, and the maintenance time over the yearly cap."""
+
+    port: int
+    outages: tuple[Seconds, ...]
+    maintenance: tuple[Seconds, ...]
+    over_cap: float = 0.0
+    own: bool = True  # False: no incident of its own, so its figures are its box's
+
+
+@dataclass(frozen=True)
 class BoxHistory:
     """What history holds for one box, in epoch seconds: its connectivity outages (sorted, disjoint; an
-    open one ends at infinity), its maintenance windows, and when it was first seen."""
+    open one ends at infinity), the spans whose outage time is excluded (`maintenance`: maintenance
+    windows, excused causes, closed hours; see `exclusions`), when it was first seen, and its ports."""
 
     box_id: str
     name: str
     first_seen: float | None
     outages: tuple[Seconds, ...] = ()
     maintenance: tuple[Seconds, ...] = ()
+    ports: tuple[PortSpans, ...] = ()
+    over_cap: float = 0.0  # maintenance seconds beyond the CEC cap (counted as outage)
 
     @classmethod
     def of(cls, box_id: str, name: str, first_seen: datetime | None, incidents: tuple[Outage, ...] = (),
@@ -78,24 +102,108 @@ class BoxHistory:
         return cls(box_id, name, first_seen.timestamp() if first_seen else None, tuple(merge_seconds(down)),
                    tuple(merge_seconds([(m.start.timestamp(), m.end.timestamp()) for m in maintenance])))
 
+    def port(self, spans: PortSpans) -> BoxHistory:
+        """One port as a history of its own (what NEVI's figure is computed on)."""
+        return BoxHistory(self.box_id, f"{self.name} #{spans.port}", self.first_seen, spans.outages,
+                          spans.maintenance, over_cap=spans.over_cap)
+
     @property
     def down_now(self) -> bool:
         return bool(self.outages) and self.outages[-1][1] == INF
 
 
+class CausedOutage(NamedTuple):
+    """An outage with the cause someone gave it (None: none given, so unknown). A tuple: a report makes
+    hundreds of thousands."""
+
+    start: float
+    end: float
+    cause: str | None = None
+
+
+def box_history(box_id: str, name: str, first_seen: float | None, outages: list[Seconds],
+                port_outages: dict[int, list[Seconds]], ports: int, maintenance: list[Seconds],
+                closed: list[Seconds], causes: Mapping[int, str] | None = None,
+                port_causes: Mapping[int, str] | None = None) -> BoxHistory:
+    """A box's history for a report, with each of its `ports` (at least the ones with incidents of their own).
+    `causes` and `port_causes`: the cause given to the box's (or a port's own) outage starting at that second."""
+    down = merge_seconds(outages)
+    caused = [CausedOutage(a, b, causes[int(a)]) for a, b in outages if int(a) in causes] if causes else []
+    excluded, over = exclusions(down, caused, maintenance, closed)
+    spans = []
+    for port in range(1, max([ports, *port_outages, 1]) + 1):
+        own = port_outages.get(port, [])
+        if not own:  # most ports, most of the time: exactly their box
+            spans.append(PortSpans(port, tuple(down), tuple(excluded), over, own=False))
+            continue
+        port_down = merge_seconds(down + own)
+        own_caused = [CausedOutage(a, b, port_causes[int(a)]) for a, b in own if int(a) in port_causes] \
+            if port_causes else []
+        port_excluded, port_over = exclusions(port_down, caused + own_caused, maintenance, closed)
+        spans.append(PortSpans(port, tuple(port_down), tuple(port_excluded), port_over))
+    return BoxHistory(box_id, name, first_seen, tuple(down), tuple(excluded), tuple(spans), over)
+
+
+def exclusions(down: list[Seconds], caused: list[CausedOutage], maintenance: list[Seconds], closed: list[Seconds],
+               ) -> tuple[list[Seconds], float]:
+    """The spans whose outage time may be excluded, and the maintenance seconds beyond the yearly cap (which
+    count as outage). `down`: the unit's outages, sorted and disjoint; `caused`: those with a cause given;
+    `maintenance`: its scheduled windows; `closed`: outside its hours of operation."""
+    if not down:
+        return [], 0.0
+    excused: list[Seconds] = []
+    planned = list(maintenance)
+    for outage in caused:
+        if outage.cause == "scheduled_maintenance":
+            planned.append((outage.start, outage.end))
+        elif outage.cause is not None and CAUSES.get(outage.cause, CAUSES["unknown"]).excluded:
+            end = min(outage.end, outage.start + VANDALISM_CAP.total_seconds()) if outage.cause == "vandalism" \
+                else outage.end
+            excused.append((outage.start, end))
+    kept, over = _capped_per_year(_intersect(down, merge_seconds(planned)),
+                                  MAINTENANCE_CAP.total_seconds()) if planned else ([], 0.0)
+    if not excused and not kept and not closed:
+        return [], over
+    return merge_seconds(excused + kept + list(closed)), over
+
+
+def _capped_per_year(spans: list[Seconds], cap: float) -> tuple[list[Seconds], float]:
+    """The spans in time order, each calendar year (UTC) keeping at most `cap` seconds; and what was cut."""
+    kept: list[Seconds] = []
+    used: dict[int, float] = {}
+    over = 0.0
+    for a, b in spans:
+        while a < b:
+            year = datetime.fromtimestamp(a, tz=UTC).year
+            year_end = datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()
+            piece_end = min(b, year_end)
+            room = max(0.0, cap - used.get(year, 0.0))
+            take = min(room, piece_end - a)
+            if take > 0:
+                kept.append((a, a + take))
+                used[year] = used.get(year, 0.0) + take
+            over += (piece_end - a) - take
+            a = piece_end
+    return kept, over
+
+
 def merge_seconds(spans: list[Seconds]) -> list[Seconds]:
     out: list[Seconds] = []
-    for a, b in sorted(x for x in spans if x[1] > x[0]):
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
+    start = end = 0.0
+    for a, b in sorted([x for x in spans if x[1] > x[0]]):
+        if out and a <= end:
+            if b > end:
+                end = b
+                out[-1] = (start, end)
         else:
+            start, end = a, b
             out.append((a, b))
     return out
 
 
 def _clip(spans: list[Seconds] | tuple[Seconds, ...], lo: float, hi: float) -> list[Seconds]:
-    return [(max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi]
+    # Conditional expressions, not min/max: a twelve-month report clips millions of spans.
+    return [(a if a > lo else lo, b if b < hi else hi) for a, b in spans if b > lo and a < hi]
 
 
 def _subtract(a: list[Seconds], b: list[Seconds]) -> list[Seconds]:
@@ -118,15 +226,43 @@ def _subtract(a: list[Seconds], b: list[Seconds]) -> list[Seconds]:
 
 def _intersect(a: list[Seconds], b: list[Seconds]) -> list[Seconds]:
     out: list[Seconds] = []
+    na, nb = len(a), len(b)
+    if not na or not nb:
+        return out
     i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+    a0, a1 = a[0]
+    b0, b1 = b[0]
+    while True:  # the hottest loop of a report: plain locals, no min/max calls
+        lo = a0 if a0 > b0 else b0
+        hi = a1 if a1 < b1 else b1
         if hi > lo:
             out.append((lo, hi))
-        if a[i][1] < b[j][1]:
+        if a1 < b1:
             i += 1
+            if i == na:
+                return out
+            a0, a1 = a[i]
         else:
             j += 1
+            if j == nb:
+                return out
+            b0, b1 = b[j]
+
+
+def _overlap_each(spans: list[Seconds], other: list[Seconds]) -> list[float]:
+    """For each of `spans` (sorted, disjoint), how much of it `other` (sorted, disjoint) covers: one pass."""
+    out = []
+    j, n = 0, len(other)
+    for a, b in spans:
+        while j < n and other[j][1] <= a:
+            j += 1
+        covered = 0.0
+        k = j
+        while k < n and other[k][0] < b:
+            lo, hi = other[k]
+            covered += (hi if hi < b else b) - (lo if lo > a else a)
+            k += 1
+        out.append(covered)
     return out
 
 
@@ -208,8 +344,10 @@ class _BoxMeasure:
         self.lo, self.hi = lo, (min(window.end.timestamp(), now_s) if history.first_seen is not None else lo)
         blind_here = _clip(blind, self.lo, self.hi)
         self.blind = _Sums(blind_here)
-        ends = [(a, min(b, now_s)) for a, b in history.outages]
-        self.incidents = [(a, b) for a, b in ends if b > self.lo and a < self.hi]
+        outs = history.outages  # sorted and disjoint: only the last can still be open (or end after now)
+        ends = list(outs) if not outs or outs[-1][1] <= now_s else [(a, b if b < now_s else now_s) for a, b in outs]
+        lo, hi = self.lo, self.hi
+        self.incidents = [(a, b) for a, b in ends if b > lo and a < hi]
         down = _clip(self.incidents, self.lo, self.hi)
         if blind_here and down:
             down = _subtract(down, blind_here)
@@ -221,13 +359,11 @@ class _BoxMeasure:
         self.ends = [b for _, b in self.incidents]
         # Outages that really ended (not still open at `now`), by end, with prefix sums of their durations as
         # `down` counts them: less maintenance and unknown time (MTTR and downtime must agree).
-        not_counted = _Sums(merge_seconds(list(history.maintenance) + list(blind)))
-        done = [(b, b - a - not_counted.within(a, b))
-                for (a, b), (_, raw_end) in zip(ends, history.outages, strict=True) if raw_end != INF]
-        self.done_ends = [b for b, _ in done]
-        self.done_prefix = [0.0]
-        for _, length in done:
-            self.done_prefix.append(self.done_prefix[-1] + length)
+        finished = ends[:-1] if outs and outs[-1][1] == INF else ends
+        not_counted = merge_seconds(list(history.maintenance) + list(blind)) if blind else list(history.maintenance)
+        cut = _overlap_each(finished, not_counted) if not_counted else [0.0] * len(finished)
+        self.done_ends = [b for _, b in finished]
+        self.done_prefix = [0.0, *accumulate(b - a - c for (a, b), c in zip(finished, cut, strict=True))]
 
     def step_seconds(self, start: float, end: float) -> tuple[float, float]:
         """(measured, counted downtime) in seconds over [start, end): all a day's square needs."""
@@ -254,6 +390,35 @@ class _BoxMeasure:
                       repair_total=_td(self.done_prefix[m] - self.done_prefix[k]) if m > k else ZERO)
 
 
+def _whole(history: BoxHistory, window: Span, blind: list[Seconds], now: datetime) -> Uptime:
+    """`_BoxMeasure(...).part(window)` without what only steps need: a port's figure over the whole window."""
+    now_s = now.timestamp()
+    lo = window.start.timestamp()
+    if history.first_seen is None:
+        return NOTHING
+    lo = max(lo, history.first_seen)
+    hi = min(window.end.timestamp(), now_s)
+    if hi <= lo:
+        return NOTHING
+    blind_here = _clip(blind, lo, hi)
+    ends = [(a, min(b, now_s)) for a, b in history.outages]
+    incidents = [(a, b) for a, b in ends if b > lo and a < hi]
+    down = _clip(incidents, lo, hi)
+    if blind_here and down:
+        down = _subtract(down, blind_here)
+    maintenance = _clip(history.maintenance, lo, hi) if down and history.maintenance else []
+    excluded = sum(b - a for a, b in _intersect(down, maintenance)) if maintenance else 0.0
+    repaired = [(a, b) for (a, b), (_, raw_end) in zip(ends, history.outages, strict=True)
+                if raw_end != INF and lo <= b <= hi]
+    repair = sum(b - a for a, b in repaired) - sum(_overlap_each(repaired, merge_seconds(list(history.maintenance)
+                                                                                         + list(blind))))
+    blind_s = sum(b - a for a, b in blind_here)
+    return Uptime(measured=_td(hi - lo - blind_s), outage=_td(sum(b - a for a, b in down)), excluded=_td(excluded),
+                  unknown=_td(blind_s), outages=len(incidents),
+                  longest=_td(max((min(b, hi) - max(a, lo) for a, b in incidents), default=0.0)),
+                  repaired=len(repaired), repair_total=_td(repair))
+
+
 def _seconds(spans: list[Span]) -> list[Seconds]:
     return merge_seconds([(s.start.timestamp(), s.end.timestamp()) for s in spans])
 
@@ -274,13 +439,15 @@ class Period:
     step_names: tuple[str, ...]
     zone: str = "UTC"
     monthly: bool = False
+    quarter: str = ""  # "2026Q3" when the period is that calendar quarter (what EV-ChART is filed for)
 
 
 _DAYS = re.compile(r"^(\d{1,3})d$")
 YEAR_WORDS = ("12m", "1y", "year", "nevi")  # the past 12 calendar months
-BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), a month like `2026-10`, or `12m` "
-              "for the past twelve months.")
+BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), a month like `2026-10`, a quarter "
+              "like `2026Q3`, or `12m` for the past twelve months.")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+QUARTER = re.compile(r"^(\d{4})q([1-4])$")
 MAX_DAYS = 400
 
 
@@ -310,9 +477,14 @@ def _month_start(year: int, month: int) -> date:
     return date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
 
 
+def _months(months: list[date], zone: ZoneInfo) -> list[Span]:
+    return [Span(local_midnight(m, zone), local_midnight(_month_start(m.year, m.month + 1), zone)) for m in months]
+
+
 def parse_period(text: str, now: datetime, zone_name: str = "UTC") -> Period | None:
-    """`7d`, `30d` (any `Nd` up to 400), `YYYY-MM` (a calendar month) or `12m` (the past 12 calendar
-    months, month by month, as NEVI counts); None when `text` is none of these."""
+    """`7d`, `30d` (any `Nd` up to 400), `YYYY-MM` (a calendar month), `YYYYQn` (a calendar quarter, month
+    by month) or `12m` (the past 12 calendar months, month by month, as NEVI counts); None when `text` is
+    none of these."""
     zone = ZoneInfo(zone_name)
     today = now.astimezone(zone).date()
     text = text.strip().lower()
@@ -323,10 +495,15 @@ def parse_period(text: str, now: datetime, zone_name: str = "UTC") -> Period | N
         first = date(int(m.group(1)), int(m.group(2)), 1)
         last = _month_start(first.year, first.month + 1) - timedelta(days=1)
         return daily_period(first.strftime("%B %Y"), first, last, zone_name)
+    if (m := QUARTER.match(text)) and 2000 <= int(m.group(1)) <= 2100:
+        year, q = int(m.group(1)), int(m.group(2))
+        months = [date(year, 3 * q - 2 + k, 1) for k in range(3)]
+        steps = _months(months, zone)
+        return Period(f"{year} Q{q}", Span(steps[0].start, steps[-1].end), tuple(steps),
+                      tuple(m.strftime("%Y-%m") for m in months), zone_name, monthly=True, quarter=f"{year}Q{q}")
     if text in YEAR_WORDS:
         months = [_month_start(today.year, today.month - k) for k in range(11, -1, -1)]
-        steps = [Span(local_midnight(m, zone), local_midnight(_month_start(m.year, m.month + 1), zone))
-                 for m in months]
+        steps = _months(months, zone)
         return Period("last 12 months", Span(steps[0].start, steps[-1].end), tuple(steps),
                       tuple(m.strftime("%Y-%m") for m in months), zone_name, monthly=True)
     return None
@@ -357,13 +534,29 @@ def percent(measured: float, down: float) -> float | None:
 
 
 @dataclass(frozen=True)
+class PortReport:
+    port: int
+    uptime: Uptime
+
+
+@dataclass(frozen=True)
 class BoxReport:
+    """A box as the rollup of its ports: `uptime` is the box's connectivity; `ports` each port's own figure
+    (the one NEVI asks for), lowest first in `worst_port`."""
+
     box_id: str
     name: str
     uptime: Uptime
     steps: tuple[float | None, ...]   # the uptime % of each day (or month), for the strip
     sessions: Sessions | None = None
     down_now: bool = False
+    ports: tuple[PortReport, ...] = ()
+    over_cap: float = 0.0  # maintenance seconds this year beyond the cap, counted as outage
+
+    @property
+    def worst_port(self) -> PortReport | None:
+        measured = [p for p in self.ports if p.uptime.percent is not None]
+        return min(measured, key=lambda p: (p.uptime.percent, p.port)) if measured else None
 
 
 @dataclass(frozen=True)
@@ -407,7 +600,11 @@ class ReportBuilder:
             steps.append(percent(measured, down))
         if sessions is not None and self.sessions is not None:
             self.sessions = self.sessions + sessions
-        self.rows.append(BoxReport(history.box_id, history.name, whole, tuple(steps), sessions, history.down_now))
+        window = self.period.window
+        ports = tuple(PortReport(p.port, _whole(history.port(p), window, self.blind, self.now) if p.own else whole)
+                      for p in history.ports)
+        self.rows.append(BoxReport(history.box_id, history.name, whole, tuple(steps), sessions, history.down_now,
+                                   ports, history.over_cap))
 
     def finish(self) -> Report:
         rows = sorted(self.rows, key=lambda r: (r.uptime.percent if r.uptime.percent is not None else 101.0,

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.context import AppContext
 from thorbot.domain.card import render_card
+from thorbot.domain.causes import ASKS_A_CAUSE, CAUSES, CauseRecord, cause_line, incident_cause_key
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack, Hold, snooze_until
 from thorbot.domain.text import escape, slack_date
@@ -88,6 +89,32 @@ class AlertActions:
         what = "this box" if len(incidents) == 1 else "these boxes"
         await tell(respond, f":zzz: Snoozed ({SNOOZE_LABELS[choice]}): alerts for {what} are held here until "
                              f"{slack_date(until)}.")
+
+    async def cause(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+                    ) -> None:
+        """Cause… on a resolved alert: why its outages happened (decides whether they count against uptime)."""
+        await ack()
+        channel, ts, user = _where(body)
+        choice = str((action.get("selected_option") or {}).get("value", ""))
+        if choice not in CAUSES:
+            await tell(respond, "That cause is not one thorbot knows; choose one from the menu.")
+            return
+        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        asking = [i for i in incidents if i.kind in ASKS_A_CAUSE]
+        if not asking:
+            await tell(respond, "thorbot no longer tracks this alert (it is older than 30 days).")
+            return
+        if any(i.resolved is None for i in asking):
+            await tell(respond, "This outage is still going on: choose its cause once it is over.")
+            return
+        record = CauseRecord(cause=choice, by=user, at=self.ctx.clock())
+        for box_id in sorted({i.box_id for i in asking}):
+            await self.ctx.stores.history.set_causes(box_id, {incident_cause_key(i.kind, i.started): record
+                                                              for i in asking if i.box_id == box_id})
+        log.info("user %s set the cause of %d outage(s) in %s to %s", user[:20], len(asking), channel[:20], choice)
+        await self.redraw(channel, ts)
+        what = "this outage" if len(asking) == 1 else f"these {len(asking)} outages"
+        await tell(respond, f":label: Recorded for {what}: {cause_line(record)}. Choose again to change it.")
 
     async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()

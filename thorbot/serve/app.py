@@ -24,10 +24,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from thorbot.adapters.slack import Respond, ResponseUrl
 from thorbot.context import AppContext
-from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
+from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_CAUSE, ACTION_SNOOZE
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE
 from thorbot.domain.replies import ACTION_PICK
-from thorbot.domain.report_view import ACTION_REPORT_CSV
+from thorbot.domain.report_view import ACTION_REPORT_CSV, ACTION_REPORT_EVCHART
 from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
 from thorbot.serve import cards
 from thorbot.serve.alert_actions import AlertActions
@@ -103,6 +103,7 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
     app.action(ACTION_ACK)(alerts.acknowledge)
     app.action(ACTION_SNOOZE)(alerts.snooze)
     app.action(ACTION_ALERT_REFRESH)(alerts.refresh)
+    app.action(ACTION_CAUSE)(alerts.cause)
     app.action(ACTION_STOP)(stops.click)
     app.view(STOP_CALLBACK)(stops.submit)
     app.view(PAGER_CALLBACK)(forms.submit)
@@ -110,6 +111,11 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
     @app.action(ACTION_REPORT_CSV)
     async def report_csv(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await download_csv(ctx, slack, ack, body, action, respond)
+
+    @app.action(ACTION_REPORT_EVCHART)
+    async def report_evchart(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                             respond: AsyncRespond) -> None:
+        await download_csv(ctx, slack, ack, body, action, respond, evchart=True)
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:

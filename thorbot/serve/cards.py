@@ -126,8 +126,11 @@ async def hold_note(ctx: AppContext, channel: str, box_id: str) -> str | None:
         return None
     if hold is None:
         return None
-    icon, what = (":mute:", "Muted for maintenance") if hold.kind == "mute" else (":zzz:", "Snoozed")
     who = f" by <@{hold.by}>" if hold.by else ""
+    if hold.kind == "maintenance":
+        return (f":wrench: In scheduled maintenance{who} until {slack_date(hold.until)}: its alerts are held in "
+                "every channel, and its outage time is excluded from uptime (up to 72 h a year).")
+    icon, what = (":mute:", "Muted") if hold.kind == "mute" else (":zzz:", "Snoozed")
     return f"{icon} {what}{who} in this channel until {slack_date(hold.until)}: alerts are held."
 
 

@@ -21,6 +21,7 @@ from thorbot.domain.slash_commands import (
     ConnectPager,
     Help,
     ListSubscriptions,
+    Maintenance,
     Mute,
     OverrideRotation,
     PagerOff,
@@ -40,6 +41,7 @@ from thorbot.domain.slash_commands import (
 )
 from thorbot.errors import UsageError
 from thorbot.serve.cards import answer_query
+from thorbot.serve.maintenance import maintenance_payload
 from thorbot.serve.oncall import oncall_payload
 from thorbot.serve.pager import PagerForms, pager_off, rotation_payload
 from thorbot.serve.permissions import may_change
@@ -106,4 +108,6 @@ async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channe
         return await rotation_payload(ctx, slack, parsed, channel, user)
     if isinstance(parsed, PagerOff):
         return await pager_off(ctx, channel)
+    if isinstance(parsed, Maintenance):
+        return await maintenance_payload(ctx, parsed, channel, user)
     return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above

@@ -52,13 +52,13 @@ async def _mute(ctx: AppContext, oncall: OnCallStore, channel: str, user: str, c
         targets = [Chargebox(id=ALL, alias="every chargebox watched here")]
         problems: list[str] = []
     else:
-        targets, problems = await _resolve_watched(ctx, channel, cmd.queries, cmd.phrase)
+        targets, problems = await resolve_watched(ctx, channel, cmd.queries, cmd.phrase)
     covered = await _covered(ctx, channel, [b.id for b in targets])
     if isinstance(cmd, Mute):
         until = now + cmd.duration
         for box in targets:
             await oncall.hold(channel, Hold(kind="mute", box_id=box.id, until=until, by=user))
-        # Reports count a mute as maintenance (outage inside it is excluded, NEVI), but only for the boxes
+        # Kept for the record (reports note that mutes no longer count as maintenance), only for the boxes
         # this channel watches: `mute all` in a channel that watches nothing must not excuse the fleet.
         await ctx.stores.history.record_mute(channel, covered, now, until)
         lines = [f":mute: Muted {escape(b.name)}{'' if b.id == ALL else ' ' + code(b.id, 40)} for "
@@ -81,7 +81,7 @@ async def _covered(ctx: AppContext, channel: str, box_ids: list[str]) -> list[st
     return [b for b in box_ids if b in watched]
 
 
-async def _resolve_watched(ctx: AppContext, channel: str, queries: tuple[str, ...],
+async def resolve_watched(ctx: AppContext, channel: str, queries: tuple[str, ...],
                            phrase: str | None) -> tuple[list[Chargebox], list[str]]:
     """Match against this channel's boxes first (no Thor call), then the whole fleet."""
     known = await watched_boxes(ctx.stores.boxes, channel)

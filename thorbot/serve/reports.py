@@ -81,8 +81,9 @@ async def report_payload(ctx: AppContext, parsed: ShowReport, channel: str) -> P
 
 
 async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: dict[str, Any],
-                       action: dict[str, Any], respond: AsyncRespond) -> None:
-    """The report's Download CSV button: the full table as a file in the channel."""
+                       action: dict[str, Any], respond: AsyncRespond, *, evchart: bool = False) -> None:
+    """The report's Download CSV button: the full table as a file in the channel. With `evchart`, the
+    quarter's two EV-ChART files (uptime per port, outages per port) instead."""
     await ack()
     value = read_csv_value(str(action.get("value", "")))
     channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
@@ -91,25 +92,42 @@ async def download_csv(ctx: AppContext, slack: SlackApi, ack: AsyncAck, body: di
         await tell(respond, "That button is not one of thorbot's reports.")
         return
     query, period_text = value
+    files: list[tuple[str, str, str]] = []  # (filename, text, title)
     try:
         if not await claim_upload(ctx.redis, user, ctx.settings.report_uploads):
             await tell(respond, f"You have had {plural(ctx.settings.report_uploads, 'report file')} in the last "
                                 "10 minutes, as many as thorbot uploads for one person; try again in a few minutes.")
             return
         scope = await scope_of(ctx, None if query == "all" else query, period_text, channel)
-        made = await ctx.reports.csv(scope.period, scope.now, scope.box_ids)
+        slug = "".join(c if c.isalnum() else "-" for c in scope.box.id) if scope.box else "fleet"
+        stamp = scope.now.strftime("%Y%m%d-%H%M")
+        if evchart:
+            if not scope.period.quarter:
+                await tell(respond, "EV-ChART is filed by quarter: ask for `/chargebox report 2026Q3` first.")
+                return
+            export = await ctx.reports.evchart(scope.period, scope.now, scope.box_ids,
+                                               ctx.settings.evchart_network_provider)
+            base = f"thorbot-evchart-{slug}-{scope.period.quarter}-{stamp}"
+            files = [(f"{base}-uptime.csv", export.module3, f"EV-ChART uptime, {scope.period.label}"),
+                     (f"{base}-outages.csv", export.module4, f"EV-ChART outages, {scope.period.label}")]
+            summary = f"{plural(export.ports, 'port')}, {plural(export.outages, 'outage')}"
+        else:
+            made = await ctx.reports.csv(scope.period, scope.now, scope.box_ids)
+            files = [(f"thorbot-report-{slug}-{period_text}-{stamp}.csv", made.text,
+                      f"Reliability report, {made.label}")]
+            summary = plural(made.boxes, "box")
     except (UsageError, NoSuchBox) as exc:
         await tell(respond, getattr(exc, "text", str(exc)))
         return
     except RedisDown:
         await tell(respond, "thorbot cannot reach its database (Redis) right now; try again in a minute.")
         return
-    slug = "".join(c if c.isalnum() else "-" for c in scope.box.id) if scope.box else "fleet"
-    filename = f"thorbot-report-{slug}-{period_text}-{scope.now.strftime('%Y%m%d-%H%M')}.csv"
+    what = "EV-ChART export" if evchart else "Reliability report"
     try:
-        await slack.upload_file(channel, filename, made.text, title=f"Reliability report, {made.label}",
-                                comment=f"Reliability report ({escape(scope.box.name if scope.box else 'all')}, "
-                                        f"{made.label}) for <@{user}>: {plural(made.boxes, 'box')}.")
+        for k, (filename, text, title) in enumerate(files):
+            comment = (f"{what} ({escape(scope.box.name if scope.box else 'all')}, {scope.period.label}) for "
+                       f"<@{user}>: {summary}.") if k == 0 else None
+            await slack.upload_file(channel, filename, text, title=title, comment=comment)
     except SlackError as exc:
         log.warning("could not upload a report CSV to %s: %s", channel, exc.error)
         hint = " Invite @thorbot to this channel first." if exc.error in ("not_in_channel", "channel_not_found") \

@@ -13,13 +13,15 @@ from thorbot.domain import replies
 from thorbot.domain.incidents import BoxRecord, Observation, Thresholds, step
 from thorbot.domain.listing import Entry, entry_for, render_list, render_subscribed
 from thorbot.domain.models import Chargebox
-from thorbot.domain.oncall import ALL
+from thorbot.domain.oncall import ALL, Hold
 from thorbot.domain.search import match_boxes
 from thorbot.domain.slash_commands import ListSubscriptions, Subscribe, Unsubscribe
 from thorbot.domain.text import code, escape, plural, slack_date
 from thorbot.errors import SlackError, SlackPermanent, ThorError
 from thorbot.serve.targets import resolve_targets
 from thorbot.services.health import needing_a_look
+
+HELD_WORDS = {"mute": "muted", "snooze": "snoozed", "maintenance": "in maintenance"}
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
@@ -157,13 +159,17 @@ async def list_channel(ctx: AppContext, store: Store, channel: str) -> Payload:
                    f"{slack_date(failure[1])}). Invite @thorbot to this channel (`/invite @thorbot`).")
         note = f"{problem}\n{note}" if note else problem
     holds = {h.box_id: h for h in await ctx.stores.oncall.holds(channel, now)}
+    for box_id, windows in (await ctx.stores.history.windows(now)).items():  # maintenance holds everywhere
+        running = [w for w in windows if w.start <= now < w.end]
+        if running:
+            holds[box_id] = Hold(kind="maintenance", box_id=box_id, until=running[0].end, by=running[0].by)
     entries = []
     for box_id in sorted(watched):
         box, found = fetched.get(box_id, (boxes.get(box_id), box_id in boxes))
         entry = entry_for(box_id, box, found, now, limits)
         hold = holds.get(box_id) or holds.get(ALL)
         if hold is not None:
-            entry = replace(entry, held=f"{hold.kind}d until {slack_date(hold.until)}")
+            entry = replace(entry, held=f"{HELD_WORDS[hold.kind]} until {slack_date(hold.until)}")
         entries.append(entry)
     look = await needing_a_look(ctx.stores.usage, ctx.stores.sessions, ctx.rules.usage.quiet, now,
                                 {e.box_id: e.state != "online" for e in entries})

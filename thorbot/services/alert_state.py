@@ -6,10 +6,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import MessageState, render_alert
+from thorbot.domain.causes import ASKS_A_CAUSE, CauseRecord, incident_cause_key, unpack_cause
 from thorbot.domain.incidents import Incident
 from thorbot.errors import SlackError
 
@@ -27,7 +31,18 @@ async def message_state(oncall: OnCallStore, channel: str, ts: str | None, incid
     snooze = max(snoozes, key=lambda h: h.until) if snoozes else None
     return MessageState(ack=ack, snoozed_until=snooze.until if snooze else None,
                         snoozed_by=snooze.by if snooze else None,
-                        muted_until=max(h.until for h in mutes) if mutes else None)
+                        muted_until=max(h.until for h in mutes) if mutes else None,
+                        cause=await message_cause(oncall.redis, incidents))
+
+
+async def message_cause(redis: Redis, incidents: list[Incident]) -> CauseRecord | None:
+    """The cause given to the message's outages (they share one: it is set for all of them at once)."""
+    asking = [i for i in incidents if i.kind in ASKS_A_CAUSE and i.resolved is not None]
+    if not asking:
+        return None
+    first = asking[0]
+    raw = await redis.hget(keys.causes(first.box_id), incident_cause_key(first.kind, first.started))
+    return unpack_cause(str(raw)) if raw else None
 
 
 async def current_alert(store: Store, oncall: OnCallStore, channel: str, ts: str,

@@ -16,30 +16,59 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import gc
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from redis.asyncio import ConnectionPool, Redis
 
 from thorbot.adapters import keys
-from thorbot.adapters.history_store import HistoryStore, read_records
+from thorbot.adapters.history_store import HistoryStore, read_records, year_start
+from thorbot.domain.evchart import Export, evchart
+from thorbot.domain.hours import parse_hours
 from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.report_view import home_blocks, render_report, report_csv
+from thorbot.domain.text import plural
 from thorbot.domain.uptime import Period, Report, ReportBuilder
 
+MUTES_NOTE = ("Mutes no longer count as maintenance: a mute is a channel's choice not to be told. Schedule "
+              "maintenance with `/chargebox maintenance`; outages are excluded by their cause.")
+OVER_CAP_NOTE = ("Scheduled maintenance beyond the 72 hours a port may exclude in a calendar year counts as outage "
+                 "({boxes}).")
 CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
 
 
 async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
-                        records: dict[str, BoxRecord] | None = None) -> Report:
-    """Everything a report needs from Redis (history, open incidents, names, session counts), measured by
-    the pure core a chunk of boxes at a time: `box_ids` None means every box thorbot has seen. A caller
-    that has just read the box records passes them."""
+                        records: dict[str, BoxRecord] | None = None, hours: str = "24/7") -> Report:
+    """Everything a report needs from Redis (history with causes, maintenance windows, open incidents, names,
+    session counts), measured by the pure core a chunk of boxes at a time: `box_ids` None means every box
+    thorbot has seen. A caller that has just read the box records passes them. `hours`: the posted hours of
+    operation (THORBOT_HOURS_OF_OPERATION, in the period's zone)."""
+    with _no_cycle_collection():
+        return await _gather_report(redis, period, now, box_ids, records, hours)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """A report makes millions of small tuples and no reference cycles: the cycle collector would only rescan
+    them over and over (a third of a big report's time). Reference counting still frees everything."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None,
+                         records: dict[str, BoxRecord] | None, hours: str) -> Report:
     history = HistoryStore(redis)
     if records is None:
         records = await read_records(redis)
@@ -51,16 +80,40 @@ async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: li
     unknown = await history.unknown(period.window, now)
     months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
     builder = ReportBuilder(period, unknown, now, with_sessions=True)
+    windows = await history.maintenance(datetime.fromtimestamp(year_start(period.window), tz=UTC))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         sessions = await history.sessions(chunk, period.window, monthly=months)
-        for box in await history.histories(chunk, period.window, open_incidents, names):
+        for box in await history.histories(chunk, period.window, open_incidents, names, hours=parse_hours(hours),
+                                           zone=ZoneInfo(period.zone), maintenance=windows):
             builder.add(box, sessions.get(box.box_id))
     report = builder.finish()
+    over = sum(1 for b in report.boxes if b.over_cap > 0)
+    if over:
+        report = dataclasses.replace(report, notes=(*report.notes, OVER_CAP_NOTE.format(boxes=plural(over, "box",
+                                                                                                    "boxes"))))
+    if await history.mutes(period.window.start):  # once, where it matters: a period with mutes in it
+        report = dataclasses.replace(report, notes=(*report.notes, MUTES_NOTE))
     if report.sessions is not None and not report.sessions.attempts:  # no charges seen: omit the figures
         report = dataclasses.replace(report, sessions=None,
                                      boxes=tuple(dataclasses.replace(b, sessions=None) for b in report.boxes))
     return report
+
+
+async def gather_evchart(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
+                         hours: str = "24/7", network_provider: str = "") -> Export:
+    """The EV-ChART export of a quarter (domain/evchart.py), from Redis alone."""
+    history = HistoryStore(redis)
+    records = await read_records(redis)
+    ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
+    wanted = set(ids)
+    open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in wanted}
+    boxes = []
+    windows = await history.maintenance(datetime.fromtimestamp(year_start(period.window), tz=UTC))
+    for start in range(0, len(ids), CHUNK):
+        boxes += await history.histories(ids[start:start + CHUNK], period.window, open_incidents, {},
+                                         hours=parse_hours(hours), zone=ZoneInfo(period.zone), maintenance=windows)
+    return evchart(boxes, period, await history.unknown(period.window, now), now, network_provider)
 
 
 Key = tuple[object, ...]
@@ -79,7 +132,7 @@ def _lower_priority() -> None:
         os.nice(19)
 
 
-Kind = Literal["message", "csv", "home"]
+Kind = Literal["message", "csv", "home", "evchart"]
 
 
 @dataclass(frozen=True)
@@ -101,17 +154,19 @@ def render(kind: Kind, report: Report, options: tuple[str, ...]) -> Any:
 
 
 async def _produce(redis: Redis, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
-                   options: tuple[str, ...]) -> Any:
-    return render(kind, await gather_report(redis, period, now, box_ids), options)
+                   options: tuple[str, ...], hours: str = "24/7") -> Any:
+    if kind == "evchart":
+        return await gather_evchart(redis, period, now, box_ids, hours, *options)
+    return render(kind, await gather_report(redis, period, now, box_ids, hours=hours), options)
 
 
 def _produce_in_child(connection: tuple[type[Any], dict[str, Any]], kind: Kind, period: Period, now: Any,
-                      box_ids: list[str] | None, options: tuple[str, ...]) -> tuple[Any, int]:
+                      box_ids: list[str] | None, options: tuple[str, ...], hours: str) -> tuple[Any, int]:
     async def build() -> Any:
         cls, kwargs = connection
         client = Redis(connection_pool=ConnectionPool(connection_class=cls, **kwargs))
         try:
-            return await _produce(client, kind, period, now, box_ids, options)
+            return await _produce(client, kind, period, now, box_ids, options, hours)
         finally:
             await client.aclose()
 
@@ -120,8 +175,9 @@ def _produce_in_child(connection: tuple[type[Any], dict[str, Any]], kind: Kind, 
 
 class ReportBuilds:
     def __init__(self, redis: Redis, *, processes: int = 1, cache_ttl: float = 60.0, inline: bool = False,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, hours: str = "24/7") -> None:
         self.redis = redis
+        self.hours = hours
         self._processes = processes
         self._inline = inline
         self._ttl = cache_ttl
@@ -141,6 +197,10 @@ class ReportBuilds:
 
     async def csv(self, period: Period, now: Any, box_ids: list[str] | None) -> CsvFile:
         answer: CsvFile = await self._get("csv", period, now, box_ids, ())
+        return answer
+
+    async def evchart(self, period: Period, now: Any, box_ids: list[str] | None, network_provider: str) -> Export:
+        answer: Export = await self._get("evchart", period, now, box_ids, (network_provider,))
         return answer
 
     async def home(self, period: Period, now: Any) -> list[dict[str, Any]]:
@@ -165,12 +225,13 @@ class ReportBuilds:
                      options: tuple[str, ...]) -> Any:
         self.builds += 1
         if self._inline:
-            answer, self.built_in = await _produce(self.redis, kind, period, now, box_ids, options), os.getpid()
+            answer, self.built_in = await _produce(self.redis, kind, period, now, box_ids, options,
+                                                   self.hours), os.getpid()
         else:
             loop = asyncio.get_running_loop()
             answer, self.built_in = await loop.run_in_executor(self._executor(), _produce_in_child,
                                                                _connection(self.redis), kind, period, now, box_ids,
-                                                               options)
+                                                               options, self.hours)
         self._cache = {k: v for k, v in self._cache.items() if self._monotonic() - v[0] < self._ttl}
         self._cache[key] = (self._monotonic(), answer)
         return answer

@@ -361,6 +361,8 @@ def _worker_env(thor_url: str, slack_url: str, redis_url: str, tmp: Path) -> dic
         "THORBOT_LEASE_TTL": str(LEASE_TTL), "THORBOT_SLACK_CHANNEL_GAP": "0", "THORBOT_THOR_TIMEOUT": "1",
         "THORBOT_THOR_RETRIES": "0", "THORBOT_ESCALATE_AFTER": "0", "THORBOT_THOR_OUTAGE_CYCLES": "3",
         "THORBOT_LOG_LEVEL": "WARNING",
+        # A cause reminder is due a day after a recovery: it would sit in the outbox past the run's end.
+        "THORBOT_CAUSE_REMINDER": "0",
     })
     return env
 

@@ -79,6 +79,7 @@ class Poller:
         self.usage = usage
         self._specs: dict[str, tuple[ConnectorSpec, ...]] = {}
         self._specs_read: datetime | None = None
+        self._ports_written: dict[str, int] = {}  # what history:ports holds, as this worker last wrote it
         self._seed_from: tuple[Watchers, dict[str, BoxRecord]] | None = None  # the last cycle's, for seeding
         self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
         self._sighted = False  # every box's first sighting recorded since this worker started
@@ -164,8 +165,11 @@ class Poller:
         recent = self._last_good is not None and cycle.now - self._last_good <= self._observed_gap
         first = {**stored, **cycle.change.records} if not self._sighted else \
             {b: r for b, r in cycle.change.records.items() if b not in stored}
+        ports = {b: len(specs) for b, specs in self._specs.items()
+                 if specs and self._ports_written.get(b) != len(specs) and cycle.watchers.watches(b)}
+        self._ports_written.update(ports)  # (re-sent after a refused commit: the next worker start writes all)
         return HistoryCommit(observed_from=self._last_good if recent else None, now=cycle.now,
-                             first_seen={b: r.alias or b for b, r in first.items()})
+                             first_seen={b: r.alias or b for b, r in first.items()}, ports=ports)
 
     async def _observe(self, cycle: Cycle) -> set[str]:
         try:

@@ -16,9 +16,12 @@ from typing import Any, cast
 from thorbot.adapters.slack import SlackApi
 from thorbot.context import Stores
 from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
+from thorbot.domain.blocks import message, section
+from thorbot.domain.causes import ASKS_A_CAUSE
 from thorbot.domain.digest import digest_period, lateness, latest_due
 from thorbot.domain.notify import (
     AlertJob,
+    CauseReminderJob,
     ConnectorNoticeJob,
     DigestJob,
     EscalateDmJob,
@@ -31,13 +34,14 @@ from thorbot.domain.notify import (
     StuckJob,
     ThorDownJob,
     ThorUpJob,
+    cause_reminder_job,
     page_jobs,
     skip_reason,
 )
 from thorbot.domain.report_view import digest_facts, render_digest
 from thorbot.domain.session_messages import SessionView, render_connector_notice, render_stop_outcome, render_stuck
 from thorbot.domain.sessions import started_by, stop_id_tag
-from thorbot.services.alert_state import redraw_alert
+from thorbot.services.alert_state import message_cause, redraw_alert
 from thorbot.services.pages import enqueue_page
 from thorbot.services.reports import gather_report
 from thorbot.worker.outbox import Message, Plan, Sender, Where
@@ -55,6 +59,8 @@ class Facts:
     clock: Callable[[], datetime]
     escalate_max: int
     offer_stop: bool  # a Stop button only when someone may press it
+    hours: str = "24/7"  # THORBOT_HOURS_OF_OPERATION, for the digests' figures
+    cause_reminder: float = 0.0  # THORBOT_CAUSE_REMINDER: seconds after a recovery to ask for its cause (0: never)
 
 
 class _Base:
@@ -138,10 +144,12 @@ class Recoveries(_Base):
             return Plan([(job, why or Skip.NEVER_ALERTED)])
         named = await self.store.incidents(await self.store.message_incidents(channel, alert_ts))
         pager = await self.facts.stores.pagers.link(channel)
-        resolves = pager is not None and all(i.resolved is not None for i in named)
+        over = bool(named) and all(i.resolved is not None for i in named)
+        asks = over and self.facts.cause_reminder > 0 and any(i.kind in ASKS_A_CAUSE for i in named)
 
         def page(ts: str) -> list[Job]:  # the last of the alert's incidents resolved: so does its page
-            return page_jobs("resolve", channel, alert_ts, now) if resolves else []
+            return (page_jobs("resolve", channel, alert_ts, now) if over and pager is not None else []) + \
+                ([cause_reminder_job(channel, alert_ts, now, self.facts.cause_reminder)] if asks else [])
 
         return Plan(message=Message(jobs, self.one(render_recovery(incident)), then=page))
 
@@ -249,7 +257,7 @@ class Digests(_Base):
         boxes, whole_fleet = await self.store.channel_subscriptions(channel)
         records = await self.store.records()
         report = await gather_report(self.store.redis, digest_period(plan, due), now,
-                                     None if whole_fleet else sorted(boxes), records)
+                                     None if whole_fleet else sorted(boxes), records, hours=self.facts.hours)
         watched = records if whole_fleet else {b: r for b, r in records.items() if b in boxes}
         down, holds = digest_facts(watched, await self.oncall.holds(channel, now), records)
         payload = render_digest(report, cadence=plan.cadence, down_now=down, holds=holds,
@@ -273,10 +281,31 @@ class ConnectorNotices(_Base):
         return Plan(message=Message(jobs, self.one(payload)))
 
 
+class CauseReminders(_Base):
+    """Once, in a resolved alert's thread: nobody said why it was down; the cause decides its uptime."""
+
+    async def where(self, channel: str, jobs: list[Job]) -> Where:
+        return Where(thread_ts=cast(CauseReminderJob, jobs[0]).message_ts)
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(CauseReminderJob, jobs[0])
+        incidents = await self.store.incidents(await self.store.message_incidents(channel, job.message_ts))
+        why = skip_reason(job, now=now)
+        if why is None and (not incidents or await message_cause(self.store.redis, incidents) is not None):
+            why = Skip.SETTLED
+        if why is not None:
+            return Plan([(job, why)])
+        text = (":label: What caused this outage? Choose it in *Cause…* on the alert above: utility power, "
+                "vandalism, scheduled maintenance, the vehicle or a natural disaster are excluded from uptime "
+                "(NEVI); anything else, or no answer, counts against it.")
+        return Plan(message=Message(jobs, self.one(message("What caused this outage?", [section(text)]))))
+
+
 def senders(facts: Facts) -> dict[JobKind, Sender]:
     """How each kind of message is sent: one entry per kind."""
     thor, escalations = ThorNotices(facts), Escalations(facts)
     return {JobKind.ALERT: Alerts(facts), JobKind.RECOVERY: Recoveries(facts), JobKind.THOR_DOWN: thor,
             JobKind.THOR_UP: thor, JobKind.ESCALATE: escalations, JobKind.ESCALATE_DM: escalations,
             JobKind.SESSION_STUCK: StuckCharges(facts), JobKind.STOP_OUTCOME: StopOutcomes(facts),
-            JobKind.DIGEST: Digests(facts), JobKind.CONNECTOR_NOTICE: ConnectorNotices(facts)}
+            JobKind.DIGEST: Digests(facts), JobKind.CONNECTOR_NOTICE: ConnectorNotices(facts),
+            JobKind.CAUSE_REMINDER: CauseReminders(facts)}

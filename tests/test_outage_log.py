@@ -1,0 +1,308 @@
+"""The outage log a regulator accepts, end to end: a scripted quarter through the real worker, causes
+chosen on resolved alerts, a maintenance window planned ahead (and overrunning the 72 h cap), hours of
+operation, a port's own incident; the per-port NEVI figures and the EV-ChART export checked against a
+hand calculation, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.helpers import AppRig, assert_valid_message
+from tests.worker_rig import Clock, alerts, make_worker, subscribe
+from thorbot.adapters import keys
+from thorbot.domain.alerts import ACTION_CAUSE
+from thorbot.domain.report_view import ACTION_REPORT_CSV, ACTION_REPORT_EVCHART
+from thorbot.sim.fleet import SimBox
+
+HOUR = timedelta(hours=1)
+JUL = datetime(2026, 7, 1, tzinfo=UTC)
+OCT = datetime(2026, 10, 1, tzinfo=UTC)
+QUARTER_MIN = 92 * 24 * 60  # July, August, September
+OPEN = "mon-sun 06:00-22:00"  # closed 22:00–06:00 every night (UTC)
+WORKER = {"disconnect_grace": 0.0, "recovery_grace": 0.0, "heartbeat_stale_after": 3 * 3600.0,
+          "poll_interval": 3600.0, "escalate_max": 0, "finished_interval": 1.0}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def at(month: int, day: int, hour: int) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+# The script (every edge on the hour, where the worker polls):
+# A, 2 ports: utility power 4 h (excluded); equipment 6 h from 02:00 (4 h of it in closed hours: excluded);
+#   planned maintenance of 80 h (72 h excluded, the last 8 h beyond the cap count); port 2 fails drivers
+#   for 24 h (failed starts; 8 h of it at night: excluded).
+# B, 2 ports: vandalism for 10.5 days (10 days excluded, of the 12 h beyond, 6 h at night); 3 h of unknown
+#   cause while a channel has it muted (a mute changes nothing).
+A_OUT = {"utility": (at(7, 10, 10), at(7, 10, 14)), "equipment": (at(8, 3, 2), at(8, 3, 8)),
+         "maintenance": (at(9, 1, 8), at(9, 4, 16))}
+A_PORT2 = (at(7, 20, 12), at(7, 21, 12))
+B_OUT = {"vandalism": (at(7, 15, 0), at(7, 25, 12)), "unknown": (at(9, 20, 12), at(9, 20, 15))}
+CAUSES = {"utility": "utility_power", "equipment": "equipment", "vandalism": "vandalism"}
+
+# The hand calculation, in minutes of outage that count (outage − excluded):
+A_COUNTS = 2 * 60 + 8 * 60                      # equipment's 2 open hours; maintenance's 8 h over the cap
+A2_COUNTS = A_COUNTS + 16 * 60                  # and port 2's own day, less its 8 closed hours
+B_COUNTS = 6 * 60 + 3 * 60                      # vandalism's 6 open hours beyond 10 days; the unknown 3 h
+A_OUTAGE = 4 * 60 + 6 * 60 + 80 * 60            # the raw outage minutes (EV-ChART's total_outage)
+A2_OUTAGE = A_OUTAGE + 24 * 60
+B_OUTAGE = 252 * 60 + 3 * 60
+
+
+def nevi(counted: int) -> float:
+    return (QUARTER_MIN - counted) / QUARTER_MIN * 100
+
+
+def down(outages: dict[str, tuple[datetime, datetime]], t: datetime) -> bool:
+    return any(a <= t < b for a, b in outages.values())
+
+
+async def fail_drivers(rig: AppRig, box: SimBox, connector: int, energies: tuple[float, ...]) -> None:
+    for energy in energies:
+        session = rig.thor.fleet.start_session(box.id, connector, mode="local", minutes=1)
+        assert session is not None
+        session.energy_wh = energy
+        rig.thor.fleet.end_session(session.transaction)
+
+
+def resolved_alert(rig: AppRig, box: SimBox, used: set[str]) -> Any:
+    """The newest alert message about `box` not handled yet (its outage is over by now)."""
+    found = [m for m in alerts(rig) if box.id in json.dumps(m.blocks) and m.ts not in used]
+    assert found, f"no new alert for {box.id}"
+    used.add(found[-1].ts)
+    return found[-1]
+
+
+async def choose_cause(rig: AppRig, message: Any, cause: str) -> str:
+    _, key = await rig.action(ACTION_CAUSE, "", message={"ts": message.ts, "text": message.text}, selected=cause)
+    return json.dumps(await rig.reply(key))
+
+
+async def play_quarter(rig: AppRig, clock: Clock) -> tuple[SimBox, SimBox]:
+    fleet = rig.thor.fleet
+    fleet.incident_rate = 0.0
+    a, b = [box for box in fleet.boxes.values() if len(box.connectors) >= 2][:2]
+    for box in (a, b):
+        box.connectors = box.connectors[:2]
+    for other in [x for x in fleet.boxes if x not in (a.id, b.id)]:
+        fleet.remove(other)
+    clock.now = JUL - HOUR
+    fleet.now = clock.now
+    rig.use_clock(clock)
+    used: set[str] = set()
+    await subscribe(rig, "all")
+    worker = make_worker(rig, clock, **WORKER)
+    while clock.now <= OCT + HOUR:
+        t = fleet.now = clock.now
+        if t == at(8, 20, 9):  # planned ahead, as the rule asks
+            _, key = await rig.command(f"maintenance {a.id} 2026-09-01 08:00 80h new cabinet")
+            assert "Maintenance" in json.dumps(await rig.reply(key))
+        if t == at(9, 20, 11):
+            _, key = await rig.command(f"mute {b.id} 6h", channel="C0ALERTS")
+            assert "Muted" in json.dumps(await rig.reply(key))
+        if t == A_PORT2[0]:
+            await fail_drivers(rig, a, 2, (20, 40, 10))
+        if t == A_PORT2[1]:
+            await fail_drivers(rig, a, 2, (18_000,))
+        for box, outages in ((a, A_OUT), (b, B_OUT)):
+            box.connected = not down(outages, t)
+            if box.connected:
+                box.last_heartbeat = t
+        await worker.tick(poll=True)
+        for name, (_, end) in {**A_OUT, **B_OUT}.items():
+            if t == end and name in CAUSES:  # the outage is over: its cause, chosen on the resolved alert
+                box = a if name in A_OUT else b
+                answer = await choose_cause(rig, resolved_alert(rig, box, used), CAUSES[name])
+                assert "Recorded for this outage" in answer, answer
+        clock.now += HOUR
+    return a, b
+
+
+async def wait_for_files(rig: AppRig, count: int) -> list[dict[str, Any]]:
+    for _ in range(500):
+        if len(rig.slack.files) >= count:
+            return rig.slack.files[:count]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{len(rig.slack.files)} files uploaded, not {count}")
+
+
+def expected_export(a: SimBox, b: SimBox) -> tuple[str, str]:
+    def minutes(value: float) -> str:
+        return f"{value:.2f}"
+
+    rows = [("A", a, 1, A_OUTAGE, A_COUNTS), ("A", a, 2, A2_OUTAGE, A2_COUNTS), ("B", b, 1, B_OUTAGE, B_COUNTS),
+            ("B", b, 2, B_OUTAGE, B_COUNTS)]
+    rows.sort(key=lambda r: r[1].id)
+    uptime = ["station_id,port_id,network_provider,uptime_reporting_start,uptime_reporting_end,uptime,total_outage,"
+              "total_outage_excl"]
+    outages = ["station_id,port_id,network_provider,outage_id,outage_duration"]
+    for name, box, port, outage, counted in rows:
+        uptime.append(f"{box.id},{box.id}-{port},Acme Charging,2026-07-01T00:00:00Z,2026-10-01T00:00:00Z,"
+                      f"{nevi(counted):.2f},{minutes(outage)},{minutes(outage - counted)}")
+        spans = sorted((A_OUT if name == "A" else B_OUT).values())
+        if name == "A" and port == 2:
+            spans = sorted([*spans, A_PORT2])
+        for start, end in spans:
+            outages.append(f"{box.id},{box.id}-{port},Acme Charging,{start:%Y-%m-%dT%H:%M:%SZ},"
+                           f"{minutes((end - start).total_seconds() / 60)}")
+    return "\n".join(uptime) + "\n", "\n".join(outages) + "\n"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("rig", [{"hours_of_operation": OPEN, "evchart_network_provider": "Acme Charging"}],
+                         indirect=True)
+async def test_a_hand_checked_quarter_per_port_with_causes_maintenance_and_hours(rig: AppRig, clock: Clock) -> None:
+    a, b = await play_quarter(rig, clock)
+    _, key = await rig.command("report all 2026Q3")
+    report = await rig.reply(key)
+    assert_valid_message(report)
+    text = json.dumps(report, ensure_ascii=False)
+    assert "2026 Q3" in text and "Download EV-ChART CSV" in text
+    assert "maintenance over the yearly cap" in text  # A's 8 h beyond 72 h: counted, and said so
+    assert "Mutes no longer count as maintenance" in text  # a mute lies in the quarter: the change is noted
+    buttons = {e["action_id"]: e["value"] for blk in report["blocks"] if blk["type"] == "actions"
+               for e in blk["elements"]}
+
+    # The plain CSV: the box as the rollup, each port its own NEVI figure.
+    await rig.action(ACTION_REPORT_CSV, buttons[ACTION_REPORT_CSV])
+    [plain] = await wait_for_files(rig, 1)
+    rows = {(r["box_id"], r["port"]): r for r in csv.DictReader(io.StringIO(plain["content"]))}
+    assert float(rows[(a.id, "")]["uptime_pct"]) == pytest.approx(nevi(A_COUNTS), abs=0.0005)
+    assert float(rows[(a.id, "1")]["uptime_pct"]) == pytest.approx(nevi(A_COUNTS), abs=0.0005)
+    assert float(rows[(a.id, "2")]["uptime_pct"]) == pytest.approx(nevi(A2_COUNTS), abs=0.0005)
+    assert float(rows[(b.id, "")]["uptime_pct"]) == pytest.approx(nevi(B_COUNTS), abs=0.0005)
+    assert float(rows[(b.id, "")]["downtime_min"]) == B_COUNTS
+    assert float(rows[(a.id, "2")]["excluded_min"]) == A2_OUTAGE - A2_COUNTS
+
+    # The EV-ChART export: two files, byte for byte the hand calculation.
+    await rig.action(ACTION_REPORT_EVCHART, buttons[ACTION_REPORT_EVCHART])
+    _, module3, module4 = await wait_for_files(rig, 3)
+    uptime, outages = expected_export(a, b)
+    assert module3["title"] == "EV-ChART uptime, 2026 Q3" and module4["title"] == "EV-ChART outages, 2026 Q3"
+    assert module3["content"] == uptime
+    assert module4["content"] == outages
+
+
+async def test_a_cause_is_refused_while_the_outage_is_open_and_audited_once_over(rig: AppRig, clock: Clock) -> None:
+    fleet = rig.thor.fleet
+    fleet.incident_rate = 0.0
+    rig.use_clock(clock)
+    await subscribe(rig, "all")
+    worker = make_worker(rig, clock, **WORKER)
+    box = next(iter(fleet.boxes.values()))
+    for connected in (True, False):
+        box.connected = connected
+        for each in fleet.boxes.values():
+            if each.connected:
+                each.last_heartbeat = clock.now
+        await worker.tick(poll=True)
+        clock.now += HOUR
+    [alert] = alerts(rig)
+    answer = await choose_cause(rig, alert, "utility_power")
+    assert "still going on" in answer
+    assert await rig.ctx.redis.hlen(keys.causes(box.id)) == 0  # nothing stored
+    _, key = await rig.action(ACTION_CAUSE, "", message={"ts": alert.ts, "text": "x"}, selected="aliens")
+    assert "not one thorbot knows" in json.dumps(await rig.reply(key))
+    box.connected = True
+    box.last_heartbeat = clock.now
+    await worker.tick(poll=True)
+    answer = await choose_cause(rig, alert, "utility_power")
+    assert "Recorded for this outage" in answer and "excluded" in answer
+    [stored] = (await rig.ctx.redis.hgetall(keys.causes(box.id))).values()
+    assert stored.startswith("utility_power|U0ALICE|")
+    redrawn = next(m for m in rig.slack.messages if m.ts == alert.ts)
+    assert "Utility power" in json.dumps(redrawn.blocks)
+
+
+@pytest.mark.parametrize(("words", "says"), [
+    ("{box} 2020-01-01 09:00 2h", "has passed already"),
+    ("{box} tomorrow 09:00 31d", "from 1 minute to 30 days"),
+    ("{box} tomorrow 09:00", "Give a duration"),
+    ("{box}", "Say which box"),
+    ("nosuchbox-at-all tomorrow 09:00 2h", "No chargebox"),
+    ("cancel m000000", "No upcoming or running maintenance window"),
+])
+async def test_bad_maintenance_windows_get_a_clear_reply_and_store_nothing(rig: AppRig, words: str,
+                                                                           says: str) -> None:
+    box = next(iter(rig.thor.fleet.boxes.values()))
+    await subscribe(rig, "all")
+    _, key = await rig.command("maintenance " + words.format(box=box.id))
+    assert says in json.dumps(await rig.reply(key))
+    assert await rig.ctx.redis.zcard(keys.MAINTENANCE) == 0
+
+
+async def test_overlapping_maintenance_is_refused_and_a_window_holds_alerts_everywhere(rig: AppRig,
+                                                                                      clock: Clock) -> None:
+    fleet = rig.thor.fleet
+    fleet.incident_rate = 0.0
+    rig.use_clock(clock)
+    box = next(iter(fleet.boxes.values()))
+    await subscribe(rig, box.id)
+    await subscribe(rig, box.id, channel="C0OTHER")
+    _, key = await rig.command(f"maintenance {box.id} now 3h swapping the modem")
+    assert "Maintenance" in json.dumps(await rig.reply(key))
+    _, key = await rig.command(f"maintenance {box.id} now 1h")
+    assert "already has maintenance then" in json.dumps(await rig.reply(key))
+    assert await rig.ctx.redis.zcard(keys.MAINTENANCE) == 1
+    worker = make_worker(rig, clock, **WORKER)
+    for connected in (True, False, False):
+        box.connected = connected
+        if connected:
+            box.last_heartbeat = clock.now
+        await worker.tick(poll=True)
+        clock.now += HOUR
+    assert alerts(rig) == [] and alerts(rig, "C0OTHER") == []  # held in every channel
+    _, key = await rig.command("maintenance list")
+    listed = json.dumps(await rig.reply(key))
+    assert box.id in listed and "swapping the modem" in listed
+    window_id = listed.split("`m")[1].split("`")[0]
+    _, key = await rig.command(f"maintenance cancel m{window_id}")
+    assert "ended now" in json.dumps(await rig.reply(key))
+    [window] = await rig.ctx.redis.zrange(keys.MAINTENANCE, 0, -1)
+    assert json.loads(window)["end"].startswith(clock.now.isoformat()[:16])  # ended, kept for the report
+
+
+@pytest.mark.parametrize("period", ["2026Q5", "2026Q0", "2026q"])
+async def test_a_quarter_that_does_not_exist_is_refused(rig: AppRig, period: str) -> None:
+    response, _ = await rig.command(f"report all {period}")
+    assert "not a period I know" in response.text
+
+
+async def test_an_outage_nobody_explained_gets_one_reminder_in_its_thread(rig: AppRig, clock: Clock) -> None:
+    fleet = rig.thor.fleet
+    fleet.incident_rate = 0.0
+    rig.use_clock(clock)
+    await subscribe(rig, "all")
+    first, second = list(fleet.boxes.values())[:2]
+    worker = make_worker(rig, clock, **{**WORKER, "cause_reminder": 7200.0})
+    script = [(True, True), (False, True), (True, True), (True, False), (True, True), (True, True), (True, True),
+              (True, True), (True, True)]  # one outage each, then four hours: past the reminder's two, twice over
+    for step, (a_up, b_up) in enumerate(script):
+        first.connected, second.connected = a_up, b_up
+        for each in fleet.boxes.values():
+            if each.connected:
+                each.last_heartbeat = clock.now
+        await worker.tick(poll=True)
+        if step == 2:  # the first box is back: someone says why at once
+            [explained] = alerts(rig)
+            assert "Recorded" in await choose_cause(rig, explained, "vehicle")
+        clock.now += HOUR
+    explained, unexplained = alerts(rig)
+    assert first.id in json.dumps(explained.blocks) and second.id in json.dumps(unexplained.blocks)
+
+    def thread(message: Any) -> list[str]:
+        return [m.text for m in rig.slack.posts() if m.thread_ts == message.ts and "caused" in m.text]
+
+    assert thread(explained) == []  # its cause was given in time
+    assert thread(unexplained) == ["What caused this outage?"]
