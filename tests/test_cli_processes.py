@@ -99,3 +99,50 @@ async def test_serve_names_every_missing_setting_at_once(fake_thor: FakeThor, fa
     err = (await proc.stderr.read()).decode()
     assert "SLACK_SIGNING_SECRET:" in err and "THOR_API_KEY:" in err
     assert "thorbot: thorbot" not in err and "Traceback" not in err
+
+
+async def test_metrics_scraped_from_a_real_worker_and_serve_move(
+        fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis,
+        spawn: list[asyncio.subprocess.Process]) -> None:
+    from thorbot.adapters.metrics import as_dict
+
+    await redis.sadd(keys.SUB_ALL, "C0ALL")
+    await redis.sadd(keys.SUB_CHANNELS, "C0ALL")
+    worker_port, serve_port, token = free_port(), free_port(), "a-metrics-token-for-this-test"
+    await start(spawn, env_for(fake_thor, fake_slack, redis_url, THORBOT_POLL_INTERVAL="0.2",
+                               THORBOT_METRICS_PORT=str(worker_port)), "worker")
+    await start(spawn, env_for(fake_thor, fake_slack, redis_url, PORT=str(serve_port),
+                               THORBOT_METRICS_TOKEN=token), "serve")
+
+    async def last_cycle(url: str, headers: dict[str, str]) -> float | None:
+        try:
+            response = await http.get(url, headers=headers)
+        except httpx.TransportError:
+            return None
+        figures = as_dict(response.content) if response.status_code == 200 else {}
+        found = [v for (name, labels), v in figures.items()
+                 if name == "thorbot_worker_last_cycle_timestamp_seconds" and ("process", "worker") in labels]
+        return found[0] if found else None
+
+    async with httpx.AsyncClient(timeout=5) as http:
+        for url, headers in ((f"http://127.0.0.1:{worker_port}/metrics", {}),
+                             (f"http://127.0.0.1:{serve_port}/metrics", {"Authorization": f"Bearer {token}"})):
+            first = None
+            for _ in range(400):
+                first = await last_cycle(url, headers)
+                if first is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert first is not None, url
+            later = first
+            for _ in range(400):  # the worker keeps cycling: the timestamp moves on
+                later = await last_cycle(url, headers) or first
+                if later > first:
+                    break
+                await asyncio.sleep(0.05)
+            assert later > first, url
+        unauthorised = await http.get(f"http://127.0.0.1:{serve_port}/metrics")
+        assert unauthorised.status_code == 401
+    for proc in spawn:  # a clean stop: serve's report process goes with it
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0

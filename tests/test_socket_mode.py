@@ -37,8 +37,7 @@ async def test_socket_mode_answers_commands_and_runs_the_worker(
     await wait_for(lambda: help_env in fake_slack.socket_acks)
     assert "/chargebox subscribe" in str(fake_slack.socket_acks[help_env])
     await fake_slack.push("slash_commands", {**command, "text": "subscribe all"})
-    await wait_for(lambda: fake_slack.responses["sock1"])
-    assert "whole fleet" in str(fake_slack.responses["sock1"])
+    await wait_for(lambda: "whole fleet" in str(fake_slack.responses["sock1"]))  # (help's worker line came first)
     for _ in range(300):
         if await redis.hlen(keys.BOXES) == len(fake_thor.fleet.boxes):
             break

@@ -8,9 +8,11 @@ from each box as it is read.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
+import time
 
 _MIN_SECRET_LEN = 4  # shorter strings would redact ordinary words
 MAX_SECRETS = 64
@@ -55,9 +57,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
+CONTEXT_FIELDS = ("incident_id", "box_id", "channel", "worker")  # passed as `extra=` where they apply
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (THORBOT_LOG_FORMAT=json), for log pipelines: time, level, logger, message,
+    and the context fields a line carries. Runs after RedactingFilter, so the message is already scrubbed;
+    context fields are scrubbed here too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = redact(str(value))[:200]
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        formatter: logging.Formatter = JsonFormatter()
+        formatter.converter = time.gmtime
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

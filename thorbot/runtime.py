@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters import metrics
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
@@ -30,12 +31,13 @@ from thorbot.redact import register_secret
 from thorbot.serve.app import build_app
 from thorbot.serve.pager import PagerDutyWebhook
 from thorbot.serve.thor_webhook import ThorWebhook
-from thorbot.serve.web import build_web_app
+from thorbot.serve.web import Watch, build_web_app
 from thorbot.services.lookup import Lookup
 from thorbot.services.reports import ReportBuilds
 from thorbot.settings import Settings
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
+from thorbot.worker.health import CycleHealth
 from thorbot.worker.lease import Lease
 from thorbot.worker.loop import Worker
 from thorbot.worker.outbox import Outbox
@@ -158,7 +160,10 @@ def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
     webhook = ThorWebhook(ctx.settings, ctx.stores.sessions, ctx.clock) if ctx.settings.thor_webhook_token else None
     secret = ctx.settings.pagerduty_webhook_secret
     pagerduty = PagerDutyWebhook(ctx, ctx.slack, secret.get_secret_value()) if secret else None
-    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook, pagerduty))
+    token = ctx.settings.metrics_token
+    watch = Watch(token.get_secret_value() if token else None, cycle_stale_after=5 * ctx.settings.poll_interval,
+                  clock=ctx.clock)
+    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook, pagerduty, watch))
 
 
 def build_worker(ctx: AppContext, *, worker_id: str | None = None,
@@ -176,8 +181,10 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     pager = PagerClient(settings.pagerduty_events_url)
     table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets)}
     outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap)
+    health = CycleHealth(stores.redis, stores.boxes, metrics.current, worker_id, ctx.clock, settings.heartbeat_url,
+                         timeout=min(5.0, settings.lease_timing().redis_timeout))
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
-                  Escalator(stores, rules), Rotations(stores.pagers), closing=[pager.aclose])
+                  Escalator(stores, rules), Rotations(stores.pagers), health, closing=[pager.aclose, health.aclose])
 
 
 @dataclass(frozen=True)

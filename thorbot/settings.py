@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -85,7 +86,11 @@ def _env(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Configuration, only from environment variables (README: Configuration)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+    # `.env` in the working directory, when present, fills what the environment does not set (the environment
+    # wins): a VM or a laptop keeps its settings in one file; Heroku sets config vars instead.
+    # An empty value is no value: `THORBOT_X=` (an .env line uncommented as is) means the default.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False, env_file=".env",
+                                      env_file_encoding="utf-8", env_ignore_empty=True)
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
@@ -140,12 +145,23 @@ class Settings(BaseSettings):
     report_uploads: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_REPORT_UPLOADS"))
     hours_of_operation: str = Field("24/7", validation_alias=_env("THORBOT_HOURS_OF_OPERATION"))
     cause_reminder: float = Field(86400.0, ge=0, validation_alias=_env("THORBOT_CAUSE_REMINDER"))
+    metrics_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_METRICS_TOKEN"))
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("THORBOT_METRICS_PORT"))
+    heartbeat_url: SecretStr | None = Field(None, validation_alias=_env("THORBOT_HEARTBEAT_URL"))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("THORBOT_LOG_FORMAT"))
     evchart_network_provider: str = Field("", max_length=100,
                                           validation_alias=_env("THORBOT_EVCHART_NETWORK_PROVIDER"))
     secrets_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_SECRETS_KEY"))
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue",
                                       validation_alias=_env("THORBOT_PAGERDUTY_EVENTS_URL"))
     pagerduty_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("THORBOT_PAGERDUTY_WEBHOOK_SECRET"))
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL, like https://hc-ping.com/<uuid>")
+        return value
 
     @field_validator("hours_of_operation")
     @classmethod
@@ -290,7 +306,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor (the Redis password included)."""
         secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.thor_api_key,
-                   self.thor_webhook_token, self.secrets_key, self.pagerduty_webhook_secret]
+                   self.thor_webhook_token, self.secrets_key, self.pagerduty_webhook_secret, self.metrics_token,
+                   self.heartbeat_url]
         values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
         if self.redis_url and urlsplit(self.redis_url).password:
             values.append(str(urlsplit(self.redis_url).password))

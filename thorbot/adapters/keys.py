@@ -63,6 +63,8 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | history:last_watched | hash | box id → when the daily sweep first found it unwatched (epoch s) | 400 days |
 | swept | string | the worker that ran the daily sweep (adapters/housekeeping.py) | 1 day |
 | history:mutes | zset | JSON {box, channel, start, end} of each mute (not maintenance), scored by its end | 400 days |
+| worker:last_cycle | string | when a leader last completed a cycle that observed the fleet (epoch s) | none (one key) |
+| metrics:worker | string | the leader's Prometheus exposition, for serve's `/metrics` (adapters/metrics.py) | 1 hour |
 | history:causes:<box> | hash | `<kind code>|<start>` of an outage → `cause|by|at|note` (who, when) | 400 days |
 | history:ports | hash | box id → how many connectors (ports) Thor lists for it | swept with the box |
 | maintenance | zset | JSON {id, box, start, end, note, by} of each scheduled window, scored by its end | 400 days |
@@ -91,6 +93,8 @@ OUTBOX = PREFIX + "outbox"
 OUTBOX_DUE = PREFIX + "outbox:due"
 THOR = PREFIX + "thor"
 LEASE = PREFIX + "lease"
+METRICS_WORKER = PREFIX + "metrics:worker"
+WORKER_LAST_CYCLE = PREFIX + "worker:last_cycle"
 
 
 def subs(channel: str) -> str:

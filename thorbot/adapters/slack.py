@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from thorbot.adapters import metrics
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited, SlackTransient
 
 log = logging.getLogger(__name__)
@@ -71,16 +73,21 @@ def _retry_after(headers: Any) -> float:
     return min(max(value, 0.0), MAX_RETRY_AFTER)
 
 
-async def _guarded(call: Callable[[], Awaitable[Any]]) -> Answer:
-    return (await _guarded_with_headers(call))[0]
+async def _guarded(call: Callable[[], Awaitable[Any]], method: str) -> Answer:
+    return (await _guarded_with_headers(call, method))[0]
 
 
-async def _guarded_with_headers(call: Callable[[], Awaitable[Any]]) -> tuple[Answer, dict[str, str]]:
+async def _guarded_with_headers(call: Callable[[], Awaitable[Any]], method: str) -> tuple[Answer, dict[str, str]]:
+    started = time.perf_counter()
     try:
         response = await call()
     except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError,
             AttributeError) as exc:
-        raise map_error(exc) from exc
+        error = map_error(exc)
+        outcome = "ratelimited" if isinstance(error, SlackRateLimited) else error.error
+        metrics.current.slack_call(method, outcome[:40], time.perf_counter() - started)
+        raise error from exc
+    metrics.current.slack_call(method, "ok", time.perf_counter() - started)
     data = getattr(response, "data", None)
     if not isinstance(data, dict):
         raise SlackTransient("Slack sent an answer thorbot cannot read", error="unreadable")
@@ -106,17 +113,17 @@ class SlackApi:
         """Call `method` (e.g. "chat.postMessage"); on a 429 wait once if the budget allows."""
         bound = getattr(self.client, method.replace(".", "_"))
         try:
-            return await _guarded(lambda: bound(**kwargs))
+            return await _guarded(lambda: bound(**kwargs), method)
         except SlackRateLimited as limited:
             if limited.retry_after > self.rate_limit_wait:
                 raise
             log.info("Slack rate-limited %s; retrying in %.1f s", method, limited.retry_after)
             await asyncio.sleep(limited.retry_after)
-            return await _guarded(lambda: bound(**kwargs))
+            return await _guarded(lambda: bound(**kwargs), method)
 
     async def auth_info(self) -> tuple[Answer, set[str]]:
         """auth.test's answer and the bot token's scopes (Slack sends them in the x-oauth-scopes header)."""
-        answer, headers = await _guarded_with_headers(lambda: self.client.auth_test())
+        answer, headers = await _guarded_with_headers(lambda: self.client.auth_test(), "auth.test")
         scopes = {s.strip() for s in headers.get("x-oauth-scopes", "").split(",") if s.strip()}
         return answer, scopes
 
@@ -180,7 +187,7 @@ class SlackApi:
                           comment: str | None = None) -> None:
         """A file in a channel, the current way (files_upload_v2: get an upload URL, send, complete)."""
         await _guarded(lambda: self.client.files_upload_v2(channel=channel, filename=filename, content=content,
-                                                           title=title, initial_comment=comment))
+                                                           title=title, initial_comment=comment), "files.upload_v2")
 
 
 class ResponseUrl:

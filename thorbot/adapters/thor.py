@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import httpx
 import ijson
 
+from thorbot.adapters import metrics
 from thorbot.adapters.aiohttp_transport import MAX_BYTES_EXTENSION, AiohttpTransport, BodyTooLarge
 from thorbot.domain.models import Chargebox, parse_chargebox
 from thorbot.domain.sessions import Finished, Session, items_of, parse_finished, parse_session
@@ -257,6 +259,19 @@ class ThorClient:
     async def _send_once(self, method: str, path: str, params: dict[str, str] | None, body: Any,
                          max_bytes: int) -> list[bytes]:
         """The body as received, in chunks: never joined for big lists, so it is held in memory once."""
+        started, outcome = time.perf_counter(), "error"
+        try:
+            chunks = await self._send_measured(method, path, params, body, max_bytes)
+            outcome = "ok"
+            return chunks
+        except ThorError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            metrics.current.thor_call(metrics.thor_endpoint(path), outcome, time.perf_counter() - started)
+
+    async def _send_measured(self, method: str, path: str, params: dict[str, str] | None, body: Any,
+                             max_bytes: int) -> list[bytes]:
         http = self._shared.http
         request = http.build_request(method, path, params=params, json=body,
                                      extensions={MAX_BYTES_EXTENSION: max_bytes})

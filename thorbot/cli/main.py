@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thorbot", description="Slack chat-ops for Thor EV chargeboxes. "
                                      "Every setting comes from the environment: README → Configuration.")
     parser.add_argument("--version", action="version", version=f"thorbot {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="command")
+    sub = parser.add_subparsers(dest="cmd", metavar="command")
 
     def command(name: str) -> argparse.ArgumentParser:
         summary, description = HELP[name]
@@ -93,16 +93,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="text (the default), csv (as --csv), or ev-chart: FHWA's EV-ChART uptime and outage "
                              "files for a quarter (docs/ev-chart.md)")
     demo = command("demo")
-    demo.add_argument("--speed", type=float, default=1.0,
+    # Numbers are read as text and checked together (_demo_problems): every bad flag gets its own line.
+    demo.add_argument("--speed", default="1.0",
                       help="simulated seconds per real second (10: the story in about 80 s)")
-    demo.add_argument("--seed", type=int, default=7, help="the same fleet and story for the same seed")
-    demo.add_argument("--boxes", type=int, default=25, help="fleet size")
+    demo.add_argument("--seed", default="7", help="the same fleet and story for the same seed")
+    demo.add_argument("--boxes", default="25", help="fleet size")
     demo.add_argument("--slack", action="store_true",
                       help="drive a real workspace in Socket Mode (needs SLACK_BOT_TOKEN, SLACK_APP_TOKEN)")
     demo.add_argument("--script", help="read console lines from this file instead of the keyboard ('-' = stdin)")
-    demo.add_argument("--duration", type=float, default=0.0,
+    demo.add_argument("--duration", default="0",
                       help="stop after this many real seconds (0: when you quit, or when a script's story ends)")
-    demo.add_argument("--history-days", type=int, default=0, metavar="N",
+    demo.add_argument("--history-days", default="0", metavar="N",
                       help="make up N days (up to 400) of past outages and charges, for `report`")
     return parser
 
@@ -198,8 +199,52 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.
     return await run_socket(settings, stop)
 
 
+# The demo's numeric flags: (name, type, allowed, what to say).
+DEMO_NUMBERS: tuple[tuple[str, type, Callable[[float], bool], str], ...] = (
+    ("speed", float, lambda v: v > 0, "a number above 0, like 10"),
+    ("seed", int, lambda v: True, "a whole number"),
+    ("boxes", int, lambda v: 1 <= v <= 100_000, "a whole number from 1 to 100000"),
+    ("duration", float, lambda v: v >= 0, "seconds, 0 or more"),
+    ("history_days", int, lambda v: 0 <= v <= 400, "a whole number of days from 0 to 400"),
+)
+
+
+def _demo_problems(args: argparse.Namespace) -> list[str]:
+    """Each bad numeric flag of `thorbot demo`, one line each; the good ones become numbers in `args`."""
+    problems = []
+    for name, kind, allowed, wanted in DEMO_NUMBERS:
+        raw = getattr(args, name)
+        try:
+            number = kind(raw)
+        except ValueError:
+            number = None
+        if number is None or not allowed(number):
+            problems.append(f"thorbot demo: --{name.replace('_', '-')} {raw!r}: must be {wanted}")
+        else:
+            setattr(args, name, number)
+    return problems
+
+
+def _before_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int | None:
+    """An exit status when the command line alone settles it: `thorbot` alone (help), bad demo flags."""
+    if args.cmd is None:  # what it can do, not an error
+        parser.print_help()
+        return 0
+    if args.cmd == "demo":
+        problems = _demo_problems(args)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            return 2
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    early = _before_settings(parser, args)
+    if early is not None:
+        return early
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -215,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {line}", file=sys.stderr)
         print("See README → Configuration, or run `thorbot doctor`.", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor", "report") else "WARNING")
+    configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor", "report") else "WARNING",
+                      settings.log_format)
     watches_stop = args.cmd in ("serve", "worker", "socket", "demo")
     try:
         code = asyncio.run(run_until_stopped(lambda stop: _dispatch(args, settings, stop), watches_stop=watches_stop))

@@ -19,7 +19,8 @@ async def run_serve(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.
         serve = build_serve(ctx, signing_secret=settings.slack_signing_secret.get_secret_value())
         runner = await start_site(serve.web, host, settings.port)
         ctx.reports.warm()
-        log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz)", host, settings.port)
+        log.info("thorbot serve listening on %s:%d (POST /slack/events, GET /healthz, GET /readyz%s)", host,
+                 settings.port, ", GET /metrics" if settings.metrics_token else "")
         try:
             await stop.wait()
         finally:

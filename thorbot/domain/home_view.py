@@ -31,7 +31,8 @@ class ChannelSummary:
 def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, Ack | None]],
                 channels: list[ChannelSummary], now: datetime, reliability: list[Block] | None = None,
                 open_boxes: frozenset[str] = frozenset(),
-                connectors: Mapping[str, list[tuple[int, Health]]] | None = None) -> dict[str, Any]:
+                connectors: Mapping[str, list[tuple[int, Health]]] | None = None, worker: str | None = None,
+                ) -> dict[str, Any]:
     """`incidents`: the open ones shown (with their acks); `open_boxes`: every box with an open incident of any
     kind (a box online but failing every charge needs attention too); `connectors`: the connectors of online
     boxes that are failing or to watch, worst first (services/health.py)."""
@@ -43,7 +44,9 @@ def render_home(records: dict[str, BoxRecord], incidents: list[tuple[Incident, A
     online = sum(1 for r in records.values() if r.status is Status.ONLINE)
     blocks: list[Block] = [
         header("thorbot — fleet at a glance"),
-        context(f"Updated {slack_date(now)}"),
+        context(f"Updated {slack_date(now)}" + (f" · {worker}" if worker and not worker.startswith(":warning:")
+                                                else "")),
+        *([section(worker)] if worker and worker.startswith(":warning:") else []),  # a worker that stopped: loud
         section(f"*Watched boxes:* {len(records)} · {online} online · {len(attention)} "
                 f"{'needs' if len(attention) == 1 else 'need'} attention"),
         header("Offline and silent boxes"),

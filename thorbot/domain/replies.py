@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from thorbot.domain.blocks import Payload, button, header, message, section
 from thorbot.domain.models import Chargebox
-from thorbot.domain.text import code, escape, truncate
+from thorbot.domain.text import code, escape, slack_date, truncate
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorError, ThorUnavailable
 
 ACTION_PICK = "pick_box"
@@ -140,3 +142,18 @@ def redis_unavailable() -> Payload:
 def internal_error() -> Payload:
     return simple("Something went wrong inside thorbot; the details are in its log. Please try again.",
                   emoji=":warning:")
+
+
+STALE_CYCLES = 5  # a worker this many poll intervals late is not polling: alerts are not going out
+
+
+def worker_line(last: datetime | None, now: datetime, interval: float) -> tuple[bool, str]:
+    """(fresh, the line): when thorbot's worker last completed a poll cycle, and a warning when it is late."""
+    if last is None:
+        return False, (":warning: No worker has completed a poll cycle yet: alerts are not going out. Is "
+                       "`thorbot worker` running (and its dyno scaled up)?")
+    if (now - last).total_seconds() > STALE_CYCLES * interval:
+        return False, (f":warning: thorbot's worker last completed a poll cycle {slack_date(last)}, more than "
+                       f"{STALE_CYCLES} intervals ago: alerts are not going out. Check `thorbot worker` (its logs, "
+                       "its dyno) and `thorbot doctor`.")
+    return True, f":white_check_mark: The worker last completed a poll cycle {slack_date(last)}."

@@ -12,7 +12,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
+from thorbot.adapters.metrics import last_cycle
 from thorbot.adapters.slack import SlackApi
+from thorbot.adapters.store import RedisDown
 from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.slash_commands import (
@@ -45,7 +47,7 @@ from thorbot.serve.maintenance import maintenance_payload
 from thorbot.serve.oncall import oncall_payload
 from thorbot.serve.pager import PagerForms, pager_off, rotation_payload
 from thorbot.serve.permissions import may_change
-from thorbot.serve.reply import Payload, answer
+from thorbot.serve.reply import Payload, answer, tell
 from thorbot.serve.reports import digest_payload, report_payload
 from thorbot.serve.subscriptions import subscriptions_payload
 
@@ -66,6 +68,7 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
         return
     if isinstance(parsed, Help):
         await ack(**replies.help_reply())
+        await _worker_status(ctx, respond)  # after the ack: Redis is I/O
         return
     if isinstance(parsed, ShowCard):
         await ack()
@@ -111,3 +114,13 @@ async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channe
     if isinstance(parsed, Maintenance):
         return await maintenance_payload(ctx, parsed, channel, user)
     return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above
+
+
+async def _worker_status(ctx: AppContext, respond: AsyncRespond) -> None:
+    try:
+        last = await last_cycle(ctx.redis)
+    except RedisDown:
+        await tell(respond, ":warning: thorbot cannot reach its database (Redis) right now.")
+        return
+    _, line = replies.worker_line(last, ctx.clock(), ctx.settings.poll_interval)
+    await tell(respond, line)

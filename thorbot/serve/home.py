@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 from thorbot.adapters import keys
+from thorbot.adapters.metrics import last_cycle
 from thorbot.adapters.slack import SlackApi
 from thorbot.context import AppContext
 from thorbot.domain.home_view import ChannelSummary, render_home
 from thorbot.domain.incidents import Incident, Status
 from thorbot.domain.oncall import Ack
+from thorbot.domain.replies import worker_line
 from thorbot.domain.uptime import parse_period
 from thorbot.errors import SlackError
 from thorbot.services.health import needing_a_look
@@ -45,8 +47,9 @@ async def build_home(ctx: AppContext, slack: SlackApi, user: str) -> dict[str, A
     reliability = await ctx.reports.home(month, now) if month else []
     look = await needing_a_look(ctx.stores.usage, ctx.stores.sessions, ctx.rules.usage.quiet, now,
                                 {b: r.status is not Status.ONLINE for b, r in records.items()})
+    _, worker = worker_line(await last_cycle(ctx.redis), now, ctx.settings.poll_interval)
     return render_home(records, with_acks, summaries, now, reliability,
-                       open_boxes=frozenset(i.box_id for i in open_incidents), connectors=look)
+                       open_boxes=frozenset(i.box_id for i in open_incidents), connectors=look, worker=worker)
 
 
 async def _users_channels(slack: SlackApi, user: str) -> set[str]:

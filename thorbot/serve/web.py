@@ -1,4 +1,5 @@
-"""HTTP entry point for `thorbot serve`: POST /slack/events, GET /healthz, POST /thor/notifications/<token>,
+"""HTTP entry point for `thorbot serve`: POST /slack/events, GET /healthz (alive), GET /readyz (Redis and a
+recent worker cycle), GET /metrics (with THORBOT_METRICS_TOKEN), POST /thor/notifications/<token>,
 POST /pagerduty/webhook.
 
 Slack's signature is checked here, on the raw body, before anything parses it: an unsigned or
@@ -7,8 +8,13 @@ forged request costs one short log line and a 401, whatever its body holds.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -17,6 +23,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
+from thorbot.adapters import metrics
+from thorbot.adapters.metrics import CONTENT_TYPE, last_cycle, scrape
 from thorbot.adapters.store import RedisDown
 from thorbot.serve.pager import PagerDutyWebhook
 from thorbot.serve.thor_webhook import ThorWebhook
@@ -25,13 +33,37 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack payloads are small; refuse anything absurd before signature checks
 
 
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How serve lets itself be watched: `/metrics` behind a bearer token (None: no such route), and how old
+    the worker's last cycle may be before `/readyz` says not ready (5 poll intervals)."""
+
+    metrics_token: str | None = None
+    cycle_stale_after: float = 300.0
+    clock: Callable[[], datetime] = utc_now
+
+
 def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: ThorWebhook | None = None,
-                  pagerduty: PagerDutyWebhook | None = None) -> web.Application:
-    """`thorbot serve`'s routes: Slack's events, the health check, and Thor's notifications when configured."""
+                  pagerduty: PagerDutyWebhook | None = None, watch: Watch | None = None) -> web.Application:
+    """`thorbot serve`'s routes: Slack's events, the health checks, metrics when a token is set, and Thor's
+    and PagerDuty's webhooks when configured."""
     verifier = SignatureVerifier(signing_secret)
+    watch = watch or Watch()
 
     async def slack_events(request: web.Request) -> web.Response:
+        started = time.perf_counter()
         body = (await request.read()).decode("utf-8", errors="replace")
+        try:
+            return await _slack_events(request, body)
+        finally:
+            if request.content_type != "application/json" and (body.startswith("command=") or "&command=" in body):
+                metrics.current.slash_ack.observe(time.perf_counter() - started)
+
+    async def _slack_events(request: web.Request, body: str) -> web.Response:
         if not _signed(verifier, body, request.headers.get("X-Slack-Request-Timestamp", ""),
                        request.headers.get("X-Slack-Signature", "")):
             log.warning("refused an unsigned or badly signed request (%d bytes from %s)", len(body), request.remote)
@@ -43,21 +75,78 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
         bolt_response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(_: web.Request) -> web.Response:
-        try:
-            await redis.ping()
-        except RedisDown:
-            return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
-        return web.json_response({"ok": True, "redis": "ok"})
-
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post("/slack/events", slack_events)
-    app.router.add_get("/healthz", healthz)
+    HealthRoutes(redis, watch).route(app)
     if webhook is not None:
         webhook.route(app)
     if pagerduty is not None:
         pagerduty.route(app)
     return app
+
+
+def build_metrics_app(redis: Redis, token: str | None) -> web.Application:
+    """The worker's own `/metrics` (THORBOT_METRICS_PORT, for VMs and Kubernetes): its figures and the outbox's;
+    behind the bearer token when THORBOT_METRICS_TOKEN is set."""
+
+    async def route(request: web.Request) -> web.Response:
+        if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                             f"Bearer {token}".encode()):
+            return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401)
+        try:
+            text = await scrape(redis, metrics.current, "worker")
+        except RedisDown:
+            return web.json_response({"error": "Redis unreachable"}, status=503)
+        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", route)
+    return app
+
+
+class HealthRoutes:
+    """/healthz (the process is alive and Redis answers), /readyz (and a worker cycled recently), /metrics."""
+
+    def __init__(self, redis: Redis, watch: Watch) -> None:
+        self.redis, self.watch = redis, watch
+
+    def route(self, app: web.Application) -> None:
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        if self.watch.metrics_token:  # serve is public: without a token the route does not exist (404)
+            app.router.add_get("/metrics", self.metrics)
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        try:
+            await self.redis.ping()
+        except RedisDown:
+            return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
+        return web.json_response({"ok": True, "redis": "ok"})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        """Ready: Redis answers, and a worker completed a cycle recently (else no alert is going out)."""
+        try:
+            await self.redis.ping()
+            last = await last_cycle(self.redis)
+        except RedisDown:
+            return web.json_response({"ready": False, "redis": "unreachable"}, status=503)
+        age = (self.watch.clock() - last).total_seconds() if last else None
+        fresh = age is not None and age <= self.watch.cycle_stale_after
+        return web.json_response({"ready": fresh, "redis": "ok",
+                                  "worker_last_cycle": last.isoformat() if last else None,
+                                  "worker_cycle_age_seconds": round(age, 1) if age is not None else None},
+                                 status=200 if fresh else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        expected = f"Bearer {self.watch.metrics_token or ''}".encode()
+        if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+            return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
+        try:
+            text = await scrape(self.redis, metrics.current, "serve")
+        except RedisDown:
+            return web.json_response({"error": "Redis unreachable"}, status=503)
+        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _readable(body: str, content_type: str) -> bool:

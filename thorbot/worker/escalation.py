@@ -39,5 +39,6 @@ class Escalator:
             count = await self.oncall.bump_escalation(channel, ts)
             await self.store.enqueue(escalation_jobs(channel, ts, count, now))
             queued += 1
-            log.info("escalating unacknowledged alert %s in %s (%d/%d)", ts, channel, count, self.max_count)
+            log.info("escalating unacknowledged alert %s in %s (%d/%d)", ts, channel, count, self.max_count,
+                     extra={"channel": channel})
         return queued

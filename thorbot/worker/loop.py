@@ -22,6 +22,7 @@ from thorbot.redact import redact
 from thorbot.settings import Settings
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
+from thorbot.worker.health import CycleHealth
 from thorbot.worker.lease import Lease, LostLease
 from thorbot.worker.outbox import Outbox
 from thorbot.worker.pages import Rotations
@@ -38,7 +39,7 @@ class Worker:
 
     def __init__(self, worker_id: str, settings: Settings, stores: Stores, clock: Callable[[], datetime],
                  lease: Lease, poller: Poller, outbox: Outbox, digester: Digester,
-                 escalator: Escalator, rotations: Rotations,
+                 escalator: Escalator, rotations: Rotations, health: CycleHealth,
                  closing: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.id = worker_id
         self.settings = settings
@@ -52,6 +53,7 @@ class Worker:
         self.digester = digester
         self.escalator = escalator
         self.rotations = rotations
+        self.health = health
         self._closing = list(closing)  # what to close when the worker stops (the pager's HTTP client)
         self.is_leader = False
         self._poll_soon = asyncio.Event()
@@ -77,12 +79,16 @@ class Worker:
         if self.is_leader and not was_leader:
             log.info("worker %s is now the leader", self.id)
         if not self.is_leader:
+            if was_leader:
+                self.health.not_leader()
             return None
         report = None
         if poll:
+            started = time.perf_counter()
             report = await self.poller.run_once(self.clock(), self.token)
             self.cycles += 1
             self.last_report = report
+            await self.health.cycle_done(report, time.perf_counter() - started)
         if self.escalator.rules.escalates:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)

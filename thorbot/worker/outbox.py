@@ -167,7 +167,8 @@ class Outbox:
         plan = await sender.plan(channel, jobs, self.clock())
         for job, why in plan.skip:
             if why is Skip.DEAD:
-                log.error("dropping a %s message for %s: %s", job.kind.value, channel, why.value)
+                log.error("dropping a %s message for %s: %s", job.kind.value, channel, why.value,
+                          extra={"channel": channel})
             await self.store.delivered([job], channel, None, [])
         message = plan.message
         if message is None or not message.jobs:
@@ -251,7 +252,8 @@ class Outbox:
         for ts, group in by_ts.items():
             named = tuple(dict.fromkeys(i for j in group for i in found[j.id].incidents))
             messages[ts] = Posted(ts, named, tuple(j.id for j in group))
-            log.info("found an earlier post of %d job(s) in %s; not posting them again", len(group), channel)
+            log.info("found an earlier post of %d job(s) in %s; not posting them again", len(group), channel,
+                     extra={"channel": channel})
         return messages
 
     async def _find_posted(self, channel: str, jobs: list[Job], thread_ts: str | None) -> dict[str, Posted]:

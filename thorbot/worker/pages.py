@@ -82,12 +82,12 @@ class Pages(_Base):
                                                                   job.alert_channel, now, job.by), secret)
         except PagerRetry as exc:
             log.warning("the %s pager of %s failed (%s); the page stays in the outbox", link.kind, job.alert_channel,
-                        exc)
+                        exc, extra={"channel": job.alert_channel})
             raise RetryLater(max(exc.retry_after if exc.code == "rate_limited" else 0.0,
                                  float(min(300, 2 ** min(job.attempts + 1, 8))))) from None
         except (PagerRejected, SecretsUnavailable) as exc:
             log.error("the %s pager of %s refused a page for good (%s); dropping it", link.kind, job.alert_channel,
-                      exc)
+                      exc, extra={"channel": job.alert_channel})
             if await self.pagers.record_failure(job.alert_channel, str(exc), now):
                 await self.store.enqueue([PagerNoticeJob(id=f"pager_notice:{job.alert_channel}:{int(now.timestamp())}",
                                                          channel=job.alert_channel, created=now, reason=str(exc))])

@@ -42,6 +42,8 @@ class PollReport:
     box_calls: int = 0
     skipped: list[str] = field(default_factory=list)
     sessions: SessionReport | None = None
+    states: dict[str, int] = field(default_factory=dict)     # watched boxes by status, after the cycle
+    incidents: dict[str, int] = field(default_factory=dict)  # the boxes' open incidents by kind
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Poller:
         self._sighted = self._sighted or cycle.report.committed
         if not cycle.report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
+        _tally(cycle)
         return cycle.report
 
     async def seed_usage(self, now: datetime, token: str) -> bool:
@@ -280,9 +283,10 @@ class Poller:
         self._logged_unreadable[box_id] = what
         if report is not None:
             log.error("chargebox %s: Thor's data for it cannot be judged (%s); skipping it, other boxes go on",
-                      box_id[:80], what)
+                      box_id[:80], what, extra={"box_id": box_id[:80]})
         else:
-            log.warning("chargebox %s: Thor sent unreadable data (%s); treated as unknown", box_id[:80], what[:300])
+            log.warning("chargebox %s: Thor sent unreadable data (%s); treated as unknown", box_id[:80], what[:300],
+                        extra={"box_id": box_id[:80]})
 
     @staticmethod
     def _forget(cycle: Cycle, observed: set[str]) -> None:
@@ -326,3 +330,17 @@ class Poller:
         if health is not None:
             cycle.change.thor = health
             cycle.change.jobs += jobs
+
+
+def _tally(cycle: Cycle) -> None:
+    """The fleet after the cycle, for metrics: counted from what is in memory (no extra Redis read)."""
+    gone = set(cycle.change.forget)
+    states: dict[str, int] = {}
+    incidents: dict[str, int] = {}
+    for box_id, record in {**cycle.records, **cycle.change.records}.items():
+        if box_id in gone:
+            continue
+        states[record.status.value] = states.get(record.status.value, 0) + 1
+        if record.incident is not None and record.incident.resolved is None:
+            incidents[record.incident.kind] = incidents.get(record.incident.kind, 0) + 1
+    cycle.report.states, cycle.report.incidents = states, incidents

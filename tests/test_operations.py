@@ -1,0 +1,226 @@
+"""Running thorbot for real: /metrics (scraped over HTTP, its figures moving), the dead-man's switch (a fake
+heartbeat receiver), /readyz, JSON logs with secrets redacted, `.env`, and the CLI's first impression."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.helpers import AppRig
+from tests.worker_rig import Clock, box_drops, make_worker, poll, subscribe
+from thorbot.adapters import metrics
+from thorbot.redact import configure_logging, register_secret
+from thorbot.settings import Settings
+from thorbot.sim.loopback import LoopbackServer
+
+TOKEN = "metrics-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> None:
+    metrics.use(metrics.Metrics())  # each test counts from zero
+
+
+async def scrape(rig: AppRig, token: str | None = TOKEN) -> tuple[int, dict[tuple[str, frozenset[tuple[str, str]]],
+                                                                          float]]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    response = await rig.http.get(rig.url + "/metrics", headers=headers)
+    return response.status_code, metrics.as_dict(response.content) if response.status_code == 200 else {}
+
+
+def value(figures: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+    wanted = set(labels.items())
+    found = [v for (n, ls), v in figures.items() if n == name and wanted <= set(ls)]
+    return sum(found) if found else None
+
+
+@pytest.mark.parametrize("rig", [{"metrics_token": TOKEN}], indirect=True)
+async def test_a_scrape_of_serve_shows_the_workers_figures_moving(rig: AppRig, clock: Clock) -> None:
+    rig.use_clock(clock)
+    status, before = await scrape(rig)
+    assert status == 200 and value(before, "thorbot_worker_last_cycle_timestamp_seconds", process="worker") is None
+    assert (await scrape(rig, "wrong"))[0] == 401 and (await scrape(rig, None))[0] == 401
+    worker, box = await box_drops(rig, clock)
+    _, first = await scrape(rig)
+    cycled = value(first, "thorbot_worker_last_cycle_timestamp_seconds", process="worker")
+    assert cycled == pytest.approx(clock.now.timestamp(), abs=1)
+    assert value(first, "thorbot_incidents_open", kind="offline", process="worker") is None
+    await poll(worker, clock, rig, 150)  # past the grace: an offline incident, alerted
+    _, after = await scrape(rig)
+    assert value(after, "thorbot_incidents_open", kind="offline", process="worker") == 1  # the gauge rose
+    assert value(after, "thorbot_worker_last_cycle_timestamp_seconds", process="worker") > cycled  # type: ignore
+    assert value(after, "thorbot_worker_cycle_duration_seconds_count", process="worker") == 3
+    assert value(after, "thorbot_thor_requests_total", outcome="ok", process="worker")
+    # (the worker publishes at the end of its poll, before delivering: this cycle's posts show from the next)
+    assert value(after, "thorbot_slack_requests_total", method="chat.postMessage", outcome="ok")
+    assert value(after, "thorbot_lease_holder", worker="w1") == 1
+    assert value(after, "thorbot_outbox_jobs") == 0
+    _, key = await rig.command(f"{box.id}")
+    await rig.reply(key)
+    _, served = await scrape(rig)
+    assert value(served, "thorbot_slash_ack_duration_seconds_count", process="serve") == 2  # subscribe, the card
+    assert not any("box" in dict(labels) for _, labels in served)  # no box ids as labels
+
+
+async def test_without_a_token_there_is_no_metrics_route(rig: AppRig) -> None:
+    assert (await scrape(rig))[0] == 404
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
+    pings: list[str] = []
+
+    async def ping(request: web.Request) -> web.Response:
+        pings.append(request.path)
+        return web.Response(text="OK")
+
+    app = web.Application()
+    app.router.add_get("/ping/{uuid}", ping)
+    server = await LoopbackServer(app).start()
+    try:
+        yield server.url + "/ping/5f1c2b7e-secret", pings
+    finally:
+        await server.stop()
+
+
+async def test_the_heartbeat_is_pinged_once_per_good_cycle_and_never_when_thor_fails(
+        rig: AppRig, clock: Clock, receiver: tuple[str, list[str]], caplog: pytest.LogCaptureFixture) -> None:
+    url, pings = receiver
+    rig.use_clock(clock)
+    await subscribe(rig, "all")
+    worker = make_worker(rig, clock, heartbeat_url=url)
+    for _ in range(3):
+        await poll(worker, clock, rig, 60)
+    assert len(pings) == 3
+    rig.thor.faults.error = "InternalServerError"
+    for _ in range(2):
+        await poll(worker, clock, rig, 60)
+    assert len(pings) == 3  # Thor failing: no ping, so the outside service pages
+    rig.thor.faults.error = None
+    await poll(worker, clock, rig, 60)
+    assert len(pings) == 4
+    standby = make_worker(rig, clock, "w2", heartbeat_url=url)
+    await poll(standby, clock, rig, 1)  # not the leader: it pings nothing
+    assert len(pings) == 4
+    assert "5f1c2b7e-secret" not in caplog.text
+
+
+async def test_readyz_says_whether_a_worker_cycled_recently(rig: AppRig, clock: Clock) -> None:
+    rig.use_clock(clock)
+    response = await rig.http.get(rig.url + "/readyz")
+    assert response.status_code == 503 and response.json()["worker_last_cycle"] is None
+    await subscribe(rig, "all")
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    response = await rig.http.get(rig.url + "/readyz")
+    assert response.status_code == 200 and response.json()["ready"] is True
+    clock.advance(6 * rig.settings.poll_interval)  # five intervals without a cycle
+    response = await rig.http.get(rig.url + "/readyz")
+    assert response.status_code == 503 and response.json()["worker_cycle_age_seconds"] > 0
+    assert (await rig.http.get(rig.url + "/healthz")).status_code == 200  # liveness is not readiness
+    home = json.dumps(await rig.open_home("U0ALICE"))
+    assert "more than 5 intervals ago" in home
+
+
+async def test_help_says_when_the_worker_last_cycled(rig: AppRig, clock: Clock) -> None:
+    rig.use_clock(clock)
+    _, key = await rig.command("help")
+    assert "No worker has completed a poll cycle yet" in json.dumps(await rig.reply(key))
+    await subscribe(rig, "all")
+    await poll(make_worker(rig, clock), clock, rig)
+    _, key = await rig.command("help")
+    assert "The worker last completed a poll cycle" in json.dumps(await rig.reply(key))
+
+
+def test_json_logs_carry_context_and_no_secret() -> None:
+    register_secret("xoxb-very-secret-token-42")
+    stream = io.StringIO()
+    configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        logging.getLogger("thorbot.test").warning("posting with %s failed", "xoxb-very-secret-token-42",
+                                                 extra={"channel": "C0ALERTS", "box_id": "BOX-1"})
+    finally:
+        configure_logging("WARNING")
+    line = json.loads(stream.getvalue().strip())
+    assert line["level"] == "WARNING" and line["channel"] == "C0ALERTS" and line["box_id"] == "BOX-1"
+    assert "xoxb-very-secret-token-42" not in stream.getvalue() and "[redacted]" in line["message"]
+    assert line["ts"].endswith("Z")
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("THORBOT_", "SLACK_", "THOR_", "REDIS_")):
+            monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text("THORBOT_POLL_INTERVAL=45  # from the file\nTHORBOT_TIMEZONE=Europe/Rome\n"
+                                   "THORBOT_ADMINS=\n")
+    monkeypatch.setenv("THORBOT_TIMEZONE", "Asia/Tokyo")
+    settings = Settings()
+    assert settings.poll_interval == 45 and settings.timezone == "Asia/Tokyo" and settings.admins == ""
+
+
+def test_every_line_of_env_example_works_when_uncommented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("THORBOT_", "SLACK_", "THOR_", "REDIS_")):
+            monkeypatch.delenv(name)
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    lines = [line[2:] if line.startswith("# ") and "=" in line.split()[1] else line for line in example.splitlines()
+             if line.strip()]
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n")
+    settings = Settings()  # every value as written is valid (the placeholders too)
+    assert settings.poll_interval == 60 and settings.metrics_port == 9464
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_thorbot_alone_prints_help_and_bad_demo_flags_one_line_each() -> None:
+    code, out, _ = await cli()
+    assert code == 0 and "serve" in out and "worker" in out and "demo" in out
+    code, out, err = await cli("demo", "--speed", "fast", "--boxes", "-3", "--seed", "x")
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and any("--speed" in x for x in lines) and any("--boxes" in x for x in lines)
+
+
+def test_the_dashboard_and_alert_rules_parse_and_use_metrics_that_exist() -> None:
+    import re
+
+    import yaml
+
+    text = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
+    dashboard = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))  # type: ignore[union-attr]
+    rules = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    groups = next(r for r in rules if "groups" in r)["groups"]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + \
+        [rule["expr"] for g in groups for rule in g["rules"]]
+    known = {m.name for m in metrics.Metrics().registry.collect()} | {
+        "thorbot_outbox_jobs", "thorbot_outbox_oldest_job_timestamp_seconds", "thorbot_lease_holder"}
+    used = {n for e in exprs for n in re.findall(r"thorbot_[a-z_]+", e)}
+    suffixes = ("_total", "_bucket", "_count", "_sum")
+    assert all(n in known or any(n.endswith(s) and n[: -len(s)] in known for s in suffixes) for n in used), used
+    assert {"thorbot_worker_last_cycle_timestamp_seconds", "thorbot_incidents_open"} <= used
+    titles = {rule["alert"] for g in groups for rule in g["rules"]}
+    assert {"ThorbotWorkerStalled", "ThorbotOutboxBackingUp", "ThorbotThorFailing", "ThorbotSlackRateLimited"} <= titles

@@ -1,0 +1,187 @@
+"""Prometheus metrics (prometheus_client): what each process measures, and one exposition for a scrape.
+
+Each process (serve, worker) counts its own calls in its own registry. The worker also writes its
+exposition to Redis after every completed cycle, so one scrape of `serve` shows the worker's health
+too (Heroku's worker dynos take no HTTP): serve merges the two, each sample labelled with the process
+it came from. Figures that live in Redis (the outbox) are read at scrape time, so they are never stale.
+
+Names follow Prometheus's conventions: `_total` counters, `_seconds` units, timestamps rather than
+ages, no box ids as labels. `thorbot_worker_last_cycle_timestamp_seconds` and
+`thorbot_incidents_open{kind}` are fixed: dashboards and alert rules lean on them (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series double every counter's cardinality for no alert anyone writes
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CYCLE = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+WORKER_EXPOSITION_TTL = 3600  # s: a worker gone this long shows nothing rather than old figures
+
+
+class Metrics:
+    """One process's instruments, in a registry of its own (tests build several processes in one)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.thor_requests = Counter("thorbot_thor_requests", "Requests to Thor's API, by endpoint and outcome",
+                                     ["endpoint", "outcome"], registry=r)
+        self.thor_seconds = Histogram("thorbot_thor_request_duration_seconds", "Thor request latency",
+                                      ["endpoint"], buckets=FAST, registry=r)
+        self.slack_requests = Counter("thorbot_slack_requests", "Slack Web API calls, by method and outcome",
+                                      ["method", "outcome"], registry=r)
+        self.slack_seconds = Histogram("thorbot_slack_request_duration_seconds", "Slack Web API latency",
+                                       ["method"], buckets=FAST, registry=r)
+        self.slack_rate_limited = Counter("thorbot_slack_rate_limited", "Slack answers of 429 (rate limited)",
+                                          ["method"], registry=r)
+        self.slash_ack = Histogram("thorbot_slash_ack_duration_seconds",
+                                   "From a slash command's arrival to its acknowledgement", buckets=FAST, registry=r)
+        self.last_cycle = Gauge("thorbot_worker_last_cycle_timestamp_seconds",
+                                "When the leader last completed a poll cycle (Unix time)", registry=r)
+        self.cycle_seconds = Histogram("thorbot_worker_cycle_duration_seconds", "Poll cycle duration",
+                                       buckets=CYCLE, registry=r)
+        self.cycles = Counter("thorbot_worker_cycles", "Poll cycles completed, by outcome (ok, thor_error)",
+                              ["outcome"], registry=r)
+        self.boxes = Gauge("thorbot_boxes", "Watched chargeboxes by state", ["state"], registry=r)
+        self.incidents_open = Gauge("thorbot_incidents_open", "Open incidents by kind", ["kind"], registry=r)
+        self.leader = Gauge("thorbot_worker_leader", "1 while this worker holds the lease", ["worker"], registry=r)
+        self.heartbeats = Counter("thorbot_heartbeat_pings", "Pings of THORBOT_HEARTBEAT_URL, by outcome",
+                                  ["outcome"], registry=r)
+
+    def thor_call(self, endpoint: str, outcome: str, seconds: float) -> None:
+        self.thor_requests.labels(endpoint, outcome).inc()
+        self.thor_seconds.labels(endpoint).observe(seconds)
+
+    def slack_call(self, method: str, outcome: str, seconds: float) -> None:
+        self.slack_requests.labels(method, outcome).inc()
+        self.slack_seconds.labels(method).observe(seconds)
+        if outcome == "ratelimited":
+            self.slack_rate_limited.labels(method).inc()
+
+    def cycle_done(self, *, ok: bool, seconds: float, at: float, states: Mapping[str, int],
+                   incidents: Mapping[str, int]) -> None:
+        self.cycles.labels("ok" if ok else "thor_error").inc()
+        self.cycle_seconds.observe(seconds)
+        if ok:
+            self.last_cycle.set(at)
+        for gauge, figures in ((self.boxes, states), (self.incidents_open, incidents)):
+            gauge.clear()  # a state or kind that went away must not keep its last figure
+            for label, count in figures.items():
+                gauge.labels(label).set(count)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+# The process's own instruments: adapters record into it; cli/ and tests may swap it for a fresh one.
+current = Metrics()
+
+
+def use(metrics: Metrics) -> Metrics:
+    global current
+    current = metrics
+    return metrics
+
+
+def thor_endpoint(path: str) -> str:
+    """A path as a label of few values: ids replaced (`/chargeboxes/{id}`), so no box id becomes a label."""
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    if not parts:
+        return "/"
+    known = {"chargeboxes", "charges", "finished", "running", "stop", "remote", "connectors"}
+    return "/" + "/".join(p if p in known else "{id}" for p in parts[:4])
+
+
+async def last_cycle(redis: Redis) -> datetime | None:
+    """When a leader last completed a cycle that observed the fleet (None: never, or not since Redis was new)."""
+    raw = await redis.get(keys.WORKER_LAST_CYCLE)
+    try:
+        return datetime.fromtimestamp(float(raw), tz=UTC) if raw else None
+    except (TypeError, ValueError):
+        return None
+
+
+async def publish_worker(redis: Redis, metrics: Metrics, *, last_cycle: float | None = None) -> None:
+    """The worker's figures, for serve's scrape (a few KB), and when it last observed the fleet: one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.METRICS_WORKER, metrics.exposition(), ex=WORKER_EXPOSITION_TTL)
+        if last_cycle is not None:
+            pipe.set(keys.WORKER_LAST_CYCLE, f"{last_cycle:.3f}")
+        await pipe.execute()
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _labelled(families: Iterable[Metric], process: str) -> Iterator[Metric]:
+    for family in families:
+        copy = Metric(family.name, family.documentation, family.type, family.unit)
+        for s in family.samples:
+            copy.add_sample(s.name, {**s.labels, "process": process}, s.value, s.timestamp, s.exemplar)
+        yield copy
+
+
+async def scrape(redis: Redis, own: Metrics, process: str) -> bytes:
+    """This process's figures, the worker's last published ones (when this is serve), and the outbox's."""
+    families: dict[str, Metric] = {}
+    sources: list[tuple[Iterable[Metric], str]] = [(own.registry.collect(), process)]
+    if process != "worker":
+        raw = await redis.get(keys.METRICS_WORKER)
+        if raw:
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            sources.append((text_string_to_metric_families(text), "worker"))
+    for source, name in sources:
+        for family in _labelled(source, name):
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type,
+                                                             family.unit))
+            merged.samples.extend(family.samples)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hlen(keys.OUTBOX)
+        pipe.zrange(keys.OUTBOX_DUE, 0, 0, withscores=True)
+        pipe.get(keys.LEASE)
+        depth, oldest, holder = await pipe.execute()
+    extra: list[Metric] = []
+    jobs = Metric("thorbot_outbox_jobs", "Messages and pages waiting in the outbox", "gauge")
+    jobs.add_sample("thorbot_outbox_jobs", {}, float(depth))
+    extra.append(jobs)
+    due = Metric("thorbot_outbox_oldest_job_timestamp_seconds",
+                 "When the oldest waiting outbox job fell due (Unix time; absent when empty)", "gauge")
+    if oldest:
+        due.add_sample("thorbot_outbox_oldest_job_timestamp_seconds", {}, float(oldest[0][1]))
+    extra.append(due)
+    holder_metric = Metric("thorbot_lease_holder", "The worker holding the leader lease (1)", "gauge")
+    if holder:
+        token = holder.decode() if isinstance(holder, bytes) else str(holder)
+        name = token.rpartition(":")[0] or "?"  # `<worker id>:<random>`: the worker's name, not its token
+        holder_metric.add_sample("thorbot_lease_holder", {"worker": name[:64]}, 1.0)
+    extra.append(holder_metric)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed([*families.values(), *extra]))
+    return generate_latest(registry)
+
+
+def as_dict(text: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """An exposition as {(sample name, labels): value}: what tests and `doctor` read."""
+    out: dict[tuple[str, frozenset[tuple[str, str]]], Any] = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out

@@ -1,0 +1,75 @@
+"""What the worker tells the outside about itself after each cycle: metrics, and the dead-man's switch.
+
+- Metrics: the cycle's figures into this process's registry, then the whole exposition into Redis so
+  one scrape of `serve` shows them (adapters/metrics.py); when the cycle observed the fleet, its
+  completion time also goes to `worker:last_cycle` (the same round trip), read by `/readyz`, App Home and
+  `/chargebox help`.
+- THORBOT_HEARTBEAT_URL: the leader GETs it after each cycle that observed the fleet (healthchecks.io,
+  Cronitor, Dead Man's Snitch): when thorbot stops polling (dead, stuck, or Thor failing), the pings stop
+  and that service pages. The URL is a secret (it lets anyone silence the alarm): never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from thorbot.adapters import keys
+from thorbot.adapters.metrics import Metrics, publish_worker
+from thorbot.adapters.store import Store
+from thorbot.domain.incidents import CONNECTOR_KINDS
+from thorbot.worker.poller import PollReport
+
+log = logging.getLogger(__name__)
+RECENT_SCANNED = 200  # the newest incidents read for open connector incidents (box incidents are in the records)
+
+
+class CycleHealth:
+    def __init__(self, redis: Redis, store: Store, metrics: Metrics, worker_id: str, clock: Callable[[], datetime],
+                 heartbeat_url: SecretStr | None, timeout: float) -> None:
+        self.redis, self.store, self.metrics, self.worker_id, self.clock = redis, store, metrics, worker_id, clock
+        self._url = heartbeat_url
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+
+    async def cycle_done(self, report: PollReport, seconds: float) -> None:
+        observed = report.ok and report.committed
+        incidents = dict(report.incidents)
+        recent = [str(i) for i in await self.redis.lrange(keys.RECENT, 0, RECENT_SCANNED - 1)]
+        for incident in await self.store.incidents(list(dict.fromkeys(recent))):
+            if incident.kind in CONNECTOR_KINDS and incident.resolved is None:
+                incidents[incident.kind] = incidents.get(incident.kind, 0) + 1
+        now = self.clock().timestamp()
+        self.metrics.cycle_done(ok=observed, seconds=seconds, at=now, states=report.states, incidents=incidents)
+        self.metrics.leader.labels(self.worker_id).set(1)
+        await publish_worker(self.redis, self.metrics, last_cycle=now if observed else None)
+        if observed and self._url is not None:
+            await self._ping(self._url.get_secret_value())
+
+    def not_leader(self) -> None:
+        self.metrics.leader.labels(self.worker_id).set(0)
+
+    async def _ping(self, url: str) -> None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=True)
+        try:
+            response = await self._http.get(url)
+            outcome = "ok" if response.status_code < 400 else f"http_{response.status_code}"
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
+        self.metrics.heartbeats.labels(outcome).inc()
+        if outcome != "ok":  # the URL itself is a secret: only what went wrong
+            log.warning("THORBOT_HEARTBEAT_URL did not take the ping (%s); the dead-man's switch may fire", outcome)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()
+            self._http = None
+
