@@ -306,3 +306,40 @@ async def test_an_outage_nobody_explained_gets_one_reminder_in_its_thread(rig: A
 
     assert thread(explained) == []  # its cause was given in time
     assert thread(unexplained) == ["What caused this outage?"]
+
+
+async def test_a_past_outage_gets_its_cause_later_by_when_it_began(rig: AppRig, clock: Clock) -> None:
+    fleet = rig.thor.fleet
+    fleet.incident_rate = 0.0
+    rig.use_clock(clock)
+    clock.now = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)
+    await subscribe(rig, "all")
+    worker = make_worker(rig, clock, **WORKER)
+    box = next(iter(fleet.boxes.values()))
+    for connected in (True, False, False, True, False):  # one outage over, one going on
+        box.connected = connected
+        for each in fleet.boxes.values():
+            if each.connected:
+                each.last_heartbeat = clock.now
+        await worker.tick(poll=True)
+        clock.now += HOUR
+
+    async def cause(words: str) -> str:
+        _, key = await rig.command(f"cause {words}")
+        return json.dumps(await rig.reply(key), ensure_ascii=False)
+
+    listed = await cause(box.id)
+    assert "2026-11-02 14:00" in listed and "no cause yet" in listed
+    assert "not a cause thorbot knows" in await cause(f"{box.id} 2026-11-02 14:00 gremlins")
+    assert "Say what it was" in await cause(f"{box.id} 2026-11-02 14:00 other")
+    assert "YYYY-MM-DD HH:MM" in await cause(f"{box.id} 2026-11-02 2pm utility")
+    assert "No outage of" in await cause(f"{box.id} 2026-11-02 09:00 utility")
+    assert "still going on" in await cause(f"{box.id} 2026-11-02 17:00 utility")
+    assert await rig.ctx.redis.hlen(keys.causes(box.id)) == 0  # nothing stored by any of these
+    answer = await cause(f"{box.id} 2026-11-02 14:00 other contractor cut the cable")
+    assert "Recorded" in answer and "contractor cut the cable" in answer and "counts as outage" in answer
+    answer = await cause(f"{box.id} 2026-11-02 14:00 utility")  # changed later: the last word counts
+    assert "excluded from uptime" in answer
+    [stored] = (await rig.ctx.redis.hgetall(keys.causes(box.id))).values()
+    assert stored.startswith("utility_power|U0ALICE|")
+    assert "Utility power" in await cause(box.id)

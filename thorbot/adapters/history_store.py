@@ -229,6 +229,11 @@ class HistoryStore:
         raw = await self.redis.hget(keys.causes(box_id), field)
         return unpack_cause(str(raw)) if raw else None
 
+    async def outages(self, box_id: str, since: datetime) -> list[tuple[str, int | None, float, float]]:
+        """The box's resolved incidents that ended after `since`: (kind code, connector, start, end), oldest first."""
+        members = await self.redis.zrangebyscore(keys.history(box_id), _epoch(since), "+inf")
+        return sorted(_parse_members(box_id, [str(m) for m in members]), key=lambda o: o[2])
+
     async def cause_codes(self, box_ids: list[str]) -> list[dict[str, str]]:
         """Each box's causes as `cause_key` → cause code: all a report needs (bounded: 400 days of them)."""
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -70,6 +70,7 @@ def cause_line(record: CauseRecord) -> str:
 
 KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f", "quiet": "q"}
 ASKS_A_CAUSE = frozenset({"offline", "silent", "failed_starts", "quiet"})  # what takes a box or port down
+PORT_KIND_CODES = frozenset({KIND_CODES["failed_starts"], KIND_CODES["quiet"]})  # a port's own outages
 
 
 def cause_key(kind_code: str, start: float) -> str:
@@ -100,3 +101,16 @@ def unpack_cause(packed: str) -> CauseRecord | None:
 
 
 CAUSE_OPTIONS = {code: info.label for code, info in CAUSES.items()}
+
+
+# What people type for each cause in `/chargebox cause` (the code itself works too).
+CAUSE_WORDS = {"utility": "utility_power", "power": "utility_power", "grid": "utility_power",
+               "vandalism": "vandalism", "maintenance": "scheduled_maintenance", "vehicle": "vehicle",
+               "car": "vehicle", "disaster": "natural_disaster", "weather": "natural_disaster",
+               "network": "network", "cellular": "network", "equipment": "equipment", "hardware": "equipment",
+               "backend": "backend", "thor": "backend", "other": "other", "unknown": "unknown"}
+
+
+def read_cause(word: str) -> str | None:
+    word = word.strip().lower()
+    return word if word in CAUSES else CAUSE_WORDS.get(word)

@@ -116,6 +116,13 @@ class Maintenance:
 
 
 @dataclass(frozen=True)
+class SetCause:
+    """`cause <id|name> <YYYY-MM-DD HH:MM> <cause> [note]`: the cause of a past outage, given (or changed) later."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ConnectPager:
     """`/chargebox pager`: shows the channel's pager; for an admin, opens the form to connect one."""
 
@@ -127,9 +134,9 @@ class PagerOff:
 
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
                 | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | OverrideRotation | RotationOff
-                | ConnectPager | PagerOff | Maintenance)
+                | ConnectPager | PagerOff | Maintenance | SetCause)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
-                    OverrideRotation, RotationOff, PagerOff, Maintenance)
+                    OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause)
 _PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|\d{4}q[1-4]|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
@@ -169,7 +176,8 @@ def parse_command(raw_text: str) -> SlashCommand:
 
 def _operations() -> dict[str, Callable[[str], SlashCommand]]:
     return {"digest": lambda rest: SetDigest(tuple(rest.split())), "rotation": _rotation, "pager": _pager,
-            "maintenance": lambda rest: Maintenance(tuple(rest.split()))}
+            "maintenance": lambda rest: Maintenance(tuple(rest.split())), "cause": lambda rest: SetCause(
+                tuple(rest.split()))}
 
 
 def _rotation(rest: str) -> SlashCommand:

@@ -28,6 +28,7 @@ from thorbot.domain.slash_commands import (
     OverrideRotation,
     PagerOff,
     RotationOff,
+    SetCause,
     SetDigest,
     SetOnCall,
     SetRotation,
@@ -43,6 +44,7 @@ from thorbot.domain.slash_commands import (
 )
 from thorbot.errors import UsageError
 from thorbot.serve.cards import answer_query
+from thorbot.serve.causes import cause_payload
 from thorbot.serve.maintenance import maintenance_payload
 from thorbot.serve.oncall import oncall_payload
 from thorbot.serve.pager import PagerForms, pager_off, rotation_payload
@@ -91,8 +93,16 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
                "Building the report…" if isinstance(parsed, ShowReport) else "Updating…")
     await ack()
     user = str(command.get("user_id", ""))
+    report = isinstance(parsed, ShowReport)  # batch work in the report process: it may take longer than a card
     await answer(respond, lambda: _answer(ctx, slack, parsed, channel, user), None,
-                 deadline=ctx.settings.interactive_deadline, working=replies.simple(working, emoji=WORKING))
+                 deadline=max(ctx.settings.interactive_deadline, REPORT_DEADLINE) if report else
+                 ctx.settings.interactive_deadline, working=replies.simple(working, emoji=WORKING),
+                 on_timeout=replies.simple(REPORT_TOO_SLOW, emoji=":hourglass:") if report else None)
+
+
+REPORT_DEADLINE = 120.0  # s: Slack's response_url stays valid for 30 minutes
+REPORT_TOO_SLOW = ("The report took more than two minutes to build (others are being built too, or the fleet is big "
+                   "for this period); try again in a minute, or ask for one box or a shorter period.")
 
 
 async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channel: str, user: str) -> Payload:
@@ -113,6 +123,8 @@ async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channe
         return await pager_off(ctx, channel)
     if isinstance(parsed, Maintenance):
         return await maintenance_payload(ctx, parsed, channel, user)
+    if isinstance(parsed, SetCause):
+        return await cause_payload(ctx, parsed, user)
     return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above
 
 

@@ -18,7 +18,8 @@ Payload = dict[str, Any]
 PROGRESS_AFTER = 1.0  # seconds an answer may take before the user is told it is on its way
 
 
-async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | None, *, deadline: float) -> Payload:
+async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | None, *, deadline: float,
+                       on_timeout: Payload | None = None) -> Payload:
     """Run a reply builder within one overall deadline (a person is waiting).
 
     Thor errors become their explanation, an unreachable Redis says what still works, and anything
@@ -29,6 +30,8 @@ async def safe_payload(build: Callable[[], Awaitable[Payload]], query: str | Non
             return await build()
     except TimeoutError:
         log.warning("no answer within the %.0f s interactive deadline", deadline)
+        if on_timeout is not None:  # not Thor's fault (a report is built from Redis alone)
+            return on_timeout
         return replies.thor_error(ThorUnavailable("Thor did not answer in time", code="timeout", after=deadline),
                                   query)
     except ThorError as exc:
@@ -58,13 +61,14 @@ async def tell(respond: AsyncRespond, text: str) -> None:
 
 
 async def answer(respond: AsyncRespond, build: Callable[[], Awaitable[Payload]], query: str | None, *,
-                 deadline: float, working: Payload | None, replace: bool = True) -> None:
+                 deadline: float, working: Payload | None, replace: bool = True,
+                 on_timeout: Payload | None = None) -> None:
     """Build an answer (see `safe_payload`) and send it; say it is on its way only if it is slow.
 
     The "working…" note goes through response_url too, before the answer, so it can never show up after
     it (an acknowledgement's text could: Slack shows the ack and the response_url post in arrival order).
     """
-    task = asyncio.ensure_future(safe_payload(build, query, deadline=deadline))
+    task = asyncio.ensure_future(safe_payload(build, query, deadline=deadline, on_timeout=on_timeout))
     if working is not None:
         done, _ = await asyncio.wait({task}, timeout=PROGRESS_AFTER)
         if not done:

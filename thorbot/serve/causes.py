@@ -1,0 +1,105 @@
+"""`/chargebox cause <id|name> <YYYY-MM-DD HH:MM> <cause> [note]`: give, or change, the cause of a past outage.
+
+The **Cause…** menu on a resolved alert is the usual way; this is the way back to an outage later (from
+the report, for an outage whose alert scrolled away, or for *other* with a note). The outage is found by
+the minute it began (in THORBOT_TIMEZONE); without a time, the box's outages of the last 30 days are listed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from thorbot.adapters.history_store import known_boxes
+from thorbot.context import AppContext
+from thorbot.domain import replies
+from thorbot.domain.causes import CAUSES, MAX_NOTE, PORT_KIND_CODES, CauseRecord, cause_key, cause_line, read_cause
+from thorbot.domain.slash_commands import SetCause
+from thorbot.domain.text import code, duration, escape, slack_date, truncate
+
+Payload = dict[str, Any]
+LISTED_DAYS = 30
+MAX_LISTED = 15
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+USAGE = ("Say which box, when its outage began and why: `/chargebox cause <id or name> 2026-11-03 14:05 utility` "
+         "(causes: " + ", ".join(f"`{c}`" for c in ("utility", "vandalism", "maintenance", "vehicle", "disaster",
+                                                    "network", "equipment", "thor", "other <note>", "unknown")) + ").")
+
+
+def _split(words: list[str], zone: ZoneInfo) -> tuple[str, datetime | None, list[str]] | None:
+    """(box query, the local minute the outage began, the rest); None when the date or time cannot be read."""
+    for i in range(1, len(words)):
+        if _DATE.match(words[i]):
+            if i + 1 >= len(words) or not _TIME.match(words[i + 1]):
+                return None
+            try:
+                day = datetime.strptime(f"{words[i]} {words[i + 1]}", "%Y-%m-%d %H:%M")
+            except ValueError:
+                return None
+            return " ".join(words[:i]), day.replace(tzinfo=zone), words[i + 2:]
+    return " ".join(words), None, []
+
+
+async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload:
+    words = list(parsed.words)
+    if not words:
+        return replies.usage_error(USAGE)
+    zone = ZoneInfo(ctx.settings.timezone)
+    split = _split(words, zone)
+    if split is None:
+        return replies.usage_error("Write when the outage began as `YYYY-MM-DD HH:MM` "
+                                   f"({ctx.settings.timezone}). " + USAGE)
+    query, began, rest = split
+    known = await known_boxes(ctx.redis)
+    matches = [b for b in known if b.id == query] or await ctx.lookup.among(known, query)
+    if len(matches) != 1:
+        return replies.usage_error(f"{code(query)} matches {len(matches)} chargeboxes; use the id." if matches
+                                   else f"No chargebox with history matches {code(query)}.")
+    box = matches[0]
+    now = ctx.clock()
+    history = ctx.stores.history
+    outages = await history.outages(box.id, now - timedelta(days=LISTED_DAYS))
+    if began is None:
+        return _listing(box.name, box.id, outages, await history.cause_codes([box.id]), zone)
+    cause = read_cause(rest[0]) if rest else None
+    if cause is None:
+        return replies.usage_error(f"{code(rest[0]) if rest else 'No cause'}: not a cause thorbot knows. " + USAGE)
+    note = " ".join(rest[1:]).strip()[:MAX_NOTE] or None
+    if cause == "other" and note is None:
+        return replies.usage_error("Say what it was after `other`: `… other contractor cut the cable`.")
+    minute = (began.timestamp(), began.timestamp() + 60)
+    found = [o for o in outages if minute[0] <= o[2] < minute[1]]
+    if not found:
+        state = (await ctx.stores.boxes.records()).get(box.id)
+        if state and state.incident and minute[0] <= state.incident.started.timestamp() < minute[1]:
+            return replies.usage_error("That outage is still going on: give its cause once it is over.")
+        return replies.usage_error(f"No outage of {escape(box.name)} began at {began:%Y-%m-%d %H:%M} "
+                                   f"({ctx.settings.timezone}). `/chargebox cause {box.id}` lists its outages.")
+    record = CauseRecord(cause=cause, by=user, at=now, note=note)
+    await history.set_causes(box.id, {cause_key(kind, start): record for kind, _, start, _ in found})
+    kind, port, start, end = found[0]
+    where = f", port {port}" if kind in PORT_KIND_CODES and port else ""
+    return replies.simple(f"Recorded for the outage of *{escape(truncate(box.name, 80))}* that began "
+                          f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
+                          f"{cause_line(record)}" + (f" — {escape(note)}" if note else "") + ".", emoji=":label:")
+
+
+def _listing(name: str, box_id: str, outages: list[tuple[str, int | None, float, float]],
+             causes: list[dict[str, str]], zone: ZoneInfo) -> Payload:
+    asked = [o for o in outages if o[0] not in ("g", "i")]  # deleted or deactivated boxes ask no cause
+    if not asked:
+        return replies.simple(f"{escape(name)} {code(box_id, 40)} had no outage in the last {LISTED_DAYS} days.")
+    given = causes[0] if causes else {}
+    lines = []
+    for kind, port, start, end in asked[-MAX_LISTED:]:
+        cause = given.get(cause_key(kind, start))
+        label = CAUSES[cause].label if cause in CAUSES else "_no cause yet_"
+        at = datetime.fromtimestamp(start, tz=zone)
+        where = f" · port {port}" if kind in PORT_KIND_CODES and port else ""
+        lines.append(f"• `{at:%Y-%m-%d %H:%M}` {duration(end - start)}{where} — {label}")
+    head = f"Outages of *{escape(name)}* {code(box_id, 40)}, last {LISTED_DAYS} days (newest last):\n"
+    return replies.simple(head + "\n".join(lines) + f"\nGive one a cause: `/chargebox cause {escape(box_id)} <date> "
+                          "<time> <cause>`.", emoji=":label:")
