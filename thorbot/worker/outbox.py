@@ -133,7 +133,17 @@ class Outbox:
         if not await self.store.anything_due(now):
             return 0
         ready = ready_to_send(await self.store.pending_jobs(), now)
-        results = await asyncio.gather(*(self._channel(c, js) for c, js in ready.items()))
+        tasks = [asyncio.ensure_future(self._channel(c, js)) for c, js in ready.items()]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            # One channel failed (the lease lost, Redis gone): stop the others before going on. Left running,
+            # they would still be posting when the next tick delivers the same jobs again: a duplicate. A post
+            # cut short is no worse than a crash: its claim is recorded, and the next attempt looks for it.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return sum(results)
 
     async def _channel(self, channel: str, jobs: list[Job]) -> int:

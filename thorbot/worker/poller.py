@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -333,14 +334,14 @@ class Poller:
 
 
 def _tally(cycle: Cycle) -> None:
-    """The fleet after the cycle, for metrics: counted from what is in memory (no extra Redis read)."""
-    gone = set(cycle.change.forget)
-    states: dict[str, int] = {}
-    incidents: dict[str, int] = {}
-    for box_id, record in {**cycle.records, **cycle.change.records}.items():
-        if box_id in gone:
-            continue
-        states[record.status.value] = states.get(record.status.value, 0) + 1
-        if record.incident is not None and record.incident.resolved is None:
-            incidents[record.incident.kind] = incidents.get(record.incident.kind, 0) + 1
-    cycle.report.states, cycle.report.incidents = states, incidents
+    """The fleet after the cycle, for metrics: counted from what is in memory (no extra Redis read), in C."""
+    records = cycle.records
+    if cycle.change.records or cycle.change.forget:
+        records = {**records, **cycle.change.records}
+        for box_id in cycle.change.forget:
+            records.pop(box_id, None)
+    states = Counter(r.status for r in records.values())
+    incidents = Counter(r.incident.kind for r in records.values()
+                        if r.incident is not None and r.incident.resolved is None)
+    cycle.report.states = {str(status): count for status, count in states.items()}
+    cycle.report.incidents = {str(kind): count for kind, count in incidents.items()}
