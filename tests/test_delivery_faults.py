@@ -122,6 +122,35 @@ async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(
     assert await leader.store.pending_count() == 0
 
 
+async def test_a_delivery_cut_short_leaves_no_send_running_into_the_next_tick(rig: AppRig, clock: Clock) -> None:
+    """One channel's send finds the lease gone while another channel's post is in flight: the delivery gives
+    up, and takes the in-flight send with it. Left running, it would still be posting when the next tick
+    delivers the same job again (the soak's duplicated recoveries)."""
+    first, second = boxes(rig)[:2]
+    await subscribe(rig, first.id)
+    await subscribe(rig, second.id, channel="C0OTHER")
+    worker = make_worker(rig, clock, slack_channel_gap=5.0)  # C0OTHER's next post waits for its gap
+    await poll(worker, clock, rig)
+    second.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)  # C0OTHER's alert is posted: its next post paces
+    assert len(alerts(rig, "C0OTHER")) == 1
+    first.connected, second.connected = False, True
+    await poll(worker, clock, rig, 10)
+    clock.advance(150)
+    await worker.poller.run_once(clock(), worker.token)  # an alert in C0ALERTS, a recovery in C0OTHER: undelivered
+    release = rig.slack.faults.hold["chat.postMessage"] = asyncio.Event()
+    delivering = asyncio.create_task(worker.outbox.deliver_due())
+    while "chat.postMessage" not in rig.slack.faults.held:  # C0ALERTS' alert: claimed, in flight
+        await asyncio.sleep(0.01)
+    await rig.ctx.redis.set(keys.LEASE, "w9:another-leader")  # while C0OTHER's recovery waits for its gap
+    with pytest.raises(LostLease):
+        await delivering
+    running = [t for t in asyncio.all_tasks() if "_channel" in repr(t.get_coro())]
+    assert running == []  # nothing of that delivery is still sending
+    release.set()
+
+
 async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its_thread(
         rig: AppRig, clock: Clock) -> None:
     worker, box = await box_drops(rig, clock, cause_reminder=0.0)  # no reminder due a day later in the outbox
