@@ -135,7 +135,10 @@ class Worker:
                     redis_down += 1
                     self.is_leader = False
                     self.lease.lost()
-                    backoff = min(REDIS_BACKOFF_MAX, 2.0 ** (redis_down - 1))
+                    # Never longer than the lease: Redis back after a restart or a partition, a standby must
+                    # not sit out a long backoff while no worker delivers (a dead leader's lease is long gone).
+                    ceiling = max(1.0, min(REDIS_BACKOFF_MAX, self.lease.timing.ttl))
+                    backoff = min(ceiling, 2.0 ** (redis_down - 1))
                     log.error("Redis unreachable (%s: %s); retrying in %.0f s", type(exc).__name__,
                               redact(str(exc))[:160], backoff)
                     await _sleep_unless(stop, backoff)
