@@ -76,6 +76,17 @@ async def fail_drivers(rig: AppRig, box: SimBox, connector: int, energies: tuple
         rig.thor.fleet.end_session(session.transaction)
 
 
+async def hourly(rig: AppRig, worker: Any, clock: Clock, box: SimBox, states: tuple[bool, ...]) -> None:
+    """A poll an hour, `box` up or down in turn, the rest of the fleet heartbeating."""
+    for connected in states:
+        box.connected = connected
+        for each in rig.thor.fleet.boxes.values():
+            if each.connected:
+                each.last_heartbeat = clock.now
+        await worker.tick(poll=True)
+        clock.now += HOUR
+
+
 def resolved_alert(rig: AppRig, box: SimBox, used: set[str]) -> Any:
     """The newest alert message about `box` not handled yet (its outage is over by now)."""
     found = [m for m in alerts(rig) if box.id in json.dumps(m.blocks) and m.ts not in used]
@@ -201,13 +212,7 @@ async def test_a_cause_is_refused_while_the_outage_is_open_and_audited_once_over
     await subscribe(rig, "all")
     worker = make_worker(rig, clock, **WORKER)
     box = next(iter(fleet.boxes.values()))
-    for connected in (True, False):
-        box.connected = connected
-        for each in fleet.boxes.values():
-            if each.connected:
-                each.last_heartbeat = clock.now
-        await worker.tick(poll=True)
-        clock.now += HOUR
+    await hourly(rig, worker, clock, box, (True, False))
     [alert] = alerts(rig)
     answer = await choose_cause(rig, alert, "utility_power")
     assert "still going on" in answer
@@ -316,13 +321,7 @@ async def test_a_past_outage_gets_its_cause_later_by_when_it_began(rig: AppRig, 
     await subscribe(rig, "all")
     worker = make_worker(rig, clock, **WORKER)
     box = next(iter(fleet.boxes.values()))
-    for connected in (True, False, False, True, False):  # one outage over, one going on
-        box.connected = connected
-        for each in fleet.boxes.values():
-            if each.connected:
-                each.last_heartbeat = clock.now
-        await worker.tick(poll=True)
-        clock.now += HOUR
+    await hourly(rig, worker, clock, box, (True, False, False, True, False))  # one outage over, one going on
 
     async def cause(words: str) -> str:
         _, key = await rig.command(f"cause {words}")

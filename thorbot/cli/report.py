@@ -4,7 +4,6 @@ alone (no Thor or Slack needed)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from thorbot.domain.evchart import Export
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import plural
-from thorbot.domain.uptime import QUARTER, Period, Report, parse_period
+from thorbot.domain.uptime import MEANT_AS_PERIOD, QUARTER, Period, Report, parse_period
 from thorbot.runtime import open_redis, utc_now
 from thorbot.services.reports import gather_evchart, gather_report
 from thorbot.settings import Settings
@@ -43,7 +42,7 @@ def _period_text(words: list[str], quarter: str | None, err: Console) -> str | N
         return quarter
     if words and parse_period(words[-1], utc_now()) is not None:
         return words.pop()
-    if words and re.match(r"^\d+[dmy]$|^\d{4}-\d+$|^\d{4}q\d*$", words[-1], re.IGNORECASE):
+    if words and MEANT_AS_PERIOD.match(words[-1]):
         err.print(f"thorbot report: {words[-1]!r} is not a period: use 7d, 30d (up to 400d), 2026-10, 2026Q3 or 12m",
                   markup=False)
         return None

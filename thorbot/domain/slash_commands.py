@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from thorbot.domain.oncall import OnCall, parse_oncall
 from thorbot.domain.text import clean_input, code, parse_duration
-from thorbot.domain.uptime import BAD_PERIOD, YEAR_WORDS
+from thorbot.domain.uptime import BAD_PERIOD, MEANT_AS_PERIOD, YEAR_WORDS
 from thorbot.errors import UsageError
 
 MAX_QUERY_LEN = 200
@@ -258,7 +258,7 @@ def _report(rest: str) -> ShowReport:
     head, _, last = rest.rpartition(" ")
     if _PERIOD.match(last):
         scope, period = head.strip(), last.lower()
-    elif rest and re.match(r"^\d+[dmy]$|^\d{4}-\d+$|^\d{4}q\d*$", last, re.IGNORECASE):
+    elif rest and MEANT_AS_PERIOD.match(last):
         raise UsageError(BAD_PERIOD.format(period=code(last)))
     else:
         scope, period = rest, "30d"

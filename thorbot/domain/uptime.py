@@ -448,6 +448,9 @@ BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), 
               "like `2026Q3`, or `12m` for the past twelve months.")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 QUARTER = re.compile(r"^(\d{4})q([1-4])$")
+# What is meant as a period even when it is not one (`13m`, `2026-13`, `2026Q5`): refused as a period, not
+# read as a box's name.
+MEANT_AS_PERIOD = re.compile(r"^\d+[dmy]$|^\d{4}-\d+$|^\d{4}q\d*$", re.IGNORECASE)
 MAX_DAYS = 400
 
 

@@ -90,14 +90,7 @@ def build_metrics_app(redis: Redis, token: str | None) -> web.Application:
     behind the bearer token when THORBOT_METRICS_TOKEN is set."""
 
     async def route(request: web.Request) -> web.Response:
-        if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
-                                             f"Bearer {token}".encode()):
-            return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401)
-        try:
-            text = await scrape(redis, metrics.current, "worker")
-        except RedisDown:
-            return web.json_response({"error": "Redis unreachable"}, status=503)
-        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
+        return await metrics_response(request, redis, token, "worker")
 
     app = web.Application()
     app.router.add_get("/metrics", route)
@@ -138,15 +131,20 @@ class HealthRoutes:
                                  status=200 if fresh else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        expected = f"Bearer {self.watch.metrics_token or ''}".encode()
-        if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
-            return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401,
-                                     headers={"WWW-Authenticate": "Bearer"})
-        try:
-            text = await scrape(self.redis, metrics.current, "serve")
-        except RedisDown:
-            return web.json_response({"error": "Redis unreachable"}, status=503)
-        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
+        return await metrics_response(request, self.redis, self.watch.metrics_token, "serve")
+
+
+async def metrics_response(request: web.Request, redis: Redis, token: str | None, process: str) -> web.Response:
+    """One scrape, behind the bearer token when there is one (serve's route exists only with a token)."""
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401,
+                                 headers={"WWW-Authenticate": "Bearer"})
+    try:
+        text = await scrape(redis, metrics.current, process)
+    except RedisDown:
+        return web.json_response({"error": "Redis unreachable"}, status=503)
+    return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _readable(body: str, content_type: str) -> bool:
