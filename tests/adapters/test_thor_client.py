@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from tests.helpers import THOR_KEY
-from thorbot.adapters.thor import ThorClient, chargebox_path, error_code
+from thorbot.adapters.thor import WHOLE_LIST_BYTES, ThorClient, chargebox_path, error_code
+from thorbot.domain.models import parse_chargebox
 from thorbot.domain.replies import describe_thor_error
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorUnavailable
 from thorbot.sim.thor_server import FakeThor
@@ -147,7 +150,25 @@ async def test_concurrent_identical_calls_share_one_request(thor: ThorClient, fa
                                   b'[{"id": "a", "alias": "A", "connectors": [{"power": Infinity}]}]',
                                   b'[{"id": "a", "alias": "A", "connectors": [{"power": ' + b"9" * 500 + b"}]}]"],
                          ids=["1e400", "Infinity", "500-digit-int"])
-async def test_numbers_the_stream_parser_refuses_are_read_leniently(fake_thor: FakeThor, body: bytes) -> None:
+@pytest.mark.parametrize("whole", [0, WHOLE_LIST_BYTES], ids=["streamed", "whole"])
+async def test_numbers_the_stream_parser_refuses_are_read_leniently(body: bytes, whole: int) -> None:
+    [box] = [parse_chargebox(raw) for raw in await served_list(body, whole)]
+    assert box.alias == "A" and box.connectors[0].power_w is None and "connector #1 power" in box.unreadable
+
+
+@pytest.mark.parametrize("envelope", [False, True], ids=["array", "envelope"])
+async def test_a_small_list_read_whole_is_read_as_the_stream_reads_a_big_one(envelope: bool) -> None:
+    items = [{"id": "a", "alias": "A", "connectors": [{"power": 22000, "token": "nayax-secret-1"}]},
+             {"alias": "no id"}, {"id": ""}, {"id": True}, "not a box", {"id": 7, "connectors": "odd"},
+             {"id": "b", "last_heartbeat": 18446744073709551615, "connected": True, "price": 0.25}]
+    body = json.dumps({"count": len(items), "items": items} if envelope else items).encode()
+    streamed, whole = await served_list(body, 0), await served_list(body, WHOLE_LIST_BYTES)
+    assert streamed == whole and [e["id"] for e in whole] == ["a", 7, "b"]
+    assert "nayax-secret-1" not in json.dumps(whole)
+
+
+async def served_list(body: bytes, whole_list_bytes: int) -> list[dict[str, Any]]:
+    """Thor's list as the poller reads it, from a server answering `body`."""
     from aiohttp import web
 
     from thorbot.sim.loopback import LoopbackServer
@@ -155,13 +176,12 @@ async def test_numbers_the_stream_parser_refuses_are_read_leniently(fake_thor: F
     app = web.Application()
     app.router.add_get("/chargeboxes", lambda _: web.Response(body=body, content_type="application/json"))
     server = await LoopbackServer(app).start()
-    client = ThorClient(server.url, THOR_KEY, retries=0)
+    client = ThorClient(server.url, THOR_KEY, retries=0, whole_list_bytes=whole_list_bytes)
     try:
-        [box] = await client.list_chargeboxes()
+        return await client.list_raw()
     finally:
         await client.aclose()
         await server.stop()
-    assert box.alias == "A" and box.connectors[0].power_w is None and "connector #1 power" in box.unreadable
 
 
 @pytest.mark.parametrize("envelope", [True, False])
