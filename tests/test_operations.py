@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -74,6 +75,23 @@ async def test_a_scrape_of_serve_shows_the_workers_figures_moving(rig: AppRig, c
     _, served = await scrape(rig)
     assert value(served, "thorbot_slash_ack_duration_seconds_count", process="serve") == 2  # subscribe, the card
     assert not any("box" in dict(labels) for _, labels in served)  # no box ids as labels
+
+
+def test_the_workers_snapshot_carries_what_its_exposition_does() -> None:
+    own = metrics.Metrics()
+    own.thor_call("/chargeboxes", "ok", 0.2)
+    own.cycle_done(ok=True, seconds=1.5, at=1_800_000_000.0, states={"online": 3}, incidents={"offline": 1})
+    own.boxes.labels("odd").set(float("nan"))
+    exposition = own.exposition()
+
+    def read(raw: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {(s.name, frozenset(s.labels.items())): s.value for f in metrics.families(raw) for s in f.samples}
+
+    expected = metrics.as_dict(exposition)
+    for raw in (own.snapshot(), exposition):  # (the text from a worker not yet upgraded is read too)
+        got = read(raw)
+        assert got.keys() == expected.keys() and len(got) > 20
+        assert all(got[k] == v or (math.isnan(got[k]) and math.isnan(v)) for k, v in expected.items())
 
 
 async def test_without_a_token_there_is_no_metrics_route(rig: AppRig) -> None:

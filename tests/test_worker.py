@@ -357,3 +357,18 @@ async def test_a_box_already_down_when_subscribed_is_listed_not_alerted(rig: App
     await poll(worker, clock, rig)
     await poll(worker, clock, rig, 200)
     assert alerts(rig) == []
+
+
+async def test_a_box_deleted_long_ago_that_comes_back_closes_its_notice(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    rig.thor.fleet.remove(box.id)
+    for _ in range(4):
+        await poll(worker, clock, rig, 60)
+    rig.thor.fleet.add(box)  # back in Thor at the first poll after a week and a day (the worker was stopped)
+    await poll(worker, clock, rig, 8 * 86400)
+    notice, back = rig.slack.posts()
+    assert "deleted in Thor" in notice.text and back.thread_ts == notice.ts, back.text
+    assert (await rig.ctx.stores.boxes.records())[box.id].incident is None

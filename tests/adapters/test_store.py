@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from thorbot.adapters import keys
 from thorbot.adapters.store import Commit, Store
 from thorbot.domain.incidents import BoxRecord, Status
-from thorbot.domain.notify import AlertJob
+from thorbot.domain.notify import AlertJob, ThorHealth
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -64,5 +64,24 @@ async def test_subscribes_sighting_never_overwrites_the_workers_record(redis: Re
     assert await store.commit("w1:a", Commit(records={"B1": offline}))
     online = BoxRecord(status=Status.ONLINE, since=NOW, alias="Seen")
     await store.record_sightings({"B1": online, "B2": online})
-    _, sighted = await store.cycle_watch()
+    sighted = (await store.cycle_start()).sighted
     assert sighted == {"B2": online} and await redis.ttl(keys.BOXES_SIGHTED) > 0
+
+
+async def test_a_cycle_starts_from_every_channels_subscriptions_in_one_round_trip(redis: Redis) -> None:
+    store = Store(redis)
+    await store.subscribe("C1", ["B1", "B2"])
+    await store.subscribe("C2", ["B2"])
+    await store.subscribe_all("C3")
+    start = await store.cycle_start()
+    assert start.watchers == await store.watchers()
+    assert start.watchers.by_box == {"B1": frozenset({"C1"}), "B2": frozenset({"C1", "C2"})}
+    assert start.watchers.whole_fleet == frozenset({"C3"})
+    assert start.records_version == "0" and start.thor == ThorHealth() and start.sighted == {}
+
+
+async def test_holding_the_lease_also_says_the_worker_is_alive(redis: Redis) -> None:
+    store = Store(redis)
+    assert await store.hold_lease("w1:a", 10.0, alive=("w1", NOW))
+    assert not await store.hold_lease("w2:b", 10.0, alive=("w2", NOW))  # a standby is alive too
+    assert await redis.get(keys.worker("w1")) == NOW.isoformat() and 0 < await redis.ttl(keys.worker("w2")) <= 10

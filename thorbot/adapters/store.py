@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,11 +39,27 @@ from thorbot.domain.sessions import SessionWatch
 from thorbot.domain.usage import Usage
 
 log = logging.getLogger(__name__)
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+_HOLD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
 end
 return 0
+"""
+# Every subscribing channel with its boxes, in one round trip. The per-channel keys are not in KEYS (they are
+# not known before the script runs); all share the {thorbot} hash tag, so they live in the same slot.
+_SUBSCRIPTIONS = """
+local out = {}
+for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  out[#out + 1] = channel
+  out[#out + 1] = redis.call('SMEMBERS', ARGV[1] .. channel)
+end
+return out
 """
 _CLAIM = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -87,6 +105,8 @@ class Commit(BaseModel):
     digests_posted: dict[str, str] = {}  # channel → digest period queued in this commit
     sighted_done: list[str] = []  # boxes whose subscribe-time sighting the worker now holds a record for
     handoffs: dict[str, float] = {}  # channel → the change of who is on call announced in this commit
+    # What `boxes:version` becomes when records change (the poller names it, to know its own write; else fresh).
+    records_version: str | None = None
 
 
 class SessionCommit(BaseModel):
@@ -177,6 +197,29 @@ def _ts(when: datetime) -> float:
     return when.astimezone(UTC).timestamp()
 
 
+@dataclass(frozen=True)
+class CycleStart:
+    """What a poll cycle starts from (Store.cycle_start)."""
+
+    watchers: Watchers
+    sighted: dict[str, BoxRecord]  # boxes `subscribe` saw that the worker has no record of yet
+    records_version: str
+    thor: ThorHealth
+
+
+def _read_watchers(pipe: Any) -> None:
+    pipe.eval(_SUBSCRIPTIONS, 1, keys.SUB_CHANNELS, keys.subs(""))
+    pipe.smembers(keys.SUB_ALL)
+
+
+def _watchers(subscriptions: list[Any], all_channels: Iterable[str]) -> Watchers:
+    by_box: dict[str, set[str]] = {}
+    for channel, ids in zip(subscriptions[::2], subscriptions[1::2], strict=True):
+        for box_id in ids:
+            by_box.setdefault(box_id, set()).add(channel)
+    return Watchers.of(by_box, all_channels)
+
+
 class Store:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -233,32 +276,24 @@ class Store:
 
     async def watchers(self) -> Watchers:
         """Which channels watch which boxes (explicitly, or the whole fleet)."""
-        return (await self._watch(sighted=False))[0]
-
-    async def cycle_watch(self) -> tuple[Watchers, dict[str, BoxRecord]]:
-        """What a poll cycle starts from: `watchers()`, plus the boxes `subscribe` saw that the worker has not
-        (in the same round trips)."""
-        return await self._watch(sighted=True)
-
-    async def _watch(self, *, sighted: bool) -> tuple[Watchers, dict[str, BoxRecord]]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.smembers(keys.SUB_CHANNELS)
-            pipe.smembers(keys.SUB_ALL)
-            if sighted:
-                pipe.hgetall(keys.BOXES_SIGHTED)
-            channels, all_channels, *rest = await pipe.execute()
-        by_box: dict[str, set[str]] = {}
-        channel_list = sorted(channels)
-        if channel_list:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for channel in channel_list:
-                    pipe.smembers(keys.subs(channel))
-                members = await pipe.execute()
-            for channel, ids in zip(channel_list, members, strict=True):
-                for box_id in ids:
-                    by_box.setdefault(box_id, set()).add(channel)
-        seen = {str(b): BoxRecord.model_validate_json(v) for b, v in (rest[0] if rest else {}).items()}
-        return Watchers.of(by_box, all_channels), seen
+            _read_watchers(pipe)
+            subscriptions, all_channels = await pipe.execute()
+        return _watchers(subscriptions, all_channels)
+
+    async def cycle_start(self) -> CycleStart:
+        """What a poll cycle starts from, in one round trip: `watchers()`, the boxes `subscribe` saw that the
+        worker has not, the records' version and Thor's health."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _read_watchers(pipe)
+            pipe.hgetall(keys.BOXES_SIGHTED)
+            pipe.get(keys.BOXES_VERSION)
+            pipe.get(keys.THOR)
+            subscriptions, all_channels, sighted, version, thor = await pipe.execute()
+        return CycleStart(watchers=_watchers(subscriptions, all_channels),
+                          sighted={str(b): BoxRecord.model_validate_json(v) for b, v in sighted.items()},
+                          records_version=str(version or "0"),
+                          thor=ThorHealth.model_validate_json(thor) if thor else ThorHealth())
 
     async def record_sightings(self, sighted: dict[str, BoxRecord]) -> None:
         """What `subscribe` saw becomes each box's first sighting, unless the worker already has one: a box
@@ -282,9 +317,6 @@ class Store:
     async def records(self) -> dict[str, BoxRecord]:
         return await read_records(self.redis)
 
-    async def records_version(self) -> str:
-        return str(await self.redis.get(keys.BOXES_VERSION) or "0")
-
     async def record_statuses(self, box_ids: list[str]) -> dict[str, BoxRecord]:
         if not box_ids:
             return {}
@@ -300,10 +332,6 @@ class Store:
             return []
         values = await self.redis.mget([keys.incident(i) for i in incident_ids])
         return [Incident.model_validate_json(v) for v in values if v]
-
-    async def thor_health(self) -> ThorHealth:
-        raw = await self.redis.get(keys.THOR)
-        return ThorHealth.model_validate_json(raw) if raw else ThorHealth()
 
     async def commit(self, token: str, change: Commit) -> bool:
         """Apply one cycle's decisions if and only if `token` still holds the lease.
@@ -338,7 +366,7 @@ class Store:
         for incident_id in change.abandon:
             pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
         if change.records or change.forget:
-            pipe.incr(keys.BOXES_VERSION)
+            pipe.set(keys.BOXES_VERSION, change.records_version or uuid.uuid4().hex)
         if change.sighted_done:
             pipe.hdel(keys.BOXES_SIGHTED, *change.sighted_done)
         if change.handoffs:
@@ -455,15 +483,17 @@ class Store:
         return list(json.loads(raw)) if raw else []
 
     # --- leader lease ----------------------------------------------------------------------
-    async def hold_lease(self, token: str, ttl_s: float) -> bool:
-        """Take the lease if free, or extend it if it is ours."""
-        ttl_ms = int(ttl_s * 1000)
-        if await self.redis.set(keys.LEASE, token, nx=True, px=ttl_ms):
-            return True
-        return bool(await self.redis.eval(_RENEW, 1, keys.LEASE, token, ttl_ms))
+    async def hold_lease(self, token: str, ttl_s: float, *, alive: tuple[str, datetime] | None = None) -> bool:
+        """Take the lease if free, or extend it if it is ours; `alive` (worker id, now) also records that this
+        worker is running, in the same round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.eval(_HOLD, 1, keys.LEASE, token, int(ttl_s * 1000))
+            if alive is not None:
+                worker_id, now = alive
+                pipe.set(keys.worker(worker_id), now.isoformat(), ex=max(1, int(ttl_s)))
+            held, *_ = await pipe.execute()
+        return bool(held)
 
     async def release_lease(self, token: str) -> None:
         await self.redis.eval(_RELEASE, 1, keys.LEASE, token)
 
-    async def worker_heartbeat(self, worker_id: str, now: datetime, ttl_s: float) -> None:
-        await self.redis.set(keys.worker(worker_id), now.isoformat(), ex=max(1, int(ttl_s)))

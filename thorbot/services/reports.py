@@ -16,11 +16,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import gc
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.report_view import home_blocks, render_report, report_csv
 from thorbot.domain.text import plural
 from thorbot.domain.uptime import Period, Report, ReportBuilder
+from thorbot.gc_pause import no_cycle_collection
 
 MUTES_NOTE = ("Mutes no longer count as maintenance: a mute is a channel's choice not to be told. Schedule "
               "maintenance with `/chargebox maintenance`; outages are excluded by their cause.")
@@ -50,21 +50,8 @@ async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: li
     session counts), measured by the pure core a chunk of boxes at a time: `box_ids` None means every box
     thorbot has seen. A caller that has just read the box records passes them. `hours`: the posted hours of
     operation (THORBOT_HOURS_OF_OPERATION, in the period's zone)."""
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return await _gather_report(redis, period, now, box_ids, records, hours)
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """A report makes millions of small tuples and no reference cycles: the cycle collector would only rescan
-    them over and over (a third of a big report's time). Reference counting still frees everything."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None,

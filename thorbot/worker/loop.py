@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from thorbot.adapters.housekeeping import sweep, sweep_due
 from thorbot.adapters.store import RedisDown
 from thorbot.context import Stores
+from thorbot.gc_pause import no_cycle_collection
 from thorbot.redact import redact
 from thorbot.settings import Settings
 from thorbot.worker.digests import Digester
@@ -70,12 +71,11 @@ class Worker:
         ttl = self.lease.timing.ttl
         was_leader = self.is_leader
         sent = self.lease.sending()
-        self.is_leader = await self.store.hold_lease(self.token, ttl)
+        self.is_leader = await self.store.hold_lease(self.token, ttl, alive=(self.id, self.clock()))
         if self.is_leader:
             self.lease.renewed(sent)
         else:
             self.lease.lost()
-        await self.store.worker_heartbeat(self.id, self.clock(), ttl)
         if self.is_leader and not was_leader:
             log.info("worker %s is now the leader", self.id)
         if not self.is_leader:
@@ -84,11 +84,12 @@ class Worker:
             return None
         report = None
         if poll:
-            started = time.perf_counter()
-            report = await self.poller.run_once(self.clock(), self.token)
-            self.cycles += 1
-            self.last_report = report
-            await self.health.cycle_done(report, time.perf_counter() - started)
+            with no_cycle_collection():
+                started = time.perf_counter()
+                report = await self.poller.run_once(self.clock(), self.token)
+                self.cycles += 1
+                self.last_report = report
+                await self.health.cycle_done(report, time.perf_counter() - started)
         if self.escalator.rules.escalates:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.context import Stores
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
 from thorbot.domain.models import ConnectorSpec, connector_specs, has_live_fields, occupied_numbers, parse_chargebox
-from thorbot.domain.notify import JobKind, Watchers, after_failed_poll, after_good_poll, incident_jobs
+from thorbot.domain.notify import JobKind, ThorHealth, Watchers, after_failed_poll, after_good_poll, incident_jobs
 from thorbot.domain.rules import Rules
 from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
 from thorbot.settings import Settings
@@ -56,6 +57,7 @@ class Cycle:
     watchers: Watchers
     stored: dict[str, BoxRecord]
     new_sightings: dict[str, BoxRecord]
+    thor: ThorHealth  # Thor's health as the cycle began
     report: PollReport = field(default_factory=PollReport)
     change: Commit = field(default_factory=Commit)
     occupied: dict[str, frozenset[int]] = field(default_factory=dict)  # watched boxes' occupied connectors
@@ -83,22 +85,23 @@ class Poller:
         self._specs: dict[str, tuple[ConnectorSpec, ...]] = {}
         self._specs_read: datetime | None = None
         self._ports_written: dict[str, int] = {}  # what history:ports holds, as this worker last wrote it
+        self._specs_read_now: set[str] = set()  # boxes whose specs were (re)read since the last cycle's history
         self._seed_from: tuple[Watchers, dict[str, BoxRecord]] | None = None  # the last cycle's, for seeding
         self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
         self._sighted = False  # every box's first sighting recorded since this worker started
         # Two good polls at most this far apart mean the time between was observed; a longer gap is unknown.
         self._observed_gap = max(timedelta(minutes=30), timedelta(seconds=3 * settings.poll_interval))
 
-    async def records(self) -> dict[str, BoxRecord]:
-        """All box records, re-read from Redis only when another commit changed them."""
-        version = await self.store.records_version()
+    async def records(self, version: str) -> dict[str, BoxRecord]:
+        """All box records, re-read from Redis only when a commit changed them (`version`: as read now)."""
         if self._records is None or self._records[0] != version:
             self._records = (version, await self.store.records())
         return self._records[1]
 
     async def run_once(self, now: datetime, token: str) -> PollReport:
-        watchers, sighted = await self.store.cycle_watch()
-        stored = await self.records()
+        start = await self.store.cycle_start()
+        watchers, sighted = start.watchers, start.sighted
+        stored = await self.records(start.records_version)
         if watchers.nobody:
             report = PollReport()
             if stored or sighted:  # the last subscription went away: forget the state, keep Redis bounded
@@ -108,7 +111,7 @@ class Poller:
             return report
         # What `subscribe` saw is a box's first sighting until this worker records its own: a box confirmed
         # online that drops before the first poll is a change (and an alert), not "already down when watched".
-        cycle = Cycle(now, watchers, stored, {b: r for b, r in sighted.items() if b not in stored})
+        cycle = Cycle(now, watchers, stored, {b: r for b, r in sighted.items() if b not in stored}, start.thor)
         running = self.sessions.fetch_running()  # alongside the chargebox list: one call for the fleet
         try:
             observed = await self._observe(cycle)
@@ -117,7 +120,7 @@ class Poller:
             self._last_good = None
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
             await running
-            cycle.report.committed = await self.store.commit(token, await self._thor_failed(exc, cycle))
+            cycle.report.committed = await self.store.commit(token, self._thor_failed(exc, cycle))
             return cycle.report
         change = cycle.change
         for box_id in cycle.new_sightings.keys() & observed:  # keep the sighting as the box's record from now on
@@ -125,7 +128,7 @@ class Poller:
         self._forget(cycle, observed)
         change.sighted_done = sorted((set(sighted) - (cycle.new_sightings.keys() - observed))
                                      | (set(change.forget) & set(sighted)))
-        await self._thor_ok(cycle)
+        self._thor_ok(cycle)
         change.history = self._history(cycle, stored)
         sessions = await self.sessions.cycle(cycle.now, watchers, cycle.records, running)
         usage = await self.usage.cycle(cycle.now, watchers, cycle.records, sessions.running,
@@ -137,7 +140,10 @@ class Poller:
         change.incidents += sessions.incidents + usage.incidents
         cycle.report.sessions = sessions.report
         cycle.report.jobs = len(change.jobs)
+        if change.records or change.forget:
+            change.records_version = uuid.uuid4().hex
         cycle.report.committed = await self.store.commit(token, change)
+        self._kept(stored, change, cycle.report.committed)
         self.sessions.committed(sessions, cycle.report.committed)
         self.usage.committed(usage, cycle.report.committed)
         self._seed_from = (watchers, cycle.records) if cycle.report.committed else None
@@ -147,6 +153,17 @@ class Poller:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
         _tally(cycle)
         return cycle.report
+
+    def _kept(self, stored: dict[str, BoxRecord], change: Commit, committed: bool) -> None:
+        """After this cycle's own commit, the records it wrote are what Redis holds: no need to read them back
+        (they are re-read when anyone else changes them, or when the commit was refused)."""
+        if not committed:
+            self._records = None
+        elif change.records_version is not None:
+            records = {**stored, **change.records}
+            for box_id in change.forget:
+                records.pop(box_id, None)
+            self._records = (change.records_version, records)
 
     async def seed_usage(self, now: datetime, token: str) -> bool:
         """One step of seeding connectors' usage from Thor's history, after a cycle (worker/usage.py)."""
@@ -169,8 +186,9 @@ class Poller:
         recent = self._last_good is not None and cycle.now - self._last_good <= self._observed_gap
         first = {**stored, **cycle.change.records} if not self._sighted else \
             {b: r for b, r in cycle.change.records.items() if b not in stored}
-        ports = {b: len(specs) for b, specs in self._specs.items()
-                 if specs and self._ports_written.get(b) != len(specs) and cycle.watchers.watches(b)}
+        read, self._specs_read_now = self._specs_read_now, set()
+        ports = {b: len(self._specs[b]) for b in read
+                 if self._specs[b] and self._ports_written.get(b) != len(self._specs[b]) and cycle.watchers.watches(b)}
         self._ports_written.update(ports)  # (re-sent after a refused commit: the next worker start writes all)
         return HistoryCommit(observed_from=self._last_good if recent else None, now=cycle.now,
                              first_seen={b: r.alias or b for b, r in first.items()}, ports=ports)
@@ -243,6 +261,7 @@ class Poller:
             if observation.box is not None:
                 box = observation.box
                 cycle.occupied[box_id] = box.occupied
+                self._specs_read_now.add(box_id)
                 self._specs[box_id] = tuple(ConnectorSpec(float(c.power_w) if c.power_w else None,
                                                           c.power_type == "DC") for c in box.connectors)
             new, events = step(prev, observation, cycle.now, self.thresholds)
@@ -272,6 +291,7 @@ class Poller:
             cycle.occupied[box_id] = occupied
         if read_specs or box_id not in self._specs:
             self._specs[box_id] = connector_specs(raw)
+            self._specs_read_now.add(box_id)
 
     def _unreadable(self, box_id: str, what: str, report: PollReport | None) -> None:
         """Log a box's unreadable data once (until it changes), not every cycle."""
@@ -291,15 +311,18 @@ class Poller:
 
     @staticmethod
     def _forget(cycle: Cycle, observed: set[str]) -> None:
-        """Drop records nobody watches any more, and boxes deleted in Thor long ago: Redis stays bounded."""
-        watchers, change = cycle.watchers, cycle.change
-        for box_id, record in cycle.records.items():
-            unwatched = box_id not in observed and not watchers.watches(box_id)
-            long_gone = record.status is Status.GONE and cycle.now - record.since > FORGET_GONE_AFTER
-            if (unwatched and box_id not in cycle.report.skipped) or long_gone:
-                change.forget.append(box_id)
-                if record.incident is not None:  # nobody will see it resolve: let it expire like a resolved one
-                    change.abandon.append(record.incident.id)
+        """Drop records nobody watches any more, and boxes deleted in Thor long ago: Redis stays bounded.
+        (A box back in Thor after that long is kept: its notice is closed.)"""
+        watchers, change, records, now = cycle.watchers, cycle.change, cycle.records, cycle.now
+        skipped = set(cycle.report.skipped)
+        forget = {b for b in records.keys() - observed if not watchers.watches(b) and b not in skipped}
+        forget.update(b for b, r in records.items() if r.status is Status.GONE and now - r.since > FORGET_GONE_AFTER
+                      and change.records.get(b, r).status is Status.GONE)
+        for box_id in sorted(forget):
+            change.forget.append(box_id)
+            incident = records[box_id].incident
+            if incident is not None:  # nobody will see it resolve: let it expire like a resolved one
+                change.abandon.append(incident.id)
 
     async def _observe_each(self, box_ids: list[str], report: PollReport) -> dict[str, Observation]:
         report.box_calls += len(box_ids)
@@ -320,14 +343,15 @@ class Poller:
             raise failures[-1]  # every call failed: that is Thor failing, not the fleet
         return observations
 
-    async def _thor_failed(self, exc: ThorError, cycle: Cycle) -> Commit:
-        health, jobs = after_failed_poll(await self.store.thor_health(), code=exc.code, permanent=exc.permanent,
+    def _thor_failed(self, exc: ThorError, cycle: Cycle) -> Commit:
+        health, jobs = after_failed_poll(cycle.thor, code=exc.code, permanent=exc.permanent,
                                          now=cycle.now, outage_cycles=self.settings.thor_outage_cycles,
                                          channels=cycle.watchers.subscribed())
         return Commit(thor=health, jobs=jobs)
 
-    async def _thor_ok(self, cycle: Cycle) -> None:
-        health, jobs = after_good_poll(await self.store.thor_health(), now=cycle.now)
+    @staticmethod
+    def _thor_ok(cycle: Cycle) -> None:
+        health, jobs = after_good_poll(cycle.thor, now=cycle.now)
         if health is not None:
             cycle.change.thor = health
             cycle.change.jobs += jobs

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -114,10 +114,10 @@ class UsageWatcher:
         """Usage in Redis may differ from the cache (this worker's commit was refused)."""
         self._usage = self._version = self._seeding = self._counting_since = None
 
-    async def _cache(self, box_ids: list[str], version: str | None) -> dict[tuple[str, int], Usage]:
+    async def _cache(self, box_ids: Iterable[str], version: str | None) -> dict[tuple[str, int], Usage]:
         """The cached usage, re-read when someone else wrote it since (another leader, before a failover)."""
         if self._usage is None or (version is not None and version != self._version):
-            self._usage = await self.store.load(box_ids)
+            self._usage = await self.store.load(sorted(box_ids))
             self._seeded = await self.store.seeded()
             self._version = version
             self._seeding = self._counting_since = None  # another worker counted meanwhile
@@ -128,7 +128,7 @@ class UsageWatcher:
                     version: str | None = None) -> UsageOutcome:
         """Count the cycle's starts; judge every connector when due. `version`: `usage:version` as read."""
         out = UsageOutcome()
-        usage = await self._cache(sorted(records), version)
+        usage = await self._cache(records, version)
         await self._count_starts(now, watchers, running, attempts, usage, out, view)
         for attempt in attempts:
             self._count_charge(attempt, view, usage, out)
@@ -314,9 +314,9 @@ class UsageWatcher:
         out = UsageOutcome()
         if self._seed_after is not None and now < self._seed_after:
             return out
-        usage = await self._cache(sorted(records), None)
+        usage = await self._cache(records, None)
         if self._seeding is None:
-            unseeded = [b for b in sorted(records) if b not in self._seeded and watchers.watches(b)]
+            unseeded = sorted(b for b in records.keys() - self._seeded.keys() if watchers.watches(b))
             if not unseeded:
                 return out
             self._seeding = _Seeding(unseeded, len(unseeded) > FLEET_SEED, now - timedelta(days=SEED_DAYS), now)
