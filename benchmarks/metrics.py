@@ -3,7 +3,7 @@
     python -m benchmarks.metrics [--boxes 10000] [--scrapes 200]
 
 Per cycle the worker tallies the fleet from the records it holds (boxes by state, open incidents by
-kind), updates its registry and renders the exposition it writes to Redis. Timed here on N records in
+kind), updates its registry and renders the snapshot it writes to Redis. Timed here on N records in
 memory (median of 20), to be set against a list-mode cycle's CPU at the same size (RESULTS.md §1).
 The scrape: serve's real `/metrics` route over loopback HTTP with a real Redis holding a worker's
 exposition for N boxes; latency percentiles over `--scrapes` requests. Prints one JSON line.
@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from thorbot.adapters import metrics
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.domain.incidents import BoxRecord, Incident, Status
+from thorbot.domain.notify import ThorHealth
 from thorbot.serve.web import HealthRoutes, Watch
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.worker.poller import Cycle, _tally
@@ -50,13 +51,13 @@ def per_cycle(n: int) -> dict[str, float]:
     own = metrics.Metrics()
     tallies, renders = [], []
     for _ in range(20):
-        cycle = Cycle(datetime.now(tz=UTC), None, stored, {})  # type: ignore[arg-type]  # watchers unused here
+        cycle = Cycle(datetime.now(tz=UTC), None, stored, {}, ThorHealth())  # type: ignore[arg-type]  # no watchers used
         t0 = time.process_time()
         _tally(cycle)
         t1 = time.process_time()
         own.cycle_done(ok=True, seconds=1.0, at=time.time(), states=cycle.report.states,
                        incidents=cycle.report.incidents)
-        own.exposition()
+        own.snapshot()
         t2 = time.process_time()
         tallies.append(t1 - t0)
         renders.append(t2 - t1)

@@ -11,10 +11,12 @@ import asyncio
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
@@ -50,7 +52,7 @@ async def main() -> None:
     parser.add_argument("--ids", default="")
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--pairs", type=int, default=9)
+    parser.add_argument("--pairs", type=int, default=15)
     args = parser.parse_args()
     admin: Redis = Redis.from_url(args.redis, decode_responses=True)
     await admin.flushdb()
@@ -92,29 +94,39 @@ async def measure(args: argparse.Namespace, worker: Worker, admin: Redis) -> dic
         cmds.append(await commands(admin) - before_cmd - 1)  # minus the INFO call itself
         assert report is not None and report.ok and report.events == 0, report
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the floor allocates anything
-    floors, ratios = [], []
+    floors, ratios, floors_orjson, ratios_orjson = [], [], [], []
     if args.mode == "list":
         # The machine is noisy: alternate floor and cycle, and compare each pair measured back to back.
         # The floor is what a cycle cannot avoid: Thor's two lists (boxes and running charges), fetched
         # concurrently as the worker does, and parsed.
+        # The worker parses with orjson, so the same floor with orjson is measured too (`ratio_orjson`).
         async with httpx.AsyncClient(timeout=60) as http:
-            async def bare(path: str, params: dict[str, str]) -> None:
+            async def bare(path: str, params: dict[str, str], parse: Callable[[bytes], Any]) -> None:
                 response = await http.get(args.thor + path, params=params, headers={"X-Api-Key": args.key})
-                json.loads(response.content)
+                parse(response.content)
+
+            async def floor(parse: Callable[[bytes], Any]) -> float:
+                started = time.perf_counter()
+                await asyncio.gather(bare("/chargeboxes", {"onlyactive": "false"}, parse),
+                                     bare("/charges/running", {}, parse))
+                return time.perf_counter() - started
 
             for _ in range(args.pairs):
-                started = time.perf_counter()
-                await asyncio.gather(bare("/chargeboxes", {"onlyactive": "false"}), bare("/charges/running", {}))
-                floors.append(time.perf_counter() - started)
+                floors.append(await floor(json.loads))
+                floors_orjson.append(await floor(orjson.loads))
                 started = time.perf_counter()
                 await worker.tick(poll=True)
-                ratios.append((time.perf_counter() - started) / floors[-1])
+                cycle = time.perf_counter() - started
+                ratios.append(cycle / floors[-1])
+                ratios_orjson.append(cycle / floors_orjson[-1])
     observed = report.observed if report else 0
     return {
         "boxes": observed, "first_cycle_s": first_wall, "cycle_s": median(walls), "cpu_s": median(cpus),
         "round_trips": max(trips), "commands": max(cmds),
         "peak_rss_mb": peak_rss, "floor_s": median(floors) if floors else None,
         "ratio": median(ratios) if ratios else None,
+        "floor_orjson_s": median(floors_orjson) if floors_orjson else None,
+        "ratio_orjson": median(ratios_orjson) if ratios_orjson else None,
         "list_calls": report.list_calls if report else 0, "box_calls": report.box_calls if report else 0,
         "running": report.sessions.running if report and report.sessions else None,
     }

