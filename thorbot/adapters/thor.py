@@ -367,9 +367,13 @@ def _usable(items: Iterable[Any]) -> Iterator[dict[str, Any]]:
     """The list's entries that have an id, their Nayax tokens dropped; the others skipped (logged once)."""
     skipped = 0
     for raw in items:
-        box_id = raw.get("id") if isinstance(raw, dict) else None
-        if isinstance(box_id, str | int) and not isinstance(box_id, bool) and box_id != "":
-            _strip_tokens(raw)
+        box_id = raw.get("id") if type(raw) is dict else None
+        if type(box_id) is str and box_id or type(box_id) is int:  # (an int, not a bool: bool is its subclass)
+            connectors = raw.get("connectors")
+            if type(connectors) is list:  # _strip_tokens, inline: this runs for every box of every cycle
+                for connector in connectors:
+                    if type(connector) is dict:
+                        connector.pop("token", None)
             yield raw
         else:
             skipped += 1

@@ -86,6 +86,8 @@ class Poller:
         self._specs_read: datetime | None = None
         self._ports_written: dict[str, int] = {}  # what history:ports holds, as this worker last wrote it
         self._specs_read_now: set[str] = set()  # boxes whose specs were (re)read since the last cycle's history
+        # The last tally of an unchanged fleet: (the records it counted, states, incidents), for metrics.
+        self._tallied: tuple[dict[str, BoxRecord], dict[str, int], dict[str, int]] | None = None
         self._seed_from: tuple[Watchers, dict[str, BoxRecord]] | None = None  # the last cycle's, for seeding
         self._last_good: datetime | None = None  # the last poll that observed the fleet (reports' unknown time)
         self._sighted = False  # every box's first sighting recorded since this worker started
@@ -112,16 +114,19 @@ class Poller:
         # What `subscribe` saw is a box's first sighting until this worker records its own: a box confirmed
         # online that drops before the first poll is a change (and an alert), not "already down when watched".
         cycle = Cycle(now, watchers, stored, {b: r for b, r in sighted.items() if b not in stored}, start.thor)
-        running = self.sessions.fetch_running()  # alongside the chargebox list: one call for the fleet
+        prefetched = self.sessions.prefetch()  # alongside the chargebox list: running charges, one call for the fleet
         try:
             observed = await self._observe(cycle)
         except ThorError as exc:
             cycle.report.ok, cycle.report.error = False, exc.code
             self._last_good = None
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
-            await running
+            await prefetched
             cycle.report.committed = await self.store.commit(token, self._thor_failed(exc, cycle))
             return cycle.report
+        except BaseException:
+            prefetched.cancel()  # (nobody will read it)
+            raise
         change = cycle.change
         for box_id in cycle.new_sightings.keys() & observed:  # keep the sighting as the box's record from now on
             change.records.setdefault(box_id, cycle.records[box_id])
@@ -130,7 +135,7 @@ class Poller:
                                      | (set(change.forget) & set(sighted)))
         self._thor_ok(cycle)
         change.history = self._history(cycle, stored)
-        sessions = await self.sessions.cycle(cycle.now, watchers, cycle.records, running)
+        sessions = await self.sessions.cycle(cycle.now, watchers, cycle.records, prefetched)
         usage = await self.usage.cycle(cycle.now, watchers, cycle.records, sessions.running,
                                        sessions.change.attempts, PollView(cycle.occupied, self._specs),
                                        sessions.usage_version)
@@ -151,8 +156,18 @@ class Poller:
         self._sighted = self._sighted or cycle.report.committed
         if not cycle.report.committed:
             log.warning("lost the leader lease during the cycle; another worker owns polling now")
-        _tally(cycle)
+        self._tally(cycle)
         return cycle.report
+
+    def _tally(self, cycle: Cycle) -> None:
+        """The fleet after the cycle, for metrics; the last tally again when nothing changed since."""
+        last = self._tallied
+        if last is not None and last[0] is cycle.records and not cycle.change.records and not cycle.change.forget:
+            cycle.report.states, cycle.report.incidents = dict(last[1]), dict(last[2])
+            return
+        _tally(cycle)
+        unchanged = not cycle.change.records and not cycle.change.forget
+        self._tallied = (cycle.records, cycle.report.states, cycle.report.incidents) if unchanged else None
 
     def _kept(self, stored: dict[str, BoxRecord], change: Commit, committed: bool) -> None:
         """After this cycle's own commit, the records it wrote are what Redis holds: no need to read them back
@@ -216,8 +231,9 @@ class Poller:
             report.list_calls += 1
             listed: set[str] = set()
             lacking: set[str] = set()
-            quick = QuickJudge(cycle.now, self.thresholds)
+            quick = QuickJudge(cycle.now, self.thresholds).record
             read_specs = self._specs_due(cycle.now)
+            connectors, changed = self._connectors, change.records
             for raw in await self.thor.iter_list_raw(only_active=False, lenient=lenient):
                 box_id = str(raw["id"])
                 listed.add(box_id)
@@ -225,15 +241,15 @@ class Poller:
                     continue
                 prev = records.get(box_id)
                 try:
-                    decided = quick.record(prev, raw)
+                    decided = quick(prev, raw)
                 except Exception as exc:  # one bad entry must not stop the fleet: skip it, keep its state
                     self._unreadable(box_id, type(exc).__name__, report)
                     continue
                 if decided is not None:  # the common case, decided without building models
-                    self._connectors(box_id, raw, cycle, read_specs)
+                    connectors(box_id, raw, cycle, read_specs)
                     observed.add(box_id)
                     if decided is not prev:
-                        change.records[box_id] = decided
+                        changed[box_id] = decided
                     continue
                 if not has_live_fields(raw):
                     lacking.add(box_id)  # Thor's docs don't promise live fields in the list (thor-api notes §2.4)

@@ -69,15 +69,20 @@ class SessionWatcher:
         self._version: str | None = None
         self._last_error: str | None = None
 
-    def fetch_running(self) -> asyncio.Task[dict[int, Session] | None]:
-        """Start reading Thor's running charges now, alongside the chargebox list."""
-        return asyncio.ensure_future(self._running())
+    def prefetch(self) -> asyncio.Task[tuple[CycleState, dict[int, Session] | None]]:
+        """Start reading what the cycle's sessions start from (Redis) and Thor's running charges now, while the
+        chargebox list is fetched: neither waits for the other."""
+        return asyncio.ensure_future(self._prefetch())
+
+    async def _prefetch(self) -> tuple[CycleState, dict[int, Session] | None]:
+        state, running = await asyncio.gather(self.store.cycle_state(), self._running())
+        return state, running
 
     async def cycle(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
-                    running_task: asyncio.Task[dict[int, Session] | None]) -> SessionOutcome:
+                    prefetched: asyncio.Task[tuple[CycleState, dict[int, Session] | None]]) -> SessionOutcome:
         outcome = SessionOutcome(SessionCommit(now=now))
-        cycle = SessionCycle(now, watchers, records, await self.store.cycle_state(), outcome)
-        running = await running_task
+        state, running = await prefetched
+        cycle = SessionCycle(now, watchers, records, state, outcome)
         outcome.running, outcome.usage_version = running, cycle.state.usage_version
         outcome.report.running = None if running is None else len(running)
         if running is not None:
