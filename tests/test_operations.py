@@ -53,7 +53,7 @@ def value(figures: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
 async def test_a_scrape_of_serve_shows_the_workers_figures_moving(rig: AppRig, clock: Clock) -> None:
     rig.use_clock(clock)
     status, before = await scrape(rig)
-    assert status == 200 and value(before, "thorbot_worker_last_cycle_timestamp_seconds", process="worker") is None
+    assert status == 200 and value(before, "thorbot_worker_last_cycle_timestamp_seconds") is None  # never, not 0
     assert (await scrape(rig, "wrong"))[0] == 401 and (await scrape(rig, None))[0] == 401
     worker, box = await box_drops(rig, clock)
     _, first = await scrape(rig)
@@ -75,6 +75,11 @@ async def test_a_scrape_of_serve_shows_the_workers_figures_moving(rig: AppRig, c
     _, served = await scrape(rig)
     assert value(served, "thorbot_slash_ack_duration_seconds_count", process="serve") == 2  # subscribe, the card
     assert not any("box" in dict(labels) for _, labels in served)  # no box ids as labels
+    worker_only = {name for name, labels in served if dict(labels).get("process") == "worker"
+                   and any(name.startswith(family) for family in metrics.WORKER_ONLY)}
+    assert len(worker_only) >= 6  # (every family in WORKER_ONLY exists, as the worker's)…
+    assert not any(any(name.startswith(family) for family in metrics.WORKER_ONLY)
+                   and dict(labels).get("process") == "serve" for name, labels in served)  # …and none as serve's
 
 
 def test_the_workers_snapshot_carries_what_its_exposition_does() -> None:
@@ -234,7 +239,9 @@ def test_the_dashboard_and_alert_rules_parse_and_use_metrics_that_exist() -> Non
     groups = next(r for r in rules if "groups" in r)["groups"]
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + \
         [rule["expr"] for g in groups for rule in g["rules"]]
-    known = {m.name for m in metrics.Metrics().registry.collect()} | {
+    instruments = metrics.Metrics()
+    instruments.last_cycle.set(1.0)  # (absent until a cycle completes)
+    known = {m.name for m in instruments.registry.collect()} | {
         "thorbot_outbox_jobs", "thorbot_outbox_oldest_job_timestamp_seconds", "thorbot_lease_holder"}
     used = {n for e in exprs for n in re.findall(r"thorbot_[a-z_]+", e)}
     suffixes = ("_total", "_bucket", "_count", "_sum")

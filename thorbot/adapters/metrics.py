@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
@@ -30,7 +30,32 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CYCLE = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# What only a worker measures: serve's own (empty) copies are left out of its scrape, so a dashboard never
+# reads `process="serve"` zeros as a worker's figures.
+WORKER_ONLY = frozenset({"thorbot_worker_last_cycle_timestamp_seconds", "thorbot_worker_cycle_duration_seconds",
+                         "thorbot_worker_cycles", "thorbot_boxes", "thorbot_incidents_open", "thorbot_worker_leader",
+                         "thorbot_heartbeat_pings"})
 WORKER_EXPOSITION_TTL = 3600  # s: a worker gone this long shows nothing rather than old figures
+
+
+class _Timestamp(Collector):
+    """A gauge that is absent until set: a timestamp of 0 would read as "55 years ago" (and `absent()` in an
+    alert rule could never fire), where "never" is what is true."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name, self.documentation = name, documentation
+        self.value: float | None = None
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterable[Metric]:
+        if self.value is None:
+            return []
+        return [GaugeMetricFamily(self.name, self.documentation, value=self.value)]
 
 
 class Metrics:
@@ -51,8 +76,9 @@ class Metrics:
                                           ["method"], registry=r)
         self.slash_ack = Histogram("thorbot_slash_ack_duration_seconds",
                                    "From a slash command's arrival to its acknowledgement", buckets=FAST, registry=r)
-        self.last_cycle = Gauge("thorbot_worker_last_cycle_timestamp_seconds",
-                                "When the leader last completed a poll cycle (Unix time)", registry=r)
+        self.last_cycle = _Timestamp("thorbot_worker_last_cycle_timestamp_seconds",
+                                     "When the leader last completed a poll cycle (Unix time)")
+        r.register(self.last_cycle)
         self.cycle_seconds = Histogram("thorbot_worker_cycle_duration_seconds", "Poll cycle duration",
                                        buckets=CYCLE, registry=r)
         self.cycles = Counter("thorbot_worker_cycles", "Poll cycles completed, by outcome (ok, thor_error)",
@@ -163,7 +189,8 @@ def _labelled(families: Iterable[Metric], process: str) -> Iterator[Metric]:
 async def scrape(redis: Redis, own: Metrics, process: str) -> bytes:
     """This process's figures, the worker's last published ones (when this is serve), and the outbox's."""
     merged_families: dict[str, Metric] = {}
-    sources: list[tuple[Iterable[Metric], str]] = [(own.registry.collect(), process)]
+    mine = [f for f in own.registry.collect() if process == "worker" or f.name not in WORKER_ONLY]
+    sources: list[tuple[Iterable[Metric], str]] = [(mine, process)]
     if process != "worker":
         raw = await redis.get(keys.METRICS_WORKER)
         if raw:
