@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -209,6 +210,30 @@ def test_every_line_of_env_example_works_when_uncommented(tmp_path: Path, monkey
     (tmp_path / ".env").write_text("\n".join(lines) + "\n")
     settings = Settings()  # every value as written is valid (the placeholders too)
     assert settings.poll_interval == 60 and settings.metrics_port == 9464
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_the_vm_guides_systemd_units_verify(tmp_path: Path) -> None:
+    """The units in docs/operations.md, as systemd would load them (syntax, directives, that ExecStart runs),
+    with the guide's /opt/thorbot/app replaced by this checkout and its service user by whoever runs this."""
+    import getpass
+    import re
+    import subprocess
+
+    root = Path(__file__).parent.parent
+    text = (root / "docs" / "operations.md").read_text()
+    units = re.findall(r"```ini\n\s*# /etc/systemd/system/(thorbot-\w+\.service)\n(.*?)```", text, re.S)
+    assert [name for name, _ in units] == ["thorbot-serve.service", "thorbot-worker.service"]
+    for name, body in units:
+        unit = "\n".join(line.strip() for line in body.splitlines())
+        unit = unit.replace("/opt/thorbot/app", str(root)).replace("/opt/thorbot", str(tmp_path))
+        unit = unit.replace("User=thorbot", f"User={getpass.getuser()}")
+        (tmp_path / name).write_text(unit)
+        assert f"ExecStart={root}/.venv/bin/thorbot " in unit and (root / ".venv" / "bin" / "thorbot").exists()
+    result = subprocess.run(["systemd-analyze", "verify", *(str(tmp_path / n) for n, _ in units)],  # noqa: S603
+                            capture_output=True, text=True, timeout=60, check=False)
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if "thorbot-" in line]
+    assert result.returncode == 0 and not problems, result.stdout + result.stderr
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
