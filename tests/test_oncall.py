@@ -191,6 +191,45 @@ async def test_mute_and_unmute_through_the_slash_command(rig: AppRig, clock: Clo
     assert len(alerts(rig)) == 1
 
 
+async def test_a_box_still_down_when_its_mute_runs_out_is_alerted_then_once(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    assert "for 1 h" in str(await command(rig, f"mute {box.id} 1h"))
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)
+    await poll(worker, clock, rig, 1800)
+    assert alerts(rig) == []  # held while muted
+    await poll(worker, clock, rig, 1800)  # the mute has run out, and the box is still down
+    [alert] = alerts(rig)
+    assert "offline" in alert.text and box.id in alert.text
+    for _ in range(3):
+        await poll(worker, clock, rig, 60)
+    assert len(alerts(rig)) == 1 and await rig.ctx.redis.zcard(keys.HELD_ALERTS) == 0
+    box.connected = True
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 70)
+    assert [m for m in rig.slack.posts() if m.thread_ts == alert.ts and "back online" in m.text]
+
+
+async def test_a_box_back_before_its_mute_ends_is_never_alerted(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    await command(rig, f"mute {box.id} 1h")
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)
+    box.connected = True
+    await poll(worker, clock, rig, 3500)  # back as the mute ends: recovering, not alerted…
+    await poll(worker, clock, rig, 70)    # …and resolved
+    await poll(worker, clock, rig, 60)
+    assert rig.slack.posts() == [] and await rig.ctx.redis.zcard(keys.HELD_ALERTS) == 0
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("mute x", "Say for how long"), ("mute x forever", "Say for how long"), ("mute 2h", "Say for how long"),
     ("mute x 1w", "in minutes, hours or days"), ("mute x 90d", "from one minute to 30 days"),

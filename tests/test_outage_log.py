@@ -276,6 +276,10 @@ async def test_overlapping_maintenance_is_refused_and_a_window_holds_alerts_ever
     assert "ended now" in json.dumps(await rig.reply(key))
     [window] = await rig.ctx.redis.zrange(keys.MAINTENANCE, 0, -1)
     assert json.loads(window)["end"].startswith(clock.now.isoformat()[:16])  # ended, kept for the report
+    clock.now += timedelta(minutes=1)
+    await worker.tick(poll=True)  # the window is over and the box still down: every channel hears of it now
+    [alert], [other] = alerts(rig), alerts(rig, "C0OTHER")
+    assert box.id in alert.text and box.id in other.text
 
 
 @pytest.mark.parametrize("period", ["2026Q5", "2026Q0", "2026q"])

@@ -38,6 +38,7 @@ from thorbot.settings import Settings
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.health import CycleHealth
+from thorbot.worker.holds import HeldAlerts
 from thorbot.worker.lease import Lease
 from thorbot.worker.loop import Worker
 from thorbot.worker.outbox import Outbox
@@ -184,7 +185,8 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     health = CycleHealth(stores.redis, stores.boxes, metrics.current, worker_id, ctx.clock, settings.heartbeat_url,
                          timeout=min(5.0, settings.lease_timing().redis_timeout))
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
-                  Escalator(stores, rules), Rotations(stores.pagers), health, closing=[pager.aclose, health.aclose])
+                  Escalator(stores, rules), Rotations(stores.pagers), health, HeldAlerts(stores),
+                  closing=[pager.aclose, health.aclose])
 
 
 @dataclass(frozen=True)

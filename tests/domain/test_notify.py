@@ -8,6 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from thorbot.domain.notify import (
+    AfterHold,
     Job,
     JobKind,
     Skip,
@@ -15,10 +16,12 @@ from thorbot.domain.notify import (
     Watchers,
     after_failed_poll,
     after_good_poll,
+    after_hold,
     escalation_due,
     escalation_jobs,
     incident_jobs,
     ready_to_send,
+    released_alert,
     skip_reason,
 )
 
@@ -88,6 +91,21 @@ def test_a_held_box_is_recorded_not_posted_and_only_its_alert_is_held() -> None:
     assert skip_reason(job(JobKind.ALERT), now=NOW, held=True) is Skip.HELD
     assert skip_reason(job(JobKind.ALERT), now=NOW, held=False) is None
     assert skip_reason(job(JobKind.RECOVERY), now=NOW, held=True) is None
+
+
+@pytest.mark.parametrize(("facts", "verdict"), [
+    ({}, AfterHold.POST),
+    ({"held": True}, AfterHold.KEEP),            # the hold was extended, or another one covers the box now
+    ({"recovering": True}, AfterHold.KEEP),      # back, waiting out the recovery grace: likely nothing to say
+    ({"incident_open": False}, AfterHold.DROP),  # resolved (or forgotten) while held: never posted
+    ({"watching": False}, AfterHold.DROP),
+    ({"incident_open": False, "held": True}, AfterHold.DROP),
+])
+def test_a_held_alert_is_posted_when_its_hold_ends_only_if_the_box_is_still_down(facts: dict[str, bool],
+                                                                                   verdict: AfterHold) -> None:
+    assert after_hold(**{"incident_open": True, "watching": True, "held": False, **facts}) is verdict  # type: ignore[arg-type]
+    released = released_alert("C1", "i1", "B1", NOW)
+    assert released.kind is JobKind.ALERT and released.id != job(JobKind.ALERT).id and released.created == NOW
 
 
 def test_a_recovery_is_posted_only_where_its_alert_was() -> None:

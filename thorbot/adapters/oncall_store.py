@@ -87,6 +87,20 @@ class OnCallStore:
                                   by=window.get("by")))
         return found
 
+    async def remember_held(self, channel: str, incident_id: str, box_id: str, until: datetime) -> None:
+        """An alert held in this channel (a mute, a snooze, maintenance): posted when the hold ends if the
+        incident is still open then (worker/holds.py)."""
+        member = f"{channel}|{incident_id}|{box_id}"
+        await self.redis.zadd(keys.HELD_ALERTS, {member: until.astimezone(UTC).timestamp()})
+
+    async def held_alerts(self, limit: int = 500) -> list[tuple[str, str, str]]:
+        """(channel, incident id, box id) of alerts held back, soonest hold end first."""
+        found = []
+        for member in await self.redis.zrange(keys.HELD_ALERTS, 0, limit - 1):
+            channel, incident_id, box_id = str(member).split("|", 2)
+            found.append((channel, incident_id, box_id))
+        return found
+
     async def schedule_escalation(self, channel: str, ts: str, at: datetime) -> None:
         await self.redis.zadd(keys.ESCALATIONS, {f"{channel}|{ts}": at.astimezone(UTC).timestamp()})
 

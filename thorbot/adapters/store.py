@@ -105,6 +105,7 @@ class Commit(BaseModel):
     digests_posted: dict[str, str] = {}  # channel → digest period queued in this commit
     sighted_done: list[str] = []  # boxes whose subscribe-time sighting the worker now holds a record for
     handoffs: dict[str, float] = {}  # channel → the change of who is on call announced in this commit
+    held_settled: list[str] = []  # keys.HELD_ALERTS members dealt with: posted now, or nothing left to say
     # What `boxes:version` becomes when records change (the poller names it, to know its own write; else fresh).
     records_version: str | None = None
 
@@ -191,6 +192,17 @@ def write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:
 # neither is an OS error that is not about the connection (a full disk, a permission).
 RedisDown = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
              ConnectionError, TimeoutError, socket.gaierror)
+
+
+def _write_records(pipe: Any, change: Commit) -> None:
+    if change.records:
+        pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
+    if change.forget:
+        pipe.hdel(keys.BOXES, *change.forget)
+    for incident_id in change.abandon:
+        pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
+    if change.records or change.forget:
+        pipe.set(keys.BOXES_VERSION, change.records_version or uuid.uuid4().hex)
 
 
 def _ts(when: datetime) -> float:
@@ -359,16 +371,11 @@ class Store:
 
     def _write(self, pipe: Any, change: Commit) -> None:
         pipe.set(keys.SCHEMA, keys.SCHEMA_VERSION)
-        if change.records:
-            pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
-        if change.forget:
-            pipe.hdel(keys.BOXES, *change.forget)
-        for incident_id in change.abandon:
-            pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
-        if change.records or change.forget:
-            pipe.set(keys.BOXES_VERSION, change.records_version or uuid.uuid4().hex)
+        _write_records(pipe, change)
         if change.sighted_done:
             pipe.hdel(keys.BOXES_SIGHTED, *change.sighted_done)
+        if change.held_settled:
+            pipe.zrem(keys.HELD_ALERTS, *change.held_settled)
         if change.handoffs:
             pipe.hset(keys.ROTATIONS_ANNOUNCED, mapping={c: str(t) for c, t in change.handoffs.items()})
         for inc in change.incidents:

@@ -14,6 +14,9 @@ Rules (each has a test in tests/domain/test_notify.py):
   "recovered"; a Thor outage itself never alerts a box.
 - Unwatched: an alert or recovery for a channel that no longer watches the box is dropped silently.
 - Held: an alert for a box muted or snoozed in that channel is recorded, not posted.
+- Held, then let go: when the hold ends (a mute or snooze runs out or is lifted, a maintenance window
+  ends or is cancelled) and the incident is still open, the box still down (not recovering) and still
+  watched, the alert is posted then, once; an incident resolved meanwhile is never posted.
 - Recovery only if alerted: a recovery goes in the thread of the alert posted in that channel; where no
   alert was posted (held, unwatched), no recovery is either.
 - Escalation: an alert with someone on call that is still open, unacknowledged and not held is
@@ -385,6 +388,28 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
     if job.kind is JobKind.ESCALATE_DM and job.attempted:
         return Skip.DM_RETRY
     return None
+
+
+class AfterHold(StrEnum):
+    """What becomes of an alert that was held back, looked at again (`after_hold`)."""
+
+    POST = "post"   # the hold is over and the incident still open: post it now
+    KEEP = "keep"   # still held
+    DROP = "drop"   # nothing left to say: resolved, forgotten, or the channel no longer watches the box
+
+
+def after_hold(*, incident_open: bool, watching: bool, held: bool, recovering: bool = False) -> AfterHold:
+    """`recovering`: the box is back and its incident waits out the recovery grace: it will most likely
+    resolve (nothing to post) or drop again (posted then)."""
+    if not incident_open or not watching:
+        return AfterHold.DROP
+    return AfterHold.KEEP if held or recovering else AfterHold.POST
+
+
+def released_alert(channel: str, incident_id: str, box_id: str, now: datetime) -> Job:
+    """The alert of a hold that ended: its own id (the held one was settled), due now."""
+    return AlertJob(id=f"alert:{incident_id}:{channel}:after_hold", channel=channel, created=now,
+                    incident_id=incident_id, box_id=box_id)
 
 
 def digest_job(channel: str, period: str, cadence: str, due_at: datetime, now: datetime) -> Job:

@@ -24,6 +24,7 @@ from thorbot.settings import Settings
 from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.health import CycleHealth
+from thorbot.worker.holds import HeldAlerts
 from thorbot.worker.lease import Lease, LostLease
 from thorbot.worker.outbox import Outbox
 from thorbot.worker.pages import Rotations
@@ -40,7 +41,7 @@ class Worker:
 
     def __init__(self, worker_id: str, settings: Settings, stores: Stores, clock: Callable[[], datetime],
                  lease: Lease, poller: Poller, outbox: Outbox, digester: Digester,
-                 escalator: Escalator, rotations: Rotations, health: CycleHealth,
+                 escalator: Escalator, rotations: Rotations, health: CycleHealth, held_alerts: HeldAlerts,
                  closing: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.id = worker_id
         self.settings = settings
@@ -55,6 +56,7 @@ class Worker:
         self.escalator = escalator
         self.rotations = rotations
         self.health = health
+        self.held_alerts = held_alerts
         self._closing = list(closing)  # what to close when the worker stops (the pager's HTTP client)
         self.is_leader = False
         self._poll_soon = asyncio.Event()
@@ -94,6 +96,7 @@ class Worker:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)
         await self.rotations.run(self.clock(), self.token, self.store.commit)
+        await self.held_alerts.run(self.clock(), self.token)
         await self._housekeeping()
         try:
             await self.outbox.deliver_due()

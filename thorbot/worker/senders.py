@@ -94,12 +94,15 @@ class Alerts(_Base):
             if incident is None:
                 skip.append((job, Skip.FORGOTTEN))
                 continue
-            held = await self.oncall.held(channel, incident.box_id, now) is not None
-            why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id), held=held)
+            hold = await self.oncall.held(channel, incident.box_id, now)
+            why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id),
+                              held=hold is not None)
             if why is None:
                 shown.append(job)
             else:
                 skip.append((job, why))
+                if why is Skip.HELD and hold is not None:  # posted when the hold ends, if still open (worker/holds.py)
+                    await self.oncall.remember_held(channel, incident.id, incident.box_id, hold.until)
         if not shown:
             return Plan(skip)
         target = await self.oncall.target(channel, now)
