@@ -46,6 +46,14 @@ async def test_a_healthy_setup_passes_every_check(fake_thor: FakeThor, fake_slac
     assert THOR_KEY not in out and SLACK_TOKEN not in out
 
 
+async def test_an_app_installed_before_user_groups_were_kept_is_warned_not_failed(
+        fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str) -> None:
+    fake_slack.scopes.remove("usergroups:write")
+    code, out = await doctor(**good(fake_thor, fake_slack, redis_url))
+    assert code == 0, out
+    assert "⚠ Slack scopes: missing usergroups:write (only for rotations that keep a user group" in out, out
+
+
 async def test_each_problem_gets_a_cross_and_its_fix(fake_thor: FakeThor, fake_slack: FakeSlack,
                                                      tmp_path: Path) -> None:
     fake_slack.scopes.remove("im:write")

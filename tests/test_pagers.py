@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig
+from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, assert_valid_message
 from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.domain.pager import page_key
@@ -329,6 +329,48 @@ async def test_a_rotation_mentions_whoever_is_on_call_and_each_handoff_is_announ
     assert "<@U0BEN>" in json.dumps(alert.blocks) and "<@U0ANA>" not in json.dumps(alert.blocks)
 
 
+async def test_a_rotation_keeps_a_user_group_to_whoever_is_on_call(rig: AppRig, clock: Clock) -> None:
+    clock.now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    rig.use_clock(clock)
+    rig.slack.usergroups["S0ONCALL"] = ["U0SOMEONE"]
+    _, key = await rig.command("rotation <@U0ANA|ana> <@U0BEN|ben> daily 09:00 UTC group <!subteam^S0ONCALL|@oncall>")
+    assert "<!subteam^S0ONCALL> is kept to whoever is on call" in json.dumps(await rig.reply(key))
+    one, two = make_worker(rig, clock, "w1"), make_worker(rig, clock, "w2")
+    for worker in (one, two):
+        await poll(worker, clock, rig)
+    assert rig.slack.usergroups["S0ONCALL"] == ["U0ANA"]  # set when the rotation is set, not at the next handoff
+    clock.now = datetime(2026, 12, 1, 9, 0, 30, tzinfo=UTC)
+    for _ in range(3):
+        for worker in (one, two):
+            await poll(worker, clock, rig, 31)
+    assert rig.slack.usergroups["S0ONCALL"] == ["U0BEN"]
+    assert rig.slack.count("usergroups.users.update") == 2  # once per change, with two workers
+    assert [m.text for m in rig.slack.posts("C0ALERTS")] == [m.text for m in rig.slack.posts("C0ALERTS")
+                                                            if "is on call until" in m.text]  # nothing else said
+
+
+@pytest.mark.parametrize(("locked", "scoped", "says"), [(True, True, "Permissions"),
+                                                        (False, False, "usergroups:write")])
+async def test_a_user_group_slack_will_not_change_is_said_once_and_not_retried(
+        rig: AppRig, clock: Clock, locked: bool, scoped: bool, says: str) -> None:
+    clock.now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    rig.use_clock(clock)
+    rig.slack.usergroups["S0ONCALL"] = ["U0SOMEONE"]
+    if locked:
+        rig.slack.usergroups_locked.add("S0ONCALL")
+    if not scoped:
+        rig.slack.scopes.remove("usergroups:write")
+    _, key = await rig.command("rotation <@U0ANA|ana> daily 09:00 UTC group <!subteam^S0ONCALL|@oncall>")
+    await rig.reply(key)
+    worker = make_worker(rig, clock)
+    for _ in range(4):
+        await poll(worker, clock, rig, 31)
+    [notice] = [m for m in rig.slack.posts("C0ALERTS") if "did not let thorbot" in m.text]
+    assert says in notice.text and "<!subteam^S0ONCALL>" in notice.text
+    assert rig.slack.count("usergroups.users.update") == 1 and rig.slack.usergroups["S0ONCALL"] == ["U0SOMEONE"]
+    assert_valid_message({"text": notice.text, "blocks": notice.blocks})
+
+
 async def test_an_override_covers_a_shift_and_the_schedule_returns(rig: AppRig, clock: Clock) -> None:
     clock.now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     rig.use_clock(clock)
@@ -352,6 +394,8 @@ async def test_an_override_covers_a_shift_and_the_schedule_returns(rig: AppRig, 
     ("rotation <@U0NOBODY|x> daily 09:00", "is not a member of this workspace"),
     ("rotation <@U0ANA|ana> hourly 09:00", "how often"),
     ("rotation <@U0ANA|ana> daily 25:00", "HH:MM"),
+    ("rotation <@U0ANA|ana> daily 09:00 UTC group", "name the Slack user group"),
+    ("rotation <@U0ANA|ana> daily 09:00 group <@U0BEN|ben>", "name the Slack user group"),
     ("rotation override <@U0ANA|ana> until yesterday", "no rotation"),
 ])
 async def test_a_rotation_that_cannot_be_read_gets_a_clear_reply(rig: AppRig, text: str, expected: str) -> None:

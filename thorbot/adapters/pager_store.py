@@ -14,6 +14,12 @@ from thorbot.domain.rotation import Rotation
 PAGES_KEPT = 35 * 24 * 3600
 
 
+def group_mark(channel: str) -> str:
+    """The field of rotations:announced that says which change of who is on call the channel's rotation's
+    user group was last set for (beside the channel's own field, the change last announced)."""
+    return f"{channel}|group"
+
+
 class PagerStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -65,18 +71,22 @@ class PagerStore:
     async def rotations(self) -> dict[str, Rotation]:
         return {str(c): Rotation.model_validate_json(v) for c, v in (await self.redis.hgetall(keys.ROTATIONS)).items()}
 
-    async def set_rotation(self, channel: str, rotation: Rotation, announced: datetime | None = None) -> None:
-        """Store a rotation; `announced`: the change of who is on call the command's reply already told."""
+    async def set_rotation(self, channel: str, rotation: Rotation, announced: datetime | None = None,
+                           *, regroup: bool = False) -> None:
+        """Store a rotation; `announced`: the change of who is on call the command's reply already told;
+        `regroup`: its user group (if any) is set afresh at the worker's next look (the rotation is new)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.ROTATIONS, channel, rotation.model_dump_json())
             if announced is not None:
                 pipe.hset(keys.ROTATIONS_ANNOUNCED, channel, str(announced.timestamp()))
+            if regroup:
+                pipe.hdel(keys.ROTATIONS_ANNOUNCED, group_mark(channel))
             await pipe.execute()
 
     async def clear_rotation(self, channel: str) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.ROTATIONS, channel)
-            pipe.hdel(keys.ROTATIONS_ANNOUNCED, channel)
+            pipe.hdel(keys.ROTATIONS_ANNOUNCED, channel, group_mark(channel))
             removed, _ = await pipe.execute()
         return bool(removed)
 

@@ -37,11 +37,14 @@ PERMANENT = frozenset({
     "invalid_arguments", "user_not_found", "user_disabled", "cannot_dm_bot", "no_such_subteam",
     "message_not_found", "cant_update_message", "not_enabled", "invalid_metadata_format", "team_access_not_granted",
     "ekm_access_denied", "org_login_required", "not_allowed_token_type", "invalid_blocks_format",
+    # usergroups.users.update
+    "permission_denied", "invalid_users", "invalid_user", "failed_for_some_users", "no_users_provided",
+    "single_channel_guests_cannot_be_added",
 })
 MAX_RETRY_AFTER = 300.0
 # The bot scopes thorbot uses; manifest.yml declares exactly these (tests/test_manifest.py checks).
 BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "channels:history", "groups:history", "channels:read",
-              "groups:read", "im:write", "usergroups:read", "files:write", "users:read")
+              "groups:read", "im:write", "usergroups:read", "usergroups:write", "files:write", "users:read")
 
 
 def map_error(exc: BaseException) -> SlackError:

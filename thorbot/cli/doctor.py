@@ -146,6 +146,10 @@ async def _send_test(client: PagerClient, kind: str, url: str | None, secret: st
     return Check("ok", what, "a test event was triggered and resolved")
 
 
+# Scopes only one feature needs: an app installed before it asked for them keeps working without them.
+OPTIONAL_SCOPES = {"usergroups:write": "rotations that keep a user group (`group @g`)"}
+
+
 async def slack_checks(settings: Settings) -> list[Check]:
     if not settings.slack_bot_token:
         return [Check("fail", "Slack", "not checked: SLACK_BOT_TOKEN is not set", "set SLACK_BOT_TOKEN")]
@@ -161,9 +165,13 @@ async def slack_checks(settings: Settings) -> list[Check]:
     if not scopes:
         found.append(Check("warn", "Slack scopes", "Slack did not report the token's scopes",
                            "compare OAuth & Permissions with manifest.yml by hand"))
-    elif missing:
+    elif any(s not in OPTIONAL_SCOPES for s in missing):
         found.append(Check("fail", "Slack scopes", "missing " + ", ".join(missing),
                            "add them (paste manifest.yml again under App Manifest) and reinstall the app"))
+    elif missing:
+        found.append(Check("warn", "Slack scopes", "missing " + ", ".join(f"{s} (only for {OPTIONAL_SCOPES[s]})"
+                                                                        for s in missing),
+                           "to use it, paste manifest.yml again under App Manifest and reinstall the app"))
     else:
         found.append(Check("ok", "Slack scopes", "all that manifest.yml declares"))
     return found

@@ -33,7 +33,9 @@ Rules (each has a test in tests/domain/test_notify.py):
 - Pages: one per alert message, to the channel's pager (domain/pager.py), in a queue of their own so a
   pager that is down never holds back Slack; a trigger handled in Slack within the channel's delay
   (acknowledged, or resolved) is skipped, and so are its acknowledge and resolve.
-- Handoffs: one line in the channel each time a rotation changes who is on call.
+- Handoffs: one line in the channel each time a rotation changes who is on call; a rotation that keeps
+  a Slack user group also sets that group's members to whoever is on call then (and once when set). A
+  group Slack will not let thorbot change is said once in the channel, and not retried.
 - Causes: when the last outage of an alert message is resolved, one reminder is queued for its thread
   after THORBOT_CAUSE_REMINDER (0: none); it is skipped if someone gave the cause by then.
 - Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
@@ -73,13 +75,15 @@ class JobKind(StrEnum):
     PAGER_NOTICE = "pager_notice"
     HANDOFF = "handoff"
     CAUSE_REMINDER = "cause_reminder"
+    USERGROUP = "usergroup"
+    NOTICE = "notice"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
               JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
               JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4, JobKind.PAGE: 1, JobKind.PAGER_NOTICE: 6,
-              JobKind.HANDOFF: 0, JobKind.CAUSE_REMINDER: 6}
+              JobKind.HANDOFF: 0, JobKind.CAUSE_REMINDER: 6, JobKind.USERGROUP: 0, JobKind.NOTICE: 6}
 
 
 class _Job(BaseModel):
@@ -219,6 +223,23 @@ class HandoffJob(_Job):
     until: datetime
 
 
+class UsergroupJob(_Job):
+    """Make a Slack user group's members whoever a rotation puts on call, in the queue `usergroup:<group>`
+    (a group Slack refuses to update never holds back a channel's messages)."""
+
+    kind: Literal[JobKind.USERGROUP] = JobKind.USERGROUP
+    group: str
+    user: str
+    rotation_channel: str
+
+
+class NoticeJob(_Job):
+    """A one-off line thorbot owes a channel (mrkdwn, already escaped): e.g. a user group it cannot update."""
+
+    kind: Literal[JobKind.NOTICE] = JobKind.NOTICE
+    text: str
+
+
 class CauseReminderJob(_Job):
     """In a resolved alert's thread, once, when nobody gave its outage a cause after THORBOT_CAUSE_REMINDER."""
 
@@ -228,7 +249,7 @@ class CauseReminderJob(_Job):
 
 Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob | EscalateDmJob | StuckJob
                 | StopOutcomeJob | DigestJob | ConnectorNoticeJob | PageJob | PagerNoticeJob | HandoffJob
-                | CauseReminderJob, Field(discriminator="kind")]
+                | CauseReminderJob | UsergroupJob | NoticeJob, Field(discriminator="kind")]
 _JOBS: TypeAdapter[Job] = TypeAdapter(Job)
 
 

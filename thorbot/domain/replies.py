@@ -22,9 +22,9 @@ HELP_LINES = [
     "*`/chargebox list`* — this channel's subscriptions with live status, problems first",
     "*`/chargebox oncall @person|@group`* — who alerts here mention; `/chargebox oncall` shows it, "
     "`/chargebox oncall clear` removes it",
-    "*`/chargebox rotation @a @b weekly mon 09:00 [zone]`* (or `daily 09:00`) — hand the pager over on a "
-    "schedule; `/chargebox rotation` shows who is on call and the next handoffs, `rotation override @b until fri "
-    "18:00` covers a shift, `rotation off` stops it",
+    "*`/chargebox rotation @a @b weekly mon 09:00 [zone] [group @g]`* (or `daily 09:00`) — hand the pager over "
+    "on a schedule (and keep user group `@g` to whoever is on call); `/chargebox rotation` shows who is on call and "
+    "the next handoffs, `rotation override @b until fri 18:00` covers a shift, `rotation off` stops it",
     "*`/chargebox pager`* — page PagerDuty (or any pager, by a signed webhook) for this channel's alerts; "
     "`/chargebox pager off` disconnects it",
     "*`/chargebox mute <id|name|all> <duration>`* — this channel is not told for a while (incidents are still "

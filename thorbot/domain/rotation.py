@@ -49,6 +49,7 @@ class Rotation(BaseModel):
     zone: str                    # IANA zone
     anchor: date                 # the local date of the handoff the first member took over at
     overrides: tuple[Override, ...] = ()
+    group: str | None = None     # a Slack user group (S…) kept equal to whoever is on call
 
     @property
     def tz(self) -> ZoneInfo:
@@ -120,10 +121,12 @@ class RotationRequest:
     weekday: int
     at: time
     zone: str | None
+    group: str | None = None
 
 
 def parse_rotation(words: list[str]) -> RotationRequest | str:
-    """`@a @b @c weekly mon 09:00 [zone]` or `@a @b daily 09:00 [zone]`; a reason when it cannot be read."""
+    """`@a @b @c weekly mon 09:00 [zone] [group @g]` or `@a @b daily 09:00 [zone] [group @g]`; a reason when it
+    cannot be read. `group`: a Slack user group whose members thorbot keeps equal to whoever is on call."""
     members: list[str] = []
     rest = list(words)
     while rest and (target := parse_oncall(rest[0])) is not None:
@@ -148,16 +151,23 @@ def parse_rotation(words: list[str]) -> RotationRequest | str:
         return "give the handoff time as HH:MM (24 h), e.g. `09:00`"
     rest.pop(0)
     at = time(int(hhmm.group(1)), int(hhmm.group(2)))
-    zone = rest.pop(0) if rest else None
+    zone = rest.pop(0) if rest and rest[0].lower() != "group" else None
+    group = None
+    if rest and rest[0].lower() == "group":
+        rest.pop(0)
+        target = parse_oncall(rest.pop(0)) if rest else None
+        if target is None or target.kind != "group":
+            return "after `group`, name the Slack user group to keep on call: `group @oncall`"
+        group = target.id
     if rest:
-        return f"`{rest[0][:40]}` is not part of a rotation; the form is `@a @b weekly mon 09:00 [zone]`"
-    return RotationRequest(tuple(members), cadence, weekday, at, zone)
+        return f"`{rest[0][:40]}` is not part of a rotation; the form is `@a @b weekly mon 09:00 [zone] [group @g]`"
+    return RotationRequest(tuple(members), cadence, weekday, at, zone, group)
 
 
 def new_rotation(request: RotationRequest, zone: str, now: datetime) -> Rotation:
     """The rotation as set at `now`: its first member is on call from the latest handoff before now."""
     draft = Rotation(members=request.members, cadence=request.cadence, weekday=request.weekday, at=request.at,
-                     zone=zone, anchor=now.date())
+                     zone=zone, anchor=now.date(), group=request.group)
     return draft.model_copy(update={"anchor": draft._slot(now)})
 
 
@@ -213,11 +223,13 @@ def render_rotation(rotation: Rotation, now: datetime) -> dict[str, object]:
     lines = [f":pager: On call now: <@{who}>, until {slack_date(rotation.until(now))}.",
              f"Rotation: {order}, handing over {when} ({rotation.zone}).",
              "Next handoffs: " + "; ".join(f"{slack_date(at)} → <@{user}>" for at, user in rotation.next_handoffs(now))]
+    if rotation.group:
+        lines.append(f"<!subteam^{rotation.group}> is kept to whoever is on call.")
     live = [o for o in rotation.overrides if o.until > now]
     if live:
         lines.append("Overrides: " + "; ".join(f"<@{o.user}> from {slack_date(o.since)} until {slack_date(o.until)}"
                                                for o in live))
-    lines.append("Change it with `/chargebox rotation @a @b weekly mon 09:00 [zone]`, cover a shift with "
+    lines.append("Change it with `/chargebox rotation @a @b weekly mon 09:00 [zone] [group @g]`, cover a shift with "
                  "`/chargebox rotation override @b until fri 18:00`, stop it with `/chargebox rotation off`.")
     text = "\n".join(lines)
     return message(f"On call now: {who}", [section(text)], response_type="ephemeral")

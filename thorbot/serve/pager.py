@@ -72,7 +72,7 @@ async def rotation_payload(ctx: AppContext, slack: SlackApi, parsed: ShowRotatio
         if unknown:
             return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
         created = new_rotation(request, zone, now)
-        await pagers.set_rotation(channel, created, announced=created.last_change(now))
+        await pagers.set_rotation(channel, created, announced=created.last_change(now), regroup=True)
         return render_rotation(created, now)
     rotation = await pagers.rotation(channel)
     if rotation is None:

@@ -73,7 +73,8 @@ class FakeSlack:
         self.modals: list[dict[str, Any]] = []         # views.open, in order
         self.listeners: list[MessageListener] = []
         self.memberships: dict[str, list[str]] = {}   # user -> channels (users.conversations)
-        self.usergroups: dict[str, list[str]] = {}    # group -> users (usergroups.users.list)
+        self.usergroups: dict[str, list[str]] = {}    # group -> users (usergroups.users.list / .update)
+        self.usergroups_locked: set[str] = set()       # groups only admins may change (a bot gets permission_denied)
         self.private_channels: set[str] = set()       # conversations.info: channel_not_found unless the bot is in
         self.bot_channels: set[str] = set()
         self.history_denied: set[str] = set()          # public channels the bot posts in without being a member
@@ -230,6 +231,22 @@ class FakeSlack:
         if group not in self.usergroups:
             return 200, {"ok": False, "error": "no_such_subteam"}, {}
         return 200, {"ok": True, "users": self.usergroups[group]}, {}
+
+    def _usergroups_users_update(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Replaces the group's members (Slack's docs: `usergroup`, `users` comma-separated, `usergroups:write`;
+        `permission_denied` when the workspace lets only admins change groups and the token is a bot's)."""
+        if "usergroups:write" not in self.scopes:
+            return 200, {"ok": False, "error": "missing_scope", "needed": "usergroups:write"}, {}
+        group = str(body.get("usergroup", ""))
+        if group not in self.usergroups:
+            return 200, {"ok": False, "error": "no_such_subteam"}, {}
+        if group in self.usergroups_locked:
+            return 200, {"ok": False, "error": "permission_denied"}, {}
+        users = [u for u in str(body.get("users", "")).split(",") if u]
+        if not users:
+            return 200, {"ok": False, "error": "no_users_provided"}, {}
+        self.usergroups[group] = users
+        return 200, {"ok": True, "usergroup": {"id": group, "users": users}}, {}
 
     def _conversations_open(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         users = str(body.get("users", ""))

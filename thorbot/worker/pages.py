@@ -15,13 +15,25 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from thorbot.adapters.pager import PagerClient
-from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.pager_store import PagerStore, group_mark
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.store import Commit
-from thorbot.domain.notify import HandoffJob, Job, JobKind, PageJob, PagerNoticeJob, Skip, page_jobs, skip_reason
+from thorbot.domain.blocks import message, section
+from thorbot.domain.notify import (
+    HandoffJob,
+    Job,
+    JobKind,
+    NoticeJob,
+    PageJob,
+    PagerNoticeJob,
+    Skip,
+    UsergroupJob,
+    page_jobs,
+    skip_reason,
+)
 from thorbot.domain.pager import page_key, pagerduty_event, render_pager_notice, webhook_event
 from thorbot.domain.rotation import Rotation, render_handoff
-from thorbot.errors import PagerRejected, PagerRetry
+from thorbot.errors import PagerRejected, PagerRetry, SlackError, SlackPermanent, SlackRateLimited
 from thorbot.worker.outbox import Message, Plan, RetryLater, Sender
 from thorbot.worker.senders import Facts, _Base
 
@@ -139,13 +151,71 @@ class Rotations:
         marks: dict[str, float] = {}
         for channel, rotation in rotations.items():
             change = rotation.last_change(now)
-            if change.timestamp() <= announced.get(channel, 0.0):
-                continue
-            jobs.append(handoff_job(channel, rotation, change, now))
-            marks[channel] = change.timestamp()
+            if change.timestamp() > announced.get(channel, 0.0):
+                jobs.append(handoff_job(channel, rotation, change, now))
+                marks[channel] = change.timestamp()
+            if rotation.group and change.timestamp() > announced.get(group_mark(channel), 0.0):
+                jobs.append(UsergroupJob(id=f"usergroup:{rotation.group}:{channel}:{int(change.timestamp())}",
+                                         channel=f"usergroup:{rotation.group}", created=now, group=rotation.group,
+                                         user=rotation.on_call(now), rotation_channel=channel))
+                marks[group_mark(channel)] = change.timestamp()
         if jobs:
             await commit(token, Commit(jobs=jobs, handoffs=marks))
         return len(jobs)
+
+
+class Usergroups(_Base):
+    """A rotation's Slack user group, set to whoever is on call (`usergroups.users.update`, which replaces the
+    members: a repeat is harmless). What Slack refuses for good (the workspace lets only admins change groups,
+    the scope is missing, a deleted group) is said once in the rotation's channel and not retried."""
+
+    direct = True
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(UsergroupJob, jobs[-1])  # the latest handoff is the one that counts
+        stale = [(j, Skip.SETTLED) for j in jobs[:-1]]
+        why = skip_reason(job, now=now)
+        if why is not None:
+            return Plan([*stale, (job, why)])
+        return Plan(stale, Message([job], lambda posted: {}))
+
+    async def deliver(self, channel: str, jobs: list[Job], now: datetime) -> None:
+        job = cast(UsergroupJob, jobs[0])
+        try:
+            await self.facts.slack.call("usergroups.users.update", usergroup=job.group, users=job.user)
+        except SlackRateLimited as exc:
+            raise RetryLater(exc.retry_after) from None
+        except SlackPermanent as exc:
+            log.error("Slack refused to set user group %s to the on-call person (%s); not retrying", job.group,
+                      exc.error, extra={"channel": job.rotation_channel})
+            text = (f":warning: Slack did not let thorbot make <!subteam^{job.group}> <@{job.user}> "
+                    f"(`{exc.error[:60]}`). {USERGROUP_FIX.get(exc.error, USERGROUP_FIX['missing_scope'])}")
+            await self.store.enqueue([NoticeJob(id=f"notice:usergroup:{job.id}", channel=job.rotation_channel,
+                                                created=now, text=text)])
+        except SlackError as exc:
+            log.warning("setting user group %s failed (%s); it stays in the outbox", job.group, exc.error,
+                        extra={"channel": job.rotation_channel})
+            raise RetryLater(float(min(300, 2 ** min(job.attempts + 1, 8)))) from None
+
+
+USERGROUP_FIX = {
+    "permission_denied": "The workspace lets only some people change user groups: an admin sets *Workspace "
+                         "settings → Permissions → User Groups* to everyone, or the rotation drops `group`.",
+    "missing_scope": "The app needs the `usergroups:write` scope: reinstall it from `manifest.yml`, or the "
+                     "rotation drops `group`.",
+    "no_such_subteam": "That user group does not exist any more: set the rotation again with another one.",
+}
+
+
+class Notices(_Base):
+    """A one-off line owed to a channel."""
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(NoticeJob, jobs[0])
+        why = skip_reason(job, now=now)
+        if why is not None:
+            return Plan([(job, why)])
+        return Plan(message=Message([job], self.one(message(job.text, [section(job.text)]))))
 
 
 def handoff_job(channel: str, rotation: Rotation, change: datetime, now: datetime) -> HandoffJob:
@@ -157,4 +227,5 @@ def handoff_job(channel: str, rotation: Rotation, change: datetime, now: datetim
 def pager_senders(facts: Facts, client: PagerClient, secrets: SecretBox) -> dict[JobKind, Sender]:
     """The kinds this module sends, for the outbox's table (runtime.build_worker)."""
     return {JobKind.PAGE: Pages(facts, facts.stores.pagers, client, secrets),
-            JobKind.PAGER_NOTICE: PagerNotices(facts), JobKind.HANDOFF: Handoffs(facts)}
+            JobKind.PAGER_NOTICE: PagerNotices(facts), JobKind.HANDOFF: Handoffs(facts),
+            JobKind.USERGROUP: Usergroups(facts), JobKind.NOTICE: Notices(facts)}
