@@ -366,7 +366,7 @@ async def test_a_user_group_slack_will_not_change_is_said_once_and_not_retried(
     for _ in range(4):
         await poll(worker, clock, rig, 31)
     [notice] = [m for m in rig.slack.posts("C0ALERTS") if "did not let thorbot" in m.text]
-    assert says in notice.text and "<!subteam^S0ONCALL>" in notice.text
+    assert says in notice.text and "`S0ONCALL`" in notice.text and "<!subteam^" not in notice.text  # no group ping
     assert rig.slack.count("usergroups.users.update") == 1 and rig.slack.usergroups["S0ONCALL"] == ["U0SOMEONE"]
     assert_valid_message({"text": notice.text, "blocks": notice.blocks})
 

@@ -188,8 +188,10 @@ class Usergroups(_Base):
         except SlackPermanent as exc:
             log.error("Slack refused to set user group %s to the on-call person (%s); not retrying", job.group,
                       exc.error, extra={"channel": job.rotation_channel})
-            text = (f":warning: Slack did not let thorbot make <!subteam^{job.group}> <@{job.user}> "
-                    f"(`{exc.error[:60]}`). {USERGROUP_FIX.get(exc.error, USERGROUP_FIX['missing_scope'])}")
+            # The group by its id, not as a mention: telling the channel must not ping the whole group.
+            text = (f":warning: Slack did not let thorbot set the members of user group `{job.group}` to "
+                    f"<@{job.user}>, who is on call (`{exc.error[:60]}`). "
+                    f"{USERGROUP_FIX.get(exc.error, USERGROUP_FIX['missing_scope'])}")
             await self.store.enqueue([NoticeJob(id=f"notice:usergroup:{job.id}", channel=job.rotation_channel,
                                                 created=now, text=text)])
         except SlackError as exc:
