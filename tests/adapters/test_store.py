@@ -3,11 +3,12 @@ post, the commit that fences a cycle, the first sightings subscribe records."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
+from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.store import Commit, Store
 from thorbot.domain.incidents import BoxRecord, Status
 from thorbot.domain.notify import AlertJob, ThorHealth
@@ -85,3 +86,10 @@ async def test_holding_the_lease_also_says_the_worker_is_alive(redis: Redis) -> 
     assert await store.hold_lease("w1:a", 10.0, alive=("w1", NOW))
     assert not await store.hold_lease("w2:b", 10.0, alive=("w2", NOW))  # a standby is alive too
     assert await redis.get(keys.worker("w1")) == NOW.isoformat() and 0 < await redis.ttl(keys.worker("w2")) <= 10
+
+
+async def test_a_held_alert_is_read_back_whatever_its_box_id_holds(redis: Redis) -> None:
+    oncall = OnCallStore(redis)
+    await oncall.remember_held("C1", 'a|b"c@1796000000:offline', 'a|b"c', NOW)
+    await oncall.remember_held("C2", "i2", "B2", NOW - timedelta(hours=1))
+    assert await oncall.held_alerts() == [("C2", "i2", "B2"), ("C1", 'a|b"c@1796000000:offline', 'a|b"c')]

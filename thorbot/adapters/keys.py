@@ -218,7 +218,7 @@ PAGERS = PREFIX + "pagers"
 PAGES_SENT = PREFIX + "pages:sent"
 DELIVERY_ERRORS = PREFIX + "delivery_errors"
 ESCALATIONS = PREFIX + "escalations"
-HELD_ALERTS = PREFIX + "held:alerts"  # zset "channel|incident|box" → hold end; bounded: each leaves when posted or moot
+HELD_ALERTS = PREFIX + "held:alerts"  # zset [channel, incident, box] → hold end; each leaves when posted or moot
 
 
 def holds(channel: str) -> str:

@@ -12,6 +12,11 @@ from thorbot.domain.oncall import ALL, Ack, Hold, HoldKind, OnCall
 from thorbot.domain.rotation import Rotation
 
 
+def held_member(channel: str, incident_id: str, box_id: str) -> str:
+    """A held alert as a member of keys.HELD_ALERTS (JSON: box ids are Thor's and may hold any character)."""
+    return json.dumps([channel, incident_id, box_id])
+
+
 class OnCallStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -90,16 +95,20 @@ class OnCallStore:
     async def remember_held(self, channel: str, incident_id: str, box_id: str, until: datetime) -> None:
         """An alert held in this channel (a mute, a snooze, maintenance): posted when the hold ends if the
         incident is still open then (worker/holds.py)."""
-        member = f"{channel}|{incident_id}|{box_id}"
-        await self.redis.zadd(keys.HELD_ALERTS, {member: until.astimezone(UTC).timestamp()})
+        await self.redis.zadd(keys.HELD_ALERTS, {held_member(channel, incident_id, box_id):
+                                                 until.astimezone(UTC).timestamp()})
 
     async def held_alerts(self, limit: int = 500) -> list[tuple[str, str, str]]:
         """(channel, incident id, box id) of alerts held back, soonest hold end first."""
         found = []
         for member in await self.redis.zrange(keys.HELD_ALERTS, 0, limit - 1):
-            channel, incident_id, box_id = str(member).split("|", 2)
-            found.append((channel, incident_id, box_id))
+            try:
+                channel, incident_id, box_id = json.loads(str(member))
+            except ValueError:
+                continue  # not a member this code wrote: nothing to act on
+            found.append((str(channel), str(incident_id), str(box_id)))
         return found
+
 
     async def schedule_escalation(self, channel: str, ts: str, at: datetime) -> None:
         await self.redis.zadd(keys.ESCALATIONS, {f"{channel}|{ts}": at.astimezone(UTC).timestamp()})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from thorbot.adapters.oncall_store import held_member
 from thorbot.adapters.store import Commit
 from thorbot.context import Stores
 from thorbot.domain.incidents import Status
@@ -50,7 +51,7 @@ class HeldAlerts:
                                  recovering=recovering)
             if verdict is AfterHold.KEEP:
                 continue
-            settled.append(f"{channel}|{incident_id}|{box_id}")
+            settled.append(held_member(channel, incident_id, box_id))
             if verdict is AfterHold.POST:
                 jobs.append(released_alert(channel, incident_id, box_id, now))
                 log.info("the hold on %s in %s is over and it is still down: alerting now", box_id[:80], channel,
