@@ -209,6 +209,11 @@ async def test_boxes_watched_before_history_existed_are_measured_after_an_upgrad
     clock.now += POLL
     await make_worker(rig, clock, "w2", **WORKER).tick(poll=True)  # the upgraded worker starts
     assert await rig.ctx.redis.hlen(keys.HISTORY_FIRST_SEEN) == len(rig.thor.fleet.boxes)
+    seen = await rig.ctx.redis.hgetall(keys.HISTORY_FIRST_SEEN)
+    clock.now += POLL
+    await rig.ctx.redis.delete(keys.LEASE)
+    await make_worker(rig, clock, "w3", **WORKER).tick(poll=True)  # another start: every box offered again…
+    assert await rig.ctx.redis.hgetall(keys.HISTORY_FIRST_SEEN) == seen  # …and none measured from later
 
 
 async def watch_an_outage(rig: AppRig, clock: Clock, before: Any = None) -> SimBox:

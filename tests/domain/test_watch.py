@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thorbot.domain.incidents import BoxRecord, Event, Observation, Opened, Resolved, Status, Thresholds, step
-from thorbot.domain.models import Chargebox
+from thorbot.domain.models import Chargebox, ConnectorSpec, connector_specs
 
 TH = Thresholds(grace=timedelta(seconds=120), stale_after=timedelta(seconds=900),
                 recovery_grace=timedelta(seconds=60))
@@ -280,3 +281,9 @@ def test_fast_path_matches_step_at_the_stale_boundary(delta_ms: int, micros: int
     prev = BoxRecord(status=Status.ONLINE, since=START, alias="Box one")
     record, events = step(prev, Observation("B", parse_chargebox(raw)), now, TH)
     assert (quick_record(prev, raw, now, TH) is not None) == (record == prev and events == [])
+
+
+def test_equal_connector_specs_are_one_object_the_worker_keeps_for_many_boxes() -> None:
+    raw = {"connectors": [{"power": 22000, "power_type": "AC_3_PHASE"}, {"power": 50000, "power_type": "DC"}]}
+    first, second = connector_specs(raw), connector_specs(json.loads(json.dumps(raw)))
+    assert first == (ConnectorSpec(22000.0, False), ConnectorSpec(50000.0, True)) and first is second

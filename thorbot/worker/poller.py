@@ -17,7 +17,14 @@ from thorbot.adapters.store import Commit, SessionCommit
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.context import Stores
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
-from thorbot.domain.models import ConnectorSpec, connector_specs, has_live_fields, occupied_numbers, parse_chargebox
+from thorbot.domain.models import (
+    ConnectorSpec,
+    connector_specs,
+    has_live_fields,
+    occupied_numbers,
+    parse_chargebox,
+    shared_specs,
+)
 from thorbot.domain.notify import JobKind, ThorHealth, Watchers, after_failed_poll, after_good_poll, incident_jobs
 from thorbot.domain.rules import Rules
 from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
@@ -278,8 +285,8 @@ class Poller:
                 box = observation.box
                 cycle.occupied[box_id] = box.occupied
                 self._specs_read_now.add(box_id)
-                self._specs[box_id] = tuple(ConnectorSpec(float(c.power_w) if c.power_w else None,
-                                                          c.power_type == "DC") for c in box.connectors)
+                self._specs[box_id] = shared_specs(tuple(ConnectorSpec(float(c.power_w) if c.power_w else None,
+                                                                       c.power_type == "DC") for c in box.connectors))
             new, events = step(prev, observation, cycle.now, self.thresholds)
         except Exception as exc:  # one bad box must not stop the fleet
             self._unreadable(box_id, type(exc).__name__, cycle.report)
