@@ -26,7 +26,8 @@ BOUNDED = [r"schema", r"boxes", r"boxes:version", r"subs:channels", r"subs:all",
            r"stops:audit", r"delivery_errors", r"history:.+", r"digests", r"digests:posted", r"outbox",
            r"outbox:due", r"inbox:dropped", r"usage:version", r"usage:seeded", r"starts:seen",
            r"rotations", r"rotations:announced", r"pagers", r"pages:sent", r"maintenance",
-           r"worker:last_cycle", r"metrics:worker", r"held:alerts"]
+           r"worker:last_cycle", r"metrics:worker", r"held:alerts",
+           r"hours"]
 
 
 async def age_redis(redis: Redis, seconds: int) -> None:

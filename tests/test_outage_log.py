@@ -17,8 +17,13 @@ import pytest
 from tests.helpers import AppRig, assert_valid_message
 from tests.worker_rig import Clock, alerts, make_worker, subscribe
 from thorbot.adapters import keys
+from thorbot.adapters.history_store import HistoryCommit, HistoryStore, write_cycle
 from thorbot.domain.alerts import ACTION_CAUSE
+from thorbot.domain.hours import PostedHours
+from thorbot.domain.incidents import Incident
 from thorbot.domain.report_view import ACTION_REPORT_CSV, ACTION_REPORT_EVCHART
+from thorbot.domain.uptime import parse_period
+from thorbot.services.reports import gather_report
 from thorbot.sim.fleet import SimBox
 
 HOUR = timedelta(hours=1)
@@ -346,3 +351,54 @@ async def test_a_past_outage_gets_its_cause_later_by_when_it_began(rig: AppRig, 
     [stored] = (await rig.ctx.redis.hgetall(keys.causes(box.id))).values()
     assert stored.startswith("utility_power|U0ALICE|")
     assert "Utility power" in await cause(box.id)
+
+
+async def hours_history(redis: Any) -> datetime:
+    """Boxes A and B, seen for ten days, both down 02:00–04:00 UTC two days ago."""
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    start, down = now - timedelta(days=10), datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+    outages = [Incident(id=f"i{b}", box_id=b, alias=b, kind="offline", started=down, opened=down,
+                        resolved=down + timedelta(hours=2)) for b in ("A", "B")]
+    async with redis.pipeline(transaction=True) as pipe:
+        write_cycle(pipe, HistoryCommit(now=start, first_seen={"A": "Depot", "B": "Marina"}), [])
+        write_cycle(pipe, HistoryCommit(observed_from=start, now=now), outages)
+        await pipe.execute()
+    return now
+
+
+async def test_a_box_with_hours_of_its_own_is_measured_by_them_whoever_reads_the_report(redis: Any) -> None:
+    now = await hours_history(redis)
+    await HistoryStore(redis).set_hours("A", PostedHours(hours="mon-sun 06:00-22:00", zone="UTC"))
+    figures = []
+    for zone in ("UTC", "America/Los_Angeles"):  # the reader's zone moves the period's days, not the hours
+        period = parse_period("7d", now, zone)
+        assert period is not None
+        report = await gather_report(redis, period, now)
+        by_box = {b.box_id: b.uptime.percent for b in report.boxes}
+        assert by_box["A"] == 100.0 and by_box["B"] is not None and by_box["B"] < 99  # closed at A, open at B
+        fleet_hours = await gather_report(redis, period, now, hours=PostedHours(hours="mon-sun 06:00-22:00",
+                                                                                  zone="UTC"))
+        figures.append({b.box_id: b.uptime.percent for b in fleet_hours.boxes})
+    assert figures[0]["B"] == figures[1]["B"] == 100.0  # THORBOT_HOURS_OF_OPERATION is read in its own zone
+
+
+@pytest.mark.parametrize(("words", "says", "stored"), [
+    ("hours {box} mon-fri 07:00-22:00, sat 08:00-14:00", "mon-fri 07:00-22:00, sat 08:00-14:00", True),
+    ("hours {box} 24/7", "open 24/7", True),
+    ("hours {box} mon-fri 22:00-07:00", "must open before it closes", False),
+    ("hours {box} mon-fri 9-5", "is not like", False),
+    ("hours nowhere-box mon-fri 07:00-22:00", "No chargebox matches", False),
+])
+async def test_hours_of_a_box_are_given_checked_and_shown(rig: AppRig, words: str, says: str, stored: bool) -> None:
+    box = next(iter(rig.thor.fleet.boxes.values()))
+    await subscribe(rig, box.id)
+    _, key = await rig.command(words.format(box=box.id))
+    reply = json.dumps(await rig.reply(key))
+    assert says in reply and "Traceback" not in reply, reply
+    assert (await rig.ctx.redis.hexists(keys.HOURS, box.id)) is stored
+    if stored:
+        _, key = await rig.command("hours")
+        assert box.id in json.dumps(await rig.reply(key))
+        _, key = await rig.command(f"hours {box.id} default")
+        assert "the fleet's hours of operation again" in json.dumps(await rig.reply(key))
+        assert not await rig.ctx.redis.hexists(keys.HOURS, box.id)

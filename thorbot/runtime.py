@@ -114,7 +114,7 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
     try:
         async with open_redis(settings) as redis:
             interactive = thor.interactive()
-            reports = ReportBuilds(redis, processes=settings.report_processes, hours=settings.hours_of_operation)
+            reports = ReportBuilds(redis, processes=settings.report_processes, hours=settings.posted_hours)
             try:
                 yield AppContext(settings=settings, rules=rules_from(settings), stores=Stores.on(redis), thor=thor,
                                  thor_interactive=interactive, lookup=Lookup(interactive,
@@ -178,7 +178,7 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     poller = Poller(stores, ctx.thor, settings, rules, sessions, usage)
     slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled(),
-                  hours=settings.hours_of_operation, cause_reminder=settings.cause_reminder)
+                  hours=settings.posted_hours, cause_reminder=settings.cause_reminder)
     pager = PagerClient(settings.pagerduty_events_url)
     table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets)}
     outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap)

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.connection import parse_url
 
-from thorbot.domain.hours import parse_hours
+from thorbot.domain.hours import PostedHours, parse_hours
 
 DEFAULT_THOR_API_URL = "https://api.thor.tools/latest/integration"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value.get_secret_value()).scheme not in ("http", "https"):
             raise ValueError("must be an http(s) URL, like https://hc-ping.com/<uuid>")
         return value
+
+    @property
+    def posted_hours(self) -> PostedHours:
+        """The fleet's hours of operation, in THORBOT_TIMEZONE (whoever reads a report, wherever)."""
+        return PostedHours(hours=self.hours_of_operation, zone=self.timezone)
 
     @field_validator("hours_of_operation")
     @classmethod

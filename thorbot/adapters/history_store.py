@@ -15,18 +15,18 @@ leader lease like the rest of the commit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.domain.causes import KIND_CODES, CauseRecord, cause_code, pack_cause, unpack_cause
-from thorbot.domain.hours import Hours, closed_spans
+from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.models import Chargebox
 from thorbot.domain.uptime import (
@@ -126,6 +126,17 @@ def _parse_members(box_id: str, members: list[str]) -> list[tuple[str, int | Non
         except ValueError:
             continue
     return out
+
+
+def _closed_as_posted(raw: str, start: float, end: float, seen: dict[str, list[Seconds]]) -> list[Seconds] | None:
+    """The closed spans of a stored posting (`seen` keeps those already worked out); None when it cannot be read
+    (then the fleet's hours apply)."""
+    if raw not in seen:
+        try:
+            seen[raw] = PostedHours.model_validate_json(raw).closed(start, end)
+        except (ValueError, KeyError):  # (ZoneInfoNotFoundError is a KeyError)
+            return None
+    return seen[raw]
 
 
 class MaintenanceWindow(BaseModel):
@@ -301,7 +312,7 @@ class HistoryStore:
         return sorted(str(b) for b in await self.redis.hkeys(keys.HISTORY_FIRST_SEEN))
 
     async def histories(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
-                        names: dict[str, str], *, hours: Hours | None = None, zone: ZoneInfo | None = None,
+                        names: dict[str, str], *, hours: PostedHours = ALWAYS,
                         maintenance: dict[str, list[Seconds]] | None = None) -> list[BoxHistory]:
         """Each box's incidents overlapping `window` (resolved from history, open ones as given) with their
         causes, its ports' own incidents, its maintenance windows, closed hours and first sighting. History is
@@ -312,18 +323,25 @@ class HistoryStore:
             pipe.hmget(keys.HISTORY_FIRST_SEEN, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HISTORY_NAMES, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HISTORY_PORTS, box_ids) if box_ids else pipe.echo("")
+            pipe.hmget(keys.HOURS, box_ids) if box_ids else pipe.echo("")
             for box_id in box_ids:
                 pipe.zrangebyscore(keys.history(box_id), start, "+inf")
             answers = await pipe.execute()
-        firsts, stored_names, port_counts, ranges = answers[0] or [], answers[1] or [], answers[2] or [], answers[3:]
+        firsts, stored_names, port_counts, own_hours = answers[0] or [], answers[1] or [], answers[2] or [], \
+            answers[3] or []
+        ranges = answers[4:]
         if maintenance is None:
             maintenance = await self.maintenance(_when(start))
         by_box = maintenance
         parsed = [_parse_members(box_id, members) for box_id, members in zip(box_ids, ranges, strict=True)]
         causes = await self.cause_codes(box_ids)
-        closed = closed_spans(hours, start, _epoch(window.end), zone or ZoneInfo("UTC"))
+        fleet_closed = hours.closed(start, _epoch(window.end))  # (a box with hours of its own: see below)
+        closed_by_posting: dict[str, list[Seconds]] = {}  # a box's own hours: few distinct postings in a fleet
         out = []
         for i, box_id in enumerate(box_ids):
+            posted = own_hours[i] if i < len(own_hours) else None
+            closed = _closed_as_posted(posted, start, _epoch(window.end), closed_by_posting) if posted else None
+            closed = fleet_closed if closed is None else closed
             box: list[Seconds] = []
             ports: dict[int, list[Seconds]] = {}
             for code, connector, a, b in parsed[i]:
@@ -347,6 +365,21 @@ class HistoryStore:
             count = int(port_counts[i]) if i < len(port_counts) and port_counts[i] else 0
             out.append(box_history(box_id, str(name), first, box, ports, count, by_box.get(box_id, []), closed,
                                    box_causes, port_causes))
+        return out
+
+    async def set_hours(self, box_id: str, hours: PostedHours | None) -> None:
+        """A box's own posted hours; None: the fleet's again (THORBOT_HOURS_OF_OPERATION)."""
+        if hours is None:
+            await self.redis.hdel(keys.HOURS, box_id)
+        else:
+            await self.redis.hset(keys.HOURS, box_id, hours.model_dump_json())
+
+    async def posted_hours(self) -> dict[str, PostedHours]:
+        """Every box with hours of its own."""
+        out = {}
+        for box_id, raw in (await self.redis.hgetall(keys.HOURS)).items():
+            with contextlib.suppress(ValueError):
+                out[str(box_id)] = PostedHours.model_validate_json(raw)
         return out
 
     async def sessions(self, box_ids: list[str], window: Span, *, monthly: bool) -> dict[str, Sessions]:

@@ -135,6 +135,7 @@ HISTORY_NAMES = PREFIX + "history:names"
 HISTORY_MUTES = PREFIX + "history:mutes"
 HISTORY_PORTS = PREFIX + "history:ports"
 MAINTENANCE = PREFIX + "maintenance"
+HOURS = PREFIX + "hours"  # hash box id → {"hours", "zone"}: the box's own posted hours (`/chargebox hours`)
 HISTORY_LAST_WATCHED = PREFIX + "history:last_watched"
 SWEPT = PREFIX + "swept"
 DIGESTS = PREFIX + "digests"

@@ -122,9 +122,9 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
                 return 3 if not matches else 4
             box_ids = [matches[0].id]
         if form == "ev-chart":
-            return _write_evchart(err, await gather_evchart(redis, period, now, box_ids, settings.hours_of_operation,
+            return _write_evchart(err, await gather_evchart(redis, period, now, box_ids, settings.posted_hours,
                                                             settings.evchart_network_provider), period, csv_path)
-        report = await gather_report(redis, period, now, box_ids, hours=settings.hours_of_operation)
+        report = await gather_report(redis, period, now, box_ids, hours=settings.posted_hours)
     if csv_path or form == "csv":
         return _write_csv(err, report, csv_path)
     _print_table(console, report, period)

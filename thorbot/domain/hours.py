@@ -10,12 +10,30 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict
+
 from thorbot.domain.uptime import Seconds, merge_seconds
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _PART = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?\s+"
                    r"([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 Hours = dict[int, list[tuple[int, int]]]  # weekday → open [from, to) minutes of the day; None: always open
+
+
+class PostedHours(BaseModel):
+    """Hours of operation as posted somewhere: the fleet's (THORBOT_HOURS_OF_OPERATION, in THORBOT_TIMEZONE) or
+    a box's own (`/chargebox hours`, in the box's zone). The closed time is the same whoever reads a report."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hours: str = "24/7"  # as parse_hours reads it
+    zone: str = "UTC"
+
+    def closed(self, start: float, end: float) -> list[Seconds]:
+        return closed_spans(parse_hours(self.hours), start, end, ZoneInfo(self.zone))
+
+
+ALWAYS = PostedHours()
 
 
 def parse_hours(text: str) -> Hours | None:

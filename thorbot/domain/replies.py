@@ -29,6 +29,8 @@ HELP_LINES = [
     "`/chargebox pager off` disconnects it",
     "*`/chargebox mute <id|name|all> <duration>`* — this channel is not told for a while (incidents are still "
     "recorded), e.g. `2h`, `30m`, `1d`; `/chargebox unmute <id|name|all>` ends it",
+    "*`/chargebox hours <id|name> mon-fri 07:00-22:00`* (or `24/7`, `default`) — a box's posted hours of operation: "
+    "outage outside them is excluded from uptime; `/chargebox hours` lists them",
     "*`/chargebox maintenance <id|name> <now|HH:MM|fri 09:00> <2h> [note]`* — schedule a box's maintenance: its "
     "alerts are held everywhere and the time is excluded from uptime; `maintenance list`, `maintenance cancel <id>`",
     "*`/chargebox cause <id|name> <2026-11-03 14:05> <utility|vandalism|maintenance|vehicle|disaster|network|"

@@ -123,6 +123,21 @@ class SetCause:
 
 
 @dataclass(frozen=True)
+class ShowHours:
+    """`hours` (every box with hours of its own, and the fleet's) or `hours <id|name>`."""
+
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class SetHours:
+    """`hours <id|name> mon-fri 07:00-22:00, sat 08:00-14:00` (or `24/7`); `hours <id|name> default`."""
+
+    query: str
+    hours: str  # "default": the fleet's (THORBOT_HOURS_OF_OPERATION) again
+
+
+@dataclass(frozen=True)
 class ConnectPager:
     """`/chargebox pager`: shows the channel's pager; for an admin, opens the form to connect one."""
 
@@ -134,9 +149,9 @@ class PagerOff:
 
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
                 | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | OverrideRotation | RotationOff
-                | ConnectPager | PagerOff | Maintenance | SetCause)
+                | ConnectPager | PagerOff | Maintenance | SetCause | ShowHours | SetHours)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
-                    OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause)
+                    OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause, SetHours)
 _PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|\d{4}q[1-4]|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
@@ -177,7 +192,20 @@ def parse_command(raw_text: str) -> SlashCommand:
 def _operations() -> dict[str, Callable[[str], SlashCommand]]:
     return {"digest": lambda rest: SetDigest(tuple(rest.split())), "rotation": _rotation, "pager": _pager,
             "maintenance": lambda rest: Maintenance(tuple(rest.split())), "cause": lambda rest: SetCause(
-                tuple(rest.split()))}
+                tuple(rest.split())), "hours": _hours}
+
+
+_HOURS_START = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$|^(24/7|always|default)$",
+                          re.IGNORECASE)
+
+
+def _hours(rest: str) -> SlashCommand:
+    """The box is the words before the hours (which start with a day, `24/7` or `default`)."""
+    words = rest.split()
+    start = next((i for i in range(1, len(words)) if _HOURS_START.match(words[i])), None)
+    if start is None:
+        return ShowHours(_query(" ".join(words)) if words else None)
+    return SetHours(_query(" ".join(words[:start])), " ".join(words[start:]))
 
 
 def _rotation(rest: str) -> SlashCommand:
@@ -219,7 +247,7 @@ def _card(text: str, verb: str, rest: str) -> ShowCard:
 
 
 VERBS = ("help", "list", "subscribe", "unsubscribe", "oncall", "mute", "unmute", "report", "digest", "status",
-         "subscriptions", "rotation", "pager", "maintenance")
+         "subscriptions", "rotation", "pager", "maintenance", "hours")
 
 
 def _did_you_mean(word: str) -> str | None:

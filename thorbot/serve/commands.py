@@ -30,9 +30,11 @@ from thorbot.domain.slash_commands import (
     RotationOff,
     SetCause,
     SetDigest,
+    SetHours,
     SetOnCall,
     SetRotation,
     ShowCard,
+    ShowHours,
     ShowOnCall,
     ShowReport,
     ShowRotation,
@@ -45,6 +47,7 @@ from thorbot.domain.slash_commands import (
 from thorbot.errors import UsageError
 from thorbot.serve.cards import answer_query
 from thorbot.serve.causes import cause_payload
+from thorbot.serve.hours import hours_payload
 from thorbot.serve.maintenance import maintenance_payload
 from thorbot.serve.oncall import oncall_payload
 from thorbot.serve.pager import PagerForms, pager_off, rotation_payload
@@ -125,6 +128,8 @@ async def _answer(ctx: AppContext, slack: SlackApi, parsed: SlashCommand, channe
         return await maintenance_payload(ctx, parsed, channel, user)
     if isinstance(parsed, SetCause):
         return await cause_payload(ctx, parsed, user)
+    if isinstance(parsed, ShowHours | SetHours):
+        return await hours_payload(ctx, parsed, channel)
     return replies.help_reply()  # pragma: no cover - parse_command returns only the commands above
 
 

@@ -23,14 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from redis.asyncio import ConnectionPool, Redis
 
 from thorbot.adapters import keys
 from thorbot.adapters.history_store import HistoryStore, read_records, year_start
 from thorbot.domain.evchart import Export, evchart
-from thorbot.domain.hours import parse_hours
+from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.report_view import home_blocks, render_report, report_csv
 from thorbot.domain.text import plural
@@ -45,7 +44,7 @@ CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet 
 
 
 async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
-                        records: dict[str, BoxRecord] | None = None, hours: str = "24/7") -> Report:
+                        records: dict[str, BoxRecord] | None = None, hours: PostedHours = ALWAYS) -> Report:
     """Everything a report needs from Redis (history with causes, maintenance windows, open incidents, names,
     session counts), measured by the pure core a chunk of boxes at a time: `box_ids` None means every box
     thorbot has seen. A caller that has just read the box records passes them. `hours`: the posted hours of
@@ -55,7 +54,7 @@ async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: li
 
 
 async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None,
-                         records: dict[str, BoxRecord] | None, hours: str) -> Report:
+                         records: dict[str, BoxRecord] | None, hours: PostedHours) -> Report:
     history = HistoryStore(redis)
     if records is None:
         records = await read_records(redis)
@@ -71,8 +70,8 @@ async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: l
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         sessions = await history.sessions(chunk, period.window, monthly=months)
-        for box in await history.histories(chunk, period.window, open_incidents, names, hours=parse_hours(hours),
-                                           zone=ZoneInfo(period.zone), maintenance=windows):
+        for box in await history.histories(chunk, period.window, open_incidents, names, hours=hours,
+                                           maintenance=windows):
             builder.add(box, sessions.get(box.box_id))
     report = builder.finish()
     over = sum(1 for b in report.boxes if b.over_cap > 0)
@@ -88,7 +87,7 @@ async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: l
 
 
 async def gather_evchart(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
-                         hours: str = "24/7", network_provider: str = "") -> Export:
+                         hours: PostedHours = ALWAYS, network_provider: str = "") -> Export:
     """The EV-ChART export of a quarter (domain/evchart.py), from Redis alone."""
     history = HistoryStore(redis)
     records = await read_records(redis)
@@ -99,7 +98,7 @@ async def gather_evchart(redis: Redis, period: Period, now: datetime, box_ids: l
     windows = await history.maintenance(datetime.fromtimestamp(year_start(period.window), tz=UTC))
     for start in range(0, len(ids), CHUNK):
         boxes += await history.histories(ids[start:start + CHUNK], period.window, open_incidents, {},
-                                         hours=parse_hours(hours), zone=ZoneInfo(period.zone), maintenance=windows)
+                                         hours=hours, maintenance=windows)
     return evchart(boxes, period, await history.unknown(period.window, now), now, network_provider)
 
 
@@ -141,14 +140,14 @@ def render(kind: Kind, report: Report, options: tuple[str, ...]) -> Any:
 
 
 async def _produce(redis: Redis, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
-                   options: tuple[str, ...], hours: str = "24/7") -> Any:
+                   options: tuple[str, ...], hours: PostedHours = ALWAYS) -> Any:
     if kind == "evchart":
         return await gather_evchart(redis, period, now, box_ids, hours, *options)
     return render(kind, await gather_report(redis, period, now, box_ids, hours=hours), options)
 
 
 def _produce_in_child(connection: tuple[type[Any], dict[str, Any]], kind: Kind, period: Period, now: Any,
-                      box_ids: list[str] | None, options: tuple[str, ...], hours: str) -> tuple[Any, int]:
+                      box_ids: list[str] | None, options: tuple[str, ...], hours: PostedHours) -> tuple[Any, int]:
     async def build() -> Any:
         cls, kwargs = connection
         client = Redis(connection_pool=ConnectionPool(connection_class=cls, **kwargs))
@@ -162,7 +161,7 @@ def _produce_in_child(connection: tuple[type[Any], dict[str, Any]], kind: Kind, 
 
 class ReportBuilds:
     def __init__(self, redis: Redis, *, processes: int = 1, cache_ttl: float = 60.0, inline: bool = False,
-                 monotonic: Callable[[], float] = time.monotonic, hours: str = "24/7") -> None:
+                 monotonic: Callable[[], float] = time.monotonic, hours: PostedHours = ALWAYS) -> None:
         self.redis = redis
         self.hours = hours
         self._processes = processes

@@ -19,6 +19,7 @@ from thorbot.domain.alerts import render_alert, render_escalation, render_recove
 from thorbot.domain.blocks import message, section
 from thorbot.domain.causes import ASKS_A_CAUSE
 from thorbot.domain.digest import digest_period, lateness, latest_due
+from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.notify import (
     AlertJob,
     CauseReminderJob,
@@ -59,7 +60,7 @@ class Facts:
     clock: Callable[[], datetime]
     escalate_max: int
     offer_stop: bool  # a Stop button only when someone may press it
-    hours: str = "24/7"  # THORBOT_HOURS_OF_OPERATION, for the digests' figures
+    hours: PostedHours = ALWAYS  # THORBOT_HOURS_OF_OPERATION in THORBOT_TIMEZONE, for the digests' figures
     cause_reminder: float = 0.0  # THORBOT_CAUSE_REMINDER: seconds after a recovery to ask for its cause (0: never)
 
 
