@@ -402,3 +402,33 @@ async def test_hours_of_a_box_are_given_checked_and_shown(rig: AppRig, words: st
         _, key = await rig.command(f"hours {box.id} default")
         assert "the fleet's hours of operation again" in json.dumps(await rig.reply(key))
         assert not await rig.ctx.redis.hexists(keys.HOURS, box.id)
+
+
+async def test_a_ports_own_outage_gets_its_cause_by_port_and_a_port_the_box_lacks_is_refused(
+        rig: AppRig, clock: Clock) -> None:
+    rig.use_clock(clock)
+    clock.now = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    began = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+    box = Incident(id="i1", box_id="BOX-A", alias="Depot north", kind="offline", started=began, opened=began,
+                   resolved=began + timedelta(hours=1))
+    port = Incident(id="i2", box_id="BOX-A", alias="Depot north", kind="failed_starts", connector=2, started=began,
+                    opened=began, resolved=began + timedelta(hours=5))
+    async with rig.ctx.redis.pipeline(transaction=True) as pipe:
+        write_cycle(pipe, HistoryCommit(now=began - timedelta(days=5), first_seen={"BOX-A": "Depot north"},
+                                        ports={"BOX-A": 2}), [])
+        write_cycle(pipe, HistoryCommit(now=clock.now), [box, port])
+        await pipe.execute()
+
+    async def cause(words: str) -> str:
+        _, key = await rig.command(f"cause {words}")
+        return json.dumps(await rig.reply(key), ensure_ascii=False)
+
+    assert "has ports #1–#2; `#3` is not one of them" in await cause("BOX-A #3 2026-11-02 14:00 utility")
+    assert "No outage of port #1 of Depot north" in await cause("BOX-A #1 2026-11-02 14:00 utility")
+    assert await rig.ctx.redis.hlen(keys.causes("BOX-A")) == 0  # nothing stored by either
+    answer = await cause("BOX-A #2 2026-11-02 14:00 vandalism")
+    assert "port 2" in answer and "Recorded" in answer
+    [(field, stored)] = (await rig.ctx.redis.hgetall(keys.causes("BOX-A"))).items()
+    assert stored.startswith("vandalism|") and not field.startswith("o|")  # the port's, not the box's outage
+    listed = json.loads(await cause("BOX-A #2"))["text"]
+    assert "port 2" in listed and "Vandalism" in listed and listed.count("• ") == 1 and "BOX-A #2 <date>" in listed

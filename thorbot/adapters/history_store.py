@@ -254,6 +254,11 @@ class HistoryStore:
         members = await self.redis.zrangebyscore(keys.history(box_id), _epoch(since), "+inf")
         return sorted(_parse_members(box_id, [str(m) for m in members]), key=lambda o: o[2])
 
+    async def port_count(self, box_id: str) -> int:
+        """How many ports the box has, as the worker last read them (0: not known yet)."""
+        raw = await self.redis.hget(keys.HISTORY_PORTS, box_id)
+        return int(raw) if raw and str(raw).isdigit() else 0
+
     async def cause_codes(self, box_ids: list[str]) -> list[dict[str, str]]:
         """Each box's causes as `cause_key` → cause code: all a report needs (bounded: 400 days of them)."""
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -33,9 +33,9 @@ HELP_LINES = [
     "outage outside them is excluded from uptime; `/chargebox hours` lists them",
     "*`/chargebox maintenance <id|name> <now|HH:MM|fri 09:00> <2h> [note]`* — schedule a box's maintenance: its "
     "alerts are held everywhere and the time is excluded from uptime; `maintenance list`, `maintenance cancel <id>`",
-    "*`/chargebox cause <id|name> <2026-11-03 14:05> <utility|vandalism|maintenance|vehicle|disaster|network|"
-    "equipment|thor|other|unknown> [note]`* — give (or change) the cause of a past outage, by when it began; "
-    "without a time, lists the box's recent outages",
+    "*`/chargebox cause <id|name> [#port] <2026-11-03 14:05> <utility|vandalism|maintenance|vehicle|disaster|"
+    "network|equipment|thor|other|unknown> [note]`* — give (or change) the cause of a past outage, by when it began "
+    "(`#2`: that port's own); without a time, lists the box's recent outages",
     "*`/chargebox report [<id|name>|all] [7d|30d|2026-10|12m]`* — reliability: uptime, outages, MTTR, charge "
     "success; *Download CSV* for the full table",
     "*`/chargebox digest daily 09:00`* (or `weekly mon 09:00`, `off`) — a scheduled summary in this channel",

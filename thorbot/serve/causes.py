@@ -1,8 +1,9 @@
-"""`/chargebox cause <id|name> <YYYY-MM-DD HH:MM> <cause> [note]`: give, or change, the cause of a past outage.
+"""`/chargebox cause <id|name> [#port] <YYYY-MM-DD HH:MM> <cause> [note]`: give, or change, the cause of a past outage.
 
 The **Cause…** menu on a resolved alert is the usual way; this is the way back to an outage later (from
 the report, for an outage whose alert scrolled away, or for *other* with a note). The outage is found by
-the minute it began (in THORBOT_TIMEZONE); without a time, the box's outages of the last 30 days are listed.
+the minute it began (in THORBOT_TIMEZONE), and, with `#2`, of that port only (a port's own outage: its failed
+starts, say); without a time, the box's outages of the last 30 days are listed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ LISTED_DAYS = 30
 MAX_LISTED = 15
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-USAGE = ("Say which box, when its outage began and why: `/chargebox cause <id or name> 2026-11-03 14:05 utility` "
+_PORT = re.compile(r"^#(\d{1,4})$")
+USAGE = ("Say which box (and port, `#2`, for a port's own outage), when its outage began and why: "
+         "`/chargebox cause <id or name> [#2] 2026-11-03 14:05 utility` "
          "(causes: " + ", ".join(f"`{c}`" for c in ("utility", "vandalism", "maintenance", "vehicle", "disaster",
                                                     "network", "equipment", "thor", "other <note>", "unknown")) + ").")
 
@@ -53,6 +56,7 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
         return replies.usage_error("Write when the outage began as `YYYY-MM-DD HH:MM` "
                                    f"({ctx.settings.timezone}). " + USAGE)
     query, began, rest = split
+    query, port = _port_of(query)
     known = await known_boxes(ctx.redis)
     matches = [b for b in known if b.id == query] or await ctx.lookup.among(known, query)
     if len(matches) != 1:
@@ -61,9 +65,17 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
     box = matches[0]
     now = ctx.clock()
     history = ctx.stores.history
+    if port is not None:
+        ports = await history.port_count(box.id)
+        if not 1 <= port <= ports:
+            has = f"has ports #1–#{ports}" if ports > 1 else "has one port, #1" if ports == 1 else \
+                "has no ports thorbot knows of yet"
+            return replies.usage_error(f"{escape(box.name)} {has}; `#{port}` is not one of them.")
     outages = await history.outages(box.id, now - timedelta(days=LISTED_DAYS))
+    if port is not None:
+        outages = [o for o in outages if o[0] in PORT_KIND_CODES and o[1] == port]
     if began is None:
-        return _listing(box.name, box.id, outages, await history.cause_codes([box.id]), zone)
+        return _listing(box.name, box.id, outages, await history.cause_codes([box.id]), zone, port)
     cause = read_cause(rest[0]) if rest else None
     if cause is None:
         return replies.usage_error(f"{code(rest[0]) if rest else 'No cause'}: not a cause thorbot knows. " + USAGE)
@@ -76,7 +88,8 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
         state = (await ctx.stores.boxes.records()).get(box.id)
         if state and state.incident and minute[0] <= state.incident.started.timestamp() < minute[1]:
             return replies.usage_error("That outage is still going on: give its cause once it is over.")
-        return replies.usage_error(f"No outage of {escape(box.name)} began at {began:%Y-%m-%d %H:%M} "
+        of = f"port #{port} of " if port is not None else ""
+        return replies.usage_error(f"No outage of {of}{escape(box.name)} began at {began:%Y-%m-%d %H:%M} "
                                    f"({ctx.settings.timezone}). `/chargebox cause {box.id}` lists its outages.")
     record = CauseRecord(cause=cause, by=user, at=now, note=note)
     await history.set_causes(box.id, {cause_key(kind, start): record for kind, _, start, _ in found})
@@ -87,8 +100,16 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
                           f"{cause_line(record)}" + (f" — {escape(note)}" if note else "") + ".", emoji=":label:")
 
 
+def _port_of(query: str) -> tuple[str, int | None]:
+    """`Depot north #2` → ("Depot north", 2); a query without a trailing `#N` is all box."""
+    words = query.split()
+    if len(words) > 1 and (match := _PORT.match(words[-1])) is not None:
+        return " ".join(words[:-1]), int(match.group(1))
+    return query, None
+
+
 def _listing(name: str, box_id: str, outages: list[tuple[str, int | None, float, float]],
-             causes: list[dict[str, str]], zone: ZoneInfo) -> Payload:
+             causes: list[dict[str, str]], zone: ZoneInfo, port: int | None = None) -> Payload:
     asked = [o for o in outages if o[0] not in ("g", "i")]  # deleted or deactivated boxes ask no cause
     if not asked:
         return replies.simple(f"{escape(name)} {code(box_id, 40)} had no outage in the last {LISTED_DAYS} days.")
@@ -101,5 +122,6 @@ def _listing(name: str, box_id: str, outages: list[tuple[str, int | None, float,
         where = f" · port {port}" if kind in PORT_KIND_CODES and port else ""
         lines.append(f"• `{at:%Y-%m-%d %H:%M}` {duration(end - start)}{where} — {label}")
     head = f"Outages of *{escape(name)}* {code(box_id, 40)}, last {LISTED_DAYS} days (newest last):\n"
-    return replies.simple(head + "\n".join(lines) + f"\nGive one a cause: `/chargebox cause {escape(box_id)} <date> "
+    which = f"{escape(box_id)} #{port}" if port is not None else escape(box_id)
+    return replies.simple(head + "\n".join(lines) + f"\nGive one a cause: `/chargebox cause {which} <date> "
                           "<time> <cause>`.", emoji=":label:")
