@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.store import Commit, Store
+from thorbot.adapters.store import Commit, Store, new_records_version
 from thorbot.domain.incidents import BoxRecord, Status
 from thorbot.domain.notify import AlertJob, ThorHealth
 
@@ -93,3 +93,13 @@ async def test_a_held_alert_is_read_back_whatever_its_box_id_holds(redis: Redis)
     await oncall.remember_held("C1", 'a|b"c@1796000000:offline', 'a|b"c', NOW)
     await oncall.remember_held("C2", "i2", "B2", NOW - timedelta(hours=1))
     assert await oncall.held_alerts() == [("C2", "i2", "B2"), ("C1", 'a|b"c@1796000000:offline', 'a|b"c')]
+
+
+async def test_the_records_version_stays_a_number_a_previous_worker_can_incr(redis: Redis) -> None:
+    store = Store(redis)
+    assert await store.hold_lease("w1:a", 10.0)
+    record = BoxRecord(status=Status.ONLINE, since=NOW, alias="Box")
+    assert await store.commit("w1:a", Commit(records={"B1": record}, records_version=new_records_version()))
+    named = await redis.get(keys.BOXES_VERSION)
+    assert await redis.incr(keys.BOXES_VERSION) == int(named) + 1  # a deploy's overlap: the old worker's commit
+    assert (await store.cycle_start()).records_version != named  # …is seen as a change by the new one

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import socket
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -194,6 +194,13 @@ RedisDown = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_erro
              ConnectionError, TimeoutError, socket.gaierror)
 
 
+def new_records_version() -> str:
+    """A fresh value for `boxes:version`, named by the committer so it knows its own write. An integer: a worker
+    of the previous version, still running during a deploy, INCRs it (a string would refuse the INCR, and
+    its commits would leave the version as it was, so the new worker would keep stale records)."""
+    return str(secrets.randbits(60))
+
+
 def _write_records(pipe: Any, change: Commit) -> None:
     if change.records:
         pipe.hset(keys.BOXES, mapping={k: v.model_dump_json() for k, v in change.records.items()})
@@ -202,7 +209,7 @@ def _write_records(pipe: Any, change: Commit) -> None:
     for incident_id in change.abandon:
         pipe.expire(keys.incident(incident_id), keys.INCIDENT_TTL)
     if change.records or change.forget:
-        pipe.set(keys.BOXES_VERSION, change.records_version or uuid.uuid4().hex)
+        pipe.set(keys.BOXES_VERSION, change.records_version or new_records_version())
 
 
 def _ts(when: datetime) -> float:

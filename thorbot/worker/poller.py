@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from thorbot.adapters.history_store import HistoryCommit
-from thorbot.adapters.store import Commit, SessionCommit
+from thorbot.adapters.store import Commit, SessionCommit, new_records_version
 from thorbot.adapters.thor import ThorClient, ThorStreamUnreadable
 from thorbot.context import Stores
 from thorbot.domain.incidents import BoxRecord, Observation, Opened, QuickJudge, Status, step
@@ -153,7 +152,7 @@ class Poller:
         cycle.report.sessions = sessions.report
         cycle.report.jobs = len(change.jobs)
         if change.records or change.forget:
-            change.records_version = uuid.uuid4().hex
+            change.records_version = new_records_version()
         cycle.report.committed = await self.store.commit(token, change)
         self._kept(stored, change, cycle.report.committed)
         self.sessions.committed(sessions, cycle.report.committed)
