@@ -103,3 +103,12 @@ async def test_the_records_version_stays_a_number_a_previous_worker_can_incr(red
     named = await redis.get(keys.BOXES_VERSION)
     assert await redis.incr(keys.BOXES_VERSION) == int(named) + 1  # a deploy's overlap: the old worker's commit
     assert (await store.cycle_start()).records_version != named  # …is seen as a change by the new one
+
+
+async def test_a_job_of_a_kind_from_a_newer_version_is_left_not_a_failed_delivery(redis: Redis) -> None:
+    store = Store(redis)
+    await store.enqueue([alert(1)])
+    await redis.hset(keys.OUTBOX, "future:1", '{"id": "future:1", "kind": "hologram", "channel": "C1"}')
+    await redis.zadd(keys.OUTBOX_DUE, {"future:1": NOW.timestamp()})
+    assert [j.id for j, _ in await store.pending_jobs()] == [alert(1).id]
+    assert await redis.hexists(keys.OUTBOX, "future:1")  # kept for the newer worker to send
