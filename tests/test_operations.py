@@ -98,6 +98,7 @@ def test_the_workers_snapshot_carries_what_its_exposition_does() -> None:
         got = read(raw)
         assert got.keys() == expected.keys() and len(got) > 20
         assert all(got[k] == v or (math.isnan(got[k]) and math.isnan(v)) for k, v in expected.items())
+    assert read(b'[["thorbot_x", "doc", "gauge", "", [["thorbot_x", {}, 1.0, "more"]]]]') == {}  # a newer shape
 
 
 async def test_without_a_token_there_is_no_metrics_route(rig: AppRig) -> None:
