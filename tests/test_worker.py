@@ -10,6 +10,7 @@ from tests.helpers import AppRig, assert_valid_message
 from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.sim.fleet import SimBox
+from thorbot.worker.loop import Worker
 
 
 @pytest.fixture
@@ -246,7 +247,8 @@ async def test_a_burst_in_one_channel_is_one_grouped_message(rig: AppRig, clock:
     assert_valid_message({"text": alert.text, "blocks": alert.blocks})
 
 
-async def test_deleted_box_gets_one_notice(rig: AppRig, clock: Clock) -> None:
+async def box_deleted(rig: AppRig, clock: Clock) -> tuple[Worker, SimBox]:
+    """The first box, watched and seen by a worker, is deleted in Thor and polled four times since."""
     box = boxes(rig)[0]
     await subscribe(rig, box.id)
     worker = make_worker(rig, clock)
@@ -254,6 +256,11 @@ async def test_deleted_box_gets_one_notice(rig: AppRig, clock: Clock) -> None:
     rig.thor.fleet.remove(box.id)
     for _ in range(4):
         await poll(worker, clock, rig, 60)
+    return worker, box
+
+
+async def test_deleted_box_gets_one_notice(rig: AppRig, clock: Clock) -> None:
+    await box_deleted(rig, clock)
     [notice] = rig.slack.posts()
     assert "deleted in Thor" in notice.text
 
@@ -360,13 +367,7 @@ async def test_a_box_already_down_when_subscribed_is_listed_not_alerted(rig: App
 
 
 async def test_a_box_deleted_long_ago_that_comes_back_closes_its_notice(rig: AppRig, clock: Clock) -> None:
-    box = boxes(rig)[0]
-    await subscribe(rig, box.id)
-    worker = make_worker(rig, clock)
-    await poll(worker, clock, rig)
-    rig.thor.fleet.remove(box.id)
-    for _ in range(4):
-        await poll(worker, clock, rig, 60)
+    worker, box = await box_deleted(rig, clock)
     rig.thor.fleet.add(box)  # back in Thor at the first poll after a week and a day (the worker was stopped)
     await poll(worker, clock, rig, 8 * 86400)
     notice, back = rig.slack.posts()

@@ -52,9 +52,10 @@ async def hours_payload(ctx: AppContext, parsed: ShowHours | SetHours, channel: 
 
 async def _list(ctx: AppContext) -> Payload:
     posted = await ctx.stores.history.posted_hours()
-    records = await ctx.stores.boxes.records()
+    listed = sorted(posted.items())[:MAX_LISTED]
+    records = await ctx.stores.boxes.record_statuses([box_id for box_id, _ in listed])  # (not the whole fleet's)
     lines = [f"The fleet's hours of operation: {_shown(ctx.settings.posted_hours)} (`THORBOT_HOURS_OF_OPERATION`)."]
-    for box_id, hours in sorted(posted.items())[:MAX_LISTED]:
+    for box_id, hours in listed:
         record = records.get(box_id)
         label = escape(truncate(record.alias, 60)) if record and record.alias else code(box_id, 40)
         lines.append(f"• {label}: {_shown(hours)}")

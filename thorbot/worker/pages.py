@@ -112,11 +112,7 @@ class PagerNotices(_Base):
     """Once, in the channel: its pager refuses thorbot's pages (a revoked key), and how to fix it."""
 
     async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        job = cast(PagerNoticeJob, jobs[0])
-        why = skip_reason(job, now=now)
-        if why is not None:
-            return Plan([(job, why)])
-        return Plan(message=Message(jobs, self.one(render_pager_notice(job.reason))))
+        return self.single(jobs, render_pager_notice(cast(PagerNoticeJob, jobs[0]).reason), now)
 
 
 class Handoffs(_Base):
@@ -124,10 +120,7 @@ class Handoffs(_Base):
 
     async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
         job = cast(HandoffJob, jobs[0])
-        why = skip_reason(job, now=now)
-        if why is not None:
-            return Plan([(job, why)])
-        return Plan(message=Message(jobs, self.one(render_handoff(job.user, job.until))))
+        return self.single(jobs, render_handoff(job.user, job.until), now)
 
 
 class Rotations:
@@ -213,11 +206,8 @@ class Notices(_Base):
     """A one-off line owed to a channel."""
 
     async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        job = cast(NoticeJob, jobs[0])
-        why = skip_reason(job, now=now)
-        if why is not None:
-            return Plan([(job, why)])
-        return Plan(message=Message([job], self.one(message(job.text, [section(job.text)]))))
+        text = cast(NoticeJob, jobs[0]).text
+        return self.single(jobs, message(text, [section(text)]), now)
 
 
 def handoff_job(channel: str, rotation: Rotation, change: datetime, now: datetime) -> HandoffJob:

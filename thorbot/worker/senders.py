@@ -81,6 +81,12 @@ class _Base:
     def one(payload: Payload) -> Callable[[list[Job]], Payload]:
         return lambda jobs: payload
 
+    @classmethod
+    def single(cls, jobs: list[Job], payload: Payload, now: datetime) -> Plan:
+        """A kind sent one by one with a fixed message: that message, unless the general rules skip the job."""
+        why = skip_reason(jobs[0], now=now)
+        return Plan([(jobs[0], why)]) if why is not None else Plan(message=Message(jobs, cls.one(payload)))
+
 
 class Alerts(_Base):
     """Every alert of one moment in a channel as one grouped message, mentioning who is on call."""
