@@ -85,7 +85,8 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 async def rig(request: pytest.FixtureRequest, fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str,
               redis: Redis, tmp_path: Path) -> AsyncIterator[AppRig]:
     """The real thorbot HTTP app on loopback, wired to the fakes and a real Redis."""
-    overrides = getattr(request, "param", {})
+    # A module may set RIG_DEFAULTS (say, an admin: connecting a pager needs one); a test's own param wins.
+    overrides = {**getattr(request.module, "RIG_DEFAULTS", {}), **getattr(request, "param", {})}
     async with start_app_rig(fake_thor, fake_slack, redis_url, tmp_path, **overrides) as app_rig:
         yield app_rig
     # Every payload thorbot produced during the test must be valid Block Kit with a text fallback.

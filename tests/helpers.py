@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,7 @@ import httpx
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
+from thorbot.adapters.outbound import system_resolver
 from thorbot.context import AppContext
 from thorbot.runtime import build_serve, open_context, utc_now
 from thorbot.settings import Settings
@@ -116,6 +118,21 @@ class AppRig:
         secret = token if token is not None else WEBHOOK_TOKEN
         return await self.http.post(f"{self.url}/thor/notifications/{secret}", json=note)
 
+    async def run_step(self, callback_id: str, inputs: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
+        """A Workflow Builder custom step run, as Slack sends it (a signed `function_executed` event); what thorbot
+        completed it with (functions.completeSuccess's outputs, or completeError's error), waited for."""
+        payload = self.slack.function_executed(callback_id, inputs)
+        execution = payload["event"]["function_execution_id"]
+        body = json.dumps(payload)
+        response = await self.http.post(self.url + "/slack/events", content=body,
+                                        headers={**sign(body), "Content-Type": "application/json"})
+        assert response.status_code == 200
+        deadline = time.monotonic() + timeout
+        while execution not in self.slack.functions_completed:
+            assert time.monotonic() < deadline, f"the {callback_id} step was never completed"
+            await asyncio.sleep(0.02)
+        return self.slack.functions_completed[execution]
+
     async def open_home(self, user: str, timeout: float = 10.0) -> dict[str, Any]:
         """A signed app_home_opened event for `user`; the Home view thorbot publishes (waits for it)."""
         self.slack.views.pop(user, None)
@@ -147,6 +164,27 @@ def is_progress(payload: dict[str, Any]) -> bool:
     return str(payload.get("text", "")).startswith(":hourglass_flowing_sand:")
 
 
+class FakeDns:
+    """The rig's resolver for the outbound URL policy: no test looks up a real outside name. `names` maps a name to
+    its addresses (a test may add some); `localhost` goes to the system; any other name does not resolve."""
+
+    KNOWN = {"hooks.example.com": ["93.184.215.14"], "metadata.google.internal": ["169.254.169.254"],
+             "intranet.example.com": ["10.0.0.5"], "split.example.com": ["93.184.215.14", "192.168.1.10"],
+             "v6.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"], "mapped.example.com": ["::ffff:127.0.0.1"]}
+
+    def __init__(self, names: dict[str, list[str]] | None = None) -> None:
+        self.names = {**self.KNOWN, **(names or {})}
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host in self.names:
+            return list(self.names[host])
+        if host == "localhost":
+            return await system_resolver(host, port)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
 SECRETS_KEY = "q9lOgOWpG0NTYpRmDtbMqdyX5Bjo4zfWhJqTKEnM7Ww="  # a Fernet key for tests only
 PAGERDUTY_WEBHOOK_SECRET = "pd-webhook-secret-for-tests-only-0123456789"
 
@@ -160,6 +198,7 @@ def rig_settings(thor: FakeThor, slack: FakeSlack, redis_url: str, data_dir: Pat
         "name_cache_ttl": 0.0, "thor_webhook_token": WEBHOOK_TOKEN,
         "operators": "U0ALICE",  # a configured deployment: alice may stop charges (nobody may by default)
         "secrets_key": SECRETS_KEY, "pagerduty_webhook_secret": PAGERDUTY_WEBHOOK_SECRET,
+        "allow_loopback_urls": True,  # the fake PagerDuty, webhook receivers and heartbeat listen on loopback
     }
     values.update(overrides)
     return Settings(**values)
@@ -180,7 +219,7 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
                         **overrides: Any) -> AsyncIterator[AppRig]:
     settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
     clock = RigClock()
-    async with open_context(settings, clock=clock) as ctx, httpx.AsyncClient(timeout=15) as http:
+    async with open_context(settings, clock=clock, resolver=FakeDns()) as ctx, httpx.AsyncClient(timeout=15) as http:
         serve = build_serve(ctx, signing_secret=SIGNING_SECRET)
         server = await LoopbackServer(serve.web).start()
         try:

@@ -125,3 +125,35 @@ async def test_a_quarter_that_does_not_exist_or_is_missing_is_one_line(redis: Re
     assert code == 2 and "filed by quarter" in out and len(out.splitlines()) == 1
     code, out = await one_line_failure("report", "all", "2026Q9", REDIS_URL=redis_url)
     assert code == 2 and "is not a period" in out and len(out.splitlines()) == 1
+
+
+async def test_thorbot_report_files_never_run_a_formula(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """OWASP's leading characters as box ids, and a formula as the network provider, through `thorbot report`."""
+    ids = ["=2+5", "+SUM(1;1)", "-2+3", "@cmd", "\t=1+1", "\r=1+1", "\uff1d1+1", " =1+1"]
+    july = datetime(2026, 7, 1, tzinfo=UTC)
+    began = july + timedelta(days=3)
+    outages = [Incident(id=f"i{n}", box_id=box, alias=box, kind="offline", started=began, opened=began,
+                        resolved=began + timedelta(minutes=90)) for n, box in enumerate(ids)]
+    async with redis.pipeline(transaction=True) as pipe:
+        write_cycle(pipe, HistoryCommit(now=july, first_seen={b: b for b in ids}), [])
+        write_cycle(pipe, HistoryCommit(observed_from=july, now=datetime(2026, 10, 1, tzinfo=UTC)), outages)
+        await pipe.execute()
+    provider = "=HYPERLINK(\"http://evil.example\",\"x\")"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    env.update({"REDIS_URL": redis_url, "THORBOT_EVCHART_NETWORK_PROVIDER": provider})
+    prefix = tmp_path / "q3"
+    for args in (("--quarter", "2026Q3", "--format", "ev-chart", "--csv", str(prefix)),
+                 ("all", "2026Q3", "--csv", str(tmp_path / "plain.csv"))):
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "report", *args,
+                                                    env=env, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 0, err.decode()
+    leaders = set("=+-@\t\r\n\uff1d")
+    for name in ("q3-uptime.csv", "q3-outages.csv", "plain.csv"):
+        with (tmp_path / name).open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))[1:]
+        assert [c for row in rows for c in row if c.lstrip()[:1] in leaders or c[:1] in leaders] == [], name
+        assert {"'" + b for b in ids} <= {row[0] for row in rows}, name
+        if name != "plain.csv":
+            assert {row[2] for row in rows} == {"'" + provider}
+            assert all(float(row[-1]) == 90.0 for row in rows if name == "q3-outages.csv")

@@ -161,6 +161,9 @@ async def test_a_connector_with_too_little_history_is_not_judged_and_its_card_sa
     _, key = await rig.command(box.id)
     card = json.dumps((await rig.reply(key))["blocks"], ensure_ascii=False)
     assert "not enough history to judge" in card, card
+    # Next to "success 7d: 100 % (60/60)" it must not claim "0 charges": the two count different things.
+    assert "success 7d" in card and "0 charges" not in card, card
+    assert "learnt from complete weeks (Monday to Sunday UTC), and too few are counted yet" in card, card
 
 
 async def test_occupied_without_a_charge_gets_one_quiet_notice(rig: AppRig, clock: Clock) -> None:

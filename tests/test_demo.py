@@ -35,7 +35,7 @@ async def test_scripted_session_shows_a_card_then_an_alert_and_its_recovery() ->
     assert "Watching the whole fleet" in out                           # list
     assert "offline" in out and "🚨" in out                            # the alert
     assert "back online" in out and "resolved" in out                  # its recovery, and the update
-    assert "📟 PagerDuty: paged (critical)" in out and "📟 PagerDuty: resolved" in out  # the fake pager
+    assert "📟 PagerDuty (simulated): paged (critical)" in out and "📟 PagerDuty (simulated): resolved" in out
     assert "Traceback" not in out
     assert "thorbot demo stopped" in out
 
@@ -45,6 +45,22 @@ async def test_quit_shuts_down_cleanly_and_leaves_nothing_behind(tmp_path: Path)
     assert code == 0, out
     assert "No chargebox" in out
     assert os.listdir(tmp_path) == []  # its own temp dir: another demo on the machine cannot disturb this
+
+
+async def test_piped_lines_are_echoed_and_the_demo_people_are_mentions() -> None:
+    """Each scripted line is echoed with the prompt; `@ana` is a person of the demo's workspace (as if picked in
+    Slack's autocomplete), `@nobody` is not; `break` says its length in words; the pager is said to be simulated."""
+    script = ("/chargebox rotation @ana @ben @cat weekly mon 09:00 Europe/Rome\n/chargebox oncall @nobody\n"
+              "break tokyo hotel\nquit\n")
+    code, out = await run_demo("--seed", "3", stdin=script)
+    assert code == 0, out
+    flat = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", out))
+    assert "thorbot> /chargebox rotation @ana @ben @cat weekly mon 09:00 Europe/Rome" in flat
+    assert "On call now: @ana" in flat and "@ana → @ben → @cat" in flat, flat
+    assert "thorbot> /chargebox oncall @nobody" in flat
+    assert "`@nobody` is not a Slack mention; pick the person or user group in Slack's autocomplete" in flat
+    assert "for 6 minutes" in flat and "0:06:00" not in flat
+    assert "simulated PagerDuty" in flat
 
 
 STORY_EVENTS = ("is offline", "has failed starts", "has not drawn energy", "back online", "is charging again",

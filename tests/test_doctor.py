@@ -21,11 +21,14 @@ from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
 
 
-async def doctor(*args: str, **env_values: str) -> tuple[int, str]:
+async def doctor(*args: str, cwd: Path | None = None, **env_values: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
     env.update({"COLUMNS": "200", "TERM": "dumb", **env_values})
+    if cwd is not None:  # run from there (its .env is read), with thorbot importable as from the checkout
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "thorbot.cli.main", "doctor", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                cwd=cwd)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode()
@@ -111,7 +114,7 @@ async def test_doctor_checks_each_pager_and_sends_a_test_only_when_asked(
         sealed = SecretBox(SECRETS_KEY).seal(ROUTING_KEY)
         await PagerStore(redis).set_link("C0ALERTS", PagerLink(kind="pagerduty", sealed=sealed))
         env = {**good(fake_thor, fake_slack, redis_url), "THORBOT_SECRETS_KEY": SECRETS_KEY,
-               "THORBOT_PAGERDUTY_EVENTS_URL": pagerduty.events_url}
+               "THORBOT_PAGERDUTY_EVENTS_URL": pagerduty.events_url, "THORBOT_ALLOW_LOOPBACK_URLS": "true"}
         code, out = await doctor(**env)
         assert code == 0 and "✓ Pager of C0ALERTS (PagerDuty): connected; its key opens" in out, out
         assert pagerduty.requests == []  # no test event unless asked
@@ -132,3 +135,31 @@ async def test_doctor_prints_a_new_secrets_key() -> None:
     code, out = await doctor("--new-secrets-key")
     assert code == 0
     SecretBox(out.strip())  # a valid key
+
+
+async def test_an_env_copied_unchanged_from_the_example_is_not_set(redis_url: str, tmp_path: Path) -> None:
+    """`cp .env.example .env` and nothing else: every placeholder is "not set", with the fix; piped, no line is
+    hard-wrapped at 80 columns."""
+    example = (Path(__file__).resolve().parents[1] / ".env.example").read_text(encoding="utf-8")
+    (tmp_path / ".env").write_text(example, encoding="utf-8")
+    (tmp_path / ".env.example").write_text(example, encoding="utf-8")
+    code, out = await doctor(cwd=tmp_path, COLUMNS="80", REDIS_URL=redis_url, THORBOT_METRICS_TOKEN="changeme",
+                             THORBOT_HEARTBEAT_URL="https://hc-ping.com/<your-check-uuid>")
+    assert code == 1, out
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "THOR_API_KEY"):
+        assert f"✗ {name}: not set: copied unchanged from .env.example" in out, out
+    assert "✗ THORBOT_METRICS_TOKEN: not set: a placeholder, not a value" in out, out
+    assert "✗ THORBOT_HEARTBEAT_URL: not set: a placeholder in <angle brackets>" not in out  # not the whole value
+    assert "✓ SLACK_BOT_TOKEN" not in out and "✓ THOR_API_KEY" not in out
+    assert "      fix: set SLACK_SIGNING_SECRET: from the Slack app's Basic Information page; needed to verify Slack's " \
+           "requests" in out, out  # one line, though longer than 80 columns
+
+
+async def test_network_problems_are_said_in_plain_words(redis_url: str) -> None:
+    code, out = await doctor(THOR_API_KEY=THOR_KEY, THOR_API_URL="https://thor.invalid/latest/integration",
+                             SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                             SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/", REDIS_URL=redis_url)
+    assert code == 1, out
+    assert "✗ Thor API (key, source IP, REST enabled): cannot resolve the host name thor.invalid" in out, out
+    assert "✗ Slack auth.test: connection refused by 127.0.0.1" in out, out
+    assert "ClientConnector" not in out and "Traceback" not in out

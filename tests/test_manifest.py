@@ -69,3 +69,11 @@ def test_escalation_dms_can_be_read_in_the_messages_tab() -> None:
     app's Messages tab, which must be enabled (read-only: thorbot reads nothing people write there)."""
     home = yaml.safe_load((ROOT / "manifest.yml").read_text())["features"]["app_home"]
     assert home["messages_tab_enabled"] is True and home["messages_tab_read_only_enabled"] is True
+
+
+def test_every_workflow_step_declared_is_handled_and_the_other_way_round() -> None:
+    from thorbot.serve.registry import INTERACTIONS
+
+    declared = set(manifest().get("functions", {}))
+    handled = {key.removeprefix("function:") for key in INTERACTIONS if key.startswith("function:")}
+    assert declared == handled and declared

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,12 +18,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.helpers import AppRig
+from tests.helpers import THOR_KEY, AppRig
 from tests.worker_rig import Clock, box_drops, make_worker, poll, subscribe
 from thorbot.adapters import metrics
+from thorbot.adapters.thor import ThorClient
+from thorbot.errors import ThorError
 from thorbot.redact import configure_logging, register_secret
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.thor_server import FakeThor
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -200,6 +204,33 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path, monkeypatch: py
     assert settings.poll_interval == 45 and settings.timezone == "Asia/Tokyo" and settings.admins == ""
 
 
+def test_dotenv_values_are_taken_as_written_and_an_empty_variable_of_the_environment_wins(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("THORBOT_", "SLACK_", "THOR_", "REDIS_")):
+            monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text("THORBOT_EVCHART_NETWORK_PROVIDER=${SECRET_OF_THE_HOST}\n"
+                                   "THORBOT_POLL_INTERVAL=45\nTHORBOT_TIMEZONE=Europe/Rome\n"
+                                   "THORBOT_WORKER_ID=from-the-file\n")
+    monkeypatch.setenv("SECRET_OF_THE_HOST", "hunter2")
+    monkeypatch.setenv("THORBOT_TIMEZONE", "")  # present, empty: the default, not the file's
+    monkeypatch.setenv("thorbot_worker_id", "")  # names are case-insensitive, on both sides
+    settings = Settings()
+    assert settings.evchart_network_provider == "${SECRET_OF_THE_HOST}"  # no expansion from the environment
+    assert settings.poll_interval == 45 and settings.timezone == "UTC" and settings.worker_id == ""
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"THORBOT_POLL_INTERVAL=45\nTHORBOT_EVCHART_NETWORK_PROVIDER=Caf\xe9 secret\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THOR", "SLACK", "REDIS"))}
+    done = subprocess.run([sys.executable, "-m", "thorbot.cli.main", "report"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["thorbot: invalid configuration: .env: line 2 is not UTF-8 text; save the "
+                                        "file as UTF-8"]
+
+
 def test_every_line_of_env_example_works_when_uncommented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
@@ -275,3 +306,66 @@ def test_the_dashboard_and_alert_rules_parse_and_use_metrics_that_exist() -> Non
     assert {"thorbot_worker_last_cycle_timestamp_seconds", "thorbot_incidents_open"} <= used
     titles = {rule["alert"] for g in groups for rule in g["rules"]}
     assert {"ThorbotWorkerStalled", "ThorbotOutboxBackingUp", "ThorbotThorFailing", "ThorbotSlackRateLimited"} <= titles
+
+
+def series(exposition: bytes, family: str) -> set[frozenset[tuple[str, str]]]:
+    return {labels for name, labels in metrics.as_dict(exposition) if name.startswith(family)
+            and not name.endswith("_bucket")}
+
+
+def random_tokens(count: int) -> list[str]:
+    import random
+    import string
+
+    rng = random.Random(15)
+    return ["".join(rng.choices(string.ascii_letters, k=12)) for _ in range(count)]
+
+
+async def test_500_error_tokens_from_thor_make_one_series_not_500(fake_thor: FakeThor) -> None:
+    box = next(iter(fake_thor.fleet.boxes))
+    fake_thor.faults.error_status = 400  # a refusal: not retried, one request each
+    client = ThorClient(fake_thor.base_url, THOR_KEY, timeout=5, retries=0)
+    try:
+        for token in random_tokens(500):
+            fake_thor.faults.error = token
+            with pytest.raises(ThorError):
+                await client.get_chargebox(box)
+    finally:
+        await client.aclose()
+    found = series(metrics.current.exposition(), "thorbot_thor_requests")
+    assert found == {frozenset({("endpoint", "/chargeboxes/{id}"), ("outcome", "other")})}
+
+
+def test_every_label_of_every_metric_takes_values_from_a_fixed_set() -> None:
+    own = metrics.Metrics()
+    labelled = {name: value for name, value in vars(own).items()
+                if isinstance(value, metrics.MetricWrapperBase) and value._labelnames}
+    assert labelled == {}, f"labelled metrics not wrapped in Bounded: {sorted(labelled)}"
+    own.allow_worker("w1")
+    tokens = random_tokens(500)
+    for n, token in enumerate(tokens):
+        own.thor_call(f"/{token}/{n}", token, 0.1)
+        own.slack_call(token, token, 0.1)
+        own.cycle_done(ok=True, seconds=1.0, at=1.0, states={token: 1, "online": 2}, incidents={token: 1})
+        own.heartbeats.labels(token).inc()
+        own.leader.labels(token).set(1)
+    text = own.exposition()
+    for family in ("thorbot_thor_requests", "thorbot_thor_request_duration", "thorbot_slack_requests",
+                   "thorbot_slack_request_duration", "thorbot_heartbeat_pings", "thorbot_worker_leader",
+                   "thorbot_boxes", "thorbot_incidents_open"):
+        values = {v for labels in series(text, family) for k, v in labels if k != "le"}
+        assert values and values <= {"other", "online"}, (family, sorted(values)[:5])
+    assert metrics.bounded("w1", own.worker_ids) == "w1" and metrics.bounded("offline", metrics.INCIDENT_KINDS)
+
+
+def test_the_fixed_sets_hold_every_value_thorbot_itself_gives() -> None:
+    import re
+
+    from thorbot.adapters import slack, thor
+
+    assert set(thor.KNOWN_CODES) <= metrics.THOR_OUTCOMES and slack.PERMANENT <= metrics.SLACK_OUTCOMES
+    root = Path(metrics.__file__).parents[1]
+    called = {m for path in root.rglob("*.py") for m in re.findall(r'\.call\("([a-zA-Z.]+)"', path.read_text())}
+    assert called and called <= metrics.SLACK_METHODS
+    for path in ("/chargeboxes", "/chargeboxes/B-1", "/charges/running", "/charges/finished", "/charges/stop"):
+        assert metrics.thor_endpoint(path) in metrics.THOR_ENDPOINTS

@@ -404,6 +404,20 @@ async def test_hours_of_a_box_are_given_checked_and_shown(rig: AppRig, words: st
         assert not await rig.ctx.redis.hexists(keys.HOURS, box.id)
 
 
+@pytest.mark.parametrize(("words", "says"), [
+    ("hours tokyo hotel 07:00-22:00", "`07:00-22:00` needs its days: `mon-sun 07:00-22:00`, or "
+                                      "`mon-fri 07:00-22:00, sat 08:00-14:00`"),
+    ("hours tokyo hotel 22:00-07:00", "`22:00-07:00` needs its days, and hours past midnight are two parts: "
+                                      "`mon-sun 00:00-07:00, mon-sun 22:00-24:00`"),
+])
+async def test_hours_without_their_days_say_how_to_write_them(rig: AppRig, words: str, says: str) -> None:
+    """Not "No chargebox matches `tokyo hotel 07:00-22:00`": the hours are read as hours, missing their days."""
+    response, _ = await rig.command(words)
+    assert response.status_code == 200
+    assert says in json.dumps(response.json(), ensure_ascii=False), response.text
+    assert not await rig.ctx.redis.exists(keys.HOURS)
+
+
 async def test_a_ports_own_outage_gets_its_cause_by_port_and_a_port_the_box_lacks_is_refused(
         rig: AppRig, clock: Clock) -> None:
     rig.use_clock(clock)
@@ -432,3 +446,38 @@ async def test_a_ports_own_outage_gets_its_cause_by_port_and_a_port_the_box_lack
     assert stored.startswith("vandalism|") and not field.startswith("o|")  # the port's, not the box's outage
     listed = json.loads(await cause("BOX-A #2"))["text"]
     assert "port 2" in listed and "Vandalism" in listed and listed.count("• ") == 1 and "BOX-A #2 <date>" in listed
+
+
+# OWASP's leading characters (= + - @ tab CR), and the ids of the finding: each a box id in both kinds of file.
+FORMULA_IDS = ["=2+5", "+SUM(1;1)", "-2+3", "@cmd", "\t=1+1", "\r=1+1", "\n=1+1", "\uff1d1+1", " =1+1",
+               "=1,+2\"x\""]
+PROVIDER = "=HYPERLINK(\"http://evil.example\",\"x\")"
+
+
+@pytest.mark.parametrize("rig", [{"evchart_network_provider": PROVIDER}], indirect=True)
+async def test_no_file_a_download_button_makes_runs_a_formula(rig: AppRig, clock: Clock) -> None:
+    rig.use_clock(clock)
+    clock.now = OCT + timedelta(days=1)
+    began = JUL + timedelta(days=3)
+    outages = [Incident(id=f"i{n}", box_id=box, alias=box, kind="offline", started=began, opened=began,
+                        resolved=began + HOUR) for n, box in enumerate(FORMULA_IDS)]
+    async with rig.ctx.redis.pipeline(transaction=True) as pipe:
+        write_cycle(pipe, HistoryCommit(now=JUL, first_seen={b: b for b in FORMULA_IDS}), [])
+        write_cycle(pipe, HistoryCommit(observed_from=JUL, now=OCT), outages)
+        await pipe.execute()
+    _, key = await rig.command("report all 2026Q3")
+    buttons = {e["action_id"]: e["value"] for blk in (await rig.reply(key))["blocks"] if blk["type"] == "actions"
+               for e in blk["elements"]}
+    await rig.action(ACTION_REPORT_CSV, buttons[ACTION_REPORT_CSV])
+    await rig.action(ACTION_REPORT_EVCHART, buttons[ACTION_REPORT_EVCHART])
+    plain, module3, module4 = await wait_for_files(rig, 3)
+    for file, id_column in ((plain, 0), (module3, 0), (module4, 0)):
+        rows = list(csv.reader(io.StringIO(file["content"])))[1:]
+        cells = [cell for row in rows for cell in row]
+        leaders = set("=+-@\t\r\n\uff1d")
+        assert not [c for c in cells if c.lstrip()[:1] in leaders or c[:1] in leaders], file["content"]
+        assert {"'" + b for b in FORMULA_IDS} <= {row[id_column] for row in rows}
+    for file in (module3, module4):
+        rows = list(csv.reader(io.StringIO(file["content"])))[1:]
+        assert {row[2] for row in rows} == {"'" + PROVIDER}
+        assert all(float(row[-1]) >= 0 for row in rows)  # the figures are still numbers

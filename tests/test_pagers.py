@@ -13,15 +13,22 @@ import aiohttp
 import pytest
 
 from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, assert_valid_message
-from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, make_worker, poll, subscribe
+from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, is_audit, make_worker, poll, subscribe
 from thorbot.adapters import keys
-from thorbot.domain.pager import page_key
+from thorbot.adapters.outbound import OutboundPolicy
+from thorbot.adapters.pager import PagerClient
+from thorbot.domain.pager import PagerLink, page_key
+from thorbot.errors import PagerRetry
+from thorbot.runtime import build_worker
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.pagerduty import FakePagerDuty, FakeWebhookReceiver
 from thorbot.worker.loop import Worker
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 HOOK_SECRET = "hook-secret-0123456789-abcdef"
+
+# Connecting a pager and a rotation's user group need a named admin (serve/registry.py): the rig's user is one.
+RIG_DEFAULTS = {"admins": "U0ALICE"}
 
 
 @pytest.fixture
@@ -345,8 +352,8 @@ async def test_a_rotation_keeps_a_user_group_to_whoever_is_on_call(rig: AppRig, 
             await poll(worker, clock, rig, 31)
     assert rig.slack.usergroups["S0ONCALL"] == ["U0BEN"]
     assert rig.slack.count("usergroups.users.update") == 2  # once per change, with two workers
-    assert [m.text for m in rig.slack.posts("C0ALERTS")] == [m.text for m in rig.slack.posts("C0ALERTS")
-                                                            if "is on call until" in m.text]  # nothing else said
+    said = [m.text for m in rig.slack.posts("C0ALERTS") if not is_audit(m)]  # the setup's own audit line aside
+    assert said == [text for text in said if "is on call until" in text]  # nothing else said
 
 
 @pytest.mark.parametrize(("locked", "scoped", "says"), [(True, True, "Permissions"),
@@ -404,3 +411,74 @@ async def test_a_rotation_that_cannot_be_read_gets_a_clear_reply(rig: AppRig, te
     reply = json.dumps(await rig.reply(key))
     assert expected in reply and "Traceback" not in reply
     assert await rig.ctx.redis.hlen(keys.ROTATIONS) == 0
+
+
+NOT_A_MENTION = "is not a Slack mention; pick the {who} in Slack's autocomplete so it becomes a mention"
+
+
+@pytest.mark.parametrize(("text", "name", "who"), [
+    ("rotation @ana @ben @cat weekly mon 09:00 Europe/Rome", "@ana", "person"),
+    ("rotation <@U0ANA|ana> @ben weekly mon 09:00", "@ben", "person"),
+    ("rotation <@U0ANA|ana> daily 09:00 UTC group @oncall", "@oncall", "user group"),
+    ("rotation override @ben until 4h", "@ben", "person"),
+    ("oncall @ana", "@ana", "person or user group"),
+])
+async def test_a_person_typed_as_plain_at_name_is_said_to_be_no_mention(rig: AppRig, text: str, name: str,
+                                                                         who: str) -> None:
+    """Slack sends `@ana` unchanged unless she was picked in its autocomplete: the reply says so (it used to say
+    "Name the people in the rotation first", though they were named)."""
+    response, key = await rig.command(text)
+    assert response.status_code == 200
+    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    reply = json.dumps(body if "not a Slack mention" in json.dumps(body) else await rig.reply(key), ensure_ascii=False)
+    assert f"`{name}` " + NOT_A_MENTION.format(who=who) in reply, reply
+    assert "first" not in reply
+    assert await rig.ctx.redis.hlen(keys.ROTATIONS) == 0 and await rig.ctx.stores.oncall.oncall("C0ALERTS") is None
+
+
+# --- retries: one backoff policy (domain/backoff.py) -------------------------------------------------
+async def link_pagerduty(rig: AppRig, channel: str = "C0ALERTS", routing_key: str = ROUTING_KEY) -> None:
+    """The channel's PagerDuty, stored as the pager form stores it (the form itself is tested above)."""
+    await rig.ctx.stores.pagers.set_link(channel, PagerLink(kind="pagerduty", sealed=rig.ctx.secrets.seal(routing_key),
+                                                            by="U0ADMIN", at=datetime(2026, 1, 1, tzinfo=UTC)))
+
+
+async def test_a_pager_refusing_twice_gets_the_page_within_the_cap(rig: AppRig, clock: Clock,
+                                                                   pagerduty: FakePagerDuty) -> None:
+    """Rate limited (no Retry-After), then down once, then back: the page lands within 30 s of its alert on the
+    worker's clock, with the jitter at its worst (the random source always 1)."""
+    await link_pagerduty(rig)
+    pagerduty.faults.statuses = [429, 503]
+    landed: list[datetime] = []
+    pagerduty.listeners.append(lambda action, event: landed.append(clock.now))
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    settings = rig.settings.with_changes(slack_channel_gap=0.0, pagerduty_events_url=pagerduty.events_url)
+    worker = build_worker(rig.ctx.with_settings(settings).with_clock(clock), worker_id="w1", rand=lambda: 1.0)
+    await poll(worker, clock, rig)
+    box.connected = False
+    await poll(worker, clock, rig, 10)
+    await poll(worker, clock, rig, 150)
+    [_] = alerts(rig)
+    alerted = clock.now
+    for _ in range(120):
+        if landed:
+            break
+        clock.advance(1)
+        await worker.tick(poll=False)
+    assert pagerduty.faults.statuses == [] and landed, "the pager never got the page"
+    assert (landed[0] - alerted).total_seconds() <= 30
+
+
+@pytest.mark.parametrize(("status", "header", "expected"), [(429, "7", 7.0), (503, "3", 3.0), (429, None, None),
+                                                            (429, "soon", None)])
+async def test_the_pager_client_surfaces_retry_after(pagerduty: FakePagerDuty, status: int, header: str | None,
+                                                     expected: float | None) -> None:
+    pagerduty.faults.statuses, pagerduty.faults.retry_after = [status], header
+    client = PagerClient(pagerduty.events_url, OutboundPolicy(allow_loopback=True))
+    try:
+        with pytest.raises(PagerRetry) as raised:
+            await client.pagerduty({"routing_key": ROUTING_KEY, "event_action": "acknowledge", "dedup_key": "k"})
+    finally:
+        await client.aclose()
+    assert raised.value.retry_after == expected

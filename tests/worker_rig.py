@@ -51,7 +51,12 @@ async def poll(worker: Worker, clock: Clock, rig: AppRig, advance: float = 0) ->
 
 
 def alerts(rig: AppRig, channel: str = "C0ALERTS") -> list[Any]:
-    return [m for m in rig.slack.posts(channel) if m.thread_ts is None]
+    """Top-level posts, less the audit lines a setup change leaves (serve/dispatch.py)."""
+    return [m for m in rig.slack.posts(channel) if m.thread_ts is None and not is_audit(m)]
+
+
+def is_audit(message: Any) -> bool:
+    return bool(message.metadata) and message.metadata.get("event_type") == "thorbot_audit"
 
 
 async def box_drops(rig: AppRig, clock: Clock, *, worker_id: str = "w1", **overrides: Any) -> tuple[Worker, SimBox]:

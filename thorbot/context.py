@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager_store import PagerStore
 from thorbot.adapters.secrets_box import SecretBox
 from thorbot.adapters.session_store import SessionStore
@@ -83,6 +84,7 @@ class AppContext:
     slack: SlackApi
     clock: Callable[[], datetime]
     secrets: SecretBox  # seals and opens the pager keys people paste (THORBOT_SECRETS_KEY)
+    outbound: OutboundPolicy  # every URL a person or a setting gives is sent to through it (adapters/outbound.py)
 
     @property
     def redis(self) -> Redis:
@@ -90,7 +92,8 @@ class AppContext:
 
     def with_settings(self, settings: Settings) -> AppContext:
         """The same parts under other settings (a second worker with its own timings, in tests)."""
-        return dataclasses.replace(self, settings=settings, rules=rules_from(settings))
+        return dataclasses.replace(self, settings=settings, rules=rules_from(settings),
+                                   outbound=self.outbound.with_loopback(settings.allow_loopback_urls))
 
     def with_clock(self, clock: Callable[[], datetime]) -> AppContext:
         return dataclasses.replace(self, clock=clock)

@@ -16,7 +16,8 @@
     ├── PagerError                  a channel's pager (PagerDuty, a webhook) failed (adapters/pager.py maps it once)
     │   ├── PagerRejected           400/401/403/404: a malformed event, a revoked or unknown key (permanent)
     │   └── PagerRetry              429, 5xx, timeouts, the network: retry after `retry_after` seconds
-    └── SecretsUnavailable          no THORBOT_SECRETS_KEY, or a stored secret it cannot open (permanent)
+    ├── SecretsUnavailable          no THORBOT_SECRETS_KEY, or a stored secret it cannot open (permanent)
+    └── UrlRefused                  a URL given to thorbot fails the outbound URL policy (adapters/outbound.py)
 
 The Thor adapter (adapters/thor.py) translates httpx's and aiohttp's failures into ThorError, and the
 Slack adapter (adapters/slack.py) slack_sdk's and aiohttp's into SlackError, once, at the edge, with
@@ -116,14 +117,23 @@ class PagerRejected(PagerError):
 
 
 class PagerRetry(PagerError):
-    """429, 5xx, a timeout or the network: the event stays in the outbox and is retried after `retry_after`."""
+    """429, 5xx, a timeout or the network: the event stays in the outbox and is retried (after `retry_after`
+    seconds when the pager said so in a Retry-After header)."""
 
-    def __init__(self, message: str, *, code: str, status: int | None = None, retry_after: float = 30.0) -> None:
+    def __init__(self, message: str, *, code: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message, code=code, status=status)
         self.retry_after = retry_after
 
 
 class SecretsUnavailable(ThorbotError):
     """No THORBOT_SECRETS_KEY, or a stored secret that key cannot open (the key changed, or tampering)."""
+
+    permanent = True
+
+
+class UrlRefused(ThorbotError):
+    """A URL someone gave thorbot (a webhook, THORBOT_HEARTBEAT_URL, …) is one it will not send to: not https, or
+    its host is or resolves to an internal address (domain/url_policy.py). The message names the host only."""
 
     permanent = True

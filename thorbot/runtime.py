@@ -7,6 +7,7 @@ no other module constructs another room's parts. The clock is read here and nowh
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,12 +21,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters import metrics
+from thorbot.adapters.outbound import OutboundPolicy, Resolver, system_resolver
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import ResponseUrl, SlackApi
 from thorbot.adapters.thor import ThorClient
 from thorbot.context import AppContext, Stores, rules_from
+from thorbot.domain.backoff import Random
 from thorbot.errors import ConfigError
 from thorbot.redact import register_secret
 from thorbot.serve.app import build_app
@@ -102,8 +105,10 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
 
 
 @contextlib.asynccontextmanager
-async def open_context(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[AppContext]:
-    """Open what every process shares (Redis, Thor, Slack's Web API) and build the stores and rules once."""
+async def open_context(settings: Settings, *, clock: Callable[[], datetime] = utc_now,
+                       resolver: Resolver = system_resolver) -> AsyncIterator[AppContext]:
+    """Open what every process shares (Redis, Thor, Slack's Web API) and build the stores and rules once.
+    `resolver`: how the outbound URL policy resolves names (tests give a fake one: no real DNS)."""
     for secret in settings.secret_values():
         register_secret(secret)
     try:
@@ -121,7 +126,9 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
                                                                             cache_ttl=settings.name_cache_ttl),
                                  reports=reports, slack=SlackApi(slack_client(settings),
                                                                  rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT),
-                                 clock=clock, secrets=secrets)
+                                 clock=clock, secrets=secrets,
+                                 outbound=OutboundPolicy(allow_loopback=settings.allow_loopback_urls,
+                                                         resolver=resolver))
             finally:
                 reports.close()
     finally:
@@ -168,8 +175,8 @@ def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
 
 
 def build_worker(ctx: AppContext, *, worker_id: str | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> Worker:
-    """The poll job and its delivery, every part built here."""
+                 monotonic: Callable[[], float] = time.monotonic, rand: Random = random.random) -> Worker:
+    """The poll job and its delivery, every part built here; `rand` jitters the outbox's retries."""
     settings, stores, rules = ctx.settings, ctx.stores, ctx.rules
     worker_id = worker_id or settings.worker_id or uuid.uuid4().hex[:12]
     lease = Lease(f"{worker_id}:{uuid.uuid4().hex}", settings.lease_timing(), monotonic)
@@ -179,11 +186,11 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled(),
                   hours=settings.posted_hours, cause_reminder=settings.cause_reminder)
-    pager = PagerClient(settings.pagerduty_events_url)
-    table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets)}
-    outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap)
+    pager = PagerClient(settings.pagerduty_events_url, ctx.outbound)
+    table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets, rand)}
+    outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)
     health = CycleHealth(stores.redis, stores.boxes, metrics.current, worker_id, ctx.clock, settings.heartbeat_url,
-                         timeout=min(5.0, settings.lease_timing().redis_timeout))
+                         ctx.outbound, timeout=min(5.0, settings.lease_timing().redis_timeout))
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
                   Escalator(stores, rules), Rotations(stores.pagers), health, HeldAlerts(stores),
                   closing=[pager.aclose, health.aclose])

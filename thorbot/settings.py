@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from redis.connection import parse_url
 
 from thorbot.domain.hours import PostedHours, parse_hours
+from thorbot.domain.url_policy import url_problem
 
 DEFAULT_THOR_API_URL = "https://api.thor.tools/latest/integration"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -78,6 +82,30 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+class EnvFileError(Exception):
+    """`.env` cannot be read (not UTF-8, unreadable): one line for the CLI to print, naming no value in it."""
+
+
+class _DotEnv(DotEnvSettingsSource):
+    """`.env` as README → Configuration says: a variable present in the environment wins over `.env` even when
+    it is empty (empty = the default, whichever side says it); values are taken as written (no `${VAR}`
+    expansion: the real environment must not leak into a value through the file)."""
+
+    def _read_env_file(self, file_path: Path) -> Mapping[str, str | None]:
+        try:
+            raw = file_path.read_bytes()
+        except OSError as exc:
+            raise EnvFileError(f"{file_path}: cannot be read ({exc.strerror or exc})") from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise EnvFileError(f"{file_path}: line {line} is not UTF-8 text; save the file as UTF-8") from None
+        present = {name.lower() for name in os.environ}
+        values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+        return {name.lower(): value for name, value in values.items() if value and name.lower() not in present}
+
+
 def _env(name: str) -> AliasChoices:
     # populate_by_name lets tests pass the python name; the environment uses the documented name.
     return AliasChoices(name, name.lower())
@@ -86,11 +114,22 @@ def _env(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Configuration, only from environment variables (README: Configuration)."""
 
-    # `.env` in the working directory, when present, fills what the environment does not set (the environment
-    # wins): a VM or a laptop keeps its settings in one file; Heroku sets config vars instead.
-    # An empty value is no value: `THORBOT_X=` (an .env line uncommented as is) means the default.
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False, env_file=".env",
+    # `.env` in the working directory, when present, fills what the environment does not set (a variable
+    # present in the environment wins, even empty: `_DotEnv`): a VM or a laptop keeps its settings in one file;
+    # Heroku sets config vars instead. An empty value is no value: `THORBOT_X=` (an .env line uncommented as is)
+    # means the default.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False, env_file=None,
                                       env_file_encoding="utf-8", env_ignore_empty=True)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # pydantic's own .env reader is off (env_file=None above): it expands ${VAR} and lets .env beat an empty
+        # variable of the environment. `_DotEnv` reads `.env` instead.
+        return init_settings, env_settings, _DotEnv(settings_cls, env_file=".env"), file_secret_settings
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
@@ -155,13 +194,26 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue",
                                       validation_alias=_env("THORBOT_PAGERDUTY_EVENTS_URL"))
     pagerduty_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("THORBOT_PAGERDUTY_WEBHOOK_SECRET"))
+    # The drivers' report page (/r/<code>): the phone number an invalid or revoked sticker's page gives, and the
+    # rate limits per minute (the source address behind proxies: THORBOT_TRUSTED_PROXY_HOPS).
+    driver_help_phone: str | None = Field(None, max_length=40, validation_alias=_env("THORBOT_DRIVER_HELP_PHONE"))
+    report_limit_per_source: int = Field(5, ge=1, le=10_000,
+                                         validation_alias=_env("THORBOT_REPORT_LIMIT_PER_SOURCE"))
+    report_limit_per_connector: int = Field(20, ge=1, le=100_000,
+                                            validation_alias=_env("THORBOT_REPORT_LIMIT_PER_CONNECTOR"))
+    allow_loopback_urls: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_LOOPBACK_URLS"))
 
-    @field_validator("heartbeat_url")
-    @classmethod
-    def _heartbeat_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("http", "https"):
-            raise ValueError("must be an http(s) URL, like https://hc-ping.com/<uuid>")
-        return value
+    @model_validator(mode="after")
+    def _outbound_urls(self) -> Settings:
+        # The outbound URL policy (domain/url_policy.py) at start; again, with the host resolved, at every send.
+        # The reason names the host at most: THORBOT_HEARTBEAT_URL's path is a secret.
+        urls = (("THORBOT_PAGERDUTY_EVENTS_URL", self.pagerduty_events_url),
+                ("THORBOT_HEARTBEAT_URL", self.heartbeat_url.get_secret_value() if self.heartbeat_url else None))
+        problems = [f"{name}: {problem}" for name, url in urls if url is not None
+                    for problem in [url_problem(url, allow_loopback=self.allow_loopback_urls)] if problem]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def posted_hours(self) -> PostedHours:
@@ -314,6 +366,8 @@ class Settings(BaseSettings):
                    self.thor_webhook_token, self.secrets_key, self.pagerduty_webhook_secret, self.metrics_token,
                    self.heartbeat_url]
         values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        if self.secrets_key:  # while it is rotated it lists several keys: each one alone is a secret too
+            values += [k.strip() for k in self.secrets_key.get_secret_value().split(",") if k.strip()]
         if self.redis_url and urlsplit(self.redis_url).password:
             values.append(str(urlsplit(self.redis_url).password))
         return values

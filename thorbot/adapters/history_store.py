@@ -40,7 +40,8 @@ from thorbot.domain.uptime import (
 )
 
 CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
-PORT_KINDS = frozenset({"failed_starts", "quiet"})  # a port's own incidents: that port is down, not its box
+# A port's own incidents: that port is down, not its box. A driver's report counts only once confirmed.
+PORT_KINDS = frozenset({"failed_starts", "quiet", "reported"})
 PORT_CODES = frozenset(KIND_CODES[k] for k in PORT_KINDS)
 MINUTES_PER_DAY = 1440
 
@@ -63,8 +64,8 @@ def _when(epoch: float) -> datetime:
 
 
 def incident_member(incident: Incident) -> str | None:
-    if incident.resolved is None:
-        return None
+    if incident.resolved is None or (incident.kind == "reported" and incident.confirmed is None):
+        return None  # an unconfirmed driver report is shown apart and counted nowhere
     return (f"{KIND_CODES.get(incident.kind, 'o')}|{incident.connector or ''}|{_epoch(incident.started)}|"
             f"{_epoch(incident.resolved)}")
 
@@ -212,10 +213,13 @@ class HistoryStore:
             out.setdefault(window.box_id, []).append(window)
         return out
 
-    async def add_window(self, window: MaintenanceWindow) -> None:
+    async def add_window(self, window: MaintenanceWindow, now: datetime) -> None:
+        """Store a window, and forget those that ended more than the history's 400 days before `now`. The
+        cutoff is from now, never from the new window: one planned far ahead must not erase what reports
+        still read (the daily sweep uses the same cutoff)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(keys.MAINTENANCE, {window.model_dump_json(): _epoch(window.end)})
-            pipe.zremrangebyscore(keys.MAINTENANCE, "-inf", _epoch(window.end - timedelta(days=keys.HISTORY_DAYS)))
+            pipe.zremrangebyscore(keys.MAINTENANCE, "-inf", _epoch(now - timedelta(days=keys.HISTORY_DAYS)))
             await pipe.execute()
 
     async def cancel_window(self, window_id: str, now: datetime) -> MaintenanceWindow | None:

@@ -25,7 +25,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | rotations | hash | channel → Rotation JSON (members, cadence, handoff time, zone, overrides) | `rotation off` |
 | rotations:announced | hash | channel → the last change of who is on call it announced (epoch s) | `rotation off` |
 | pagers | hash | channel → PagerLink JSON (its key or secret sealed: THORBOT_SECRETS_KEY) | `pager off` |
-| pages:sent | zset | page job id → when the pager took it (a resolve needs its trigger sent) | 35 days |
+| pages:sent | zset | page job id (and `<id>@<pager>`: which one) → when the pager took it | 35 days |
 | pager_failure:<channel> | string | the pager's last permanent refusal (told once) | 30 days; a page landing |
 | holds:<channel> | hash | `mute:<box>` / `snooze:<box>` (`*` = all) → Hold JSON | expired fields removed when read |
 | ack:<channel>:<ts> | string | Ack JSON for that alert message | 30 days |
@@ -51,6 +51,10 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | noteseen:<hash> | string | a notification already taken (Thor may send one twice) | 3 days |
 | inbox | list | Attempt JSON from notifications, for the worker to judge | drained each cycle; 10,000 at most |
 | inbox:dropped | string | attempts dropped because the inbox was full (oldest first) | none (a counter) |
+| drivers:inbox | list | DriverReport JSON (report page, workflow steps) | drained each cycle; 10,000 at most |
+| drivers:actions | list | PersonAction JSON (Confirm, Resolve on a report) | drained each cycle; 10,000 at most |
+| drivers:rl:<s|c>:<hash>:<minute> | string | report-page requests in one minute, per source or connector | 2 minutes |
+| drivers:dropped | string | driver reports dropped because their inbox was full (oldest first) | none (a counter) |
 | stop:<id> | string | StopRequest JSON: a remote stop asked from Slack | 30 days |
 | stops:pending | zset | stop id → when "not confirmed" is due (2 minutes) | removed when settled |
 | stops:audit | list | StopRequest JSON, newest first (the intent, then Thor's answer) | 1,000 entries |
@@ -75,6 +79,8 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 """
 
 from __future__ import annotations
+
+import hashlib
 
 PREFIX = "{thorbot}:v1:"
 SCHEMA_VERSION = "1"
@@ -121,6 +127,15 @@ FINISHED_SEEN = PREFIX + "finished:seen"
 FINISHED_READ_AT = PREFIX + "finished:read_at"
 INBOX = PREFIX + "inbox"
 INBOX_DROPPED = PREFIX + "inbox:dropped"
+DRIVER_INBOX = PREFIX + "drivers:inbox"
+DRIVER_INBOX_DROPPED = PREFIX + "drivers:dropped"
+DRIVER_ACTIONS = PREFIX + "drivers:actions"
+
+
+def report_limit(scope: str, name: str, window: int) -> str:
+    """A report-page rate-limit counter: per source (`s`) or connector (`c`), per one-minute window."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:24]  # a box id may hold any character
+    return f"{PREFIX}drivers:rl:{scope}:{digest}:{window}"
 STOPS_PENDING = PREFIX + "stops:pending"
 STOP_AUDIT = PREFIX + "stops:audit"
 ATTEMPTS_TTL = 8 * 24 * 3600

@@ -6,25 +6,29 @@ too (Heroku's worker dynos take no HTTP): serve merges the two, each sample labe
 it came from. Figures that live in Redis (the outbox) are read at scrape time, so they are never stale.
 
 Names follow Prometheus's conventions: `_total` counters, `_seconds` units, timestamps rather than
-ages, no box ids as labels. `thorbot_worker_last_cycle_timestamp_seconds` and
+ages, no box ids as labels. Every label of every metric takes its values from a fixed set (`Bounded`):
+anything else is `other`, so no text from outside (Thor's or Slack's error tokens, an exception's name)
+can make a new series. `thorbot_worker_last_cycle_timestamp_seconds` and
 `thorbot_incidents_open{kind}` are fixed: dashboards and alert rules lean on them (docs/operations.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, get_args
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
+from thorbot.domain.incidents import IncidentKind, Status
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series double every counter's cardinality for no alert anyone writes
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -36,6 +40,72 @@ WORKER_ONLY = frozenset({"thorbot_worker_last_cycle_timestamp_seconds", "thorbot
                          "thorbot_worker_cycles", "thorbot_boxes", "thorbot_incidents_open", "thorbot_worker_leader",
                          "thorbot_heartbeat_pings"})
 WORKER_EXPOSITION_TTL = 3600  # s: a worker gone this long shows nothing rather than old figures
+
+# The fixed sets each label takes its values from; anything else is OTHER.
+OTHER = "other"
+HTTP_STATUSES = frozenset(f"http_{s}" for s in (400, 401, 403, 404, 405, 408, 409, 410, 413, 415, 422, 429,
+                                                 500, 501, 502, 503, 504))
+# Thor: the paths adapters/thor.py calls (ids already replaced by thor_endpoint), and how a call ends: ok,
+# thor.py's own codes, Thor's documented tokens (thor.KNOWN_CODES: tests/test_operations.py keeps them in here).
+THOR_ENDPOINTS = frozenset({"/chargeboxes", "/chargeboxes/{id}", "/charges/running", "/charges/finished",
+                            "/charges/stop"})
+THOR_OUTCOMES = frozenset({
+    "ok", "error", "timeout", "connect", "too_large", "bad_json", "bad_list", "bad_chargebox", "EndpointNotFound",
+    "APIKeyNotFound", "RestAPINotEnabled", "InvalidSourceIPAddr", "ChargeboxNotActive", "NotInTransaction",
+    "WrongTransaction", "ConnectorNotValid", "AlreadyInTransaction", "ChargeboxNotFree", "ChargeboxNotFound",
+    "InternalServerError", "TooManyRequests", "BoundsTooBig", "InvalidDate", "InvalidRequest", *HTTP_STATUSES})
+# Slack: the Web API methods thorbot calls, and how a call ends: ok, rate limited, Slack's errors that
+# adapters/slack.py knows (slack.PERMANENT: kept in here by a test, and the usual transient ones), the
+# exceptions its client raises.
+SLACK_METHODS = frozenset({
+    "auth.test", "chat.getPermalink", "chat.postMessage", "chat.update", "conversations.history",
+    "conversations.info", "conversations.open", "conversations.replies", "files.upload_v2", "usergroups.users.list",
+    "usergroups.users.update", "users.conversations", "users.info", "views.open", "views.publish"})
+SLACK_OUTCOMES = frozenset({
+    "ok", "ratelimited", "unreadable", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive", "msg_too_long",
+    "invalid_blocks", "no_permission", "restricted_action", "token_revoked", "missing_scope", "not_authed",
+    "invalid_arguments", "user_not_found", "user_disabled", "cannot_dm_bot", "no_such_subteam",
+    "message_not_found", "cant_update_message", "not_enabled", "invalid_metadata_format", "team_access_not_granted",
+    "ekm_access_denied", "org_login_required", "not_allowed_token_type", "invalid_blocks_format",
+    "permission_denied", "invalid_users", "invalid_user", "failed_for_some_users", "no_users_provided",
+    "single_channel_guests_cannot_be_added", "ClientConnectorError", "ClientOSError", "ServerDisconnectedError",
+    "ServerTimeoutError", "ClientPayloadError", "ClientResponseError", "TimeoutError", "OSError",
+    "ConnectionResetError", "ConnectionRefusedError", "ValueError", "AttributeError", *HTTP_STATUSES})
+# The dead-man's switch ping: ok, refused by the URL policy, an HTTP status, or httpx's exception.
+HEARTBEAT_OUTCOMES = frozenset({
+    "ok", "refused", "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "ReadError",
+    "WriteError", "RemoteProtocolError", "LocalProtocolError", "ProxyError", "UnsupportedProtocol",
+    "TooManyRedirects", "DecodingError", "TimeoutException", "NetworkError", "TransportError", "HTTPError",
+    *HTTP_STATUSES})
+CYCLE_OUTCOMES = frozenset({"ok", "thor_error"})
+BOX_STATES = frozenset(str(s) for s in Status)
+INCIDENT_KINDS = frozenset(get_args(IncidentKind))
+PROCESSES = frozenset({"serve", "worker"})
+
+
+def bounded(value: str, allowed: Collection[str]) -> str:
+    """A label's value: `value` when it is one of the label's fixed set, `other` when not. Every new value is a
+    new time series kept for good: 500 different error tokens from Thor were 500 series."""
+    return value if value in allowed else OTHER
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class Bounded(Generic[M]):
+    """A labelled metric whose every label is `bounded` by its fixed set: the one way to a labelled child."""
+
+    def __init__(self, metric: M, *allowed: Collection[str]) -> None:
+        if len(allowed) != len(metric._labelnames):
+            raise ValueError(f"{metric._name}: a fixed set for each of {metric._labelnames}")
+        self.metric, self.allowed = metric, allowed
+
+    def labels(self, *values: str) -> M:
+        return self.metric.labels(*(bounded(v, a) for v, a in zip(values, self.allowed, strict=True)))
+
+    def clear(self) -> None:
+        self.metric.clear()
 
 
 class _Timestamp(Collector):
@@ -64,16 +134,17 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.thor_requests = Counter("thorbot_thor_requests", "Requests to Thor's API, by endpoint and outcome",
-                                     ["endpoint", "outcome"], registry=r)
-        self.thor_seconds = Histogram("thorbot_thor_request_duration_seconds", "Thor request latency",
-                                      ["endpoint"], buckets=FAST, registry=r)
-        self.slack_requests = Counter("thorbot_slack_requests", "Slack Web API calls, by method and outcome",
-                                      ["method", "outcome"], registry=r)
-        self.slack_seconds = Histogram("thorbot_slack_request_duration_seconds", "Slack Web API latency",
-                                       ["method"], buckets=FAST, registry=r)
-        self.slack_rate_limited = Counter("thorbot_slack_rate_limited", "Slack answers of 429 (rate limited)",
-                                          ["method"], registry=r)
+        self.worker_ids: set[str] = set()  # the `worker` label's set: the workers this process runs (allow_worker)
+        self.thor_requests = Bounded(Counter("thorbot_thor_requests", "Requests to Thor's API, by endpoint and outcome",
+                                             ["endpoint", "outcome"], registry=r), THOR_ENDPOINTS, THOR_OUTCOMES)
+        self.thor_seconds = Bounded(Histogram("thorbot_thor_request_duration_seconds", "Thor request latency",
+                                              ["endpoint"], buckets=FAST, registry=r), THOR_ENDPOINTS)
+        self.slack_requests = Bounded(Counter("thorbot_slack_requests", "Slack Web API calls, by method and outcome",
+                                              ["method", "outcome"], registry=r), SLACK_METHODS, SLACK_OUTCOMES)
+        self.slack_seconds = Bounded(Histogram("thorbot_slack_request_duration_seconds", "Slack Web API latency",
+                                               ["method"], buckets=FAST, registry=r), SLACK_METHODS)
+        self.slack_rate_limited = Bounded(Counter("thorbot_slack_rate_limited", "Slack answers of 429 (rate limited)",
+                                                  ["method"], registry=r), SLACK_METHODS)
         self.slash_ack = Histogram("thorbot_slash_ack_duration_seconds",
                                    "From a slash command's arrival to its acknowledgement", buckets=FAST, registry=r)
         self.last_cycle = _Timestamp("thorbot_worker_last_cycle_timestamp_seconds",
@@ -81,13 +152,20 @@ class Metrics:
         r.register(self.last_cycle)
         self.cycle_seconds = Histogram("thorbot_worker_cycle_duration_seconds", "Poll cycle duration",
                                        buckets=CYCLE, registry=r)
-        self.cycles = Counter("thorbot_worker_cycles", "Poll cycles completed, by outcome (ok, thor_error)",
-                              ["outcome"], registry=r)
-        self.boxes = Gauge("thorbot_boxes", "Watched chargeboxes by state", ["state"], registry=r)
-        self.incidents_open = Gauge("thorbot_incidents_open", "Open incidents by kind", ["kind"], registry=r)
-        self.leader = Gauge("thorbot_worker_leader", "1 while this worker holds the lease", ["worker"], registry=r)
-        self.heartbeats = Counter("thorbot_heartbeat_pings", "Pings of THORBOT_HEARTBEAT_URL, by outcome",
-                                  ["outcome"], registry=r)
+        self.cycles = Bounded(Counter("thorbot_worker_cycles", "Poll cycles completed, by outcome (ok, thor_error)",
+                                      ["outcome"], registry=r), CYCLE_OUTCOMES)
+        self.boxes = Bounded(Gauge("thorbot_boxes", "Watched chargeboxes by state", ["state"], registry=r), BOX_STATES)
+        self.incidents_open = Bounded(Gauge("thorbot_incidents_open", "Open incidents by kind", ["kind"], registry=r),
+                                      INCIDENT_KINDS)
+        self.leader = Bounded(Gauge("thorbot_worker_leader", "1 while this worker holds the lease", ["worker"],
+                                    registry=r), self.worker_ids)
+        self.heartbeats = Bounded(Counter("thorbot_heartbeat_pings", "Pings of THORBOT_HEARTBEAT_URL, by outcome",
+                                          ["outcome"], registry=r), HEARTBEAT_OUTCOMES)
+
+    def allow_worker(self, worker_id: str) -> None:
+        """A worker this process runs: its id becomes a value of the `worker` label (its own setting, not outside
+        text; one per worker built)."""
+        self.worker_ids.add(worker_id)
 
     def thor_call(self, endpoint: str, outcome: str, seconds: float) -> None:
         self.thor_requests.labels(endpoint, outcome).inc()
@@ -186,7 +264,8 @@ def _labelled(families: Iterable[Metric], process: str) -> Iterator[Metric]:
     for family in families:
         copy = Metric(family.name, family.documentation, family.type, family.unit)
         for s in family.samples:
-            copy.add_sample(s.name, {**s.labels, "process": process}, s.value, s.timestamp, s.exemplar)
+            copy.add_sample(s.name, {**s.labels, "process": bounded(process, PROCESSES)}, s.value, s.timestamp,
+                            s.exemplar)
         yield copy
 
 

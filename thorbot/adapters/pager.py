@@ -9,12 +9,14 @@ Errors name the host only: a webhook URL's path or query may hold a token.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
 
+from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.domain.pager import body_of, host_of, signature
-from thorbot.errors import PagerRejected, PagerRetry
+from thorbot.errors import PagerRejected, PagerRetry, UrlRefused
 
 TIMEOUT = 10.0
 SIGNATURE_HEADER = "X-Thorbot-Signature"
@@ -22,9 +24,12 @@ EVENT_HEADER = "X-Thorbot-Event-Id"
 
 
 class PagerClient:
-    def __init__(self, events_url: str, *, timeout: float = TIMEOUT) -> None:
+    """Sends only through the outbound URL policy (adapters/outbound.py): a URL that fails it, at any send, is a
+    PagerRejected naming the host only."""
+
+    def __init__(self, events_url: str, outbound: OutboundPolicy, *, timeout: float = TIMEOUT) -> None:
         self.events_url = events_url
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._http = outbound.client(timeout)
 
     async def pagerduty(self, event: dict[str, Any]) -> None:
         await self._send(self.events_url, body_of(event), {})
@@ -38,6 +43,8 @@ class PagerClient:
         try:
             response = await self._http.post(url, content=body, headers={"Content-Type": "application/json",
                                                                          "User-Agent": "thorbot", **headers})
+        except UrlRefused as exc:
+            raise PagerRejected(f"{host}: {exc}", code="url_refused") from None
         except httpx.TimeoutException:
             raise PagerRetry(f"{host} did not answer in {TIMEOUT:g} s", code="timeout") from None
         except httpx.HTTPError as exc:
@@ -49,7 +56,8 @@ class PagerClient:
             raise PagerRetry(f"{host} asks to slow down (429)", code="rate_limited", status=status,
                              retry_after=_retry_after(response.headers.get("Retry-After")))
         if status >= 500:
-            raise PagerRetry(f"{host} failed ({status})", code="server_error", status=status)
+            raise PagerRetry(f"{host} failed ({status})", code="server_error", status=status,
+                             retry_after=_retry_after(response.headers.get("Retry-After")))
         if status == 400:
             raise PagerRejected(f"{host} refused the event as malformed (400): check the routing key",
                                 code="bad_request", status=status)
@@ -60,8 +68,10 @@ class PagerClient:
         await self._http.aclose()
 
 
-def _retry_after(value: str | None) -> float:
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, or None when absent or unreadable (the outbox's backoff decides, and clamps)."""
     try:
-        return min(300.0, max(1.0, float(value))) if value else 30.0
+        seconds = float(value or "")
     except ValueError:
-        return 30.0
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from thorbot.adapters import keys
 from thorbot.domain.pager import PagerLink
@@ -32,6 +33,23 @@ class PagerStore:
     async def set_link(self, channel: str, link: PagerLink) -> None:
         await self.redis.hset(keys.PAGERS, channel, link.model_dump_json())
 
+    async def replace_link(self, channel: str, old: PagerLink, new: PagerLink) -> bool:
+        """Store `new` only if the channel's pager is still `old` (a re-seal must not undo a pager just replaced
+        or removed from Slack meanwhile); True when stored."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(keys.PAGERS)
+                raw = await pipe.hget(keys.PAGERS, channel)
+                if raw is None or PagerLink.model_validate_json(raw) != old:
+                    await pipe.reset()  # type: ignore[no-untyped-call]
+                    return False
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(keys.PAGERS, channel, new.model_dump_json())
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
+
     async def clear_link(self, channel: str) -> bool:
         return bool(await self.redis.hdel(keys.PAGERS, channel))
 
@@ -45,11 +63,17 @@ class PagerStore:
         scores = await self.redis.zmscore(keys.PAGES_SENT, page_ids)
         return {p for p, s in zip(page_ids, scores, strict=True) if s is not None}
 
-    async def mark_sent(self, page_id: str, now: datetime) -> None:
+    async def mark_sent(self, page_id: str, now: datetime, via: str | None = None) -> None:
+        """`via`: the connection that took it (domain/pager.connection_id), kept beside it as `<id>@<via>`."""
+        members = {page_id: now.timestamp(), **({f"{page_id}@{via}": now.timestamp()} if via else {})}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.PAGES_SENT, {page_id: now.timestamp()})
+            pipe.zadd(keys.PAGES_SENT, members)
             pipe.zremrangebyscore(keys.PAGES_SENT, "-inf", now.timestamp() - PAGES_KEPT)
             await pipe.execute()
+
+    async def sent_via(self, page_id: str, via: str) -> bool:
+        """Whether this page was delivered through that connection."""
+        return await self.redis.zscore(keys.PAGES_SENT, f"{page_id}@{via}") is not None
 
     async def record_failure(self, channel: str, reason: str, now: datetime) -> bool:
         """Remember a pager's permanent failure; True the first time (the channel is told once)."""

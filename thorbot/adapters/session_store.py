@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from thorbot.adapters import keys
+from thorbot.domain.driver_reports import DriverReport, PersonAction
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.sessions import SessionWatch, StartNote, StopNote
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 NOTE_TTL = 3 * 24 * 3600
 ATTEMPTS_KEPT = 200
@@ -78,6 +83,8 @@ class CycleState:
     inbox: list[Attempt]
     pending_stops: dict[str, datetime]  # stop id → when "not confirmed" is due
     usage_version: str | None = None  # connectors' usage (worker/usage.py caches it)
+    driver_reports: list[DriverReport] = field(default_factory=list)  # from the report page and workflow steps
+    person_actions: list[PersonAction] = field(default_factory=list)  # Confirm / Resolve on drivers' reports
 
 
 class SessionStore:
@@ -93,13 +100,17 @@ class SessionStore:
             pipe.lrange(keys.INBOX, 0, MAX_INBOX_READ - 1)
             pipe.zrange(keys.STOPS_PENDING, 0, -1, withscores=True)
             pipe.get(keys.USAGE_VERSION)
-            version, read_at, inbox, pending, usage_version = await pipe.execute()
+            pipe.lrange(keys.DRIVER_INBOX, 0, MAX_INBOX_READ - 1)
+            pipe.lrange(keys.DRIVER_ACTIONS, 0, MAX_INBOX_READ - 1)
+            version, read_at, inbox, pending, usage_version, reports, actions = await pipe.execute()
         return CycleState(
             watches_version=str(version or "0"),
             finished_read_at=datetime.fromisoformat(str(read_at)) if read_at else None,
             inbox=[Attempt.model_validate_json(v) for v in inbox],
             pending_stops={str(m): datetime.fromtimestamp(float(score), tz=UTC) for m, score in pending},
             usage_version=str(usage_version) if usage_version else None,
+            driver_reports=_readable(reports, DriverReport),
+            person_actions=_readable(actions, PersonAction),
         )
 
     async def stop_requests(self, stop_ids: list[str]) -> dict[str, StopRequest]:
@@ -182,6 +193,28 @@ class SessionStore:
             await self.redis.incrby(keys.INBOX_DROPPED, dropped)
         return dropped
 
+    async def save_report(self, report: DriverReport) -> int:
+        """Queue a driver's report for the worker; how many of the oldest queued were dropped (INBOX_CAP)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(keys.DRIVER_INBOX, report.model_dump_json())
+            pipe.ltrim(keys.DRIVER_INBOX, -INBOX_CAP, -1)
+            length, _ = await pipe.execute()
+        dropped = max(0, int(length) - INBOX_CAP)
+        if dropped:
+            await self.redis.incrby(keys.DRIVER_INBOX_DROPPED, dropped)
+        return dropped
+
+    async def save_action(self, action: PersonAction) -> None:
+        """A person's Confirm or Resolve, for the worker (the one writer of connectors' records)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(keys.DRIVER_ACTIONS, action.model_dump_json())
+            pipe.ltrim(keys.DRIVER_ACTIONS, -INBOX_CAP, -1)
+            await pipe.execute()
+
+    async def connector_record(self, box_id: str, connector: int) -> ConnectorRecord | None:
+        """One connector's record (its open reported incident, when it was last fixed): the report page reads it."""
+        return (await self.connector_records([connector_key(box_id, connector)])).get(connector_key(box_id, connector))
+
     async def is_watched(self, box_id: str) -> bool:
         """Whether any channel watches this box: the worker keeps a record of exactly those."""
         return bool(await self.redis.hexists(keys.BOXES, box_id)) or \
@@ -245,3 +278,14 @@ def stale_history_fields(now: datetime) -> tuple[list[str], list[str]]:
             months.append(month.strftime("%Y%m"))
     return ([f"{d}:{k}" for d in days for k in ("ok", "failed", "wh")],
             [f"{m}:{k}" for m in months for k in ("ok", "failed", "wh")])
+
+
+def _readable(raw: list[str], model: type[M]) -> list[M]:
+    """An entry this version cannot read (a newer thorbot wrote it, during a deploy's overlap) is skipped."""
+    out = []
+    for value in raw:
+        try:
+            out.append(model.model_validate_json(value))
+        except ValueError:
+            log.warning("skipped a queued %s this version cannot read", model.__name__)
+    return out

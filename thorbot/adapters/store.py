@@ -119,6 +119,8 @@ class SessionCommit(BaseModel):
     forget_connectors: list[str] = []
     attempts: list[Attempt] = []
     inbox_taken: int = 0
+    driver_reports_taken: int = 0
+    person_actions_taken: int = 0
     finished_read: bool = False  # /charges/finished was read this cycle (at `now`)
     stops_settled: list[str] = []
     stop_updates: dict[str, StopRequest] = {}
@@ -149,6 +151,10 @@ def _write_sessions(pipe: Any, change: SessionCommit) -> None:
     write_attempts(pipe, change.attempts, change.now)
     if change.inbox_taken:
         pipe.ltrim(keys.INBOX, change.inbox_taken, -1)
+    if change.driver_reports_taken:
+        pipe.ltrim(keys.DRIVER_INBOX, change.driver_reports_taken, -1)
+    if change.person_actions_taken:
+        pipe.ltrim(keys.DRIVER_ACTIONS, change.person_actions_taken, -1)
     if change.finished_read:
         pipe.set(keys.FINISHED_READ_AT, change.now.isoformat())
     if change.stops_settled:

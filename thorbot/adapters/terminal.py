@@ -24,7 +24,8 @@ EMOJI = {
     ":octagonal_sign:": "🛑", ":bar_chart:": "📊", ":calendar:": "📅", ":chart_with_upwards_trend:": "📈",
     ":large_green_square:": "🟩", ":large_yellow_square:": "🟨", ":large_red_square:": "🟥",
     ":white_large_square:": "⬜", ":zap:": "⚡", ":wrench:": "🔧", ":page_facing_up:": "📄", ":parking:": "🅿️",
-    ":turtle:": "🐢", ":ghost:": "👻", ":pager:": "📟",
+    ":turtle:": "🐢", ":ghost:": "👻", ":pager:": "📟", ":label:": "🏷️", ":clock9:": "🕘", ":loudspeaker:": "📢",
+    ":gear:": "⚙️", ":heavy_check_mark:": "✔️", ":book:": "📖",
 }
 NO_NAMES: Mapping[str, str] = {}
 # Control characters (ESC sequences could clear the screen or fake output) and bidi overrides.

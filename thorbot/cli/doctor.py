@@ -6,16 +6,23 @@ Exit status 0 when nothing failed, 1 otherwise. Warnings (⚠) are worth reading
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
+from pydantic import AliasChoices, SecretStr
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.markup import escape
 
+from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.pager_store import PagerStore
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
@@ -24,7 +31,7 @@ from thorbot.adapters.store import RedisDown
 from thorbot.adapters.terminal import mrkdwn_to_plain
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.incidents import Incident
-from thorbot.domain.pager import PAGER_NAMES, host_of, pagerduty_event, webhook_event
+from thorbot.domain.pager import PAGER_NAMES, pagerduty_event, webhook_event
 from thorbot.domain.replies import describe_thor_error
 from thorbot.errors import ConfigError, PagerError, SlackError, ThorError
 from thorbot.redact import redact, register_secret
@@ -44,24 +51,80 @@ class Check:
     fix: str = ""
 
 
-def settings_checks(settings: Settings, environ: dict[str, str]) -> list[Check]:
+# Values that stand for "put yours here": .env.example's `xoxb-...` and `...`, and the usual stand-ins.
+PLACEHOLDER_WORDS = frozenset({"changeme", "change-me", "change_me", "changeit", "replaceme", "replace-me", "todo",
+                               "tbd", "xxx", "placeholder", "your-token", "secret"})
+EXAMPLE_FILE = ".env.example"
+
+
+def example_values(*files: Path) -> dict[str, str]:
+    """The values `.env.example` sets on its uncommented lines (the first file found of `files`)."""
+    for path in files:
+        if path.is_file():
+            try:
+                values = dotenv_values(path, interpolate=False)
+            except (OSError, UnicodeDecodeError):
+                return {}
+            return {name.upper(): value.strip() for name, value in values.items() if value and value.strip()}
+    return {}
+
+
+def placeholder(value: str, example: str | None = None) -> str | None:
+    """Why `value` is a stand-in, not a setting (None when it may be real). Never quotes the value itself."""
+    text = value.strip()
+    if example is not None and text == example:
+        return f"copied unchanged from {EXAMPLE_FILE}"
+    if "..." in text or "…" in text:
+        return "a placeholder (it contains `...`), not a value"
+    if text.lower() in PLACEHOLDER_WORDS or text.lower().startswith(("your-", "your_", "<your")):
+        return "a placeholder, not a value"
+    if len(text) > 1 and text[0] == "<" and text[-1] == ">":
+        return "a placeholder in <angle brackets>, not a value"
+    return None
+
+
+def _placeholders(settings: Settings, example: Mapping[str, str]) -> dict[str, str]:
+    """Each setting whose value is a stand-in: its documented name → why."""
+    found: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        value = getattr(settings, field)
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str) or not raw or raw == info.default:
+            continue
+        alias = info.validation_alias
+        name = str(alias.choices[0]) if isinstance(alias, AliasChoices) else field.upper()
+        why = placeholder(raw, example.get(name))
+        if why is not None:
+            found[name] = why
+    return found
+
+
+def settings_checks(settings: Settings, environ: dict[str, str],
+                    example: Mapping[str, str] | None = None) -> list[Check]:
     """One line per setting that matters; pure over the settings and the environment."""
     checks = []
+    stand_ins = _placeholders(settings, example or {})
     values = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
               "THOR_API_KEY": settings.thor_api_key}
     for name, value in values.items():
         if value is None or not value.get_secret_value():
             checks.append(Check("fail", name, "not set", f"set {name}: {WHY[name]}"))
+        elif name in stand_ins:
+            checks.append(Check("fail", name, f"not set: {stand_ins[name]}", f"set {name}: {WHY[name]}"))
         else:
             checks.append(Check("ok", name, "set"))
+    for name, why in stand_ins.items():
+        if name not in values:
+            checks.append(Check("fail", name, f"not set: {why}",
+                                f"put the real value in {name}, or remove the line to use the default"))
     bot = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-    if bot and not bot.startswith("xoxb-"):
+    if bot and not bot.startswith("xoxb-") and "SLACK_BOT_TOKEN" not in stand_ins:
         checks[0] = Check("fail", "SLACK_BOT_TOKEN", "does not start with xoxb-",
                           "use the *Bot User OAuth Token* (xoxb-…), not a user or app-level token")
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
     if not app_token:
         checks.append(Check("ok", "SLACK_APP_TOKEN", "not set (only `thorbot socket` needs it)"))
-    elif not app_token.startswith("xapp-"):
+    elif not app_token.startswith("xapp-") and "SLACK_APP_TOKEN" not in stand_ins:
         checks.append(Check("fail", "SLACK_APP_TOKEN", "does not start with xapp-",
                             "create an app-level token with connections:write (Basic Information → App-Level Tokens)"))
     else:
@@ -80,7 +143,7 @@ def settings_checks(settings: Settings, environ: dict[str, str]) -> list[Check]:
     where = redact(settings.redis_url) if settings.redis_url else f"unset: embedded Redis in {settings.data_dir}"
     checks.append(Check("ok", "REDIS_URL", where))
     checks.append(_secrets_check(settings))
-    return checks
+    return [c for c in checks if c.verdict != "ok" or c.what not in stand_ins]  # never ✓ next to its own ✗
 
 
 def _secrets_check(settings: Settings) -> Check:
@@ -91,6 +154,9 @@ def _secrets_check(settings: Settings) -> Check:
     if not box.ready:
         return Check("ok", "THORBOT_SECRETS_KEY", "not set (pagers cannot be connected)",
                      "to connect PagerDuty or a webhook, set it to the output of `thorbot doctor --new-secrets-key`")
+    if box.count > 1:
+        return Check("ok", "THORBOT_SECRETS_KEY", f"set, {box.count} keys: the first seals, the others only open "
+                     "what was sealed before (a rotation: README, \"Rotating THORBOT_SECRETS_KEY\")")
     return Check("ok", "THORBOT_SECRETS_KEY", "set (pager keys are encrypted at rest)")
 
 
@@ -107,22 +173,43 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
         box = SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None)
     except SecretsUnavailable:
         box = SecretBox(None)
-    client = PagerClient(settings.pagerduty_events_url, timeout=CHECK_TIMEOUT)
+    outbound = OutboundPolicy(allow_loopback=settings.allow_loopback_urls)
+    client = PagerClient(settings.pagerduty_events_url, outbound, timeout=CHECK_TIMEOUT)
     found = []
+    older = []  # pagers still sealed under an older key of THORBOT_SECRETS_KEY (a rotation not done yet)
     try:
         for channel, link in sorted(links.items()):
-            what = f"Pager of {channel} ({PAGER_NAMES[link.kind]}{', ' + host_of(link.url) if link.url else ''})"
+            what = f"Pager of {channel} ({PAGER_NAMES[link.kind]}{', ' + link.shown if link.shown else ''})"
             try:
                 secret = box.open(link.sealed)
             except SecretsUnavailable as exc:
                 found.append(Check("fail", what, "its key cannot be opened", str(exc)))
                 continue
+            if not all(box.current(v) for v in (link.sealed, link.sealed_url) if v):
+                older.append(channel)
+            try:
+                url = link.webhook_url(box.open)
+            except SecretsUnavailable as exc:
+                found.append(Check("fail", what, "its URL cannot be opened", str(exc)))
+                continue
+            refused = await outbound.check(url) if url else None  # an older record may predate the URL policy
+            if refused:
+                found.append(Check("fail", what, f"its URL is refused: {refused}",
+                                   "connect it again with `/chargebox pager` and a public https:// URL"))
+                continue
             if not send_test:
                 found.append(Check("ok", what, "connected; its key opens (`doctor --send-test` sends a test event)"))
                 continue
-            found.append(await _send_test(client, link.kind, link.url, secret, channel, now, what))
+            found.append(await _send_test(client, link.kind, url, secret, channel, now, what))
     finally:
         await client.aclose()
+    if older:
+        found.append(Check("warn", "THORBOT_SECRETS_KEY rotation", f"{len(older)} pager(s) still sealed under an "
+                           f"older key ({', '.join(older[:5])})", "keep the older key after the new one until each "
+                           "has paged once (the worker re-seals it then) or is connected again"))
+    elif box.count > 1:
+        found.append(Check("ok", "THORBOT_SECRETS_KEY rotation", "every pager is sealed under the first key: the "
+                           "others can be dropped from the list"))
     return found
 
 
@@ -150,6 +237,35 @@ async def _send_test(client: PagerClient, kind: str, url: str | None, secret: st
 OPTIONAL_SCOPES = {"usergroups:write": "rotations that keep a user group (`group @g`)"}
 
 
+def network_words(exc: BaseException, host: str, timeout: float) -> str | None:
+    """What went wrong on the way to `host`, in plain words ("cannot resolve the host name api.thor.tools"), from
+    the exception and its causes; None when it was not the network."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    names = {type(e).__name__ for e in chain}
+    if any(isinstance(e, socket.gaierror) for e in chain) or "ClientConnectorDNSError" in names:
+        return f"cannot resolve the host name {host}"
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "ClientConnectorCertificateError" in names:
+        return f"TLS certificate problem: {host}'s certificate cannot be verified"
+    if tls := next((e for e in chain if isinstance(e, ssl.SSLError)), None):
+        return f"TLS problem with {host}: {tls.reason or 'the secure connection failed'}"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return f"connection refused by {host}"
+    if any(isinstance(e, TimeoutError) for e in chain) or names & {"TimeoutException", "ConnectTimeout", "ReadTimeout",
+                                                                   "WriteTimeout", "PoolTimeout", "ServerTimeoutError"}:
+        return f"timed out after {timeout:g} s"
+    if failed := next((e for e in chain if isinstance(e, OSError) and e.strerror), None):
+        return f"cannot connect to {host}: {str(failed.strerror).lower()}"
+    return None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
 async def slack_checks(settings: Settings) -> list[Check]:
     if not settings.slack_bot_token:
         return [Check("fail", "Slack", "not checked: SLACK_BOT_TOKEN is not set", "set SLACK_BOT_TOKEN")]
@@ -158,7 +274,8 @@ async def slack_checks(settings: Settings) -> list[Check]:
     except SlackError as exc:
         fix = ("copy the Bot User OAuth Token again (OAuth & Permissions) and reinstall the app if it was revoked"
                if exc.permanent else f"check that {settings.slack_api_url} is reachable from this host")
-        return [Check("fail", "Slack auth.test", exc.error, fix)]
+        words = None if exc.permanent else network_words(exc, _host(settings.slack_api_url), settings.call_timeout())
+        return [Check("fail", "Slack auth.test", words or exc.error, fix)]
     found = [Check("ok", "Slack auth.test", f"bot @{answer.get('user', '?')} in workspace {answer.get('team', '?')} "
                                             f"({answer.get('team_id', '?')})")]
     missing = [s for s in BOT_SCOPES if s not in scopes]
@@ -185,6 +302,11 @@ async def thor_checks(settings: Settings) -> list[Check]:
     try:
         raw = await thor.list_raw(only_active=False)
     except ThorError as exc:
+        words = network_words(exc, _host(settings.thor_api_url), min(settings.thor_timeout, CHECK_TIMEOUT))
+        if words is not None:
+            return [Check("fail", "Thor API (key, source IP, REST enabled)", words,
+                          f"check THOR_API_URL ({settings.thor_api_url}) and that this host can reach it "
+                          "(DNS, firewall, proxy)")]
         return [Check("fail", "Thor API (key, source IP, REST enabled)", exc.code,
                       mrkdwn_to_plain(describe_thor_error(exc)).replace("*", ""))]
     finally:
@@ -234,7 +356,10 @@ async def _redis_checks(redis: Redis) -> list[Check]:
 
 async def run_doctor(settings: Settings, console: Console | None = None, *, send_test: bool = False,
                      new_secrets_key: bool = False) -> int:
-    console = console or Console(highlight=False)
+    if console is None:
+        console = Console(highlight=False)
+        # Piped or redirected (a log, `| grep`), rich would hard-wrap each line at 80 columns: one check, one line.
+        console.soft_wrap = not console.is_terminal
     if new_secrets_key:  # nothing else: print a key to put in THORBOT_SECRETS_KEY
         console.print(SecretBox.new_key(), markup=False)
         return 0
@@ -245,7 +370,8 @@ async def run_doctor(settings: Settings, console: Console | None = None, *, send
         ("Redis", lambda: redis_checks(settings)),
         ("Pagers", lambda: pager_checks(settings, send_test, datetime.now(tz=UTC))),
     ]
-    checks = settings_checks(settings, dict(os.environ))
+    checks = settings_checks(settings, dict(os.environ), example_values(
+        Path.cwd() / EXAMPLE_FILE, Path(__file__).resolve().parents[2] / EXAMPLE_FILE))
     _print(console, "Settings", checks)
     for title, run in sections:
         found = await run()

@@ -15,7 +15,7 @@ from thorbot import __version__
 from thorbot.adapters.store import RedisDown
 from thorbot.errors import ConfigError, ThorError
 from thorbot.redact import configure_logging, redact
-from thorbot.settings import Settings
+from thorbot.settings import EnvFileError, Settings
 
 log = logging.getLogger("thorbot")
 GRACE = 3.0     # seconds a stopping command may take to finish on its own (end the cycle, release the lease)
@@ -251,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("thorbot: invalid configuration (README → Configuration):", file=sys.stderr)
         for line in _problems(exc):
             print(f"  {line}", file=sys.stderr)
+        return 2
+    except EnvFileError as exc:
+        print(f"thorbot: invalid configuration: {exc}", file=sys.stderr)
         return 2
     needs = "demo --slack" if args.cmd == "demo" and args.slack else args.cmd
     missing = settings.missing_for(needs)

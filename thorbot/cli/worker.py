@@ -12,15 +12,32 @@ from thorbot.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event, host: str = "0.0.0.0") -> int:  # noqa: S104
+EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 (only behind THORBOT_METRICS_TOKEN)
+LOOPBACK = "127.0.0.1"
+
+
+def metrics_host(settings: Settings) -> str:
+    """Where the worker's /metrics listens: on every address only behind a token; without one, this host alone
+    (a scraper on the same machine, or a sidecar) can read it."""
+    return EVERY_ADDRESS if settings.metrics_token else LOOPBACK
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> int:
     require(settings, "worker")
     async with open_context(settings) as ctx:
         worker = build_worker(ctx)
         runner = None
         if settings.metrics_port:
             token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-            runner = await start_site(build_metrics_app(ctx.redis, token), host, settings.metrics_port)
-            log.info("worker metrics on %s:%d/metrics", host, settings.metrics_port)
+            host = metrics_host(settings)
+            runner = await start_site(build_metrics_app(ctx.redis, token), host, settings.metrics_port,
+                                      setting="THORBOT_METRICS_PORT")
+            if token:
+                log.info("worker metrics on %s:%d/metrics (every address; bearer token required)", host,
+                         settings.metrics_port)
+            else:
+                log.info("worker metrics on %s:%d/metrics (this host only: set THORBOT_METRICS_TOKEN to serve it "
+                         "on every address, behind the token)", host, settings.metrics_port)
         log.info("worker %s polling every %.0fs", worker.id, settings.poll_interval)
         try:
             await worker.run(stop)

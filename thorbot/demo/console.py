@@ -25,6 +25,7 @@ from thorbot.domain.models import Chargebox
 from thorbot.domain.report_view import ACTION_REPORT_CSV
 from thorbot.domain.search import match_boxes
 from thorbot.domain.session_messages import ACTION_STOP
+from thorbot.domain.text import plural
 from thorbot.runtime import build_serve, build_worker
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
@@ -32,10 +33,17 @@ from thorbot.sim.slack_user import SlackUser
 from thorbot.sim.thor_server import FakeThor
 from thorbot.worker.loop import Worker
 
+# The demo workspace's people. Slack's client turns a person picked in its autocomplete into `<@U…|name>`; the
+# console does the same for these names, so `/chargebox rotation @ana @ben weekly mon 09:00` works as in Slack.
+DEMO_PEOPLE: dict[str, str] = {"you": "U0YOU", "ana": "U0ANA", "ben": "U0BEN", "cat": "U0CAT", "dan": "U0DAN"}
+_AT_NAME = re.compile(r"(?<!\S)@([a-z0-9._-]+)(?!\S)", re.IGNORECASE)
+PROMPT = "thorbot> "
+
 CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
   /chargebox help             /chargebox <id or name>
   /chargebox list             /chargebox subscribe all
   /chargebox oncall           /chargebox mute <id> 30m
+  People here: @you, @ana, @ben, @cat, @dan (as if picked in Slack's autocomplete)
 [bold]Demo helpers[/bold]
   boxes              the simulated fleet, with ids
   break <id|name>    make a box drop off for 6 minutes
@@ -48,6 +56,15 @@ CONSOLE_HELP = """[bold]Type slash commands as in Slack[/bold], e.g.
   csv                press the last report's "Download CSV"
   home               show the App Home tab
   quit               stop the demo"""
+
+
+def as_mentions(line: str, people: Mapping[str, str]) -> str:
+    """`line` with each `@name` of `people` as the mention Slack's client sends for it; other words unchanged."""
+    def mention(match: re.Match[str]) -> str:
+        user = people.get(match.group(1).lower())
+        return f"<@{user}|{match.group(1).lower()}>" if user else match.group(0)
+
+    return _AT_NAME.sub(mention, line)
 
 
 class DemoSlackRenderer:
@@ -180,7 +197,8 @@ class DemoConsole:
         self.console.rule("[bold]thorbot demo[/bold]")
         self.console.print(f"A simulated Thor fleet of {len(self.fleet.boxes)} chargeboxes; time runs ×{speed:g}. "
                            "This terminal is channel [bold]#demo-alerts[/bold], which watches the whole fleet with "
-                           "you on call. Alerts and recoveries appear here as they happen. Times are simulated, "
+                           "you on call. Alerts and recoveries appear here as they happen; its pages go to a simulated "
+                           "PagerDuty, shown as 📟 lines (no phone rings). Times are simulated, "
                            f"shown in this machine's zone ({self.ctx.clock().astimezone().tzname()}).\n")
         self.console.print(CONSOLE_HELP)
         self._print_boxes(limit=6)
@@ -276,6 +294,8 @@ class DemoConsole:
                 line = await lines.next_line(self.stop)
                 if line is None:
                     break
+                if line.strip() and not line.lstrip().startswith("#"):  # so each answer can be matched to its line
+                    self.console.print(f"[bold]{PROMPT}[/bold]{shown(line.strip())}")
                 if not await self.handle(line.strip()):
                     return
         finally:
@@ -306,7 +326,7 @@ class DemoConsole:
         session: PromptSession[str] = PromptSession(key_bindings=keys)
         with patch_stdout(raw=True):
             while not self.stop.is_set():
-                prompt = asyncio.create_task(session.prompt_async("thorbot> ", handle_sigint=False))
+                prompt = asyncio.create_task(session.prompt_async(PROMPT, handle_sigint=False))
                 stopper = asyncio.create_task(self.stop.wait())
                 done, _ = await asyncio.wait({prompt, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stopper in done:
@@ -329,7 +349,7 @@ class DemoConsole:
         if word in ("quit", "exit"):
             return False
         if word.startswith("/chargebox"):
-            await self._send(line)
+            await self._send(as_mentions(line, DEMO_PEOPLE))
         elif word in ("/help", "help"):
             self.console.print(CONSOLE_HELP)
         elif word in HELPERS:
@@ -403,7 +423,8 @@ class DemoConsole:
         length = timedelta(minutes=25 if silent else 6)
         self.fleet.schedule_outage(box.id, self.ctx.clock(), length, silent=silent)
         what = "stops sending heartbeats" if silent else "drops off"
-        self.console.print(f"[dim]{shown(box.name)} {what} now (simulated, for {length}).[/dim]")
+        minutes = plural(int(length.total_seconds() // 60), "minute")
+        self.console.print(f"[dim]{shown(box.name)} {what} now (simulated, for {minutes}).[/dim]")
 
     async def _trouble(self, word: str, query: str) -> None:
         """`fail` or `stall` a box's charging."""

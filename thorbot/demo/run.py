@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from thorbot.adapters.secrets_box import SecretBox
-from thorbot.demo.console import DemoConsole, DemoSlackRenderer
+from thorbot.demo.console import DEMO_PEOPLE, DemoConsole, DemoSlackRenderer
 from thorbot.demo.history import pregenerate
 from thorbot.demo.story import ghost_history
 from thorbot.domain.pager import PagerLink
@@ -39,7 +39,7 @@ DEMO_KEY = "demo-thor-key"
 DEMO_TOKEN = "xoxb-demo"
 DEMO_SECRET = "demo-signing-secret"
 DEMO_CHANNEL = "C0DEMOALERTS"
-DEMO_USER = "U0YOU"
+DEMO_USER = DEMO_PEOPLE["you"]
 DEMO_TEAM = "T0DEMO"
 DEMO_ROUTING_KEY = "DEMOROUTINGKEY0000000000000000PD"
 
@@ -55,11 +55,11 @@ class PagerPrinter:
         key = str(event.get("dedup_key", ""))
         if action == "trigger":
             self.summaries[key] = str(event["payload"]["summary"])
-            self.console.print(f"📟 [bold]PagerDuty: paged[/bold] ({event['payload']['severity']}): "
+            self.console.print(f"📟 [bold]PagerDuty (simulated): paged[/bold] ({event['payload']['severity']}): "
                                f"{escape(self.summaries[key])}")
         else:
             words = "acknowledged" if action == "acknowledge" else "resolved"
-            self.console.print(f"📟 PagerDuty: {words}: {escape(self.summaries.get(key, key))}")
+            self.console.print(f"📟 PagerDuty (simulated): {words}: {escape(self.summaries.get(key, key))}")
 
 
 class SimClock:
@@ -108,8 +108,10 @@ def demo_settings(base: Settings, data_dir: Path, thor_url: str, slack_url: str 
     values: dict[str, object] = {
         "thor_api_key": DEMO_KEY, "thor_api_url": thor_url, "redis_url": None, "data_dir": data_dir,
         "poll_interval": max(0.5, 60.0 / speed), "slack_channel_gap": 0.2, "name_cache_ttl": 30.0,
-        "thor_timeout": 5.0, "admins": "",
-        # The console user is an operator, so the story can show a charge stopped from Slack.
+        "thor_timeout": 5.0,
+        # The console user is an admin (so `/chargebox pager` opens its form, which needs a named admin) and an
+        # operator, so the story can show a charge stopped from Slack. --slack: real people, from the environment.
+        "admins": DEMO_USER if slack_url else base.admins,
         "operators": DEMO_USER if slack_url else base.operators,  # --slack: real people, from the environment
         # The story's charges: stuck after 5 flat minutes (not 30), finished charges read every minute.
         "session_stall_after": 300.0, "session_stall_grace": 60.0, "finished_interval": 60.0,
@@ -152,8 +154,8 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
             pager_server = await LoopbackServer(pagerduty.app()).start()
             pagerduty.base_url = pager_server.url
             pagerduty.listeners.append(PagerPrinter(console))
-            settings = settings.with_changes(secrets_key=SecretBox.new_key(),
-                                             pagerduty_events_url=pagerduty.events_url)
+            settings = settings.with_changes(secrets_key=SecretBox.new_key(), allow_loopback_urls=True,
+                                             pagerduty_events_url=pagerduty.events_url)  # a fake one, on loopback
             async with open_context(settings, clock=clock) as ctx:
                 # #demo-alerts pages a fake PagerDuty, shown in the terminal ("📟 paged: …").
                 await ctx.stores.pagers.set_link(DEMO_CHANNEL, PagerLink(
@@ -162,7 +164,8 @@ async def run_demo(base: Settings, args: argparse.Namespace, stop: asyncio.Event
                     made = await pregenerate(ctx.redis, fleet, args.history_days, now, args.seed)
                     console.print(f"[dim]Made up {args.history_days} days of history: {made} past outages; "
                                   "`report` shows it.[/dim]")
-                renderer = DemoSlackRenderer(console, clock, {DEMO_USER: "you", DEMO_CHANNEL: "demo-alerts"})
+                people = {user: name for name, user in DEMO_PEOPLE.items()}
+                renderer = DemoSlackRenderer(console, clock, {**people, DEMO_CHANNEL: "demo-alerts"})
                 fake_slack.listeners.append(renderer)
                 fake_slack.memberships[DEMO_USER] = [DEMO_CHANNEL]
                 demo = DemoConsole(ctx, fake_slack, fake_thor, console, stop,

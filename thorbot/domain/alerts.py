@@ -7,6 +7,7 @@ from datetime import datetime
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, header, message, section, select
 from thorbot.domain.causes import ASKS_A_CAUSE, CAUSE_OPTIONS, CauseRecord, cause_line
+from thorbot.domain.driver_reports import PROBLEM_LABELS, Problem
 from thorbot.domain.incidents import CONNECTOR_KINDS, Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.replies import ACCESS_PROBLEMS
@@ -23,10 +24,12 @@ WHAT = {
     "inactive": "was flagged *inactive* in Thor",
     "failed_starts": "has *failed starts*: drivers could not charge",
     "quiet": "is *not charging anyone*",
+    "reported": "is *reported by drivers*",
 }
 WHAT_PLAIN = {kind: look(kind).label + (" in Thor" if kind == "inactive" else "") for kind in WHAT}
 BACK = {"offline": "back online", "silent": "sending heartbeats again", "gone": "back in Thor",
-        "inactive": "active again", "failed_starts": "charging again", "quiet": "charging again"}
+        "inactive": "active again", "failed_starts": "charging again", "quiet": "charging again",
+        "reported": "charging again after a driver's report"}
 
 
 def what(incident: Incident) -> str:
@@ -37,7 +40,26 @@ def what(incident: Incident) -> str:
     if incident.kind == "quiet":
         return (f"is *not charging anyone* on connector #{incident.connector}: "
                 f"{escape(incident.evidence or 'no start for far longer than usual')}")
+    if incident.kind == "reported":
+        return (f"is *reported by drivers* on connector #{incident.connector}: "
+                f"{escape(problem_label(incident.problem))} — {reports_line(incident)}")
     return WHAT[incident.kind]
+
+
+def problem_label(problem: str | None) -> str:
+    try:
+        return PROBLEM_LABELS[Problem(problem or "other")]
+    except ValueError:
+        return PROBLEM_LABELS[Problem.OTHER]
+
+
+def reports_line(incident: Incident) -> str:
+    sources = max(1, len(incident.sources))
+    confirmed = "" if incident.confirmed is None else (
+        " · confirmed by thorbot's own evidence" if incident.confirmed_by == "thorbot" else
+        f" · confirmed by <@{incident.confirmed_by}>" if incident.confirmed_by else " · confirmed")
+    return (f"{incident.reports} report{'s' if incident.reports != 1 else ''} from {sources} "
+            f"source{'s' if sources != 1 else ''}{confirmed}")
 
 
 def what_plain(incident: Incident) -> str:
@@ -48,6 +70,8 @@ ACTION_ACK = "alert_ack"
 ACTION_SNOOZE = "alert_snooze"
 ACTION_ALERT_REFRESH = "alert_refresh"
 ACTION_CAUSE = "alert_cause"
+ACTION_CONFIRM = "alert_confirm"  # a driver's report: it is real (counts as an outage from its first report)
+ACTION_RESOLVE = "alert_resolve"  # a driver's report: fixed, with its cause
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,9 @@ def impact(incident: Incident) -> str:
     """Who is affected: running sessions strand drivers, reservations mean someone is on the way."""
     if incident.kind == "failed_starts":
         return ":busts_in_silhouette: drivers on that connector cannot charge; the box itself looks connected"
+    if incident.kind == "reported":
+        return (":busts_in_silhouette: a driver at the charger could not charge; it counts as an outage of that "
+                "port once confirmed (Confirm, or thorbot's own evidence)")
     if incident.kind == "quiet":
         return (":busts_in_silhouette: drivers may be giving up before a charge starts (a dead payment terminal or "
                 "RFID reader, a frozen screen, a damaged cable); the box itself looks connected")
@@ -101,10 +128,22 @@ def render_alert(incidents: list[Incident], now: datetime, *, mention: str | Non
         blocks.insert(-1, section("\n".join(lines)))
     if buttons and any(i.resolved is None for i in incidents):
         blocks.append(alert_actions(acknowledged=bool(state and state.ack)))
+        reported = [i for i in incidents if i.kind == "reported" and i.resolved is None]
+        if len(incidents) == 1 and reported:
+            blocks.append(_report_actions(reported[0]))
     elif buttons and any(i.kind in ASKS_A_CAUSE for i in incidents):  # resolved: why was it down?
         blocks.append(actions("alert_cause", select("Cause…" if not (state and state.cause) else "Change the cause…",
                                                     ACTION_CAUSE, CAUSE_OPTIONS)))
     return payload
+
+
+def _report_actions(incident: Incident) -> Block:
+    """A driver's report: Confirm it is real (unless confirmed), or Resolve it, choosing the cause."""
+    parts: list[Block] = []
+    if incident.confirmed is None:
+        parts.append(button("Confirm", ACTION_CONFIRM, "confirm"))
+    parts.append(select("Resolve…", ACTION_RESOLVE, CAUSE_OPTIONS))
+    return actions("report_actions", *parts)
 
 
 def _state_lines(state: MessageState, *, boxes: int = 1) -> list[str]:
@@ -154,7 +193,10 @@ def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
         down = incident.downtime()
         details.insert(0, f":white_check_mark: *Resolved* {slack_date(incident.resolved)} · "  # type: ignore[arg-type]
                           f"{what_plain(incident)} for {duration(down.total_seconds()) if down else '?'}")
-    blocks = [header(title_line), section("\n".join(details)), _context(incident.box_id, None if resolved else mention)]
+    blocks = [header(title_line), section("\n".join(details))]
+    if incident.kind == "reported" and incident.quote:
+        blocks.append(quote_block(incident.quote))
+    blocks.append(_context(incident.box_id, None if resolved else mention))
     verb = "has" if incident.kind == "failed_starts" else "is"
     text = escape(f"{'Resolved: ' if resolved else ''}{incident.name} ({incident.box_id}) {verb} "
                   f"{what_plain(incident)}")
@@ -185,12 +227,31 @@ def _context(box_id: str | None, mention: str | None) -> Block:
     return context(f"{mention} · {hint}" if mention else hint)
 
 
+def quote_block(words: str) -> Block:
+    """A driver's words as plain text: Slack renders no mention, link or formatting in it."""
+    return {"type": "section", "text": {"type": "plain_text", "text": truncate(f"“{words}”", 3000), "emoji": False}}
+
+
+def render_driver_report(incident: Incident, problem: str, details: str, contact: str) -> Payload:
+    """A further report on an open reported incident, in its alert's thread (mentions nobody)."""
+    head = (f":loudspeaker: Another driver report on connector #{incident.connector}: {escape(problem_label(problem))}"
+            f" ({reports_line(incident)}).")
+    blocks: list[Block] = [section(head)]
+    if details:
+        blocks.append(quote_block(details))
+    if contact:
+        blocks.append({"type": "context", "elements": [{"type": "plain_text", "text": truncate(
+            f"Contact left by the driver: {contact}", 3000), "emoji": False}]})
+    return message(head, blocks)
+
+
 def render_recovery(incident: Incident) -> Payload:
     """The thread reply when an incident resolves; it pings nobody."""
     down = incident.downtime()
     lasted = duration(down.total_seconds()) if down is not None else "an unknown time"
     where = f" connector #{incident.connector}" if incident.kind in CONNECTOR_KINDS else ""
-    text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}*{where} is {BACK[incident.kind]} "
+    back = f"resolved by <@{incident.resolved_by}>" if incident.resolved_by else BACK[incident.kind]
+    text = (f":white_check_mark: *{escape(truncate(incident.name, 150))}*{where} is {back} "
             f"({what_plain(incident)} for {lasted}).")
     return message(text, [section(text)])
 

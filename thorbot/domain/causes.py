@@ -68,9 +68,10 @@ def cause_line(record: CauseRecord) -> str:
     return f"{info.label} ({'excluded from uptime' if info.excluded else 'counts as outage'})"
 
 
-KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f", "quiet": "q"}
-ASKS_A_CAUSE = frozenset({"offline", "silent", "failed_starts", "quiet"})  # what takes a box or port down
-PORT_KIND_CODES = frozenset({KIND_CODES["failed_starts"], KIND_CODES["quiet"]})  # a port's own outages
+KIND_CODES = {"offline": "o", "silent": "s", "gone": "g", "inactive": "i", "failed_starts": "f", "quiet": "q",
+              "reported": "r"}
+ASKS_A_CAUSE = frozenset({"offline", "silent", "failed_starts", "quiet", "reported"})  # what takes a box or port down
+PORT_KIND_CODES = frozenset({KIND_CODES["failed_starts"], KIND_CODES["quiet"], KIND_CODES["reported"]})  # a port's own
 
 
 def cause_key(kind_code: str, start: float) -> str:

@@ -9,7 +9,6 @@ ran is posted once when one is back, marked late; older missed periods are not p
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -19,12 +18,12 @@ from pydantic import BaseModel
 
 from thorbot.domain.text import BAD_ZONE, canonical_zone, code
 from thorbot.domain.uptime import Period, daily_period
+from thorbot.domain.when import read_clock
 from thorbot.errors import UsageError
 
 Cadence = Literal["daily", "weekly"]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 LATE_AFTER = timedelta(minutes=15)  # later than this after its time, a digest says it is late
-_TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]?([0-5]\d)?$")
 
 
 class DigestPlan(BaseModel):
@@ -58,10 +57,12 @@ def lateness(due_at: datetime, queued_at: datetime) -> timedelta | None:
 
 
 def parse_time(text: str) -> str | None:
-    m = _TIME.match(text.strip().lower())
-    if not m:
+    """`09:00`, `9`, `0930`, `9.30`, `9h30` as "HH:MM"; None when not a time (domain/when.py reads it)."""
+    try:
+        at = read_clock(text, loose=True)
+    except UsageError:
         return None
-    return f"{int(m.group(1)):02d}:{m.group(2) or '00'}"
+    return None if at is None else f"{at:%H:%M}"
 
 
 def parse_plan(words: list[str], default_zone: str) -> DigestPlan | None:

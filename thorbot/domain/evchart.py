@@ -11,12 +11,11 @@ which ones Thor cannot fill (left empty rather than invented).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from thorbot.domain.csv_writer import Cell, Num, to_csv
 from thorbot.domain.uptime import INF, BoxHistory, Period, Span, _seconds, _subtract, measure
 
 MODULE3 = ("station_id", "port_id", "network_provider", "uptime_reporting_start", "uptime_reporting_end", "uptime",
@@ -36,20 +35,21 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.2f}"
+def _minutes(seconds: float) -> Num:
+    return Num(seconds / 60, 2)
 
 
 def evchart(histories: Iterable[BoxHistory], period: Period, unknown: list[Span], now: datetime,
             network_provider: str = "") -> Export:
-    """Every port of every box with history in the quarter: its uptime row, and a row per outage."""
+    """Every port of every box with history in the quarter: its uptime row, and a row per outage.
+
+    Ids and the network provider are text from outside (guarded against formulas, docs/ev-chart.md); the
+    figures are numbers, as EV-ChART's validator wants them."""
     window = period.window
     start, end = window.start.timestamp(), min(window.end, now).timestamp()
     blind = _seconds(unknown)
-    uptime, outages = io.StringIO(), io.StringIO()
-    m3, m4 = csv.writer(uptime, lineterminator="\n"), csv.writer(outages, lineterminator="\n")
-    m3.writerow(MODULE3)
-    m4.writerow(MODULE4)
+    m3: list[list[Cell]] = []
+    m4: list[list[Cell]] = []
     ports = count = 0
     for history in sorted(histories, key=lambda h: h.box_id):
         for spans in history.ports or ():
@@ -59,15 +59,15 @@ def evchart(histories: Iterable[BoxHistory], period: Period, unknown: list[Span]
                 continue  # not seen in the quarter
             ports += 1
             port_id = f"{history.box_id}-{spans.port}"
-            m3.writerow([history.box_id, port_id, network_provider, _iso(start), _iso(end),
-                         f"{figures.percent:.2f}", _minutes(figures.outage.total_seconds()),
-                         _minutes(figures.excluded.total_seconds())])
+            m3.append([history.box_id, port_id, network_provider, _iso(start), _iso(end),
+                       Num(figures.percent, 2), _minutes(figures.outage.total_seconds()),
+                       _minutes(figures.excluded.total_seconds())])
             for a, b in port.outages:
                 lo, hi = max(a, start), min(b if b != INF else now.timestamp(), end)
                 seen = _subtract([(lo, hi)], blind) if hi > lo else []
                 if not seen:
                     continue
                 count += 1
-                m4.writerow([history.box_id, port_id, network_provider, _iso(lo),
-                             _minutes(sum(y - x for x, y in seen))])
-    return Export(uptime.getvalue(), outages.getvalue(), ports, count)
+                m4.append([history.box_id, port_id, network_provider, _iso(lo),
+                           _minutes(sum(y - x for x, y in seen))])
+    return Export(to_csv(MODULE3, m3, lineterminator="\n"), to_csv(MODULE4, m4, lineterminator="\n"), ports, count)

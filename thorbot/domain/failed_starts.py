@@ -8,6 +8,8 @@ Rules (each has a test in tests/domain/test_failed_starts.py):
 - While it is open, further failures are counted in it; nothing new is announced.
 - The next successful session on that connector resolves it.
 - Failures older than `window` are forgotten, so the record stays small.
+- The connector's record also holds its open *reported by drivers* incident (domain/driver_reports.py):
+  a successful charge after the first report resolves it too; a failed one after it corroborates it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class ConnectorRecord(BaseModel):
 
     failures: tuple[datetime, ...] = ()
     incident: Incident | None = None
+    reported: Incident | None = None  # drivers said so (domain/driver_reports.py)
+    heard: tuple[tuple[str, datetime], ...] = ()  # (source, when) of the reports counted in the last hour
+    fixed: datetime | None = None  # when its last reported incident resolved (the sticker's page says so)
 
 
 def connector_key(box_id: str, connector: int) -> str:
@@ -58,19 +63,27 @@ def judge_attempt(prev: ConnectorRecord | None, attempt: Attempt, rules: Failure
                   timezone: str | None = None) -> tuple[ConnectorRecord, list[Opened | Resolved]]:
     """Advance one connector by one attempt."""
     record = prev or ConnectorRecord()
+    reported, heard, fixed = record.reported, record.heard, record.fixed
+    after_report = reported is not None and attempt.at >= reported.started
     if attempt.ok:
+        events: list[Opened | Resolved] = []
         if record.incident is not None:
-            resolved = record.incident.model_copy(update={"resolved": attempt.at})
-            return ConnectorRecord(), [Resolved(resolved)]
-        return ConnectorRecord(), []
+            events.append(Resolved(record.incident.model_copy(update={"resolved": attempt.at})))
+        if reported is not None and after_report:
+            events.append(Resolved(reported.model_copy(update={"resolved": attempt.at})))
+            reported, fixed = None, attempt.at
+        return ConnectorRecord(reported=reported, heard=heard, fixed=fixed), events
+    if reported is not None and after_report and reported.confirmed is None:  # thorbot's own evidence
+        reported = reported.model_copy(update={"confirmed": attempt.at, "confirmed_by": "thorbot"})
     recent = tuple(sorted(t for t in (*record.failures, attempt.at) if attempt.at - t < rules.window))[-rules.count:]
     if record.incident is not None:
         counted = record.incident.model_copy(update={"failures": record.incident.failures + 1})
-        return ConnectorRecord(failures=recent, incident=counted), []
+        return ConnectorRecord(failures=recent, incident=counted, reported=reported, heard=heard, fixed=fixed), []
     if len(recent) < rules.count:
-        return ConnectorRecord(failures=recent), []
+        return ConnectorRecord(failures=recent, reported=reported, heard=heard, fixed=fixed), []
     started = recent[0]
     incident = Incident(id=f"{attempt.box_id}#{attempt.connector}@{int(started.timestamp())}:failed_starts",
                         box_id=attempt.box_id, alias=alias, kind="failed_starts", started=started, opened=attempt.at,
                         connector=attempt.connector, failures=len(recent), timezone=timezone)
-    return ConnectorRecord(failures=recent, incident=incident), [Opened(incident)]
+    return (ConnectorRecord(failures=recent, incident=incident, reported=reported, heard=heard, fixed=fixed),
+            [Opened(incident)])

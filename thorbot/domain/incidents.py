@@ -47,8 +47,9 @@ class Condition(StrEnum):
     INACTIVE = "inactive"
 
 
-IncidentKind = Literal["offline", "silent", "gone", "inactive", "failed_starts", "quiet"]
-CONNECTOR_KINDS = frozenset({"failed_starts", "quiet"})  # incidents of one connector (a port), not the box
+IncidentKind = Literal["offline", "silent", "gone", "inactive", "failed_starts", "quiet", "reported"]
+# Incidents of one connector (a port), not the box. `reported`: drivers said so (domain/driver_reports.py).
+CONNECTOR_KINDS = frozenset({"failed_starts", "quiet", "reported"})
 _KIND_STATUS: dict[str, Status] = {"offline": Status.OFFLINE, "silent": Status.SILENT, "gone": Status.GONE,
                                    "inactive": Status.INACTIVE}
 _CONDITION_STATUS = {Condition.DISCONNECTED: Status.OFFLINE, Condition.SILENT: Status.SILENT,
@@ -74,6 +75,15 @@ class Incident(BaseModel):
     connector: int | None = None  # failed starts, quiet: the connector drivers could not charge on
     failures: int = 0  # failed starts: failed attempts counted in it
     evidence: str | None = None  # quiet: why thorbot thinks so (usual starts, hours since, the siblings)
+    # reported (by drivers): counted reports, their distinct sources (keyed hashes), the first report's problem and
+    # words (quoted as plain text), and when it was confirmed (by a person or by thorbot's own evidence).
+    reports: int = 0
+    sources: tuple[str, ...] = ()
+    problem: str | None = None
+    quote: str | None = None
+    confirmed: datetime | None = None
+    confirmed_by: str | None = None  # a Slack user, or "thorbot" (failed starts, not charging anyone)
+    resolved_by: str | None = None  # a Slack user who pressed Resolve (else thorbot saw it charge again)
 
     @property
     def name(self) -> str:

@@ -36,6 +36,8 @@ Rules (each has a test in tests/domain/test_notify.py):
 - Handoffs: one line in the channel each time a rotation changes who is on call; a rotation that keeps
   a Slack user group also sets that group's members to whoever is on call then (and once when set). A
   group Slack will not let thorbot change is said once in the channel, and not retried.
+- Driver reports: a further report on an open reported incident goes in the thread of its alert in each
+  channel that watches the box (never a new alert); where no alert was posted, nowhere.
 - Causes: when the last outage of an alert message is resolved, one reminder is queued for its thread
   after THORBOT_CAUSE_REMINDER (0: none); it is skipped if someone gave the cause by then.
 - Order: a channel's messages go out oldest first (an outage notice before alerts, escalations and
@@ -77,13 +79,15 @@ class JobKind(StrEnum):
     CAUSE_REMINDER = "cause_reminder"
     USERGROUP = "usergroup"
     NOTICE = "notice"
+    DRIVER_REPORT = "driver_report"
 
 
 # The order of messages created at the same moment in one channel.
 KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
               JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
               JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4, JobKind.PAGE: 1, JobKind.PAGER_NOTICE: 6,
-              JobKind.HANDOFF: 0, JobKind.CAUSE_REMINDER: 6, JobKind.USERGROUP: 0, JobKind.NOTICE: 6}
+              JobKind.HANDOFF: 0, JobKind.CAUSE_REMINDER: 6, JobKind.USERGROUP: 0, JobKind.NOTICE: 6,
+              JobKind.DRIVER_REPORT: 5}
 
 
 class _Job(BaseModel):
@@ -120,6 +124,17 @@ class RecoveryJob(_Job):
     kind: Literal[JobKind.RECOVERY] = JobKind.RECOVERY
     incident_id: str
     box_id: str
+
+
+class DriverReportJob(_Job):
+    """A further driver's report on an open reported incident, in its alert's thread."""
+
+    kind: Literal[JobKind.DRIVER_REPORT] = JobKind.DRIVER_REPORT
+    incident_id: str
+    box_id: str
+    problem: str
+    details: str = ""
+    contact: str = ""  # personal data: shown only in the alert's channels, deleted with the job
 
 
 class ThorDownJob(_Job):
@@ -249,7 +264,7 @@ class CauseReminderJob(_Job):
 
 Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob | EscalateDmJob | StuckJob
                 | StopOutcomeJob | DigestJob | ConnectorNoticeJob | PageJob | PagerNoticeJob | HandoffJob
-                | CauseReminderJob | UsergroupJob | NoticeJob, Field(discriminator="kind")]
+                | CauseReminderJob | UsergroupJob | NoticeJob | DriverReportJob, Field(discriminator="kind")]
 _JOBS: TypeAdapter[Job] = TypeAdapter(Job)
 
 
@@ -300,6 +315,14 @@ def incident_jobs(kind: JobKind, incident_id: str, box_id: str, channels: Iterab
     model = AlertJob if kind is JobKind.ALERT else RecoveryJob
     return [model(id=f"{kind.value}:{incident_id}:{channel}", channel=channel, created=now, incident_id=incident_id,
                   box_id=box_id) for channel in channels]
+
+
+def driver_report_jobs(incident_id: str, box_id: str, report_id: str, problem: str, details: str, contact: str,
+                       channels: Iterable[str], now: datetime) -> list[Job]:
+    """A further report, once per channel (the id carries the report)."""
+    return [DriverReportJob(id=f"driver_report:{incident_id}:{report_id}:{channel}", channel=channel, created=now,
+                            incident_id=incident_id, box_id=box_id, problem=problem, details=details,
+                            contact=contact) for channel in channels]
 
 
 def after_failed_poll(health: ThorHealth, *, code: str, permanent: bool, now: datetime, outage_cycles: int,
@@ -396,11 +419,12 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
     """Whether (and why not) to send a job, from the facts the worker gathered for it."""
     if now - job.created > DEAD_AFTER:
         return Skip.DEAD
-    if job.kind in (JobKind.ALERT, JobKind.RECOVERY, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE) and not watching:
+    if job.kind in (JobKind.ALERT, JobKind.RECOVERY, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE,
+                    JobKind.DRIVER_REPORT) and not watching:
         return Skip.UNWATCHED
     if job.kind in (JobKind.ALERT, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE) and held:
         return Skip.HELD
-    if job.kind is JobKind.RECOVERY and not alert_posted:
+    if job.kind in (JobKind.RECOVERY, JobKind.DRIVER_REPORT) and not alert_posted:
         return Skip.NEVER_ALERTED
     if job.kind in (JobKind.ESCALATE, JobKind.ESCALATE_DM) and not still_needed:
         return Skip.SETTLED

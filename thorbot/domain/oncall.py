@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from thorbot.domain.text import load_zone
+from thorbot.domain.text import code, load_zone
 
 _USER = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _RAW_ID = re.compile(r"^([UWS][A-Z0-9]{6,30})$")
+# `@ana` typed (or pasted) as plain text: Slack sends it unchanged unless the person was picked from its autocomplete.
+_PLAIN_AT = re.compile(r"^@[^\s<>@]{1,80}$")
 
 ALL = "*"  # a hold (mute or snooze) of every box watched in the channel
 HoldKind = Literal["mute", "snooze", "maintenance"]  # maintenance: the box's own window, in every channel
@@ -70,6 +72,15 @@ def parse_oncall(text: str) -> OnCall | None:
     if match:
         return OnCall(kind="group" if text.startswith("S") else "user", id=match.group(1))
     return None
+
+
+def not_a_mention(text: str) -> str | None:
+    """Why `@name` typed as plain text names no one (Slack turns only an autocompleted pick into `<@U…>`); None for
+    anything else."""
+    text = text.strip()
+    if _PLAIN_AT.match(text) is None:
+        return None
+    return f"{code(text, 40)} is not a Slack mention; pick the person in Slack's autocomplete so it becomes a mention"
 
 
 def snooze_until(choice: str, now: datetime, timezone: str | None) -> datetime | None:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from thorbot.domain.alerts import impact, what_plain
 from thorbot.domain.blocks import message, section
 from thorbot.domain.incidents import Incident
 from thorbot.domain.text import escape, slack_date, truncate
+from thorbot.domain.url_policy import shown_url, url_problem
 
 PagerKind = Literal["pagerduty", "webhook"]
 PageAction = Literal["trigger", "acknowledge", "resolve"]
@@ -43,19 +45,38 @@ class PagerLink(BaseModel):
 
     kind: PagerKind
     sealed: str
-    url: str | None = None   # the webhook's URL (PagerDuty's comes from THORBOT_PAGERDUTY_EVENTS_URL)
+    url: str | None = None   # a webhook's URL in clear: only in records older than sealed_url (still read)
+    sealed_url: str | None = None  # the webhook's URL, encrypted like the secret (its path may hold a token)
+    host: str | None = None  # the webhook URL's scheme and host, what is shown (PagerDuty's: the settings')
     delay: int = 0           # seconds after the alert before paging, if still unacknowledged then
     by: str | None = None
     at: datetime | None = None
 
     def __repr__(self) -> str:  # the sealed secret stays out of logs and tracebacks
-        return f"PagerLink(kind={self.kind!r}, url={_host(self.url)!r}, delay={self.delay})"
+        return f"PagerLink(kind={self.kind!r}, url={self.shown!r}, delay={self.delay})"
 
     __str__ = __repr__
+
+    @property
+    def shown(self) -> str | None:
+        """The webhook's scheme and host, for the channel and the log; None for PagerDuty."""
+        return self.host or _host(self.url)
+
+    def webhook_url(self, open_sealed: Callable[[str], str]) -> str | None:
+        """The webhook's URL, opened with the secrets box (or as an older record stored it)."""
+        return open_sealed(self.sealed_url) if self.sealed_url else self.url
 
 
 def page_key(channel: str, ts: str) -> str:
     return f"{KEY_PREFIX}{channel}:{ts}"
+
+
+def connection_id(kind: PagerKind, secret: str) -> str:
+    """Which pager connection took a page: the kind and a one-way digest of its routing key (or webhook secret),
+    so PagerDuty's webhook can be checked against the pager the channel has now. The digest is salted by purpose
+    and cut short: it names the connection and cannot be turned back into the key."""
+    digest = hashlib.sha256(b"thorbot pager connection\0" + secret.encode()).hexdigest()[:20]
+    return f"{kind}:{digest}"
 
 
 def parse_page_key(key: str) -> tuple[str, str] | None:
@@ -76,14 +97,15 @@ def routing_key_problem(key: str) -> str | None:
     return None
 
 
-def webhook_problem(url: str, secret: str) -> str | None:
-    """Why a webhook URL or signing secret cannot be used, or None. HTTPS only, except to this machine."""
-    url = url.strip()
-    loopback = re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)", url)
-    if not (url.startswith("https://") or loopback) or len(url) > 500 or any(c.isspace() for c in url):
-        return "the webhook URL must start with https:// (and be under 500 characters)"
+def webhook_problem(url: str, secret: str, *, allow_loopback: bool = False) -> tuple[str, str] | None:
+    """(the form's field, why) a webhook URL or signing secret cannot be used, or None. The URL passes the
+    outbound URL policy (domain/url_policy.py; its host is resolved and checked too, by the caller)."""
+    problem = url_problem(url.strip(), allow_loopback=allow_loopback)
+    if problem:
+        return "url", problem
     if len(secret.strip()) < 16:
-        return "the signing secret must be at least 16 characters (your receiver checks the signature with it)"
+        return "secret", ("the signing secret must be at least 16 characters (your receiver checks the signature "
+                          "with it)")
     return None
 
 
@@ -179,11 +201,8 @@ def read_pagerduty_webhook(payload: Any) -> PagerDutyNews | None:
 
 
 def _host(url: str | None) -> str | None:
-    """A URL's scheme and host only: its path or query may hold a token."""
-    if not url:
-        return None
-    match = re.match(r"^(https?://[^/?#]+)", url)
-    return match.group(1) if match else "?"
+    """A URL's scheme and host only: its credentials, path or query may hold a token."""
+    return shown_url(url)
 
 
 def host_of(url: str | None) -> str:
@@ -191,6 +210,9 @@ def host_of(url: str | None) -> str:
 
 
 PAGER_NAMES = {"pagerduty": "PagerDuty", "webhook": "a signed webhook"}
+# What the channel hears when a webhook refuses: the same words whatever its host answered, so the pager form
+# cannot be used to probe hosts and ports by their answers (the details go to the log, naming the host only).
+WEBHOOK_REFUSED = "the webhook did not accept thorbot's event (thorbot's log says why)"
 
 
 def render_pager_notice(reason: str) -> dict[str, Any]:
@@ -206,7 +228,7 @@ def render_pager_status(link: PagerLink | None, failure: str | None) -> dict[str
                 "can connect PagerDuty or a signed webhook with `/chargebox pager` (a form opens; the key is never "
                 "shown in the channel).")
     else:
-        where = PAGER_NAMES[link.kind] + (f" ({escape(host_of(link.url))})" if link.kind == "webhook" else "")
+        where = PAGER_NAMES[link.kind] + (f" ({escape(link.shown or '?')})" if link.kind == "webhook" else "")
         delay = f"{link.delay // 60} min after the alert if nobody acknowledged it" if link.delay else "with the alert"
         since = f", connected by <@{link.by}> {slack_date(link.at)}" if link.by and link.at else ""
         text = (f":pager: Alerts in this channel page {where}: {delay}; recoveries resolve the page, Acknowledge "

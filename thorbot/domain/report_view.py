@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, divider, header, message, section
+from thorbot.domain.csv_writer import Cell, Num, to_csv
 from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.oncall import ALL, Hold
 from thorbot.domain.text import code, duration, escape, pack_lines, plural, slack_date, truncate
@@ -196,44 +195,31 @@ CSV_COLUMNS = ["box_id", "name", "period_start", "period_end", "measured_min", "
                "charges_ok", "charges_failed", "charge_success_pct", "kwh", "port"]
 
 
-def _min(value: timedelta | None) -> str:
-    return "" if value is None else f"{value.total_seconds() / 60:.1f}"
+def _min(value: timedelta | None) -> Cell:
+    return "" if value is None else Num(value.total_seconds() / 60, 1)
 
 
 def report_csv(report: Report) -> str:
     """A FLEET row, then every box (worst first), each followed by a row per port (`port` set); spreadsheets
-    open it as is."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    open it as is. Ids and names are text (guarded against formulas); the figures are numbers."""
     start, end = report.period.window.start.isoformat(), report.period.window.end.isoformat()
 
-    def row(box_id: str, name: str, u: Uptime, sessions: Sessions | None, down_now: str, port: str = "") -> list[str]:
+    def row(box_id: str, name: str, u: Uptime, sessions: Sessions | None, down_now: str,
+            port: int | None = None) -> list[Cell]:
         s = sessions or Sessions()
-        charges = [str(s.ok), str(s.failed), "" if s.success is None else f"{s.success:.1f}", f"{s.wh / 1000:.3f}"] \
-            if sessions is not None or not port else ["", "", "", ""]
-        cells = [box_id, name, start, end, _min(u.measured),
-                 "" if u.percent is None else f"{u.percent:.3f}", str(u.outages), _min(u.downtime), _min(u.mttr),
-                 _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, *charges, port]
-        return [csv_cell(c) for c in cells]
+        charges: list[Cell] = [Num(s.ok), Num(s.failed), "" if s.success is None else Num(s.success, 1),
+                               Num(s.wh / 1000, 3)] if sessions is not None or port is None else ["", "", "", ""]
+        return [box_id, name, start, end, _min(u.measured),
+                "" if u.percent is None else Num(u.percent, 3), Num(u.outages), _min(u.downtime), _min(u.mttr),
+                _min(u.longest), _min(u.excluded), _min(u.unknown), down_now, *charges,
+                "" if port is None else Num(port)]
 
-    writer.writerow(row("FLEET", "whole fleet", report.fleet, report.sessions, ""))
+    rows: list[list[Cell]] = [row("FLEET", "whole fleet", report.fleet, report.sessions, "")]
     for r in report.boxes:
-        writer.writerow(row(r.box_id, r.name, r.uptime, r.sessions, "yes" if r.down_now else "no"))
+        rows.append(row(r.box_id, r.name, r.uptime, r.sessions, "yes" if r.down_now else "no"))
         for p in r.ports:  # the box is the rollup; NEVI's figure is each port's
-            writer.writerow(row(r.box_id, f"{r.name} #{p.port}", p.uptime, None, "", str(p.port)))
-    return out.getvalue()
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
-
-
-def csv_cell(text: str) -> str:
-    """Any cell a spreadsheet would run as a formula (=, +, -, @, …, even after spaces) is made plain text.
-
-    Every cell goes through this, ids included: Thor's text is not ours to trust (OWASP CSV injection).
-    """
-    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS else text
+            rows.append(row(r.box_id, f"{r.name} #{p.port}", p.uptime, None, "", p.port))
+    return to_csv(CSV_COLUMNS, rows)
 
 
 def digest_facts(watched: Mapping[str, BoxRecord], holds: Sequence[Hold], records: Mapping[str, BoxRecord]

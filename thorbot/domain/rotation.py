@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from thorbot.domain.blocks import message, section
-from thorbot.domain.oncall import parse_oncall
-from thorbot.domain.text import load_zone, slack_date
+from thorbot.domain.oncall import not_a_mention, parse_oncall
+from thorbot.domain.text import code, load_zone, slack_date
+from thorbot.domain.when import SLACK, Bounds, read_clock, read_duration, read_moment, refuse_foreign_digits
+from thorbot.errors import UsageError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_MEMBERS = 20
 MAX_OVERRIDE = timedelta(days=31)
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_DURATION = re.compile(r"^(\d{1,3})([hd])$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DURATION = re.compile(r"^[0-9]+[hd]$", re.ASCII)  # an override's length: whole hours or days
 Cadence = Literal["daily", "weekly"]
 
 
@@ -124,17 +124,33 @@ class RotationRequest:
     group: str | None = None
 
 
+def _handoff(word: str) -> time | str:
+    """The handoff's time of day, or why it is not one."""
+    try:
+        at = read_clock(word)
+    except UsageError as exc:
+        return f"{exc}: give the handoff time as HH:MM (24 h), e.g. `09:00`"
+    return "give the handoff time as HH:MM (24 h), e.g. `09:00`" if at is None else at
+
+
 def parse_rotation(words: list[str]) -> RotationRequest | str:
     """`@a @b @c weekly mon 09:00 [zone] [group @g]` or `@a @b daily 09:00 [zone] [group @g]`; a reason when it
     cannot be read. `group`: a Slack user group whose members thorbot keeps equal to whoever is on call."""
     members: list[str] = []
     rest = list(words)
-    while rest and (target := parse_oncall(rest[0])) is not None:
+    while rest:
+        if (plain := not_a_mention(rest[0])) is not None:
+            return plain
+        if (target := parse_oncall(rest[0])) is None:
+            break
         if target.kind != "user":
             return "a rotation is of people (`@name`); a user group can be on call with `/chargebox oncall @group`"
         if target.id not in members:
             members.append(target.id)
         rest.pop(0)
+    if not members and rest and rest[0].lower() not in ("daily", "weekly"):
+        return (f"{code(rest[0], 40)} is not a Slack mention; name each person with `@`, picked in Slack's "
+                "autocomplete: `/chargebox rotation @a @b weekly mon 09:00`")
     if not members:
         return "name the people in the rotation first: `/chargebox rotation @a @b weekly mon 09:00`"
     if len(members) > MAX_MEMBERS:
@@ -147,14 +163,16 @@ def parse_rotation(words: list[str]) -> RotationRequest | str:
         if not rest or rest[0].lower()[:3] not in WEEKDAYS:
             return "a weekly rotation needs a weekday: `weekly mon 09:00`"
         weekday = WEEKDAYS.index(rest.pop(0).lower()[:3])
-    if not rest or (hhmm := _HHMM.match(rest[0])) is None:
-        return "give the handoff time as HH:MM (24 h), e.g. `09:00`"
+    at = _handoff(rest[0] if rest else "")
+    if isinstance(at, str):
+        return at
     rest.pop(0)
-    at = time(int(hhmm.group(1)), int(hhmm.group(2)))
     zone = rest.pop(0) if rest and rest[0].lower() != "group" else None
     group = None
     if rest and rest[0].lower() == "group":
         rest.pop(0)
+        if rest and (plain := not_a_mention(rest[0])) is not None:
+            return plain.replace("the person", "the user group")
         target = parse_oncall(rest.pop(0)) if rest else None
         if target is None or target.kind != "group":
             return "after `group`, name the Slack user group to keep on call: `group @oncall`"
@@ -171,36 +189,35 @@ def new_rotation(request: RotationRequest, zone: str, now: datetime) -> Rotation
     return draft.model_copy(update={"anchor": draft._slot(now)})
 
 
+OVERRIDE_BOUNDS = Bounds(back=SLACK, ahead=MAX_OVERRIDE, too_early="that moment has passed already",
+                         too_late="an override lasts at most 31 days; change the rotation for longer")
+
+
 def parse_until(words: list[str], zone: ZoneInfo, now: datetime) -> datetime | str:
     """`4h`, `2d`, `tomorrow [HH:MM]`, `fri [HH:MM]`, `YYYY-MM-DD [HH:MM]` in the rotation's zone (09:00 unless
-    a time is given); a reason when it cannot be read, is past, or is more than 31 days away."""
+    a time is given); a reason when it cannot be read, is past, or is more than 31 days away. Read by
+    domain/when.py: a local time the clocks skip is refused with the reason."""
     if not words:
         return "say until when: `4h`, `2d`, `tomorrow 09:00`, `fri 18:00` or `2026-12-24 09:00`"
     first = words[0].lower()
-    local = now.astimezone(zone)
-    clock = time(9, 0)
-    if len(words) > 1:
-        hhmm = _HHMM.match(words[1])
-        if hhmm is None or len(words) > 2:
+    try:
+        if len(words) > 1 and (read_clock(words[1]) is None or len(words) > 2):
             return "give the time as HH:MM (24 h), e.g. `tomorrow 09:00`"
-        clock = time(int(hhmm.group(1)), int(hhmm.group(2)))
-    if (duration := _DURATION.match(first)) is not None and len(words) == 1:
-        amount, unit = int(duration.group(1)), duration.group(2)
-        until = now + (timedelta(hours=amount) if unit == "h" else timedelta(days=amount))
-    elif first == "tomorrow":
-        until = datetime.combine(local.date() + timedelta(days=1), clock, tzinfo=zone)
-    elif first[:3] in WEEKDAYS:
-        ahead = (WEEKDAYS.index(first[:3]) - local.weekday()) % 7
-        until = datetime.combine(local.date() + timedelta(days=ahead), clock, tzinfo=zone)
-        if until <= now:
-            until += timedelta(days=7)
-    elif (day := _DATE.match(first)) is not None:
-        try:
-            until = datetime.combine(date(int(day.group(1)), int(day.group(2)), int(day.group(3))), clock, tzinfo=zone)
-        except ValueError:
-            return f"`{first[:20]}` is not a date"
-    else:
-        return f"`{first[:30]}` is not a time thorbot can read: try `4h`, `tomorrow 09:00` or `fri 18:00`"
+        refuse_foreign_digits(" ".join(words))
+        if len(words) == 1 and _DURATION.match(first) is not None:
+            try:
+                length = read_duration(first, least=timedelta(0), most=MAX_OVERRIDE)
+            except UsageError:
+                return "an override lasts at most 31 days; change the rotation for longer"
+            assert length is not None  # _DURATION's shape is a duration's
+            until = now + length
+        elif (found := read_moment(words, zone, now, OVERRIDE_BOUNDS, default_clock=time(9, 0))) is not None:
+            until = found[0]
+        else:
+            return f"`{first[:30]}` is not a time thorbot can read: try `4h`, `tomorrow 09:00` or `fri 18:00`"
+    except UsageError as exc:
+        reason = str(exc)
+        return reason if reason.startswith(("that moment", "an override")) else f"{reason}; try `4h` or `fri 18:00`"
     if until <= now:
         return "that moment has passed already"
     if until - now > MAX_OVERRIDE:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from thorbot.domain.oncall import OnCall, parse_oncall
-from thorbot.domain.text import clean_input, code, parse_duration
+from thorbot.domain.oncall import OnCall, not_a_mention, parse_oncall
+from thorbot.domain.text import clean_input, code
 from thorbot.domain.uptime import BAD_PERIOD, MEANT_AS_PERIOD, YEAR_WORDS
+from thorbot.domain.when import read_duration
 from thorbot.errors import UsageError
 
 MAX_QUERY_LEN = 200
@@ -98,6 +99,12 @@ class SetRotation:
 
 
 @dataclass(frozen=True)
+class SetGroupRotation(SetRotation):
+    """A rotation with `group @g`: it rewrites a Slack user group's members, so it is a way in of its own (it needs
+    a named admin: serve/registry.py)."""
+
+
+@dataclass(frozen=True)
 class OverrideRotation:
     user: str
     until: tuple[str, ...]
@@ -148,11 +155,13 @@ class PagerOff:
 
 
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
-                | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | OverrideRotation | RotationOff
-                | ConnectPager | PagerOff | Maintenance | SetCause | ShowHours | SetHours)
+                | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | SetGroupRotation
+                | OverrideRotation | RotationOff | ConnectPager | PagerOff | Maintenance | SetCause | ShowHours
+                | SetHours)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
-                    OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause, SetHours)
-_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|\d{4}q[1-4]|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE)
+                    SetGroupRotation, OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause, SetHours)
+# ASCII digits only: `١٢d` is refused by MEANT_AS_PERIOD (whose \d reads any digit) rather than read as 12 days.
+_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|\d{4}q[1-4]|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE | re.ASCII)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
 
@@ -199,11 +208,26 @@ _HOURS_START = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri
                           re.IGNORECASE)
 
 
+_HOURS_NO_DAY = re.compile(r"^[0-9]{1,2}(:[0-9]{2})?-[0-9]{1,2}(:[0-9]{2})?,?$", re.ASCII)
+
+
+def _hours_without_days(clock: str) -> str:
+    """How to write `clock` (`07:00-22:00`) with its days; hours past midnight are two parts, one each side."""
+    opens, _, closes = clock.partition("-")
+    if ":" in opens and ":" in closes and opens.zfill(5) > closes.zfill(5):
+        return (f"{code(clock, 20)} needs its days, and hours past midnight are two parts: "
+                f"`mon-sun 00:00-{closes.zfill(5)}, mon-sun {opens.zfill(5)}-24:00`.")
+    return f"{code(clock, 20)} needs its days: `mon-sun {clock}`, or `mon-fri {clock}, sat 08:00-14:00`."
+
+
 def _hours(rest: str) -> SlashCommand:
     """The box is the words before the hours (which start with a day, `24/7` or `default`)."""
     words = rest.split()
     start = next((i for i in range(1, len(words)) if _HOURS_START.match(words[i])), None)
     if start is None:
+        clock = next((w.rstrip(",") for w in words[1:] if _HOURS_NO_DAY.match(w)), None)
+        if clock is not None:  # hours without their days: the words are not a box's name
+            raise UsageError(_hours_without_days(clock))
         return ShowHours(_query(" ".join(words)) if words else None)
     return SetHours(_query(" ".join(words[:start])), " ".join(words[start:]))
 
@@ -215,11 +239,15 @@ def _rotation(rest: str) -> SlashCommand:
     if words[0].lower() in ("off", "clear", "none", "remove") and len(words) == 1:
         return RotationOff()
     if words[0].lower() == "override":
+        if len(words) > 1 and (plain := not_a_mention(words[1])) is not None:
+            raise UsageError(plain[:1].upper() + plain[1:] + ".")
         target = parse_oncall(words[1]) if len(words) > 1 else None
         if target is None or target.kind != "user" or len(words) < 3 or words[2].lower() != "until":
             raise UsageError("Cover a shift with `/chargebox rotation override @person until fri 18:00` (or `4h`, "
                              "`tomorrow 09:00`, `2026-12-24 09:00`).")
         return OverrideRotation(target.id, tuple(words[3:]))
+    if any(word.lower() == "group" for word in words):
+        return SetGroupRotation(tuple(words))
     return SetRotation(tuple(words))
 
 
@@ -264,6 +292,8 @@ def _oncall(rest: str) -> SlashCommand:
     if rest.lower() in ("clear", "none", "off", "remove"):
         return ClearOnCall()
     target = parse_oncall(rest)
+    if target is None and (plain := not_a_mention(rest)) is not None:
+        raise UsageError(plain.replace("the person", "the person or user group") + ".")
     if target is None:
         raise UsageError(f"{code(rest)} is not a person or a user group. Use `/chargebox oncall @person`, "
                          "`/chargebox oncall @group` or `/chargebox oncall clear`.")
@@ -272,12 +302,13 @@ def _oncall(rest: str) -> SlashCommand:
 
 def _mute(rest: str) -> Mute:
     head, _, last = rest.rpartition(" ")
-    duration = parse_duration(last) if head else None
+    try:
+        duration = read_duration(last, least=MIN_MUTE, most=MAX_MUTE) if head else None
+    except UsageError as exc:  # a duration, but not one a mute can be: its limits and why
+        raise UsageError(f"A mute lasts from one minute to 30 days: {exc}.") from None
     if duration is None:
         raise UsageError("Say for how long: `/chargebox mute <id|name|all> <duration>`, in minutes, hours or days, "
                          "e.g. `30m`, `2h`, `1d`, `1d12h` (up to 30 days).")
-    if duration < MIN_MUTE or duration > MAX_MUTE:
-        raise UsageError("A mute lasts from one minute to 30 days.")
     queries, all_boxes, phrase = _targets(head, verb="mute")
     return Mute(queries, duration, all_boxes, phrase)
 

@@ -23,6 +23,7 @@ LOOKS: dict[str, Look] = {
     "silent": Look(":large_yellow_circle:", "silent", 2),
     "failed_starts": Look(":x:", "failed starts", 2),
     "quiet": Look(":ghost:", "not charging anyone", 2),
+    "reported": Look(":loudspeaker:", "reported by drivers", 2),
     "suspect": Look(":large_orange_circle:", "just dropped", 3),
     "recovering": Look(":large_green_circle:", "recovering", 4),
     "gone": Look(":no_entry:", "deleted in Thor", 5),

@@ -8,6 +8,9 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from thorbot.domain.when import read_duration
+from thorbot.errors import UsageError
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 CONNECTOR_TYPES = {
@@ -161,9 +164,9 @@ def slack_date(when: datetime, fmt: str = "{date_short_pretty} at {time}") -> st
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """Parse "90s", "30m", "2h", "1d", "1h30m"; None when it is not a duration."""
-    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?(?:(\d+)s)?", text.strip().lower())
-    if not match or not any(match.groups()):
+    """Parse "90s", "30m", "2h", "1d", "1h30m" (up to ten years); None when it is not one. What people type
+    for a command goes through domain/when.py with the command's own limits."""
+    try:
+        return read_duration(text, least=timedelta(seconds=1), most=timedelta(days=3650))
+    except UsageError:
         return None
-    d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)

@@ -202,6 +202,7 @@ class QuietCheck:
     expected: float = 0.0       # usual starts since the last one (scaled by how busy everyone else was)
     hours: float = 0.0          # since the last start
     reason: str = ""
+    starts: int = 0             # unjudged: the starts its baseline counted (complete weeks only)
 
 
 def check_quiet(usage: Usage | None, now: float, rules: QuietRules, *, context: Context,
@@ -214,8 +215,9 @@ def check_quiet(usage: Usage | None, now: float, rules: QuietRules, *, context: 
         return QuietCheck("unjudged", reason="not enough history to judge: no charge seen yet")
     rates = rates or usage.rates(now)
     if rates.weeks < rules.min_weeks or rates.starts < rules.min_starts:
-        return QuietCheck("unjudged", reason=f"not enough history to judge ({rates.starts} charges in "
-                                             f"{rates.weeks} full weeks)")
+        return QuietCheck("unjudged", starts=rates.starts, reason=(
+            f"not enough history to judge whether it is idle ({rates.starts} charges started in the {rates.weeks} "
+            f"complete weeks counted, Monday to Sunday UTC; it needs {rules.min_starts} over {rules.min_weeks})"))
     expected = rates.expected(usage.last, now) * context.scale()
     hours = (now - usage.last) / HOUR
     if rates.now(now) < rules.idle_share * rates.hourly_mean:
@@ -296,6 +298,11 @@ def connector_health(*, box_down: bool, open_incident: str | None, quiet: QuietC
     if success_7d is not None and success_7d[1] >= 5 and success_7d[0] < 0.8 * success_7d[1]:
         return Health("watch", f"{success_7d[0]}/{success_7d[1]} attempts charged in 7 days")
     if quiet is not None and quiet.state == "unjudged":
+        if success_7d is not None and success_7d[1] > quiet.starts:
+            # The card shows these attempts next to this line: a count of the baseline's complete weeks only
+            # ("0 charges") would read as a contradiction of them.
+            return Health("unknown", "not enough history to judge whether it is idle: its usual use is learnt "
+                                     "from complete weeks (Monday to Sunday UTC), and too few are counted yet")
         return Health("unknown", quiet.reason)
     return Health("good", "charging as usual")
 

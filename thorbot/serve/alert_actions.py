@@ -9,12 +9,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.context import AppContext
+from thorbot.domain.alerts import ACTION_CAUSE, ACTION_CONFIRM, ACTION_RESOLVE
 from thorbot.domain.card import render_card
 from thorbot.domain.causes import ASKS_A_CAUSE, CAUSES, CauseRecord, cause_line, incident_cause_key
+from thorbot.domain.driver_reports import PersonAction
 from thorbot.domain.incidents import Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack, Hold, snooze_until
 from thorbot.domain.text import escape, slack_date
 from thorbot.errors import SlackError, ThorError
+from thorbot.serve.dispatch import Audit
+from thorbot.serve.registry import interaction_way
 from thorbot.serve.reply import tell
 from thorbot.services.alert_state import redraw_alert
 from thorbot.services.pages import enqueue_page
@@ -34,8 +38,9 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str]:
 class AlertActions:
     """Acknowledge, Snooze and Refresh on an alert message (serve/app.py registers them)."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, audit: Audit) -> None:
         self.ctx = ctx
+        self.audit = audit
         self.slack = ctx.slack
         self.store = ctx.stores.boxes
         self.oncall = ctx.stores.oncall
@@ -111,10 +116,65 @@ class AlertActions:
         for box_id in sorted({i.box_id for i in asking}):
             await self.ctx.stores.history.set_causes(box_id, {incident_cause_key(i.kind, i.started): record
                                                               for i in asking if i.box_id == box_id})
-        log.info("user %s set the cause of %d outage(s) in %s to %s", user[:20], len(asking), channel[:20], choice)
         await self.redraw(channel, ts)
         what = "this outage" if len(asking) == 1 else f"these {len(asking)} outages"
+        await self.audit.record(interaction_way(ACTION_CAUSE), user, channel,
+                                f"set the cause of {what} to {cause_line(record)} (Cause… on the alert)", thread_ts=ts)
         await tell(respond, f":label: Recorded for {what}: {cause_line(record)}. Choose again to change it.")
+
+    async def _reported(self, body: dict[str, Any], respond: AsyncRespond) -> tuple[str, str, str, Incident] | None:
+        channel, ts, user = _where(body)
+        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        reported = [i for i in incidents if i.kind == "reported" and i.connector is not None]
+        if not reported:
+            await tell(respond, "thorbot no longer tracks this report (it is older than 30 days).")
+            return None
+        if reported[0].resolved is not None:
+            await tell(respond, f":white_check_mark: This report was resolved {slack_date(reported[0].resolved)}.")
+            return None
+        return channel, ts, user, reported[0]
+
+    async def confirm(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+                      ) -> None:
+        """Confirm on a driver's report: it is real, so it counts as that port's outage from its first report."""
+        found = await self._reported(body, respond)
+        if found is None:
+            return
+        channel, ts, user, incident = found
+        assert incident.connector is not None
+        await self.ctx.stores.sessions.save_action(PersonAction(
+            incident_id=incident.id, box_id=incident.box_id, connector=incident.connector, action="confirm", by=user,
+            at=self.ctx.clock()))
+        await self.audit.record(interaction_way(ACTION_CONFIRM), user, channel,
+                                f"confirmed the drivers' report on connector #{incident.connector}: it counts as "
+                                f"that port's outage from {slack_date(incident.started)}.", thread_ts=ts)
+        await tell(respond, ":heavy_check_mark: Confirmed: it counts as an outage of that port from its first report "
+                            "(thorbot applies it within a poll).")
+
+    async def resolve(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+                      ) -> None:
+        """Resolve… on a driver's report, with its cause (decides whether it counts against uptime)."""
+        choice = str((action.get("selected_option") or {}).get("value", ""))
+        if choice not in CAUSES:
+            await tell(respond, "That cause is not one thorbot knows; choose one from the menu.")
+            return
+        found = await self._reported(body, respond)
+        if found is None:
+            return
+        channel, ts, user, incident = found
+        assert incident.connector is not None
+        now = self.ctx.clock()
+        record = CauseRecord(cause=choice, by=user, at=now)
+        await self.ctx.stores.history.set_causes(incident.box_id, {incident_cause_key(incident.kind, incident.started):
+                                                                   record})
+        await self.ctx.stores.sessions.save_action(PersonAction(
+            incident_id=incident.id, box_id=incident.box_id, connector=incident.connector, action="resolve", by=user,
+            at=now))
+        await self.audit.record(interaction_way(ACTION_RESOLVE), user, channel,
+                                f"resolved the drivers' report on connector #{incident.connector}: "
+                                f"{cause_line(record)}.", thread_ts=ts)
+        await tell(respond, f":white_check_mark: Resolved ({cause_line(record)}); the recovery follows in the thread "
+                            "within a poll.")
 
     async def refresh(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()

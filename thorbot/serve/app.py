@@ -5,6 +5,7 @@
     alert Acknowledge / Snooze / Refresh  serve/alert_actions.py
     Stop charge… and its modal serve/stop.py
     app_home_opened .......... serve/home.py
+    each listener ............ declared in serve/registry.py, bound through serve/dispatch.py (permission, audit)
     middleware ............... pooled response_url posts; refuse other workspaces
     errors ................... one line in the log, never a traceback to Slack
 
@@ -22,9 +23,16 @@ from typing import Any
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from thorbot.adapters.slack import Respond, ResponseUrl
+from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
 from thorbot.context import AppContext
-from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_CAUSE, ACTION_SNOOZE
+from thorbot.domain.alerts import (
+    ACTION_ACK,
+    ACTION_ALERT_REFRESH,
+    ACTION_CAUSE,
+    ACTION_CONFIRM,
+    ACTION_RESOLVE,
+    ACTION_SNOOZE,
+)
 from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE
 from thorbot.domain.replies import ACTION_PICK
 from thorbot.domain.report_view import ACTION_REPORT_CSV, ACTION_REPORT_EVCHART
@@ -32,10 +40,13 @@ from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
 from thorbot.serve import cards
 from thorbot.serve.alert_actions import AlertActions
 from thorbot.serve.commands import on_chargebox
+from thorbot.serve.dispatch import Audit, Guard, Listeners
 from thorbot.serve.home import publish_home
-from thorbot.serve.pager import PAGER_CALLBACK, PagerForms
+from thorbot.serve.pager import PagerForms
+from thorbot.serve.registry import APP_HOME_OPENED, PAGER_CALLBACK
 from thorbot.serve.reports import download_csv
 from thorbot.serve.stop import StopActions
+from thorbot.serve.workflow_steps import REPORT_STEP, STATUS_STEP, StepTiming, WorkflowSteps
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +72,11 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
         request_verification_enabled=signing_secret is not None,
         ssl_check_enabled=True,
     )
-    alerts = AlertActions(ctx)
+    guard = Guard(ctx.settings, ctx.stores.oncall, slack)
+    audit = Audit(slack, ctx.clock)
+    alerts = AlertActions(ctx, audit)
     stops = StopActions(ctx)
-    forms = PagerForms(ctx, slack, poster)
+    forms = PagerForms(ctx, slack, poster, audit)
 
     @app.middleware
     async def pooled_respond(context: Any, body: dict[str, Any], next: Next) -> BoltResponse:
@@ -86,43 +99,61 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) 
             return BoltResponse(status=403, body="This thorbot is installed in another Slack workspace.")
         return await next()
 
-    @app.command("/chargebox")
+    @app.command("/chargebox")  # every subcommand is declared in serve/registry.py and enforced in commands.py
     async def chargebox(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await on_chargebox(ctx, slack, command, ack, respond, forms)
+        await on_chargebox(ctx, slack, command, ack, respond, forms, guard, audit)
 
-    @app.action(ACTION_SHARE)
-    async def share(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await cards.share(ctx, body, action, respond)
-
-    @app.action(re.compile(f"^({ACTION_REFRESH}|{ACTION_PICK}_\\d+)$"))
-    async def refresh(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await cards.refresh(ctx, body, action, respond)
-
-    app.action(ACTION_ACK)(alerts.acknowledge)
-    app.action(ACTION_SNOOZE)(alerts.snooze)
-    app.action(ACTION_ALERT_REFRESH)(alerts.refresh)
-    app.action(ACTION_CAUSE)(alerts.cause)
-    app.action(ACTION_STOP)(stops.click)
-    app.view(STOP_CALLBACK)(stops.submit)
-    app.view(PAGER_CALLBACK)(forms.submit)
-
-    @app.action(ACTION_REPORT_CSV)
-    async def report_csv(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await download_csv(ctx, slack, ack, body, action, respond)
-
-    @app.action(ACTION_REPORT_EVCHART)
-    async def report_evchart(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
-                             respond: AsyncRespond) -> None:
-        await download_csv(ctx, slack, ack, body, action, respond, evchart=True)
-
-    @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any]) -> None:
-        await publish_home(ctx, slack, event)
+    _bind(Listeners(app, guard, audit), ctx, slack, alerts, stops, forms)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)
 
     return app
+
+
+def _bind(on: Listeners, ctx: AppContext, slack: SlackApi, alerts: AlertActions, stops: StopActions,
+          forms: PagerForms) -> None:
+    """Every interaction, each declared in serve/registry.py (binding an undeclared one raises)."""
+    async def share(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await cards.share(ctx, body, action, respond)
+
+    async def refresh(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await cards.refresh(ctx, body, action, respond)
+
+    async def report_csv(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await download_csv(ctx, slack, ack, body, action, respond)
+
+    async def report_evchart(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                             respond: AsyncRespond) -> None:
+        await download_csv(ctx, slack, ack, body, action, respond, evchart=True)
+
+    async def acknowledge(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                          respond: AsyncRespond) -> None:
+        await alerts.acknowledge(ack, body, respond)
+
+    async def alert_refresh(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                            respond: AsyncRespond) -> None:
+        await alerts.refresh(ack, body, respond)
+
+    async def home_opened(event: dict[str, Any]) -> None:
+        await publish_home(ctx, slack, event)
+
+    on.action(ACTION_SHARE, share)
+    on.action(re.compile(f"^({ACTION_REFRESH}|{ACTION_PICK}_\\d+)$"), refresh, ways=(ACTION_REFRESH, ACTION_PICK))
+    on.action(ACTION_ACK, acknowledge)
+    on.action(ACTION_SNOOZE, alerts.snooze)
+    on.action(ACTION_ALERT_REFRESH, alert_refresh)
+    on.action(ACTION_CAUSE, alerts.cause)
+    on.action(ACTION_CONFIRM, alerts.confirm)
+    on.action(ACTION_RESOLVE, alerts.resolve)
+    on.action(ACTION_STOP, stops.click)
+    on.view(STOP_CALLBACK, stops.submit)
+    on.view(PAGER_CALLBACK, forms.submit)
+    on.action(ACTION_REPORT_CSV, report_csv)
+    on.action(ACTION_REPORT_EVCHART, report_evchart)
+    on.event(APP_HOME_OPENED, home_opened)
+    steps = WorkflowSteps(ctx.lookup, ctx.stores.boxes, ctx.stores.sessions, slack, ctx.clock,
+                          ctx.rules.incidents.stale_after, StepTiming())
+    on.function(REPORT_STEP, steps.report)
+    on.function(STATUS_STEP, steps.status)

@@ -19,12 +19,17 @@ from thorbot.domain import replies
 from thorbot.domain.causes import CAUSES, MAX_NOTE, PORT_KIND_CODES, CauseRecord, cause_key, cause_line, read_cause
 from thorbot.domain.slash_commands import SetCause
 from thorbot.domain.text import code, duration, escape, slack_date, truncate
+from thorbot.domain.when import Bounds, check_day, check_moment, local_moment, read_clock, read_date
+from thorbot.errors import UsageError
+from thorbot.serve.registry import Changed
 
 Payload = dict[str, Any]
 LISTED_DAYS = 30
 MAX_LISTED = 15
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# An outage's cause is given for one thorbot still keeps: up to 400 days back (adapters/keys.HISTORY_DAYS).
+BOUNDS = Bounds(back=timedelta(days=400), ahead=timedelta(0),
+                too_early="{day} is more than 400 days ago: thorbot keeps no outage that old",
+                too_late="{day} is in the future: give when a past outage began")
 _PORT = re.compile(r"^#(\d{1,4})$")
 USAGE = ("Say which box (and port, `#2`, for a port's own outage), when its outage began and why: "
          "`/chargebox cause <id or name> [#2] 2026-11-03 14:05 utility` "
@@ -32,26 +37,32 @@ USAGE = ("Say which box (and port, `#2`, for a port's own outage), when its outa
                                                     "network", "equipment", "thor", "other <note>", "unknown")) + ").")
 
 
-def _split(words: list[str], zone: ZoneInfo) -> tuple[str, datetime | None, list[str]] | None:
-    """(box query, the local minute the outage began, the rest); None when the date or time cannot be read."""
+def _split(words: list[str], zone: ZoneInfo, now: datetime) -> tuple[str, datetime | None, list[str]] | None:
+    """(box query, the UTC minute the outage began, the rest); None when the date or time cannot be read at all.
+    UsageError (domain/when.py) for a date or time that does not exist, one the clocks skipped, or one
+    outside the history (400 days back, not ahead of now)."""
     for i in range(1, len(words)):
-        if _DATE.match(words[i]):
-            if i + 1 >= len(words) or not _TIME.match(words[i + 1]):
+        if (day := read_date(words[i])) is not None:
+            clock = read_clock(words[i + 1]) if i + 1 < len(words) else None
+            if clock is None:
                 return None
-            try:
-                day = datetime.strptime(f"{words[i]} {words[i + 1]}", "%Y-%m-%d %H:%M")
-            except ValueError:
-                return None
-            return " ".join(words[:i]), day.replace(tzinfo=zone), words[i + 2:]
+            check_day(day, now, zone, BOUNDS)
+            began = local_moment(day, clock, zone)
+            check_moment(began, now, zone, BOUNDS)
+            return " ".join(words[:i]), began, words[i + 2:]
     return " ".join(words), None, []
 
 
-async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload:
+async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload | Changed:
     words = list(parsed.words)
     if not words:
         return replies.usage_error(USAGE)
     zone = ZoneInfo(ctx.settings.timezone)
-    split = _split(words, zone)
+    now = ctx.clock()
+    try:
+        split = _split(words, zone, now)
+    except UsageError as exc:
+        return replies.usage_error(f"{str(exc)[:1].upper()}{str(exc)[1:]}. " + USAGE)
     if split is None:
         return replies.usage_error("Write when the outage began as `YYYY-MM-DD HH:MM` "
                                    f"({ctx.settings.timezone}). " + USAGE)
@@ -63,7 +74,6 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
         return replies.usage_error(f"{code(query)} matches {len(matches)} chargeboxes; use the id." if matches
                                    else f"No chargebox with history matches {code(query)}.")
     box = matches[0]
-    now = ctx.clock()
     history = ctx.stores.history
     if port is not None:
         ports = await history.port_count(box.id)
@@ -89,15 +99,17 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
         if state and state.incident and minute[0] <= state.incident.started.timestamp() < minute[1]:
             return replies.usage_error("That outage is still going on: give its cause once it is over.")
         of = f"port #{port} of " if port is not None else ""
-        return replies.usage_error(f"No outage of {of}{escape(box.name)} began at {began:%Y-%m-%d %H:%M} "
+        local = began.astimezone(zone)
+        return replies.usage_error(f"No outage of {of}{escape(box.name)} began at {local:%Y-%m-%d %H:%M} "
                                    f"({ctx.settings.timezone}). `/chargebox cause {box.id}` lists its outages.")
     record = CauseRecord(cause=cause, by=user, at=now, note=note)
     await history.set_causes(box.id, {cause_key(kind, start): record for kind, _, start, _ in found})
     kind, port, start, end = found[0]
     where = f", port {port}" if kind in PORT_KIND_CODES and port else ""
-    return replies.simple(f"Recorded for the outage of *{escape(truncate(box.name, 80))}* that began "
-                          f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
-                          f"{cause_line(record)}" + (f" — {escape(note)}" if note else "") + ".", emoji=":label:")
+    said = (f"the outage of *{escape(truncate(box.name, 80))}* that began "
+            f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
+            f"{cause_line(record)}" + (f" — {escape(note)}" if note else ""))
+    return Changed(replies.simple(f"Recorded for {said}.", emoji=":label:"), f"set the cause of {said}.")
 
 
 def _port_of(query: str) -> tuple[str, int | None]:

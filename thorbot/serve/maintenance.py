@@ -18,12 +18,13 @@ from thorbot.domain.maintenance import overlaps, parse_window
 from thorbot.domain.slash_commands import Maintenance
 from thorbot.domain.text import code, escape, slack_date, truncate
 from thorbot.serve.oncall import resolve_watched
+from thorbot.serve.registry import Changed
 
 Payload = dict[str, Any]
 MAX_LISTED = 30
 
 
-async def maintenance_payload(ctx: AppContext, parsed: Maintenance, channel: str, user: str) -> Payload:
+async def maintenance_payload(ctx: AppContext, parsed: Maintenance, channel: str, user: str) -> Payload | Changed:
     words, now, history = list(parsed.words), ctx.clock(), ctx.stores.history
     if not words or words[0].lower() == "list":
         return await _list(ctx, now)
@@ -35,7 +36,11 @@ async def maintenance_payload(ctx: AppContext, parsed: Maintenance, channel: str
         if window is None:
             return replies.usage_error(f"No upcoming or running maintenance window has the id {code(words[1], 20)}.")
         ended = "ended now" if window.start < now else "cancelled"
-        return replies.simple(f"Maintenance {code(window.id)} of {code(window.box_id, 40)} {ended}.", emoji=":wrench:")
+        return Changed(replies.simple(f"Maintenance {code(window.id)} of {code(window.box_id, 40)} {ended}.",
+                                      emoji=":wrench:"),
+                       f"{'ended' if window.start < now else 'cancelled'} maintenance {code(window.id)} of "
+                       f"{code(window.box_id, 40)}: its alerts are no longer held.",
+                       tell=await _watching(ctx, window.box_id))
     request = parse_window(words, ZoneInfo(ctx.settings.timezone), now)
     if isinstance(request, str):
         return replies.usage_error(request[:1].upper() + request[1:] + ".")
@@ -49,12 +54,22 @@ async def maintenance_payload(ctx: AppContext, parsed: Maintenance, channel: str
                                    "(`/chargebox maintenance list`).")
     window = MaintenanceWindow(id="m" + secrets.token_hex(3), box_id=box.id, start=request.start, end=request.end,
                                note=request.note, by=user)
-    await history.add_window(window)
+    await history.add_window(window, now)
     note = f" ({escape(truncate(window.note, 200))})" if window.note else ""
-    return replies.simple(f"Maintenance {code(window.id)} of *{escape(truncate(box.name, 80))}* {code(box.id, 40)}: "
-                          f"{slack_date(window.start)} to {slack_date(window.end)}{note}. Its alerts are held in "
-                          "every channel meanwhile, and its outage time is excluded from uptime (up to 72 h a year).",
-                          emoji=":wrench:")
+    # A window belongs to the box: every channel whose alerts it holds is told, not only this one.
+    box_text = f"*{escape(truncate(box.name, 80))}* {code(box.id, 40)}"
+    return Changed(replies.simple(f"Maintenance {code(window.id)} of {box_text}: "
+                                  f"{slack_date(window.start)} to {slack_date(window.end)}{note}. Its alerts are held "
+                                  "in every channel meanwhile, and its outage time is excluded from uptime (up to 72 h "
+                                  "a year).", emoji=":wrench:"),
+                   f"scheduled maintenance {code(window.id)} of *{escape(truncate(box.name, 80))}* "
+                   f"{code(box.id, 40)}: {slack_date(window.start)} to {slack_date(window.end)}{note}. Its alerts "
+                   "are held in every channel that watches it meanwhile (`/chargebox maintenance cancel "
+                   f"{window.id}` ends it).", tell=await _watching(ctx, box.id))
+
+
+async def _watching(ctx: AppContext, box_id: str) -> tuple[str, ...]:
+    return tuple((await ctx.stores.boxes.watchers()).channels(box_id))
 
 
 async def _list(ctx: AppContext, now: datetime) -> Payload:

@@ -15,14 +15,18 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck
 
+from thorbot.adapters.outbound import OutboundPolicy
+from thorbot.adapters.secrets_box import SecretsUnavailable
 from thorbot.adapters.slack import ResponseUrl, SlackApi
 from thorbot.adapters.store import RedisDown
 from thorbot.context import AppContext
 from thorbot.domain import replies
+from thorbot.domain.notify import page_jobs
 from thorbot.domain.oncall import Ack
 from thorbot.domain.pager import (
     PagerKind,
     PagerLink,
+    connection_id,
     read_pagerduty_webhook,
     render_pager_status,
     routing_key_problem,
@@ -38,28 +42,36 @@ from thorbot.domain.rotation import (
 )
 from thorbot.domain.slash_commands import OverrideRotation, RotationOff, SetRotation, ShowRotation
 from thorbot.domain.text import code, is_zone, slack_date
+from thorbot.domain.url_policy import shown_url
 from thorbot.errors import SlackError
-from thorbot.serve.permissions import may_change
+from thorbot.serve.dispatch import Audit
+from thorbot.serve.registry import PAGER_CALLBACK, Changed, interaction_way
 from thorbot.services.alert_state import redraw_alert
 
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
-PAGER_CALLBACK = "pager_connect"
 DELAYS = {"0": "at once, with the alert", "300": "after 5 min if nobody acknowledged it",
           "900": "after 15 min if nobody acknowledged it", "1800": "after 30 min if nobody acknowledged it"}
 NO_KEY = ("Pagers need `THORBOT_SECRETS_KEY` (it encrypts the keys people paste); an admin sets it in thorbot's "
           "environment and restarts it. `thorbot doctor` explains.")
-MAX_WEBHOOK_BODY = 256 * 1024
+# PagerDuty documents no size for a v3 webhook. An incident's own fields are small, but an alert.* event carries
+# the alert's body, and the Events API takes events up to 512 KB: 1 MiB holds the largest with room for the
+# envelope and JSON escaping, and is serve's limit for any request (web.MAX_BODY).
+MAX_WEBHOOK_BODY = 1024 * 1024
+FORM_RESOLVE_TIMEOUT = 1.5  # a view_submission is answered within Slack's 3 s, the webhook's host resolved in it
 
 
 # --- rotations ---------------------------------------------------------------------------------------
 async def rotation_payload(ctx: AppContext, slack: SlackApi, parsed: ShowRotation | SetRotation | OverrideRotation
-                           | RotationOff, channel: str, user: str) -> Payload:
+                           | RotationOff, channel: str, user: str) -> Payload | Changed:
     pagers, now = ctx.stores.pagers, ctx.clock()
     if isinstance(parsed, RotationOff):
         removed = await pagers.clear_rotation(channel)
-        return replies.simple("The rotation is off; alerts here mention the fixed on-call target, if any "
-                              "(`/chargebox oncall`)." if removed else "This channel has no rotation.", emoji=":pager:")
+        if not removed:
+            return replies.simple("This channel has no rotation.", emoji=":pager:")
+        return Changed(replies.simple("The rotation is off; alerts here mention the fixed on-call target, if any "
+                                      "(`/chargebox oncall`).", emoji=":pager:"),
+                       "turned this channel's on-call rotation off (`/chargebox rotation off`).")
     if isinstance(parsed, SetRotation):
         request = parse_rotation(list(parsed.words))
         if isinstance(request, str):
@@ -68,12 +80,19 @@ async def rotation_payload(ctx: AppContext, slack: SlackApi, parsed: ShowRotatio
         if not is_zone(zone):
             return replies.usage_error(f"{code(zone)} is not a time zone thorbot knows; use a name like "
                                        "`Europe/Rome` or `America/New_York`.")
+        if request.group and _grants_rights(ctx, request.group):
+            return replies.usage_error(f"<!subteam^{request.group}> is named in `THORBOT_OPERATORS` or "
+                                       "`THORBOT_ADMINS`: a rotation may not change who is in it (its members may "
+                                       "stop charges or change thorbot). Keep a separate group for the rotation.")
         unknown = await _unknown_users(slack, request.members)
         if unknown:
             return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
         created = new_rotation(request, zone, now)
         await pagers.set_rotation(channel, created, announced=created.last_change(now), regroup=True)
-        return render_rotation(created, now)
+        people = ", ".join(f"<@{m}>" for m in created.members)
+        group = f", keeping <!subteam^{created.group}> to whoever is on call" if created.group else ""
+        return Changed(render_rotation(created, now),
+                       f"set this channel's on-call rotation: {people} ({created.cadence}){group}.")
     rotation = await pagers.rotation(channel)
     if rotation is None:
         target = await ctx.stores.oncall.oncall(channel)
@@ -92,9 +111,16 @@ async def rotation_payload(ctx: AppContext, slack: SlackApi, parsed: ShowRotatio
                                                              Override(user=parsed.user, since=now, until=until,
                                                                       by=user))})
         await pagers.set_rotation(channel, rotation, announced=rotation.last_change(now))
-        return replies.simple(f"<@{parsed.user}> is on call here until {slack_date(until)} (by <@{user}>); then "
-                              f"<@{rotation.scheduled(until)}> as scheduled.", emoji=":pager:")
+        return Changed(replies.simple(f"<@{parsed.user}> is on call here until {slack_date(until)} (by <@{user}>); "
+                                      f"then <@{rotation.scheduled(until)}> as scheduled.", emoji=":pager:"),
+                       f"put <@{parsed.user}> on call here until {slack_date(until)} (a rotation override).")
     return render_rotation(rotation, now)
+
+
+def _grants_rights(ctx: AppContext, group: str) -> bool:
+    """A user group thorbot's permissions name: a rotation rewriting it would hand out those rights."""
+    _, operator_groups = ctx.settings.operator_ids()
+    return group in operator_groups
 
 
 async def _unknown_users(slack: SlackApi, users: tuple[str, ...]) -> str | None:
@@ -150,23 +176,29 @@ def _value(view: dict[str, Any], block: str) -> str:
 
 
 class PagerForms:
-    def __init__(self, ctx: AppContext, slack: SlackApi, poster: ResponseUrl) -> None:
+    def __init__(self, ctx: AppContext, slack: SlackApi, poster: ResponseUrl, audit: Audit) -> None:
         self.ctx = ctx
         self.slack = slack
         self.poster = poster
+        self.audit = audit
 
-    async def open(self, channel: str, user: str, trigger_id: str, response_url: str, may: bool) -> Payload:
+    async def open(self, channel: str, user: str, trigger_id: str, response_url: str, refused: str | None
+                   ) -> Payload:
         """`/chargebox pager`: the channel's pager; for an admin, the form to connect one (opened at once: the
-        trigger expires in 3 s)."""
+        trigger expires in 3 s). `refused`: why this user may not connect one (said under the status)."""
         pagers = self.ctx.stores.pagers
-        if may and trigger_id:
+        if refused is None and trigger_id:
             if not self.ctx.secrets.ready:
                 return replies.simple(NO_KEY, emoji=":lock:")
             try:
                 await self.slack.open_view(trigger_id, pager_modal(channel, response_url))
             except SlackError as exc:
                 log.warning("cannot open the pager form: %s", exc.error)
-        return render_pager_status(await pagers.link(channel), await pagers.failure(channel))
+        status = render_pager_status(await pagers.link(channel), await pagers.failure(channel))
+        if refused is None:
+            return status
+        note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f":lock: {refused}"}]}
+        return {**status, "blocks": [*status.get("blocks", []), note]}
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = str((body.get("user") or {}).get("id", ""))
@@ -177,22 +209,20 @@ class PagerForms:
         channel = str(meta.get("channel") or "")
         kind, secret, url, delay = _value(view, "kind"), _value(view, "secret"), _value(view, "url"), _value(view,
                                                                                                            "delay")
-        errors = _problems(kind, secret, url, delay)
+        errors = await _problems(kind, secret, url, delay, self.ctx.outbound)
         if not channel:
             errors["kind"] = "This form lost its channel; run `/chargebox pager` again."
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        if not await may_change(self.ctx.settings, self.ctx.stores.oncall, self.slack, user):
-            await ack(response_action="errors", errors={"kind": "Only thorbot admins may connect a pager."})
-            return
         if not self.ctx.secrets.ready:
             await ack(response_action="errors", errors={"secret": NO_KEY[:150]})
             return
         pager_kind: PagerKind = "pagerduty" if kind == "pagerduty" else "webhook"
+        hook = url.strip() if pager_kind == "webhook" else None  # sealed like the secret: its path may be a token
         link = PagerLink(kind=pager_kind, sealed=self.ctx.secrets.seal(secret.strip()),
-                         url=url if pager_kind == "webhook" else None, delay=int(delay or 0), by=user,
-                         at=self.ctx.clock())
+                         sealed_url=self.ctx.secrets.seal(hook) if hook else None, host=shown_url(hook),
+                         delay=int(delay or 0), by=user, at=self.ctx.clock())
         try:
             await self.ctx.stores.pagers.set_link(channel, link)
             await self.ctx.stores.pagers.clear_failure(channel)
@@ -200,7 +230,9 @@ class PagerForms:
             await ack(response_action="errors", errors={"kind": "thorbot cannot reach its database; try again."})
             return
         await ack()
-        log.info("user %s connected a %s pager to %s", user[:20], pager_kind, channel[:20])
+        await self.audit.record(interaction_way(PAGER_CALLBACK), user, channel,
+                                f"connected {_pager_name(link)} to this channel: its alerts page it "
+                                f"{DELAYS.get(str(link.delay), 'after a delay')}.")
         response_url = str(meta.get("response_url") or "")
         if response_url:
             status = render_pager_status(link, None)
@@ -210,7 +242,7 @@ class PagerForms:
                 log.warning("cannot confirm the pager in the channel: %s", exc.error)
 
 
-def _problems(kind: str, secret: str, url: str, delay: str) -> dict[str, str]:
+async def _problems(kind: str, secret: str, url: str, delay: str, outbound: OutboundPolicy) -> dict[str, str]:
     errors: dict[str, str] = {}
     if kind not in ("pagerduty", "webhook"):
         errors["kind"] = "Choose PagerDuty or a webhook."
@@ -219,18 +251,31 @@ def _problems(kind: str, secret: str, url: str, delay: str) -> dict[str, str]:
         if problem:
             errors["secret"] = problem[:1].upper() + problem[1:] + "."
     else:
-        problem = webhook_problem(url, secret)
+        found = webhook_problem(url, secret, allow_loopback=outbound.allow_loopback)
+        # The outbound URL policy once more with the host resolved (and again at every send): a name that
+        # resolves to an internal address is refused here, with why, before anything is stored.
+        resolved = None if found else await outbound.check(url.strip(), timeout=FORM_RESOLVE_TIMEOUT)
+        field, problem = found or ("url", resolved or "")
         if problem:
-            errors["url" if "URL" in problem else "secret"] = problem[:1].upper() + problem[1:] + "."
+            errors[field] = (problem[:1].upper() + problem[1:] + ".")[:150]
     if delay not in DELAYS:
         errors["delay"] = "Choose when to page."
     return errors
 
 
-async def pager_off(ctx: AppContext, channel: str) -> Payload:
+def _pager_name(link: PagerLink) -> str:
+    return "a PagerDuty service" if link.kind == "pagerduty" else "a webhook pager"
+
+
+async def pager_off(ctx: AppContext, channel: str) -> Payload | Changed:
+    link = await ctx.stores.pagers.link(channel)
     removed = await ctx.stores.pagers.clear_link(channel)
-    return replies.simple("The pager is disconnected: alerts here no longer page it (its key is deleted)." if removed
-                          else "No pager is connected to this channel.", emoji=":pager:")
+    if not removed:
+        return replies.simple("No pager is connected to this channel.", emoji=":pager:")
+    return Changed(replies.simple("The pager is disconnected: alerts here no longer page it (its key is deleted).",
+                                  emoji=":pager:"),
+                   f"disconnected {_pager_name(link) if link else 'the pager'}: alerts here no longer page anyone "
+                   "(`/chargebox pager off`).")
 
 
 # --- PagerDuty's webhook -----------------------------------------------------------------------------
@@ -248,9 +293,11 @@ class PagerDutyWebhook:
         app.router.add_post("/pagerduty/webhook", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_WEBHOOK_BODY + 1)
-        if len(body) > MAX_WEBHOOK_BODY or not signature_ok(body, request.headers.get("X-PagerDuty-Signature", ""),
-                                                            self.secret):
+        body = await _whole_body(request, MAX_WEBHOOK_BODY)
+        if body is None:
+            log.warning("refused a PagerDuty webhook over %d bytes", MAX_WEBHOOK_BODY)
+            return web.json_response({"error": "body too large"}, status=413)
+        if not signature_ok(body, request.headers.get("X-PagerDuty-Signature", ""), self.secret):
             log.warning("refused a PagerDuty webhook with a missing or wrong signature (%d bytes)", len(body))
             return web.json_response({"error": "invalid signature"}, status=401)
         try:
@@ -267,10 +314,42 @@ class PagerDutyWebhook:
         return web.json_response({"ok": True})
 
     async def _apply(self, channel: str, ts: str, by: str, resolved: bool, now: datetime) -> None:
-        link = await self.ctx.stores.pagers.link(channel)
-        if link is None or link.kind != "pagerduty":
+        why = await self._not_ours(channel, ts, now)
+        if why is not None:
+            # Answered 200 all the same: PagerDuty would retry a refusal, and nothing it retries could change this.
+            log.warning("ignored a PagerDuty webhook about %s in %s: %s", ts, channel[:20], why)
             return
         oncall = self.ctx.stores.oncall
         if await oncall.set_ack(channel, ts, Ack(user="", at=now, via="PagerDuty", name=by, resolved=resolved)):
             await redraw_alert(self.ctx.stores.boxes, oncall, self.slack, channel, ts, now)
             log.info("PagerDuty: %s in %s was %s there", ts, channel[:20], "resolved" if resolved else "acknowledged")
+
+    async def _not_ours(self, channel: str, ts: str, now: datetime) -> str | None:
+        """Why an event about (channel, ts) must not touch it, or None. Only an alert message whose trigger this
+        channel's PagerDuty connection took is PagerDuty's to acknowledge or resolve: the key alone is text
+        anyone sending events to a service in the subscription's scope can choose."""
+        pagers = self.ctx.stores.pagers
+        link = await pagers.link(channel)
+        if link is None or link.kind != "pagerduty":
+            return "that channel has no PagerDuty"
+        try:
+            via = connection_id(link.kind, self.ctx.secrets.open(link.sealed))
+        except SecretsUnavailable:
+            return "its pager's key cannot be opened (THORBOT_SECRETS_KEY)"
+        trigger = page_jobs("trigger", channel, ts, now)[0].id
+        if not await pagers.sent_via(trigger, via):
+            return "thorbot did not page that message through the channel's PagerDuty"
+        return None
+
+
+async def _whole_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, however many TCP segments it came in (one `read(n)` returns what has arrived so far), or
+    None past `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)

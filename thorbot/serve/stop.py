@@ -35,22 +35,17 @@ from thorbot.domain.session_messages import notice_modal, read_stop_value, refus
 from thorbot.domain.sessions import stop_id_tag
 from thorbot.domain.text import slack_date
 from thorbot.errors import SlackError, ThorError, ThorRefused
-from thorbot.serve.permissions import may_stop
+from thorbot.serve.permissions import NOT_AN_OPERATOR, STOPS_OFF, may_stop
 from thorbot.serve.reply import tell
 
 log = logging.getLogger(__name__)
 CLAIM_MARGIN = 60.0  # seconds a claim outlives the confirmation window
-NOT_AN_OPERATOR = ("Only thorbot operators may stop a charge in this workspace (`THORBOT_OPERATORS` or "
-                   "`THORBOT_ADMINS`). Ask one of them.")
 NO_ID_TAG = ("thorbot cannot stop this charge: it was started from Thor's app or the API, and Thor only gives the "
              "id_tag a stop needs in its start notification, which thorbot did not receive. Set up Thor's "
              "notifications (README → Charging sessions), or stop it from the Thor dashboard.")
 
 
 ACK_BUDGET = 2.0  # seconds the confirmation may spend deciding before Slack's 3-second window closes
-STOPS_OFF = ("Stopping charges from Slack is turned off in this workspace: nobody is named who may. An admin can "
-             "turn it on by setting `THORBOT_OPERATORS` (user or user-group ids) and restarting thorbot; "
-             "`thorbot doctor` explains.")
 
 
 def _already(claim: StopClaim) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from slack_sdk.signature import SignatureVerifier
 from thorbot.adapters import metrics
 from thorbot.adapters.metrics import CONTENT_TYPE, last_cycle, scrape
 from thorbot.adapters.store import RedisDown
+from thorbot.errors import ConfigError
 from thorbot.serve.pager import PagerDutyWebhook
 from thorbot.serve.thor_webhook import ThorWebhook
 
@@ -166,8 +168,16 @@ def _signed(verifier: SignatureVerifier, body: str, timestamp: str, signature: s
         return False
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def start_site(app: web.Application, host: str, port: int, setting: str = "PORT") -> web.AppRunner:
+    """`app` listening on host:port; a port that cannot be had (in use, privileged) is a setting to fix, said in
+    one line naming `setting`, not a traceback."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"{setting}={port}: cannot listen on {host}:{port} ({reason}); "
+                          f"choose a free port") from None
     return runner

@@ -18,11 +18,12 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from redis.asyncio import ConnectionPool, Redis
 
@@ -113,9 +114,31 @@ def _connection(redis: Redis) -> tuple[type[Any], dict[str, Any]]:
 
 
 def _lower_priority() -> None:
-    """In the report process: reports are batch work; the scheduler should prefer everything else (serve)."""
+    """In the report process: reports are batch work; the scheduler should prefer everything else (serve).
+    And Ctrl-C is serve's to handle: it closes the pool, which ends this process quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(19)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _QuietPool(concurrent.futures.ProcessPoolExecutor):
+    """A pool whose processes never see Ctrl-C. A terminal sends SIGINT to the whole foreground process group,
+    so a report process would die printing a KeyboardInterrupt traceback, even while it starts (before any
+    initializer runs). The pool spawns its processes inside `submit`, from the calling thread: with SIGINT
+    blocked in that thread, the child starts with it blocked (the mask survives fork and exec, and Python
+    leaves it so). In serve, a SIGINT arriving meanwhile is not lost: another thread takes it, or it waits,
+    pending, until the mask is restored."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[T]:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 Kind = Literal["message", "csv", "home", "evchart"]
@@ -226,7 +249,7 @@ class ReportBuilds:
         if self._pool is None:
             # spawn, not fork: serve runs threads (the DNS resolver, Redis) that a forked child would inherit
             # half-held.
-            self._pool = concurrent.futures.ProcessPoolExecutor(
+            self._pool = _QuietPool(
                 max_workers=self._processes, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_lower_priority)
         return self._pool

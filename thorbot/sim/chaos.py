@@ -275,7 +275,7 @@ async def _run(plan: ChaosPlan, tmp: Path) -> ChaosReport:
     _connect_pager(redis_proc.url)
     (tmp / "logs").mkdir(exist_ok=True)
     env = {**_worker_env(thor.base_url, slack.base_url, redis_proc.url, tmp), "THORBOT_SECRETS_KEY": SECRETS_KEY,
-           "THORBOT_PAGERDUTY_EVENTS_URL": pager.events_url}
+           "THORBOT_PAGERDUTY_EVENTS_URL": pager.events_url, "THORBOT_ALLOW_LOOPBACK_URLS": "true"}
     workers = Workers(env, tmp / "logs", redis_proc.port)
     outages: dict[str, list[tuple[float, float]]] = defaultdict(list)
     try:

@@ -47,6 +47,7 @@ class PagerFaults:
     statuses: list[int] = field(default_factory=list)  # answer the next requests with these, event not taken
     land_then: list[int] = field(default_factory=list)  # take the next events, but answer these (a lost 202)
     hang: asyncio.Event | None = None                   # hold every request until set
+    retry_after: str | None = None                      # the Retry-After header sent with `statuses`
 
 
 class FakePagerDuty:
@@ -80,7 +81,9 @@ class FakePagerDuty:
         if self.faults.hang is not None:
             await self.faults.hang.wait()
         if self.faults.statuses:
-            return web.json_response({"status": "error", "message": "fault"}, status=self.faults.statuses.pop(0))
+            headers = {"Retry-After": self.faults.retry_after} if self.faults.retry_after is not None else None
+            return web.json_response({"status": "error", "message": "fault"}, status=self.faults.statuses.pop(0),
+                                     headers=headers)
         try:
             event = json.loads(await request.read())
         except ValueError:
@@ -124,18 +127,28 @@ class FakePagerDuty:
             listener(action, event)
 
     async def send_webhook(self, http: aiohttp.ClientSession, url: str, secret: str, event_type: str,
-                           dedup_key: str, agent: str = "Ana Ruiz") -> int:
+                           dedup_key: str, agent: str = "Ana Ruiz", details: int = 0) -> int:
         """What PagerDuty POSTs to a v3 webhook subscription when one of its incidents changes."""
-        body = json.dumps({"event": {
-            "id": uuid.uuid4().hex, "event_type": event_type, "resource_type": "incident",
-            "occurred_at": "2026-11-30T03:00:00.000Z",
-            "agent": {"id": "PLH1HKV", "summary": agent, "type": "user_reference"},
-            "data": {"id": "PGR0VU2", "type": "incident", "incident_key": dedup_key, "status": "acknowledged",
-                     "title": "thorbot", "number": 2}}}).encode()
-        signature = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        async with http.post(url, data=body, headers={"Content-Type": "application/json",
-                                                      "X-PagerDuty-Signature": signature}) as response:
+        body, headers = webhook_request(secret, event_type, dedup_key, agent, details)
+        async with http.post(url, data=body, headers=headers) as response:
             return response.status
+
+
+def webhook_request(secret: str, event_type: str, dedup_key: str, agent: str = "Ana Ruiz",
+                    details: int = 0) -> tuple[bytes, dict[str, str]]:
+    """A v3 webhook's body and headers, signed with the subscription's secret. `details`: that many characters
+    of the alert's body details along (an alert carries its event's custom_details, up to 512 KB)."""
+    data: dict[str, Any] = {"id": "PGR0VU2", "type": "incident", "incident_key": dedup_key, "status": "acknowledged",
+                            "title": "thorbot", "number": 2,
+                            "service": {"id": "PIJ90N7", "summary": "Chargers", "type": "service_reference"}}
+    if details:
+        data["body"] = {"type": "incident_body", "details": ("0123456789abcdef" * (details // 16 + 1))[:details]}
+    body = json.dumps({"event": {
+        "id": uuid.uuid4().hex, "event_type": event_type, "resource_type": "incident",
+        "occurred_at": "2026-11-30T03:00:00.000Z",
+        "agent": {"id": "PLH1HKV", "summary": agent, "type": "user_reference"}, "data": data}}).encode()
+    signature = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-PagerDuty-Signature": signature}
 
 
 def _invalid(message: str) -> web.Response:

@@ -84,6 +84,8 @@ class FakeSlack:
         self._uploads: dict[str, bytes] = {}
         self.team_id = "T0FAKE"                        # the workspace the app is installed in (auth.test)
         self.scopes: list[str] = list(BOT_SCOPES)      # granted to the bot token (auth.test's x-oauth-scopes)
+        self.function_tokens: dict[str, str] = {}      # function execution id → its bot access token
+        self.functions_completed: dict[str, dict[str, Any]] = {}  # execution id → {"outputs": …} or {"error": …}
         self._last_post: dict[str, float] = {}
         self._seq = itertools.count(1)
         self._base = int(time.time())
@@ -127,13 +129,55 @@ class FakeSlack:
             if auth != f"Bearer {self.app_token}":
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
             return 200, {"ok": True, "url": self.base_url.replace("http", "ws", 1) + "/socket"}, {}
-        if auth != f"Bearer {self.token}":
+        if method.startswith("functions."):  # a custom step completes with its execution's own token
+            execution = str(body.get("function_execution_id", ""))
+            if not execution or auth != f"Bearer {self.function_tokens.get(execution, '')}":
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+        elif auth != f"Bearer {self.token}":
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         result: tuple[int, dict[str, Any], dict[str, str]] = handler(body)
         return result
+
+    def function_executed(self, callback_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A `function_executed` event as Slack sends it when a workflow runs one of the app's custom steps (the
+        Events API wrapper included); its execution gets its own bot access token, as Slack documents."""
+        execution = f"Fx{next(self._seq):010d}"
+        token = f"xwfp-{execution}-{next(self._seq)}"
+        self.function_tokens[execution] = token
+        return {"token": "unused", "team_id": self.team_id, "api_app_id": "A0THORBOT", "type": "event_callback",
+                "event_id": f"Ev{execution}", "event_time": self._base,
+                "event": {"type": "function_executed", "function": {
+                    "id": f"Fn{callback_id[:8]}", "callback_id": callback_id, "title": callback_id, "type": "app",
+                    "app_id": "A0THORBOT", "input_parameters": [], "output_parameters": [],
+                    "date_created": self._base, "date_updated": self._base, "date_deleted": 0},
+                    "inputs": inputs, "function_execution_id": execution, "workflow_execution_id": f"Wx{execution}",
+                    "event_ts": f"{self._base}.000100", "bot_access_token": token}}
+
+    def _functions_completeSuccess(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        outputs = body.get("outputs")
+        if isinstance(outputs, str):
+            outputs = json.loads(outputs)
+        if not isinstance(outputs, dict):
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        self.functions_completed[str(body["function_execution_id"])] = {"outputs": outputs}
+        return 200, {"ok": True}, {}
+
+    def _functions_completeError(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        error = str(body.get("error", ""))
+        if not error:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        self.functions_completed[str(body["function_execution_id"])] = {"error": error}
+        return 200, {"ok": True}, {}
+
+    def _chat_getPermalink(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel, ts = str(body.get("channel", "")), str(body.get("message_ts", ""))
+        if not any(m.channel == channel and m.ts == ts for m in self.messages):
+            return 200, {"ok": False, "error": "message_not_found"}, {}
+        return 200, {"ok": True, "channel": channel,
+                     "permalink": f"https://fake.slack/archives/{channel}/p{ts.replace('.', '')}"}, {}
 
     def _auth_test(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         return 200, {"ok": True, "url": "https://fake.slack/", "team": "Fake", "user": "thorbot",

@@ -22,8 +22,10 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.adapters.metrics import Metrics, publish_worker
+from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.store import Store
 from thorbot.domain.incidents import CONNECTOR_KINDS
+from thorbot.errors import UrlRefused
 from thorbot.worker.poller import PollReport
 
 log = logging.getLogger(__name__)
@@ -32,9 +34,11 @@ RECENT_SCANNED = 200  # the newest incidents read for open connector incidents (
 
 class CycleHealth:
     def __init__(self, redis: Redis, store: Store, metrics: Metrics, worker_id: str, clock: Callable[[], datetime],
-                 heartbeat_url: SecretStr | None, timeout: float) -> None:
+                 heartbeat_url: SecretStr | None, outbound: OutboundPolicy, timeout: float) -> None:
         self.redis, self.store, self.metrics, self.worker_id, self.clock = redis, store, metrics, worker_id, clock
+        metrics.allow_worker(worker_id)
         self._url = heartbeat_url
+        self._outbound = outbound
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
 
@@ -56,11 +60,15 @@ class CycleHealth:
         self.metrics.leader.labels(self.worker_id).set(0)
 
     async def _ping(self, url: str) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=True)
+        if self._http is None:  # the outbound URL policy at every ping: no redirects, no internal address
+            self._http = self._outbound.client(self._timeout)
         try:
             response = await self._http.get(url)
             outcome = "ok" if response.status_code < 400 else f"http_{response.status_code}"
+        except UrlRefused as exc:  # its message names the host, never the URL's secret path
+            self.metrics.heartbeats.labels("refused").inc()
+            log.warning("THORBOT_HEARTBEAT_URL is not pinged: %s", exc)
+            return
         except httpx.HTTPError as exc:
             outcome = type(exc).__name__
         self.metrics.heartbeats.labels(outcome).inc()

@@ -4,8 +4,8 @@
   oldest first per channel (a recovery never overtakes its alert; one waiting for a retry holds back
   those after it).
 - Posts to one channel are at least `min_gap` seconds apart (Slack: ~1 message/s/channel).
-- 429 waits for Retry-After; 5xx, network errors and unreadable answers back off; the jobs stay in
-  the outbox meanwhile.
+- 429 waits for Retry-After; 5xx, network errors and unreadable answers back off, with jitter (one
+  policy for every retry: domain/backoff.py); the jobs stay in the outbox meanwhile.
 - Every post attempt is claimed first, under the leader lease: the claim records a batch id on its
   jobs, carried in the message's metadata, and the post is made only while this worker still holds
   the lease by its own clock (worker/lease.py).
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections import defaultdict
@@ -34,6 +35,7 @@ from typing import Any, Protocol, cast
 
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
+from thorbot.domain.backoff import SLACK, Random
 from thorbot.domain.notify import AlertJob, Job, JobKind, Skip, ready_to_send
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 from thorbot.worker.lease import Lease, LostLease
@@ -116,8 +118,10 @@ class Posted:
 
 class Outbox:
     def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime], lease: Lease,
-                 senders: Mapping[JobKind, Sender], *, min_gap: float = 1.0, concurrency: int = 8) -> None:
+                 senders: Mapping[JobKind, Sender], *, min_gap: float = 1.0, concurrency: int = 8,
+                 rand: Random = random.random) -> None:
         self.store = store
+        self.rand = rand
         self.slack = slack
         self.clock = clock
         self.lease = lease
@@ -245,10 +249,11 @@ class Outbox:
         return ts
 
     def _retry(self, exc: SlackError, jobs: list[Job]) -> RetryLater:
+        tries = max((j.attempts for j in jobs), default=0)
         if isinstance(exc, SlackRateLimited):
-            return RetryLater(max(exc.retry_after, 0.5))
+            return RetryLater(SLACK.delay(tries, self.rand, exc.retry_after))
         log.warning("Slack failed (%s); will retry %d job(s)", exc.error, len(jobs))
-        return RetryLater(_backoff(jobs))
+        return RetryLater(SLACK.delay(tries, self.rand))
 
     async def _already_posted(self, channel: str, jobs: list[Job], thread_ts: str | None) -> dict[str, Posted]:
         """The jobs an earlier attempt already posted, by the message that carries them: {ts: the message}; jobs
@@ -287,7 +292,7 @@ class Outbox:
                         channel, exc.error)
             return {}
         except SlackError as exc:
-            raise RetryLater(5) from exc  # cannot tell whether it was posted: do not risk a duplicate yet
+            raise self._retry(exc, jobs) from exc  # cannot tell whether it was posted: do not risk a duplicate yet
         found: dict[str, Posted] = {}
         for job in jobs:
             batch = next((b for b in reversed(job.batches) if b in messages), None)
@@ -328,9 +333,3 @@ def _delivery_keys(message: dict[str, Any]) -> list[str]:
 
 def _own(job: Job) -> list[str]:
     return [job.incident_id] if isinstance(job, AlertJob) else []
-
-
-def _backoff(jobs: list[Job]) -> float:
-    attempts = max((j.attempts for j in jobs), default=0)
-    return float(min(300, 2 ** min(attempts, 8)))
-

@@ -10,6 +10,7 @@ the outbox settled it sends it again, harmlessly.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import cast
@@ -18,6 +19,7 @@ from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.pager_store import PagerStore, group_mark
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.store import Commit
+from thorbot.domain.backoff import PAGES, SLACK, Random
 from thorbot.domain.blocks import message, section
 from thorbot.domain.notify import (
     HandoffJob,
@@ -31,7 +33,15 @@ from thorbot.domain.notify import (
     page_jobs,
     skip_reason,
 )
-from thorbot.domain.pager import page_key, pagerduty_event, render_pager_notice, webhook_event
+from thorbot.domain.pager import (
+    WEBHOOK_REFUSED,
+    PagerLink,
+    connection_id,
+    page_key,
+    pagerduty_event,
+    render_pager_notice,
+    webhook_event,
+)
 from thorbot.domain.rotation import Rotation, render_handoff
 from thorbot.errors import PagerRejected, PagerRetry, SlackError, SlackPermanent, SlackRateLimited
 from thorbot.worker.outbox import Message, Plan, RetryLater, Sender
@@ -46,11 +56,13 @@ class Pages(_Base):
 
     direct = True
 
-    def __init__(self, facts: Facts, pagers: PagerStore, client: PagerClient, secrets: SecretBox) -> None:
+    def __init__(self, facts: Facts, pagers: PagerStore, client: PagerClient, secrets: SecretBox,
+                 rand: Random = random.random) -> None:
         super().__init__(facts)
         self.pagers = pagers
         self.client = client
         self.secrets = secrets
+        self.rand = rand
 
     async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
         job = cast(PageJob, jobs[0])
@@ -84,28 +96,62 @@ class Pages(_Base):
         incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel, job.message_ts))
         key = page_key(job.alert_channel, job.message_ts)
         try:
+            link = await reseal(self.pagers, self.secrets, job.alert_channel, link)
             secret = self.secrets.open(link.sealed)
             if link.kind == "pagerduty":
                 await self.client.pagerduty(pagerduty_event(job.action, secret, key, incidents, job.alert_channel,
                                                              now, job.by))
             else:
-                assert link.url is not None
-                await self.client.webhook(link.url, webhook_event(job.action, job.id, key, incidents,
-                                                                  job.alert_channel, now, job.by), secret)
+                url = link.webhook_url(self.secrets.open)
+                assert url is not None
+                await self.client.webhook(url, webhook_event(job.action, job.id, key, incidents,
+                                                             job.alert_channel, now, job.by), secret)
         except PagerRetry as exc:
             log.warning("the %s pager of %s failed (%s); the page stays in the outbox", link.kind, job.alert_channel,
                         exc, extra={"channel": job.alert_channel})
-            raise RetryLater(max(exc.retry_after if exc.code == "rate_limited" else 0.0,
-                                 float(min(300, 2 ** min(job.attempts + 1, 8))))) from None
-        except (PagerRejected, SecretsUnavailable) as exc:
+            raise RetryLater(PAGES.delay(job.attempts, self.rand, exc.retry_after)) from None
+        except SecretsUnavailable as exc:
+            await self._unreadable(job, link.kind, exc, now)
+            return
+        except PagerRejected as exc:
             log.error("the %s pager of %s refused a page for good (%s); dropping it", link.kind, job.alert_channel,
                       exc, extra={"channel": job.alert_channel})
-            if await self.pagers.record_failure(job.alert_channel, str(exc), now):
+            # A webhook's host is anyone's choice: the channel gets the same words whatever it answered (no status,
+            # no error), so the pager cannot be used to scan ports; the log above has the details, host only.
+            reason = WEBHOOK_REFUSED if link.kind == "webhook" and isinstance(exc, PagerRejected) else str(exc)
+            if await self.pagers.record_failure(job.alert_channel, reason, now):
                 await self.store.enqueue([PagerNoticeJob(id=f"pager_notice:{job.alert_channel}:{int(now.timestamp())}",
-                                                         channel=job.alert_channel, created=now, reason=str(exc))])
+                                                         channel=job.alert_channel, created=now, reason=reason)])
             return
-        await self.pagers.mark_sent(job.id, now)
+        await self.pagers.mark_sent(job.id, now, via=connection_id(link.kind, secret))
         await self.pagers.clear_failure(job.alert_channel)
+
+    async def _unreadable(self, job: PageJob, kind: str, exc: SecretsUnavailable, now: datetime) -> None:
+        """The pager's stored key opens with no key in THORBOT_SECRETS_KEY: the page cannot be sent. Said once, in
+        the log and the channel (and `/chargebox pager` shows it) until the pager works again."""
+        channel = job.alert_channel
+        if not await self.pagers.record_failure(channel, str(exc), now):
+            log.info("not sending %s: its pager's key still cannot be opened (said once already)", job.id[:120],
+                     extra={"channel": channel})
+            return
+        log.error("cannot send the pages of %s to its %s pager: %s. Dropping them until that is fixed", channel,
+                  kind, exc, extra={"channel": channel})
+        text = f":pager: :warning: This channel's pager gets no pages for now: {exc}. Alerts still post here."
+        await self.store.enqueue([NoticeJob(id=f"notice:pager_key:{channel}:{int(now.timestamp())}", channel=channel,
+                                            created=now, text=text)])
+
+
+async def reseal(pagers: PagerStore, secrets: SecretBox, channel: str, link: PagerLink) -> PagerLink:
+    """Re-seal on read: a pager whose secrets were sealed under an older THORBOT_SECRETS_KEY is stored again under
+    the newest, so the older keys can be dropped (README, "Rotating THORBOT_SECRETS_KEY"). Raises
+    SecretsUnavailable when no key opens it."""
+    fresh = secrets.resealed(link)
+    if fresh is None:
+        return link
+    if await pagers.replace_link(channel, link, fresh):
+        log.info("re-sealed the pager key of %s under the newest THORBOT_SECRETS_KEY", channel,
+                 extra={"channel": channel})
+    return fresh
 
 
 class PagerNotices(_Base):
@@ -164,6 +210,10 @@ class Usergroups(_Base):
 
     direct = True
 
+    def __init__(self, facts: Facts, rand: Random = random.random) -> None:
+        super().__init__(facts)
+        self.rand = rand
+
     async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
         job = cast(UsergroupJob, jobs[-1])  # the latest handoff is the one that counts
         stale = [(j, Skip.SETTLED) for j in jobs[:-1]]
@@ -177,7 +227,7 @@ class Usergroups(_Base):
         try:
             await self.facts.slack.call("usergroups.users.update", usergroup=job.group, users=job.user)
         except SlackRateLimited as exc:
-            raise RetryLater(exc.retry_after) from None
+            raise RetryLater(SLACK.delay(job.attempts, self.rand, exc.retry_after)) from None
         except SlackPermanent as exc:
             log.error("Slack refused to set user group %s to the on-call person (%s); not retrying", job.group,
                       exc.error, extra={"channel": job.rotation_channel})
@@ -190,7 +240,7 @@ class Usergroups(_Base):
         except SlackError as exc:
             log.warning("setting user group %s failed (%s); it stays in the outbox", job.group, exc.error,
                         extra={"channel": job.rotation_channel})
-            raise RetryLater(float(min(300, 2 ** min(job.attempts + 1, 8)))) from None
+            raise RetryLater(SLACK.delay(job.attempts, self.rand)) from None
 
 
 USERGROUP_FIX = {
@@ -216,8 +266,9 @@ def handoff_job(channel: str, rotation: Rotation, change: datetime, now: datetim
 
 
 
-def pager_senders(facts: Facts, client: PagerClient, secrets: SecretBox) -> dict[JobKind, Sender]:
-    """The kinds this module sends, for the outbox's table (runtime.build_worker)."""
-    return {JobKind.PAGE: Pages(facts, facts.stores.pagers, client, secrets),
+def pager_senders(facts: Facts, client: PagerClient, secrets: SecretBox,
+                  rand: Random = random.random) -> dict[JobKind, Sender]:
+    """The kinds this module sends, for the outbox's table (runtime.build_worker); `rand`: backoff's jitter."""
+    return {JobKind.PAGE: Pages(facts, facts.stores.pagers, client, secrets, rand),
             JobKind.PAGER_NOTICE: PagerNotices(facts), JobKind.HANDOFF: Handoffs(facts),
-            JobKind.USERGROUP: Usergroups(facts), JobKind.NOTICE: Notices(facts)}
+            JobKind.USERGROUP: Usergroups(facts, rand), JobKind.NOTICE: Notices(facts)}

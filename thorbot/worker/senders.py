@@ -15,7 +15,14 @@ from typing import Any, cast
 
 from thorbot.adapters.slack import SlackApi
 from thorbot.context import Stores
-from thorbot.domain.alerts import render_alert, render_escalation, render_recovery, render_thor_down, render_thor_up
+from thorbot.domain.alerts import (
+    render_alert,
+    render_driver_report,
+    render_escalation,
+    render_recovery,
+    render_thor_down,
+    render_thor_up,
+)
 from thorbot.domain.blocks import message, section
 from thorbot.domain.causes import ASKS_A_CAUSE
 from thorbot.domain.digest import digest_period, lateness, latest_due
@@ -25,6 +32,7 @@ from thorbot.domain.notify import (
     CauseReminderJob,
     ConnectorNoticeJob,
     DigestJob,
+    DriverReportJob,
     EscalateDmJob,
     EscalateJob,
     Job,
@@ -311,6 +319,24 @@ class CauseReminders(_Base):
         return Plan(message=Message(jobs, self.one(message("What caused this outage?", [section(text)]))))
 
 
+class DriverReports(_Base):
+    """A further driver's report, in the thread of the reported incident's alert in that channel."""
+
+    async def where(self, channel: str, jobs: list[Job]) -> Where:
+        return Where(thread_ts=await self.store.alert_ts(cast(DriverReportJob, jobs[0]).incident_id, channel))
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        job = cast(DriverReportJob, jobs[0])
+        incident = await self.store.incident(job.incident_id)
+        alert_ts = await self.store.alert_ts(job.incident_id, channel)
+        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id),
+                          alert_posted=incident is not None and alert_ts is not None)
+        if why is not None or incident is None:
+            return Plan([(job, why or Skip.NEVER_ALERTED)])
+        return Plan(message=Message(jobs, self.one(render_driver_report(incident, job.problem, job.details,
+                                                                        job.contact))))
+
+
 def senders(facts: Facts) -> dict[JobKind, Sender]:
     """How each kind of message is sent: one entry per kind."""
     thor, escalations = ThorNotices(facts), Escalations(facts)
@@ -318,4 +344,4 @@ def senders(facts: Facts) -> dict[JobKind, Sender]:
             JobKind.THOR_UP: thor, JobKind.ESCALATE: escalations, JobKind.ESCALATE_DM: escalations,
             JobKind.SESSION_STUCK: StuckCharges(facts), JobKind.STOP_OUTCOME: StopOutcomes(facts),
             JobKind.DIGEST: Digests(facts), JobKind.CONNECTOR_NOTICE: ConnectorNotices(facts),
-            JobKind.CAUSE_REMINDER: CauseReminders(facts)}
+            JobKind.CAUSE_REMINDER: CauseReminders(facts), JobKind.DRIVER_REPORT: DriverReports(facts)}

@@ -17,9 +17,18 @@ from datetime import datetime, timedelta
 from thorbot.adapters.session_store import CycleState, SessionStore, StopRequest
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
+from thorbot.domain.driver_reports import judge_action, judge_report
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
-from thorbot.domain.notify import Job, JobKind, Watchers, incident_jobs, stop_outcome_job, stuck_jobs
+from thorbot.domain.notify import (
+    Job,
+    JobKind,
+    Watchers,
+    driver_report_jobs,
+    incident_jobs,
+    stop_outcome_job,
+    stuck_jobs,
+)
 from thorbot.domain.rules import Rules
 from thorbot.domain.sessions import Session, SessionWatch, StopNote, day_of, is_failed, watch_session
 from thorbot.errors import ThorError
@@ -55,6 +64,7 @@ class SessionCycle:
     records: dict[str, BoxRecord]
     state: CycleState
     outcome: SessionOutcome
+    connectors: dict[str, ConnectorRecord] = field(default_factory=dict)  # read once, judged by reports and attempts
 
 
 class SessionWatcher:
@@ -87,6 +97,7 @@ class SessionWatcher:
         outcome.report.running = None if running is None else len(running)
         if running is not None:
             await self._watch(running, cycle)
+        await self._judge_reports(cycle)
         attempts = await self._attempts(cycle)
         await self._judge_attempts(attempts, cycle)
         await self._settle_stops(running, cycle)
@@ -172,8 +183,7 @@ class SessionWatcher:
         """Failed starts: judge each watched connector's attempts, oldest first."""
         watchers, records, outcome = cycle.watchers, cycle.records, cycle.outcome
         watched = [a for a in attempts if watchers.watches(a.box_id)]
-        keys_ = sorted({connector_key(a.box_id, a.connector) for a in watched})
-        current: dict[str, ConnectorRecord] = await self.store.connector_records(keys_)
+        current = await self._connectors(cycle, {connector_key(a.box_id, a.connector) for a in watched})
         for attempt in watched:
             key = connector_key(attempt.box_id, attempt.connector)
             record = records.get(attempt.box_id)
@@ -186,6 +196,58 @@ class SessionWatcher:
                 kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
                 outcome.jobs += incident_jobs(kind, event.incident.id, attempt.box_id,
                                               watchers.channels(attempt.box_id), attempt.at)
+
+    async def _connectors(self, cycle: SessionCycle, wanted: set[str]) -> dict[str, ConnectorRecord]:
+        missing = sorted(wanted - cycle.connectors.keys())
+        if missing:
+            cycle.connectors.update(await self.store.connector_records(missing))
+        return cycle.connectors
+
+    async def _judge_reports(self, cycle: SessionCycle) -> None:
+        """Drivers' reports (the report page, workflow steps): each opens or adds to its connector's reported
+        incident (domain/driver_reports.py); a report on a box no channel watches is dropped."""
+        reports, watchers, outcome = cycle.state.driver_reports, cycle.watchers, cycle.outcome
+        await self._judge_actions(cycle)
+        outcome.change.driver_reports_taken = len(reports)
+        watched = sorted((r for r in reports if watchers.watches(r.box_id)), key=lambda r: r.at)
+        if len(watched) < len(reports):
+            log.info("%d driver report(s) on boxes no channel watches were dropped", len(reports) - len(watched))
+        current = await self._connectors(cycle, {connector_key(r.box_id, r.connector) for r in watched})
+        for report in watched:
+            key = connector_key(report.box_id, report.connector)
+            record = cycle.records.get(report.box_id)
+            new, events = judge_report(current.get(key), report, alias=record.alias if record else None,
+                                       timezone=record.incident.timezone if record and record.incident else None)
+            current[key] = new
+            outcome.change.connectors[key] = new
+            channels = watchers.channels(report.box_id)
+            for event in events:
+                outcome.incidents.append(event.incident)
+                if isinstance(event, Opened):
+                    outcome.jobs += incident_jobs(JobKind.ALERT, event.incident.id, report.box_id, channels,
+                                                  cycle.now)
+                else:
+                    report_id = f"{int(report.at.timestamp() * 1000)}-{report.source[:12]}"
+                    outcome.jobs += driver_report_jobs(event.incident.id, report.box_id, report_id,
+                                                       report.problem.value, report.details, report.contact,
+                                                       channels, cycle.now)
+
+    async def _judge_actions(self, cycle: SessionCycle) -> None:
+        """People's Confirm and Resolve on drivers' reports (pressed in serve, applied here, the one writer)."""
+        actions, outcome = cycle.state.person_actions, cycle.outcome
+        outcome.change.person_actions_taken = len(actions)
+        current = await self._connectors(cycle, {connector_key(a.box_id, a.connector) for a in actions})
+        for action in actions:
+            key = connector_key(action.box_id, action.connector)
+            new, events = judge_action(current.get(key), action)
+            current[key] = new
+            outcome.change.connectors[key] = new
+            if new.reported is not None:  # confirmed: its record (and so the alert when redrawn) says so
+                outcome.incidents.append(new.reported)
+            for event in events:
+                outcome.incidents.append(event.incident)
+                outcome.jobs += incident_jobs(JobKind.RECOVERY, event.incident.id, action.box_id,
+                                              cycle.watchers.channels(action.box_id), cycle.now)
 
     async def _settle_stops(self, running: dict[int, Session] | None, cycle: SessionCycle) -> None:
         """A remote stop is confirmed by Thor's stop note or by the charge leaving the running list."""

@@ -1,0 +1,114 @@
+"""Incidents drivers open, end to end through the real worker: one alert per watching channel quoting the
+driver as plain text, further reports in the thread, a successful charge resolves it; reports and the
+EV-ChART count it only once confirmed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import AppRig
+from tests.test_sessions import charge
+from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
+from thorbot.adapters import keys
+from thorbot.domain.alerts import ACTION_CONFIRM, ACTION_RESOLVE
+from thorbot.domain.driver_reports import DriverReport, Problem
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(autouse=True)
+def quiet_fleet(rig: AppRig) -> None:
+    rig.thor.fleet.incident_rate = 0.0
+
+
+def a_report(rig: AppRig, clock: Clock, box_id: str, source: str, details: str = "") -> DriverReport:
+    return DriverReport(box_id=box_id, connector=1, problem=Problem.SCREEN, details=details, source=source,
+                        at=clock.now)
+
+
+async def test_a_drivers_report_alerts_every_watching_channel_and_a_good_charge_resolves_it(
+        rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id, channel="C0ALERTS")
+    await subscribe(rig, "all", channel="C0FLEET")
+    worker = make_worker(rig, clock, finished_interval=1.0)
+    await poll(worker, clock, rig)
+    sessions = rig.ctx.stores.sessions
+    await sessions.save_report(a_report(rig, clock, box.id, "src-a", "<!channel> screen *black* <https://x.io>"))
+    await poll(worker, clock, rig, 5)
+    for channel in ("C0ALERTS", "C0FLEET"):
+        [alert] = alerts(rig, channel)
+        shown = json.dumps(alert.blocks)
+        assert "reported by drivers" in alert.text and "connector #1" in shown and "screen or buttons dead" in shown
+        quote = next(b for b in alert.blocks if b["type"] == "section" and b["text"]["type"] == "plain_text")
+        assert "<!channel>" in quote["text"]["text"]  # quoted as plain text: Slack renders no mention from it
+        assert "<!channel>" not in alert.text and "<!channel>" not in json.dumps(
+            [b for b in alert.blocks if b is not quote])
+        assert "1 report from 1 source" in shown
+    await sessions.save_report(a_report(rig, clock, box.id, "src-a"))  # the same source within the hour: nothing
+    await sessions.save_report(a_report(rig, clock, box.id, "src-b", "card reader ignores me"))
+    await poll(worker, clock, rig, 5)
+    for channel in ("C0ALERTS", "C0FLEET"):
+        [alert] = alerts(rig, channel)  # no new alert
+        [further] = [m for m in rig.slack.posts(channel) if m.thread_ts == alert.ts]
+        assert "Another driver report" in further.text and "2 reports from 2 sources" in further.text
+    assert await rig.ctx.redis.llen(keys.DRIVER_INBOX) == 0
+    rig.thor.fleet.end_session(charge(rig, clock, energy=18_000).transaction)
+    await poll(worker, clock, rig, 5)
+    for channel in ("C0ALERTS", "C0FLEET"):
+        [alert] = alerts(rig, channel)
+        replies = [m.text for m in rig.slack.posts(channel) if m.thread_ts == alert.ts]
+        assert any("charging again after a driver's report" in r for r in replies), replies
+    record = await sessions.connector_record(box.id, 1)
+    assert record is not None and record.reported is None and record.fixed is not None
+
+
+async def test_an_unconfirmed_report_counts_nowhere_and_a_confirmed_one_is_a_port_outage(
+        rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock, finished_interval=1.0)
+    await poll(worker, clock, rig)
+    sessions = rig.ctx.stores.sessions
+    await sessions.save_report(a_report(rig, clock, box.id, "src-a"))
+    await poll(worker, clock, rig, 5)
+    rig.thor.fleet.end_session(charge(rig, clock, energy=18_000).transaction)
+    await poll(worker, clock, rig, 600)
+    assert await rig.ctx.redis.zcard(keys.history(box.id)) == 0  # unconfirmed: counted nowhere
+    await sessions.save_report(a_report(rig, clock, box.id, "src-b"))
+    await poll(worker, clock, rig, 5)
+    rig.thor.fleet.end_session(charge(rig, clock, energy=20).transaction)  # a failed start corroborates it
+    await poll(worker, clock, rig, 600)
+    rig.thor.fleet.end_session(charge(rig, clock, energy=18_000).transaction)
+    await poll(worker, clock, rig, 600)
+    [member] = await rig.ctx.redis.zrange(keys.history(box.id), 0, -1)
+    assert member.startswith("r|1|")
+
+
+async def test_a_person_confirms_then_resolves_a_report_with_its_cause(rig: AppRig, clock: Clock) -> None:
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock, finished_interval=1.0)
+    await poll(worker, clock, rig)
+    await rig.ctx.stores.sessions.save_report(a_report(rig, clock, box.id, "src-a", "cable cut"))
+    await poll(worker, clock, rig, 5)
+    [alert] = alerts(rig)
+    assert ACTION_CONFIRM in json.dumps(alert.blocks) and ACTION_RESOLVE in json.dumps(alert.blocks)
+    _, key = await rig.action(ACTION_CONFIRM, "confirm", message={"ts": alert.ts, "text": alert.text})
+    assert "Confirmed" in json.dumps(await rig.reply(key))
+    await poll(worker, clock, rig, 60)
+    record = await rig.ctx.stores.sessions.connector_record(box.id, 1)
+    assert record is not None and record.reported is not None and record.reported.confirmed_by == "U0ALICE"
+    _, key = await rig.action(ACTION_RESOLVE, "", message={"ts": alert.ts, "text": alert.text}, selected="vandalism")
+    assert "Resolved" in json.dumps(await rig.reply(key))
+    await poll(worker, clock, rig, 60)
+    replies = [m.text for m in rig.slack.posts() if m.thread_ts == alert.ts]
+    assert any("resolved by <@U0ALICE>" in r for r in replies), replies
+    [member] = await rig.ctx.redis.zrange(keys.history(box.id), 0, -1)
+    assert member.startswith("r|1|")  # a confirmed report is that port's outage; vandalism excludes it
+    assert "vandalism" in json.dumps(await rig.ctx.redis.hgetall(keys.causes(box.id)))
