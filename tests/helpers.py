@@ -21,7 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from thorbot.adapters.outbound import system_resolver
 from thorbot.context import AppContext
-from thorbot.runtime import build_serve, open_context, utc_now
+from thorbot.runtime import build_serve, check_slack_token, open_context, utc_now
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.slack_server import FakeSlack
@@ -220,7 +220,10 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
     settings = rig_settings(thor, slack, redis_url, data_dir, **overrides)
     clock = RigClock()
     async with open_context(settings, clock=clock, resolver=FakeDns()) as ctx, httpx.AsyncClient(timeout=15) as http:
+        installed = await check_slack_token(ctx, "serve")  # as `thorbot serve` starts (cli/serve.py)
         serve = build_serve(ctx, signing_secret=SIGNING_SECRET)
+        if installed is not None:
+            serve.app.installed.remember(installed)
         server = await LoopbackServer(serve.web).start()
         try:
             yield AppRig(server.url, thor, slack, ctx, http, settings, clock)

@@ -149,10 +149,10 @@ async def test_an_env_copied_unchanged_from_the_example_is_not_set(redis_url: st
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "THOR_API_KEY"):
         assert f"✗ {name}: not set: copied unchanged from .env.example" in out, out
     assert "✗ THORBOT_METRICS_TOKEN: not set: a placeholder, not a value" in out, out
-    assert "✗ THORBOT_HEARTBEAT_URL: not set: a placeholder in <angle brackets>" not in out  # not the whole value
+    assert "✗ THORBOT_HEARTBEAT_URL: not set: a placeholder in <angle brackets>, not a value" in out, out
     assert "✓ SLACK_BOT_TOKEN" not in out and "✓ THOR_API_KEY" not in out
-    assert "      fix: set SLACK_SIGNING_SECRET: from the Slack app's Basic Information page; needed to verify Slack's " \
-           "requests" in out, out  # one line, though longer than 80 columns
+    assert ("      fix: set SLACK_SIGNING_SECRET: from the Slack app's Basic Information page; needed to verify "
+            "Slack's requests") in out, out  # one line, though longer than 80 columns
 
 
 async def test_network_problems_are_said_in_plain_words(redis_url: str) -> None:

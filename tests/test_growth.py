@@ -27,7 +27,7 @@ BOUNDED = [r"schema", r"boxes", r"boxes:version", r"subs:channels", r"subs:all",
            r"outbox:due", r"inbox:dropped", r"usage:version", r"usage:seeded", r"starts:seen",
            r"rotations", r"rotations:announced", r"pagers", r"pages:sent", r"maintenance",
            r"worker:last_cycle", r"metrics:worker", r"held:alerts",
-           r"hours", r"drivers:inbox", r"drivers:dropped", r"drivers:actions"]
+           r"hours", r"drivers:inbox", r"drivers:dropped", r"drivers:actions", r"stickers:epochs"]
 
 
 async def age_redis(redis: Redis, seconds: int) -> None:

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 
 from tests.helpers import THOR_KEY, AppRig
 from tests.worker_rig import Clock, box_drops, make_worker, poll, subscribe
-from thorbot.adapters import metrics
+from thorbot.adapters import keys, metrics
 from thorbot.adapters.thor import ThorClient
 from thorbot.errors import ThorError
 from thorbot.redact import configure_logging, register_secret
@@ -165,6 +167,28 @@ async def test_readyz_says_whether_a_worker_cycled_recently(rig: AppRig, clock: 
     assert "more than 5 intervals ago" in home
 
 
+async def test_readyz_needs_thors_last_poll_to_have_succeeded_even_with_nothing_watched(
+        rig: AppRig, clock: Clock) -> None:
+    """Nothing subscribed yet, so nothing is polled: the worker probes Thor each cycle all the same, and
+    /readyz is 503 while Thor fails (it said 200 with Thor unreachable), 200 once Thor answers again."""
+    rig.use_clock(clock)
+    worker = make_worker(rig, clock)
+    await poll(worker, clock, rig)
+    response = await rig.http.get(rig.url + "/readyz")
+    assert response.status_code == 200 and response.json()["thor"] == "ok", response.json()
+    rig.thor.faults.error = "InternalServerError"
+    await poll(worker, clock, rig, rig.settings.poll_interval)
+    response = await rig.http.get(rig.url + "/readyz")
+    body = response.json()
+    assert response.status_code == 503 and body["thor"] == "failing: InternalServerError", body
+    assert body["why"].startswith("the worker's last call to Thor failed (InternalServerError; 1 in a row"), body
+    assert body["worker_cycle_age_seconds"] <= rig.settings.poll_interval  # the cycle itself is recent
+    rig.thor.faults.error = None
+    await poll(worker, clock, rig, rig.settings.poll_interval)
+    response = await rig.http.get(rig.url + "/readyz")
+    assert response.status_code == 200 and response.json()["ready"] is True, response.json()
+
+
 async def test_help_says_when_the_worker_last_cycled(rig: AppRig, clock: Clock) -> None:
     rig.use_clock(clock)
     _, key = await rig.command("help")
@@ -285,7 +309,9 @@ async def test_thorbot_alone_prints_help_and_bad_demo_flags_one_line_each() -> N
     assert len(lines) == 3 and any("--speed" in x for x in lines) and any("--boxes" in x for x in lines)
 
 
-def test_the_dashboard_and_alert_rules_parse_and_use_metrics_that_exist() -> None:
+async def test_the_dashboard_and_alert_rules_parse_and_use_metrics_that_exist(redis: Redis) -> None:
+    """The names the dashboard and the alert rules use are read from a real scrape (the registry's instruments and
+    the outbox's and lease's gauges read from Redis at scrape time): renaming a metric fails here."""
     import re
 
     import yaml
@@ -298,8 +324,11 @@ def test_the_dashboard_and_alert_rules_parse_and_use_metrics_that_exist() -> Non
         [rule["expr"] for g in groups for rule in g["rules"]]
     instruments = metrics.Metrics()
     instruments.last_cycle.set(1.0)  # (absent until a cycle completes)
-    known = {m.name for m in instruments.registry.collect()} | {
-        "thorbot_outbox_jobs", "thorbot_outbox_oldest_job_timestamp_seconds", "thorbot_lease_holder"}
+    await redis.zadd(keys.OUTBOX_DUE, {"job-1": 1.0})  # the oldest job's and the holder's gauges are absent
+    await redis.set(keys.LEASE, "worker-1:token")       # when there is none
+    exposition = await metrics.scrape(redis, instruments, "worker")
+    known = {family.name for family in text_string_to_metric_families(exposition.decode())}
+    assert {"thorbot_outbox_oldest_job_timestamp_seconds", "thorbot_lease_holder"} <= known  # the setup took
     used = {n for e in exprs for n in re.findall(r"thorbot_[a-z_]+", e)}
     suffixes = ("_total", "_bucket", "_count", "_sum")
     assert all(n in known or any(n.endswith(s) and n[: -len(s)] in known for s in suffixes) for n in used), used

@@ -309,6 +309,63 @@ async def test_any_pager_gets_signed_events_with_stable_ids(rig: AppRig, clock: 
     assert receiver.events[0]["incidents"][0]["box_id"] == box.id
 
 
+RUNBOOK = "https://wiki.example.com/runbooks/{kind}?box={box_id}&connector={connector}"
+
+
+@pytest.mark.parametrize("rig", [{**RIG_DEFAULTS, "runbook_url": RUNBOOK}], indirect=True)
+async def test_every_alert_and_page_links_its_runbook(rig: AppRig, clock: Clock, pagerduty: FakePagerDuty) -> None:
+    """THORBOT_RUNBOOK_URL: a Runbook link on the alert (kept when it is redrawn) and in PagerDuty's `links`."""
+    rig.use_clock(clock)
+    await connect(rig)
+    worker, box = await drop_and_alert(rig, clock, pagerduty)
+    url = f"https://wiki.example.com/runbooks/offline?box={box.id}&connector="
+    [alert] = alerts(rig)
+    assert f"<{url}|:book: Runbook>" in json.dumps(alert.blocks), alert.blocks
+    await worker.tick(poll=False)
+    links = pagerduty.requests[0]["links"]
+    assert {"href": url, "text": "Runbook"} in links and links[0]["text"] == "The alert in Slack"
+    await rig.action("alert_ack", "x", message={"ts": alert.ts})  # serve redraws the alert: the link stays
+    [updated] = [m for m in rig.slack.messages if m.ts == alert.ts]
+    assert "Acknowledged by" in json.dumps(updated.blocks) and url in json.dumps(updated.blocks)
+
+
+@pytest.mark.parametrize("rig", [{**RIG_DEFAULTS, "runbook_url": RUNBOOK}], indirect=True)
+async def test_a_webhook_page_carries_its_runbook_url(rig: AppRig, clock: Clock, pagerduty: FakePagerDuty,
+                                                      receiver: FakeWebhookReceiver) -> None:
+    await connect(rig, kind="webhook", secret=HOOK_SECRET, url=receiver.url)
+    worker, box = await drop_and_alert(rig, clock, pagerduty)
+    await poll(worker, clock, rig, 30)
+    [trigger] = receiver.events
+    assert trigger["runbook_url"] == f"https://wiki.example.com/runbooks/offline?box={box.id}&connector="
+
+
+async def test_without_a_runbook_url_there_is_no_runbook_link(rig: AppRig, clock: Clock,
+                                                              pagerduty: FakePagerDuty) -> None:
+    rig.use_clock(clock)
+    await connect(rig)
+    worker, _ = await drop_and_alert(rig, clock, pagerduty)
+    await worker.tick(poll=False)
+    assert "Runbook" not in json.dumps(alerts(rig)[0].blocks)
+    assert [link["text"] for link in pagerduty.requests[0]["links"]] == ["The alert in Slack"]
+
+
+def test_runbook_values_are_url_encoded_and_a_bad_template_is_refused_at_start() -> None:
+    from thorbot.domain.alerts import runbook_url
+    from thorbot.domain.incidents import Incident
+    from thorbot.settings import Settings
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    odd = Incident(id="i", box_id="A B/1&x=2", alias="a", kind="failed_starts", connector=2, started=now, opened=now)
+    assert runbook_url(RUNBOOK, odd) == ("https://wiki.example.com/runbooks/failed_starts?box=A%20B%2F1%26x%3D2"
+                                         "&connector=2")
+    assert runbook_url(None, odd) is None
+    for bad, says in (("http://wiki.example.com/{kind}", "https://"), ("https://w.example.com/{box}", "{box} is not"),
+                      ("https://w.example.com/{kind", "cannot be read"), ("https://w.example.com/{kind!r}", "!r")):
+        with pytest.raises(ValueError, match="THORBOT_RUNBOOK_URL|runbook_url") as caught:
+            Settings(runbook_url=bad)
+        assert says in str(caught.value)
+
+
 # --- rotations ---------------------------------------------------------------------------------------
 async def test_a_rotation_mentions_whoever_is_on_call_and_each_handoff_is_announced_once(
         rig: AppRig, clock: Clock) -> None:

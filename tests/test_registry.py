@@ -12,6 +12,7 @@ import ast
 import json
 import logging
 import typing
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,20 @@ async def test_maintenance_set_in_one_channel_is_said_in_every_channel_it_holds(
 def test_the_readme_says_who_may_use_each_way_in() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert registry.permissions_table() in readme, "README's permissions table differs from serve/registry.py"
+
+
+async def test_a_cause_set_anywhere_is_said_in_every_channel_watching_the_box_with_its_note_quoted(
+        rig: AppRig, clock: Clock) -> None:
+    fleet = rig.thor.fleet
+    fleet.incident_rate = 0.0
+    rig.use_clock(clock)
+    await subscribe(rig, "all", channel="C0FLEET")
+    worker = make_worker(rig, clock, **WORKER)
+    box = next(iter(fleet.boxes.values()))
+    began = clock.now + timedelta(hours=1)
+    await hourly(rig, worker, clock, box, (True, False, True, True))
+    _, key = await rig.command(f"cause {box.id} {began:%Y-%m-%d %H:%M} other *URGENT* https://evil.example/x",
+                               channel="C0ELSEWHERE")
+    assert "Recorded" in json.dumps(await rig.reply(key))
+    [line] = [m for m in rig.slack.posts("C0FLEET") if is_audit(m)]
+    assert "set the cause" in line.text and "`*URGENT* https://evil.example/x`" in line.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,24 +17,64 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(source: str, module: str) -> set[str]:
-    """Every thorbot module `source` imports, at any depth (lazy imports inside functions count)."""
-    found: set[str] = set()
+DYNAMIC = "<a computed name>"  # importlib.import_module / __import__ of a name that is not a literal
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One name a module imports, absolute: `a.b` for `import a.b`, and for `from a import b` (where b may be a
+    module or a name defined in a, so `parent` records `a`, the module certainly imported)."""
+
+    name: str
+    parent: str | None = None
+
+
+def _absolute(name: str, level: int, module: str, package: bool) -> str:
+    if not level:
+        return name
+    parts = module.split(".") if package else module.split(".")[:-1]  # the package `module` is in (or is)
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join(base + ([name] if name else []))
+
+
+def _loads_by_name(func: ast.expr) -> bool:
+    """`importlib.import_module(...)`, `import_module(...)`, `__import__(...)`, `builtins.__import__(...)`."""
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    return name in ("import_module", "__import__")
+
+
+def imported(source: str, module: str, package: bool = False) -> set[Imported]:
+    """Everything `source` (the text of `module`; `package` if it is an `__init__.py`) imports, anywhere in it:
+    at the top, inside functions (lazy), under `if TYPE_CHECKING:`, relative (`from .. import runtime`), and
+    loaded by name (`importlib.import_module("thorbot.x")`, `__import__`); a name computed at run time is
+    DYNAMIC."""
+    found: set[Imported] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            base = node.module
-            if node.level:
-                base = ".".join(module.split(".")[: -node.level] + [node.module])
-            found.add(base)
-            found.update(f"{base}.{a.name}" for a in node.names)  # `from thorbot import adapters`
-    return {name for name in found if name.startswith("thorbot")}
+            found.update(Imported(a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node.module or "", node.level, module, package)
+            found.update(Imported(f"{base}.{a.name}", base) for a in node.names)
+        elif isinstance(node, ast.Call) and _loads_by_name(node.func):
+            arg = node.args[0] if node.args else None
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                name = arg.value.lstrip(".")
+                found.add(Imported(_absolute(name, len(arg.value) - len(name), module, package)))
+            else:
+                found.add(Imported(DYNAMIC))
+    return found
+
+
+def imports_of(source: str, module: str, package: bool = False) -> set[str]:
+    """Every thorbot name `source` imports (see `imported`), for the graph of modules."""
+    names = {n for i in imported(source, module, package) for n in (i.name, i.parent) if n}
+    return {name for name in names if name == "thorbot" or name.startswith("thorbot.")}
 
 
 def import_graph(root: Path = PKG) -> dict[str, set[str]]:
     modules = {module_name(p): p for p in root.rglob("*.py")}
-    return {name: {i for i in imports_of(path.read_text(), name) if i in modules and i != name}
+    return {name: {i for i in imports_of(path.read_text(), name, path.name == "__init__.py") if i in modules
+                   and i != name}
             for name, path in modules.items()}
 
 

@@ -5,20 +5,21 @@ need from it and construct nothing of another room's."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from redis.asyncio import Redis
 
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.redis_client import Redis
 from thorbot.adapters.secrets_box import SecretBox
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
+from thorbot.adapters.stickers import StickerCodes, StickerEpochs, known_box_ids
 from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.adapters.usage_store import UsageStore
@@ -62,11 +63,12 @@ class Stores:
     digests: DigestStore    # digest plans
     usage: UsageStore       # connectors' usage (starts by hour of the week)
     pagers: PagerStore      # each channel's pager and rotation
+    stickers: StickerEpochs  # each box's stickers' revocation epoch
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
         return cls(redis, Store(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
-                   DigestStore(redis), UsageStore(redis), PagerStore(redis))
+                   DigestStore(redis), UsageStore(redis), PagerStore(redis), StickerEpochs(redis))
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,15 @@ class AppContext:
     @property
     def redis(self) -> Redis:
         return self.stores.redis
+
+    @functools.cached_property
+    def stickers(self) -> StickerCodes | None:
+        """Stickers' codes (adapters/stickers.py), one resolver per context (it keeps its index of boxes); None
+        without THORBOT_STICKER_KEY. Its boxes are the last seen state's."""
+        keys = self.settings.sticker_keys()
+        redis = self.stores.redis
+        return StickerCodes(keys, self.stores.stickers, self.settings.public_url,
+                            known=lambda: known_box_ids(redis)) if keys else None
 
     def with_settings(self, settings: Settings) -> AppContext:
         """The same parts under other settings (a second worker with its own timings, in tests)."""

@@ -7,6 +7,9 @@ no other module constructs another room's parts. The clock is read here and nowh
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import logging
 import random
 import time
 import uuid
@@ -21,6 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters import metrics
+from thorbot.adapters.driver_limits import ReportLimits
 from thorbot.adapters.outbound import OutboundPolicy, Resolver, system_resolver
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
@@ -29,10 +33,11 @@ from thorbot.adapters.slack import ResponseUrl, SlackApi
 from thorbot.adapters.thor import ThorClient
 from thorbot.context import AppContext, Stores, rules_from
 from thorbot.domain.backoff import Random
-from thorbot.errors import ConfigError
+from thorbot.errors import ConfigError, SlackError
 from thorbot.redact import register_secret
-from thorbot.serve.app import build_app
+from thorbot.serve.app import Installed, build_app
 from thorbot.serve.pager import PagerDutyWebhook
+from thorbot.serve.report_page import PageSettings, ReportPage
 from thorbot.serve.thor_webhook import ThorWebhook
 from thorbot.serve.web import Watch, build_web_app
 from thorbot.services.lookup import Lookup
@@ -51,6 +56,7 @@ from thorbot.worker.senders import Facts, senders
 from thorbot.worker.sessions import SessionWatcher
 from thorbot.worker.usage import UsageWatcher
 
+log = logging.getLogger(__name__)
 INTERACTIVE_RATE_LIMIT_WAIT = 3.0  # seconds a click may wait for Slack's Retry-After
 
 
@@ -141,6 +147,7 @@ class SlackApp:
 
     bolt: AsyncApp
     poster: ResponseUrl
+    installed: Installed  # the workspace (auth.test), learnt once: `check_slack_token` at start tells it
 
     async def aclose(self) -> None:
         await self.poster.aclose()
@@ -160,7 +167,29 @@ class ServeProcess:
 def build_slack_app(ctx: AppContext, *, signing_secret: str | None) -> SlackApp:
     """The Slack app; `signing_secret` None means Socket Mode (Slack's requests come over the socket)."""
     poster = ResponseUrl()
-    return SlackApp(build_app(ctx, poster, signing_secret), poster)
+    installed = Installed(ctx.slack)
+    return SlackApp(build_app(ctx, poster, signing_secret, installed), poster, installed)
+
+
+# What Slack says of a token it will never accept: the process cannot do its job, so it does not start.
+REFUSED_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+
+
+async def check_slack_token(ctx: AppContext, process: str) -> dict[str, Any] | None:
+    """auth.test once at start: its answer (for `SlackApp.installed`); a ConfigError (one line, the CLI exits 2)
+    when Slack refuses SLACK_BOT_TOKEN; None, after one line in the log, when Slack cannot be reached (the
+    process starts anyway: Slack may be back before anything needs it)."""
+    try:
+        answer, _ = await ctx.slack.auth_info()
+    except SlackError as exc:
+        if exc.error in REFUSED_TOKEN:
+            raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({exc.error}): copy the Bot User OAuth Token (xoxb-…) "
+                              "again from the app's OAuth & Permissions page, reinstalling the app if it was "
+                              "revoked; `thorbot doctor` checks it") from None
+        log.warning("%s: cannot check SLACK_BOT_TOKEN now (auth.test: %s); starting anyway", process, exc.error)
+        return None
+    log.info("%s: Slack token of bot @%s in workspace %s", process, answer.get("user", "?"), answer.get("team_id", "?"))
+    return answer
 
 
 def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
@@ -171,7 +200,22 @@ def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
     token = ctx.settings.metrics_token
     watch = Watch(token.get_secret_value() if token else None, cycle_stale_after=5 * ctx.settings.poll_interval,
                   clock=ctx.clock)
-    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook, pagerduty, watch))
+    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook, pagerduty, watch,
+                                           _report_page(ctx)))
+
+
+def _report_page(ctx: AppContext) -> ReportPage | None:
+    """The drivers' page behind the stickers (`/r/<code>`): only with a sticker key, which also keys the sources'
+    hashes (so every serve process counts a driver the same, and no address is ever stored)."""
+    codes, settings = ctx.stickers, ctx.settings
+    if codes is None:
+        return None
+    source_secret = hmac.new(settings.sticker_keys()[0], b"thorbot report-page sources", hashlib.sha256).digest()
+    limits = ReportLimits(ctx.redis, per_source=settings.report_limit_per_source,
+                          per_connector=settings.report_limit_per_connector)
+    page = PageSettings(trusted_proxy_hops=settings.trusted_proxy_hops, help_phone=settings.driver_help_phone,
+                        timezone=settings.timezone, source_secret=source_secret)
+    return ReportPage(codes, ctx.stores.boxes, ctx.stores.sessions, limits, page, ctx.clock, metrics.current)
 
 
 def build_worker(ctx: AppContext, *, worker_id: str | None = None,
@@ -185,7 +229,7 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     poller = Poller(stores, ctx.thor, settings, rules, sessions, usage)
     slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled(),
-                  hours=settings.posted_hours, cause_reminder=settings.cause_reminder)
+                  hours=settings.posted_hours, cause_reminder=settings.cause_reminder, runbook=settings.runbook_url)
     pager = PagerClient(settings.pagerduty_events_url, ctx.outbound)
     table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets, rand)}
     outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)

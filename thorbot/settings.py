@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
-from redis.connection import parse_url
 
+from thorbot.adapters.redis_client import parse_redis_url
+from thorbot.domain.alerts import runbook_problem
 from thorbot.domain.hours import PostedHours, parse_hours
+from thorbot.domain.stickers import public_url_problem, sticker_keys
 from thorbot.domain.url_policy import url_problem
 
 DEFAULT_THOR_API_URL = "https://api.thor.tools/latest/integration"
@@ -41,6 +43,7 @@ NEEDS = {
     "worker": ("SLACK_BOT_TOKEN", "THOR_API_KEY"),
     "socket": ("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "THOR_API_KEY"),
     "status": ("THOR_API_KEY",),
+    "stickers": ("THOR_API_KEY",),  # every box and connector comes from Thor's list
     "demo --slack": ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"),
 }
 
@@ -202,6 +205,42 @@ class Settings(BaseSettings):
     report_limit_per_connector: int = Field(20, ge=1, le=100_000,
                                             validation_alias=_env("THORBOT_REPORT_LIMIT_PER_CONNECTOR"))
     allow_loopback_urls: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_LOOPBACK_URLS"))
+    # A "Runbook" link on every alert and page: {kind}, {box_id}, {connector} filled in, URL-encoded.
+    runbook_url: str | None = Field(None, max_length=500, validation_alias=_env("THORBOT_RUNBOOK_URL"))
+    # Stickers (domain/stickers.py): their links are <public URL>/r/<code>; codes are keyed by the sticker key
+    # (its own key: rotating THORBOT_SECRETS_KEY must not void every sticker in the field).
+    public_url: str | None = Field(None, max_length=200, validation_alias=_env("THORBOT_PUBLIC_URL"))
+    sticker_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_STICKER_KEY"))
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        problem = public_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("sticker_key")
+    @classmethod
+    def _sticker_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        sticker_keys(value.get_secret_value())  # raises, saying what is wrong (never the key)
+        return value
+
+    def sticker_keys(self) -> tuple[bytes, ...]:
+        """THORBOT_STICKER_KEY's keys, the one codes are made with first; () when it is not set."""
+        return sticker_keys(self.sticker_key.get_secret_value()) if self.sticker_key else ()
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_template(cls, value: str | None) -> str | None:
+        problem = runbook_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _outbound_urls(self) -> Settings:
@@ -289,7 +328,7 @@ class Settings(BaseSettings):
         if not value:
             return None
         try:
-            parse_url(value)  # type: ignore[no-untyped-call]
+            parse_redis_url(value)
         except ValueError:
             raise ValueError("must be a Redis URL: redis://host:6379/0, rediss://… (TLS) or unix:///path.sock; "
                              "leave it unset for the embedded Redis") from None
@@ -364,8 +403,10 @@ class Settings(BaseSettings):
         """Every configured secret, for the log redactor (the Redis password included)."""
         secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.thor_api_key,
                    self.thor_webhook_token, self.secrets_key, self.pagerduty_webhook_secret, self.metrics_token,
-                   self.heartbeat_url]
+                   self.heartbeat_url, self.sticker_key]
         values = [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+        if self.sticker_key:  # `new,old` while stickers are replaced: each key alone is a secret too
+            values += [k.strip() for k in self.sticker_key.get_secret_value().split(",") if k.strip()]
         if self.secrets_key:  # while it is rotated it lists several keys: each one alone is a secret too
             values += [k.strip() for k in self.secrets_key.get_secret_value().split(",") if k.strip()]
         if self.redis_url and urlsplit(self.redis_url).password:

@@ -66,6 +66,10 @@ def test_a_busy_connector_with_no_start_while_its_sibling_charges_is_quiet() -> 
     assert check.state == "quiet" and math.exp(-check.expected) < rules.p_max
     assert check.reason.startswith("no start for 27 h; usually")
     assert check_quiet(usage, tuesday_noon, rules, context=Context(0, 1.0)).state == "ok"  # the site may be shut
+    # A seldom-used sibling that started nothing scales the expectation down only a little: the silence is still
+    # rare enough to alert on, and it is the sibling's silence (the site may be shut) that keeps it "ok".
+    shut = check_quiet(usage, last + 51 * HOUR, rules, context=Context(siblings_started=0, siblings_expected=0.5))
+    assert shut.state == "ok" and math.exp(-shut.expected) < rules.p_max, shut
     holiday = Context(siblings_started=1, siblings_expected=1.0, fleet_ratio=0.3)
     assert check_quiet(usage, tuesday_noon, rules, context=holiday).state == "ok"  # the whole fleet is quiet
     assert check_quiet(usage, tuesday_noon, rules, context=Context()).state == "ok"  # alone: needs more

@@ -76,6 +76,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | uploads:<user> | string | report files uploaded for that user in the current 10 minutes | 10 minutes |
 | digests | hash | channel → DigestPlan JSON (cadence, time, zone) | removed by `digest off` |
 | digests:posted | hash | channel → the last period whose digest was queued (in the same commit) | with the plan |
+| stickers:epochs | hash | box id → revocation epoch of its stickers (`stickers --revoke`) | a field per revoked box |
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ INBOX_DROPPED = PREFIX + "inbox:dropped"
 DRIVER_INBOX = PREFIX + "drivers:inbox"
 DRIVER_INBOX_DROPPED = PREFIX + "drivers:dropped"
 DRIVER_ACTIONS = PREFIX + "drivers:actions"
+STICKER_EPOCHS = PREFIX + "stickers:epochs"  # box id → revocation epoch (domain/stickers.py)
 
 
 def report_limit(scope: str, name: str, window: int) -> str:

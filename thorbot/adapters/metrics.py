@@ -82,6 +82,9 @@ CYCLE_OUTCOMES = frozenset({"ok", "thor_error"})
 BOX_STATES = frozenset(str(s) for s in Status)
 INCIDENT_KINDS = frozenset(get_args(IncidentKind))
 PROCESSES = frozenset({"serve", "worker"})
+# What became of a submission on the drivers' report page (serve/report_page.py): a flood shows here.
+DRIVER_REPORT_OUTCOMES = frozenset({"queued", "limited", "honeypot", "invalid", "too_large", "bad_sticker",
+                                    "revoked"})
 
 
 def bounded(value: str, allowed: Collection[str]) -> str:
@@ -161,6 +164,9 @@ class Metrics:
                                     registry=r), self.worker_ids)
         self.heartbeats = Bounded(Counter("thorbot_heartbeat_pings", "Pings of THORBOT_HEARTBEAT_URL, by outcome",
                                           ["outcome"], registry=r), HEARTBEAT_OUTCOMES)
+        self.driver_reports = Bounded(Counter("thorbot_driver_reports", "Report-page submissions, by what became of "
+                                              "them (queued, limited, honeypot, …)", ["outcome"], registry=r),
+                                      DRIVER_REPORT_OUTCOMES)
 
     def allow_worker(self, worker_id: str) -> None:
         """A worker this process runs: its id becomes a value of the `worker` label (its own setting, not outside

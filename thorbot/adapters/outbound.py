@@ -18,6 +18,7 @@ for the name (httpcore's `sni_hostname`) and the Host header keeps the name. Wha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 from collections.abc import Awaitable, Callable
@@ -112,3 +113,28 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class Pinger:
+    """GETs URLs through the policy on one client, made on the first ping (the dead-man's switch's ping)."""
+
+    def __init__(self, policy: OutboundPolicy, timeout: float) -> None:
+        self._policy, self._timeout = policy, timeout
+        self._http: httpx.AsyncClient | None = None
+
+    async def ping(self, url: str) -> str:
+        """"ok", "http_<status>" for a status of 400 or more, or the HTTP error's class name; UrlRefused if the
+        policy refuses the URL (its message names the host, never the URL)."""
+        if self._http is None:
+            self._http = self._policy.client(self._timeout)
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+        return "ok" if response.status_code < 400 else f"http_{response.status_code}"
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()
+            self._http = None

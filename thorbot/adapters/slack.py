@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.signature import SignatureVerifier as SignatureVerifier  # serve checks signatures with it
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters import metrics
@@ -186,9 +187,10 @@ class SlackApi:
         zone = (answer.get("user") or {}).get("tz")
         return str(zone) if isinstance(zone, str) and zone else None
 
-    async def upload_file(self, channel: str, filename: str, content: str, *, title: str,
+    async def upload_file(self, channel: str, filename: str, content: str | bytes, *, title: str,
                           comment: str | None = None) -> None:
-        """A file in a channel, the current way (files_upload_v2: get an upload URL, send, complete)."""
+        """A file in a channel, the current way (files_upload_v2: get an upload URL, send, complete). `content`:
+        text (sent as UTF-8) or bytes (a PDF), as slack_sdk takes either."""
         await _guarded(lambda: self.client.files_upload_v2(channel=channel, filename=filename, content=content,
                                                            title=title, initial_comment=comment), "files.upload_v2")
 

@@ -6,6 +6,7 @@ Exit status 0 when nothing failed, 1 otherwise. Warnings (⚠) are worth reading
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import uuid
@@ -18,13 +19,13 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, SecretStr
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.markup import escape
 
 from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.redis_client import Redis
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import BOT_SCOPES, SlackApi
 from thorbot.adapters.store import RedisDown
@@ -78,7 +79,7 @@ def placeholder(value: str, example: str | None = None) -> str | None:
         return "a placeholder (it contains `...`), not a value"
     if text.lower() in PLACEHOLDER_WORDS or text.lower().startswith(("your-", "your_", "<your")):
         return "a placeholder, not a value"
-    if len(text) > 1 and text[0] == "<" and text[-1] == ">":
+    if re.search(r"<[^<>]+>", text):  # `<your-token>`, `https://hc-ping.com/<uuid>`: never part of a real value
         return "a placeholder in <angle brackets>, not a value"
     return None
 

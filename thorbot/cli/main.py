@@ -1,4 +1,4 @@
-"""`thorbot` command line: serve, worker, socket, status, doctor, demo."""
+"""`thorbot` command line: serve, worker, socket, status, doctor, report, stickers, demo."""
 
 from __future__ import annotations
 
@@ -55,6 +55,15 @@ worst first, from the history thorbot keeps in Redis. Needs only REDIS_URL (or t
 Redis's THORBOT_DATA_DIR); THORBOT_TIMEZONE sets the days. `--quarter 2026Q3 --format ev-chart` writes the
 quarter's EV-ChART files (uptime per port, outages per port). Exit status: 0 done, 1 a file could not
 be written, 2 a period or quarter that does not exist, 3 no match, 4 several matches."""),
+    "stickers": ("QR stickers for every connector: a printable PDF, or CSV", """\
+Writes one label per connector (the box's name, the connector's number and type, a QR code and
+the link written out, and a line for the driver) as a PDF to print, eight a page on A4 or US
+Letter, or `--format csv` (box_id,connector,url). Boxes come from Thor's list: `all` (the
+default) or one box's id or name. Each link is $THORBOT_PUBLIC_URL/r/<code>: the code is derived
+from THORBOT_STICKER_KEY (the same every run), and `--revoke <box>` voids that box's stickers
+(their page then says so) and writes its new ones. Needs THOR_API_KEY, THORBOT_PUBLIC_URL,
+THORBOT_STICKER_KEY and Redis (REDIS_URL). Exit status: 0 written, 1 Thor error or a file that
+could not be written, 2 a setting missing, 3 no match, 4 several matches."""),
     "demo": ("the whole product against a simulated fleet; no credentials", """\
 Runs an embedded Redis, a simulated Thor fleet, a fake Slack rendered in this terminal, the real
 app and the real worker, then plays a story (an outage, a stuck charge stopped from Slack, failed
@@ -92,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "csv", "ev-chart"), default=None,
                         help="text (the default), csv (as --csv), or ev-chart: FHWA's EV-ChART uptime and outage "
                              "files for a quarter (docs/ev-chart.md)")
+    stickers = command("stickers")
+    stickers.add_argument("query", nargs="*", metavar="box|all", help="a box's id or name, or all (the default)")
+    stickers.add_argument("--out", metavar="FILE",
+                          help="where to write ('-' = stdout; default thorbot-stickers-<box or all>.<format>)")
+    stickers.add_argument("--format", choices=("pdf", "csv"), default="pdf",
+                          help="pdf (labels to print, the default) or csv (box_id,connector,url)")
+    stickers.add_argument("--paper", choices=("a4", "letter"), default="a4", help="the PDF's paper (default a4)")
+    stickers.add_argument("--revoke", action="store_true",
+                          help="revoke the box's stickers (their page says they are no longer valid), write new ones")
     demo = command("demo")
     # Numbers are read as text and checked together (_demo_problems): every bad flag gets its own line.
     demo.add_argument("--speed", default="1.0",
@@ -178,6 +196,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.
         from thorbot.cli.report import run_report
 
         return await run_report(settings, list(args.words), args.csv, quarter=args.quarter, form=args.format)
+    if args.cmd == "stickers":
+        from thorbot.cli.stickers import run_stickers
+
+        return await run_stickers(settings, " ".join(args.query), out=args.out, form=args.format, paper=args.paper,
+                                  revoke=args.revoke)
     if args.cmd == "doctor":
         from thorbot.cli.doctor import run_doctor
 
@@ -263,8 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {line}", file=sys.stderr)
         print("See README → Configuration, or run `thorbot doctor`.", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level if args.cmd not in ("demo", "status", "doctor", "report") else "WARNING",
-                      settings.log_format)
+    quiet = ("demo", "status", "doctor", "report", "stickers")
+    configure_logging(settings.log_level if args.cmd not in quiet else "WARNING", settings.log_format)
     watches_stop = args.cmd in ("serve", "worker", "socket", "demo")
     try:
         code = asyncio.run(run_until_stopped(lambda stop: _dispatch(args, settings, stop), watches_stop=watches_stop))

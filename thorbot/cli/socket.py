@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from thorbot.context import AppContext
-from thorbot.runtime import build_socket, open_context, require
+from thorbot.runtime import build_socket, check_slack_token, open_context, require
 from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ def _connected(done: asyncio.Future[None]) -> None:
 async def run_socket(settings: Settings, stop: asyncio.Event) -> int:
     require(settings, "socket")
     async with open_context(settings) as ctx:
-        await socket_session(ctx, stop)
+        installed = await check_slack_token(ctx, "socket")
+        await socket_session(ctx, stop, installed)
     return 0
 
 
-async def socket_session(ctx: AppContext, stop: asyncio.Event) -> None:
+async def socket_session(ctx: AppContext, stop: asyncio.Event, installed: dict[str, Any] | None = None) -> None:
     """Connect over Socket Mode and run the worker in the same process until `stop`.
 
     The connection is made in the background (slack_sdk retries every 10 s while Slack is unreachable),
@@ -55,6 +57,8 @@ async def socket_session(ctx: AppContext, stop: asyncio.Event) -> None:
     settings = ctx.settings
     assert settings.slack_app_token is not None
     process = build_socket(ctx)
+    if installed is not None:  # auth.test's answer at start: the workspace requests must come from
+        process.app.installed.remember(installed)
     handler = AsyncSocketModeHandler(process.app.bolt, settings.slack_app_token.get_secret_value(),
                                      logger=socket_mode_logger())
     connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]

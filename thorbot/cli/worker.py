@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from thorbot.runtime import build_worker, open_context, require
+from thorbot.runtime import build_worker, check_slack_token, open_context, require
 from thorbot.serve.web import build_metrics_app, start_site
 from thorbot.settings import Settings
 
@@ -25,6 +25,7 @@ def metrics_host(settings: Settings) -> str:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> int:
     require(settings, "worker")
     async with open_context(settings) as ctx:
+        await check_slack_token(ctx, "worker")
         worker = build_worker(ctx)
         runner = None
         if settings.metrics_port:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote, urlsplit
 
 from thorbot.domain.blocks import Block, Payload, actions, button, context, header, message, section, select
 from thorbot.domain.causes import ASKS_A_CAUSE, CAUSE_OPTIONS, CauseRecord, cause_line
@@ -16,6 +18,45 @@ from thorbot.domain.text import age, code, duration, escape, pack_lines, slack_d
 
 MAX_GROUP_LINES = 40
 SECTION_LIMIT = 3000
+# THORBOT_RUNBOOK_URL's placeholders, as Alertmanager's `runbook_url` annotation: each value URL-encoded.
+RUNBOOK_FIELDS = ("kind", "box_id", "connector")
+_RUNBOOK_SAMPLE = {"kind": "offline", "box_id": "BOX-1", "connector": "1"}
+
+
+def runbook_problem(template: str) -> str | None:
+    """Why THORBOT_RUNBOOK_URL cannot be a runbook link on every alert and page, or None."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"its {{placeholders}} cannot be read ({exc}); write a literal brace as {{{{ or }}}}"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in RUNBOOK_FIELDS:
+            return f"{{{name}}} is not one of its placeholders: " + ", ".join(f"{{{f}}}" for f in RUNBOOK_FIELDS)
+        if spec or conversion:
+            return f"{{{name}}} takes no conversion or format (`!r`, `:…`): write it as {{{name}}}"
+    sample = template.format_map(_RUNBOOK_SAMPLE)
+    split = urlsplit(sample)
+    if split.scheme != "https" or not split.hostname:
+        return "must be an https:// URL, e.g. https://wiki.example.com/runbooks/{kind}?box={box_id}"
+    if any(c.isspace() or c in "<>|" for c in sample):
+        return "may not hold spaces or the characters < > | (Slack links break on them)"
+    return None
+
+
+def runbook_url(template: str | None, incident: Incident) -> str | None:
+    """The incident's runbook (THORBOT_RUNBOOK_URL filled in), or None when there is no template."""
+    if not template:
+        return None
+    values = {"kind": incident.kind, "box_id": incident.box_id,
+              "connector": str(incident.connector) if incident.connector is not None else ""}
+    return template.format_map({k: quote(v, safe="") for k, v in values.items()})
+
+
+def _runbook_link(template: str | None, incident: Incident) -> str:
+    url = runbook_url(template, incident)
+    return f"<{url}|:book: Runbook>" if url else ""
 
 WHAT = {
     "offline": "is *offline* (disconnected from Thor)",
@@ -105,23 +146,26 @@ def impact(incident: Incident) -> str:
     return "; ".join(parts) if parts else "no sessions or reservations when it went down"
 
 
-def incident_line(incident: Incident, now: datetime) -> str:
+def incident_line(incident: Incident, now: datetime, runbook: str | None = None) -> str:
     name = f"*{escape(truncate(incident.name, 80))}* {code(incident.box_id, 40)}"
+    link = f" · {_runbook_link(runbook, incident)}" if runbook else ""
     if incident.resolved is not None:
         down = incident.downtime()
         lasted = duration(down.total_seconds()) if down is not None else "?"
-        return f":white_check_mark: {name} resolved — {what_plain(incident)} for {lasted}"
+        return f":white_check_mark: {name} resolved — {what_plain(incident)} for {lasted}{link}"
     if incident.kind in CONNECTOR_KINDS:
-        return f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)}"
+        return f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)}{link}"
     heartbeat = f"last heartbeat {age(incident.last_heartbeat, now)}" if incident.last_heartbeat else "no heartbeat"
     return (f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)} · "
-            f"{heartbeat} · {impact(incident)}")
+            f"{heartbeat} · {impact(incident)}{link}")
 
 
 def render_alert(incidents: list[Incident], now: datetime, *, mention: str | None = None,
-                 state: MessageState | None = None, buttons: bool = True) -> Payload:
-    """One message for one incident, or one grouped message for a burst of them, with its buttons."""
-    payload = _single(incidents[0], now, mention) if len(incidents) == 1 else _grouped(incidents, now, mention)
+                 state: MessageState | None = None, buttons: bool = True, runbook: str | None = None) -> Payload:
+    """One message for one incident, or one grouped message for a burst of them, with its buttons. `runbook`:
+    THORBOT_RUNBOOK_URL, a "Runbook" link for the incident (on each line of a grouped one)."""
+    payload = _single(incidents[0], now, mention, runbook) if len(incidents) == 1 else \
+        _grouped(incidents, now, mention, runbook)
     blocks: list[Block] = payload["blocks"]
     lines = _state_lines(state or MessageState(), boxes=len({i.box_id for i in incidents}))
     if lines:
@@ -176,7 +220,7 @@ def alert_actions(*, acknowledged: bool) -> Block:
                    button("Refresh", ACTION_ALERT_REFRESH, "refresh"))
 
 
-def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
+def _single(incident: Incident, now: datetime, mention: str | None, runbook: str | None = None) -> Payload:
     resolved = incident.resolved is not None
     title = f"{incident.name} {what_plain(incident)}" + (" — resolved" if resolved else "")
     title_line = f"{'✅' if resolved else '🚨'} {title}"
@@ -196,7 +240,9 @@ def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
     blocks = [header(title_line), section("\n".join(details))]
     if incident.kind == "reported" and incident.quote:
         blocks.append(quote_block(incident.quote))
-    blocks.append(_context(incident.box_id, None if resolved else mention))
+    if incident.kind == "reported" and incident.contact and not resolved:
+        blocks.append(contact_block(incident.contact))
+    blocks.append(_context(incident.box_id, None if resolved else mention, _runbook_link(runbook, incident)))
     verb = "has" if incident.kind == "failed_starts" else "is"
     text = escape(f"{'Resolved: ' if resolved else ''}{incident.name} ({incident.box_id}) {verb} "
                   f"{what_plain(incident)}")
@@ -205,12 +251,12 @@ def _single(incident: Incident, now: datetime, mention: str | None) -> Payload:
     return message(text, blocks)
 
 
-def _grouped(incidents: list[Incident], now: datetime, mention: str | None) -> Payload:
+def _grouped(incidents: list[Incident], now: datetime, mention: str | None, runbook: str | None = None) -> Payload:
     open_count = sum(1 for i in incidents if i.resolved is None)
     state = f" ({open_count} still open)" if open_count else " — all resolved"
     title_line = f"🚨 {len(incidents)} chargeboxes need attention{state}"
     ordered = sorted(incidents, key=lambda i: (i.resolved is not None, i.name.casefold()))
-    lines = [incident_line(i, now) for i in ordered[:MAX_GROUP_LINES]]
+    lines = [incident_line(i, now, runbook) for i in ordered[:MAX_GROUP_LINES]]
     if len(ordered) > MAX_GROUP_LINES:
         lines.append(f"_…and {len(ordered) - MAX_GROUP_LINES} more; `/chargebox list` shows them all._")
     sections = pack_lines(lines, SECTION_LIMIT)
@@ -221,15 +267,20 @@ def _grouped(incidents: list[Incident], now: datetime, mention: str | None) -> P
     return message(text, blocks)
 
 
-def _context(box_id: str | None, mention: str | None) -> Block:
+def _context(box_id: str | None, mention: str | None, runbook: str = "") -> Block:
     hint = f"Run `/chargebox {escape(truncate(box_id, 100))}` for the live card" if box_id else \
         "Run `/chargebox <id>` for a live card"
-    return context(f"{mention} · {hint}" if mention else hint)
+    return context(" · ".join(part for part in (mention, hint, runbook) if part))
 
 
 def quote_block(words: str) -> Block:
     """A driver's words as plain text: Slack renders no mention, link or formatting in it."""
     return {"type": "section", "text": {"type": "plain_text", "text": truncate(f"“{words}”", 3000), "emoji": False}}
+
+
+def contact_block(contact: str) -> Block:
+    return {"type": "context", "elements": [{"type": "plain_text", "text": truncate(
+        f"Contact left by the driver: {contact}", 3000), "emoji": False}]}
 
 
 def render_driver_report(incident: Incident, problem: str, details: str, contact: str) -> Payload:
@@ -240,8 +291,7 @@ def render_driver_report(incident: Incident, problem: str, details: str, contact
     if details:
         blocks.append(quote_block(details))
     if contact:
-        blocks.append({"type": "context", "elements": [{"type": "plain_text", "text": truncate(
-            f"Contact left by the driver: {contact}", 3000), "emoji": False}]})
+        blocks.append(contact_block(contact))
     return message(head, blocks)
 
 

@@ -16,7 +16,9 @@ Rules (each has a test in tests/domain/test_driver_reports.py):
 - It counts as an outage of that port, from its first report, only once confirmed: by a person (Confirm) or
   by thorbot (failed starts or "not charging anyone" on that connector). Unconfirmed, it is shown apart and
   counted nowhere.
-- The driver's words are quoted as plain text: nothing in them can mention, link or format.
+- The driver's words are quoted as plain text: nothing in them can mention, link or format. A contact a driver
+  leaves is personal data: shown only in the alert (and its thread) in the channels that watch the box, never
+  logged, and gone with the incident's record after 30 days.
 - A person's Confirm or Resolve (buttons on the alert) reaches the worker as a `PersonAction` and is judged
   here too, so the worker stays the one writer of a connector's record.
 """
@@ -105,7 +107,7 @@ def judge_report(prev: ConnectorRecord | None, report: DriverReport, *, alias: s
     incident = Incident(id=f"{report.box_id}#{report.connector}@{int(report.at.timestamp())}:reported",
                         box_id=report.box_id, alias=alias, kind="reported", started=report.at, opened=report.at,
                         connector=report.connector, timezone=timezone, reports=1, sources=(report.source,),
-                        problem=report.problem.value, quote=report.details or None,
+                        problem=report.problem.value, quote=report.details or None, contact=report.contact or None,
                         confirmed=report.at if corroborated else None,
                         confirmed_by="thorbot" if corroborated else None)
     return record.model_copy(update={"reported": incident, "heard": heard}), [Opened(incident)]

@@ -84,6 +84,7 @@ class Incident(BaseModel):
     confirmed: datetime | None = None
     confirmed_by: str | None = None  # a Slack user, or "thorbot" (failed starts, not charging anyone)
     resolved_by: str | None = None  # a Slack user who pressed Resolve (else thorbot saw it charge again)
+    contact: str | None = None  # the first driver's contact, if left: personal data, shown in the alert only
 
     @property
     def name(self) -> str:

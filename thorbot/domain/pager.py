@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from thorbot.domain.alerts import impact, what_plain
+from thorbot.domain.alerts import impact, runbook_url, what_plain
 from thorbot.domain.blocks import message, section
 from thorbot.domain.incidents import Incident
 from thorbot.domain.text import escape, slack_date, truncate
@@ -32,6 +32,7 @@ MAX_DELAY = 3600
 KEY_PREFIX = "thorbot:"
 MAX_SUMMARY = 1024  # PagerDuty's limit on payload.summary
 MAX_DETAILS = 50    # incidents listed in one page's details
+MAX_RUNBOOKS = 5    # runbook links in one PagerDuty event
 _ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
 SEVERITY = {"offline": "critical", "silent": "critical", "gone": "critical", "failed_starts": "error",
             "quiet": "error", "inactive": "warning"}
@@ -133,9 +134,20 @@ def details(incidents: list[Incident]) -> list[dict[str, Any]]:
             for i in incidents[:MAX_DETAILS]]
 
 
+def runbooks(template: str | None, incidents: list[Incident]) -> list[str]:
+    """THORBOT_RUNBOOK_URL for each incident of a page, each URL once (a few at most)."""
+    found: list[str] = []
+    for incident in incidents:
+        url = runbook_url(template, incident)
+        if url and url not in found:
+            found.append(url)
+    return found[:MAX_RUNBOOKS]
+
+
 def pagerduty_event(action: PageAction, routing_key: str, key: str, incidents: list[Incident], channel: str,
-                    now: datetime, by: str | None = None) -> dict[str, Any]:
-    """An Events API v2 event. Acknowledge and resolve carry only the key (PagerDuty's documented form)."""
+                    now: datetime, by: str | None = None, runbook: str | None = None) -> dict[str, Any]:
+    """An Events API v2 event. Acknowledge and resolve carry only the key (PagerDuty's documented form).
+    `runbook`: THORBOT_RUNBOOK_URL, a "Runbook" entry in the event's `links`."""
     event: dict[str, Any] = {"routing_key": routing_key, "event_action": action, "dedup_key": key}
     if action != "trigger":
         return event
@@ -145,17 +157,23 @@ def pagerduty_event(action: PageAction, routing_key: str, key: str, incidents: l
                     "component": "chargebox", "group": channel, "class": incidents[0].kind,
                     "custom_details": {"incidents": details(incidents), "slack_channel": channel}},
         "client": "thorbot", "links": [{"href": f"https://slack.com/app_redirect?channel={channel}",
-                                        "text": "The alert in Slack"}],
+                                        "text": "The alert in Slack"},
+                                       *({"href": url, "text": "Runbook"} for url in runbooks(runbook, incidents))],
     })
     return event
 
 
 def webhook_event(action: PageAction, event_id: str, key: str, incidents: list[Incident], channel: str,
-                  now: datetime, by: str | None = None) -> dict[str, Any]:
-    """The signed webhook's JSON: a stable event id (receivers drop repeats by it) and the same fields."""
-    return {"id": event_id, "type": action, "incident_id": key, "occurred_at": now.isoformat(),
-            "summary": summary(incidents) if incidents else "", "severity": severity(incidents) if incidents else
-            "warning", "channel": channel, "by": by, "incidents": details(incidents), "source": "thorbot"}
+                  now: datetime, by: str | None = None, runbook: str | None = None) -> dict[str, Any]:
+    """The signed webhook's JSON: a stable event id (receivers drop repeats by it) and the same fields;
+    `runbook_url` (THORBOT_RUNBOOK_URL for the first incident) when one is set."""
+    event = {"id": event_id, "type": action, "incident_id": key, "occurred_at": now.isoformat(),
+             "summary": summary(incidents) if incidents else "", "severity": severity(incidents) if incidents else
+             "warning", "channel": channel, "by": by, "incidents": details(incidents), "source": "thorbot"}
+    found = runbooks(runbook, incidents)
+    if found:
+        event["runbook_url"] = found[0]
+    return event
 
 
 def body_of(event: dict[str, Any]) -> bytes:

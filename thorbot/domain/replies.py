@@ -39,6 +39,8 @@ HELP_LINES = [
     "*`/chargebox report [<id|name>|all] [7d|30d|2026-10|12m]`* — reliability: uptime, outages, MTTR, charge "
     "success; *Download CSV* for the full table",
     "*`/chargebox digest daily 09:00`* (or `weekly mon 09:00`, `off`) — a scheduled summary in this channel",
+    "*`/chargebox stickers <id|name>`* — a PDF of the box's QR stickers, one per connector, for drivers to report a "
+    "broken one (`thorbot stickers all` prints the fleet's)",
     "*`/chargebox help`* — this message",
 ]
 

@@ -133,11 +133,10 @@ def _handoff(word: str) -> time | str:
     return "give the handoff time as HH:MM (24 h), e.g. `09:00`" if at is None else at
 
 
-def parse_rotation(words: list[str]) -> RotationRequest | str:
-    """`@a @b @c weekly mon 09:00 [zone] [group @g]` or `@a @b daily 09:00 [zone] [group @g]`; a reason when it
-    cannot be read. `group`: a Slack user group whose members thorbot keeps equal to whoever is on call."""
+def _members(rest: list[str]) -> list[str] | str:
+    """The people named first (taken off `rest`), or why they cannot be read: `@ana` typed as plain text is no
+    mention (Slack sends `<@U…>` only for a person picked in its autocomplete)."""
     members: list[str] = []
-    rest = list(words)
     while rest:
         if (plain := not_a_mention(rest[0])) is not None:
             return plain
@@ -153,6 +152,16 @@ def parse_rotation(words: list[str]) -> RotationRequest | str:
                 "autocomplete: `/chargebox rotation @a @b weekly mon 09:00`")
     if not members:
         return "name the people in the rotation first: `/chargebox rotation @a @b weekly mon 09:00`"
+    return members
+
+
+def parse_rotation(words: list[str]) -> RotationRequest | str:
+    """`@a @b @c weekly mon 09:00 [zone] [group @g]` or `@a @b daily 09:00 [zone] [group @g]`; a reason when it
+    cannot be read. `group`: a Slack user group whose members thorbot keeps equal to whoever is on call."""
+    rest = list(words)
+    members = _members(rest)
+    if isinstance(members, str):
+        return members
     if len(members) > MAX_MEMBERS:
         return f"a rotation has at most {MAX_MEMBERS} people"
     if not rest or rest[0].lower() not in ("daily", "weekly"):

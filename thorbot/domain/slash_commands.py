@@ -154,10 +154,19 @@ class PagerOff:
     pass
 
 
+@dataclass(frozen=True)
+class Stickers:
+    """`stickers <id|name> [letter]`: the box's QR stickers (a PDF, one label per connector) uploaded to the channel,
+    on A4 paper or, with `letter`, US Letter."""
+
+    query: str
+    paper: str = "a4"
+
+
 SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | ShowOnCall | SetOnCall | ClearOnCall
                 | Mute | Unmute | ShowReport | SetDigest | ShowRotation | SetRotation | SetGroupRotation
                 | OverrideRotation | RotationOff | ConnectPager | PagerOff | Maintenance | SetCause | ShowHours
-                | SetHours)
+                | SetHours | Stickers)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
                     SetGroupRotation, OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause, SetHours)
 # ASCII digits only: `١٢d` is refused by MEANT_AS_PERIOD (whose \d reads any digit) rather than read as 12 days.
@@ -201,20 +210,36 @@ def parse_command(raw_text: str) -> SlashCommand:
 def _operations() -> dict[str, Callable[[str], SlashCommand]]:
     return {"digest": lambda rest: SetDigest(tuple(rest.split())), "rotation": _rotation, "pager": _pager,
             "maintenance": lambda rest: Maintenance(tuple(rest.split())), "cause": lambda rest: SetCause(
-                tuple(rest.split())), "hours": _hours}
+                tuple(rest.split())), "hours": _hours, "stickers": _stickers, "sticker": _stickers}
+
+
+def _stickers(rest: str) -> SlashCommand:
+    if not rest:
+        raise UsageError("Say which box: `/chargebox stickers <id|name>` uploads its stickers (a PDF to print). "
+                         "For the whole fleet, run `thorbot stickers all` where thorbot runs.")
+    if rest.lower() in ("all", "fleet"):
+        raise UsageError("`/chargebox stickers` makes one box's stickers; for the whole fleet's, run "
+                         "`thorbot stickers all` where thorbot runs (a PDF of every connector).")
+    paper = "a4"
+    words = rest.split()
+    if len(words) > 1 and words[-1].lower() in ("letter", "a4"):
+        rest, paper = " ".join(words[:-1]), words[-1].lower()
+    if rest[:1] in "\"“" and rest[-1:] in "\"”" and len(rest) > 2:
+        rest = rest[1:-1]
+    return Stickers(_query(rest), paper)
 
 
 _HOURS_START = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$|^(24/7|always|default)$",
                           re.IGNORECASE)
 
 
-_HOURS_NO_DAY = re.compile(r"^[0-9]{1,2}(:[0-9]{2})?-[0-9]{1,2}(:[0-9]{2})?,?$", re.ASCII)
+_HOURS_NO_DAY = re.compile(r"^[0-9]{1,2}:[0-9]{2}-[0-9]{1,2}:[0-9]{2},?$", re.ASCII)
 
 
 def _hours_without_days(clock: str) -> str:
     """How to write `clock` (`07:00-22:00`) with its days; hours past midnight are two parts, one each side."""
     opens, _, closes = clock.partition("-")
-    if ":" in opens and ":" in closes and opens.zfill(5) > closes.zfill(5):
+    if opens.zfill(5) > closes.zfill(5):
         return (f"{code(clock, 20)} needs its days, and hours past midnight are two parts: "
                 f"`mon-sun 00:00-{closes.zfill(5)}, mon-sun {opens.zfill(5)}-24:00`.")
     return f"{code(clock, 20)} needs its days: `mon-sun {clock}`, or `mon-fri {clock}, sat 08:00-14:00`."
@@ -225,7 +250,7 @@ def _hours(rest: str) -> SlashCommand:
     words = rest.split()
     start = next((i for i in range(1, len(words)) if _HOURS_START.match(words[i])), None)
     if start is None:
-        clock = next((w.rstrip(",") for w in words[1:] if _HOURS_NO_DAY.match(w)), None)
+        clock = next((w.rstrip(",") for w in words if _HOURS_NO_DAY.match(w)), None)
         if clock is not None:  # hours without their days: the words are not a box's name
             raise UsageError(_hours_without_days(clock))
         return ShowHours(_query(" ".join(words)) if words else None)
@@ -275,7 +300,7 @@ def _card(text: str, verb: str, rest: str) -> ShowCard:
 
 
 VERBS = ("help", "list", "subscribe", "unsubscribe", "oncall", "mute", "unmute", "report", "digest", "status",
-         "subscriptions", "rotation", "pager", "maintenance", "hours")
+         "subscriptions", "rotation", "pager", "maintenance", "hours", "stickers")
 
 
 def _did_you_mean(word: str) -> str | None:

@@ -58,7 +58,8 @@ class AlertActions:
         return still_open
 
     async def redraw(self, channel: str, ts: str) -> None:
-        await redraw_alert(self.store, self.oncall, self.slack, channel, ts, self.ctx.clock())
+        await redraw_alert(self.store, self.oncall, self.slack, channel, ts, self.ctx.clock(),
+                           self.ctx.settings.runbook_url)
 
     async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()

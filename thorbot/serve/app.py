@@ -15,13 +15,16 @@ domain/ and answers through `response_url` (serve/reply.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
 
 from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
 from thorbot.context import AppContext
@@ -37,6 +40,7 @@ from thorbot.domain.card import ACTION_REFRESH, ACTION_SHARE
 from thorbot.domain.replies import ACTION_PICK
 from thorbot.domain.report_view import ACTION_REPORT_CSV, ACTION_REPORT_EVCHART
 from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
+from thorbot.errors import SlackError
 from thorbot.serve import cards
 from thorbot.serve.alert_actions import AlertActions
 from thorbot.serve.commands import on_chargebox
@@ -55,22 +59,73 @@ class _NotOurTokenWarning(logging.Filter):
     """Bolt reads SLACK_BOT_TOKEN itself and warns that the client we give it wins: true, and by design."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
+        message = record.getMessage()
+        return "`token` will be unused" not in message and "will be ignored" not in message  # `Installed` has it
 
 
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_NotOurTokenWarning())
 Next = Callable[[], Awaitable[BoltResponse]]
 
 
-def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None) -> AsyncApp:
+class Installed:
+    """Bolt's `authorize`: the workspace thorbot is installed in, from one auth.test (made at start: `remember`)
+    and cached. Bolt's own authorize makes that call before the first request's handler runs, so with Slack
+    unreachable every signed request got HTTP 500 and no acknowledgement. Here no request waits for Slack:
+    until auth.test has answered once, a request passes on its signature alone (`same_workspace` compares
+    it with itself) and auth.test is tried again in the background, at most every RETRY seconds."""
+
+    RETRY = 30.0
+
+    def __init__(self, slack: SlackApi, clock: Callable[[], float] = time.monotonic) -> None:
+        self.slack, self.clock = slack, clock
+        self.result: AuthorizeResult | None = None
+        self._tried = -self.RETRY
+        self._task: asyncio.Task[None] | None = None
+
+    def remember(self, answer: dict[str, Any]) -> None:
+        """auth.test's answer: from now on every request is checked against this workspace."""
+        self.result = AuthorizeResult(enterprise_id=answer.get("enterprise_id") or None,
+                                      team_id=answer.get("team_id") or None, bot_user_id=answer.get("user_id"),
+                                      bot_id=answer.get("bot_id"), bot_token=self.slack.client.token)
+
+    async def authorize(self, enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        if self.result is not None:
+            return self.result
+        if (self._task is None or self._task.done()) and self.clock() - self._tried >= self.RETRY:
+            self._tried = self.clock()
+            self._task = asyncio.create_task(self._learn())
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                               bot_token=self.slack.client.token)
+
+    async def _learn(self) -> None:
+        try:
+            answer, _ = await self.slack.auth_info()
+        except SlackError as exc:
+            log.warning("Slack's auth.test still fails (%s): the workspace check waits for it", exc.error)
+            return
+        self.remember(answer)
+
+
+def _authorize(installed: Installed) -> Callable[[str | None, str | None, str | None], Awaitable[AuthorizeResult]]:
+    # Bolt passes what a function's parameters name (read from its signature): a plain function, no `self`.
+    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        return await installed.authorize(enterprise_id, team_id, user_id)
+
+    return authorize
+
+
+def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None,
+              installed: Installed | None = None) -> AsyncApp:
     """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode; answers
-    through response_url go out over `poster` (pooled; the caller closes it)."""
+    through response_url go out over `poster` (pooled; the caller closes it); `installed`: the workspace, known
+    from auth.test at start."""
     slack = ctx.slack
     app = AsyncApp(
         client=slack.client,
         signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
         request_verification_enabled=signing_secret is not None,
         ssl_check_enabled=True,
+        authorize=_authorize(installed or Installed(slack)),
     )
     guard = Guard(ctx.settings, ctx.stores.oncall, slack)
     audit = Audit(slack, ctx.clock)

@@ -108,8 +108,11 @@ async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload
     where = f", port {port}" if kind in PORT_KIND_CODES and port else ""
     said = (f"the outage of *{escape(truncate(box.name, 80))}* that began "
             f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
-            f"{cause_line(record)}" + (f" — {escape(note)}" if note else ""))
-    return Changed(replies.simple(f"Recorded for {said}.", emoji=":label:"), f"set the cause of {said}.")
+            f"{cause_line(record)}" + (f" — {code(note, 200)}" if note else ""))
+    # Every channel that watches the box is told: a cause decides whether the outage counts against uptime.
+    watching = tuple((await ctx.stores.boxes.watchers()).channels(box.id))
+    return Changed(replies.simple(f"Recorded for {said}.", emoji=":label:"), f"set the cause of {said}.",
+                   tell=watching)
 
 
 def _port_of(query: str) -> tuple[str, int | None]:

@@ -41,6 +41,7 @@ from thorbot.domain.slash_commands import (
     ShowReport,
     ShowRotation,
     SlashCommand,
+    Stickers,
     Subscribe,
     Unmute,
     Unsubscribe,
@@ -57,6 +58,7 @@ from thorbot.serve.pager import PagerForms, pager_off, rotation_payload
 from thorbot.serve.registry import PAGER_CALLBACK, Changed, command_way, interaction_way
 from thorbot.serve.reply import Payload, answer, tell
 from thorbot.serve.reports import digest_payload, report_payload
+from thorbot.serve.stickers import stickers_payload
 from thorbot.serve.subscriptions import subscriptions_payload
 
 WORKING = ":hourglass_flowing_sand:"
@@ -102,6 +104,10 @@ async def _hours(ctx: AppContext, slack: SlackApi, parsed: Any, channel: str, us
     return await hours_payload(ctx, parsed, channel)
 
 
+async def _stickers(ctx: AppContext, slack: SlackApi, parsed: Any, channel: str, user: str) -> Answer:
+    return await stickers_payload(ctx, slack, parsed, channel, user)
+
+
 # The subcommands answered through response_url, by parsed class. Help, a card and the pager form are answered
 # in on_chargebox (they need the acknowledgement itself, or the trigger's 3 seconds). tests/test_registry.py
 # checks that this table, those three and the registry's COMMANDS name the same classes.
@@ -111,7 +117,7 @@ HANDLERS: Mapping[type[Any], Handler] = {
     ShowReport: _report, SetDigest: _digest,
     ShowRotation: _rotation, SetRotation: _rotation, SetGroupRotation: _rotation, OverrideRotation: _rotation,
     RotationOff: _rotation, PagerOff: _pager_off, Maintenance: _maintenance, SetCause: _cause,
-    ShowHours: _hours, SetHours: _hours,
+    ShowHours: _hours, SetHours: _hours, Stickers: _stickers,
 }
 ANSWERED_AT_ONCE = (Help, ShowCard, ConnectPager)
 
@@ -135,7 +141,7 @@ async def on_chargebox(ctx: AppContext, slack: SlackApi, command: dict[str, Any]
     if not channel:
         await ack(**replies.usage_error("Run this command in a channel."))
         return
-    if isinstance(parsed, CHANGES_SETTINGS) and channel.startswith("D"):
+    if isinstance(parsed, (*CHANGES_SETTINGS, ConnectPager)) and channel.startswith("D"):
         await ack(**replies.simple(IN_A_DM, emoji=":information_source:"))
         return
     if isinstance(parsed, ConnectPager):  # the form must open within the trigger's 3 seconds: no "working…" first

@@ -55,7 +55,7 @@ async def maintenance_payload(ctx: AppContext, parsed: Maintenance, channel: str
     window = MaintenanceWindow(id="m" + secrets.token_hex(3), box_id=box.id, start=request.start, end=request.end,
                                note=request.note, by=user)
     await history.add_window(window, now)
-    note = f" ({escape(truncate(window.note, 200))})" if window.note else ""
+    note = f" ({code(window.note, 200)})" if window.note else ""  # people's words: no formatting, no links
     # A window belongs to the box: every channel whose alerts it holds is told, not only this one.
     box_text = f"*{escape(truncate(box.name, 80))}* {code(box.id, 40)}"
     return Changed(replies.simple(f"Maintenance {code(window.id)} of {box_text}: "

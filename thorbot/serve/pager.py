@@ -45,6 +45,7 @@ from thorbot.domain.text import code, is_zone, slack_date
 from thorbot.domain.url_policy import shown_url
 from thorbot.errors import SlackError
 from thorbot.serve.dispatch import Audit
+from thorbot.serve.permissions import NEEDS_ADMINS
 from thorbot.serve.registry import PAGER_CALLBACK, Changed, interaction_way
 from thorbot.services.alert_state import redraw_alert
 
@@ -106,6 +107,8 @@ async def rotation_payload(ctx: AppContext, slack: SlackApi, parsed: ShowRotatio
         unknown = await _unknown_users(slack, (parsed.user,))
         if unknown:
             return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
+        if rotation.group and not any(ctx.settings.admin_ids()):  # it rewrites a Slack user group: as `group @g`
+            return replies.simple(NEEDS_ADMINS, emoji=":lock:")
         rotation = rotation.without_expired(now)
         rotation = rotation.model_copy(update={"overrides": (*rotation.overrides,
                                                              Override(user=parsed.user, since=now, until=until,
@@ -321,7 +324,8 @@ class PagerDutyWebhook:
             return
         oncall = self.ctx.stores.oncall
         if await oncall.set_ack(channel, ts, Ack(user="", at=now, via="PagerDuty", name=by, resolved=resolved)):
-            await redraw_alert(self.ctx.stores.boxes, oncall, self.slack, channel, ts, now)
+            await redraw_alert(self.ctx.stores.boxes, oncall, self.slack, channel, ts, now,
+                               self.ctx.settings.runbook_url)
             log.info("PagerDuty: %s in %s was %s there", ts, channel[:20], "resolved" if resolved else "acknowledged")
 
     async def _not_ours(self, channel: str, ts: str, now: datetime) -> str | None:

@@ -59,6 +59,7 @@ from thorbot.domain.slash_commands import (
     ShowReport,
     ShowRotation,
     SlashCommand,
+    Stickers,
     Subscribe,
     Unmute,
     Unsubscribe,
@@ -133,6 +134,7 @@ COMMANDS: Mapping[type[Any], Way] = {
                      setup=True),
     SetCause: Way("cause", _A, True, "the cause of a past outage (decides whether it counts against uptime)",
                   setup=True),
+    Stickers: Way("stickers", _A, False, "a PDF of a box's QR stickers for drivers' reports, uploaded here"),
 }
 
 # Slack interactions: action ids (buttons, menus), view callback ids (forms) and event types.

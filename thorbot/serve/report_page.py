@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from thorbot.adapters.driver_limits import ReportLimits, source_key, source_of
+from thorbot.adapters.metrics import Metrics
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import RedisDown, Store
 from thorbot.domain.driver_reports import DriverReport, Problem
@@ -36,19 +37,13 @@ from thorbot.domain.report_page import (
     render_thanks,
     status_line,
 )
+from thorbot.domain.stickers import Located
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024  # the form is a few hundred bytes: anything far larger is not a driver
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                       "frame-ancestors 'none'"}
-
-
-@dataclass(frozen=True)
-class Located:
-    box_id: str
-    connector: int
-    revoked: bool = False
 
 
 class StickerCodes(Protocol):
@@ -67,9 +62,9 @@ class PageSettings:
 
 class ReportPage:
     def __init__(self, codes: StickerCodes, boxes: Store, sessions: SessionStore, limits: ReportLimits,
-                 settings: PageSettings, clock: Callable[[], datetime]) -> None:
+                 settings: PageSettings, clock: Callable[[], datetime], metrics: Metrics) -> None:
         self.codes, self.boxes, self.sessions, self.limits = codes, boxes, sessions, limits
-        self.settings, self.clock = settings, clock
+        self.settings, self.clock, self.metrics = settings, clock, metrics
         self._limited_logged: int | None = None
 
     def route(self, app: web.Application) -> None:
@@ -103,9 +98,11 @@ class ReportPage:
     async def _post(self, request: web.Request, lang: str) -> web.Response:
         located = await self._located(request)
         if located is None or located.revoked:
+            self._count("revoked" if located is not None else "bad_sticker")
             return self._bad_sticker(lang, located)
         body = await _read_body(request)
         if body is None:
+            self._count("too_large")
             return _html(render_notice(lang, "limited"), 413)
         now = self.clock()
         address = source_of(request.remote, request.headers.get("X-Forwarded-For", ""),
@@ -117,19 +114,28 @@ class ReportPage:
                 self._limited_logged = minute
                 log.warning("the report page is refusing a flood (rate limited) on %s #%d", located.box_id[:40],
                             located.connector)
+            self._count("limited")
             return _html(render_notice(lang, "limited"), 429, retry_after=60)
-        fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10).items()}
+        try:
+            fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10).items()}
+        except ValueError:  # more fields than the form has: not a driver's browser
+            fields = {}
         place = await self._place(located)
         values, errors = read_form(fields, lang)
         if errors:
+            self._count("invalid")
             return _html(render_form(lang, place, errors=errors, values=values), 400)
         if fields.get(HONEYPOT, "").strip():  # a bot: thanked like anyone, and nothing is kept
-            log.info("a report page submission filled in the honeypot; dropped")
+            self._count("honeypot")
             raise web.HTTPSeeOther(f"{request.path}?sent=1", headers=HEADERS)
         await self.sessions.save_report(DriverReport(
             box_id=located.box_id, connector=located.connector, problem=Problem(values["problem"]),
             details=values["details"], contact=values["contact"], source=source, at=now))
+        self._count("queued")
         raise web.HTTPSeeOther(f"{request.path}?sent=1", headers=HEADERS)  # a reload never sends twice
+
+    def _count(self, outcome: str) -> None:
+        self.metrics.driver_reports.labels(outcome).inc()
 
     async def _located(self, request: web.Request) -> Located | None:
         code = request.match_info.get("code", "")

@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
+from thorbot.adapters.redis_client import RedisError
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.store import RedisDown
 from thorbot.domain.notifications import read_notification

@@ -19,16 +19,18 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from aiohttp import web
-from redis.asyncio import Redis
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import SignatureVerifier
 
-from thorbot.adapters import metrics
+from thorbot.adapters import keys, metrics
 from thorbot.adapters.metrics import CONTENT_TYPE, last_cycle, scrape
+from thorbot.adapters.redis_client import Redis
+from thorbot.adapters.slack import SignatureVerifier
 from thorbot.adapters.store import RedisDown
+from thorbot.domain.notify import ThorHealth
 from thorbot.errors import ConfigError
 from thorbot.serve.pager import PagerDutyWebhook
+from thorbot.serve.report_page import ReportPage
 from thorbot.serve.thor_webhook import ThorWebhook
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ class Watch:
 
 
 def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: ThorWebhook | None = None,
-                  pagerduty: PagerDutyWebhook | None = None, watch: Watch | None = None) -> web.Application:
+                  pagerduty: PagerDutyWebhook | None = None, watch: Watch | None = None,
+                  report_page: ReportPage | None = None) -> web.Application:
     """`thorbot serve`'s routes: Slack's events, the health checks, metrics when a token is set, and Thor's
     and PagerDuty's webhooks when configured."""
     verifier = SignatureVerifier(signing_secret)
@@ -84,6 +87,8 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
         webhook.route(app)
     if pagerduty is not None:
         pagerduty.route(app)
+    if report_page is not None:
+        report_page.route(app)
     return app
 
 
@@ -119,21 +124,37 @@ class HealthRoutes:
         return web.json_response({"ok": True, "redis": "ok"})
 
     async def readyz(self, _: web.Request) -> web.Response:
-        """Ready: Redis answers, and a worker completed a cycle recently (else no alert is going out)."""
+        """Ready: Redis answers, a worker completed a cycle recently (else no alert is going out), and the worker's
+        last call to Thor succeeded (a poll; with nothing watched yet, its probe of Thor: worker/poller.py)."""
         try:
             await self.redis.ping()
             last = await last_cycle(self.redis)
+            raw = await self.redis.get(keys.THOR)
         except RedisDown:
             return web.json_response({"ready": False, "redis": "unreachable"}, status=503)
         age = (self.watch.clock() - last).total_seconds() if last else None
         fresh = age is not None and age <= self.watch.cycle_stale_after
-        return web.json_response({"ready": fresh, "redis": "ok",
-                                  "worker_last_cycle": last.isoformat() if last else None,
-                                  "worker_cycle_age_seconds": round(age, 1) if age is not None else None},
-                                 status=200 if fresh else 503)
+        thor = ThorHealth.model_validate_json(raw) if raw else ThorHealth()
+        ready = fresh and thor.failures == 0
+        body: dict[str, object] = {"ready": ready, "redis": "ok",
+                                   "worker_last_cycle": last.isoformat() if last else None,
+                                   "worker_cycle_age_seconds": round(age, 1) if age is not None else None,
+                                   "thor": "ok" if thor.failures == 0 else f"failing: {thor.code}"}
+        if not ready:
+            body["why"] = _not_ready(age, fresh, thor)
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return await metrics_response(request, self.redis, self.watch.metrics_token, "serve")
+
+
+def _not_ready(age: float | None, fresh: bool, thor: ThorHealth) -> str:
+    if age is None:
+        return "no worker has completed a cycle yet"
+    if not fresh:
+        return f"the worker's last cycle ended {age:.0f} s ago"
+    since = f" since {thor.since:%Y-%m-%d %H:%M:%S} UTC" if thor.since else ""
+    return f"the worker's last call to Thor failed ({thor.code}; {thor.failures} in a row{since})"
 
 
 async def metrics_response(request: web.Request, redis: Redis, token: str | None, process: str) -> web.Response:

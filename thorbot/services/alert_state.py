@@ -6,10 +6,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from redis.asyncio import Redis
-
 from thorbot.adapters import keys
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.redis_client import Redis
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
 from thorbot.domain.alerts import MessageState, render_alert
@@ -45,19 +44,20 @@ async def message_cause(redis: Redis, incidents: list[Incident]) -> CauseRecord 
     return unpack_cause(str(raw)) if raw else None
 
 
-async def current_alert(store: Store, oncall: OnCallStore, channel: str, ts: str,
-                        now: datetime) -> tuple[list[Incident], Payload] | None:
+async def current_alert(store: Store, oncall: OnCallStore, channel: str, ts: str, now: datetime,
+                        runbook: str | None = None) -> tuple[list[Incident], Payload] | None:
     incidents = await store.incidents(await store.message_incidents(channel, ts))
     if not incidents:
         return None
     state = await message_state(oncall, channel, ts, incidents, now)
-    return incidents, render_alert(incidents, now, state=state)
+    return incidents, render_alert(incidents, now, state=state, runbook=runbook)
 
 
 async def redraw_alert(store: Store, oncall: OnCallStore, slack: SlackApi, channel: str, ts: str,
-                       now: datetime) -> None:
-    """Update an alert message to show what is true now (resolved, acknowledged, snoozed); best effort."""
-    current = await current_alert(store, oncall, channel, ts, now)
+                       now: datetime, runbook: str | None = None) -> None:
+    """Update an alert message to show what is true now (resolved, acknowledged, snoozed); best effort.
+    `runbook`: THORBOT_RUNBOOK_URL, so the redrawn alert keeps its Runbook link."""
+    current = await current_alert(store, oncall, channel, ts, now, runbook)
     if current is None:
         return
     try:

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from redis.asyncio import ConnectionPool, Redis
-
 from thorbot.adapters import keys
 from thorbot.adapters.history_store import HistoryStore, read_records, year_start
+from thorbot.adapters.redis_client import ConnectionPool, Redis
 from thorbot.domain.evchart import Export, evchart
 from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.incidents import BoxRecord

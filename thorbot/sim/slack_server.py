@@ -78,7 +78,7 @@ class FakeSlack:
         self.private_channels: set[str] = set()       # conversations.info: channel_not_found unless the bot is in
         self.bot_channels: set[str] = set()
         self.history_denied: set[str] = set()          # public channels the bot posts in without being a member
-        self.files: list[dict[str, Any]] = []           # files shared (files_upload_v2), with their content
+        self.files: list[dict[str, Any]] = []           # files shared (files_upload_v2): content (text), data (bytes)
         self.user_zones: dict[str, str] = {}            # user → tz (users.info)
         self.unknown_users: set[str] = set()            # users.info: user_not_found (not in the workspace)
         self._uploads: dict[str, bytes] = {}
@@ -342,8 +342,10 @@ class FakeSlack:
             file_id = str(item.get("id"))
             if file_id not in self._uploads:
                 return 200, {"ok": False, "error": "file_not_found"}, {}
+            data = self._uploads.pop(file_id)  # the bytes as sent: text (a CSV) or not (a PDF)
             record = {"id": file_id, "title": item.get("title"), "channel": channel,
-                      "comment": body.get("initial_comment"), "content": self._uploads.pop(file_id).decode()}
+                      "comment": body.get("initial_comment"), "content": data.decode("utf-8", errors="replace"),
+                      "data": data}
             self.files.append(record)
             self._notify("file", record)
             shared.append({"id": file_id, "title": item.get("title")})

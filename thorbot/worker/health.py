@@ -11,18 +11,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
 from pydantic import SecretStr
-from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.adapters.metrics import Metrics, publish_worker
-from thorbot.adapters.outbound import OutboundPolicy
+from thorbot.adapters.outbound import OutboundPolicy, Pinger
+from thorbot.adapters.redis_client import Redis
 from thorbot.adapters.store import Store
 from thorbot.domain.incidents import CONNECTOR_KINDS
 from thorbot.errors import UrlRefused
@@ -38,9 +36,7 @@ class CycleHealth:
         self.redis, self.store, self.metrics, self.worker_id, self.clock = redis, store, metrics, worker_id, clock
         metrics.allow_worker(worker_id)
         self._url = heartbeat_url
-        self._outbound = outbound
-        self._timeout = timeout
-        self._http: httpx.AsyncClient | None = None
+        self._pinger = Pinger(outbound, timeout)  # the URL policy at every ping: no redirects, no internal address
 
     async def cycle_done(self, report: PollReport, seconds: float) -> None:
         observed = report.ok and report.committed
@@ -60,24 +56,16 @@ class CycleHealth:
         self.metrics.leader.labels(self.worker_id).set(0)
 
     async def _ping(self, url: str) -> None:
-        if self._http is None:  # the outbound URL policy at every ping: no redirects, no internal address
-            self._http = self._outbound.client(self._timeout)
         try:
-            response = await self._http.get(url)
-            outcome = "ok" if response.status_code < 400 else f"http_{response.status_code}"
+            outcome = await self._pinger.ping(url)
         except UrlRefused as exc:  # its message names the host, never the URL's secret path
             self.metrics.heartbeats.labels("refused").inc()
             log.warning("THORBOT_HEARTBEAT_URL is not pinged: %s", exc)
             return
-        except httpx.HTTPError as exc:
-            outcome = type(exc).__name__
         self.metrics.heartbeats.labels(outcome).inc()
         if outcome != "ok":  # the URL itself is a secret: only what went wrong
             log.warning("THORBOT_HEARTBEAT_URL did not take the ping (%s); the dead-man's switch may fire", outcome)
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            with contextlib.suppress(Exception):
-                await self._http.aclose()
-            self._http = None
+        await self._pinger.aclose()
 

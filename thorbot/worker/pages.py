@@ -100,12 +100,13 @@ class Pages(_Base):
             secret = self.secrets.open(link.sealed)
             if link.kind == "pagerduty":
                 await self.client.pagerduty(pagerduty_event(job.action, secret, key, incidents, job.alert_channel,
-                                                             now, job.by))
+                                                             now, job.by, runbook=self.facts.runbook))
             else:
                 url = link.webhook_url(self.secrets.open)
                 assert url is not None
                 await self.client.webhook(url, webhook_event(job.action, job.id, key, incidents,
-                                                             job.alert_channel, now, job.by), secret)
+                                                             job.alert_channel, now, job.by,
+                                                             runbook=self.facts.runbook), secret)
         except PagerRetry as exc:
             log.warning("the %s pager of %s failed (%s); the page stays in the outbox", link.kind, job.alert_channel,
                         exc, extra={"channel": job.alert_channel})

@@ -24,7 +24,15 @@ from thorbot.domain.models import (
     parse_chargebox,
     shared_specs,
 )
-from thorbot.domain.notify import JobKind, ThorHealth, Watchers, after_failed_poll, after_good_poll, incident_jobs
+from thorbot.domain.notify import (
+    Job,
+    JobKind,
+    ThorHealth,
+    Watchers,
+    after_failed_poll,
+    after_good_poll,
+    incident_jobs,
+)
 from thorbot.domain.rules import Rules
 from thorbot.errors import ThorAccessDenied, ThorBadResponse, ThorError
 from thorbot.settings import Settings
@@ -112,10 +120,13 @@ class Poller:
         stored = await self.records(start.records_version)
         if watchers.nobody:
             report = PollReport()
+            commit = Commit()
             if stored or sighted:  # the last subscription went away: forget the state, keep Redis bounded
-                report.committed = await self.store.commit(token, Commit(
-                    forget=sorted(stored), abandon=[r.incident.id for r in stored.values() if r.incident],
-                    sighted_done=sorted(sighted)))
+                commit = Commit(forget=sorted(stored), abandon=[r.incident.id for r in stored.values() if r.incident],
+                                sighted_done=sorted(sighted))
+            commit.thor, commit.jobs = await self._probe_thor(now, start.thor, report)
+            if commit != Commit():
+                report.committed = await self.store.commit(token, commit)
             return report
         # What `subscribe` saw is a box's first sighting until this worker records its own: a box confirmed
         # online that drops before the first poll is a change (and an alert), not "already down when watched".
@@ -364,6 +375,22 @@ class Poller:
         if failures and not observations:
             raise failures[-1]  # every call failed: that is Thor failing, not the fleet
         return observations
+
+    async def _probe_thor(self, now: datetime, health: ThorHealth,
+                          report: PollReport) -> tuple[ThorHealth | None, list[Job]]:
+        """Nothing is watched, so nothing is polled: one cheap call (the running charges) still tells whether
+        Thor answers with this key, for `/readyz` (which needs Thor's last poll to have succeeded). Thor's new
+        health (None when unchanged), and the "Thor is back" notices owed to channels told of an outage."""
+        try:
+            await self.thor.running_charges()
+        except ThorError as exc:
+            report.ok, report.error = False, exc.code
+            log.warning("Thor probe failed (nothing is watched yet): Thor %s (%s)", exc.code, exc.status)
+            failed, _ = after_failed_poll(health, code=exc.code, permanent=exc.permanent, now=now,
+                                          outage_cycles=self.settings.thor_outage_cycles, channels=[])
+            # Nobody heard of it: a channel subscribing during the outage is told, as by a watched cycle.
+            return failed.model_copy(update={"notified": health.notified, "told": health.told}), []
+        return after_good_poll(health, now=now)
 
     def _thor_failed(self, exc: ThorError, cycle: Cycle) -> Commit:
         health, jobs = after_failed_poll(cycle.thor, code=exc.code, permanent=exc.permanent,

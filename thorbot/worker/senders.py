@@ -70,6 +70,7 @@ class Facts:
     offer_stop: bool  # a Stop button only when someone may press it
     hours: PostedHours = ALWAYS  # THORBOT_HOURS_OF_OPERATION in THORBOT_TIMEZONE, for the digests' figures
     cause_reminder: float = 0.0  # THORBOT_CAUSE_REMINDER: seconds after a recovery to ask for its cause (0: never)
+    runbook: str | None = None  # THORBOT_RUNBOOK_URL: a Runbook link on every alert and page
 
 
 class _Base:
@@ -125,7 +126,8 @@ class Alerts(_Base):
         pager = await self.facts.stores.pagers.link(channel)
 
         def render(posted: list[Job]) -> Payload:
-            return render_alert([incidents[cast(AlertJob, j).incident_id] for j in posted], now, mention=mention)
+            return render_alert([incidents[cast(AlertJob, j).incident_id] for j in posted], now, mention=mention,
+                                runbook=self.facts.runbook)
 
         def page(ts: str) -> list[Job]:
             return page_jobs("trigger", channel, ts, now, delay=pager.delay) if pager is not None else []
@@ -176,7 +178,8 @@ class Recoveries(_Base):
         if where.thread_ts is None:
             return
         # The alert itself now shows it resolved; once all it named has, its page resolves too.
-        await redraw_alert(self.store, self.oncall, self.facts.slack, channel, where.thread_ts, self.facts.clock())
+        await redraw_alert(self.store, self.oncall, self.facts.slack, channel, where.thread_ts, self.facts.clock(),
+                           self.facts.runbook)
         if not earlier:  # posted now, its page's resolve was queued with it (Message.then)
             return
         named = await self.store.incidents(await self.store.message_incidents(channel, where.thread_ts))
