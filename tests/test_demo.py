@@ -64,7 +64,7 @@ async def test_piped_lines_are_echoed_and_the_demo_people_are_mentions() -> None
 
 
 STORY_EVENTS = ("is offline", "has failed starts", "has not drawn energy", "back online", "is charging again",
-                "not charging anyone",
+                "not charging anyone", "is reported by drivers", "after a driver's report",
                 "Confirmed: the charge")
 
 
@@ -75,7 +75,7 @@ def story_of(out: str, seed: int) -> set[tuple[str, str]]:
     found = set()
     for alias in aliases:
         for event in STORY_EVENTS:
-            if re.search(re.escape(alias) + r"[^.🔴❌⌛✅🛑]{0,40}?" + re.escape(event), flat) or (
+            if re.search(re.escape(alias) + r"[^.🔴❌⌛✅🛑📢]{0,40}?" + re.escape(event), flat) or (
                     event.startswith("Confirmed") and re.search(re.escape(event) + " on " + re.escape(alias), flat)):
                 found.add((alias, event))
     return found

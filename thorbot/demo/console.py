@@ -19,7 +19,7 @@ from rich.table import Table
 
 from thorbot.adapters.terminal import local_time, mrkdwn_to_plain, render_payload, shown
 from thorbot.context import AppContext
-from thorbot.demo.story import STORY_LENGTH, Cast, Progress, cast, schedule
+from thorbot.demo.story import DRIVER_REPORTS_AT, DRIVER_WORDS, STORY_LENGTH, Cast, Progress, cast, schedule
 from thorbot.domain.alerts import ACTION_ACK, ACTION_ALERT_REFRESH, ACTION_SNOOZE
 from thorbot.domain.models import Chargebox
 from thorbot.domain.report_view import ACTION_REPORT_CSV
@@ -163,11 +163,15 @@ class DemoConsole:
         self.story: Cast | None = None
         self.progress = Progress()
         self.story_done = asyncio.Event()
+        self.t0: datetime | None = None
+        self.driver_tried = False
+        self.app_url = ""
 
     async def run(self, *, script: str | None, duration: float, speed: float) -> None:
         serve = build_serve(self.ctx, signing_secret=self.secret)
         token = self.ctx.settings.thor_webhook_token
         app_server = await LoopbackServer(serve.web).start()
+        self.app_url = app_server.url
         if token:
             self.thor.notify_url = f"{app_server.url}/thor/notifications/{token.get_secret_value()}"
         worker = build_worker(self.ctx, worker_id="demo")
@@ -180,6 +184,7 @@ class DemoConsole:
             await self._send(f"/chargebox oncall <@{self.user}|you>", quiet=True)
             await self._first_watch(worker)
             self._start_story(speed)
+            await self._show_sticker()
             tasks.append(asyncio.create_task(self.fleet.run(self.ctx.clock, self.stop)))
             tasks.append(asyncio.create_task(self._follow_story(speed)))
             timer = asyncio.create_task(self._stop_after(duration)) if duration > 0 else None
@@ -217,6 +222,7 @@ class DemoConsole:
     def _start_story(self, speed: float) -> None:
         """T0: the fleet, frozen since it was generated, starts living now, so a seed gives the same story."""
         self.fleet.now = max(self.fleet.now, self.ctx.clock())
+        self.t0 = self.fleet.now
         self.story = cast(self.fleet)
         if self.story is None:
             return
@@ -224,6 +230,8 @@ class DemoConsole:
         names = {b.id: b.alias for b in self.fleet.boxes.values()}
         ghost = (f"within 10 min thorbot notices that connector #1 of {shown(names[self.story.ghost])}, online and "
                  "busy, has charged nobody for 8 hours; at 13 min a driver charges there. ") if self.story.ghost else ""
+        ghost += (f"At 4½ min a driver reports a dead screen on {shown(names[self.story.reported])} from its "
+                  "sticker's page; at 9 min someone charges there. ") if self.story.reported else ""
         self.console.print(
             f"[dim]The story, in simulated time: in 30 s {shown(names[self.story.outage])} drops off for 4 min; "
             f"in 1 min the charge on {shown(names[self.story.stalled])} stops drawing energy, and the demo "
@@ -238,7 +246,42 @@ class DemoConsole:
             self.story_done.set()
             return
         names = {b.id: b.alias for b in self.fleet.boxes.values()}
+        async with httpx.AsyncClient(timeout=15) as http:
+            await self._watch_story(story, names, http)
+
+    async def _show_sticker(self) -> None:
+        """A sticker's loopback link the person running the demo can open in their own browser and report through."""
+        codes = self.ctx.stickers
+        if codes is None:
+            return
+        box = sorted(self.fleet.boxes.values(), key=lambda b: b.alias)[0]
+        url = f"{self.app_url}/r/{await codes.code_for(box.id, 1)}"
+        self.console.print(f"[dim]The sticker on {shown(box.alias)} connector #1 links to[/dim] {url} [dim]— open it "
+                           "in your browser and report a problem, as a driver would (`thorbot stickers` prints "
+                           "them).[/dim]", soft_wrap=True)
+
+    async def _driver_reports(self, story: Cast, http: httpx.AsyncClient) -> None:
+        """The story's driver: scans the sticker and reports a dead screen on its page, as a phone would."""
+        codes = self.ctx.stickers
+        if codes is None or story.reported is None:
+            return
+        url = f"{self.app_url}/r/{await codes.code_for(story.reported, 1)}"
+        try:
+            answer = await http.post(url, data={"problem": "screen", "details": DRIVER_WORDS})
+        except httpx.HTTPError as exc:
+            self.console.print(f"[dim]The driver's report did not reach the page ({type(exc).__name__}).[/dim]")
+            return
+        if answer.status_code == 303:
+            self.progress.driver_reported = True
+            self.console.print(f"[dim]A driver scans the sticker on {shown(self.fleet.boxes[story.reported].alias)} "
+                               "connector #1 and reports a dead screen on its page.[/dim]")
+
+    async def _watch_story(self, story: Cast, names: dict[str, str], http: httpx.AsyncClient) -> None:
         while not self.stop.is_set():
+            if (self.t0 is not None and not self.driver_tried and story.reported is not None
+                    and self.fleet.now >= self.t0 + DRIVER_REPORTS_AT):
+                self.driver_tried = True  # once, whatever the page said
+                await self._driver_reports(story, http)
             self.progress.update(self.slack.posts(self.channel), names, story)
             notice = self.progress.stuck_notice
             if notice is not None and not self.progress.stop_pressed:
@@ -252,7 +295,8 @@ class DemoConsole:
             if self.progress.done:
                 self.console.print("[dim]The story has played out: an outage and its recovery, a stuck charge "
                                    "stopped from Slack, failed starts and their recovery, a ghost connector found "
-                                   "and charging again. Type on, or `quit`.[/dim]")
+                                   "and charging again, a driver's report and the charge that ended it. Type on, or "
+                                   "`quit`.[/dim]")
                 self.story_done.set()
                 return
             with contextlib.suppress(TimeoutError):

@@ -116,6 +116,8 @@ def demo_settings(base: Settings, data_dir: Path, thor_url: str, slack_url: str 
         # The story's charges: stuck after 5 flat minutes (not 30), finished charges read every minute.
         "session_stall_after": 300.0, "session_stall_grace": 60.0, "finished_interval": 60.0,
         "thor_webhook_token": secrets.token_urlsafe(32),
+        # Stickers and their report page (/r/<code> on the demo's serve): a key of the demo's own.
+        "sticker_key": secrets.token_urlsafe(32),
     }
     if slack_url:
         values.update({"slack_bot_token": DEMO_TOKEN, "slack_signing_secret": DEMO_SECRET,

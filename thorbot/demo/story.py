@@ -13,6 +13,9 @@ the machine is. At `--speed 10` it plays out in about 80 s:
   charged nobody for 8 hours while its siblings kept charging. The worker seeds its baseline from
   Thor's finished charges and, at its first judging after that (within 10 minutes), alerts "not
   charging anyone"; at T0 + 13 min a driver charges there → its recovery.
+- A driver's report: at T0 + 4½ min a driver scans the sticker on a fourth box's connector #1 and reports a dead
+  screen on its page (over HTTP, as a phone would) → a "reported by drivers" alert quoting them; at T0 + 9 min
+  someone charges there for 4 min → "charging again after a driver's report".
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ OUTAGE_AT, OUTAGE_FOR = timedelta(seconds=30), timedelta(minutes=4)
 # The failed starts begin after the outage's alert is out (grace + a poll), so each gets its own message.
 STALL_AT, FAIL_AT, GOOD_SESSION_AT = timedelta(minutes=1), timedelta(minutes=3, seconds=30), timedelta(minutes=8)
 GHOST_SILENT_FOR, GHOST_CHARGES_AT = timedelta(hours=8), timedelta(minutes=13)
+DRIVER_REPORTS_AT, DRIVER_CHARGES_AT = timedelta(minutes=4, seconds=30), timedelta(minutes=9)
+DRIVER_WORDS = "The screen is black and the card reader ignores my card."
 STORY_LENGTH = timedelta(minutes=15)  # the last recovery comes about 14 min after T0
 
 
@@ -37,6 +42,7 @@ class Cast:
     stalled: str   # its charge stalls, and is stopped from Slack
     failing: str   # connector #1 fails three starts, then charges fine
     ghost: str | None = None  # connector #1 charges nobody (its box looks fine), then charges again
+    reported: str | None = None  # a driver reports connector #1 from its sticker's page, then it charges again
 
 
 def ghost_for(fleet: Fleet) -> str | None:
@@ -71,7 +77,9 @@ def cast(fleet: Fleet) -> Cast | None:
     if len(boxes) < 3:
         return None
     picked = fleet.rng.sample(boxes, 3)
-    return Cast(outage=picked[0].id, stalled=picked[1].id, failing=picked[2].id, ghost=ghost)
+    rest = [b for b in boxes if b not in picked]
+    return Cast(outage=picked[0].id, stalled=picked[1].id, failing=picked[2].id, ghost=ghost,
+                reported=rest[0].id if rest else None)
 
 
 def schedule(fleet: Fleet, story: Cast, t0: datetime) -> None:
@@ -87,6 +95,9 @@ def schedule(fleet: Fleet, story: Cast, t0: datetime) -> None:
     fleet.at(t0 + STALL_AT, "stall", story.stalled)
     fleet.at(t0 + FAIL_AT, "fail", story.failing, connector=1, attempts=3)
     fleet.at(t0 + GOOD_SESSION_AT, "session", story.failing, connector=1, mode="local", minutes=4)
+    if story.reported is not None:
+        fleet.scripted.add(story.reported)
+        fleet.at(t0 + DRIVER_CHARGES_AT, "session", story.reported, connector=1, mode="local", minutes=4)
     if story.ghost is not None:
         fleet.scripted.add(story.ghost)
         fleet.at(t0 + GHOST_CHARGES_AT, "session", story.ghost, connector=1, mode="local", minutes=5)
@@ -106,6 +117,9 @@ class Progress:
     ghost_alerted: bool = False
     ghost_recovered: bool = False
     ghost_expected: bool = False
+    driver_reported: bool = False  # the page took the driver's report (demo/console.py posts it)
+    driver_alerted: bool = False
+    driver_recovered: bool = False
     seen: set[str] = field(default_factory=set)
 
     def update(self, messages: list[SlackMessage], names: dict[str, str], story: Cast) -> None:
@@ -127,6 +141,9 @@ class Progress:
                 self.charging_again = True
             if "Confirmed:" in text and names[story.stalled] in text:
                 self.stop_confirmed = True
+            if story.reported is not None and names[story.reported] in text:
+                self.driver_alerted |= "reported by drivers" in text and not message.thread_ts
+                self.driver_recovered |= "after a driver's report" in text and bool(message.thread_ts)
             if story.ghost is not None and names[story.ghost] in text:
                 self.ghost_alerted |= "not charging anyone" in text and not message.thread_ts
                 self.ghost_recovered |= "charging again" in text and bool(message.thread_ts)
@@ -134,4 +151,4 @@ class Progress:
     @property
     def done(self) -> bool:
         return self.recovered and self.stop_confirmed and self.charging_again and (
-            self.ghost_recovered or not self.ghost_expected)
+            self.ghost_recovered or not self.ghost_expected) and (self.driver_recovered or not self.driver_reported)

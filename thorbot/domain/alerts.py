@@ -154,7 +154,9 @@ def incident_line(incident: Incident, now: datetime, runbook: str | None = None)
         lasted = duration(down.total_seconds()) if down is not None else "?"
         return f":white_check_mark: {name} resolved — {what_plain(incident)} for {lasted}{link}"
     if incident.kind in CONNECTOR_KINDS:
-        return f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)}{link}"
+        # A driver's words in a grouped message: inline code, so nothing in them formats, links or mentions.
+        said = f" · the driver: {code(incident.quote, 160)}" if incident.kind == "reported" and incident.quote else ""
+        return f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)}{said}{link}"
     heartbeat = f"last heartbeat {age(incident.last_heartbeat, now)}" if incident.last_heartbeat else "no heartbeat"
     return (f"{icon(incident.kind)} {name} {what(incident)} since {slack_date(incident.started)} · "
             f"{heartbeat} · {impact(incident)}{link}")
