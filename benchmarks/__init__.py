@@ -1,1 +1,1 @@
-"""thorbot benchmarks: `python -m benchmarks.run` (README → Performance)."""
+"""thorbot benchmarks: `python -m benchmarks.run` (docs/performance.md)."""

@@ -25,12 +25,13 @@ from thorbot.adapters.redis_server import EmbeddedRedis
 FULL = {"list_sizes": [1000, 10000, 50000], "per_box": (2000, 0.05, 20), "slash": (500, 25, 0.1),
         "slash_reports": (600, 25, 0.1, 15, 3000),
         "storm": (1000, 10), "core_s": 1.0, "soak": (300, 120.0), "sessions": (10000, 3000), "webhook": (200, 15.0),
-        "report": 10000, "detection": (500, 30), "pages": (100, 100, 5), "metrics": (10000, 200)}
+        "report": 10000, "detection": (500, 30), "pages": (100, 100, 5), "metrics": (10000, 200),
+        "report_page": (50.0, 10.0, 10000)}
 # The smoke run skips the soak: the test suite runs the same chaos scenario (tests/test_chaos.py).
 SMOKE = {"list_sizes": [200], "per_box": (60, 0.01, 20), "slash": (30, 5, 0.02), "slash_reports": (30, 5, 0.02, 2, 50),
          "storm": (60, 3), "core_s": 0.05,
          "soak": None, "sessions": (200, 60), "webhook": (50, 2.0), "report": 200, "detection": (40, 3),
-         "pages": (20, 20, 1), "metrics": (200, 20)}
+         "pages": (20, 20, 1), "metrics": (200, 20), "report_page": (20.0, 1.0, 200)}
 
 
 async def list_mode(redis_url: str, sizes: list[int], sessions: int = 0) -> list[dict[str, Any]]:
@@ -220,8 +221,31 @@ def report(results: dict[str, Any], elapsed: float) -> str:
     lines += detection_section(results.get("detection"))
     lines += pages_section(results.get("pages"))
     lines += metrics_section(results.get("metrics"), results.get("list"))
+    lines += report_page_section(results.get("report_page"))
     lines += ["", PROFILING]
     return "\n".join(lines)
+
+
+def report_page_section(r: dict[str, Any] | None) -> list[str]:
+    if r is None:
+        return []
+    steady, flood = r["steady"], r["flood"]
+    return ["", "## 12. The drivers' report page (`python -m benchmarks.report_page`)", "",
+            f"A real `thorbot serve` and Redis; open loop at {steady['rate']:g} requests/s for {steady['requests']} "
+            f"requests (half a phone's visit, half a report, each from its own address behind one trusted proxy): "
+            f"p50 {steady['p50_ms']:.1f} ms, p99 {steady['p99_ms']:.1f} ms, max {steady['max_ms']:.1f} ms "
+            f"(answers {steady['statuses']}).",
+            "",
+            f"A flood of {flood['posts']:,} reports from one address, 50 at a time, in {flood['seconds']:.1f} s: "
+            f"answers {flood['statuses']}; {flood['queued']} reached the drivers' inbox (one incident: the worker "
+            f"counts one report per source and connector an hour, so no further alert and no page); "
+            f"{flood['keys_added']} Redis keys added (rate-limit counters that expire after 2 minutes); at most 5 a "
+            "minute from one address reach the inbox (THORBOT_REPORT_LIMIT_PER_SOURCE).",
+            "",
+            f"- page p99 ≤ 50 ms under 50 reports a second: {steady['p99_ms']:.1f} ms — "
+            f"{verdict(steady['p99_ms'] <= 50)}",
+            f"- a flood of 10,000 costs no alert, no page and a bounded number of keys: {flood['queued']} queued, "
+            f"{flood['keys_added']} keys — {verdict(flood['queued'] <= 5 * (2 + int(flood['seconds'] // 60)) and flood['keys_added'] <= 6)}"]
 
 
 def detection_section(d: dict[str, Any] | None) -> list[str]:
@@ -245,7 +269,7 @@ def detection_section(d: dict[str, Any] | None) -> list[str]:
             f"- a dead terminal on a busy connector within 2 of its usual gaps: "
             f"{'n/a' if gaps is None else f'{gaps:.1f} gaps'} — {verdict(gaps is not None and gaps <= 2)}: two "
             "gaps without a start happen by chance once in every 7 gaps, so an alert that early would be wrong "
-            "almost every time across a fleet (README, \"How good it is\")"]
+            "almost every time across a fleet (docs/connectors.md, \"How good it is\")"]
 
 
 def pages_section(p: dict[str, Any] | None) -> list[str]:
@@ -365,6 +389,9 @@ async def main() -> None:
                                           str(channels), "--runs", str(runs), timeout=600)
         boxes, scrapes = plan["metrics"]
         results["metrics"] = await run_json("benchmarks.metrics", "--boxes", str(boxes), "--scrapes", str(scrapes))
+        rate, seconds, flood = plan["report_page"]
+        results["report_page"] = await run_json("benchmarks.report_page", "--redis", redis.url, "--rate", str(rate),
+                                                "--seconds", str(seconds), "--flood", str(flood), timeout=600)
         if plan["soak"]:
             boxes, seconds = plan["soak"]
             results["soak"] = await run_json("benchmarks.soak", "--boxes", str(boxes), "--seconds", str(seconds),

@@ -1,14 +1,20 @@
-"""The README documents every setting and the two quick-start commands exist."""
+"""The README (read in ten minutes: what thorbot does, the two quick-start commands, every command, deploy) and the
+docs site: docs/configuration.md is generated from the settings class and documents every setting."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from pathlib import Path
 
+from tests.settings_doc import REGENERATE, reference_markdown
+from thorbot.cli.main import _parser
+from thorbot.domain.slash_commands import VERBS, _operations
 from thorbot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+README_MAX_LINES = 250
 
 
 def setting_names() -> list[str]:
@@ -24,15 +30,27 @@ def setting_names() -> list[str]:
 
 
 def configuration_table() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme[readme.index("## Configuration"):readme.index("## Deploy: put it in your workspace")]
+    return (ROOT / "docs" / "configuration.md").read_text()
 
 
 def test_every_setting_is_documented() -> None:
-    table = configuration_table()
-    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.M))
-    for name in setting_names():
-        assert name in rows, f"{name} is not in the README's configuration table"
+    rows = re.findall(r"^\| `([A-Z_]+)` \|", configuration_table(), flags=re.M)
+    names = setting_names()
+    for name in names:
+        assert name in rows, f"{name} is not in docs/configuration.md: run {REGENERATE}"
+    for name in rows:
+        assert name in names, f"docs/configuration.md documents {name}, which is no setting: run {REGENERATE}"
+    assert len(rows) == len(set(rows))
+
+
+def test_the_configuration_page_is_what_the_settings_class_makes() -> None:
+    assert configuration_table() == reference_markdown(), (
+        f"docs/configuration.md differs from thorbot/settings.py's fields: run {REGENERATE}")
+
+
+def test_every_setting_has_a_description() -> None:
+    for python_name, field in Settings.model_fields.items():
+        assert field.description and len(field.description) >= 10, f"{python_name}: add description=... to its Field"
 
 
 def test_quick_start_commands_exist() -> None:
@@ -49,13 +67,52 @@ def test_env_example_lists_every_setting() -> None:
 
 
 def test_the_deployment_guide_covers_each_step() -> None:
-    readme = (ROOT / "README.md").read_text()
-    guide = readme[readme.index("## Deploy: put it in your workspace"):readme.index("## Thor API assumptions")]
+    guide = (ROOT / "docs" / "deploy.md").read_text()
     for needed in ("thorbot doctor", "manifest.yml", "Signing Secret", "url_verification", "/invite @thorbot",
                    ".env.example", "honcho start", "requirements.txt", "ssl_cert_reqs=none", "thorbot socket",
-                   "Messages tab"):
+                   "Messages tab", "compose.yaml", "operations.md#a-vm-step-by-step"):
         assert needed in guide, needed
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "."
+
+
+def test_the_readme_reads_in_ten_minutes() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= README_MAX_LINES, "the README is for a newcomer: move the details to docs/"
+    assert "docs/images/report-page.png" in readme and "Apache License 2.0" in readme
+    deploy = readme[readme.index("## Deploy"):readme.index("## Read more")]
+    for needed in ("Heroku", "container", "VM", "manifest.yml", ".env.example", "thorbot doctor", "/invite @thorbot"):
+        assert needed in deploy, needed
+
+
+def test_the_readme_lists_every_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    aliases = {"subscriptions", "status", "sticker"}  # other words for list, the card, stickers
+    for verb in sorted((set(VERBS) | set(_operations())) - aliases - {"help"}):
+        assert re.search(rf"`/chargebox {verb}\b", readme) or f"/ `{verb}`" in readme, f"/chargebox {verb}"
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in commands.items():
+        assert f"`thorbot {name}" in readme, f"thorbot {name}"
+        for option in sub._option_string_actions:
+            if name in ("demo", "report") and option.startswith("--") and option != "--help":
+                assert option in readme, f"thorbot {name} {option}"
+    for word in ("ev-chart", "--format csv", "--quarter"):
+        assert word in readme, word
+
+
+def test_the_readme_links_to_files_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme) + re.findall(r'<img src="([^"]+)"', readme)
+    local = [t.split("#")[0] for t in targets if not t.startswith(("http://", "https://", "#"))]
+    assert len(local) >= 20
+    for target in local:
+        assert (ROOT / target).exists(), f"README links to {target}, which does not exist"
+    for target in targets:  # a link into a page of docs/ names a heading that page has
+        if target.startswith("docs/") and "#" in target:
+            page, anchor = target.split("#")
+            headings = re.findall(r"^#+ (.+)$", (ROOT / page).read_text(), flags=re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h.lower()).strip().replace(" ", "-") for h in headings}
+            assert anchor in slugs, f"README links to {target}: no such heading"
 
 
 def test_requirements_pin_what_the_lock_pins() -> None:
@@ -64,3 +121,15 @@ def test_requirements_pin_what_the_lock_pins() -> None:
     pins = {m.group(1).lower(): m.group(2) for m in
             re.finditer(r"^([A-Za-z0-9_.-]+)==([^ ;\n]+)", (ROOT / "requirements.txt").read_text(), flags=re.M)}
     assert pins and all(lock.get(name) == version for name, version in pins.items())
+
+
+def test_the_version_moves_with_the_changelog() -> None:
+    """One version everywhere: the package, `thorbot --version` and the newest release in CHANGELOG.md."""
+    import tomllib
+
+    from thorbot import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (root / "CHANGELOG.md").read_text(), re.M)
+    assert project == __version__ == released[0], (project, __version__, released[:1])

@@ -260,7 +260,13 @@ async def test_thor_refusing_the_stop_is_said_in_plain_words(rig: AppRig, clock:
     await stop_via_slack(rig, session)
     audit = await wait_for_post(rig, "asked Thor to stop the charge")
     assert "Thor refused: the charge running there is not the one you asked to stop" in audit.text
-    [record] = [json.loads(v) for v in await rig.ctx.redis.lrange(keys.STOP_AUDIT, 0, 0)]
+    # The audit message is posted as Thor answers; its Redis record follows: wait on it, not on time.
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        [record] = [json.loads(v) for v in await rig.ctx.redis.lrange(keys.STOP_AUDIT, 0, 0)]
+        if record.get("confirmed") is not None or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.02)
     assert record["confirmed"] is False and "WrongTransaction" not in audit.text
 
 

@@ -1,3 +1,3 @@
 """thorbot: Slack chat-ops for EV charging stations on the Thor platform."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -17,7 +17,8 @@
     │   ├── PagerRejected           400/401/403/404: a malformed event, a revoked or unknown key (permanent)
     │   └── PagerRetry              429, 5xx, timeouts, the network: retry after `retry_after` seconds
     ├── SecretsUnavailable          no THORBOT_SECRETS_KEY, or a stored secret it cannot open (permanent)
-    └── UrlRefused                  a URL given to thorbot fails the outbound URL policy (adapters/outbound.py)
+    ├── UrlRefused                  a URL given to thorbot fails the outbound URL policy (adapters/outbound.py)
+    └── BackupError                 a backup that cannot be written, read or restored here (adapters/backup.py)
 
 The Thor adapter (adapters/thor.py) translates httpx's and aiohttp's failures into ThorError, and the
 Slack adapter (adapters/slack.py) slack_sdk's and aiohttp's into SlackError, once, at the edge, with
@@ -137,3 +138,16 @@ class UrlRefused(ThorbotError):
     its host is or resolves to an internal address (domain/url_policy.py). The message names the host only."""
 
     permanent = True
+
+
+class BackupError(ThorbotError):
+    """A backup thorbot cannot write, read or restore (adapters/backup.py). `reason` says which, and sets
+    `thorbot backup`'s and `thorbot restore`'s exit status: `file` (cannot read or write it), `redis` (Redis refused
+    a command), `unreadable` (not a backup, truncated or corrupt), `newer` (a newer format), `not_empty` (the target
+    already holds thorbot's keys), `older_redis` (the target Redis is older than the one the backup came from)."""
+
+    permanent = True
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

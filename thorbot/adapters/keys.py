@@ -1,4 +1,4 @@
-"""Every Redis key thorbot uses, in one place (README → "Redis layout" mirrors this table).
+"""Every Redis key thorbot uses, in one place (docs/architecture.md → "Redis keys" points here).
 
 All keys share the hash tag `{thorbot}`, so multi-key transactions work on Redis Cluster too, and
 the `v1` segment versions the layout (a future v2 can migrate or live side by side).

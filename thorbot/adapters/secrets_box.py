@@ -4,7 +4,7 @@ Fernet (AES-128-CBC with HMAC-SHA256, from `cryptography`) under THORBOT_SECRETS
 is useless without the environment's key, and a tampered value fails to open rather than decrypting to
 something else. Without the key, thorbot refuses to store a secret at all (never stores one in clear).
 
-Rotation (README, "Rotating THORBOT_SECRETS_KEY"): the setting is a comma-separated list, newest first.
+Rotation (docs/pagers.md, "Rotating THORBOT_SECRETS_KEY"): the setting is a comma-separated list, newest first.
 The first key seals; every key opens (cryptography's MultiFernet). A value found under an older key is
 sealed again under the first as it is read (`resealed`), so the older keys can be dropped once nothing
 needs them (`thorbot doctor` counts what still does).

@@ -157,7 +157,7 @@ def _secrets_check(settings: Settings) -> Check:
                      "to connect PagerDuty or a webhook, set it to the output of `thorbot doctor --new-secrets-key`")
     if box.count > 1:
         return Check("ok", "THORBOT_SECRETS_KEY", f"set, {box.count} keys: the first seals, the others only open "
-                     "what was sealed before (a rotation: README, \"Rotating THORBOT_SECRETS_KEY\")")
+                     "what was sealed before (a rotation: docs/pagers.md, \"Rotating THORBOT_SECRETS_KEY\")")
     return Check("ok", "THORBOT_SECRETS_KEY", "set (pager keys are encrypted at rest)")
 
 

@@ -1,4 +1,4 @@
-"""`thorbot` command line: serve, worker, socket, status, doctor, report, stickers, demo."""
+"""`thorbot` command line: serve, worker, socket, status, doctor, report, stickers, backup, restore, demo."""
 
 from __future__ import annotations
 
@@ -64,6 +64,20 @@ from THORBOT_STICKER_KEY (the same every run), and `--revoke <box>` voids that b
 (their page then says so) and writes its new ones. Needs THOR_API_KEY, THORBOT_PUBLIC_URL,
 THORBOT_STICKER_KEY and Redis (REDIS_URL). Exit status: 0 written, 1 Thor error or a file that
 could not be written, 2 a setting missing, 3 no match, 4 several matches."""),
+    "backup": ("copy every thorbot key in Redis (history included) to a file", """\
+Copies every thorbot key (settings people made, incidents, 400 days of history) at one moment (one
+script Redis runs alone, with each key's TTL) into FILE: gzip'd JSON lines with a format version,
+written to a temporary file and renamed, so FILE is whole or untouched. Values are copied as stored:
+pager keys stay sealed under THORBOT_SECRETS_KEY. Needs REDIS_URL (or the embedded Redis's
+THORBOT_DATA_DIR). Keep FILE as private as Redis. docs/operations.md, "Backups". Exit status: 0
+written, 1 Redis or the file failed."""),
+    "restore": ("put a backup file's keys back into Redis", """\
+Reads the whole of FILE (written by `thorbot backup`) and checks it before writing anything, then
+restores every key with its TTL into REDIS_URL in one transaction. Refuses a target that already holds
+thorbot keys unless --force (which deletes them and says how many). Stop serve and the workers first.
+Exit status: 0 restored, 1 Redis failed or FILE cannot be read, 2 FILE is not a usable backup (cut
+short, damaged) or is in a newer format (nothing changed), 3 the target holds thorbot keys (no
+--force; nothing changed), 4 the target Redis is older than the backup's (nothing changed)."""),
     "demo": ("the whole product against a simulated fleet; no credentials", """\
 Runs an embedded Redis, a simulated Thor fleet, a fake Slack rendered in this terminal, the real
 app and the real worker, then plays a story (an outage, a stuck charge stopped from Slack, failed
@@ -73,7 +87,7 @@ starts). Type slash commands as in Slack, or `help` for the demo's helpers. Need
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thorbot", description="Slack chat-ops for Thor EV chargeboxes. "
-                                     "Every setting comes from the environment: README → Configuration.")
+                                     "Every setting comes from the environment: docs/configuration.md.")
     parser.add_argument("--version", action="version", version=f"thorbot {__version__}")
     sub = parser.add_subparsers(dest="cmd", metavar="command")
 
@@ -110,10 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     stickers.add_argument("--paper", choices=("a4", "letter"), default="a4", help="the PDF's paper (default a4)")
     stickers.add_argument("--revoke", action="store_true",
                           help="revoke the box's stickers (their page says they are no longer valid), write new ones")
+    backup = command("backup")
+    backup.add_argument("file", metavar="FILE", help="where to write the backup (e.g. thorbot-2026-11-23.jsonl.gz)")
+    restore = command("restore")
+    restore.add_argument("file", metavar="FILE", help="a file written by `thorbot backup`")
+    restore.add_argument("--force", action="store_true",
+                         help="restore even though the target holds thorbot keys: they are deleted first")
     demo = command("demo")
     # Numbers are read as text and checked together (_demo_problems): every bad flag gets its own line.
     demo.add_argument("--speed", default="1.0",
-                      help="simulated seconds per real second (10: the story in about 80 s)")
+                      help="simulated seconds per real second (10: the story in about 90 s)")
     demo.add_argument("--seed", default="7", help="the same fleet and story for the same seed")
     demo.add_argument("--boxes", default="25", help="fleet size")
     demo.add_argument("--slack", action="store_true",
@@ -201,6 +221,14 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, stop: asyncio.
 
         return await run_stickers(settings, " ".join(args.query), out=args.out, form=args.format, paper=args.paper,
                                   revoke=args.revoke)
+    if args.cmd == "backup":
+        from thorbot.cli.backup import run_backup
+
+        return await run_backup(settings, args.file)
+    if args.cmd == "restore":
+        from thorbot.cli.restore import run_restore
+
+        return await run_restore(settings, args.file, force=args.force)
     if args.cmd == "doctor":
         from thorbot.cli.doctor import run_doctor
 
@@ -271,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print("thorbot: invalid configuration (README → Configuration):", file=sys.stderr)
+        print("thorbot: invalid configuration (docs/configuration.md):", file=sys.stderr)
         for line in _problems(exc):
             print(f"  {line}", file=sys.stderr)
         return 2
@@ -284,9 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"thorbot {needs}: cannot start; not set:", file=sys.stderr)
         for line in missing:
             print(f"  {line}", file=sys.stderr)
-        print("See README → Configuration, or run `thorbot doctor`.", file=sys.stderr)
+        print("See docs/configuration.md, or run `thorbot doctor`.", file=sys.stderr)
         return 2
-    quiet = ("demo", "status", "doctor", "report", "stickers")
+    quiet = ("demo", "status", "doctor", "report", "stickers", "backup", "restore")
     configure_logging(settings.log_level if args.cmd not in quiet else "WARNING", settings.log_format)
     watches_stop = args.cmd in ("serve", "worker", "socket", "demo")
     try:

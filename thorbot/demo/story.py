@@ -2,7 +2,7 @@
 
 It starts once the worker has seen the whole fleet (T0), and is scheduled in the fleet's simulated
 time, so a seed gives the same story (same boxes, same incidents, same impact lines) however fast
-the machine is. At `--speed 10` it plays out in about 80 s:
+the machine is. At `--speed 10` it plays out in about 90 s:
 
 - T0 + 30 s: a box with a driver charging drops off for 4 minutes → an alert, then its recovery.
 - T0 + 1 min: another box's charge stops drawing energy → a "may be stuck" notice; the demo then

@@ -6,7 +6,7 @@ of operation. California's CEC rule (the EV charger reliability regulation, 20 C
 adopted in 2024) caps two of them: scheduled maintenance at 72 hours per port per calendar year, and
 vandalism at 10 days per incident. Beyond a cap the time counts as outage, and the report says so.
 
-The table below is the one place that maps a cause to "excluded or not"; README → Reliability reports
+The table below is the one place that maps a cause to "excluded or not"; docs/reports.md → Reliability reports
 shows it. An outage nobody explained is `unknown`: not excluded.
 """
 

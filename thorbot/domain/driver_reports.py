@@ -14,8 +14,8 @@ Rules (each has a test in tests/domain/test_driver_reports.py):
 - The next successful charge on that connector (energy ≥ THORBOT_FAILED_SESSION_WH) resolves it: "charging
   again after a driver's report". A person may resolve it too (Resolve, which asks the cause).
 - It counts as an outage of that port, from its first report, only once confirmed: by a person (Confirm) or
-  by thorbot (failed starts or "not charging anyone" on that connector). Unconfirmed, it is shown apart and
-  counted nowhere.
+  by thorbot (failed starts on that connector after the first report, or failed starts or "not charging anyone"
+  already open there when it came). Unconfirmed, it is shown apart and counted nowhere.
 - The driver's words are quoted as plain text: nothing in them can mention, link or format. A contact a driver
   leaves is personal data: shown only in the alert (and its thread) in the channels that watch the box, never
   logged, and gone with the incident's record after 30 days.
@@ -90,8 +90,9 @@ class Added:
 
 
 def judge_report(prev: ConnectorRecord | None, report: DriverReport, *, alias: str | None,
-                 timezone: str | None = None) -> tuple[ConnectorRecord, list[Opened | Added]]:
-    """Advance one connector by one driver's report (see the rules above)."""
+                 timezone: str | None = None, quiet: bool = False) -> tuple[ConnectorRecord, list[Opened | Added]]:
+    """Advance one connector by one driver's report (see the rules above). `quiet`: thorbot already judges this
+    connector "not charging anyone" (its own evidence)."""
     record = prev or ConnectorRecord()
     heard = tuple((s, t) for s, t in record.heard if report.at - t < COUNT_ONE_PER)
     if any(s == report.source for s, _ in heard):
@@ -103,7 +104,7 @@ def judge_report(prev: ConnectorRecord | None, report: DriverReport, *, alias: s
         counted = open_.model_copy(update={"reports": open_.reports + 1, "sources": sources})
         return record.model_copy(update={"reported": counted, "heard": heard}), [Added(counted, report)]
     # Failed starts already open on this connector: thorbot's own evidence agrees with the driver.
-    corroborated = record.incident is not None and record.incident.resolved is None
+    corroborated = quiet or (record.incident is not None and record.incident.resolved is None)
     incident = Incident(id=f"{report.box_id}#{report.connector}@{int(report.at.timestamp())}:reported",
                         box_id=report.box_id, alias=alias, kind="reported", started=report.at, opened=report.at,
                         connector=report.connector, timezone=timezone, reports=1, sources=(report.source,),

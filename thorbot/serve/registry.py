@@ -176,7 +176,7 @@ def interaction_way(key: str) -> Way:
 
 
 def permissions_table() -> str:
-    """The README's "who may use what" table, from the declarations (tests/test_registry.py keeps them equal)."""
+    """The "who may use what" table of docs/permissions.md, from the declarations (tests/test_registry.py: equal)."""
     def who(way: Way) -> str:
         if way.who is Who.EVERYONE:
             return "everyone"

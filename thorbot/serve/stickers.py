@@ -23,7 +23,7 @@ from thorbot.services.reports import claim_upload
 log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 NOT_SET = ("Stickers need `THORBOT_PUBLIC_URL` (serve's public https address: the stickers link to it) and "
-           "`THORBOT_STICKER_KEY` set where thorbot runs (README → Configuration).")
+           "`THORBOT_STICKER_KEY` set where thorbot runs (docs/configuration.md).")
 
 
 async def stickers_payload(ctx: AppContext, slack: SlackApi, parsed: Stickers, channel: str, user: str) -> Payload:

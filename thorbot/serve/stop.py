@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 CLAIM_MARGIN = 60.0  # seconds a claim outlives the confirmation window
 NO_ID_TAG = ("thorbot cannot stop this charge: it was started from Thor's app or the API, and Thor only gives the "
              "id_tag a stop needs in its start notification, which thorbot did not receive. Set up Thor's "
-             "notifications (README → Charging sessions), or stop it from the Thor dashboard.")
+             "notifications (docs/sessions.md), or stop it from the Thor dashboard.")
 
 
 ACK_BUDGET = 2.0  # seconds the confirmation may spend deciding before Slack's 3-second window closes

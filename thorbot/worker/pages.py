@@ -144,7 +144,7 @@ class Pages(_Base):
 
 async def reseal(pagers: PagerStore, secrets: SecretBox, channel: str, link: PagerLink) -> PagerLink:
     """Re-seal on read: a pager whose secrets were sealed under an older THORBOT_SECRETS_KEY is stored again under
-    the newest, so the older keys can be dropped (README, "Rotating THORBOT_SECRETS_KEY"). Raises
+    the newest, so the older keys can be dropped (docs/pagers.md, "Rotating THORBOT_SECRETS_KEY"). Raises
     SecretsUnavailable when no key opens it."""
     fresh = secrets.resealed(link)
     if fresh is None:

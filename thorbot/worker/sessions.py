@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from thorbot.adapters.session_store import CycleState, SessionStore, StopRequest
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
+from thorbot.adapters.usage_store import UsageStore
 from thorbot.domain.driver_reports import judge_action, judge_report
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
@@ -68,8 +69,10 @@ class SessionCycle:
 
 
 class SessionWatcher:
-    def __init__(self, store: SessionStore, thor: ThorClient, rules: Rules, *, finished_every: float) -> None:
+    def __init__(self, store: SessionStore, thor: ThorClient, rules: Rules, *, finished_every: float,
+                 usage: UsageStore | None = None) -> None:
         self.store = store
+        self.usage = usage  # a connector thorbot already judges "not charging anyone" corroborates a report
         self.thor = thor
         self.stall = rules.stall
         self.failures = rules.failures
@@ -213,11 +216,15 @@ class SessionWatcher:
         if len(watched) < len(reports):
             log.info("%d driver report(s) on boxes no channel watches were dropped", len(reports) - len(watched))
         current = await self._connectors(cycle, {connector_key(r.box_id, r.connector) for r in watched})
+        usage = await self.usage.load(sorted({r.box_id for r in watched})) if self.usage and watched else {}
         for report in watched:
             key = connector_key(report.box_id, report.connector)
             record = cycle.records.get(report.box_id)
+            quiet = usage.get((report.box_id, report.connector))
             new, events = judge_report(current.get(key), report, alias=record.alias if record else None,
-                                       timezone=record.incident.timezone if record and record.incident else None)
+                                       timezone=record.incident.timezone if record and record.incident else None,
+                                       quiet=quiet is not None and quiet.quiet is not None
+                                       and quiet.quiet.resolved is None)
             current[key] = new
             outcome.change.connectors[key] = new
             channels = watchers.channels(report.box_id)
