@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import resource
@@ -86,6 +87,15 @@ async def fill(redis: Redis, boxes: int) -> dict[str, float]:
             "bytes_per_box_year": history_bytes / boxes, "observed_kb": observed_bytes / 1024}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux keeps that across exec, so a child spawned by a bigger
+    parent (benchmarks/run.py) reports the parent's size instead of its own; VmHWM is the new image's alone."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 async def measure(redis: Redis) -> dict[str, float]:
     period = parse_period("12m", NOW)
     assert period is not None
@@ -95,7 +105,7 @@ async def measure(redis: Redis) -> dict[str, float]:
     wall = time.perf_counter() - started
     return {"boxes": len(report.boxes), "ports": sum(len(b.ports) for b in report.boxes), "report_s": wall,
             "report_cpu_s": time.process_time() - cpu,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mb": peak_rss_mb(),
             "fleet_uptime": report.fleet.percent or 0.0}
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -30,14 +31,15 @@ from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.incidents import BoxRecord, Incident
 from thorbot.domain.models import Chargebox
 from thorbot.domain.uptime import (
-    INF,
     OUTAGE_KINDS,
     BoxHistory,
+    BoxInput,
     Seconds,
     Sessions,
     Span,
     box_history,
 )
+from thorbot.domain.uptime_columns import ChunkColumns, history_rows, rows_of
 
 CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
 # A port's own incidents: that port is down, not its box. A driver's report counts only once confirmed.
@@ -88,6 +90,48 @@ for i = 2, #ARGV do
 end
 return 0
 """
+
+
+# One command for a chunk's thousand keys: the same read as a pipeline of one command per key, without redis-py's
+# per-command cost (packing, a timeout, parsing), which was a third of a twelve-month report's time.
+_EACH = """
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call(ARGV[1], KEYS[i], unpack(ARGV, 2))
+end
+return out
+"""
+
+
+# Each box's history members as one string, a line each: a chunk's half million members as a few hundred strings
+# (parsed by uptime_columns.history_rows in a few passes), not as that many small ones, each split in four (most
+# of a twelve-month report's memory churn and a third of its time).
+_JOINED = """
+local out = {}
+for i = 1, #KEYS do
+  local members = redis.call('ZRANGEBYSCORE', KEYS[i], ARGV[1], '+inf')
+  out[i] = #members > 0 and (table.concat(members, '\\n') .. '\\n') or ''
+end
+return out
+"""
+
+
+SCRIPT_KEYS = 50  # keys per script call: a script holds every other client of Redis (serve's acks) while it runs
+
+
+def _scripts(pipe: Any, script: str, names: list[str], *args: Any) -> int:
+    """`script` over `names` in calls of SCRIPT_KEYS keys each, queued on `pipe`; how many calls."""
+    calls = 0
+    for first in range(0, len(names), SCRIPT_KEYS):
+        batch = names[first:first + SCRIPT_KEYS]
+        pipe.eval(script, len(batch), *batch, *args)
+        calls += 1
+    return calls
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    """A hash as a script returns it (field, value, field, value, …)."""
+    return {str(f): str(v) for f, v in zip(flat[0::2], flat[1::2], strict=True)}
 
 
 def write_cycle(pipe: Any, change: HistoryCommit, incidents: Iterable[Incident]) -> None:
@@ -152,6 +196,20 @@ class MaintenanceWindow(BaseModel):
     by: str | None = None
 
 
+def _window_span(member: str) -> tuple[str, Seconds]:
+    """A stored window's box and [start, end) as `MaintenanceWindow` reads them, without building one: a report
+    reads every window of the fleet (a model each held 60 MB at 40,000 windows). Anything unusual goes through
+    the model."""
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        data = orjson.loads(member)
+        start, end = datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"])
+        if isinstance(data["id"], str) and isinstance(data["box_id"], str) and start.tzinfo and end.tzinfo \
+                and isinstance(data["start"], str) and isinstance(data["end"], str):
+            return data["box_id"], (start.timestamp(), end.timestamp())
+    window = MaintenanceWindow.model_validate_json(member)
+    return window.box_id, (window.start.timestamp(), window.end.timestamp())
+
+
 class MuteWindow(BaseModel):
     box_id: str
     channel: str
@@ -203,8 +261,11 @@ class HistoryStore:
     async def maintenance(self, since: datetime) -> dict[str, list[Seconds]]:
         """Box id → its scheduled maintenance windows (`/chargebox maintenance`) ending after `since`. Mutes are
         a channel's choice not to be told: they no longer count."""
-        return {b: [(w.start.timestamp(), w.end.timestamp()) for w in ws]
-                for b, ws in (await self.windows(since)).items()}
+        out: dict[str, list[Seconds]] = {}
+        for member in await self.redis.zrangebyscore(keys.MAINTENANCE, _epoch(since), "+inf"):
+            box_id, span = _window_span(str(member))
+            out.setdefault(box_id, []).append(span)
+        return out
 
     async def windows(self, since: datetime) -> dict[str, list[MaintenanceWindow]]:
         out: dict[str, list[MaintenanceWindow]] = {}
@@ -323,58 +384,78 @@ class HistoryStore:
     async def histories(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
                         names: dict[str, str], *, hours: PostedHours = ALWAYS,
                         maintenance: dict[str, list[Seconds]] | None = None) -> list[BoxHistory]:
+        """Each box's history (`inputs`, measured one box at a time by `box_history`)."""
+        return [box_history(*box) for box in await self.inputs(box_ids, window, open_incidents, names, hours=hours,
+                                                               maintenance=maintenance)]
+
+    async def inputs(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
+                     names: dict[str, str], *, hours: PostedHours = ALWAYS,
+                     maintenance: dict[str, list[Seconds]] | None = None) -> list[BoxInput]:
+        """`columns`, box by box (what the plain path measures)."""
+        return (await self.columns(box_ids, window, open_incidents, names, hours=hours,
+                                   maintenance=maintenance)).boxes()
+
+    async def columns(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
+                      names: dict[str, str], *, hours: PostedHours = ALWAYS,
+                      maintenance: dict[str, list[Seconds]] | None = None) -> ChunkColumns:
         """Each box's incidents overlapping `window` (resolved from history, open ones as given) with their
         causes, its ports' own incidents, its maintenance windows, closed hours and first sighting. History is
         read from the start of the window's first calendar year: the maintenance cap counts from there. A caller
-        reading many chunks passes `maintenance` (every box's windows since `year_start(window)`) read once."""
+        reading many chunks passes `maintenance` (every box's windows since `year_start(window)`) read once.
+        The outages come as columns (a chunk's half million members are parsed at once, not one by one)."""
         start = year_start(window)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.HISTORY_FIRST_SEEN, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HISTORY_NAMES, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HISTORY_PORTS, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HOURS, box_ids) if box_ids else pipe.echo("")
-            for box_id in box_ids:
-                pipe.zrangebyscore(keys.history(box_id), start, "+inf")
+            batches = _scripts(pipe, _JOINED, [keys.history(b) for b in box_ids], start)
+            _scripts(pipe, _EACH, [keys.causes(b) for b in box_ids], "HGETALL")
             answers = await pipe.execute()
         firsts, stored_names, port_counts, own_hours = answers[0] or [], answers[1] or [], answers[2] or [], \
             answers[3] or []
-        ranges = answers[4:]
+        joined: list[str] = [x for batch in answers[4:4 + batches] for x in batch]
+        # each box's hash: field, value, field, value, …
+        causes: list[list[str]] = [x for batch in answers[4 + batches:] for x in batch]
         if maintenance is None:
             maintenance = await self.maintenance(_when(start))
-        by_box = maintenance
-        parsed = [_parse_members(box_id, members) for box_id, members in zip(box_ids, ranges, strict=True)]
-        causes = await self.cause_codes(box_ids)
+        rows = history_rows(joined, CONNECTIVITY_CODES, PORT_CODES)
+        if rows is None:  # a member that is not thorbot's: parsed one by one, skipping those
+            async with self.redis.pipeline(transaction=False) as pipe:
+                _scripts(pipe, _EACH, [keys.history(b) for b in box_ids], "ZRANGEBYSCORE", start, "+inf")
+                ranges = [members for batch in await pipe.execute() for members in batch]
+            rows = rows_of([[(c, n, a, b) for c, n, a, b in _parse_members(box_id, [str(m) for m in members])
+                             if c in CONNECTIVITY_CODES or (c in PORT_CODES and n)]
+                            for box_id, members in zip(box_ids, ranges, strict=True)], CONNECTIVITY_CODES)
         fleet_closed = hours.closed(start, _epoch(window.end))  # (a box with hours of its own: see below)
         closed_by_posting: dict[str, list[Seconds]] = {}  # a box's own hours: few distinct postings in a fleet
-        out = []
+        chunk = ChunkColumns([], [], [], [], [], [], [], [], *rows)
+        opened: list[tuple[int, int, float]] = []  # (box, port, start) of each open incident
         for i, box_id in enumerate(box_ids):
             posted = own_hours[i] if i < len(own_hours) else None
             closed = _closed_as_posted(posted, start, _epoch(window.end), closed_by_posting) if posted else None
-            closed = fleet_closed if closed is None else closed
-            box: list[Seconds] = []
-            ports: dict[int, list[Seconds]] = {}
-            for code, connector, a, b in parsed[i]:
-                if code in CONNECTIVITY_CODES:
-                    box.append((a, b))
-                elif code in PORT_CODES and connector:
-                    ports.setdefault(connector, []).append((a, b))
             box_causes: dict[int, str] = {}
             port_causes: dict[int, str] = {}
-            for field, cause in causes[i].items():  # `kind|start` → cause: a few per box, not one per outage
+            given = causes[i]
+            for field, packed in zip(given[0::2], given[1::2], strict=True):  # `kind|start` → cause: a few per box
                 kind, _, began = field.partition("|")
                 if began.isdigit():
-                    (box_causes if kind in CONNECTIVITY_CODES else port_causes)[int(began)] = cause
+                    (box_causes if kind in CONNECTIVITY_CODES else port_causes)[int(began)] = packed.partition("|")[0]
             for incident in open_incidents.get(box_id, []):
                 if incident.kind in OUTAGE_KINDS:
-                    box.append((incident.started.timestamp(), INF))
+                    opened.append((i, 0, incident.started.timestamp()))
                 elif incident.kind in PORT_KINDS and incident.connector:
-                    ports.setdefault(incident.connector, []).append((incident.started.timestamp(), INF))
-            first = float(firsts[i]) if i < len(firsts) and firsts[i] else None
-            name = names.get(box_id) or (stored_names[i] if i < len(stored_names) and stored_names[i] else box_id)
-            count = int(port_counts[i]) if i < len(port_counts) and port_counts[i] else 0
-            out.append(box_history(box_id, str(name), first, box, ports, count, by_box.get(box_id, []), closed,
-                                   box_causes, port_causes))
-        return out
+                    opened.append((i, incident.connector, incident.started.timestamp()))
+            chunk.box_ids.append(box_id)
+            chunk.names.append(str(names.get(box_id) or (stored_names[i] if i < len(stored_names) and stored_names[i]
+                                                         else box_id)))
+            chunk.first_seen.append(float(firsts[i]) if i < len(firsts) and firsts[i] else None)
+            chunk.ports.append(int(port_counts[i]) if i < len(port_counts) and port_counts[i] else 0)
+            chunk.maintenance.append(maintenance.get(box_id, []))
+            chunk.closed.append(fleet_closed if closed is None else closed)
+            chunk.causes.append(box_causes)
+            chunk.port_causes.append(port_causes)
+        return chunk.with_open(opened)
 
     async def set_hours(self, box_id: str, hours: PostedHours | None) -> None:
         """A box's own posted hours; None: the fleet's again (THORBOT_HOURS_OF_OPERATION)."""
@@ -400,10 +481,12 @@ class HistoryStore:
         while day <= last:
             periods.add(day.strftime(fmt))
             day += timedelta(days=1)
+        if not box_ids:
+            return {}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for box_id in box_ids:
-                pipe.hgetall(keys.sessions_monthly(box_id) if monthly else keys.sessions_daily(box_id))
-            answers = await pipe.execute()
+            _scripts(pipe, _EACH, [keys.sessions_monthly(b) if monthly else keys.sessions_daily(b) for b in box_ids],
+                     "HGETALL")
+            answers = [_pairs(flat) for batch in await pipe.execute() for flat in batch]
         out: dict[str, Sessions] = {}
         for box_id, counters in zip(box_ids, answers, strict=True):
             ok = failed = wh = 0

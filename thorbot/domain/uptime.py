@@ -121,6 +121,22 @@ class CausedOutage(NamedTuple):
     cause: str | None = None
 
 
+class BoxInput(NamedTuple):
+    """What history holds for one box, as read (`box_history`'s arguments): the report's fast path
+    (domain/uptime_columns.py) measures a chunk of these at once."""
+
+    box_id: str
+    name: str
+    first_seen: float | None
+    outages: list[Seconds]
+    port_outages: dict[int, list[Seconds]]
+    ports: int
+    maintenance: list[Seconds]
+    closed: list[Seconds]
+    causes: Mapping[int, str] | None = None
+    port_causes: Mapping[int, str] | None = None
+
+
 def box_history(box_id: str, name: str, first_seen: float | None, outages: list[Seconds],
                 port_outages: dict[int, list[Seconds]], ports: int, maintenance: list[Seconds],
                 closed: list[Seconds], causes: Mapping[int, str] | None = None,
@@ -289,7 +305,7 @@ class _Sums:
         return total
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a report holds tens of thousands
 class Uptime:
     """One box (or the fleet) over one window."""
 
@@ -513,7 +529,7 @@ def parse_period(text: str, now: datetime, zone_name: str = "UTC") -> Period | N
 
 
 # --- the report ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sessions:
     ok: int = 0
     failed: int = 0
@@ -536,13 +552,13 @@ def percent(measured: float, down: float) -> float | None:
     return max(0.0, min(100.0, (measured - down) / measured * 100)) if measured > 0 else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortReport:
     port: int
     uptime: Uptime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BoxReport:
     """A box as the rollup of its ports: `uptime` is the box's connectivity; `ports` each port's own figure
     (the one NEVI asks for), lowest first in `worst_port`."""

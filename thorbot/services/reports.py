@@ -33,14 +33,15 @@ from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.incidents import BoxRecord
 from thorbot.domain.report_view import home_blocks, render_report, report_csv
 from thorbot.domain.text import plural
-from thorbot.domain.uptime import Period, Report, ReportBuilder
+from thorbot.domain.uptime import Period, Report, ReportBuilder, Sessions
+from thorbot.domain.uptime_columns import ChunkColumns, add_columns
 from thorbot.gc_pause import no_cycle_collection
 
 MUTES_NOTE = ("Mutes no longer count as maintenance: a mute is a channel's choice not to be told. Schedule "
               "maintenance with `/chargebox maintenance`; outages are excluded by their cause.")
 OVER_CAP_NOTE = ("Scheduled maintenance beyond the 72 hours a port may exclude in a calendar year counts as outage "
                  "({boxes}).")
-CHUNK = 1000  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
+CHUNK = 200  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
 
 
 async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
@@ -67,12 +68,21 @@ async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: l
     months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
     builder = ReportBuilder(period, unknown, now, with_sessions=True)
     windows = await history.maintenance(datetime.fromtimestamp(year_start(period.window), tz=UTC))
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+
+    async def read(chunk: list[str]) -> tuple[dict[str, Sessions], ChunkColumns]:
         sessions = await history.sessions(chunk, period.window, monthly=months)
-        for box in await history.histories(chunk, period.window, open_incidents, names, hours=hours,
-                                           maintenance=windows):
-            builder.add(box, sessions.get(box.box_id))
+        return sessions, await history.columns(chunk, period.window, open_incidents, names, hours=hours,
+                                               maintenance=windows)
+
+    # The next chunk is asked for before this one is awaited: Redis reads it while this one is measured.
+    chunks = [ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    pending = asyncio.ensure_future(read(chunks[0])) if chunks else None
+    for k in range(len(chunks)):
+        following = asyncio.ensure_future(read(chunks[k + 1])) if k + 1 < len(chunks) else None
+        assert pending is not None
+        sessions, columns = await pending
+        add_columns(builder, columns, sessions)
+        pending = following
     report = builder.finish()
     over = sum(1 for b in report.boxes if b.over_cap > 0)
     if over:
