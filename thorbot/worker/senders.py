@@ -27,6 +27,7 @@ from thorbot.domain.blocks import message, section
 from thorbot.domain.causes import ASKS_A_CAUSE
 from thorbot.domain.digest import digest_period, lateness, latest_due
 from thorbot.domain.hours import ALWAYS, PostedHours
+from thorbot.domain.incidents import Incident
 from thorbot.domain.notify import (
     AlertJob,
     CauseReminderJob,
@@ -148,20 +149,34 @@ class Alerts(_Base):
             await self.oncall.schedule_escalation(channel, ts, now)
 
 
-class Recoveries(_Base):
-    """In the alert's thread: every alert posted gets exactly one, even one that went out late."""
+class _InAlertThread(_Base):
+    """A message about one incident in the thread of its alert in that channel (a recovery, a further driver's
+    report): skipped where the box is no longer watched or no alert was posted."""
 
     async def where(self, channel: str, jobs: list[Job]) -> Where:
-        return Where(thread_ts=await self.store.alert_ts(cast(RecoveryJob, jobs[0]).incident_id, channel))
+        return Where(thread_ts=await self.store.alert_ts(cast(RecoveryJob | DriverReportJob, jobs[0]).incident_id,
+                                                         channel))
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        job = cast(RecoveryJob, jobs[0])
+    async def _alert(self, channel: str, job: RecoveryJob | DriverReportJob, now: datetime
+                     ) -> tuple[Incident, str] | Plan:
+        """The incident and its alert's ts in `channel`, or the Plan that skips the job."""
         incident = await self.store.incident(job.incident_id)
         alert_ts = await self.store.alert_ts(job.incident_id, channel)
         why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id),
                           alert_posted=incident is not None and alert_ts is not None)
         if why is not None or incident is None or alert_ts is None:
             return Plan([(job, why or Skip.NEVER_ALERTED)])
+        return incident, alert_ts
+
+
+class Recoveries(_InAlertThread):
+    """In the alert's thread: every alert posted gets exactly one, even one that went out late."""
+
+    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+        found = await self._alert(channel, cast(RecoveryJob, jobs[0]), now)
+        if isinstance(found, Plan):
+            return found
+        incident, alert_ts = found
         named = await self.store.incidents(await self.store.message_incidents(channel, alert_ts))
         pager = await self.facts.stores.pagers.link(channel)
         over = bool(named) and all(i.resolved is not None for i in named)
@@ -322,20 +337,15 @@ class CauseReminders(_Base):
         return Plan(message=Message(jobs, self.one(message("What caused this outage?", [section(text)]))))
 
 
-class DriverReports(_Base):
+class DriverReports(_InAlertThread):
     """A further driver's report, in the thread of the reported incident's alert in that channel."""
-
-    async def where(self, channel: str, jobs: list[Job]) -> Where:
-        return Where(thread_ts=await self.store.alert_ts(cast(DriverReportJob, jobs[0]).incident_id, channel))
 
     async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
         job = cast(DriverReportJob, jobs[0])
-        incident = await self.store.incident(job.incident_id)
-        alert_ts = await self.store.alert_ts(job.incident_id, channel)
-        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id),
-                          alert_posted=incident is not None and alert_ts is not None)
-        if why is not None or incident is None:
-            return Plan([(job, why or Skip.NEVER_ALERTED)])
+        found = await self._alert(channel, job, now)
+        if isinstance(found, Plan):
+            return found
+        incident, _ = found
         return Plan(message=Message(jobs, self.one(render_driver_report(incident, job.problem, job.details,
                                                                         job.contact))))
 
