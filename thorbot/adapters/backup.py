@@ -66,8 +66,9 @@ repeat
       local payload = redis.call('DUMP', key)
       if payload then
         out[#out + 1] = key
+        local now = ms()  -- read before PTTL: an end computed from a later clock would outlive the key by 1 ms
         local ttl = redis.call('PTTL', key)
-        if ttl > 0 then ttl = ms() + ttl end
+        if ttl > 0 then ttl = now + ttl end
         out[#out + 1] = ttl
         out[#out + 1] = payload
       end
