@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from thorbot.demo.story import cast, ghost_history
 from thorbot.sim.fleet import Fleet
 
 
@@ -81,6 +82,16 @@ def story_of(out: str, seed: int) -> set[tuple[str, str]]:
     return found
 
 
+def cast_of(seed: int) -> set[str]:
+    """The names of the boxes the story happens to under a seed, picked as `thorbot demo` picks them."""
+    fleet = Fleet.generate(25, seed=seed)
+    ghost_history(fleet, datetime(2026, 1, 1, tzinfo=UTC), seed)
+    story = cast(fleet)
+    assert story is not None
+    ids = {story.outage, story.stalled, story.failing, story.ghost, story.reported} - {None}
+    return {fleet.boxes[box_id].alias for box_id in ids if box_id is not None}
+
+
 @pytest.mark.timeout(300)
 async def test_every_seed_tells_the_whole_story_and_a_seed_tells_it_the_same_way(tmp_path: Path) -> None:
     """`--speed 20 --script`: the first alert and its recovery, the stuck charge stopped from Slack and the
@@ -98,8 +109,10 @@ async def test_every_seed_tells_the_whole_story_and_a_seed_tells_it_the_same_way
         story = story_of(out, seed)
         events = {event for _, event in story}
         assert events >= set(STORY_EVENTS), (seed, story, out[-3000:])
-        stories.append(story)
-    assert stories[0] == stories[-1]
+        stories.append({(alias, event) for alias, event in story if alias in cast_of(seed)})
+    # The same story for the cast. Unscripted boxes drop at random in simulated time, and whether the worker's
+    # polls catch a short drop (or one starting as the story ends) depends on how busy the machine is.
+    assert stories[0] == stories[-1] and len(stories[0]) >= len(STORY_EVENTS)
 
 
 async def test_a_missing_script_is_one_line() -> None:
