@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import AppRig, assert_valid_message
 from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
+from thorbot.domain.driver_reports import DriverReport, Problem
 from thorbot.sim.fleet import SimBox, SimConnector
 from thorbot.worker.loop import Worker
 
@@ -124,6 +125,29 @@ async def test_a_ghost_connector_is_alerted_with_evidence_and_recovers_at_its_ne
     recovery = [m for m in rig.slack.posts("C0ALERTS") if m.thread_ts == posted[0].ts]
     assert recovery and "charging again" in recovery[-1].text
     assert len(alerts(rig)) == 1
+
+
+async def test_a_drivers_report_makes_a_suspicious_silence_an_alert_at_once_and_thorbot_confirms_the_report(
+        rig: AppRig, clock: Clock) -> None:
+    ghost, *others = boxes(rig)[:3]
+    for box in (ghost, *others):
+        history(rig, clock, box)
+    worker = await seeded_worker(rig, clock, [ghost, *others])
+    busy = [(ghost, 2)] + [(box, c) for box in others for c in (1, 2)]
+    await live(rig, clock, worker, 3, busy)
+    assert alerts(rig) == []  # three hours without a start: not yet unusual enough on its own
+    await rig.ctx.stores.sessions.save_report(DriverReport(box_id=ghost.id, connector=1, problem=Problem.WONT_START,
+                                                           source="src-a", at=clock.now))
+    clock.advance(5)
+    await poll(worker, clock, rig)  # between the 10-minute judgements: the report is judged now
+    [alert] = alerts(rig)  # one message: the two arrived in the same cycle, so they are grouped
+    assert alert.text.startswith("2 problems on 1 chargebox need attention"), alert.text
+    assert_valid_message({"text": alert.text, "blocks": alert.blocks})
+    words = json.dumps(alert.blocks, ensure_ascii=False)
+    assert "is *not charging anyone* on connector #1" in words and "and a driver reported it" in words
+    assert "is *reported by drivers* on connector #1" in words and "confirmed by thorbot" in words
+    record = await rig.ctx.stores.sessions.connector_record(ghost.id, 1)
+    assert record is not None and record.reported is not None and record.reported.confirmed_by == "thorbot"
 
 
 async def test_a_site_closed_for_the_day_is_not_a_ghost(rig: AppRig, clock: Clock) -> None:

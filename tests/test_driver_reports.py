@@ -5,6 +5,7 @@ EV-ChART count it only once confirmed."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -112,3 +113,45 @@ async def test_a_person_confirms_then_resolves_a_report_with_its_cause(rig: AppR
     [member] = await rig.ctx.redis.zrange(keys.history(box.id), 0, -1)
     assert member.startswith("r|1|")  # a confirmed report is that port's outage; vandalism excludes it
     assert "vandalism" in json.dumps(await rig.ctx.redis.hgetall(keys.causes(box.id)))
+
+
+def two_port_box(rig: AppRig) -> str:
+    box = next(b for b in boxes(rig) if len(b.connectors) >= 2)
+    return box.id
+
+
+async def test_another_port_charging_after_the_report_corroborates_it_and_an_unconfirmed_one_is_shown_apart(
+        rig: AppRig, clock: Clock) -> None:
+    box_id = two_port_box(rig)
+    await subscribe(rig, box_id)
+    worker = make_worker(rig, clock, finished_interval=1.0)
+    await poll(worker, clock, rig)
+    sessions, fleet = rig.ctx.stores.sessions, rig.thor.fleet
+    await sessions.save_report(DriverReport(box_id=box_id, connector=1, problem=Problem.SCREEN, source="src-a",
+                                            at=clock.now))
+    await poll(worker, clock, rig, 5)
+    fleet.add_finished(box_id, 1, clock.now, 5, 18_000)  # someone charges there: fixed, never confirmed
+    await poll(worker, clock, rig, 600)
+    assert await rig.ctx.redis.zcard(keys.history(box_id)) == 0
+    _, key = await rig.command(f"report {box_id} 7d")
+    shown = json.dumps(await rig.reply(key))
+    assert "1 driver report nobody confirmed (1 incident): shown apart, counted in no figure" in shown
+
+    reported_at = clock.now
+    await sessions.save_report(DriverReport(box_id=box_id, connector=1, problem=Problem.WONT_START, source="src-b",
+                                            at=reported_at))
+    await poll(worker, clock, rig, 5)
+    fleet.add_finished(box_id, 2, reported_at - timedelta(minutes=20), 25, 18_000)  # begun before the report
+    await poll(worker, clock, rig, 600)
+    record = await sessions.connector_record(box_id, 1)
+    assert record is not None and record.reported is not None and record.reported.confirmed is None
+    fleet.add_finished(box_id, 2, clock.now, 5, 18_000)  # the box charges others, not here: thorbot agrees
+    await poll(worker, clock, rig, 600)
+    record = await sessions.connector_record(box_id, 1)
+    assert record is not None and record.reported is not None and record.reported.confirmed_by == "thorbot"
+    assert await rig.ctx.redis.smembers(keys.DRIVERS_OPEN) == {f"{box_id}#1"}
+    fleet.add_finished(box_id, 1, clock.now, 5, 18_000)
+    await poll(worker, clock, rig, 600)
+    [member] = await rig.ctx.redis.zrange(keys.history(box_id), 0, -1)
+    assert member.startswith("r|1|")  # from its first report, a port outage
+    assert await rig.ctx.redis.smembers(keys.DRIVERS_OPEN) == set()

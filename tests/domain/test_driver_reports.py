@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from thorbot.domain.driver_reports import Added, DriverReport, Problem, judge_report
+from thorbot.domain.driver_reports import Added, DriverReport, Problem, corroborate, judge_report
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, judge_attempt
 from thorbot.domain.incidents import Opened, Resolved
 
@@ -78,3 +78,14 @@ def test_a_report_on_a_connector_thorbot_already_judges_quiet_is_confirmed_at_on
     _, [opened] = judge_report(None, report(), alias=None, quiet=True)
     assert isinstance(opened, Opened) and opened.incident.confirmed == T0
     assert opened.incident.confirmed_by == "thorbot"
+
+
+def test_thorbots_own_evidence_after_the_first_report_confirms_it_once() -> None:
+    record, _ = judge_report(None, report(), alias=None)
+    assert corroborate(record, T0 - MIN) is None  # evidence from before the report says nothing of it
+    confirmed = corroborate(record, T0 + 5 * MIN)
+    assert confirmed is not None and confirmed.reported is not None
+    assert confirmed.reported.confirmed == T0 + 5 * MIN and confirmed.reported.confirmed_by == "thorbot"
+    assert corroborate(confirmed, T0 + 9 * MIN) is None  # already confirmed: the first confirmation stands
+    assert corroborate(ConnectorRecord(), T0) is None and corroborate(None, T0) is None
+

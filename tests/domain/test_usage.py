@@ -76,6 +76,25 @@ def test_a_busy_connector_with_no_start_while_its_sibling_charges_is_quiet() -> 
     assert check_quiet(usage, last + 4 * DAY + 3 * HOUR, rules, context=Context()).state == "quiet"
 
 
+def test_a_drivers_report_makes_a_suspicious_silence_quiet_at_once_but_not_an_ordinary_one() -> None:
+    usage = busy_weekdays()
+    rules = QuietRules()
+    last = MONDAY_9 + 10 * 60
+    usage = usage.started(last)
+    sibling = Context(siblings_started=1, siblings_expected=1.0)
+    four_hours = check_quiet(usage, last + 4 * HOUR, rules, context=sibling, reported=True)
+    assert check_quiet(usage, last + 4 * HOUR, rules, context=sibling).state == "ok"  # e^-4 alone: not rare enough
+    assert four_hours.state == "quiet" and "a driver reported it" in four_hours.reason
+    assert check_quiet(usage, last + 2 * HOUR, rules, context=sibling, reported=True).state == "ok"  # e^-2: ordinary
+    # The driver standing there shows the site open: siblings that started nothing do not excuse the silence.
+    shut = Context(siblings_started=0, siblings_expected=1.0)
+    assert check_quiet(usage, last + 8 * HOUR, rules, context=shut, reported=True).state == "quiet"
+    saturday = MONDAY_9 + 5 * DAY + 4 * HOUR
+    assert check_quiet(usage, saturday, rules, context=sibling, reported=True).state == "idle"  # never used then
+    young = busy_weekdays(weeks=1).started(MONDAY_9)
+    assert check_quiet(young, MONDAY_9 + 10 * HOUR, rules, context=sibling, reported=True).state == "unjudged"
+
+
 def test_never_at_hours_it_is_normally_idle_and_never_without_history() -> None:
     usage = busy_weekdays().started(MONDAY_9 + 4 * DAY + 10 * HOUR)  # Friday morning, then nothing
     saturday = MONDAY_9 + 5 * DAY + 4 * HOUR

@@ -72,6 +72,12 @@ def incident_member(incident: Incident) -> str | None:
             f"{_epoch(incident.resolved)}")
 
 
+def unconfirmed_member(incident: Incident) -> str:
+    """A resolved, unconfirmed driver report: kept apart from the history (reports show it, no figure counts it)."""
+    return (f"{incident.box_id}|{incident.connector or ''}|{_epoch(incident.started)}|"
+            f"{_epoch(incident.resolved or incident.started)}|{incident.reports}")
+
+
 def observed_minutes(start: datetime, end: datetime) -> list[tuple[str, int]]:
     """(day key, minute of the UTC day) for every minute from `start` to `end` inclusive."""
     minute = start.astimezone(UTC).replace(second=0, microsecond=0)
@@ -138,13 +144,19 @@ def write_cycle(pipe: Any, change: HistoryCommit, incidents: Iterable[Incident])
     """Add one cycle's history to a transaction (store.commit calls this)."""
     cutoff = _epoch(change.now - timedelta(days=keys.HISTORY_DAYS))
     touched: set[str] = set()
+    unconfirmed: dict[str, int] = {}
     for incident in incidents:
         member = incident_member(incident)
         if member is not None:
             pipe.zadd(keys.history(incident.box_id), {member: _epoch(incident.resolved or change.now)})
             touched.add(incident.box_id)
+        elif incident.kind == "reported" and incident.resolved is not None:
+            unconfirmed[unconfirmed_member(incident)] = _epoch(incident.resolved)
     for box_id in touched:
         pipe.zremrangebyscore(keys.history(box_id), "-inf", cutoff)
+    if unconfirmed:
+        pipe.zadd(keys.UNCONFIRMED_REPORTS, unconfirmed)
+        pipe.zremrangebyscore(keys.UNCONFIRMED_REPORTS, "-inf", cutoff)
     if change.ports:
         pipe.hset(keys.HISTORY_PORTS, mapping={b: str(n) for b, n in change.ports.items()})
     if change.first_seen:
@@ -318,6 +330,19 @@ class HistoryStore:
         """The box's resolved incidents that ended after `since`: (kind code, connector, start, end), oldest first."""
         members = await self.redis.zrangebyscore(keys.history(box_id), _epoch(since), "+inf")
         return sorted(_parse_members(box_id, [str(m) for m in members]), key=lambda o: o[2])
+
+    async def unconfirmed_reports(self, window: Span, box_ids: set[str]) -> tuple[int, int]:
+        """Drivers' reports resolved unconfirmed that overlap `window`, on `box_ids`: (incidents, reports in them)."""
+        members = await self.redis.zrangebyscore(keys.UNCONFIRMED_REPORTS, _epoch(window.start), "+inf")
+        incidents = reports = 0
+        for member in members:
+            parts = str(member).rsplit("|", 4)
+            if len(parts) != 5 or parts[0] not in box_ids or not parts[2].isdigit() or not parts[4].isdigit():
+                continue
+            if float(parts[2]) < window.end.timestamp():
+                incidents += 1
+                reports += int(parts[4])
+        return incidents, reports
 
     async def port_count(self, box_id: str) -> int:
         """How many ports the box has, as the worker last read them (0: not known yet)."""

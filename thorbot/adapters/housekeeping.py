@@ -69,6 +69,7 @@ async def sweep(redis: Redis, now: datetime) -> Swept:
                     pipe.hdel(keys.causes(box_id), *old)
             swept.history_entries += sum(int(n) for n in await pipe.execute())
     swept.history_entries += int(await redis.zremrangebyscore(keys.HISTORY_MUTES, "-inf", cutoff))
+    swept.history_entries += int(await redis.zremrangebyscore(keys.UNCONFIRMED_REPORTS, "-inf", cutoff))
     swept.history_entries += int(await redis.zremrangebyscore(keys.MAINTENANCE, "-inf", cutoff))  # by their end
     gone = [b for b in first_seen if b not in watched]
     async with redis.pipeline(transaction=True) as pipe:
@@ -129,6 +130,7 @@ async def _sweep_connectors(redis: Redis, watched: set[str]) -> int:
         return 0
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hdel(keys.CONNECTORS, *stale)
+        pipe.srem(keys.DRIVERS_OPEN, *stale)
         for value in stale.values():
             record = ConnectorRecord.model_validate_json(value)
             if record.incident is not None:  # nobody will see it resolve: let it expire like a resolved one

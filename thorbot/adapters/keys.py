@@ -131,6 +131,7 @@ INBOX_DROPPED = PREFIX + "inbox:dropped"
 DRIVER_INBOX = PREFIX + "drivers:inbox"
 DRIVER_INBOX_DROPPED = PREFIX + "drivers:dropped"
 DRIVER_ACTIONS = PREFIX + "drivers:actions"
+DRIVERS_OPEN = PREFIX + "drivers:open"  # set of connector keys whose reported incident is open (the worker's index)
 STICKER_EPOCHS = PREFIX + "stickers:epochs"  # box id → revocation epoch (domain/stickers.py)
 
 
@@ -154,6 +155,8 @@ HISTORY_PORTS = PREFIX + "history:ports"
 MAINTENANCE = PREFIX + "maintenance"
 HOURS = PREFIX + "hours"  # hash box id → {"hours", "zone"}: the box's own posted hours (`/chargebox hours`)
 HISTORY_LAST_WATCHED = PREFIX + "history:last_watched"
+# Drivers' reports resolved unconfirmed, shown apart in reports: `box|connector|start|end|reports`, scored by end.
+UNCONFIRMED_REPORTS = PREFIX + "reports:unconfirmed"
 SWEPT = PREFIX + "swept"
 DIGESTS = PREFIX + "digests"
 DIGESTS_POSTED = PREFIX + "digests:posted"

@@ -85,6 +85,7 @@ class CycleState:
     usage_version: str | None = None  # connectors' usage (worker/usage.py caches it)
     driver_reports: list[DriverReport] = field(default_factory=list)  # from the report page and workflow steps
     person_actions: list[PersonAction] = field(default_factory=list)  # Confirm / Resolve on drivers' reports
+    reported_open: frozenset[str] = frozenset()  # connector keys whose reported incident is open
 
 
 class SessionStore:
@@ -102,7 +103,8 @@ class SessionStore:
             pipe.get(keys.USAGE_VERSION)
             pipe.lrange(keys.DRIVER_INBOX, 0, MAX_INBOX_READ - 1)
             pipe.lrange(keys.DRIVER_ACTIONS, 0, MAX_INBOX_READ - 1)
-            version, read_at, inbox, pending, usage_version, reports, actions = await pipe.execute()
+            pipe.smembers(keys.DRIVERS_OPEN)
+            version, read_at, inbox, pending, usage_version, reports, actions, reported = await pipe.execute()
         return CycleState(
             watches_version=str(version or "0"),
             finished_read_at=datetime.fromisoformat(str(read_at)) if read_at else None,
@@ -111,6 +113,7 @@ class SessionStore:
             usage_version=str(usage_version) if usage_version else None,
             driver_reports=_readable(reports, DriverReport),
             person_actions=_readable(actions, PersonAction),
+            reported_open=frozenset(str(k) for k in reported),
         )
 
     async def stop_requests(self, stop_ids: list[str]) -> dict[str, StopRequest]:

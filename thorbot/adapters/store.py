@@ -144,10 +144,7 @@ def _write_sessions(pipe: Any, change: SessionCommit) -> None:
         pipe.hdel(keys.WATCHES, *[str(t) for t in change.ended])
     if change.watches or change.ended:
         pipe.incr(keys.WATCHES_VERSION)
-    if change.connectors:
-        pipe.hset(keys.CONNECTORS, mapping={k: r.model_dump_json() for k, r in change.connectors.items()})
-    if change.forget_connectors:
-        pipe.hdel(keys.CONNECTORS, *change.forget_connectors)
+    _write_connectors(pipe, change)
     write_attempts(pipe, change.attempts, change.now)
     if change.inbox_taken:
         pipe.ltrim(keys.INBOX, change.inbox_taken, -1)
@@ -164,6 +161,21 @@ def _write_sessions(pipe: Any, change: SessionCommit) -> None:
         pipe.lpush(keys.STOP_AUDIT, request.model_dump_json())
     if change.stop_updates:
         pipe.ltrim(keys.STOP_AUDIT, 0, 999)
+
+
+def _write_connectors(pipe: Any, change: SessionCommit) -> None:
+    """Connectors' records, and the index of those with an open reported incident (keys.DRIVERS_OPEN)."""
+    if change.connectors:
+        pipe.hset(keys.CONNECTORS, mapping={k: r.model_dump_json() for k, r in change.connectors.items()})
+        reported = [k for k, r in change.connectors.items() if r.reported is not None]
+        settled = [k for k, r in change.connectors.items() if r.reported is None]
+        if reported:
+            pipe.sadd(keys.DRIVERS_OPEN, *reported)
+        if settled:
+            pipe.srem(keys.DRIVERS_OPEN, *settled)
+    if change.forget_connectors:
+        pipe.hdel(keys.CONNECTORS, *change.forget_connectors)
+        pipe.srem(keys.DRIVERS_OPEN, *change.forget_connectors)
 
 
 def write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:

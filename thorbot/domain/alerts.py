@@ -14,7 +14,7 @@ from thorbot.domain.incidents import CONNECTOR_KINDS, Incident
 from thorbot.domain.oncall import SNOOZE_LABELS, Ack
 from thorbot.domain.replies import ACCESS_PROBLEMS
 from thorbot.domain.status import icon, look
-from thorbot.domain.text import age, code, duration, escape, pack_lines, slack_date, truncate
+from thorbot.domain.text import age, code, duration, escape, pack_lines, plural, slack_date, truncate
 
 MAX_GROUP_LINES = 40
 SECTION_LIMIT = 3000
@@ -256,14 +256,18 @@ def _single(incident: Incident, now: datetime, mention: str | None, runbook: str
 def _grouped(incidents: list[Incident], now: datetime, mention: str | None, runbook: str | None = None) -> Payload:
     open_count = sum(1 for i in incidents if i.resolved is None)
     state = f" ({open_count} still open)" if open_count else " — all resolved"
-    title_line = f"🚨 {len(incidents)} chargeboxes need attention{state}"
+    boxes = len({i.box_id for i in incidents})
+    # A box may have several at once (a driver's report and the silence it confirmed): count both honestly.
+    what = f"{len(incidents)} chargeboxes" if boxes == len(incidents) else \
+        f"{len(incidents)} problems on {plural(boxes, 'chargebox')}"
+    title_line = f"🚨 {what} need attention{state}"
     ordered = sorted(incidents, key=lambda i: (i.resolved is not None, i.name.casefold()))
     lines = [incident_line(i, now, runbook) for i in ordered[:MAX_GROUP_LINES]]
     if len(ordered) > MAX_GROUP_LINES:
         lines.append(f"_…and {len(ordered) - MAX_GROUP_LINES} more; `/chargebox list` shows them all._")
     sections = pack_lines(lines, SECTION_LIMIT)
     blocks = [header(title_line), *(section(s) for s in sections[:45]), _context(None, mention if open_count else None)]
-    text = f"{len(incidents)} chargeboxes need attention ({open_count} still open)"
+    text = f"{what} need attention ({open_count} still open)"
     if mention and open_count:
         text = f"{mention} {text}"
     return message(text, blocks)

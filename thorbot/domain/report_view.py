@@ -111,6 +111,10 @@ def fleet_lines(report: Report) -> list[str]:
         extra.append(f"{plural(over_cap, 'box', 'boxes')} with maintenance over the 72 h yearly cap: counted as outage")
     if report.unknown > ZERO:
         extra.append(f"thorbot was not observing for {minutes(report.unknown)}: unknown, counted neither up nor down")
+    incidents, reports = report.unconfirmed
+    if incidents:
+        extra.append(f":speech_balloon: {plural(reports, 'driver report')} nobody confirmed "
+                     f"({plural(incidents, 'incident')}): shown apart, counted in no figure")
     words = session_words(report.sessions)
     if words:
         extra.append(words[:1].upper() + words[1:])

@@ -589,6 +589,7 @@ class Report:
     unknown: timedelta = ZERO       # fleet-wide: thorbot was not observing
     notes: tuple[str, ...] = field(default_factory=tuple)
     since: datetime | None = None   # history starts inside the period (the first box seen): measured from then
+    unconfirmed: tuple[int, int] = (0, 0)  # drivers' reports nobody confirmed: (incidents, reports), in no figure
 
 
 class ReportBuilder:

@@ -22,6 +22,9 @@ quiet when, all at once:
   they usually start, smoothed) and the whole fleet (a holiday, a snowy day): a quiet site or a quiet
   day is not a broken connector. Each hour's rate is smoothed with its neighbours.
 The incident dates from the last start and is resolved by the next start on that connector.
+A driver's report on the connector (domain/driver_reports.py) makes the judgement immediate: in the cycle that
+counts it, `e^-Λ` < `p_reported` is enough (the driver standing there shows the site is open, so no sibling
+need have charged); the history and usual-hour conditions stay.
 
 **"Occupied without a charge".** Thor lists the connector as occupied for longer than `after`
 while no charge runs on it: a stuck status, a cable left in, a blocked bay. One quiet notice per
@@ -169,6 +172,7 @@ class QuietRules:
     min_starts: int = 20        # starts in the weeks counted, at least
     min_weeks: int = 2          # complete weeks counted, at least
     idle_share: float = 0.5     # usual starts this hour below this share of its average hour: normally idle now
+    p_reported: float = 0.05    # P(no start in the gap) below this when a driver has just reported it
 
 
 @dataclass(frozen=True)
@@ -206,10 +210,11 @@ class QuietCheck:
 
 
 def check_quiet(usage: Usage | None, now: float, rules: QuietRules, *, context: Context,
-                rates: Rates | None = None) -> QuietCheck:
+                rates: Rates | None = None, reported: bool = False) -> QuietCheck:
     """Whether a free connector on a healthy box has been quiet for too long (see the module docstring).
 
     `rates`: `usage.rates(now)` if the caller has it already (it changes only with a start or a new week).
+    `reported`: a driver reported it this cycle (the looser `p_reported` applies).
     """
     if usage is None or usage.last is None:
         return QuietCheck("unjudged", reason="not enough history to judge: no charge seen yet")
@@ -224,6 +229,9 @@ def check_quiet(usage: Usage | None, now: float, rules: QuietRules, *, context: 
         return QuietCheck("idle", expected, hours, "normally idle at this hour")
     chance = math.exp(-expected)
     alone = context.siblings_started is None
+    if reported and chance < rules.p_reported:
+        return QuietCheck("quiet", expected, hours, f"no start for {_hours(hours)}; usually {_count(expected)} by "
+                                                    "now, and a driver reported it")
     if chance >= (rules.p_max_alone if alone else rules.p_max) or (not alone and not context.siblings_started):
         return QuietCheck("ok", expected, hours)
     return QuietCheck("quiet", expected, hours,
@@ -391,9 +399,10 @@ class ConnectorNow:
 
 
 def judge_connector(usage: Usage, now: float, c: ConnectorNow, quiet_rules: QuietRules,
-                    occupied_rules: OccupiedRules, rates: Rates | None = None
+                    occupied_rules: OccupiedRules, rates: Rates | None = None, *, reported: bool = False
                     ) -> tuple[Usage, list[Opened | Resolved], list[Notice]]:
-    """Open a quiet incident, or send the occupied notice, when due (the rules are in the module docstring)."""
+    """Open a quiet incident, or send the occupied notice, when due (the rules are in the module docstring).
+    `reported`: a driver reported this connector in this cycle."""
     events: list[Opened | Resolved] = []
     notices: list[Notice] = []
     since = occupied_without_charge(usage.occupied_since, occupied=c.occupied, charging=c.charging, now=now)
@@ -405,7 +414,7 @@ def judge_connector(usage: Usage, now: float, c: ConnectorNow, quiet_rules: Quie
     if since != usage.occupied_since or told != usage.occupied_told:
         usage = usage.model_copy(update={"occupied_since": since, "occupied_told": told})
     if usage.quiet is None and c.online and not c.charging and not c.occupied:
-        check = check_quiet(usage, now, quiet_rules, context=c.context, rates=rates)
+        check = check_quiet(usage, now, quiet_rules, context=c.context, rates=rates, reported=reported)
         if check.state == "quiet" and usage.last is not None:
             started = c.context.siblings_started
             sibling = (f"; meanwhile its box's other connectors started {started} charge"

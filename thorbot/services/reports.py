@@ -84,6 +84,9 @@ async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: l
         add_columns(builder, columns, sessions)
         pending = following
     report = builder.finish()
+    unconfirmed = await history.unconfirmed_reports(period.window, wanted)
+    if unconfirmed[0]:
+        report = dataclasses.replace(report, unconfirmed=unconfirmed)
     over = sum(1 for b in report.boxes if b.over_cap > 0)
     if over:
         report = dataclasses.replace(report, notes=(*report.notes, OVER_CAP_NOTE.format(boxes=plural(over, "box",

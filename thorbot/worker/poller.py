@@ -155,7 +155,8 @@ class Poller:
         sessions = await self.sessions.cycle(cycle.now, watchers, cycle.records, prefetched)
         usage = await self.usage.cycle(cycle.now, watchers, cycle.records, sessions.running,
                                        sessions.change.attempts, PollView(cycle.occupied, self._specs),
-                                       sessions.usage_version)
+                                       sessions.usage_version, reported=frozenset(sessions.reported_now))
+        await self.sessions.corroborate_quiet(sessions, usage.incidents)
         usage.add_to(sessions.change)
         change.sessions = sessions.change
         change.jobs += sessions.jobs + usage.jobs

@@ -18,7 +18,7 @@ from thorbot.adapters.session_store import CycleState, SessionStore, StopRequest
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
 from thorbot.adapters.usage_store import UsageStore
-from thorbot.domain.driver_reports import judge_action, judge_report
+from thorbot.domain.driver_reports import corroborate, judge_action, judge_report
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
 from thorbot.domain.notify import (
@@ -54,6 +54,8 @@ class SessionOutcome:
     report: SessionReport = field(default_factory=SessionReport)
     running: dict[int, Session] | None = None  # Thor's running charges (None: unreadable this cycle)
     usage_version: str | None = None  # as read at the start of the cycle (worker/usage.py)
+    reported_now: set[tuple[str, int]] = field(default_factory=set)  # connectors with a report counted this cycle
+    reported_open: set[str] = field(default_factory=set)  # connector keys with an open reported incident
 
 
 @dataclass
@@ -104,6 +106,9 @@ class SessionWatcher:
         attempts = await self._attempts(cycle)
         await self._judge_attempts(attempts, cycle)
         await self._settle_stops(running, cycle)
+        outcome.reported_open = (set(state.reported_open) | {k for k, r in cycle.connectors.items()
+                                                              if r.reported is not None}) - \
+            {k for k, r in cycle.connectors.items() if r.reported is None}
         return outcome
 
     async def _running(self) -> dict[int, Session] | None:
@@ -183,10 +188,13 @@ class SessionWatcher:
         return outcome.change.attempts
 
     async def _judge_attempts(self, attempts: list[Attempt], cycle: SessionCycle) -> None:
-        """Failed starts: judge each watched connector's attempts, oldest first."""
+        """Failed starts: judge each watched connector's attempts, oldest first. A successful one also
+        corroborates drivers' reports on the other connectors of its box (domain/driver_reports.py)."""
         watchers, records, outcome = cycle.watchers, cycle.records, cycle.outcome
         watched = [a for a in attempts if watchers.watches(a.box_id)]
-        current = await self._connectors(cycle, {connector_key(a.box_id, a.connector) for a in watched})
+        reported = self._reported_by_box(cycle)
+        siblings = {k for a in watched if a.ok for k in reported.get(a.box_id, ())}
+        current = await self._connectors(cycle, {connector_key(a.box_id, a.connector) for a in watched} | siblings)
         for attempt in watched:
             key = connector_key(attempt.box_id, attempt.connector)
             record = records.get(attempt.box_id)
@@ -194,11 +202,41 @@ class SessionWatcher:
                                         alias=record.alias if record else None)
             current[key] = new
             outcome.change.connectors[key] = new
+            for other in reported.get(attempt.box_id, ()) if attempt.ok else ():
+                confirmed = corroborate(current.get(other), attempt.started or attempt.at) if other != key else None
+                if confirmed is not None and confirmed.reported is not None:
+                    current[other] = outcome.change.connectors[other] = confirmed
+                    outcome.incidents.append(confirmed.reported)
             for event in events:
                 outcome.incidents.append(event.incident)
                 kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
                 outcome.jobs += incident_jobs(kind, event.incident.id, attempt.box_id,
                                               watchers.channels(attempt.box_id), attempt.at)
+
+    @staticmethod
+    def _reported_by_box(cycle: SessionCycle) -> dict[str, list[str]]:
+        """Box id → its connectors' keys with an open reported incident (as stored, and as judged this cycle)."""
+        keys_ = set(cycle.state.reported_open) | {k for k, r in cycle.connectors.items() if r.reported is not None}
+        by_box: dict[str, list[str]] = {}
+        for key in sorted(keys_):
+            by_box.setdefault(key.rsplit("#", 1)[0], []).append(key)
+        return by_box
+
+    async def corroborate_quiet(self, outcome: SessionOutcome, incidents: list[Incident]) -> None:
+        """"Not charging anyone" opened this cycle (worker/usage.py) on a connector drivers reported: thorbot's
+        own evidence agrees with them. Called after the usage half, before the commit."""
+        opened = {connector_key(i.box_id, i.connector): i.opened for i in incidents
+                  if i.kind == "quiet" and i.resolved is None and i.connector}
+        wanted = sorted(opened.keys() & outcome.reported_open)
+        if not wanted:
+            return
+        records = {k: outcome.change.connectors[k] for k in wanted if k in outcome.change.connectors}
+        records.update(await self.store.connector_records([k for k in wanted if k not in records]))
+        for key in wanted:
+            confirmed = corroborate(records.get(key), opened[key])
+            if confirmed is not None and confirmed.reported is not None:
+                outcome.change.connectors[key] = confirmed
+                outcome.incidents.append(confirmed.reported)
 
     async def _connectors(self, cycle: SessionCycle, wanted: set[str]) -> dict[str, ConnectorRecord]:
         missing = sorted(wanted - cycle.connectors.keys())
@@ -228,6 +266,8 @@ class SessionWatcher:
             current[key] = new
             outcome.change.connectors[key] = new
             channels = watchers.channels(report.box_id)
+            if events:
+                outcome.reported_now.add((report.box_id, report.connector))
             for event in events:
                 outcome.incidents.append(event.incident)
                 if isinstance(event, Opened):

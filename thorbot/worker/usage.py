@@ -25,7 +25,7 @@ from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
 from thorbot.adapters.usage_store import UsageStore
 from thorbot.domain.failed_starts import Attempt
-from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
+from thorbot.domain.incidents import BoxRecord, Incident, Opened, Resolved, Status
 from thorbot.domain.models import ConnectorSpec
 from thorbot.domain.notify import Job, JobKind, Watchers, connector_notice_jobs, incident_jobs
 from thorbot.domain.rules import UsageRules
@@ -125,8 +125,9 @@ class UsageWatcher:
 
     async def cycle(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
                     running: dict[int, Session] | None, attempts: list[Attempt], view: PollView,
-                    version: str | None = None) -> UsageOutcome:
-        """Count the cycle's starts; judge every connector when due. `version`: `usage:version` as read."""
+                    version: str | None = None, reported: frozenset[tuple[str, int]] = frozenset()) -> UsageOutcome:
+        """Count the cycle's starts; judge every connector when due. `version`: `usage:version` as read.
+        `reported`: connectors a driver reported in this cycle, judged now (and more readily: domain/usage.py)."""
         out = UsageOutcome()
         usage = await self._cache(records, version)
         await self._count_starts(now, watchers, running, attempts, usage, out, view)
@@ -136,7 +137,9 @@ class UsageWatcher:
         if running is not None and (self._next_judge is None or now >= self._next_judge):
             self._next_judge = now + JUDGE_EVERY
             self._record_pace(now, usage)
-            self._judge(now, watchers, records, running, view, usage, out)
+            self._judge(now, watchers, records, running, view, usage, out, reported=reported)
+        elif running is not None and reported:
+            self._judge(now, watchers, records, running, view, usage, out, reported=reported, only=True)
         return self._versioned(out)
 
     def _versioned(self, out: UsageOutcome) -> UsageOutcome:
@@ -257,17 +260,15 @@ class UsageWatcher:
 
     def _judge(self, now: datetime, watchers: Watchers, records: dict[str, BoxRecord],
                running: dict[int, Session] | None, view: PollView, usage: dict[tuple[str, int], Usage],
-               out: UsageOutcome) -> None:
+               out: UsageOutcome, *, reported: frozenset[tuple[str, int]] = frozenset(), only: bool = False) -> None:
+        """Judge every watched connector (`only`: just the `reported` ones, between the scheduled judgements)."""
         t = now.timestamp()
         charging = {(s.box_id, s.connector) for s in (running or {}).values()}
         for box_id, numbers in view.occupied.items():  # a connector never charged can be stuck "occupied" too
             for number in numbers:
                 if (box_id, number) not in usage and watchers.watches(box_id):
                     usage[(box_id, number)] = Usage(since=t)  # kept (and committed) once something changes
-        by_box: dict[str, list[int]] = {}
-        for box_id, connector in usage:
-            by_box.setdefault(box_id, []).append(connector)
-        for box_id, connectors in by_box.items():
+        for box_id, connectors in _by_box(usage, {box_id for box_id, _ in reported} if only else None).items():
             record = records.get(box_id)
             if record is None or not watchers.watches(box_id) or self._renumbered(box_id, connectors, view, t,
                                                                                    usage, out):
@@ -276,23 +277,20 @@ class UsageWatcher:
             occupied = view.occupied.get(box_id, frozenset())
             for connector in connectors:
                 key = (box_id, connector)
+                if only and key not in reported:
+                    continue
                 now_c = ConnectorNow(box_id, connector, record.alias, online=online,
                                      charging=key in charging,
                                      occupied=connector in occupied,
                                      context=self._context(key, connectors, usage, t))
                 judged, events, notices = judge_connector(usage[key], t, now_c, self.rules.quiet,
-                                                          self.rules.occupied, self._rates_of(key, usage[key], t))
+                                                          self.rules.occupied, self._rates_of(key, usage[key], t),
+                                                          reported=key in reported)
                 if judged != usage[key]:
                     usage[key] = out.usage[key] = judged
-                channels = watchers.channels(box_id)
-                for event in events:
-                    out.incidents.append(event.incident)
-                    kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
-                    out.jobs += incident_jobs(kind, event.incident.id, box_id, channels, now)
-                for notice in notices:
-                    out.jobs += connector_notice_jobs(box_id, connector, notice.kind,
-                                                      datetime.fromtimestamp(notice.since, tz=now.tzinfo),
-                                                      notice.detail, channels, now)
+                _announce(out, key, events, notices, watchers.channels(box_id), now)
+        if only:
+            return
         for box_id, connector, notice in self._notices:
             out.jobs += connector_notice_jobs(box_id, connector, notice.kind,
                                               datetime.fromtimestamp(notice.since, tz=now.tzinfo), notice.detail,
@@ -363,3 +361,26 @@ def _listed(view: PollView, box_id: str, connector: int) -> bool:
 def _spec(view: PollView, box_id: str, connector: int) -> ConnectorSpec | None:
     specs = view.specs.get(box_id, ())
     return specs[connector - 1] if 0 < connector <= len(specs) else None
+
+
+def _by_box(usage: dict[tuple[str, int], Usage], boxes: set[str] | None) -> dict[str, list[int]]:
+    """Each box's connectors with a usage record (`boxes`: only these)."""
+    by_box: dict[str, list[int]] = {}
+    for box_id, connector in usage:
+        if boxes is None or box_id in boxes:
+            by_box.setdefault(box_id, []).append(connector)
+    return by_box
+
+
+def _announce(out: UsageOutcome, key: tuple[str, int], events: list[Opened | Resolved], notices: list[Notice],
+              channels: list[str], now: datetime) -> None:
+    """A judged connector's incidents (alerts, recoveries) and quiet notices, to every channel watching its box."""
+    box_id, connector = key
+    for event in events:
+        out.incidents.append(event.incident)
+        kind = JobKind.ALERT if isinstance(event, Opened) else JobKind.RECOVERY
+        out.jobs += incident_jobs(kind, event.incident.id, box_id, channels, now)
+    for notice in notices:
+        out.jobs += connector_notice_jobs(box_id, connector, notice.kind,
+                                          datetime.fromtimestamp(notice.since, tz=now.tzinfo), notice.detail,
+                                          channels, now)
