@@ -24,6 +24,7 @@ from thorbot.context import AppContext
 from thorbot.runtime import build_serve, check_slack_token, open_context, utc_now
 from thorbot.settings import Settings
 from thorbot.sim.loopback import LoopbackServer
+from thorbot.sim.pagerduty import FakePagerDuty
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
 
@@ -234,3 +235,16 @@ async def start_app_rig(thor: FakeThor, slack: FakeSlack, redis_url: str, data_d
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@contextlib.asynccontextmanager
+async def fake_pagerduty(*routing_keys: str) -> AsyncIterator[FakePagerDuty]:
+    """A fake PagerDuty Events API on loopback that accepts `routing_keys`."""
+    fake = FakePagerDuty(set(routing_keys))
+    server = await LoopbackServer(fake.app()).start()
+    fake.base_url = server.url
+    try:
+        yield fake
+    finally:
+        await server.stop()
+

@@ -5,21 +5,31 @@ EV-ChART count it only once confirmed."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from tests.helpers import AppRig
+from tests.helpers import AppRig, fake_pagerduty
+from tests.test_pagers import ROUTING_KEY, connect
 from tests.test_sessions import charge
 from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.domain.alerts import ACTION_CONFIRM, ACTION_RESOLVE
 from thorbot.domain.driver_reports import DriverReport, Problem
+from thorbot.domain.pager import page_key
+from thorbot.sim.pagerduty import FakePagerDuty
 
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[FakePagerDuty]:
+    async with fake_pagerduty(ROUTING_KEY) as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +165,29 @@ async def test_another_port_charging_after_the_report_corroborates_it_and_an_unc
     [member] = await rig.ctx.redis.zrange(keys.history(box_id), 0, -1)
     assert member.startswith("r|1|")  # from its first report, a port outage
     assert await rig.ctx.redis.smembers(keys.DRIVERS_OPEN) == set()
+
+
+@pytest.mark.parametrize("rig", [{"admins": "U0ALICE"}], indirect=True)
+async def test_a_report_pages_once_where_a_pager_is_connected_and_its_fix_resolves_the_page(
+        rig: AppRig, clock: Clock, pagerduty: FakePagerDuty) -> None:
+    rig.use_clock(clock)
+    await connect(rig)  # C0ALERTS pages PagerDuty
+    box = boxes(rig)[0]
+    await subscribe(rig, box.id)
+    worker = make_worker(rig, clock, finished_interval=1.0, pagerduty_events_url=pagerduty.events_url)
+    await poll(worker, clock, rig)
+    sessions = rig.ctx.stores.sessions
+    await sessions.save_report(a_report(rig, clock, box.id, "src-a", "dead screen"))
+    await poll(worker, clock, rig, 5)
+    await worker.tick(poll=False)  # the page goes out after the alert landed
+    [alert] = alerts(rig)
+    [page] = pagerduty.incidents()
+    assert page.status == "triggered" and page.dedup_key == page_key("C0ALERTS", alert.ts)
+    await sessions.save_report(a_report(rig, clock, box.id, "src-b"))  # into the thread: no second page
+    await poll(worker, clock, rig, 5)
+    await worker.tick(poll=False)
+    assert len(pagerduty.incidents()) == 1 and page.events == ["trigger"]
+    rig.thor.fleet.end_session(charge(rig, clock, energy=18_000).transaction)
+    await poll(worker, clock, rig, 600)
+    await worker.tick(poll=False)
+    assert page.status == "resolved" and page.events == ["trigger", "resolve"]

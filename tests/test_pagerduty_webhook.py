@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig
+from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, fake_pagerduty
 from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.domain.pager import PagerLink, page_key
-from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.pagerduty import FakePagerDuty, webhook_request
 from thorbot.worker.loop import Worker
 
@@ -39,11 +38,8 @@ def calm_fleet(rig: AppRig) -> None:
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty({ROUTING_KEY, OTHER_KEY})
-    server = await LoopbackServer(fake.app()).start()
-    fake.base_url = server.url
-    yield fake
-    await server.stop()
+    async with fake_pagerduty(ROUTING_KEY, OTHER_KEY) as fake:
+        yield fake
 
 
 async def link(rig: AppRig, channel: str = "C0ALERTS", routing_key: str = ROUTING_KEY, delay: int = 0) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, assert_valid_message
+from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, assert_valid_message, fake_pagerduty
 from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, is_audit, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.adapters.outbound import OutboundPolicy
@@ -43,11 +43,8 @@ def calm_fleet(rig: AppRig) -> None:
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty({ROUTING_KEY})
-    server = await LoopbackServer(fake.app()).start()
-    fake.base_url = server.url
-    yield fake
-    await server.stop()
+    async with fake_pagerduty(ROUTING_KEY) as fake:
+        yield fake
 
 
 @pytest.fixture

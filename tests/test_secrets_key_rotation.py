@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
-from tests.helpers import AppRig
+from tests.helpers import AppRig, fake_pagerduty
 from tests.test_doctor import doctor, good
 from tests.worker_rig import Clock, alerts, boxes, make_worker, poll, subscribe
 from thorbot.adapters import keys
@@ -18,7 +18,6 @@ from thorbot.adapters.pager_store import PagerStore
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.domain.pager import PagerLink
 from thorbot.runtime import build_worker, open_context
-from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.pagerduty import FakePagerDuty
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
@@ -41,11 +40,8 @@ def calm_fleet(rig: AppRig) -> None:
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty({ROUTING_KEY})
-    server = await LoopbackServer(fake.app()).start()
-    fake.base_url = server.url
-    yield fake
-    await server.stop()
+    async with fake_pagerduty(ROUTING_KEY) as fake:
+        yield fake
 
 
 def link_sealed_with(key: str) -> PagerLink:
