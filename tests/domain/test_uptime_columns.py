@@ -3,6 +3,7 @@ on random fleets: the same Report, to the bit, and the same CSV."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +22,14 @@ from thorbot.domain.uptime import (
     box_history,
     parse_period,
 )
-from thorbot.domain.uptime_columns import ChunkColumns, add_boxes, history_rows, measure_chunk
+from thorbot.domain.uptime_columns import (
+    ChunkColumns,
+    add_boxes,
+    add_columns,
+    cause_rows,
+    history_rows,
+    measure_chunk,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)
 T = int(NOW.timestamp())
@@ -100,6 +108,25 @@ def fast(fleet: list[tuple[BoxInput, Sessions | None]], unknown: list[Span], per
     return builder.finish()
 
 
+def as_read(boxes: list[BoxInput]) -> ChunkColumns:
+    """The chunk as history_store reads it: each box's causes as `kind|start|cause` lines, parsed as columns."""
+    lines = ["".join(f"o|{a}|{c}\n" for a, c in (b.causes or {}).items())
+             + "".join(f"f|{a}|{c}\n" for a, c in (b.port_causes or {}).items()) for b in boxes]
+    return replace(ChunkColumns.of(boxes), causes=[], port_causes=[], given=cause_rows(lines, {"o"}),
+                   cause_lines=lines, cause_connectivity=frozenset({"o"}))
+
+
+def fast_as_read(fleet: list[tuple[BoxInput, Sessions | None]], unknown: list[Span], period: str, zone: str,
+                 chunk: int = 5) -> Report:
+    parsed = parse_period(period, NOW, zone)
+    assert parsed is not None
+    builder = ReportBuilder(parsed, unknown, NOW, with_sessions=True)
+    sessions = {box.box_id: s for box, s in fleet if s is not None}
+    for start in range(0, len(fleet), chunk):
+        add_columns(builder, as_read([box for box, _ in fleet[start:start + chunk]]), sessions)
+    return builder.finish()
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(fleets())
 def test_the_fast_path_reports_what_the_plain_one_does(case: tuple[list[tuple[BoxInput, Sessions | None]],
@@ -108,6 +135,35 @@ def test_the_fast_path_reports_what_the_plain_one_does(case: tuple[list[tuple[Bo
     expected, got = plain(fleet, unknown, period, zone), fast(fleet, unknown, period, zone)
     assert got == expected
     assert report_csv(got) == report_csv(expected)
+    assert fast_as_read(fleet, unknown, period, zone) == expected  # causes read as lines, parsed as columns
+
+
+def test_causes_read_as_lines_are_the_plain_parsers_and_a_second_one_wins() -> None:
+    rows = cause_rows(["o|100|vandalism\nf|150|utility_power\no|100|scheduled_maintenance\n", "", "s|7|network\n"],
+                      {"o", "s"})
+    assert rows is not None
+    got = sorted(zip(rows.box.tolist(), rows.port.tolist(), rows.start.tolist(), rows.cls.tolist(), strict=True))
+    assert [(b, p, s) for b, p, s, _ in got] == [(0, 0, 100), (0, 0, 100), (0, 1, 150), (2, 0, 7)]
+    # Given twice (a hash has one value per field, but two kinds of one source may share a start second): the
+    # later line counts, as the plain path's dict keeps the later value.
+    start = T - 10 * DAY
+    box = BoxInput("B", "b", float(T - YEAR), [(float(start), float(start + DAY))], {}, 1, [], [],
+                   {start: "vandalism"})
+    twice = [f"o|{start}|network\ns|{start}|vandalism\n"]
+    chunk = replace(ChunkColumns.of([box]), causes=[], port_causes=[], given=cause_rows(twice, {"o", "s"}),
+                    cause_lines=twice, cause_connectivity=frozenset({"o", "s"}))
+    parsed = parse_period("30d", NOW)
+    assert parsed is not None
+    builder = ReportBuilder(parsed, [], NOW, with_sessions=True)
+    add_columns(builder, chunk, {})
+    assert builder.finish() == plain([(box, None)], [], "30d", "UTC")
+    # Another version's cause, another shape: parsed one by one (the plain path's reading).
+    assert cause_rows(["o|1|a_cause_from_a_newer_version\n"], {"o"}) is None
+    assert cause_rows(["o|x|vandalism\n"], {"o"}) is None
+    lines = ["o|100|vandalism\no|100|scheduled_maintenance\nf|5|network\nq|x|network\n"]
+    by_box, by_port = replace(ChunkColumns.of([]), box_ids=["B"], cause_lines=lines,
+                              cause_connectivity=frozenset({"o"})).cause_dicts()
+    assert by_box == [{100: "scheduled_maintenance"}] and by_port == [{5: "network"}]
 
 
 def test_a_chunk_the_columns_cannot_hold_is_measured_the_plain_way() -> None:

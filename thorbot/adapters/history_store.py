@@ -39,7 +39,7 @@ from thorbot.domain.uptime import (
     Span,
     box_history,
 )
-from thorbot.domain.uptime_columns import ChunkColumns, history_rows, rows_of
+from thorbot.domain.uptime_columns import ChunkColumns, cause_rows, history_rows, rows_of
 
 CONNECTIVITY_CODES = frozenset(KIND_CODES[k] for k in OUTAGE_KINDS)
 # A port's own incidents: that port is down, not its box. A driver's report counts only once confirmed.
@@ -117,6 +117,22 @@ local out = {}
 for i = 1, #KEYS do
   local members = redis.call('ZRANGEBYSCORE', KEYS[i], ARGV[1], '+inf')
   out[i] = #members > 0 and (table.concat(members, '\\n') .. '\\n') or ''
+end
+return out
+"""
+
+
+# Each box's causes as one string, a line `kind|start|cause` per cause (the value's first field: who and the note are
+# not read), parsed as columns by uptime_columns.cause_rows: a year of a big fleet gives a quarter million.
+_CAUSE_LINES = """
+local out = {}
+for i = 1, #KEYS do
+  local flat = redis.call('HGETALL', KEYS[i])
+  local lines = {}
+  for j = 1, #flat, 2 do
+    lines[#lines + 1] = flat[j] .. '|' .. string.match(flat[j + 1], '^[^|]*') .. '\\n'
+  end
+  out[i] = table.concat(lines)
 end
 return out
 """
@@ -435,13 +451,12 @@ class HistoryStore:
             pipe.hmget(keys.HISTORY_PORTS, box_ids) if box_ids else pipe.echo("")
             pipe.hmget(keys.HOURS, box_ids) if box_ids else pipe.echo("")
             batches = _scripts(pipe, _JOINED, [keys.history(b) for b in box_ids], start)
-            _scripts(pipe, _EACH, [keys.causes(b) for b in box_ids], "HGETALL")
+            _scripts(pipe, _CAUSE_LINES, [keys.causes(b) for b in box_ids])
             answers = await pipe.execute()
         firsts, stored_names, port_counts, own_hours = answers[0] or [], answers[1] or [], answers[2] or [], \
             answers[3] or []
         joined: list[str] = [x for batch in answers[4:4 + batches] for x in batch]
-        # each box's hash: field, value, field, value, …
-        causes: list[list[str]] = [x for batch in answers[4 + batches:] for x in batch]
+        cause_lines: list[str] = [x for batch in answers[4 + batches:] for x in batch]  # `kind|start|cause` lines
         if maintenance is None:
             maintenance = await self.maintenance(_when(start))
         rows = history_rows(joined, CONNECTIVITY_CODES, PORT_CODES)
@@ -454,18 +469,13 @@ class HistoryStore:
                             for box_id, members in zip(box_ids, ranges, strict=True)], CONNECTIVITY_CODES)
         fleet_closed = hours.closed(start, _epoch(window.end))  # (a box with hours of its own: see below)
         closed_by_posting: dict[str, list[Seconds]] = {}  # a box's own hours: few distinct postings in a fleet
-        chunk = ChunkColumns([], [], [], [], [], [], [], [], *rows)
+        given = cause_rows(cause_lines, CONNECTIVITY_CODES)
+        chunk = ChunkColumns([], [], [], [], [], [], [], [], *rows, given=given, cause_lines=cause_lines,
+                             cause_connectivity=CONNECTIVITY_CODES)
         opened: list[tuple[int, int, float]] = []  # (box, port, start) of each open incident
         for i, box_id in enumerate(box_ids):
             posted = own_hours[i] if i < len(own_hours) else None
             closed = _closed_as_posted(posted, start, _epoch(window.end), closed_by_posting) if posted else None
-            box_causes: dict[int, str] = {}
-            port_causes: dict[int, str] = {}
-            given = causes[i]
-            for field, packed in zip(given[0::2], given[1::2], strict=True):  # `kind|start` → cause: a few per box
-                kind, _, began = field.partition("|")
-                if began.isdigit():
-                    (box_causes if kind in CONNECTIVITY_CODES else port_causes)[int(began)] = packed.partition("|")[0]
             for incident in open_incidents.get(box_id, []):
                 if incident.kind in OUTAGE_KINDS:
                     opened.append((i, 0, incident.started.timestamp()))
@@ -478,8 +488,6 @@ class HistoryStore:
             chunk.ports.append(int(port_counts[i]) if i < len(port_counts) and port_counts[i] else 0)
             chunk.maintenance.append(maintenance.get(box_id, []))
             chunk.closed.append(fleet_closed if closed is None else closed)
-            chunk.causes.append(box_causes)
-            chunk.port_causes.append(port_causes)
         return chunk.with_open(opened)
 
     async def set_hours(self, box_id: str, hours: PostedHours | None) -> None:

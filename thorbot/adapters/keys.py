@@ -55,7 +55,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | drivers:actions | list | PersonAction JSON (Confirm, Resolve on a report) | drained each cycle; 10,000 at most |
 | drivers:rl:<s|c>:<hash>:<minute> | string | report-page requests in one minute, per source or connector | 2 minutes |
 | drivers:dropped | string | driver reports dropped because their inbox was full (oldest first) | none (a counter) |
-| drivers:open | set | `box#connector` of each connector whose reported incident is open (the worker's index) | removed when it resolves; one per connector at most |
+| drivers:open | set | `box#connector` whose reported incident is open (the worker's index) | one per connector |
 | stop:<id> | string | StopRequest JSON: a remote stop asked from Slack | 30 days |
 | stops:pending | zset | stop id → when "not confirmed" is due (2 minutes) | removed when settled |
 | stops:audit | list | StopRequest JSON, newest first (the intent, then Thor's answer) | 1,000 entries |
@@ -68,7 +68,7 @@ the `v1` segment versions the layout (a future v2 can migrate or live side by si
 | history:last_watched | hash | box id → when the daily sweep first found it unwatched (epoch s) | 400 days |
 | swept | string | the worker that ran the daily sweep (adapters/housekeeping.py) | 1 day |
 | history:mutes | zset | JSON {box, channel, start, end} of each mute (not maintenance), scored by its end | 400 days |
-| reports:unconfirmed | zset | `box|connector|start|end|reports` of each driver report resolved unconfirmed, scored by its end | 400 days |
+| reports:unconfirmed | zset | `box|port|start|end|reports`: reports resolved unconfirmed, by end | 400 days |
 | worker:last_cycle | string | when a leader last completed a cycle that observed the fleet (epoch s) | none (one key) |
 | metrics:worker | string | the leader's Prometheus exposition, for serve's `/metrics` (adapters/metrics.py) | 1 hour |
 | history:causes:<box> | hash | `<kind code>|<start>` of an outage → `cause|by|at|note` (who, when) | 400 days |

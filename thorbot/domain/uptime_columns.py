@@ -215,6 +215,11 @@ class ChunkColumns:
     port: Ints
     start: Floats
     end: Floats
+    # The causes as columns, when read that way (`cause_rows`): then `causes` and `port_causes` are empty, and
+    # `cause_lines` (each box's lines as read) gives them to the plain path.
+    given: CauseRows | None = None
+    cause_lines: list[str] | None = None
+    cause_connectivity: frozenset[str] = frozenset()  # with `cause_lines`: the kind codes of a box's connectivity
 
     @classmethod
     def of(cls, boxes: Sequence[BoxInput]) -> ChunkColumns:
@@ -245,9 +250,24 @@ class ChunkColumns:
                 own[b].setdefault(p, []).append((a, e))
             else:
                 outages[b].append((a, e))
+        causes, port_causes = self.cause_dicts()
         return [BoxInput(box_id, self.names[i], self.first_seen[i], outages[i], own[i], self.ports[i],
-                         self.maintenance[i], self.closed[i], self.causes[i], self.port_causes[i])
+                         self.maintenance[i], self.closed[i], causes[i], port_causes[i])
                 for i, box_id in enumerate(self.box_ids)]
+
+    def cause_dicts(self) -> tuple[list[dict[int, str]], list[dict[int, str]]]:
+        """Each box's causes by outage start (its connectivity's, its ports'), as the plain path reads them."""
+        if self.cause_lines is None:
+            return self.causes, self.port_causes
+        box_causes: list[dict[int, str]] = [{} for _ in self.box_ids]
+        port_causes: list[dict[int, str]] = [{} for _ in self.box_ids]
+        for i, lines in enumerate(self.cause_lines):
+            for line in lines.splitlines():
+                kind, _, rest = line.partition("|")
+                began, _, cause = rest.partition("|")
+                if began.isdigit():
+                    (box_causes if kind in self.cause_connectivity else port_causes)[i][int(began)] = cause
+        return box_causes, port_causes
 
 
     def with_open(self, opened: Sequence[tuple[int, int, float]]) -> ChunkColumns:
@@ -262,6 +282,39 @@ class ChunkColumns:
 
 
 Rows = tuple[Ints, Ints, Floats, Floats]  # box, port, start, end
+
+
+class CauseRows(NamedTuple):
+    """A chunk's causes as columns: the box (its index in the chunk), 1 when it is its ports' (0: its
+    connectivity's), the second its outage started, and the cause's class."""
+
+    box: Ints
+    port: Ints
+    start: Ints
+    cls: Ints
+
+
+CAUSE_LINES = re.compile(r"(?:[a-z]\|\d+\|\d\n)*", re.ASCII)
+
+
+def cause_rows(lines: Sequence[str], connectivity: Collection[str]) -> CauseRows | None:
+    """Each box's causes, `kind|start|cause` a line (history_store reads them so), as columns; None when a line is
+    not of that shape or names a cause this version does not know (the caller then parses them one by one).
+    A cause given twice to one source's outage start keeps the later one, as a dict would."""
+    letters = string.ascii_lowercase
+    kinds = str.maketrans(letters, "".join("0" if c in connectivity else "1" for c in letters))
+    text = "".join(lines)
+    for cause, cls in CLASS_OF.items():
+        text = text.replace(f"|{cause}\n", f"|{cls}\n")
+    if not CAUSE_LINES.fullmatch(text):
+        return None
+    flat = _whole_numbers(text.translate(kinds).replace("|", " ").replace("\n", " "))
+    count = text.count("\n")
+    if flat is None or len(flat) != 3 * count:
+        return None
+    table = flat.reshape(count, 3).astype(np.int64)[::-1]  # the later of two equal keys first (see _classes)
+    box = np.repeat(np.arange(len(lines), dtype=np.int64), [x.count("\n") for x in lines])[::-1]
+    return CauseRows(box.copy(), table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
 
 
 PIECE = 50  # boxes' history parsed at once
@@ -429,13 +482,7 @@ def _lay_out(builder: ReportBuilder, chunk: ChunkColumns, kept: list[int]) -> _L
                                                         per_box[port_box]), own_unit])
     o_src = 2 * unit_box[o_u] + (chunk.port[index] > 0)
     o_a, o_b = chunk.start[index], chunk.end[index]
-    given = _Given([], [], [])
-    for b, i in enumerate(kept):
-        for source, causes in ((2 * b, chunk.causes[i]), (2 * b + 1, chunk.port_causes[i])):
-            if causes:
-                given.sources.extend(repeat(source, len(causes)))
-                given.starts.extend(causes.keys())
-                given.classes.extend(map(CLASS_OF.__getitem__, causes.values()))
+    given = _given(chunk, kept, rank)
     every = unit_box.tolist()
     m_u, m_ab = _spans_of(list(range(units)), [chunk.maintenance[kept[b]] for b in every])
     c_u, c_ab = _spans_of(list(range(units)), [chunk.closed[kept[b]] for b in every])
@@ -600,18 +647,37 @@ def _add_rows(builder: ReportBuilder, chunk: ChunkColumns, sessions: Mapping[str
 class _Given(NamedTuple):
     """The causes given in a chunk: whose (source), the second their outage started, and their class."""
 
-    sources: list[int]
-    starts: list[int]
-    classes: list[int]
+    sources: Ints
+    starts: Ints
+    classes: Ints
+
+
+def _given(chunk: ChunkColumns, kept: list[int], rank: Ints) -> _Given:
+    """The kept boxes' causes, each under its source (2 × the box's rank: its connectivity; + 1: its ports)."""
+    if chunk.given is not None:
+        rows = chunk.given
+        live = rank[rows.box] >= 0
+        return _Given(2 * rank[rows.box[live]] + rows.port[live], rows.start[live], rows.cls[live])
+    sources: list[int] = []
+    starts: list[int] = []
+    classes: list[int] = []
+    box_causes, port_causes = chunk.cause_dicts()
+    for b, i in enumerate(kept):
+        for source, causes in ((2 * b, box_causes[i]), (2 * b + 1, port_causes[i])):
+            if causes:
+                sources.extend(repeat(source, len(causes)))
+                starts.extend(causes.keys())
+                classes.extend(map(CLASS_OF.__getitem__, causes.values()))
+    return _Given(_ints(sources), _ints(starts), _ints(classes))
 
 
 def _classes(sources: Ints, starts: Floats, given: _Given) -> Ints:
     """Each outage's cause class: the cause given to its source's outage starting at that second (`int(start)`,
     as the plain path looks it up)."""
     out = np.zeros(len(sources), np.int64)
-    if not given.sources or not len(sources):
+    if not len(given.sources) or not len(sources):
         return out
-    g_sources, g_starts, g_classes = _ints(given.sources), _ints(given.starts), _ints(given.classes)
+    g_sources, g_starts, g_classes = given
     seconds = np.trunc(starts).astype(np.int64)
     base = min(int(seconds.min()), int(g_starts.min()))
     wide = 1 << max(1, (max(int(seconds.max()), int(g_starts.max())) - base + 1).bit_length())
