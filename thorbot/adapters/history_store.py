@@ -16,9 +16,11 @@ leader lease like the rest of the commit.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -201,6 +203,13 @@ def _parse_members(box_id: str, members: list[str]) -> list[tuple[str, int | Non
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _periods(first: date, last: date, monthly: bool) -> frozenset[str]:
+    """The UTC days (or months) from `first` to `last` as session counters name them (a report asks once a chunk)."""
+    fmt = "%Y%m" if monthly else "%Y%m%d"
+    return frozenset((first + timedelta(days=d)).strftime(fmt) for d in range((last - first).days + 1))
+
+
 def _closed_as_posted(raw: str, start: float, end: float, seen: dict[str, list[Seconds]]) -> list[Seconds] | None:
     """The closed spans of a stored posting (`seen` keeps those already worked out); None when it cannot be read
     (then the fleet's hours apply)."""
@@ -248,6 +257,18 @@ class MuteWindow(BaseModel):
 def year_start(window: Span) -> float:
     """Where a report's history is read from: the first calendar year's start (the caps are per year)."""
     return _epoch(datetime(window.start.astimezone(UTC).year, 1, 1, tzinfo=UTC))
+
+
+@dataclass(frozen=True)
+class BoxFacts:
+    """What a report reads of each box besides its history, as stored (raw strings): when it was first seen, its
+    name then, how many ports it has, its own posted hours. Read whole once for a big report: asking for ten
+    thousand fields by name cost more (packing each name) than being sent them all."""
+
+    first_seen: dict[str, str]
+    names: dict[str, str]
+    ports: dict[str, str]
+    hours: dict[str, str]
 
 
 class HistoryStore:
@@ -436,27 +457,45 @@ class HistoryStore:
         return (await self.columns(box_ids, window, open_incidents, names, hours=hours,
                                    maintenance=maintenance)).boxes()
 
+    async def box_facts(self) -> BoxFacts:
+        """Every box's `BoxFacts` (for a caller reading most of the fleet in chunks)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in (keys.HISTORY_FIRST_SEEN, keys.HISTORY_NAMES, keys.HISTORY_PORTS, keys.HOURS):
+                pipe.hgetall(key)
+            answers = await pipe.execute()
+        return BoxFacts(*({str(k): str(v) for k, v in answer.items()} for answer in answers))
+
     async def columns(self, box_ids: list[str], window: Span, open_incidents: dict[str, list[Incident]],
                       names: dict[str, str], *, hours: PostedHours = ALWAYS,
-                      maintenance: dict[str, list[Seconds]] | None = None) -> ChunkColumns:
+                      maintenance: dict[str, list[Seconds]] | None = None,
+                      facts: BoxFacts | None = None) -> ChunkColumns:
         """Each box's incidents overlapping `window` (resolved from history, open ones as given) with their
         causes, its ports' own incidents, its maintenance windows, closed hours and first sighting. History is
         read from the start of the window's first calendar year: the maintenance cap counts from there. A caller
-        reading many chunks passes `maintenance` (every box's windows since `year_start(window)`) read once.
+        reading many chunks passes `maintenance` (every box's windows since `year_start(window)`) and `facts`
+        (`box_facts`) read once.
         The outages come as columns (a chunk's half million members are parsed at once, not one by one)."""
         start = year_start(window)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.HISTORY_FIRST_SEEN, box_ids) if box_ids else pipe.echo("")
-            pipe.hmget(keys.HISTORY_NAMES, box_ids) if box_ids else pipe.echo("")
-            pipe.hmget(keys.HISTORY_PORTS, box_ids) if box_ids else pipe.echo("")
-            pipe.hmget(keys.HOURS, box_ids) if box_ids else pipe.echo("")
+            asked = 0
+            if facts is None and box_ids:
+                for key in (keys.HISTORY_FIRST_SEEN, keys.HISTORY_NAMES, keys.HISTORY_PORTS, keys.HOURS):
+                    pipe.hmget(key, box_ids)
+                asked = 4
             batches = _scripts(pipe, _JOINED, [keys.history(b) for b in box_ids], start)
             _scripts(pipe, _CAUSE_LINES, [keys.causes(b) for b in box_ids])
             answers = await pipe.execute()
-        firsts, stored_names, port_counts, own_hours = answers[0] or [], answers[1] or [], answers[2] or [], \
-            answers[3] or []
-        joined: list[str] = [x for batch in answers[4:4 + batches] for x in batch]
-        cause_lines: list[str] = [x for batch in answers[4 + batches:] for x in batch]  # `kind|start|cause` lines
+        firsts: list[str | None]
+        stored_names: list[str | None]
+        port_counts: list[str | None]
+        own_hours: list[str | None]
+        if facts is not None:
+            firsts, stored_names, port_counts, own_hours = ([f.get(b) for b in box_ids] for f in (
+                facts.first_seen, facts.names, facts.ports, facts.hours))
+        else:
+            firsts, stored_names, port_counts, own_hours = answers[:4] if asked else ([], [], [], [])
+        joined: list[str] = [x for batch in answers[asked:asked + batches] for x in batch]
+        cause_lines: list[str] = [x for batch in answers[asked + batches:] for x in batch]  # `kind|start|cause`
         if maintenance is None:
             maintenance = await self.maintenance(_when(start))
         rows = history_rows(joined, CONNECTIVITY_CODES, PORT_CODES)
@@ -484,8 +523,9 @@ class HistoryStore:
             chunk.box_ids.append(box_id)
             chunk.names.append(str(names.get(box_id) or (stored_names[i] if i < len(stored_names) and stored_names[i]
                                                          else box_id)))
-            chunk.first_seen.append(float(firsts[i]) if i < len(firsts) and firsts[i] else None)
-            chunk.ports.append(int(port_counts[i]) if i < len(port_counts) and port_counts[i] else 0)
+            first, ports = firsts[i] if i < len(firsts) else None, port_counts[i] if i < len(port_counts) else None
+            chunk.first_seen.append(float(first) if first else None)
+            chunk.ports.append(int(ports) if ports else 0)
             chunk.maintenance.append(maintenance.get(box_id, []))
             chunk.closed.append(fleet_closed if closed is None else closed)
         return chunk.with_open(opened)
@@ -507,13 +547,8 @@ class HistoryStore:
 
     async def sessions(self, box_ids: list[str], window: Span, *, monthly: bool) -> dict[str, Sessions]:
         """Finished-charge counts per box over the window's UTC days (or months)."""
-        fmt = "%Y%m" if monthly else "%Y%m%d"
-        periods: set[str] = set()
-        day = window.start.astimezone(UTC).date()
         last = (window.end - timedelta(seconds=1)).astimezone(UTC).date()
-        while day <= last:
-            periods.add(day.strftime(fmt))
-            day += timedelta(days=1)
+        periods = _periods(window.start.astimezone(UTC).date(), last, monthly)
         if not box_ids:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -42,6 +42,7 @@ MUTES_NOTE = ("Mutes no longer count as maintenance: a mute is a channel's choic
 OVER_CAP_NOTE = ("Scheduled maintenance beyond the 72 hours a port may exclude in a calendar year counts as outage "
                  "({boxes}).")
 CHUNK = 200  # boxes read and measured at a time: a year of a 10,000-box fleet never sits in memory at once
+FACTS_WHOLE = 2 * CHUNK  # more boxes than this: their first sightings, names, ports and hours read whole, once
 
 
 async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
@@ -68,11 +69,12 @@ async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: l
     months = period.monthly or not period.label.startswith("last ") or period.window.start < now - timedelta(days=34)
     builder = ReportBuilder(period, unknown, now, with_sessions=True)
     windows = await history.maintenance(datetime.fromtimestamp(year_start(period.window), tz=UTC))
+    facts = await history.box_facts() if len(ids) > FACTS_WHOLE else None
 
     async def read(chunk: list[str]) -> tuple[dict[str, Sessions], ChunkColumns]:
         sessions = await history.sessions(chunk, period.window, monthly=months)
         return sessions, await history.columns(chunk, period.window, open_incidents, names, hours=hours,
-                                               maintenance=windows)
+                                               maintenance=windows, facts=facts)
 
     # The next chunk is asked for before this one is awaited: Redis reads it while this one is measured.
     chunks = [ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
