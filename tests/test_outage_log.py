@@ -289,8 +289,11 @@ async def test_overlapping_maintenance_is_refused_and_a_window_holds_alerts_ever
 
 @pytest.mark.parametrize("period", ["2026Q5", "2026Q0", "2026q"])
 async def test_a_quarter_that_does_not_exist_is_refused(rig: AppRig, period: str) -> None:
-    response, _ = await rig.command(f"report all {period}")
-    assert "not a period I know" in response.text
+    response, key = await rig.command(f"report all {period}")
+    said = response.text + (json.dumps(await rig.reply(key)) if key and "not a period" not in response.text else "")
+    assert "not a period I know" in said and "2026Q3" in said  # refused, with the form a quarter takes
+    response, key = await rig.command("report all 2026Q3")  # while a real one is a quarter
+    assert "not a period" not in response.text and "2026 Q3" in json.dumps(await rig.reply(key))
 
 
 async def test_an_outage_nobody_explained_gets_one_reminder_in_its_thread(rig: AppRig, clock: Clock) -> None:

@@ -14,6 +14,7 @@ from thorbot.domain.causes import CAUSES
 from thorbot.domain.evchart import MODULE3, MODULE4, evchart
 from thorbot.domain.hours import closed_spans, parse_hours
 from thorbot.domain.maintenance import WindowRequest, parse_window
+from thorbot.domain.slash_commands import ShowReport, parse_command
 from thorbot.domain.uptime import (
     BoxHistory,
     CausedOutage,
@@ -21,10 +22,13 @@ from thorbot.domain.uptime import (
     _whole,
     box_history,
     exclusions,
+    is_quarter,
     measure,
     merge_seconds,
     parse_period,
+    period_shape,
 )
+from thorbot.errors import UsageError
 
 H = 3600.0
 T0 = datetime(2026, 3, 2, tzinfo=UTC).timestamp()  # a Monday
@@ -103,6 +107,27 @@ def test_quarters(text: str, label: str, months: tuple[str, ...]) -> None:
 @pytest.mark.parametrize("text", ["2026Q5", "2026Q0", "1999Q1", "26Q1"])
 def test_quarters_that_do_not_exist(text: str) -> None:
     assert parse_period(text, datetime(2026, 11, 30, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(("word", "shape", "period"), [
+    ("7d", "period", "7d"), ("400d", "period", "400d"), ("2026-10", "period", "2026-10"),
+    ("2026Q3", "period", "2026q3"), ("12M", "period", "12m"), ("nevi", "period", "nevi"),
+    ("401d", "period", None), ("2026-13", "period", None), ("2026Q5", "meant", None), ("13m", "meant", None),
+    ("2026q", "meant", None), ("١٢d", "meant", None), ("1000d", "meant", None), ("depot-7", "other", None)])
+def test_one_grammar_reads_a_period_for_the_slash_command_the_cli_and_the_report(
+        word: str, shape: str, period: str | None) -> None:
+    """What `/chargebox report … <word>` and `thorbot report … <word>` take as the period: one grammar (a
+    quarter's alternative removed from it makes `2026Q3` a mistake, not a quarter)."""
+    assert period_shape(word) == shape
+    assert (parse_period(word, NOW) is not None) == (period is not None)
+    assert is_quarter(word) == (period == "2026q3")
+    if shape == "other":
+        assert parse_command(f"report {word}") == ShowReport(word, "30d")  # a box's name, over the default
+    elif shape == "period":  # taken as the period; one out of range is refused when the report is built
+        assert parse_command(f"report all {word}") == ShowReport(None, word.lower())
+    else:
+        with pytest.raises(UsageError, match="not a period I know"):
+            parse_command(f"report all {word}")
 
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)

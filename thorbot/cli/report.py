@@ -16,7 +16,7 @@ from thorbot.domain.evchart import Export
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
 from thorbot.domain.search import match_boxes
 from thorbot.domain.text import plural
-from thorbot.domain.uptime import MEANT_AS_PERIOD, QUARTER, Period, Report, parse_period
+from thorbot.domain.uptime import Period, Report, is_quarter, parse_period, period_shape
 from thorbot.runtime import open_redis, utc_now
 from thorbot.services.reports import gather_evchart, gather_report
 from thorbot.settings import Settings
@@ -36,13 +36,13 @@ def _write(err: Console, path: str, text: str) -> bool:
 def _period_text(words: list[str], quarter: str | None, err: Console) -> str | None:
     """The period asked for (taken off the end of `words`), or None after saying what is wrong with it."""
     if quarter is not None:
-        if not QUARTER.match(quarter.strip().lower()) or parse_period(quarter, utc_now()) is None:
+        if not is_quarter(quarter) or parse_period(quarter, utc_now()) is None:
             err.print(f"thorbot report: {quarter!r} is not a quarter: write it like 2026Q3 (Q1 to Q4)", markup=False)
             return None
         return quarter
     if words and parse_period(words[-1], utc_now()) is not None:
         return words.pop()
-    if words and MEANT_AS_PERIOD.match(words[-1]):
+    if words and period_shape(words[-1]) != "other":
         err.print(f"thorbot report: {words[-1]!r} is not a period: use 7d, 30d (up to 400d), 2026-10, 2026Q3 or 12m",
                   markup=False)
         return None

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from thorbot.domain.oncall import OnCall, not_a_mention, parse_oncall
 from thorbot.domain.text import clean_input, code
-from thorbot.domain.uptime import BAD_PERIOD, MEANT_AS_PERIOD, YEAR_WORDS
+from thorbot.domain.uptime import BAD_PERIOD, period_shape
 from thorbot.domain.when import read_duration
 from thorbot.errors import UsageError
 
@@ -169,8 +169,6 @@ SlashCommand = (Help | ShowCard | Subscribe | Unsubscribe | ListSubscriptions | 
                 | SetHours | Stickers)
 CHANGES_SETTINGS = (Subscribe, Unsubscribe, SetOnCall, ClearOnCall, Mute, Unmute, SetDigest, SetRotation,
                     SetGroupRotation, OverrideRotation, RotationOff, PagerOff, Maintenance, SetCause, SetHours)
-# ASCII digits only: `١٢d` is refused by MEANT_AS_PERIOD (whose \d reads any digit) rather than read as 12 days.
-_PERIOD = re.compile(r"^(\d{1,3}d|\d{4}-\d{2}|\d{4}q[1-4]|" + "|".join(YEAR_WORDS) + r")$", re.IGNORECASE | re.ASCII)
 MAX_MUTE = timedelta(days=30)
 MIN_MUTE = timedelta(minutes=1)
 
@@ -340,9 +338,10 @@ def _mute(rest: str) -> Mute:
 
 def _report(rest: str) -> ShowReport:
     head, _, last = rest.rpartition(" ")
-    if _PERIOD.match(last):
+    shape = period_shape(last)
+    if shape == "period":
         scope, period = head.strip(), last.lower()
-    elif rest and MEANT_AS_PERIOD.match(last):
+    elif rest and shape == "meant":
         raise UsageError(BAD_PERIOD.format(period=code(last)))
     else:
         scope, period = rest, "30d"

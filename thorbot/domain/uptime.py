@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from thorbot.domain.causes import CAUSES, MAINTENANCE_CAP, VANDALISM_CAP
@@ -458,16 +458,35 @@ class Period:
     quarter: str = ""  # "2026Q3" when the period is that calendar quarter (what EV-ChART is filed for)
 
 
-_DAYS = re.compile(r"^(\d{1,3})d$")
 YEAR_WORDS = ("12m", "1y", "year", "nevi")  # the past 12 calendar months
 BAD_PERIOD = ("{period} is not a period I know: use `7d`, `30d` (up to `400d`), a month like `2026-10`, a quarter "
               "like `2026Q3`, or `12m` for the past twelve months.")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-QUARTER = re.compile(r"^(\d{4})q([1-4])$")
-# What is meant as a period even when it is not one (`13m`, `2026-13`, `2026Q5`): refused as a period, not
-# read as a box's name.
-MEANT_AS_PERIOD = re.compile(r"^\d+[dmy]$|^\d{4}-\d+$|^\d{4}q\d*$", re.IGNORECASE)
+# The one grammar of a report's period (`/chargebox report`, `thorbot report` and `parse_period` read it alike):
+# its shape here, its range (400 days at most, a month 1–12, a year 2000–2100) in `parse_period`. ASCII digits
+# only: `١٢d` is not read as 12 days.
+PERIOD = re.compile(r"(?P<days>\d{1,3})d|(?P<year>\d{4})-(?P<month>\d{2})|(?P<q_year>\d{4})q(?P<quarter>[1-4])|"
+                    r"(?P<words>" + "|".join(YEAR_WORDS) + ")", re.IGNORECASE | re.ASCII)
+# What is meant as a period even when it is not one (`13m`, `2026-13`, `2026Q5`, `١٢d`): refused as a period,
+# never read as a box's name.
+MEANT_AS_PERIOD = re.compile(r"\d+[dmy]|\d{4}-\d+|\d{4}q\d*", re.IGNORECASE)
 MAX_DAYS = 400
+
+PeriodShape = Literal["period", "meant", "other"]
+
+
+def period_shape(word: str) -> PeriodShape:
+    """How a word reads: a period's shape (whether it names a real one is `parse_period`'s to say), meant as a
+    period though it cannot be one, or anything else (a box's name)."""
+    word = word.strip()
+    if PERIOD.fullmatch(word):
+        return "period"
+    return "meant" if MEANT_AS_PERIOD.fullmatch(word) else "other"
+
+
+def is_quarter(word: str) -> bool:
+    """`2026Q3`: a calendar quarter's shape (what EV-ChART is filed for)."""
+    found = PERIOD.fullmatch(word.strip())
+    return found is not None and found["quarter"] is not None
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -506,21 +525,23 @@ def parse_period(text: str, now: datetime, zone_name: str = "UTC") -> Period | N
     none of these."""
     zone = ZoneInfo(zone_name)
     today = now.astimezone(zone).date()
-    text = text.strip().lower()
-    if (m := _DAYS.match(text)) and 1 <= int(m.group(1)) <= MAX_DAYS:
-        n = int(m.group(1))
+    m = PERIOD.fullmatch(text.strip())
+    if m is None:
+        return None
+    if m["days"] is not None and 1 <= int(m["days"]) <= MAX_DAYS:
+        n = int(m["days"])
         return daily_period(f"last {n} days", today - timedelta(days=n - 1), today, zone_name)
-    if (m := _MONTH.match(text)) and 1 <= int(m.group(2)) <= 12 and 2000 <= int(m.group(1)) <= 2100:
-        first = date(int(m.group(1)), int(m.group(2)), 1)
+    if m["month"] is not None and 1 <= int(m["month"]) <= 12 and 2000 <= int(m["year"]) <= 2100:
+        first = date(int(m["year"]), int(m["month"]), 1)
         last = _month_start(first.year, first.month + 1) - timedelta(days=1)
         return daily_period(first.strftime("%B %Y"), first, last, zone_name)
-    if (m := QUARTER.match(text)) and 2000 <= int(m.group(1)) <= 2100:
-        year, q = int(m.group(1)), int(m.group(2))
+    if m["quarter"] is not None and 2000 <= int(m["q_year"]) <= 2100:
+        year, q = int(m["q_year"]), int(m["quarter"])
         months = [date(year, 3 * q - 2 + k, 1) for k in range(3)]
         steps = _months(months, zone)
         return Period(f"{year} Q{q}", Span(steps[0].start, steps[-1].end), tuple(steps),
                       tuple(m.strftime("%Y-%m") for m in months), zone_name, monthly=True, quarter=f"{year}Q{q}")
-    if text in YEAR_WORDS:
+    if m["words"] is not None:
         months = [_month_start(today.year, today.month - k) for k in range(11, -1, -1)]
         steps = _months(months, zone)
         return Period("last 12 months", Span(steps[0].start, steps[-1].end), tuple(steps),
