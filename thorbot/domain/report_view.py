@@ -113,7 +113,7 @@ def fleet_lines(report: Report) -> list[str]:
         extra.append(f"thorbot was not observing for {minutes(report.unknown)}: unknown, counted neither up nor down")
     incidents, reports = report.unconfirmed
     if incidents:
-        extra.append(f":speech_balloon: {plural(reports, 'driver report')} nobody confirmed "
+        extra.append(f":loudspeaker: {plural(reports, 'driver report')} nobody confirmed "
                      f"({plural(incidents, 'incident')}): shown apart, counted in no figure")
     words = session_words(report.sessions)
     if words:
