@@ -47,12 +47,13 @@ from thorbot.worker.digests import Digester
 from thorbot.worker.escalation import Escalator
 from thorbot.worker.health import CycleHealth
 from thorbot.worker.holds import HeldAlerts
+from thorbot.worker.kinds import senders
 from thorbot.worker.lease import Lease
 from thorbot.worker.loop import Worker
 from thorbot.worker.outbox import Outbox
-from thorbot.worker.pages import Rotations, pager_senders
+from thorbot.worker.pages import Rotations
 from thorbot.worker.poller import Poller
-from thorbot.worker.senders import Facts, senders
+from thorbot.worker.senders import Facts
 from thorbot.worker.sessions import SessionWatcher
 from thorbot.worker.usage import UsageWatcher
 
@@ -232,7 +233,7 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled(),
                   hours=settings.posted_hours, cause_reminder=settings.cause_reminder, runbook=settings.runbook_url)
     pager = PagerClient(settings.pagerduty_events_url, ctx.outbound)
-    table = {**senders(facts), **pager_senders(facts, pager, ctx.secrets, rand)}
+    table = senders(facts, pager, ctx.secrets, rand)
     outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)
     health = CycleHealth(stores.redis, stores.boxes, metrics.current, worker_id, ctx.clock, settings.heartbeat_url,
                          ctx.outbound, timeout=min(5.0, settings.lease_timing().redis_timeout))

@@ -51,10 +51,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from thorbot.domain.backoff import PAGES, SLACK, Backoff
 from thorbot.domain.sessions import Session
 
 StuckReason = Literal["stalled", "too_long"]
@@ -82,23 +83,42 @@ class JobKind(StrEnum):
     DRIVER_REPORT = "driver_report"
 
 
-# The order of messages created at the same moment in one channel.
-KIND_ORDER = {JobKind.THOR_DOWN: 0, JobKind.ALERT: 1, JobKind.ESCALATE: 2, JobKind.ESCALATE_DM: 3,
-              JobKind.SESSION_STUCK: 4, JobKind.RECOVERY: 5, JobKind.STOP_OUTCOME: 6, JobKind.THOR_UP: 7,
-              JobKind.DIGEST: 8, JobKind.CONNECTOR_NOTICE: 4, JobKind.PAGE: 1, JobKind.PAGER_NOTICE: 6,
-              JobKind.HANDOFF: 0, JobKind.CAUSE_REMINDER: 6, JobKind.USERGROUP: 0, JobKind.NOTICE: 6,
-              JobKind.DRIVER_REPORT: 5}
+@dataclass(frozen=True)
+class SkipWhen:
+    """A kind's skip policy: which of the facts the worker gathers may keep it from being sent (`skip_reason`).
+    Every kind is dropped as a dead letter after DEAD_AFTER; each flag adds the `Skip` of the same name."""
+
+    unwatched: bool = False      # the channel no longer watches the box
+    held: bool = False           # the box is muted or snoozed in the channel
+    never_alerted: bool = False  # no alert was posted in the channel (it goes in that alert's thread)
+    settled: bool = False        # the alert it is about was resolved or acknowledged meanwhile
+    group_target: bool = False   # it goes to a person, and the on-call target is a group
+    dm_retry: bool = False       # sent at most once: a DM cannot be read back to see if a crashed try landed
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a kind of message is delivered, declared on its job model (no defaults: a kind states all three).
+
+    `order`: among messages created at the same moment in one channel, lower goes first (an outage notice
+    before alerts, escalations and recoveries). `retry`: how long a failed send waits before its next try."""
+
+    order: int
+    skip: SkipWhen
+    retry: Backoff
 
 
 class _Job(BaseModel):
     """What every message in the outbox carries. Ids are deterministic, so enqueuing twice stores it once.
 
-    A kind's own fields are exactly what its sender needs. Jobs written by the previous version (one model
+    A kind's own fields are exactly what its sender needs; its `delivery` (a class attribute, never stored) is how
+    it goes out, and worker/kinds.py pairs the model with its sender. Jobs written by the previous version (one model
     with every field optional) are read too: their extra fields are ignored and the few renamed ones
     (`cycles`, `since`, `reason`) are carried over by each kind's `_legacy`.
     """
 
     model_config = ConfigDict(extra="ignore")
+    delivery: ClassVar[Delivery]  # every kind declares its own (checked at import: `_models_by_kind`)
 
     id: str
     channel: str
@@ -116,12 +136,14 @@ def _rename(data: Any, old: str, new: str, convert: Callable[[Any], Any] = lambd
 
 class AlertJob(_Job):
     kind: Literal[JobKind.ALERT] = JobKind.ALERT
+    delivery = Delivery(order=1, skip=SkipWhen(unwatched=True, held=True), retry=SLACK)
     incident_id: str
     box_id: str
 
 
 class RecoveryJob(_Job):
     kind: Literal[JobKind.RECOVERY] = JobKind.RECOVERY
+    delivery = Delivery(order=5, skip=SkipWhen(unwatched=True, never_alerted=True), retry=SLACK)
     incident_id: str
     box_id: str
 
@@ -130,6 +152,7 @@ class DriverReportJob(_Job):
     """A further driver's report on an open reported incident, in its alert's thread."""
 
     kind: Literal[JobKind.DRIVER_REPORT] = JobKind.DRIVER_REPORT
+    delivery = Delivery(order=5, skip=SkipWhen(unwatched=True, never_alerted=True), retry=SLACK)
     incident_id: str
     box_id: str
     problem: str
@@ -139,6 +162,7 @@ class DriverReportJob(_Job):
 
 class ThorDownJob(_Job):
     kind: Literal[JobKind.THOR_DOWN] = JobKind.THOR_DOWN
+    delivery = Delivery(order=0, skip=SkipWhen(), retry=SLACK)
     code: str
     since: datetime
     cycles: int  # failed polls in a row
@@ -146,11 +170,13 @@ class ThorDownJob(_Job):
 
 class ThorUpJob(_Job):
     kind: Literal[JobKind.THOR_UP] = JobKind.THOR_UP
+    delivery = Delivery(order=7, skip=SkipWhen(), retry=SLACK)
     since: datetime  # when the outage began
 
 
 class EscalateJob(_Job):
     kind: Literal[JobKind.ESCALATE] = JobKind.ESCALATE
+    delivery = Delivery(order=2, skip=SkipWhen(settled=True), retry=SLACK)
     message_ts: str  # the alert being escalated
     count: int       # which escalation this is (1 = the first)
 
@@ -162,6 +188,7 @@ class EscalateJob(_Job):
 
 class EscalateDmJob(_Job):
     kind: Literal[JobKind.ESCALATE_DM] = JobKind.ESCALATE_DM
+    delivery = Delivery(order=3, skip=SkipWhen(settled=True, group_target=True, dm_retry=True), retry=SLACK)
     message_ts: str
     count: int
 
@@ -173,6 +200,7 @@ class EscalateDmJob(_Job):
 
 class StuckJob(_Job):
     kind: Literal[JobKind.SESSION_STUCK] = JobKind.SESSION_STUCK
+    delivery = Delivery(order=4, skip=SkipWhen(unwatched=True, held=True), retry=SLACK)
     box_id: str
     session: Session  # as last seen
     reason: StuckReason
@@ -186,6 +214,7 @@ class StuckJob(_Job):
 
 class StopOutcomeJob(_Job):
     kind: Literal[JobKind.STOP_OUTCOME] = JobKind.STOP_OUTCOME
+    delivery = Delivery(order=6, skip=SkipWhen(), retry=SLACK)
     stop_id: str     # the request it reports on
     message_ts: str  # the thread of that request's audit
     confirmed: bool
@@ -198,6 +227,7 @@ class StopOutcomeJob(_Job):
 
 class DigestJob(_Job):
     kind: Literal[JobKind.DIGEST] = JobKind.DIGEST
+    delivery = Delivery(order=8, skip=SkipWhen(), retry=SLACK)
     period: str      # the period (local due date) it reports on
     cadence: str     # daily or weekly
     due_at: datetime
@@ -210,6 +240,7 @@ class DigestJob(_Job):
 
 class ConnectorNoticeJob(_Job):
     kind: Literal[JobKind.CONNECTOR_NOTICE] = JobKind.CONNECTOR_NOTICE
+    delivery = Delivery(order=4, skip=SkipWhen(unwatched=True, held=True), retry=SLACK)
     box_id: str
     connector: int
     notice: Literal["occupied", "slow"]
@@ -221,6 +252,7 @@ class PageJob(_Job):
     """One event for the page of one alert message, in the queue `page:<channel>` (domain/pager.py)."""
 
     kind: Literal[JobKind.PAGE] = JobKind.PAGE
+    delivery = Delivery(order=1, skip=SkipWhen(), retry=PAGES)
     alert_channel: str
     message_ts: str
     action: Literal["trigger", "acknowledge", "resolve"]
@@ -229,11 +261,13 @@ class PageJob(_Job):
 
 class PagerNoticeJob(_Job):
     kind: Literal[JobKind.PAGER_NOTICE] = JobKind.PAGER_NOTICE
+    delivery = Delivery(order=6, skip=SkipWhen(), retry=SLACK)
     reason: str
 
 
 class HandoffJob(_Job):
     kind: Literal[JobKind.HANDOFF] = JobKind.HANDOFF
+    delivery = Delivery(order=0, skip=SkipWhen(), retry=SLACK)
     user: str
     until: datetime
 
@@ -243,6 +277,7 @@ class UsergroupJob(_Job):
     (a group Slack refuses to update never holds back a channel's messages)."""
 
     kind: Literal[JobKind.USERGROUP] = JobKind.USERGROUP
+    delivery = Delivery(order=0, skip=SkipWhen(), retry=SLACK)
     group: str
     user: str
     rotation_channel: str
@@ -252,6 +287,7 @@ class NoticeJob(_Job):
     """A one-off line thorbot owes a channel (mrkdwn, already escaped): e.g. a user group it cannot update."""
 
     kind: Literal[JobKind.NOTICE] = JobKind.NOTICE
+    delivery = Delivery(order=6, skip=SkipWhen(), retry=SLACK)
     text: str
 
 
@@ -259,6 +295,7 @@ class CauseReminderJob(_Job):
     """In a resolved alert's thread, once, when nobody gave its outage a cause after THORBOT_CAUSE_REMINDER."""
 
     kind: Literal[JobKind.CAUSE_REMINDER] = JobKind.CAUSE_REMINDER
+    delivery = Delivery(order=6, skip=SkipWhen(), retry=SLACK)
     message_ts: str
 
 
@@ -266,6 +303,27 @@ Job = Annotated[AlertJob | RecoveryJob | ThorDownJob | ThorUpJob | EscalateJob |
                 | StopOutcomeJob | DigestJob | ConnectorNoticeJob | PageJob | PagerNoticeJob | HandoffJob
                 | CauseReminderJob | UsergroupJob | NoticeJob | DriverReportJob, Field(discriminator="kind")]
 _JOBS: TypeAdapter[Job] = TypeAdapter(Job)
+
+
+def _models_by_kind(models: tuple[type[_Job], ...]) -> dict[JobKind, type[_Job]]:
+    """Each kind's job model, checked: one model per JobKind, each declaring its `delivery` (order, skip policy,
+    retry policy). Run at import on the `Job` union, so a kind left half-declared fails at once, not at the first
+    delivery tick that meets one of its jobs (tests/test_message_kinds.py)."""
+    found: dict[JobKind, type[_Job]] = {}
+    for model in models:
+        kind = JobKind(model.model_fields["kind"].default)
+        if kind in found:
+            raise TypeError(f"two job models for kind {kind.value!r}: {found[kind].__name__} and {model.__name__}")
+        if not isinstance(getattr(model, "delivery", None), Delivery):
+            raise TypeError(f"{model.__name__} declares no `delivery = Delivery(order=…, skip=…, retry=…)`")
+        found[kind] = model
+    missing = [kind.value for kind in JobKind if kind not in found]
+    if missing:
+        raise TypeError(f"no job model in notify.Job for kind(s) {', '.join(missing)}: declare one and add it to Job")
+    return found
+
+
+JOB_MODELS = _models_by_kind(get_args(get_args(Job)[0]))
 
 
 def read_job(raw: str | bytes) -> Job:
@@ -419,18 +477,18 @@ def skip_reason(job: Job, *, now: datetime, watching: bool = True, held: bool = 
     """Whether (and why not) to send a job, from the facts the worker gathered for it."""
     if now - job.created > DEAD_AFTER:
         return Skip.DEAD
-    if job.kind in (JobKind.ALERT, JobKind.RECOVERY, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE,
-                    JobKind.DRIVER_REPORT) and not watching:
+    policy = job.delivery.skip  # which of the facts below apply to this kind (its model declares it)
+    if policy.unwatched and not watching:
         return Skip.UNWATCHED
-    if job.kind in (JobKind.ALERT, JobKind.SESSION_STUCK, JobKind.CONNECTOR_NOTICE) and held:
+    if policy.held and held:
         return Skip.HELD
-    if job.kind in (JobKind.RECOVERY, JobKind.DRIVER_REPORT) and not alert_posted:
+    if policy.never_alerted and not alert_posted:
         return Skip.NEVER_ALERTED
-    if job.kind in (JobKind.ESCALATE, JobKind.ESCALATE_DM) and not still_needed:
+    if policy.settled and not still_needed:
         return Skip.SETTLED
-    if job.kind is JobKind.ESCALATE_DM and not target_is_person:
+    if policy.group_target and not target_is_person:
         return Skip.GROUP_TARGET
-    if job.kind is JobKind.ESCALATE_DM and job.attempted:
+    if policy.dm_retry and job.attempted:
         return Skip.DM_RETRY
     return None
 
@@ -463,14 +521,18 @@ def digest_job(channel: str, period: str, cadence: str, due_at: datetime, now: d
                      due_at=due_at)
 
 
+def _send_order(job: Job) -> tuple[datetime, int, str]:
+    return job.created, job.delivery.order, job.id
+
+
 def in_order(jobs: Iterable[Job]) -> list[Job]:
-    return sorted(jobs, key=lambda j: (j.created, KIND_ORDER[j.kind], j.id))
+    return sorted(jobs, key=_send_order)
 
 
 def ready_to_send(queue: Iterable[tuple[Job, datetime]], now: datetime) -> dict[str, list[Job]]:
     """Per channel, the jobs that may go now: oldest first, up to the first one that is not due yet."""
     by_channel: dict[str, list[tuple[Job, datetime]]] = {}
-    for job, due in sorted(queue, key=lambda entry: (entry[0].created, KIND_ORDER[entry[0].kind], entry[0].id)):
+    for job, due in sorted(queue, key=lambda entry: _send_order(entry[0])):
         by_channel.setdefault(job.channel, []).append((job, due))
     ready: dict[str, list[Job]] = {}
     for channel, queued in by_channel.items():

@@ -16,8 +16,10 @@
 - Permanent Slack errors (bot not in channel, archived…) drop the jobs with an error log, and the
   channel's `/chargebox list` says so.
 
-What each kind of message says, to whom and when it is skipped is its sender's (worker/senders.py):
-adding a kind is one entry in the table `runtime.build_worker` hands over.
+What each kind of message says, to whom and when it is skipped is its sender's (worker/senders.py); which
+sender sends which kind is declared once, in worker/kinds.py. A sender is typed by the job model it sends
+(`SenderFor[AlertJob]`); the outbox holds them all, so its table erases that to `SenderFor[Any]`: the `kind`
+discriminator already guarantees each sender gets only jobs of its own model.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.store import Store
-from thorbot.domain.backoff import SLACK, Random
+from thorbot.domain.backoff import Random
 from thorbot.domain.notify import AlertJob, Job, JobKind, Skip, ready_to_send
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
 from thorbot.worker.lease import Lease, LostLease
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "thorbot_delivery"
 HISTORY_PAGES = 10  # how far back (x 100 messages) a retry looks for its earlier post
 Payload = dict[str, Any]
+J = TypeVar("J", bound=Job)  # the job model(s) a sender sends
 
 
 class RetryLater(Exception):
@@ -61,31 +64,31 @@ class Where:
 
 
 @dataclass(frozen=True)
-class Message:
+class MessageFor(Generic[J]):
     """What a sender wants posted for the jobs it did not skip."""
 
-    jobs: list[Job]
-    render: Callable[[list[Job]], Payload]  # pure: the payload for those of `jobs` still to post
-    names: Callable[[list[Job]], list[str]] = field(default=lambda jobs: [])  # incidents it shows (alerts)
+    jobs: list[J]
+    render: Callable[[list[J]], Payload]  # pure: the payload for those of `jobs` still to post
+    names: Callable[[list[J]], list[str]] = field(default=lambda jobs: [])  # incidents it shows (alerts)
     # Jobs that follow from the post (its page), queued in the same transaction that settles it: a crash right
     # after the post cannot lose them. Given the posted message's ts.
     then: Callable[[str], list[Job]] = field(default=lambda ts: [])
 
 
 @dataclass(frozen=True)
-class Plan:
-    skip: list[tuple[Job, Skip]] = field(default_factory=list)
-    message: Message | None = None
+class PlanFor(Generic[J]):
+    skip: list[tuple[J, Skip]] = field(default_factory=list)
+    message: MessageFor[J] | None = None
 
 
-class Sender(Protocol):
+class SenderFor(Protocol[J]):
     """One kind of message: where it goes, what it says, when it is skipped; I/O only to gather facts."""
 
-    async def where(self, channel: str, jobs: list[Job]) -> Where:
+    async def where(self, channel: str, jobs: list[J]) -> Where:
         """Where the message goes (a thread is also where an earlier attempt is looked for)."""
         ...
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
+    async def plan(self, channel: str, jobs: list[J], now: datetime) -> PlanFor[J]:
         """Which jobs to skip (and why), and the message for the rest."""
         ...
 
@@ -96,15 +99,22 @@ class Sender(Protocol):
         ...
 
 
-class DirectSender(Sender, Protocol):
+@runtime_checkable
+class DirectSender(SenderFor[J], Protocol[J]):
     """A kind delivered somewhere other than Slack (a pager): `deliver` sends it, raising RetryLater to keep it
     for later; claimed and fenced by the lease like a post. Its receiver must take a repeat harmlessly (a
     crash after it took the event and before the outbox settled it sends it again)."""
 
     direct: bool
 
-    async def deliver(self, channel: str, jobs: list[Job], now: datetime) -> None:
+    async def deliver(self, channel: str, jobs: list[J], now: datetime) -> None:
         ...
+
+
+# The same for senders that take any kind of job (pages.py's, written before senders were typed by kind).
+Message = MessageFor[Job]
+Plan = PlanFor[Job]
+Sender = SenderFor[Job]
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ class Posted:
 
 class Outbox:
     def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime], lease: Lease,
-                 senders: Mapping[JobKind, Sender], *, min_gap: float = 1.0, concurrency: int = 8,
+                 senders: Mapping[JobKind, SenderFor[Any]], *, min_gap: float = 1.0, concurrency: int = 8,
                  rand: Random = random.random) -> None:
         self.store = store
         self.rand = rand
@@ -164,8 +174,8 @@ class Outbox:
 
     async def _step(self, channel: str, jobs: list[Job]) -> None:
         sender = self.senders[jobs[0].kind]
-        if getattr(sender, "direct", False):
-            await self._direct(channel, jobs, cast(DirectSender, sender))
+        if isinstance(sender, DirectSender) and sender.direct:
+            await self._direct(channel, jobs, sender)
             return
         where = await sender.where(channel, jobs)
         if where.dm_to is None:  # an earlier attempt may have landed: settle what it carried first
@@ -193,7 +203,7 @@ class Outbox:
         if ts is not None:
             await sender.landed(channel, ts, ids, where)
 
-    async def _direct(self, channel: str, jobs: list[Job], sender: DirectSender) -> None:
+    async def _direct(self, channel: str, jobs: list[Job], sender: DirectSender[Any]) -> None:
         plan = await sender.plan(channel, jobs, self.clock())
         for job, why in plan.skip:
             log.info("not sending %s: %s", job.id[:120], why.value)
@@ -249,11 +259,14 @@ class Outbox:
         return ts
 
     def _retry(self, exc: SlackError, jobs: list[Job]) -> RetryLater:
+        """The wait before the next try, by the retry policy the kind declares (domain/notify.py `Delivery`; every
+        kind posted to Slack declares domain/backoff.py's SLACK). A step's jobs are all of one kind."""
         tries = max((j.attempts for j in jobs), default=0)
+        policy = jobs[0].delivery.retry
         if isinstance(exc, SlackRateLimited):
-            return RetryLater(SLACK.delay(tries, self.rand, exc.retry_after))
+            return RetryLater(policy.delay(tries, self.rand, exc.retry_after))
         log.warning("Slack failed (%s); will retry %d job(s)", exc.error, len(jobs))
-        return RetryLater(SLACK.delay(tries, self.rand))
+        return RetryLater(policy.delay(tries, self.rand))
 
     async def _already_posted(self, channel: str, jobs: list[Job], thread_ts: str | None) -> dict[str, Posted]:
         """The jobs an earlier attempt already posted, by the message that carries them: {ts: the message}; jobs
