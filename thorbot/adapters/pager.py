@@ -1,4 +1,7 @@
-"""The HTTP side of pages: PagerDuty's Events API v2, and a channel's signed webhook.
+"""The HTTP side of pages: one POST per event, for every pager kind (PagerDuty's Events API v2, a signed webhook).
+
+Each kind's transport (domain/pagers/) says where the event goes, its body and its headers (a
+`PagerRequest`); this client sends it, only through the outbound URL policy, and maps the answer.
 
 PagerDuty (events-API-v2 overview): 202 accepted; 400 a malformed event (a bad routing key included);
 429 too many (about 120 events a minute per routing key) and 5xx: retry later. A routing key that was
@@ -15,12 +18,13 @@ from typing import Any
 import httpx
 
 from thorbot.adapters.outbound import OutboundPolicy
-from thorbot.domain.pager import body_of, host_of, signature
+from thorbot.domain.pager import host_of
+from thorbot.domain.pagers import Connection, Page, PagerTransport
+from thorbot.domain.pagers.pagerduty import PagerDutyTransport
+from thorbot.domain.pagers.webhook import WebhookTransport
 from thorbot.errors import PagerRejected, PagerRetry, UrlRefused
 
 TIMEOUT = 10.0
-SIGNATURE_HEADER = "X-Thorbot-Signature"
-EVENT_HEADER = "X-Thorbot-Event-Id"
 
 
 class PagerClient:
@@ -31,12 +35,20 @@ class PagerClient:
         self.events_url = events_url
         self._http = outbound.client(timeout)
 
+    async def page(self, transport: PagerTransport, page: Page, connection: Connection) -> None:
+        """One event of a page, built and framed by the link's transport."""
+        await self.send(transport, transport.event(page, connection.secret), connection)
+
+    async def send(self, transport: PagerTransport, event: dict[str, Any], connection: Connection) -> None:
+        request = transport.request(event, connection, self.events_url)
+        await self._send(request.url, request.body, request.headers)
+
+    # An event built already, to PagerDuty or a webhook (tests and tools): the same transports, the same checks.
     async def pagerduty(self, event: dict[str, Any]) -> None:
-        await self._send(self.events_url, body_of(event), {})
+        await self.send(PagerDutyTransport(), event, Connection(secret="", url=None))  # the key is in the event
 
     async def webhook(self, url: str, event: dict[str, Any], secret: str) -> None:
-        body = body_of(event)
-        await self._send(url, body, {SIGNATURE_HEADER: signature(body, secret), EVENT_HEADER: str(event["id"])})
+        await self.send(WebhookTransport(), event, Connection(secret=secret, url=url))
 
     async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         host = host_of(url)

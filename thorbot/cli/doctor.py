@@ -32,7 +32,7 @@ from thorbot.adapters.store import RedisDown
 from thorbot.adapters.terminal import mrkdwn_to_plain
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.incidents import Incident
-from thorbot.domain.pager import PAGER_NAMES, pagerduty_event, webhook_event
+from thorbot.domain.pagers import Connection, PagerTransport, transport_of
 from thorbot.domain.replies import describe_thor_error
 from thorbot.errors import ConfigError, PagerError, SlackError, ThorError
 from thorbot.redact import redact, register_secret
@@ -180,7 +180,13 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
     older = []  # pagers still sealed under an older key of THORBOT_SECRETS_KEY (a rotation not done yet)
     try:
         for channel, link in sorted(links.items()):
-            what = f"Pager of {channel} ({PAGER_NAMES[link.kind]}{', ' + link.shown if link.shown else ''})"
+            transport = transport_of(link.kind)
+            name = transport.name if transport else link.kind[:40]
+            what = f"Pager of {channel} ({name}{', ' + link.shown if link.shown else ''})"
+            if transport is None:  # stored by a thorbot that had this kind: the worker refuses its pages
+                found.append(Check("fail", what, "thorbot knows no pager of that kind",
+                                   "connect it again with `/chargebox pager`, or run the thorbot that stored it"))
+                continue
             try:
                 secret = box.open(link.sealed)
             except SecretsUnavailable as exc:
@@ -189,7 +195,7 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
             if not all(box.current(v) for v in (link.sealed, link.sealed_url) if v):
                 older.append(channel)
             try:
-                url = link.webhook_url(box.open)
+                url = link.opened_url(box.open)
             except SecretsUnavailable as exc:
                 found.append(Check("fail", what, "its URL cannot be opened", str(exc)))
                 continue
@@ -201,7 +207,7 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
             if not send_test:
                 found.append(Check("ok", what, "connected; its key opens (`doctor --send-test` sends a test event)"))
                 continue
-            found.append(await _send_test(client, link.kind, url, secret, channel, now, what))
+            found.append(await _send_test(client, transport, Connection(secret, url), channel, now, what))
     finally:
         await client.aclose()
     if older:
@@ -214,20 +220,15 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
     return found
 
 
-async def _send_test(client: PagerClient, kind: str, url: str | None, secret: str, channel: str, now: datetime,
-                     what: str) -> Check:
-    """A test trigger, resolved at once (PagerDuty shows it as a short, resolved incident)."""
+async def _send_test(client: PagerClient, transport: PagerTransport, connection: Connection, channel: str,
+                     now: datetime, what: str) -> Check:
+    """The transport's test events: a trigger, resolved at once (PagerDuty shows it as a short, resolved incident)."""
     key = f"thorbot:doctor-test:{uuid.uuid4().hex[:12]}"
     test = Incident(id="doctor-test", box_id="thorbot-doctor", alias="thorbot doctor test", kind="inactive",
                     started=now, opened=now)
     try:
-        for action in ("trigger", "resolve"):
-            if kind == "pagerduty":
-                await client.pagerduty(pagerduty_event(action, secret, key, [test], channel, now))
-            else:
-                assert url is not None
-                await client.webhook(url, webhook_event(action, f"{key}:{action}", key, [test], channel, now),
-                                     secret)
+        for page in transport.test_pages(key, [test], channel, now):
+            await client.page(transport, page, connection)
     except PagerError as exc:
         return Check("fail", what, f"the test event was refused: {exc}",
                      "connect it again with `/chargebox pager` (a new key) and check the service in the pager")

@@ -1,4 +1,8 @@
-"""Pages: what thorbot sends a channel's pager (PagerDuty's Events API v2, or a signed webhook). Pure.
+"""Pages: what every pager kind shares (the stored link, the page's key, its summary and details). Pure.
+
+Each kind's own parts (its form check, its event's JSON, its request, its name) are its transport in
+domain/pagers/ (one module per kind, registered in domain/pagers/__init__.py); nothing here switches on a
+kind. PagerDuty's v3 webhook (an incident acknowledged or resolved there) is read here too.
 
 One page per alert *message*: a storm Slack gets as one grouped message is one page, not a thousand.
 Its key (PagerDuty's `dedup_key`, the webhook's `incident_id`) is `thorbot:<channel>:<message ts>`, so a
@@ -23,28 +27,27 @@ from pydantic import BaseModel, ConfigDict
 from thorbot.domain.alerts import impact, runbook_url, what_plain
 from thorbot.domain.blocks import message, section
 from thorbot.domain.incidents import Incident
-from thorbot.domain.text import escape, slack_date, truncate
-from thorbot.domain.url_policy import shown_url, url_problem
+from thorbot.domain.text import escape, truncate
+from thorbot.domain.url_policy import shown_url
 
-PagerKind = Literal["pagerduty", "webhook"]
 PageAction = Literal["trigger", "acknowledge", "resolve"]
 MAX_DELAY = 3600
 KEY_PREFIX = "thorbot:"
 MAX_SUMMARY = 1024  # PagerDuty's limit on payload.summary
 MAX_DETAILS = 50    # incidents listed in one page's details
 MAX_RUNBOOKS = 5    # runbook links in one PagerDuty event
-_ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
 SEVERITY = {"offline": "critical", "silent": "critical", "gone": "critical", "failed_starts": "error",
             "quiet": "error", "inactive": "warning"}
 SEVERITY_ORDER = ("critical", "error", "warning", "info")
 
 
 class PagerLink(BaseModel):
-    """A channel's pager. `sealed` is the routing key or the webhook's signing secret, encrypted (never shown)."""
+    """A channel's pager. `sealed` is the routing key or the webhook's signing secret, encrypted (never shown).
+    The JSON stored in Redis (adapters/pager_store.py): its fields are the same for every kind."""
 
     model_config = ConfigDict(frozen=True)
 
-    kind: PagerKind
+    kind: str                # a registered transport's name (domain/pagers/): "pagerduty", "webhook"
     sealed: str
     url: str | None = None   # a webhook's URL in clear: only in records older than sealed_url (still read)
     sealed_url: str | None = None  # the webhook's URL, encrypted like the secret (its path may hold a token)
@@ -63,8 +66,9 @@ class PagerLink(BaseModel):
         """The webhook's scheme and host, for the channel and the log; None for PagerDuty."""
         return self.host or _host(self.url)
 
-    def webhook_url(self, open_sealed: Callable[[str], str]) -> str | None:
-        """The webhook's URL, opened with the secrets box (or as an older record stored it)."""
+    def opened_url(self, open_sealed: Callable[[str], str]) -> str | None:
+        """The URL it sends to (a webhook's), opened with the secrets box (or as an older record stored it); None
+        for a kind that stores none."""
         return open_sealed(self.sealed_url) if self.sealed_url else self.url
 
 
@@ -72,7 +76,7 @@ def page_key(channel: str, ts: str) -> str:
     return f"{KEY_PREFIX}{channel}:{ts}"
 
 
-def connection_id(kind: PagerKind, secret: str) -> str:
+def connection_id(kind: str, secret: str) -> str:
     """Which pager connection took a page: the kind and a one-way digest of its routing key (or webhook secret),
     so PagerDuty's webhook can be checked against the pager the channel has now. The digest is salted by purpose
     and cut short: it names the connection and cannot be turned back into the key."""
@@ -88,26 +92,6 @@ def parse_page_key(key: str) -> tuple[str, str] | None:
     if not re.fullmatch(r"[CGD][A-Z0-9]{2,30}", channel) or not re.fullmatch(r"\d{1,12}\.\d{1,9}", ts):
         return None
     return channel, ts
-
-
-def routing_key_problem(key: str) -> str | None:
-    """Why a pasted Events API v2 routing key cannot be one (it is 32 letters and digits), or None."""
-    if not _ROUTING_KEY.match(key.strip()):
-        return ("that is not an Events API v2 integration key: it is 32 letters and digits, from the service's "
-                "Integrations tab in PagerDuty")
-    return None
-
-
-def webhook_problem(url: str, secret: str, *, allow_loopback: bool = False) -> tuple[str, str] | None:
-    """(the form's field, why) a webhook URL or signing secret cannot be used, or None. The URL passes the
-    outbound URL policy (domain/url_policy.py; its host is resolved and checked too, by the caller)."""
-    problem = url_problem(url.strip(), allow_loopback=allow_loopback)
-    if problem:
-        return "url", problem
-    if len(secret.strip()) < 16:
-        return "secret", ("the signing secret must be at least 16 characters (your receiver checks the signature "
-                          "with it)")
-    return None
 
 
 def summary(incidents: list[Incident]) -> str:
@@ -142,38 +126,6 @@ def runbooks(template: str | None, incidents: list[Incident]) -> list[str]:
         if url and url not in found:
             found.append(url)
     return found[:MAX_RUNBOOKS]
-
-
-def pagerduty_event(action: PageAction, routing_key: str, key: str, incidents: list[Incident], channel: str,
-                    now: datetime, by: str | None = None, runbook: str | None = None) -> dict[str, Any]:
-    """An Events API v2 event. Acknowledge and resolve carry only the key (PagerDuty's documented form).
-    `runbook`: THORBOT_RUNBOOK_URL, a "Runbook" entry in the event's `links`."""
-    event: dict[str, Any] = {"routing_key": routing_key, "event_action": action, "dedup_key": key}
-    if action != "trigger":
-        return event
-    event.update({
-        "payload": {"summary": summary(incidents), "source": incidents[0].box_id if len(incidents) == 1 else
-                    "thorbot fleet", "severity": severity(incidents), "timestamp": now.isoformat(),
-                    "component": "chargebox", "group": channel, "class": incidents[0].kind,
-                    "custom_details": {"incidents": details(incidents), "slack_channel": channel}},
-        "client": "thorbot", "links": [{"href": f"https://slack.com/app_redirect?channel={channel}",
-                                        "text": "The alert in Slack"},
-                                       *({"href": url, "text": "Runbook"} for url in runbooks(runbook, incidents))],
-    })
-    return event
-
-
-def webhook_event(action: PageAction, event_id: str, key: str, incidents: list[Incident], channel: str,
-                  now: datetime, by: str | None = None, runbook: str | None = None) -> dict[str, Any]:
-    """The signed webhook's JSON: a stable event id (receivers drop repeats by it) and the same fields;
-    `runbook_url` (THORBOT_RUNBOOK_URL for the first incident) when one is set."""
-    event = {"id": event_id, "type": action, "incident_id": key, "occurred_at": now.isoformat(),
-             "summary": summary(incidents) if incidents else "", "severity": severity(incidents) if incidents else
-             "warning", "channel": channel, "by": by, "incidents": details(incidents), "source": "thorbot"}
-    found = runbooks(runbook, incidents)
-    if found:
-        event["runbook_url"] = found[0]
-    return event
 
 
 def body_of(event: dict[str, Any]) -> bytes:
@@ -227,30 +179,9 @@ def host_of(url: str | None) -> str:
     return _host(url) or "?"
 
 
-PAGER_NAMES = {"pagerduty": "PagerDuty", "webhook": "a signed webhook"}
-# What the channel hears when a webhook refuses: the same words whatever its host answered, so the pager form
-# cannot be used to probe hosts and ports by their answers (the details go to the log, naming the host only).
-WEBHOOK_REFUSED = "the webhook did not accept thorbot's event (thorbot's log says why)"
-
-
 def render_pager_notice(reason: str) -> dict[str, Any]:
     """Once, in the channel: its pager refused a page for good."""
     text = (f":pager: The pager connected to this channel refused thorbot's page: {escape(truncate(reason, 300))}. "
             "Alerts still post here. An admin can reconnect it with `/chargebox pager`.")
     return message("The pager refused thorbot's page", [section(text)])
 
-
-def render_pager_status(link: PagerLink | None, failure: str | None) -> dict[str, Any]:
-    if link is None:
-        text = ("No pager is connected to this channel: alerts post here and mention whoever is on call. An admin "
-                "can connect PagerDuty or a signed webhook with `/chargebox pager` (a form opens; the key is never "
-                "shown in the channel).")
-    else:
-        where = PAGER_NAMES[link.kind] + (f" ({escape(link.shown or '?')})" if link.kind == "webhook" else "")
-        delay = f"{link.delay // 60} min after the alert if nobody acknowledged it" if link.delay else "with the alert"
-        since = f", connected by <@{link.by}> {slack_date(link.at)}" if link.by and link.at else ""
-        text = (f":pager: Alerts in this channel page {where}: {delay}; recoveries resolve the page, Acknowledge "
-                f"acknowledges it{since}. Disconnect with `/chargebox pager off`.")
-        if failure:
-            text += f"\n:warning: Its last page was refused: {escape(truncate(failure, 300))}."
-    return message("Pager", [section(text)], response_type="ephemeral")

@@ -23,16 +23,9 @@ from thorbot.context import AppContext
 from thorbot.domain import replies
 from thorbot.domain.notify import page_jobs
 from thorbot.domain.oncall import Ack
-from thorbot.domain.pager import (
-    PagerKind,
-    PagerLink,
-    connection_id,
-    read_pagerduty_webhook,
-    render_pager_status,
-    routing_key_problem,
-    signature_ok,
-    webhook_problem,
-)
+from thorbot.domain.pager import PagerLink, connection_id, read_pagerduty_webhook, signature_ok
+from thorbot.domain.pagers import PagerTransport, pagerduty, transport_of, transports
+from thorbot.domain.pagers.status import render_pager_status
 from thorbot.domain.rotation import (
     Override,
     new_rotation,
@@ -59,6 +52,8 @@ NO_KEY = ("Pagers need `THORBOT_SECRETS_KEY` (it encrypts the keys people paste)
 # the alert's body, and the Events API takes events up to 512 KB: 1 MiB holds the largest with room for the
 # envelope and JSON escaping, and is serve's limit for any request (web.MAX_BODY).
 MAX_WEBHOOK_BODY = 1024 * 1024
+# A forged submission's kind (Slack's menu offers only registered ones): refused, never stored as another kind.
+UNKNOWN_KIND = "Choose PagerDuty or a webhook."
 FORM_RESOLVE_TIMEOUT = 1.5  # a view_submission is answered within Slack's 3 s, the webhook's host resolved in it
 
 
@@ -141,8 +136,7 @@ async def _unknown_users(slack: SlackApi, users: tuple[str, ...]) -> str | None:
 # --- the pager form ----------------------------------------------------------------------------------
 def pager_modal(channel: str, response_url: str) -> dict[str, Any]:
     options = [{"text": {"type": "plain_text", "text": text}, "value": value} for value, text in DELAYS.items()]
-    kinds = [{"text": {"type": "plain_text", "text": "PagerDuty (Events API v2)"}, "value": "pagerduty"},
-             {"text": {"type": "plain_text", "text": "Any other pager: a signed webhook"}, "value": "webhook"}]
+    kinds = [{"text": {"type": "plain_text", "text": t.form_option}, "value": t.kind} for t in transports()]
     return {
         "type": "modal", "callback_id": PAGER_CALLBACK,
         "private_metadata": json.dumps({"channel": channel, "response_url": response_url})[:3000],
@@ -155,9 +149,7 @@ def pager_modal(channel: str, response_url: str) -> dict[str, Any]:
              "element": {"type": "static_select", "action_id": "value", "options": kinds, "initial_option": kinds[0]}},
             {"type": "input", "block_id": "secret", "label": {"type": "plain_text",
                                                                "text": "Integration key, or the webhook's secret"},
-             "hint": {"type": "plain_text", "text": "PagerDuty: the service's Events API v2 integration key (32 "
-                                                    "characters). Webhook: the secret your receiver checks the "
-                                                    "X-Thorbot-Signature with (16 characters or more)."},
+             "hint": {"type": "plain_text", "text": " ".join(t.secret_hint for t in transports())},
              "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200}},
             {"type": "input", "block_id": "url", "optional": True,
              "label": {"type": "plain_text", "text": "Webhook URL (a webhook only)"},
@@ -212,18 +204,18 @@ class PagerForms:
         channel = str(meta.get("channel") or "")
         kind, secret, url, delay = _value(view, "kind"), _value(view, "secret"), _value(view, "url"), _value(view,
                                                                                                            "delay")
-        errors = await _problems(kind, secret, url, delay, self.ctx.outbound)
+        transport = transport_of(kind)
+        errors = await _problems(transport, secret, url, delay, self.ctx.outbound)
         if not channel:
             errors["kind"] = "This form lost its channel; run `/chargebox pager` again."
-        if errors:
+        if errors or transport is None:  # an unknown kind is an error above: never stored as another kind
             await ack(response_action="errors", errors=errors)
             return
         if not self.ctx.secrets.ready:
             await ack(response_action="errors", errors={"secret": NO_KEY[:150]})
             return
-        pager_kind: PagerKind = "pagerduty" if kind == "pagerduty" else "webhook"
-        hook = url.strip() if pager_kind == "webhook" else None  # sealed like the secret: its path may be a token
-        link = PagerLink(kind=pager_kind, sealed=self.ctx.secrets.seal(secret.strip()),
+        hook = url.strip() if transport.uses_url else None  # sealed like the secret: its path may be a token
+        link = PagerLink(kind=transport.kind, sealed=self.ctx.secrets.seal(secret.strip()),
                          sealed_url=self.ctx.secrets.seal(hook) if hook else None, host=shown_url(hook),
                          delay=int(delay or 0), by=user, at=self.ctx.clock())
         try:
@@ -245,21 +237,22 @@ class PagerForms:
                 log.warning("cannot confirm the pager in the channel: %s", exc.error)
 
 
-async def _problems(kind: str, secret: str, url: str, delay: str, outbound: OutboundPolicy) -> dict[str, str]:
+async def _problems(transport: PagerTransport | None, secret: str, url: str, delay: str,
+                    outbound: OutboundPolicy) -> dict[str, str]:
+    """The form's errors, by field: the kind's own check of the secret and URL (its transport's), and for a kind
+    that sends to the URL given, the outbound URL policy with the host resolved."""
     errors: dict[str, str] = {}
-    if kind not in ("pagerduty", "webhook"):
-        errors["kind"] = "Choose PagerDuty or a webhook."
-    elif kind == "pagerduty":
-        problem = routing_key_problem(secret)
-        if problem:
-            errors["secret"] = problem[:1].upper() + problem[1:] + "."
+    if transport is None:
+        errors["kind"] = UNKNOWN_KIND
     else:
-        found = webhook_problem(url, secret, allow_loopback=outbound.allow_loopback)
-        # The outbound URL policy once more with the host resolved (and again at every send): a name that
-        # resolves to an internal address is refused here, with why, before anything is stored.
-        resolved = None if found else await outbound.check(url.strip(), timeout=FORM_RESOLVE_TIMEOUT)
-        field, problem = found or ("url", resolved or "")
-        if problem:
+        found = transport.form_problem(secret, url, allow_loopback=outbound.allow_loopback)
+        if found is None and transport.uses_url:
+            # The outbound URL policy once more with the host resolved (and again at every send): a name that
+            # resolves to an internal address is refused here, with why, before anything is stored.
+            resolved = await outbound.check(url.strip(), timeout=FORM_RESOLVE_TIMEOUT)
+            found = ("url", resolved) if resolved else None
+        if found:
+            field, problem = found
             errors[field] = (problem[:1].upper() + problem[1:] + ".")[:150]
     if delay not in DELAYS:
         errors["delay"] = "Choose when to page."
@@ -267,7 +260,8 @@ async def _problems(kind: str, secret: str, url: str, delay: str, outbound: Outb
 
 
 def _pager_name(link: PagerLink) -> str:
-    return "a PagerDuty service" if link.kind == "pagerduty" else "a webhook pager"
+    transport = transport_of(link.kind)
+    return transport.connected_name if transport else "the pager"
 
 
 async def pager_off(ctx: AppContext, channel: str) -> Payload | Changed:
@@ -334,7 +328,7 @@ class PagerDutyWebhook:
         anyone sending events to a service in the subscription's scope can choose."""
         pagers = self.ctx.stores.pagers
         link = await pagers.link(channel)
-        if link is None or link.kind != "pagerduty":
+        if link is None or link.kind != pagerduty.KIND:  # PagerDuty's own webhook: about its pages only
             return "that channel has no PagerDuty"
         try:
             via = connection_id(link.kind, self.ctx.secrets.open(link.sealed))

@@ -1,5 +1,8 @@
 """Pages and rotations in the worker: the senders for a channel's pager, and the handoff announcements.
 
+A page is sent through the transport of its link's kind (domain/pagers/, looked up by name): nothing here
+knows one kind from another.
+
 A page goes through the outbox like a Slack message (claimed under the leader lease, retried with
 backoff, ordered per channel), in a queue of its own (`page:<channel>`), so a pager that is down never
 holds back Slack. PagerDuty drops a repeated trigger into the alert its `dedup_key` already opened, and
@@ -33,15 +36,8 @@ from thorbot.domain.notify import (
     page_jobs,
     skip_reason,
 )
-from thorbot.domain.pager import (
-    WEBHOOK_REFUSED,
-    PagerLink,
-    connection_id,
-    page_key,
-    pagerduty_event,
-    render_pager_notice,
-    webhook_event,
-)
+from thorbot.domain.pager import PagerLink, connection_id, page_key, render_pager_notice
+from thorbot.domain.pagers import Connection, Page, transport_of
 from thorbot.domain.rotation import Rotation, render_handoff
 from thorbot.errors import PagerRejected, PagerRetry, SlackError, SlackPermanent, SlackRateLimited
 from thorbot.worker.outbox import Message, Plan, RetryLater, Sender
@@ -94,19 +90,15 @@ class Pages(_Base):
         if link is None:
             return
         incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel, job.message_ts))
-        key = page_key(job.alert_channel, job.message_ts)
+        page = Page(job.action, job.id, page_key(job.alert_channel, job.message_ts), incidents, job.alert_channel,
+                    now, job.by, runbook=self.facts.runbook)
+        transport = transport_of(link.kind)
         try:
+            if transport is None:  # a link of a kind this thorbot does not have: refused for good, said once
+                raise PagerRejected(f"this thorbot knows no pager of kind {link.kind[:40]!r}", code="unknown_kind")
             link = await reseal(self.pagers, self.secrets, job.alert_channel, link)
             secret = self.secrets.open(link.sealed)
-            if link.kind == "pagerduty":
-                await self.client.pagerduty(pagerduty_event(job.action, secret, key, incidents, job.alert_channel,
-                                                             now, job.by, runbook=self.facts.runbook))
-            else:
-                url = link.webhook_url(self.secrets.open)
-                assert url is not None
-                await self.client.webhook(url, webhook_event(job.action, job.id, key, incidents,
-                                                             job.alert_channel, now, job.by,
-                                                             runbook=self.facts.runbook), secret)
+            await self.client.page(transport, page, Connection(secret, link.opened_url(self.secrets.open)))
         except PagerRetry as exc:
             log.warning("the %s pager of %s failed (%s); the page stays in the outbox", link.kind, job.alert_channel,
                         exc, extra={"channel": job.alert_channel})
@@ -117,9 +109,9 @@ class Pages(_Base):
         except PagerRejected as exc:
             log.error("the %s pager of %s refused a page for good (%s); dropping it", link.kind, job.alert_channel,
                       exc, extra={"channel": job.alert_channel})
-            # A webhook's host is anyone's choice: the channel gets the same words whatever it answered (no status,
-            # no error), so the pager cannot be used to scan ports; the log above has the details, host only.
-            reason = WEBHOOK_REFUSED if link.kind == "webhook" and isinstance(exc, PagerRejected) else str(exc)
+            # A webhook's host is anyone's choice: its transport gives the same words whatever it answered (no
+            # status, no error), so the pager cannot be used to scan ports; the log above has the details, host only.
+            reason = transport.refused_reason(str(exc)) if transport else str(exc)
             if await self.pagers.record_failure(job.alert_channel, reason, now):
                 await self.store.enqueue([PagerNoticeJob(id=f"pager_notice:{job.alert_channel}:{int(now.timestamp())}",
                                                          channel=job.alert_channel, created=now, reason=reason)])
