@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import string
-import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -347,26 +346,23 @@ def history_rows(joined: Sequence[str], connectivity: Collection[str], ports: Co
     return box[keep], np.where(kind == 1, 0, connector)[keep], table[keep, 2], table[keep, 3]
 
 
-LONG_NUMBER = re.compile(r"\d{16}", re.ASCII)
-
-
 def _whole_numbers(text: str) -> Floats | None:
-    """The numbers in `text` (digits, separated by single spaces; callers check the shape first) as floats, read
-    as `float` reads each: numpy's C text parser, four times faster than splitting. None past 15 digits (a float
-    holds every whole number up to there exactly) or when a token is not a number."""
-    if not text.strip():
+    """The numbers in `text` (digits, separated by single spaces) as floats, read as `float` reads each: from the
+    bytes at once, each digit times its power of ten. None past 15 digits (where an int64 sum could round)."""
+    if not text:
         return np.zeros(0)
-    if LONG_NUMBER.search(text):
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    digit = raw != ord(" ")
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], digit, [False]]).astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    if not len(starts) or int((ends - starts).max()) > 15:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # numpy warns (and stops) at a token it cannot read
-        try:
-            values = np.fromstring(text, dtype=np.float64, sep=" ")
-        except (ValueError, DeprecationWarning):
-            return None
-    if len(values) != text.count(" ") + (not text.endswith(" ")) or bool((values < 0).any()):
-        return None  # stopped early, or a lone separator read as -1: not the shape callers check for
-    return values
+    where = np.flatnonzero(digit)
+    token = np.repeat(np.arange(len(starts)), ends - starts)
+    power = (10 ** np.arange(16, dtype=np.int64))[ends[token] - 1 - where]
+    lengths = ends - starts
+    values = np.add.reduceat((raw[where].astype(np.int64) - ord("0")) * power, np.cumsum(lengths) - lengths)
+    return np.asarray(values, dtype=np.float64)
 
 
 def rows_of(parsed: Sequence[Sequence[tuple[str, int | None, float, float]]], connectivity: Collection[str]) -> Rows:
