@@ -111,12 +111,6 @@ class DirectSender(SenderFor[J], Protocol[J]):
         ...
 
 
-# The same for senders that take any kind of job (pages.py's, written before senders were typed by kind).
-Message = MessageFor[Job]
-Plan = PlanFor[Job]
-Sender = SenderFor[Job]
-
-
 @dataclass(frozen=True)
 class Posted:
     """An earlier post that already carries a job: its ts and the incidents it names."""

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any
 
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.pager_store import PagerStore, group_mark
@@ -40,14 +40,14 @@ from thorbot.domain.pager import PagerLink, connection_id, page_key, render_page
 from thorbot.domain.pagers import Connection, Page, transport_of
 from thorbot.domain.rotation import Rotation, render_handoff
 from thorbot.errors import PagerRejected, PagerRetry, SlackError, SlackPermanent, SlackRateLimited
-from thorbot.worker.outbox import Message, Plan, RetryLater, Sender
-from thorbot.worker.senders import Facts, _Base
+from thorbot.worker.outbox import MessageFor, PlanFor, RetryLater, SenderFor
+from thorbot.worker.senders import BaseSender, Facts
 
 log = logging.getLogger(__name__)
 ROTATION_CHECK = timedelta(seconds=30)
 
 
-class Pages(_Base):
+class Pages(BaseSender[PageJob]):
     """Trigger, acknowledge and resolve one alert message's page on the channel's pager."""
 
     direct = True
@@ -60,14 +60,14 @@ class Pages(_Base):
         self.secrets = secrets
         self.rand = rand
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        job = cast(PageJob, jobs[0])
+    async def plan(self, channel: str, jobs: list[PageJob], now: datetime) -> PlanFor[PageJob]:
+        job = jobs[0]
         link = await self.pagers.link(job.alert_channel)
         if link is None:
-            return Plan([(job, Skip.NO_PAGER)])
+            return PlanFor([(job, Skip.NO_PAGER)])
         why = skip_reason(job, now=now)
         if why is not None:
-            return Plan([(job, why)])
+            return PlanFor([(job, why)])
         if job.action == "trigger":
             # The delay is there for blips: one acknowledged or resolved within it wakes nobody. Without a delay
             # a page goes out even if the pager could only take it after the recovery (then resolved at once):
@@ -77,15 +77,15 @@ class Pages(_Base):
                                                                                           job.message_ts))
                 acked = await self.oncall.ack(job.alert_channel, job.message_ts) is not None
                 if acked or not incidents or all(i.resolved is not None for i in incidents):
-                    return Plan([(job, Skip.SETTLED)])
+                    return PlanFor([(job, Skip.SETTLED)])
         else:
             trigger = page_jobs("trigger", job.alert_channel, job.message_ts, now)[0].id
             if trigger not in await self.pagers.sent([trigger]):
-                return Plan([(job, Skip.NEVER_PAGED)])
-        return Plan(message=Message(jobs, lambda posted: {}))
+                return PlanFor([(job, Skip.NEVER_PAGED)])
+        return PlanFor(message=MessageFor(jobs, lambda posted: {}))
 
-    async def deliver(self, channel: str, jobs: list[Job], now: datetime) -> None:
-        job = cast(PageJob, jobs[0])
+    async def deliver(self, channel: str, jobs: list[PageJob], now: datetime) -> None:
+        job = jobs[0]
         link = await self.pagers.link(job.alert_channel)
         if link is None:
             return
@@ -147,18 +147,18 @@ async def reseal(pagers: PagerStore, secrets: SecretBox, channel: str, link: Pag
     return fresh
 
 
-class PagerNotices(_Base):
+class PagerNotices(BaseSender[PagerNoticeJob]):
     """Once, in the channel: its pager refuses thorbot's pages (a revoked key), and how to fix it."""
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        return self.single(jobs, render_pager_notice(cast(PagerNoticeJob, jobs[0]).reason), now)
+    async def plan(self, channel: str, jobs: list[PagerNoticeJob], now: datetime) -> PlanFor[PagerNoticeJob]:
+        return self.single(jobs, render_pager_notice(jobs[0].reason), now)
 
 
-class Handoffs(_Base):
+class Handoffs(BaseSender[HandoffJob]):
     """"@b is on call until Mon 09:00": one line in the channel at each change of who is on call."""
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        job = cast(HandoffJob, jobs[0])
+    async def plan(self, channel: str, jobs: list[HandoffJob], now: datetime) -> PlanFor[HandoffJob]:
+        job = jobs[0]
         return self.single(jobs, render_handoff(job.user, job.until), now)
 
 
@@ -196,7 +196,7 @@ class Rotations:
         return len(jobs)
 
 
-class Usergroups(_Base):
+class Usergroups(BaseSender[UsergroupJob]):
     """A rotation's Slack user group, set to whoever is on call (`usergroups.users.update`, which replaces the
     members: a repeat is harmless). What Slack refuses for good (the workspace lets only admins change groups,
     the scope is missing, a deleted group) is said once in the rotation's channel and not retried."""
@@ -207,16 +207,16 @@ class Usergroups(_Base):
         super().__init__(facts)
         self.rand = rand
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        job = cast(UsergroupJob, jobs[-1])  # the latest handoff is the one that counts
+    async def plan(self, channel: str, jobs: list[UsergroupJob], now: datetime) -> PlanFor[UsergroupJob]:
+        job = jobs[-1]  # the latest handoff is the one that counts
         stale = [(j, Skip.SETTLED) for j in jobs[:-1]]
         why = skip_reason(job, now=now)
         if why is not None:
-            return Plan([*stale, (job, why)])
-        return Plan(stale, Message([job], lambda posted: {}))
+            return PlanFor([*stale, (job, why)])
+        return PlanFor(stale, MessageFor([job], lambda posted: {}))
 
-    async def deliver(self, channel: str, jobs: list[Job], now: datetime) -> None:
-        job = cast(UsergroupJob, jobs[0])
+    async def deliver(self, channel: str, jobs: list[UsergroupJob], now: datetime) -> None:
+        job = jobs[0]
         try:
             await self.facts.slack.call("usergroups.users.update", usergroup=job.group, users=job.user)
         except SlackRateLimited as exc:
@@ -245,11 +245,11 @@ USERGROUP_FIX = {
 }
 
 
-class Notices(_Base):
+class Notices(BaseSender[NoticeJob]):
     """A one-off line owed to a channel."""
 
-    async def plan(self, channel: str, jobs: list[Job], now: datetime) -> Plan:
-        text = cast(NoticeJob, jobs[0]).text
+    async def plan(self, channel: str, jobs: list[NoticeJob], now: datetime) -> PlanFor[NoticeJob]:
+        text = jobs[0].text
         return self.single(jobs, message(text, [section(text)]), now)
 
 
@@ -260,7 +260,7 @@ def handoff_job(channel: str, rotation: Rotation, change: datetime, now: datetim
 
 
 def pager_senders(facts: Facts, client: PagerClient, secrets: SecretBox,
-                  rand: Random = random.random) -> dict[JobKind, Sender]:
+                  rand: Random = random.random) -> dict[JobKind, SenderFor[Any]]:
     """The kinds this module sends, for the outbox's table (runtime.build_worker); `rand`: backoff's jitter."""
     return {JobKind.PAGE: Pages(facts, facts.stores.pagers, client, secrets, rand),
             JobKind.PAGER_NOTICE: PagerNotices(facts), JobKind.HANDOFF: Handoffs(facts),

@@ -107,10 +107,6 @@ class BaseSender(ABC, Generic[J]):
         return PlanFor([(jobs[0], why)]) if why is not None else PlanFor(message=MessageFor(jobs, self.one(payload)))
 
 
-# A sender that takes any kind of job: the base of pages.py's senders (written before senders were typed by kind).
-_Base = BaseSender[Job]
-
-
 class Alerts(BaseSender[AlertJob]):
     """Every alert of one moment in a channel as one grouped message, mentioning who is on call."""
 
