@@ -25,6 +25,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from thorbot.adapters import metrics
+from thorbot.adapters.health_store import HealthStore
 from thorbot.adapters.redis_server import EmbeddedRedis
 from thorbot.domain.incidents import BoxRecord, Incident, Status
 from thorbot.domain.notify import ThorHealth
@@ -74,7 +75,7 @@ async def scrapes(redis_url: str, count: int) -> dict[str, float]:
                       incidents={"offline": 200, "failed_starts": 12})
     await metrics.publish_worker(redis, worker, last_cycle=time.time())
     app = web.Application()
-    HealthRoutes(redis, Watch(TOKEN)).route(app)
+    HealthRoutes(HealthStore(redis), metrics.WorkerStatusStore(redis), Watch(TOKEN)).route(app)
     server = await LoopbackServer(app).start()
     latencies = []
     try:

@@ -27,6 +27,7 @@ from thorbot.adapters.slack import ResponseUrl
 from thorbot.domain import alerts as alert_words
 from thorbot.domain import card, replies, report_view, session_messages
 from thorbot.domain.slash_commands import SlashCommand
+from thorbot.runtime import slack_features
 from thorbot.serve import commands, registry
 from thorbot.serve.app import build_app
 from thorbot.serve.dispatch import Audit, Guard, Listeners
@@ -97,7 +98,7 @@ def test_serve_binds_listeners_only_through_the_dispatcher() -> None:
 async def test_the_built_app_handles_only_declared_ways(rig: AppRig) -> None:
     poster = ResponseUrl()
     try:
-        app = build_app(rig.ctx, poster, "secret")
+        app = build_app(slack_features(rig.ctx, poster), poster, "secret")
     finally:
         await poster.aclose()
     listeners = app._async_listeners  # Bolt's own list: every listener bound, whatever bound it

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import HistoryStore
+from thorbot.adapters.housekeeping import Housekeeping
+from thorbot.adapters.metrics import WorkerStatusStore
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager_store import PagerStore
@@ -64,11 +66,14 @@ class Stores:
     usage: UsageStore       # connectors' usage (starts by hour of the week)
     pagers: PagerStore      # each channel's pager and rotation
     stickers: StickerEpochs  # each box's stickers' revocation epoch
+    worker_status: WorkerStatusStore  # the worker's figures and last observing cycle, for serve and doctor
+    housekeeping: Housekeeping  # the daily sweep of what no TTL bounds
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
         return cls(redis, Store(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
-                   DigestStore(redis), UsageStore(redis), PagerStore(redis), StickerEpochs(redis))
+                   DigestStore(redis), UsageStore(redis), PagerStore(redis), StickerEpochs(redis),
+                   WorkerStatusStore(redis), Housekeeping(redis))
 
 
 @dataclass(frozen=True)

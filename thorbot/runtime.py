@@ -24,7 +24,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from thorbot.adapters import metrics
-from thorbot.adapters.driver_limits import ReportLimits
+from thorbot.adapters.driver_limits import ReportLimits, UploadLimits
+from thorbot.adapters.health_store import HealthStore
 from thorbot.adapters.outbound import OutboundPolicy, Resolver, system_resolver
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
@@ -35,11 +36,25 @@ from thorbot.context import AppContext, Stores, rules_from
 from thorbot.domain.backoff import Random
 from thorbot.errors import ConfigError, SlackError
 from thorbot.redact import register_secret
-from thorbot.serve.app import Installed, build_app
-from thorbot.serve.pager import PagerDutyWebhook
+from thorbot.serve.alert_actions import AlertActions
+from thorbot.serve.app import Installed, SlackFeatures, build_app
+from thorbot.serve.cards import Cards
+from thorbot.serve.causes import Causes
+from thorbot.serve.commands import ChargeboxCommand, Subcommands
+from thorbot.serve.dispatch import Audit, Guard
+from thorbot.serve.home import Home
+from thorbot.serve.hours import Hours
+from thorbot.serve.maintenance import MaintenanceCommand
+from thorbot.serve.oncall import OnCall
+from thorbot.serve.pager import PagerDutyWebhook, PagerForms, RotationCommand
 from thorbot.serve.report_page import PageSettings, ReportPage
+from thorbot.serve.reports import Digests, Reports
+from thorbot.serve.stickers import StickersCommand
+from thorbot.serve.stop import StopActions
+from thorbot.serve.subscriptions import Subscriptions
 from thorbot.serve.thor_webhook import ThorWebhook
 from thorbot.serve.web import Watch, build_web_app
+from thorbot.serve.workflow_steps import StepTiming, WorkflowSteps
 from thorbot.services.lookup import Lookup
 from thorbot.services.reports import ReportBuilds
 from thorbot.settings import Settings
@@ -169,7 +184,50 @@ def build_slack_app(ctx: AppContext, *, signing_secret: str | None) -> SlackApp:
     """The Slack app; `signing_secret` None means Socket Mode (Slack's requests come over the socket)."""
     poster = ResponseUrl()
     installed = Installed(ctx.slack)
-    return SlackApp(build_app(ctx, poster, signing_secret, installed), poster, installed)
+    return SlackApp(build_app(slack_features(ctx, poster), poster, signing_secret, installed), poster, installed)
+
+
+def slack_features(ctx: AppContext, poster: ResponseUrl) -> SlackFeatures:
+    """Every Slack handler of serve/, each given exactly the parts its constructor names (the one place the context
+    is unpacked for serve: a new subcommand's or interaction's feature is built here, and registered in
+    serve/commands.py's HANDLERS or serve/app.py's `_bind`). `poster`: the pooled response_url poster."""
+    settings, stores, rules, slack, clock = ctx.settings, ctx.stores, ctx.rules, ctx.slack, ctx.clock
+    thor, lookup, zone = ctx.thor_interactive, ctx.lookup, settings.timezone
+    uploads = UploadLimits(stores.redis)
+    guard, audit = Guard(settings, stores.oncall, slack), Audit(slack, clock)
+    cards = Cards(thor, lookup, stores.sessions, stores.usage, stores.oncall, clock,
+                  stale_after=rules.incidents.stale_after, quiet=rules.usage.quiet,
+                  offer_stop=settings.stops_enabled(), deadline=settings.interactive_deadline)
+    subcommands = Subcommands(
+        subscriptions=Subscriptions(stores.boxes, stores.oncall, stores.history, stores.usage, stores.sessions, thor,
+                                    lookup, slack, clock, limits=rules.incidents, quiet=rules.usage.quiet,
+                                    poll_concurrency=settings.poll_concurrency),
+        oncall=OnCall(stores.oncall, stores.pagers, stores.history, stores.boxes, lookup, clock),
+        reports=Reports(ctx.reports, stores.history, lookup, stores.digests, uploads, slack, clock, timezone=zone,
+                        upload_limit=settings.report_uploads, evchart_provider=settings.evchart_network_provider),
+        digests=Digests(stores.digests, slack, clock, timezone=zone),
+        rotations=RotationCommand(stores.pagers, stores.oncall, slack, clock, timezone=zone,
+                                  operator_groups=frozenset(settings.operator_ids()[1]),
+                                  admins_named=any(settings.admin_ids())),
+        pagers=PagerForms(stores.pagers, ctx.secrets, ctx.outbound, slack, poster, audit, clock),
+        maintenance=MaintenanceCommand(stores.history, stores.boxes, lookup, clock, timezone=zone),
+        causes=Causes(stores.history, stores.boxes, lookup, clock, timezone=zone),
+        hours=Hours(stores.history, stores.boxes, lookup, fleet=settings.posted_hours, timezone=zone),
+        stickers=StickersCommand(ctx.stickers, stores.boxes, lookup, thor, uploads, slack,
+                                 public_url=settings.public_url, upload_limit=settings.report_uploads))
+    return SlackFeatures(
+        slack=slack, guard=guard, audit=audit,
+        chargebox=ChargeboxCommand(subcommands, cards, guard, audit, stores.worker_status, clock,
+                                   poll_interval=settings.poll_interval, deadline=settings.interactive_deadline),
+        cards=cards,
+        alerts=AlertActions(stores.boxes, stores.oncall, stores.pagers, stores.history, stores.sessions, thor, slack,
+                            audit, clock, stale_after=rules.incidents.stale_after, runbook_url=settings.runbook_url),
+        stops=StopActions(settings, stores.oncall, stores.sessions, stores.boxes, thor, slack, clock,
+                          confirm_within=rules.stop_confirm_within),
+        home=Home(stores.boxes, stores.oncall, stores.usage, stores.sessions, stores.worker_status, ctx.reports, slack,
+                  clock, timezone=zone, poll_interval=settings.poll_interval, quiet=rules.usage.quiet),
+        steps=WorkflowSteps(lookup, stores.boxes, stores.sessions, slack, clock, rules.incidents.stale_after,
+                            StepTiming()))
 
 
 # What Slack says of a token it will never accept: the process cannot do its job, so it does not start.
@@ -197,12 +255,14 @@ def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
     app = build_slack_app(ctx, signing_secret=signing_secret)
     webhook = ThorWebhook(ctx.settings, ctx.stores.sessions, ctx.clock) if ctx.settings.thor_webhook_token else None
     secret = ctx.settings.pagerduty_webhook_secret
-    pagerduty = PagerDutyWebhook(ctx, ctx.slack, secret.get_secret_value()) if secret else None
+    stores = ctx.stores
+    pagerduty = PagerDutyWebhook(stores.pagers, stores.oncall, stores.boxes, ctx.secrets, ctx.slack, ctx.clock,
+                                 secret.get_secret_value(), runbook_url=ctx.settings.runbook_url) if secret else None
     token = ctx.settings.metrics_token
     watch = Watch(token.get_secret_value() if token else None, cycle_stale_after=5 * ctx.settings.poll_interval,
                   clock=ctx.clock)
-    return ServeProcess(app, build_web_app(app.bolt, ctx.redis, signing_secret, webhook, pagerduty, watch,
-                                           _report_page(ctx)))
+    return ServeProcess(app, build_web_app(app.bolt, HealthStore(stores.redis), stores.worker_status, signing_secret,
+                                           webhook, pagerduty, watch, _report_page(ctx)))
 
 
 def _report_page(ctx: AppContext) -> ReportPage | None:
@@ -235,8 +295,8 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
     pager = PagerClient(settings.pagerduty_events_url, ctx.outbound)
     table = senders(facts, pager, ctx.secrets, rand)
     outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)
-    health = CycleHealth(stores.redis, stores.boxes, metrics.current, worker_id, ctx.clock, settings.heartbeat_url,
-                         ctx.outbound, timeout=min(5.0, settings.lease_timing().redis_timeout))
+    health = CycleHealth(stores.worker_status, stores.boxes, metrics.current, worker_id, ctx.clock,
+                         settings.heartbeat_url, ctx.outbound, timeout=min(5.0, settings.lease_timing().redis_timeout))
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
                   Escalator(stores, rules), Rotations(stores.pagers), health, HeldAlerts(stores),
                   closing=[pager.aclose, health.aclose])

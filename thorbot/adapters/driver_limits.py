@@ -60,3 +60,24 @@ class ReportLimits:
             pipe.expire(by_connector, 2 * WINDOW)
             from_source, _, on_connector, _ = await pipe.execute()
         return int(from_source) <= self.per_source and int(on_connector) <= self.per_connector
+
+
+UPLOAD_WINDOW = 600  # seconds
+_COUNT_UPLOAD = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class UploadLimits:
+    """The files thorbot uploads for one person (reports, stickers): at most `limit` per UPLOAD_WINDOW each, in
+    Redis so every serve process counts them together."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def claim(self, user: str, limit: int) -> bool:
+        """Whether `user` may have one more file now (the claim counts, whether or not it is then used)."""
+        count = await self.redis.eval(_COUNT_UPLOAD, 1, keys.uploads(user), UPLOAD_WINDOW)
+        return int(count) <= limit

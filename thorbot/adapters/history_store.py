@@ -436,6 +436,10 @@ class HistoryStore:
             spans.append(Span(gap_start, end))
         return [Span(max(s.start, window.start), min(s.end, end)) for s in spans]
 
+    async def known_boxes(self) -> list[Chargebox]:
+        """Every box thorbot watches or has history for, with its name (`known_boxes`)."""
+        return await known_boxes(self.redis)
+
     async def names(self) -> dict[str, str]:
         """Every box thorbot has history for → its name when first seen."""
         return {str(b): str(n) for b, n in (await self.redis.hgetall(keys.HISTORY_NAMES)).items()}

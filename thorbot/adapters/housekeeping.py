@@ -44,6 +44,19 @@ def _epoch(when: datetime) -> int:
     return int(when.astimezone(UTC).timestamp())
 
 
+class Housekeeping:
+    """The daily sweep as a store the worker holds (it never sees the Redis client or a key name)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def due(self, worker_token: str) -> bool:
+        return await sweep_due(self.redis, worker_token)
+
+    async def sweep(self, now: datetime) -> Swept:
+        return await sweep(self.redis, now)
+
+
 async def sweep_due(redis: Redis, worker_token: str) -> bool:
     """True once a day, for one worker: the claim expires after a day."""
     return bool(await redis.set(keys.SWEPT, worker_token, nx=True, ex=SWEEP_EVERY))

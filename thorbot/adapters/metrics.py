@@ -258,6 +258,20 @@ async def publish_worker(redis: Redis, metrics: Metrics, *, last_cycle: float | 
         await pipe.execute()
 
 
+class WorkerStatusStore:
+    """What the worker leaves for serve and doctor: its figures (for `/metrics`) and when it last observed the
+    fleet."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def last_cycle(self) -> datetime | None:
+        return await last_cycle(self.redis)
+
+    async def publish(self, metrics: Metrics, *, last_cycle: float | None = None) -> None:
+        await publish_worker(self.redis, metrics, last_cycle=last_cycle)
+
+
 class _Fixed(Collector):
     def __init__(self, families: list[Metric]) -> None:
         self.families = families

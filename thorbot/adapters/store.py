@@ -210,6 +210,9 @@ def write_attempts(pipe: Any, attempts: list[Attempt], now: datetime) -> None:
 # neither is an OS error that is not about the connection (a full disk, a permission).
 RedisDown = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
              ConnectionError, TimeoutError, socket.gaierror)
+# Any error Redis raises, an outage or a refused command, for callers above the adapters that must tell a refused
+# command (a bad record: catch RedisDown first) from an outage without importing redis (serve/thor_webhook.py).
+RedisRefused = redis_errors.RedisError
 
 
 def new_records_version() -> str:
@@ -370,6 +373,11 @@ class Store:
             return []
         values = await self.redis.mget([keys.incident(i) for i in incident_ids])
         return [Incident.model_validate_json(v) for v in values if v]
+
+    async def recent_incidents(self, limit: int) -> list[Incident]:
+        """The newest incidents opened (at most `limit`, newest first, each once; resolved ones too while kept)."""
+        recent = [str(i) for i in await self.redis.lrange(keys.RECENT, 0, limit - 1)]
+        return await self.incidents(list(dict.fromkeys(recent)))
 
     async def commit(self, token: str, change: Commit) -> bool:
         """Apply one cycle's decisions if and only if `token` still holds the lease.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from thorbot.adapters.health_store import HealthStore
 from thorbot.runtime import build_worker, check_slack_token, open_context, require
 from thorbot.serve.web import build_metrics_app, start_site
 from thorbot.settings import Settings
@@ -31,7 +32,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> int:
         if settings.metrics_port:
             token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
             host = metrics_host(settings)
-            runner = await start_site(build_metrics_app(ctx.redis, token), host, settings.metrics_port,
+            runner = await start_site(build_metrics_app(HealthStore(ctx.redis), token), host, settings.metrics_port,
                                       setting="THORBOT_METRICS_PORT")
             if token:
                 log.info("worker metrics on %s:%d/metrics (every address; bearer token required)", host,

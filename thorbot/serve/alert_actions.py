@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.context import AppContext
+from thorbot.adapters.history_store import HistoryStore
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.session_store import SessionStore
+from thorbot.adapters.slack import SlackApi
+from thorbot.adapters.store import Store
+from thorbot.adapters.thor import ThorClient
 from thorbot.domain.alerts import ACTION_CAUSE, ACTION_CONFIRM, ACTION_RESOLVE
 from thorbot.domain.card import render_card
 from thorbot.domain.causes import ASKS_A_CAUSE, CAUSES, CauseRecord, cause_line, incident_cause_key
@@ -36,14 +43,18 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class AlertActions:
-    """Acknowledge, Snooze and Refresh on an alert message (serve/app.py registers them)."""
+    """Acknowledge, Snooze, Refresh, Cause…, Confirm and Resolve… on an alert message (serve/app.py registers them):
+    the boxes store (the message's incidents), the on-call store (acks, holds), the pager store (the page is
+    acknowledged too), the history store (causes), the session store (a person's action on a driver's report),
+    Thor's interactive client (the live card), Slack, the audit, the clock, how old a heartbeat may be, and the
+    runbook link the alert is redrawn with."""
 
-    def __init__(self, ctx: AppContext, audit: Audit) -> None:
-        self.ctx = ctx
-        self.audit = audit
-        self.slack = ctx.slack
-        self.store = ctx.stores.boxes
-        self.oncall = ctx.stores.oncall
+    def __init__(self, boxes: Store, oncall: OnCallStore, pagers: PagerStore, history: HistoryStore,
+                 sessions: SessionStore, thor: ThorClient, slack: SlackApi, audit: Audit,
+                 clock: Callable[[], datetime], *, stale_after: timedelta, runbook_url: str | None) -> None:
+        self.store, self.oncall, self.pagers, self.history, self.sessions = boxes, oncall, pagers, history, sessions
+        self.thor, self.slack, self.audit, self.clock = thor, slack, audit, clock
+        self.stale_after, self.runbook_url = stale_after, runbook_url
 
     async def open_incidents(self, channel: str, ts: str, respond: AsyncRespond) -> list[Incident] | None:
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
@@ -58,20 +69,19 @@ class AlertActions:
         return still_open
 
     async def redraw(self, channel: str, ts: str) -> None:
-        await redraw_alert(self.store, self.oncall, self.slack, channel, ts, self.ctx.clock(),
-                           self.ctx.settings.runbook_url)
+        await redraw_alert(self.store, self.oncall, self.slack, channel, ts, self.clock(), self.runbook_url)
 
     async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         channel, ts, user = _where(body)
         if await self.open_incidents(channel, ts, respond) is None:
             return
-        if not await self.oncall.set_ack(channel, ts, Ack(user=user, at=self.ctx.clock())):
+        if not await self.oncall.set_ack(channel, ts, Ack(user=user, at=self.clock())):
             taken = await self.oncall.ack(channel, ts)
             await tell(respond, f":eyes: Already acknowledged by {escape(taken.who) if taken else '?'}.")
             return
         await self.redraw(channel, ts)
-        paged = await enqueue_page(self.ctx.stores.pagers, self.store, "acknowledge", channel, ts, self.ctx.clock(),
+        paged = await enqueue_page(self.pagers, self.store, "acknowledge", channel, ts, self.clock(),
                                    by=user)
         await tell(respond, ":eyes: You acknowledged this alert; escalation has stopped" +
                    (" and the page is acknowledged too." if paged else "."))
@@ -84,7 +94,7 @@ class AlertActions:
         incidents = await self.open_incidents(channel, ts, respond)
         if incidents is None:
             return
-        now = self.ctx.clock()
+        now = self.clock()
         until = snooze_until(choice, now, incidents[0].timezone)
         if until is None or until - now > timedelta(days=2):
             await tell(respond, "That snooze option is not known; choose 1 hour, 4 hours or until tomorrow.")
@@ -113,9 +123,9 @@ class AlertActions:
         if any(i.resolved is None for i in asking):
             await tell(respond, "This outage is still going on: choose its cause once it is over.")
             return
-        record = CauseRecord(cause=choice, by=user, at=self.ctx.clock())
+        record = CauseRecord(cause=choice, by=user, at=self.clock())
         for box_id in sorted({i.box_id for i in asking}):
-            await self.ctx.stores.history.set_causes(box_id, {incident_cause_key(i.kind, i.started): record
+            await self.history.set_causes(box_id, {incident_cause_key(i.kind, i.started): record
                                                               for i in asking if i.box_id == box_id})
         await self.redraw(channel, ts)
         what = "this outage" if len(asking) == 1 else f"these {len(asking)} outages"
@@ -143,9 +153,9 @@ class AlertActions:
             return
         channel, ts, user, incident = found
         assert incident.connector is not None
-        await self.ctx.stores.sessions.save_action(PersonAction(
+        await self.sessions.save_action(PersonAction(
             incident_id=incident.id, box_id=incident.box_id, connector=incident.connector, action="confirm", by=user,
-            at=self.ctx.clock()))
+            at=self.clock()))
         await self.audit.record(interaction_way(ACTION_CONFIRM), user, channel,
                                 f"confirmed the drivers' report on connector #{incident.connector}: it counts as "
                                 f"that port's outage from {slack_date(incident.started)}.", thread_ts=ts)
@@ -164,11 +174,11 @@ class AlertActions:
             return
         channel, ts, user, incident = found
         assert incident.connector is not None
-        now = self.ctx.clock()
+        now = self.clock()
         record = CauseRecord(cause=choice, by=user, at=now)
-        await self.ctx.stores.history.set_causes(incident.box_id, {incident_cause_key(incident.kind, incident.started):
+        await self.history.set_causes(incident.box_id, {incident_cause_key(incident.kind, incident.started):
                                                                    record})
-        await self.ctx.stores.sessions.save_action(PersonAction(
+        await self.sessions.save_action(PersonAction(
             incident_id=incident.id, box_id=incident.box_id, connector=incident.connector, action="resolve", by=user,
             at=now))
         await self.audit.record(interaction_way(ACTION_RESOLVE), user, channel,
@@ -185,14 +195,14 @@ class AlertActions:
                                  "look there (or refresh again in a minute).")
             return
         incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
-        stale = self.ctx.rules.incidents.stale_after
+        stale = self.stale_after
         for incident in incidents[:MAX_REFRESH_CARDS]:
             try:
-                box = await self.ctx.thor_interactive.get_chargebox(incident.box_id)
+                box = await self.thor.get_chargebox(incident.box_id)
             except ThorError as exc:
                 await tell(respond, f"Could not refresh {escape(incident.name)}: Thor {exc.code}.")
                 continue
-            card = render_card(box, self.ctx.clock(), stale_after=stale, buttons=False)
+            card = render_card(box, self.clock(), stale_after=stale, buttons=False)
             try:
                 await self.slack.post_message(channel, card, thread_ts=ts)
             except SlackError as exc:

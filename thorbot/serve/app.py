@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -27,7 +28,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.authorization import AuthorizeResult
 
 from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
-from thorbot.context import AppContext
 from thorbot.domain.alerts import (
     ACTION_ACK,
     ACTION_ALERT_REFRESH,
@@ -41,16 +41,14 @@ from thorbot.domain.replies import ACTION_PICK
 from thorbot.domain.report_view import ACTION_REPORT_CSV, ACTION_REPORT_EVCHART
 from thorbot.domain.session_messages import ACTION_STOP, STOP_CALLBACK
 from thorbot.errors import SlackError
-from thorbot.serve import cards
 from thorbot.serve.alert_actions import AlertActions
-from thorbot.serve.commands import on_chargebox
+from thorbot.serve.cards import Cards
+from thorbot.serve.commands import ChargeboxCommand
 from thorbot.serve.dispatch import Audit, Guard, Listeners
-from thorbot.serve.home import publish_home
-from thorbot.serve.pager import PagerForms
+from thorbot.serve.home import Home
 from thorbot.serve.registry import APP_HOME_OPENED, PAGER_CALLBACK
-from thorbot.serve.reports import download_csv
 from thorbot.serve.stop import StopActions
-from thorbot.serve.workflow_steps import REPORT_STEP, STATUS_STEP, StepTiming, WorkflowSteps
+from thorbot.serve.workflow_steps import REPORT_STEP, STATUS_STEP, WorkflowSteps
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +112,28 @@ def _authorize(installed: Installed) -> Callable[[str | None, str | None, str | 
     return authorize
 
 
-def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None,
+@dataclass(frozen=True)
+class SlackFeatures:
+    """What the Slack app's listeners call, each part built in the composition root (runtime.slack_features) with
+    exactly what it uses (its constructor says what). `build_app` only binds them: it never sees the context."""
+
+    slack: SlackApi  # the Web API Bolt answers through
+    guard: Guard
+    audit: Audit
+    chargebox: ChargeboxCommand  # /chargebox and every subcommand's feature (commands.Subcommands)
+    cards: Cards
+    alerts: AlertActions
+    stops: StopActions
+    home: Home
+    steps: WorkflowSteps
+
+
+def build_app(features: SlackFeatures, poster: ResponseUrl, signing_secret: str | None,
               installed: Installed | None = None) -> AsyncApp:
     """Create the AsyncApp with every listener wired. `signing_secret=None` means Socket Mode; answers
     through response_url go out over `poster` (pooled; the caller closes it); `installed`: the workspace, known
     from auth.test at start."""
-    slack = ctx.slack
+    slack = features.slack
     app = AsyncApp(
         client=slack.client,
         signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
@@ -127,11 +141,7 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None,
         ssl_check_enabled=True,
         authorize=_authorize(installed or Installed(slack)),
     )
-    guard = Guard(ctx.settings, ctx.stores.oncall, slack)
-    audit = Audit(slack, ctx.clock)
-    alerts = AlertActions(ctx, audit)
-    stops = StopActions(ctx)
-    forms = PagerForms(ctx, slack, poster, audit)
+    chargebox = features.chargebox
 
     @app.middleware
     async def pooled_respond(context: Any, body: dict[str, Any], next: Next) -> BoltResponse:
@@ -155,10 +165,10 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None,
         return await next()
 
     @app.command("/chargebox")  # every subcommand is declared in serve/registry.py and enforced in commands.py
-    async def chargebox(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await on_chargebox(ctx, slack, command, ack, respond, forms, guard, audit)
+    async def chargebox_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await chargebox.on_command(command, ack, respond)
 
-    _bind(Listeners(app, guard, audit), ctx, slack, alerts, stops, forms)
+    _bind(Listeners(app, features.guard, features.audit), features)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -167,21 +177,23 @@ def build_app(ctx: AppContext, poster: ResponseUrl, signing_secret: str | None,
     return app
 
 
-def _bind(on: Listeners, ctx: AppContext, slack: SlackApi, alerts: AlertActions, stops: StopActions,
-          forms: PagerForms) -> None:
+def _bind(on: Listeners, features: SlackFeatures) -> None:
     """Every interaction, each declared in serve/registry.py (binding an undeclared one raises)."""
+    cards, alerts, stops, home, steps = features.cards, features.alerts, features.stops, features.home, features.steps
+    forms, reports = features.chargebox.subcommands.pagers, features.chargebox.subcommands.reports
+
     async def share(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await cards.share(ctx, body, action, respond)
+        await cards.share(body, action, respond)
 
     async def refresh(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await cards.refresh(ctx, body, action, respond)
+        await cards.refresh(body, action, respond)
 
     async def report_csv(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await download_csv(ctx, slack, ack, body, action, respond)
+        await reports.download_csv(ack, body, action, respond)
 
     async def report_evchart(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
                              respond: AsyncRespond) -> None:
-        await download_csv(ctx, slack, ack, body, action, respond, evchart=True)
+        await reports.download_csv(ack, body, action, respond, evchart=True)
 
     async def acknowledge(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
                           respond: AsyncRespond) -> None:
@@ -192,7 +204,7 @@ def _bind(on: Listeners, ctx: AppContext, slack: SlackApi, alerts: AlertActions,
         await alerts.refresh(ack, body, respond)
 
     async def home_opened(event: dict[str, Any]) -> None:
-        await publish_home(ctx, slack, event)
+        await home.publish(event)
 
     on.action(ACTION_SHARE, share)
     on.action(re.compile(f"^({ACTION_REFRESH}|{ACTION_PICK}_\\d+)$"), refresh, ways=(ACTION_REFRESH, ACTION_PICK))
@@ -208,7 +220,5 @@ def _bind(on: Listeners, ctx: AppContext, slack: SlackApi, alerts: AlertActions,
     on.action(ACTION_REPORT_CSV, report_csv)
     on.action(ACTION_REPORT_EVCHART, report_evchart)
     on.event(APP_HOME_OPENED, home_opened)
-    steps = WorkflowSteps(ctx.lookup, ctx.stores.boxes, ctx.stores.sessions, slack, ctx.clock,
-                          ctx.rules.incidents.stale_after, StepTiming())
     on.function(REPORT_STEP, steps.report)
     on.function(STATUS_STEP, steps.status)

@@ -9,12 +9,13 @@ starts, say); without a time, the box's outages of the last 30 days are listed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from thorbot.adapters.history_store import known_boxes
-from thorbot.context import AppContext
+from thorbot.adapters.history_store import HistoryStore
+from thorbot.adapters.store import Store
 from thorbot.domain import replies
 from thorbot.domain.causes import CAUSES, MAX_NOTE, PORT_KIND_CODES, CauseRecord, cause_key, cause_line, read_cause
 from thorbot.domain.slash_commands import SetCause
@@ -22,6 +23,7 @@ from thorbot.domain.text import code, duration, escape, slack_date, truncate
 from thorbot.domain.when import Bounds, check_day, check_moment, local_moment, read_clock, read_date
 from thorbot.errors import UsageError
 from thorbot.serve.registry import Changed
+from thorbot.services.lookup import Lookup
 
 Payload = dict[str, Any]
 LISTED_DAYS = 30
@@ -53,66 +55,74 @@ def _split(words: list[str], zone: ZoneInfo, now: datetime) -> tuple[str, dateti
     return " ".join(words), None, []
 
 
-async def cause_payload(ctx: AppContext, parsed: SetCause, user: str) -> Payload | Changed:
-    words = list(parsed.words)
-    if not words:
-        return replies.usage_error(USAGE)
-    zone = ZoneInfo(ctx.settings.timezone)
-    now = ctx.clock()
-    try:
-        split = _split(words, zone, now)
-    except UsageError as exc:
-        return replies.usage_error(f"{str(exc)[:1].upper()}{str(exc)[1:]}. " + USAGE)
-    if split is None:
-        return replies.usage_error("Write when the outage began as `YYYY-MM-DD HH:MM` "
-                                   f"({ctx.settings.timezone}). " + USAGE)
-    query, began, rest = split
-    query, port = _port_of(query)
-    known = await known_boxes(ctx.redis)
-    matches = [b for b in known if b.id == query] or await ctx.lookup.among(known, query)
-    if len(matches) != 1:
-        return replies.usage_error(f"{code(query)} matches {len(matches)} chargeboxes; use the id." if matches
-                                   else f"No chargebox with history matches {code(query)}.")
-    box = matches[0]
-    history = ctx.stores.history
-    if port is not None:
-        ports = await history.port_count(box.id)
-        if not 1 <= port <= ports:
-            has = f"has ports #1–#{ports}" if ports > 1 else "has one port, #1" if ports == 1 else \
-                "has no ports thorbot knows of yet"
-            return replies.usage_error(f"{escape(box.name)} {has}; `#{port}` is not one of them.")
-    outages = await history.outages(box.id, now - timedelta(days=LISTED_DAYS))
-    if port is not None:
-        outages = [o for o in outages if o[0] in PORT_KIND_CODES and o[1] == port]
-    if began is None:
-        return _listing(box.name, box.id, outages, await history.cause_codes([box.id]), zone, port)
-    cause = read_cause(rest[0]) if rest else None
-    if cause is None:
-        return replies.usage_error(f"{code(rest[0]) if rest else 'No cause'}: not a cause thorbot knows. " + USAGE)
-    note = " ".join(rest[1:]).strip()[:MAX_NOTE] or None
-    if cause == "other" and note is None:
-        return replies.usage_error("Say what it was after `other`: `… other contractor cut the cable`.")
-    minute = (began.timestamp(), began.timestamp() + 60)
-    found = [o for o in outages if minute[0] <= o[2] < minute[1]]
-    if not found:
-        state = (await ctx.stores.boxes.records()).get(box.id)
-        if state and state.incident and minute[0] <= state.incident.started.timestamp() < minute[1]:
-            return replies.usage_error("That outage is still going on: give its cause once it is over.")
-        of = f"port #{port} of " if port is not None else ""
-        local = began.astimezone(zone)
-        return replies.usage_error(f"No outage of {of}{escape(box.name)} began at {local:%Y-%m-%d %H:%M} "
-                                   f"({ctx.settings.timezone}). `/chargebox cause {box.id}` lists its outages.")
-    record = CauseRecord(cause=cause, by=user, at=now, note=note)
-    await history.set_causes(box.id, {cause_key(kind, start): record for kind, _, start, _ in found})
-    kind, port, start, end = found[0]
-    where = f", port {port}" if kind in PORT_KIND_CODES and port else ""
-    said = (f"the outage of *{escape(truncate(box.name, 80))}* that began "
-            f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
-            f"{cause_line(record)}" + (f" — {code(note, 200)}" if note else ""))
-    # Every channel that watches the box is told: a cause decides whether the outage counts against uptime.
-    watching = tuple((await ctx.stores.boxes.watchers()).channels(box.id))
-    return Changed(replies.simple(f"Recorded for {said}.", emoji=":label:"), f"set the cause of {said}.",
-                   tell=watching)
+class Causes:
+    """cause: the history store (outages, ports, causes), the boxes store (an outage still going on, who watches the
+    box), the name look-up, the clock and the fleet's time zone (THORBOT_TIMEZONE)."""
+
+    def __init__(self, history: HistoryStore, boxes: Store, lookup: Lookup, clock: Callable[[], datetime], *,
+                 timezone: str) -> None:
+        self.history, self.boxes, self.lookup, self.clock, self.timezone = history, boxes, lookup, clock, timezone
+
+    async def answer(self, parsed: SetCause, user: str) -> Payload | Changed:
+        words = list(parsed.words)
+        if not words:
+            return replies.usage_error(USAGE)
+        zone = ZoneInfo(self.timezone)
+        now = self.clock()
+        try:
+            split = _split(words, zone, now)
+        except UsageError as exc:
+            return replies.usage_error(f"{str(exc)[:1].upper()}{str(exc)[1:]}. " + USAGE)
+        if split is None:
+            return replies.usage_error("Write when the outage began as `YYYY-MM-DD HH:MM` "
+                                       f"({self.timezone}). " + USAGE)
+        query, began, rest = split
+        query, port = _port_of(query)
+        known = await self.history.known_boxes()
+        matches = [b for b in known if b.id == query] or await self.lookup.among(known, query)
+        if len(matches) != 1:
+            return replies.usage_error(f"{code(query)} matches {len(matches)} chargeboxes; use the id." if matches
+                                       else f"No chargebox with history matches {code(query)}.")
+        box = matches[0]
+        history = self.history
+        if port is not None:
+            ports = await history.port_count(box.id)
+            if not 1 <= port <= ports:
+                has = f"has ports #1–#{ports}" if ports > 1 else "has one port, #1" if ports == 1 else \
+                    "has no ports thorbot knows of yet"
+                return replies.usage_error(f"{escape(box.name)} {has}; `#{port}` is not one of them.")
+        outages = await history.outages(box.id, now - timedelta(days=LISTED_DAYS))
+        if port is not None:
+            outages = [o for o in outages if o[0] in PORT_KIND_CODES and o[1] == port]
+        if began is None:
+            return _listing(box.name, box.id, outages, await history.cause_codes([box.id]), zone, port)
+        cause = read_cause(rest[0]) if rest else None
+        if cause is None:
+            return replies.usage_error(f"{code(rest[0]) if rest else 'No cause'}: not a cause thorbot knows. " + USAGE)
+        note = " ".join(rest[1:]).strip()[:MAX_NOTE] or None
+        if cause == "other" and note is None:
+            return replies.usage_error("Say what it was after `other`: `… other contractor cut the cable`.")
+        minute = (began.timestamp(), began.timestamp() + 60)
+        found = [o for o in outages if minute[0] <= o[2] < minute[1]]
+        if not found:
+            state = (await self.boxes.records()).get(box.id)
+            if state and state.incident and minute[0] <= state.incident.started.timestamp() < minute[1]:
+                return replies.usage_error("That outage is still going on: give its cause once it is over.")
+            of = f"port #{port} of " if port is not None else ""
+            local = began.astimezone(zone)
+            return replies.usage_error(f"No outage of {of}{escape(box.name)} began at {local:%Y-%m-%d %H:%M} "
+                                       f"({self.timezone}). `/chargebox cause {box.id}` lists its outages.")
+        record = CauseRecord(cause=cause, by=user, at=now, note=note)
+        await history.set_causes(box.id, {cause_key(kind, start): record for kind, _, start, _ in found})
+        kind, port, start, end = found[0]
+        where = f", port {port}" if kind in PORT_KIND_CODES and port else ""
+        said = (f"the outage of *{escape(truncate(box.name, 80))}* that began "
+                f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
+                f"{cause_line(record)}" + (f" — {code(note, 200)}" if note else ""))
+        # Every channel that watches the box is told: a cause decides whether the outage counts against uptime.
+        watching = tuple((await self.boxes.watchers()).channels(box.id))
+        return Changed(replies.simple(f"Recorded for {said}.", emoji=":label:"), f"set the cause of {said}.",
+                       tell=watching)
 
 
 def _port_of(query: str) -> tuple[str, int | None]:

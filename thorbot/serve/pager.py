@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck
 
+from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.outbound import OutboundPolicy
-from thorbot.adapters.secrets_box import SecretsUnavailable
+from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import ResponseUrl, SlackApi
-from thorbot.adapters.store import RedisDown
-from thorbot.context import AppContext
+from thorbot.adapters.store import RedisDown, Store
 from thorbot.domain import replies
 from thorbot.domain.notify import page_jobs
 from thorbot.domain.oncall import Ack
@@ -58,67 +60,72 @@ FORM_RESOLVE_TIMEOUT = 1.5  # a view_submission is answered within Slack's 3 s, 
 
 
 # --- rotations ---------------------------------------------------------------------------------------
-async def rotation_payload(ctx: AppContext, slack: SlackApi, parsed: ShowRotation | SetRotation | OverrideRotation
-                           | RotationOff, channel: str, user: str) -> Payload | Changed:
-    pagers, now = ctx.stores.pagers, ctx.clock()
-    if isinstance(parsed, RotationOff):
-        removed = await pagers.clear_rotation(channel)
-        if not removed:
-            return replies.simple("This channel has no rotation.", emoji=":pager:")
-        return Changed(replies.simple("The rotation is off; alerts here mention the fixed on-call target, if any "
-                                      "(`/chargebox oncall`).", emoji=":pager:"),
-                       "turned this channel's on-call rotation off (`/chargebox rotation off`).")
-    if isinstance(parsed, SetRotation):
-        request = parse_rotation(list(parsed.words))
-        if isinstance(request, str):
-            return replies.usage_error(request[:1].upper() + request[1:] + ".")
-        zone = request.zone or ctx.settings.timezone
-        if not is_zone(zone):
-            return replies.usage_error(f"{code(zone)} is not a time zone thorbot knows; use a name like "
-                                       "`Europe/Rome` or `America/New_York`.")
-        if request.group and _grants_rights(ctx, request.group):
-            return replies.usage_error(f"<!subteam^{request.group}> is named in `THORBOT_OPERATORS` or "
-                                       "`THORBOT_ADMINS`: a rotation may not change who is in it (its members may "
-                                       "stop charges or change thorbot). Keep a separate group for the rotation.")
-        unknown = await _unknown_users(slack, request.members)
-        if unknown:
-            return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
-        created = new_rotation(request, zone, now)
-        await pagers.set_rotation(channel, created, announced=created.last_change(now), regroup=True)
-        people = ", ".join(f"<@{m}>" for m in created.members)
-        group = f", keeping <!subteam^{created.group}> to whoever is on call" if created.group else ""
-        return Changed(render_rotation(created, now),
-                       f"set this channel's on-call rotation: {people} ({created.cadence}){group}.")
-    rotation = await pagers.rotation(channel)
-    if rotation is None:
-        target = await ctx.stores.oncall.oncall(channel)
-        fixed = f"Alerts here mention {target.mention}." if target else "Alerts here mention no one."
-        return replies.simple(f"This channel has no rotation. {fixed} Set one with `/chargebox rotation @a @b "
-                              "weekly mon 09:00 [zone]` (or `daily 09:00`).", emoji=":pager:")
-    if isinstance(parsed, OverrideRotation):
-        until = parse_until(list(parsed.until), rotation.tz, now)
-        if isinstance(until, str):
-            return replies.usage_error(until[:1].upper() + until[1:] + ".")
-        unknown = await _unknown_users(slack, (parsed.user,))
-        if unknown:
-            return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
-        if rotation.group and not any(ctx.settings.admin_ids()):  # it rewrites a Slack user group: as `group @g`
-            return replies.simple(NEEDS_ADMINS, emoji=":lock:")
-        rotation = rotation.without_expired(now)
-        rotation = rotation.model_copy(update={"overrides": (*rotation.overrides,
-                                                             Override(user=parsed.user, since=now, until=until,
-                                                                      by=user))})
-        await pagers.set_rotation(channel, rotation, announced=rotation.last_change(now))
-        return Changed(replies.simple(f"<@{parsed.user}> is on call here until {slack_date(until)} (by <@{user}>); "
-                                      f"then <@{rotation.scheduled(until)}> as scheduled.", emoji=":pager:"),
-                       f"put <@{parsed.user}> on call here until {slack_date(until)} (a rotation override).")
-    return render_rotation(rotation, now)
+class RotationCommand:
+    """rotation (show, set, override, off): the pager store (rotations) and the on-call store (the fixed target),
+    Slack (are the people named members?), the clock, the fleet's time zone, and of the permissions the user
+    groups that grant rights (THORBOT_OPERATORS / THORBOT_ADMINS: a rotation may not rewrite them) and whether any
+    admin is named (an override of a group rotation needs one)."""
 
+    def __init__(self, pagers: PagerStore, oncall: OnCallStore, slack: SlackApi, clock: Callable[[], datetime], *,
+                 timezone: str, operator_groups: frozenset[str], admins_named: bool) -> None:
+        self.pagers, self.oncall, self.slack, self.clock = pagers, oncall, slack, clock
+        self.timezone, self.operator_groups, self.admins_named = timezone, operator_groups, admins_named
 
-def _grants_rights(ctx: AppContext, group: str) -> bool:
-    """A user group thorbot's permissions name: a rotation rewriting it would hand out those rights."""
-    _, operator_groups = ctx.settings.operator_ids()
-    return group in operator_groups
+    async def answer(self, parsed: ShowRotation | SetRotation | OverrideRotation | RotationOff, channel: str,
+                     user: str) -> Payload | Changed:
+        pagers, now, slack = self.pagers, self.clock(), self.slack
+        if isinstance(parsed, RotationOff):
+            removed = await pagers.clear_rotation(channel)
+            if not removed:
+                return replies.simple("This channel has no rotation.", emoji=":pager:")
+            return Changed(replies.simple("The rotation is off; alerts here mention the fixed on-call target, if any "
+                                          "(`/chargebox oncall`).", emoji=":pager:"),
+                           "turned this channel's on-call rotation off (`/chargebox rotation off`).")
+        if isinstance(parsed, SetRotation):
+            request = parse_rotation(list(parsed.words))
+            if isinstance(request, str):
+                return replies.usage_error(request[:1].upper() + request[1:] + ".")
+            zone = request.zone or self.timezone
+            if not is_zone(zone):
+                return replies.usage_error(f"{code(zone)} is not a time zone thorbot knows; use a name like "
+                                           "`Europe/Rome` or `America/New_York`.")
+            if request.group and request.group in self.operator_groups:
+                return replies.usage_error(f"<!subteam^{request.group}> is named in `THORBOT_OPERATORS` or "
+                                           "`THORBOT_ADMINS`: a rotation may not change who is in it (its members may "
+                                           "stop charges or change thorbot). Keep a separate group for the rotation.")
+            unknown = await _unknown_users(slack, request.members)
+            if unknown:
+                return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
+            created = new_rotation(request, zone, now)
+            await pagers.set_rotation(channel, created, announced=created.last_change(now), regroup=True)
+            people = ", ".join(f"<@{m}>" for m in created.members)
+            group = f", keeping <!subteam^{created.group}> to whoever is on call" if created.group else ""
+            return Changed(render_rotation(created, now),
+                           f"set this channel's on-call rotation: {people} ({created.cadence}){group}.")
+        rotation = await pagers.rotation(channel)
+        if rotation is None:
+            target = await self.oncall.oncall(channel)
+            fixed = f"Alerts here mention {target.mention}." if target else "Alerts here mention no one."
+            return replies.simple(f"This channel has no rotation. {fixed} Set one with `/chargebox rotation @a @b "
+                                  "weekly mon 09:00 [zone]` (or `daily 09:00`).", emoji=":pager:")
+        if isinstance(parsed, OverrideRotation):
+            until = parse_until(list(parsed.until), rotation.tz, now)
+            if isinstance(until, str):
+                return replies.usage_error(until[:1].upper() + until[1:] + ".")
+            unknown = await _unknown_users(slack, (parsed.user,))
+            if unknown:
+                return replies.usage_error(f"{unknown} is not a member of this workspace; name people with `@`.")
+            if rotation.group and not self.admins_named:  # it rewrites a Slack user group: as `group @g`
+                return replies.simple(NEEDS_ADMINS, emoji=":lock:")
+            rotation = rotation.without_expired(now)
+            rotation = rotation.model_copy(update={"overrides": (*rotation.overrides,
+                                                                 Override(user=parsed.user, since=now, until=until,
+                                                                          by=user))})
+            await pagers.set_rotation(channel, rotation, announced=rotation.last_change(now))
+            return Changed(replies.simple(f"<@{parsed.user}> is on call here until {slack_date(until)} (by <@{user}>); "
+                                          f"then <@{rotation.scheduled(until)}> as scheduled.", emoji=":pager:"),
+                           f"put <@{parsed.user}> on call here until {slack_date(until)} (a rotation override).")
+        return render_rotation(rotation, now)
 
 
 async def _unknown_users(slack: SlackApi, users: tuple[str, ...]) -> str | None:
@@ -171,19 +178,22 @@ def _value(view: dict[str, Any], block: str) -> str:
 
 
 class PagerForms:
-    def __init__(self, ctx: AppContext, slack: SlackApi, poster: ResponseUrl, audit: Audit) -> None:
-        self.ctx = ctx
-        self.slack = slack
-        self.poster = poster
-        self.audit = audit
+    """pager (the status, the form, its submission) and pager off: the pager store, the secret box (seals the key
+    pasted), the outbound URL policy (a webhook's URL), Slack (opens the form), the response_url poster (confirms
+    in the channel), the audit, and the clock."""
+
+    def __init__(self, pagers: PagerStore, secrets: SecretBox, outbound: OutboundPolicy, slack: SlackApi,
+                 poster: ResponseUrl, audit: Audit, clock: Callable[[], datetime]) -> None:
+        self.pagers, self.secrets, self.outbound = pagers, secrets, outbound
+        self.slack, self.poster, self.audit, self.clock = slack, poster, audit, clock
 
     async def open(self, channel: str, user: str, trigger_id: str, response_url: str, refused: str | None
                    ) -> Payload:
         """`/chargebox pager`: the channel's pager; for an admin, the form to connect one (opened at once: the
         trigger expires in 3 s). `refused`: why this user may not connect one (said under the status)."""
-        pagers = self.ctx.stores.pagers
+        pagers = self.pagers
         if refused is None and trigger_id:
-            if not self.ctx.secrets.ready:
+            if not self.secrets.ready:
                 return replies.simple(NO_KEY, emoji=":lock:")
             try:
                 await self.slack.open_view(trigger_id, pager_modal(channel, response_url))
@@ -205,22 +215,22 @@ class PagerForms:
         kind, secret, url, delay = _value(view, "kind"), _value(view, "secret"), _value(view, "url"), _value(view,
                                                                                                            "delay")
         transport = transport_of(kind)
-        errors = await _problems(transport, secret, url, delay, self.ctx.outbound)
+        errors = await _problems(transport, secret, url, delay, self.outbound)
         if not channel:
             errors["kind"] = "This form lost its channel; run `/chargebox pager` again."
         if errors or transport is None:  # an unknown kind is an error above: never stored as another kind
             await ack(response_action="errors", errors=errors)
             return
-        if not self.ctx.secrets.ready:
+        if not self.secrets.ready:
             await ack(response_action="errors", errors={"secret": NO_KEY[:150]})
             return
         hook = url.strip() if transport.uses_url else None  # sealed like the secret: its path may be a token
-        link = PagerLink(kind=transport.kind, sealed=self.ctx.secrets.seal(secret.strip()),
-                         sealed_url=self.ctx.secrets.seal(hook) if hook else None, host=shown_url(hook),
-                         delay=int(delay or 0), by=user, at=self.ctx.clock())
+        link = PagerLink(kind=transport.kind, sealed=self.secrets.seal(secret.strip()),
+                         sealed_url=self.secrets.seal(hook) if hook else None, host=shown_url(hook),
+                         delay=int(delay or 0), by=user, at=self.clock())
         try:
-            await self.ctx.stores.pagers.set_link(channel, link)
-            await self.ctx.stores.pagers.clear_failure(channel)
+            await self.pagers.set_link(channel, link)
+            await self.pagers.clear_failure(channel)
         except RedisDown:
             await ack(response_action="errors", errors={"kind": "thorbot cannot reach its database; try again."})
             return
@@ -235,6 +245,17 @@ class PagerForms:
                 await self.poster.post(response_url, {**status, "replace_original": False})
             except SlackError as exc:
                 log.warning("cannot confirm the pager in the channel: %s", exc.error)
+
+    async def off(self, channel: str) -> Payload | Changed:
+        """pager off: disconnect this channel's pager (its key is deleted)."""
+        link = await self.pagers.link(channel)
+        removed = await self.pagers.clear_link(channel)
+        if not removed:
+            return replies.simple("No pager is connected to this channel.", emoji=":pager:")
+        return Changed(replies.simple("The pager is disconnected: alerts here no longer page it (its key is deleted).",
+                                      emoji=":pager:"),
+                       f"disconnected {_pager_name(link) if link else 'the pager'}: alerts here no longer page anyone "
+                       "(`/chargebox pager off`).")
 
 
 async def _problems(transport: PagerTransport | None, secret: str, url: str, delay: str,
@@ -264,27 +285,16 @@ def _pager_name(link: PagerLink) -> str:
     return transport.connected_name if transport else "the pager"
 
 
-async def pager_off(ctx: AppContext, channel: str) -> Payload | Changed:
-    link = await ctx.stores.pagers.link(channel)
-    removed = await ctx.stores.pagers.clear_link(channel)
-    if not removed:
-        return replies.simple("No pager is connected to this channel.", emoji=":pager:")
-    return Changed(replies.simple("The pager is disconnected: alerts here no longer page it (its key is deleted).",
-                                  emoji=":pager:"),
-                   f"disconnected {_pager_name(link) if link else 'the pager'}: alerts here no longer page anyone "
-                   "(`/chargebox pager off`).")
-
-
 # --- PagerDuty's webhook -----------------------------------------------------------------------------
 class PagerDutyWebhook:
     """POST /pagerduty/webhook: PagerDuty's v3 webhook (X-PagerDuty-Signature, v1 = HMAC-SHA256 of the body with
     the subscription's secret). An incident acknowledged or resolved there shows on the Slack alert and stops
     its escalation; any other event, or one about an incident thorbot did not page, is a 200 and nothing."""
 
-    def __init__(self, ctx: AppContext, slack: SlackApi, secret: str) -> None:
-        self.ctx = ctx
-        self.slack = slack
-        self.secret = secret
+    def __init__(self, pagers: PagerStore, oncall: OnCallStore, boxes: Store, secrets: SecretBox, slack: SlackApi,
+                 clock: Callable[[], datetime], secret: str, *, runbook_url: str | None) -> None:
+        self.pagers, self.oncall, self.boxes, self.secrets = pagers, oncall, boxes, secrets
+        self.slack, self.clock, self.secret, self.runbook_url = slack, clock, secret, runbook_url
 
     def route(self, app: web.Application) -> None:
         app.router.add_post("/pagerduty/webhook", self.handle)
@@ -305,7 +315,7 @@ class PagerDutyWebhook:
         if news is None:
             return web.json_response({"ok": True})
         try:
-            await self._apply(news.channel, news.ts, news.by, news.action == "resolved", self.ctx.clock())
+            await self._apply(news.channel, news.ts, news.by, news.action == "resolved", self.clock())
         except RedisDown:
             return web.json_response({"error": "redis unreachable"}, status=503)  # PagerDuty retries
         return web.json_response({"ok": True})
@@ -316,22 +326,21 @@ class PagerDutyWebhook:
             # Answered 200 all the same: PagerDuty would retry a refusal, and nothing it retries could change this.
             log.warning("ignored a PagerDuty webhook about %s in %s: %s", ts, channel[:20], why)
             return
-        oncall = self.ctx.stores.oncall
+        oncall = self.oncall
         if await oncall.set_ack(channel, ts, Ack(user="", at=now, via="PagerDuty", name=by, resolved=resolved)):
-            await redraw_alert(self.ctx.stores.boxes, oncall, self.slack, channel, ts, now,
-                               self.ctx.settings.runbook_url)
+            await redraw_alert(self.boxes, oncall, self.slack, channel, ts, now, self.runbook_url)
             log.info("PagerDuty: %s in %s was %s there", ts, channel[:20], "resolved" if resolved else "acknowledged")
 
     async def _not_ours(self, channel: str, ts: str, now: datetime) -> str | None:
         """Why an event about (channel, ts) must not touch it, or None. Only an alert message whose trigger this
         channel's PagerDuty connection took is PagerDuty's to acknowledge or resolve: the key alone is text
         anyone sending events to a service in the subscription's scope can choose."""
-        pagers = self.ctx.stores.pagers
+        pagers = self.pagers
         link = await pagers.link(channel)
         if link is None or link.kind != pagerduty.KIND:  # PagerDuty's own webhook: about its pages only
             return "that channel has no PagerDuty"
         try:
-            via = connection_id(link.kind, self.ctx.secrets.open(link.sealed))
+            via = connection_id(link.kind, self.secrets.open(link.sealed))
         except SecretsUnavailable:
             return "its pager's key cannot be opened (THORBOT_SECRETS_KEY)"
         trigger = page_jobs("trigger", channel, ts, now)[0].id

@@ -21,14 +21,17 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from thorbot.adapters.session_store import StopClaim, StopRequest
-from thorbot.adapters.slack import Respond, ResponseUrl
-from thorbot.adapters.store import RedisDown
-from thorbot.context import AppContext
+from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.session_store import SessionStore, StopClaim, StopRequest
+from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
+from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.thor import ThorClient
 from thorbot.domain.notifications import tag_hash
 from thorbot.domain.replies import describe_thor_error
 from thorbot.domain.session_messages import notice_modal, read_stop_value, refusal, render_stop_request, stop_modal
@@ -37,6 +40,7 @@ from thorbot.domain.text import slack_date
 from thorbot.errors import SlackError, ThorError, ThorRefused
 from thorbot.serve.permissions import NOT_AN_OPERATOR, STOPS_OFF, may_stop
 from thorbot.serve.reply import tell
+from thorbot.settings import Settings
 
 log = logging.getLogger(__name__)
 CLAIM_MARGIN = 60.0  # seconds a claim outlives the confirmation window
@@ -54,10 +58,16 @@ def _already(claim: StopClaim) -> str:
 
 
 class StopActions:
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
-        self.slack = ctx.slack
-        self.sessions = ctx.stores.sessions
+    """Stop charge… and its confirmation: the settings (who may stop: serve/permissions.py reads them, and how long
+    a claim holds), the on-call store (user groups' members, cached), the session store (claims, start notes, the
+    audit), the boxes store (a box's name), Thor's interactive client, Slack, the clock, and how long the worker
+    waits for a stop to be confirmed."""
+
+    def __init__(self, settings: Settings, oncall: OnCallStore, sessions: SessionStore, boxes: Store,
+                 thor: ThorClient, slack: SlackApi, clock: Callable[[], datetime], *,
+                 confirm_within: timedelta) -> None:
+        self.settings, self.oncall, self.sessions, self.boxes = settings, oncall, sessions, boxes
+        self.thor, self.slack, self.clock, self.confirm_within = thor, slack, clock, confirm_within
 
     async def click(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         """The Stop button: check who and whether, then open the confirmation modal (within Slack's 3 s trigger)."""
@@ -67,11 +77,11 @@ class StopActions:
         if data is None:
             await tell(respond, "That button is not one of thorbot's; nothing was stopped.")
             return
-        if not self.ctx.settings.stops_enabled():
+        if not self.settings.stops_enabled():
             await tell(respond, STOPS_OFF)
             return
         try:
-            if not await may_stop(self.ctx.settings, self.ctx.stores.oncall, self.slack, user):
+            if not await may_stop(self.settings, self.oncall, self.slack, user):
                 await tell(respond, NOT_AN_OPERATOR)
                 return
             stoppable = bool(data.get("k")) or bool(await self.sessions.start_notes([int(data["t"])]))
@@ -86,7 +96,7 @@ class StopActions:
                  "message_ts": "" if container.get("is_ephemeral") else str(container.get("message_ts") or ""),
                  "response_url": str(body.get("response_url") or ""), "stop": data}
         name = await self._name(str(data["b"]), str(data.get("n") or ""))
-        view = stop_modal(data, name=name, now=self.ctx.clock(), private=json.dumps(where, separators=(",", ":")))
+        view = stop_modal(data, name=name, now=self.clock(), private=json.dumps(where, separators=(",", ":")))
         try:
             await self.slack.open_view(str(body.get("trigger_id", "")), view)
         except SlackError as exc:
@@ -103,7 +113,7 @@ class StopActions:
             return
         box_id, connector, transaction = str(data["b"]), int(data["c"]), int(data["t"])
         view_id = str(view.get("id") or "")[:64] or f"t{transaction}"
-        claim = StopClaim(by=user, at=self.ctx.clock())
+        claim = StopClaim(by=user, at=self.clock())
         try:
             async with asyncio.timeout(ACK_BUDGET):
                 refusal_text = await self._may_claim(user, view_id, transaction, claim)
@@ -128,17 +138,17 @@ class StopActions:
 
     async def _may_claim(self, user: str, view_id: str, transaction: int, claim: StopClaim) -> str | None:
         """None when this user may stop and now holds the claim; else why not, in words."""
-        if not self.ctx.settings.stops_enabled():
+        if not self.settings.stops_enabled():
             return STOPS_OFF
-        if not await may_stop(self.ctx.settings, self.ctx.stores.oncall, self.slack, user):
+        if not await may_stop(self.settings, self.oncall, self.slack, user):
             return NOT_AN_OPERATOR
-        ttl = self.ctx.settings.stop_confirm_within + CLAIM_MARGIN
+        ttl = self.settings.stop_confirm_within + CLAIM_MARGIN
         held = await self.sessions.claim_stop(view_id, transaction, claim, ttl)
         return _already(held) if held is not None else None
 
     async def _stop(self, user: str, box_id: str, shown_name: str, connector: int, transaction: int,
                     claim: StopClaim, where: dict[str, Any]) -> None:
-        now = self.ctx.clock()
+        now = self.clock()
         name = await self._name(box_id, shown_name)
         request = StopRequest(id=uuid.uuid4().hex[:16], box_id=box_id, alias=name, connector=connector,
                               transaction=transaction, by=user, at=now, thor_answer="asking Thor to stop it…",
@@ -158,13 +168,13 @@ class StopActions:
         request = request.model_copy(update={"thor_answer": answer, "energy_wh": energy, "stage": "answered",
                                              "id_tag_hash": tag_hash(tag) if tag else None,
                                              "confirmed": None if accepted else False,
-                                             "settled_at": None if accepted else self.ctx.clock()})
+                                             "settled_at": None if accepted else self.clock()})
         await self._audit(request, where)
 
     async def _ask_thor(self, box_id: str, connector: int, transaction: int
                         ) -> tuple[str, bool, int | None, str | None]:
         """(what Thor answered in plain words, was the command accepted, energy so far, the id_tag used)."""
-        thor = self.ctx.thor_interactive
+        thor = self.thor
         try:
             running = [s for s in await thor.running_charges(box_id) if s.transaction == transaction]
         except ThorError as exc:
@@ -200,7 +210,7 @@ class StopActions:
             await self._respond(str(where["response_url"]), payload)
         request = request.model_copy(update={"channel": channel if posted else None,
                                              "thread_ts": (parent or posted) if posted else None})
-        confirm_by = request.at + self.ctx.rules.stop_confirm_within
+        confirm_by = request.at + self.confirm_within
         try:
             await self.sessions.record_stop(request, confirm_by)
         except RedisDown:
@@ -225,7 +235,7 @@ class StopActions:
         if shown:
             return shown
         try:
-            record = (await self.ctx.stores.boxes.record_statuses([box_id])).get(box_id)
+            record = (await self.boxes.record_statuses([box_id])).get(box_id)
         except RedisDown:
             record = None
         return record.alias if record is not None and record.alias else box_id

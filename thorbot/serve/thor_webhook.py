@@ -24,9 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from thorbot.adapters.redis_client import RedisError
 from thorbot.adapters.session_store import SessionStore
-from thorbot.adapters.store import RedisDown
+from thorbot.adapters.store import RedisDown, RedisRefused
 from thorbot.domain.notifications import read_notification
 from thorbot.settings import Settings
 
@@ -66,7 +65,7 @@ class ThorWebhook:
             log.error("Thor notification not stored: Redis unreachable (%s); polling will catch up",
                       type(exc).__name__)
             return web.Response(status=503)
-        except RedisError as exc:  # a command Redis refused: a bad record, not an outage (Thor must not retry)
+        except RedisRefused as exc:  # a command Redis refused: a bad record, not an outage (Thor must not retry)
             log.error("Thor notification not stored: Redis refused it (%s)", str(exc)[:120])
         return web.Response(status=200)
 

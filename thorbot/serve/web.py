@@ -22,9 +22,9 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from thorbot.adapters import keys, metrics
-from thorbot.adapters.metrics import CONTENT_TYPE, last_cycle, scrape
-from thorbot.adapters.redis_client import Redis
+from thorbot.adapters import metrics
+from thorbot.adapters.health_store import HealthStore
+from thorbot.adapters.metrics import CONTENT_TYPE, WorkerStatusStore
 from thorbot.adapters.slack import SignatureVerifier
 from thorbot.adapters.store import RedisDown
 from thorbot.domain.notify import ThorHealth
@@ -51,7 +51,8 @@ class Watch:
     clock: Callable[[], datetime] = utc_now
 
 
-def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: ThorWebhook | None = None,
+def build_web_app(bolt: AsyncApp, health: HealthStore, worker: WorkerStatusStore, signing_secret: str,
+                  webhook: ThorWebhook | None = None,
                   pagerduty: PagerDutyWebhook | None = None, watch: Watch | None = None,
                   report_page: ReportPage | None = None) -> web.Application:
     """`thorbot serve`'s routes: Slack's events, the health checks, metrics when a token is set, and Thor's
@@ -82,7 +83,7 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
 
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post("/slack/events", slack_events)
-    HealthRoutes(redis, watch).route(app)
+    HealthRoutes(health, worker, watch).route(app)
     if webhook is not None:
         webhook.route(app)
     if pagerduty is not None:
@@ -92,12 +93,12 @@ def build_web_app(bolt: AsyncApp, redis: Redis, signing_secret: str, webhook: Th
     return app
 
 
-def build_metrics_app(redis: Redis, token: str | None) -> web.Application:
+def build_metrics_app(health: HealthStore, token: str | None) -> web.Application:
     """The worker's own `/metrics` (THORBOT_METRICS_PORT, for VMs and Kubernetes): its figures and the outbox's;
     behind the bearer token when THORBOT_METRICS_TOKEN is set."""
 
     async def route(request: web.Request) -> web.Response:
-        return await metrics_response(request, redis, token, "worker")
+        return await metrics_response(request, health, token, "worker")
 
     app = web.Application()
     app.router.add_get("/metrics", route)
@@ -107,8 +108,8 @@ def build_metrics_app(redis: Redis, token: str | None) -> web.Application:
 class HealthRoutes:
     """/healthz (the process is alive and Redis answers), /readyz (and a worker cycled recently), /metrics."""
 
-    def __init__(self, redis: Redis, watch: Watch) -> None:
-        self.redis, self.watch = redis, watch
+    def __init__(self, health: HealthStore, worker: WorkerStatusStore, watch: Watch) -> None:
+        self.health, self.worker, self.watch = health, worker, watch
 
     def route(self, app: web.Application) -> None:
         app.router.add_get("/healthz", self.healthz)
@@ -118,7 +119,7 @@ class HealthRoutes:
 
     async def healthz(self, _: web.Request) -> web.Response:
         try:
-            await self.redis.ping()
+            await self.health.ping()
         except RedisDown:
             return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
         return web.json_response({"ok": True, "redis": "ok"})
@@ -127,14 +128,13 @@ class HealthRoutes:
         """Ready: Redis answers, a worker completed a cycle recently (else no alert is going out), and the worker's
         last call to Thor succeeded (a poll; with nothing watched yet, its probe of Thor: worker/poller.py)."""
         try:
-            await self.redis.ping()
-            last = await last_cycle(self.redis)
-            raw = await self.redis.get(keys.THOR)
+            await self.health.ping()
+            last = await self.worker.last_cycle()
+            thor = await self.health.thor_health()
         except RedisDown:
             return web.json_response({"ready": False, "redis": "unreachable"}, status=503)
         age = (self.watch.clock() - last).total_seconds() if last else None
         fresh = age is not None and age <= self.watch.cycle_stale_after
-        thor = ThorHealth.model_validate_json(raw) if raw else ThorHealth()
         ready = fresh and thor.failures == 0
         body: dict[str, object] = {"ready": ready, "redis": "ok",
                                    "worker_last_cycle": last.isoformat() if last else None,
@@ -145,7 +145,7 @@ class HealthRoutes:
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await metrics_response(request, self.redis, self.watch.metrics_token, "serve")
+        return await metrics_response(request, self.health, self.watch.metrics_token, "serve")
 
 
 def _not_ready(age: float | None, fresh: bool, thor: ThorHealth) -> str:
@@ -157,14 +157,15 @@ def _not_ready(age: float | None, fresh: bool, thor: ThorHealth) -> str:
     return f"the worker's last call to Thor failed ({thor.code}; {thor.failures} in a row{since})"
 
 
-async def metrics_response(request: web.Request, redis: Redis, token: str | None, process: str) -> web.Response:
+async def metrics_response(request: web.Request, health: HealthStore, token: str | None, process: str
+                           ) -> web.Response:
     """One scrape, behind the bearer token when there is one (serve's route exists only with a token)."""
     if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
                                          f"Bearer {token}".encode()):
         return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401,
                                  headers={"WWW-Authenticate": "Bearer"})
     try:
-        text = await scrape(redis, metrics.current, process)
+        text = await health.scrape(metrics.current, process)
     except RedisDown:
         return web.json_response({"error": "Redis unreachable"}, status=503)
     return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})

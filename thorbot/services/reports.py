@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from thorbot.adapters import keys
+from thorbot.adapters.driver_limits import UploadLimits
 from thorbot.adapters.history_store import HistoryStore, read_records, year_start
 from thorbot.adapters.redis_client import ConnectionPool, Redis
 from thorbot.domain.evchart import Export, evchart
@@ -281,15 +281,7 @@ class ReportBuilds:
             self._pool = None
 
 
-UPLOAD_WINDOW = 600  # seconds
-_COUNT_UPLOAD = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
-
-
 async def claim_upload(redis: Redis, user: str, limit: int) -> bool:
-    """Whether `user` may have one more report file now: at most `limit` per UPLOAD_WINDOW each."""
-    count = await redis.eval(_COUNT_UPLOAD, 1, keys.uploads(user), UPLOAD_WINDOW)
-    return int(count) <= limit
+    """Whether `user` may have one more report file now: at most `limit` per UPLOAD_WINDOW each (the count lives
+    in adapters/driver_limits.py's UploadLimits, which serve uses)."""
+    return await UploadLimits(redis).claim(user, limit)

@@ -17,10 +17,8 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
-from thorbot.adapters import keys
-from thorbot.adapters.metrics import Metrics, publish_worker
+from thorbot.adapters.metrics import Metrics, WorkerStatusStore
 from thorbot.adapters.outbound import OutboundPolicy, Pinger
-from thorbot.adapters.redis_client import Redis
 from thorbot.adapters.store import Store
 from thorbot.domain.incidents import CONNECTOR_KINDS
 from thorbot.errors import UrlRefused
@@ -31,9 +29,10 @@ RECENT_SCANNED = 200  # the newest incidents read for open connector incidents (
 
 
 class CycleHealth:
-    def __init__(self, redis: Redis, store: Store, metrics: Metrics, worker_id: str, clock: Callable[[], datetime],
-                 heartbeat_url: SecretStr | None, outbound: OutboundPolicy, timeout: float) -> None:
-        self.redis, self.store, self.metrics, self.worker_id, self.clock = redis, store, metrics, worker_id, clock
+    def __init__(self, status: WorkerStatusStore, store: Store, metrics: Metrics, worker_id: str,
+                 clock: Callable[[], datetime], heartbeat_url: SecretStr | None, outbound: OutboundPolicy,
+                 timeout: float) -> None:
+        self.status, self.store, self.metrics, self.worker_id, self.clock = status, store, metrics, worker_id, clock
         metrics.allow_worker(worker_id)
         self._url = heartbeat_url
         self._pinger = Pinger(outbound, timeout)  # the URL policy at every ping: no redirects, no internal address
@@ -41,14 +40,13 @@ class CycleHealth:
     async def cycle_done(self, report: PollReport, seconds: float) -> None:
         observed = report.ok and report.committed
         incidents = dict(report.incidents)
-        recent = [str(i) for i in await self.redis.lrange(keys.RECENT, 0, RECENT_SCANNED - 1)]
-        for incident in await self.store.incidents(list(dict.fromkeys(recent))):
+        for incident in await self.store.recent_incidents(RECENT_SCANNED):
             if incident.kind in CONNECTOR_KINDS and incident.resolved is None:
                 incidents[incident.kind] = incidents.get(incident.kind, 0) + 1
         now = self.clock().timestamp()
         self.metrics.cycle_done(ok=observed, seconds=seconds, at=now, states=report.states, incidents=incidents)
         self.metrics.leader.labels(self.worker_id).set(1)
-        await publish_worker(self.redis, self.metrics, last_cycle=now if observed else None)
+        await self.status.publish(self.metrics, last_cycle=now if observed else None)
         if observed and self._url is not None:
             await self._ping(self._url.get_secret_value())
 

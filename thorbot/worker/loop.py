@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from thorbot.adapters.housekeeping import sweep, sweep_due
 from thorbot.adapters.store import RedisDown
 from thorbot.context import Stores
 from thorbot.gc_pause import no_cycle_collection
@@ -46,7 +45,7 @@ class Worker:
         self.id = worker_id
         self.settings = settings
         self.store = stores.boxes
-        self.redis = stores.redis
+        self.housekeeping = stores.housekeeping
         self.clock = clock
         self.lease = lease
         self.token = lease.token
@@ -115,8 +114,8 @@ class Worker:
         if self._next_sweep_check is not None and now < self._next_sweep_check:
             return
         self._next_sweep_check = now + SWEEP_CHECK
-        if await sweep_due(self.redis, self.token):
-            swept = await sweep(self.redis, now)
+        if await self.housekeeping.due(self.token):
+            swept = await self.housekeeping.sweep(now)
             log.info("daily sweep: %d old history entries, %d long-unwatched boxes, %d connector records, "
                      "%d unwatched boxes' usage removed", swept.history_entries, swept.forgotten_boxes,
                      swept.connectors, swept.usage)
