@@ -62,7 +62,7 @@ async def burst(redis_url: str, incidents: int, channels: int, *, paged: bool) -
             per = max(1, len(ids) // channels)
             for c in range(channels):
                 channel = f"C{c:04d}"
-                await ctx.stores.boxes.subscribe(channel, ids[c * per:(c + 1) * per])
+                await ctx.stores.subscriptions.subscribe(channel, ids[c * per:(c + 1) * per])
                 if paged:
                     await ctx.stores.pagers.set_link(channel, PagerLink(kind="pagerduty",
                                                                         sealed=ctx.secrets.seal(ROUTING_KEY)))

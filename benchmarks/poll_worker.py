@@ -61,7 +61,7 @@ async def main() -> None:
                         thor_retries=0, thor_timeout=60.0, poll_interval=60.0, slack_bot_token="xoxb-unused",
                         slack_api_url="http://127.0.0.1:9/api/")  # Slack is never called: no alerts
     async with open_context(settings) as ctx:
-        store = ctx.stores.boxes
+        store = ctx.stores.subscriptions
         if args.mode == "list":
             await store.subscribe_all("CBENCH")
         else:

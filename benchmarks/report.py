@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.adapters.history_store import HistoryCommit, MaintenanceWindow, write_cycle
+from thorbot.adapters.report_source import ReportSource
 from thorbot.domain.causes import CAUSES, CauseRecord, incident_cause_key, pack_cause
 from thorbot.domain.incidents import Incident
 from thorbot.domain.uptime import parse_period
@@ -101,7 +102,7 @@ async def measure(redis: Redis) -> dict[str, float]:
     assert period is not None
     started = time.perf_counter()
     cpu = time.process_time()
-    report = await gather_report(redis, period, NOW)
+    report = await gather_report(ReportSource(redis), period, NOW)
     wall = time.perf_counter() - started
     return {"boxes": len(report.boxes), "ports": sum(len(b.ports) for b in report.boxes), "report_s": wall,
             "report_cpu_s": time.process_time() - cpu,

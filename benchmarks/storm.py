@@ -35,7 +35,7 @@ async def bench_storm(redis_url: str, *, boxes: int, channels: int) -> dict[str,
         ids = list(fleet.boxes)
         per = max(1, len(ids) // channels)
         for c in range(channels):
-            await ctx.stores.boxes.subscribe(f"C{c:04d}", ids[c * per:(c + 1) * per])
+            await ctx.stores.subscriptions.subscribe(f"C{c:04d}", ids[c * per:(c + 1) * per])
         result = await _storm(build_worker(ctx, worker_id="storm"), fleet, slack, clock, now, settings, channels)
     result["boxes"] = boxes
     await thor_server.stop()

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from thorbot.adapters import backup, keys
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.report_source import ReportSource
 from thorbot.adapters.secrets_box import SecretBox
 from thorbot.demo.history import pregenerate
 from thorbot.domain.causes import CauseRecord, cause_key
@@ -84,7 +85,7 @@ async def build_history(redis: Redis, now: datetime) -> Fleet:
 async def report_bytes(redis: Redis, now: datetime, period: str) -> bytes:
     wanted = parse_period(period, now)
     assert wanted is not None
-    return report_csv(await gather_report(redis, wanted, now)).encode()
+    return report_csv(await gather_report(ReportSource(redis), wanted, now)).encode()
 
 
 async def test_a_backup_restored_into_another_database_reproduces_the_report_byte_for_byte(

@@ -43,7 +43,7 @@ async def test_a_retry_overlapping_an_earlier_post_posts_exactly_the_rest(rig: A
     await poll(worker, clock, rig, 150)
     assert len(named(rig, first.alias)) == 1, [m.text for m in alerts(rig)]
     assert len(named(rig, second.alias)) == 1, [m.text for m in alerts(rig)]
-    assert await worker.store.pending_count() == 0
+    assert await worker.outbox.store.pending_count() == 0
     first.connected = second.connected = True
     await poll(worker, clock, rig, 10)
     await poll(worker, clock, rig, 70)
@@ -61,9 +61,9 @@ async def test_an_unreadable_slack_5xx_is_retried_not_a_crash(rig: AppRig, clock
     worker, box = await box_drops(rig, clock)
     rig.slack.faults.raw_next["chat.postMessage"] = [(502, content_type, body)]
     await poll(worker, clock, rig, 150)
-    assert alerts(rig) == [] and await worker.store.pending_count() == 1
+    assert alerts(rig) == [] and await worker.outbox.store.pending_count() == 1
     await poll(worker, clock, rig, 10)
-    assert len(alerts(rig)) == 1 and await worker.store.pending_count() == 0
+    assert len(alerts(rig)) == 1 and await worker.outbox.store.pending_count() == 0
 
 
 @pytest.mark.parametrize(("content_type", "body"), [("text/plain", "upstream connect error"),
@@ -82,7 +82,7 @@ async def test_a_retry_finds_its_earlier_post_pages_back(rig: AppRig, clock: Clo
     for i in range(250):  # a busy channel: the alert is now three pages back in its history
         rig.slack.messages.append(SlackMessage("C0ALERTS", f"1.{i:06d}", f"chatter {i}", []))
     await poll(worker, clock, rig, 10)
-    assert len(named(rig, box.alias)) == 1 and await worker.store.pending_count() == 0
+    assert len(named(rig, box.alias)) == 1 and await worker.outbox.store.pending_count() == 0
 
 
 async def test_when_history_cannot_be_read_a_retry_posts_rather_than_loses(rig: AppRig, clock: Clock) -> None:
@@ -96,7 +96,7 @@ async def test_when_history_cannot_be_read_a_retry_posts_rather_than_loses(rig: 
     rig.slack.faults.post_then_fail = 1
     await poll(worker, clock, rig, 150)
     await poll(worker, clock, rig, 10)
-    assert 1 <= len(named(rig, box.alias)) <= 2 and await worker.store.pending_count() == 0
+    assert 1 <= len(named(rig, box.alias)) <= 2 and await worker.outbox.store.pending_count() == 0
 
 
 async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(rig: AppRig, clock: Clock) -> None:
@@ -119,7 +119,7 @@ async def test_a_worker_that_lost_the_lease_does_not_post_what_the_leader_posts(
     release.set()
     assert await leading == 1
     assert len(named(rig, box.alias)) == 1 and standby.outbox.posts == 0
-    assert await leader.store.pending_count() == 0
+    assert await leader.outbox.store.pending_count() == 0
 
 
 async def test_a_delivery_cut_short_leaves_no_send_running_into_the_next_tick(rig: AppRig, clock: Clock) -> None:
@@ -164,7 +164,7 @@ async def test_an_alert_delayed_past_its_recovery_still_gets_its_recovery_in_its
     [alert] = named(rig, box.alias)
     replies = [m for m in rig.slack.posts() if m.thread_ts == alert.ts]  # type: ignore[attr-defined]
     assert len(replies) == 1 and "back online" in replies[0].text
-    assert await worker.store.pending_count() == 0
+    assert await worker.outbox.store.pending_count() == 0
 
 
 async def test_a_recovery_never_overtakes_its_alert_waiting_for_a_retry(rig: AppRig, clock: Clock) -> None:
@@ -184,7 +184,7 @@ async def test_a_429_reschedules_the_alert_at_retry_after(rig: AppRig, clock: Cl
     rig.slack.faults.fail_next["chat.postMessage"] = [429]
     rig.slack.faults.retry_after = 37
     await poll(worker, clock, rig, 150)
-    [(job, due)] = await worker.store.pending_jobs()
+    [(job, due)] = await worker.outbox.store.pending_jobs()
     assert (due - clock.now).total_seconds() == pytest.approx(37, abs=1)
     clock.advance(30)
     await worker.tick(poll=False)

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from thorbot.adapters import keys
 from thorbot.adapters.history_store import HistoryCommit, HistoryStore, write_cycle
+from thorbot.adapters.report_source import ReportSource
 from thorbot.domain.causes import CauseRecord, incident_cause_key, pack_cause
 from thorbot.domain.incidents import Incident
 from thorbot.domain.uptime import Report, ReportBuilder, box_history, parse_period
@@ -61,12 +62,12 @@ async def test_a_member_that_is_not_thorbots_is_skipped_as_the_plain_reader_skip
     await fill(redis)
     period = parse_period("12m", NOW)
     assert period is not None
-    clean = await gather_report(redis, period, NOW)
+    clean = await gather_report(ReportSource(redis), period, NOW)
     # Written by hand or by another version: another shape, another kind, a negative connector, a fraction.
     await redis.zadd(keys.history("A"), {"junk": NOW.timestamp(), "x|1|2": NOW.timestamp(),
                                          f"q|-1|{int(NOW.timestamp()) - 7200}|{int(NOW.timestamp()) - 3600}": 1e10,
                                          f"o||{NOW.timestamp() - 900.5}|{NOW.timestamp() - 600}": 1e10})
-    mixed = await gather_report(redis, period, NOW)
+    mixed = await gather_report(ReportSource(redis), period, NOW)
     assert figures(mixed) == figures(await plain_report(redis))
     assert mixed.boxes[0].uptime.outages == clean.boxes[0].uptime.outages + 1  # the fraction counts, as in plain
     assert mixed.boxes[0].uptime.excluded > timedelta(0)  # the cause given

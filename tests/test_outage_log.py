@@ -18,6 +18,7 @@ from tests.helpers import AppRig, assert_valid_message
 from tests.worker_rig import Clock, alerts, make_worker, subscribe
 from thorbot.adapters import keys
 from thorbot.adapters.history_store import HistoryCommit, HistoryStore, write_cycle
+from thorbot.adapters.report_source import ReportSource
 from thorbot.domain.alerts import ACTION_CAUSE
 from thorbot.domain.hours import PostedHours
 from thorbot.domain.incidents import Incident
@@ -376,11 +377,11 @@ async def test_a_box_with_hours_of_its_own_is_measured_by_them_whoever_reads_the
     for zone in ("UTC", "America/Los_Angeles"):  # the reader's zone moves the period's days, not the hours
         period = parse_period("7d", now, zone)
         assert period is not None
-        report = await gather_report(redis, period, now)
+        report = await gather_report(ReportSource(redis), period, now)
         by_box = {b.box_id: b.uptime.percent for b in report.boxes}
         assert by_box["A"] == 100.0 and by_box["B"] is not None and by_box["B"] < 99  # closed at A, open at B
-        fleet_hours = await gather_report(redis, period, now, hours=PostedHours(hours="mon-sun 06:00-22:00",
-                                                                                  zone="UTC"))
+        fleet_hours = await gather_report(ReportSource(redis), period, now,
+                                          hours=PostedHours(hours="mon-sun 06:00-22:00", zone="UTC"))
         figures.append({b.box_id: b.uptime.percent for b in fleet_hours.boxes})
     assert figures[0]["B"] == figures[1]["B"] == 100.0  # THORBOT_HOURS_OF_OPERATION is read in its own zone
 

@@ -85,6 +85,7 @@ def test_the_checker_finds_each_planted_violation(source: str, said: str) -> Non
 
 
 def test_the_checker_passes_explicit_parts() -> None:
-    source = ("from thorbot.adapters.store import RedisDown, Store\n"
-              "class H:\n    def __init__(self, boxes: Store, *, timezone: str) -> None:\n        self.boxes = boxes\n")
+    source = ("from thorbot.adapters.record_store import RecordStore\nfrom thorbot.adapters.store import RedisDown\n"
+              "class H:\n    def __init__(self, records: RecordStore, *, timezone: str) -> None:\n"
+              "        self.records = records\n")
     assert violations(source, "thorbot.serve.planted") == []

@@ -58,7 +58,7 @@ async def test_a_job_queued_by_the_previous_version_is_delivered(rig: AppRig, ki
     clock.now = CREATED + timedelta(minutes=1)
     rig.use_clock(clock)
     redis = rig.ctx.redis
-    await rig.ctx.stores.boxes.subscribe("C0OLD", ["BOX1"])
+    await rig.ctx.stores.subscriptions.subscribe("C0OLD", ["BOX1"])
     incident = Incident(id="BOX1@1764000000:offline", box_id="BOX1", alias="Old box", kind="offline",
                         started=CREATED - timedelta(minutes=5), opened=CREATED)
     await redis.set(keys.incident(incident.id), incident.model_dump_json())

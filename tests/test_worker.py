@@ -135,7 +135,7 @@ async def test_crash_between_deciding_and_posting_loses_nothing(rig: AppRig, clo
     clock.advance(150)
     heartbeat_all(rig, clock)
     await first.poller.run_once(clock(), first.token)  # decided and committed, then "crashed"
-    assert rig.slack.posts() == [] and await first.store.pending_count() == 1
+    assert rig.slack.posts() == [] and await first.outbox.store.pending_count() == 1
     await rig.ctx.redis.delete(keys.LEASE)
     second = make_worker(rig, clock, worker_id="second")
     await poll(second, clock, rig, 60)
@@ -154,7 +154,7 @@ async def test_ambiguous_slack_failure_is_not_posted_twice(rig: AppRig, clock: C
     assert len(alerts(rig)) == 1
     clock.advance(30)
     await worker.tick(poll=False)
-    assert len(alerts(rig)) == 1 and await worker.store.pending_count() == 0
+    assert len(alerts(rig)) == 1 and await worker.outbox.store.pending_count() == 0
 
 
 async def test_two_workers_one_alert(rig: AppRig, clock: Clock) -> None:
@@ -310,7 +310,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_told_at_subscribe_time_and_in
     box.connected = False
     await poll(worker, clock, rig, 10)
     await poll(worker, clock, rig, 150)
-    assert rig.slack.posts("G0SECRET") == [] and await worker.store.pending_count() == 0
+    assert rig.slack.posts("G0SECRET") == [] and await worker.outbox.store.pending_count() == 0
     _, key = await rig.command("list", channel="G0SECRET")
     assert "could not be posted here (`not_in_channel`" in str(await rig.reply(key))
     rig.slack.bot_channels.add("G0SECRET")  # invited; the next alert lands and clears the warning
@@ -372,4 +372,4 @@ async def test_a_box_deleted_long_ago_that_comes_back_closes_its_notice(rig: App
     await poll(worker, clock, rig, 8 * 86400)
     notice, back = rig.slack.posts()
     assert "deleted in Thor" in notice.text and back.thread_ts == notice.ts, back.text
-    assert (await rig.ctx.stores.boxes.records())[box.id].incident is None
+    assert (await rig.ctx.stores.records.records())[box.id].incident is None

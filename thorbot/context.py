@@ -13,16 +13,21 @@ from datetime import datetime, timedelta
 from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.housekeeping import Housekeeping
+from thorbot.adapters.lease_store import LeaseStore
 from thorbot.adapters.metrics import WorkerStatusStore
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.outbound import OutboundPolicy
+from thorbot.adapters.outbox_store import OutboxStore
 from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.redis_client import Redis
+from thorbot.adapters.report_source import ReportSource
 from thorbot.adapters.secrets_box import SecretBox
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.stickers import StickerCodes, StickerEpochs, known_box_ids
-from thorbot.adapters.store import Store
+from thorbot.adapters.store import CycleCommitter
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.adapters.thor import ThorClient
 from thorbot.adapters.usage_store import UsageStore
 from thorbot.domain.failed_starts import FailureRules
@@ -58,7 +63,11 @@ class Stores:
     """Every Redis store, on one client."""
 
     redis: Redis
-    boxes: Store            # subscriptions, box records, incidents, the outbox, the lease
+    subscriptions: SubscriptionStore  # which channels watch which boxes
+    records: RecordStore    # box records, incidents, where their alerts were posted
+    outbox: OutboxStore     # the jobs waiting to be sent, and what their sending left
+    lease: LeaseStore       # the leader lease
+    cycle: CycleCommitter   # a poll cycle's start and its one fenced commit (several aggregates at once)
     oncall: OnCallStore     # on-call targets, holds (mutes, snoozes), acks, escalations
     sessions: SessionStore  # charging sessions, Thor's notes, remote stops
     history: HistoryStore   # the reliability history
@@ -68,12 +77,15 @@ class Stores:
     stickers: StickerEpochs  # each box's stickers' revocation epoch
     worker_status: WorkerStatusStore  # the worker's figures and last observing cycle, for serve and doctor
     housekeeping: Housekeeping  # the daily sweep of what no TTL bounds
+    report_source: ReportSource  # what a report reads (and how a report process reconnects)
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
-        return cls(redis, Store(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
+        return cls(redis, SubscriptionStore(redis), RecordStore(redis), OutboxStore(redis), LeaseStore(redis),
+                   CycleCommitter(redis), OnCallStore(redis), SessionStore(redis), HistoryStore(redis),
                    DigestStore(redis), UsageStore(redis), PagerStore(redis), StickerEpochs(redis),
-                   WorkerStatusStore(redis), Housekeeping(redis))
+                   WorkerStatusStore(redis), Housekeeping(redis),
+                   ReportSource(redis))
 
 
 @dataclass(frozen=True)

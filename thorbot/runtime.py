@@ -29,6 +29,7 @@ from thorbot.adapters.health_store import HealthStore
 from thorbot.adapters.outbound import OutboundPolicy, Resolver, system_resolver
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
+from thorbot.adapters.report_source import ReportSource
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import ResponseUrl, SlackApi
 from thorbot.adapters.thor import ThorClient
@@ -141,7 +142,8 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
     try:
         async with open_redis(settings) as redis:
             interactive = thor.interactive()
-            reports = ReportBuilds(redis, processes=settings.report_processes, hours=settings.posted_hours)
+            reports = ReportBuilds(ReportSource(redis), processes=settings.report_processes,
+                                   hours=settings.posted_hours)
             try:
                 yield AppContext(settings=settings, rules=rules_from(settings), stores=Stores.on(redis), thor=thor,
                                  thor_interactive=interactive, lookup=Lookup(interactive,
@@ -199,10 +201,11 @@ def slack_features(ctx: AppContext, poster: ResponseUrl) -> SlackFeatures:
                   stale_after=rules.incidents.stale_after, quiet=rules.usage.quiet,
                   offer_stop=settings.stops_enabled(), deadline=settings.interactive_deadline)
     subcommands = Subcommands(
-        subscriptions=Subscriptions(stores.boxes, stores.oncall, stores.history, stores.usage, stores.sessions, thor,
-                                    lookup, slack, clock, limits=rules.incidents, quiet=rules.usage.quiet,
-                                    poll_concurrency=settings.poll_concurrency),
-        oncall=OnCall(stores.oncall, stores.pagers, stores.history, stores.boxes, lookup, clock),
+        subscriptions=Subscriptions(stores.subscriptions, stores.records, stores.outbox, stores.oncall, stores.history,
+                                    stores.usage, stores.sessions, thor, lookup, slack, clock, limits=rules.incidents,
+                                    quiet=rules.usage.quiet, poll_concurrency=settings.poll_concurrency),
+        oncall=OnCall(stores.oncall, stores.pagers, stores.history, stores.subscriptions, stores.records, lookup,
+                      clock),
         reports=Reports(ctx.reports, stores.history, lookup, stores.digests, uploads, slack, clock, timezone=zone,
                         upload_limit=settings.report_uploads, evchart_provider=settings.evchart_network_provider),
         digests=Digests(stores.digests, slack, clock, timezone=zone),
@@ -210,23 +213,28 @@ def slack_features(ctx: AppContext, poster: ResponseUrl) -> SlackFeatures:
                                   operator_groups=frozenset(settings.operator_ids()[1]),
                                   admins_named=any(settings.admin_ids())),
         pagers=PagerForms(stores.pagers, ctx.secrets, ctx.outbound, slack, poster, audit, clock),
-        maintenance=MaintenanceCommand(stores.history, stores.boxes, lookup, clock, timezone=zone),
-        causes=Causes(stores.history, stores.boxes, lookup, clock, timezone=zone),
-        hours=Hours(stores.history, stores.boxes, lookup, fleet=settings.posted_hours, timezone=zone),
-        stickers=StickersCommand(ctx.stickers, stores.boxes, lookup, thor, uploads, slack,
+        maintenance=MaintenanceCommand(stores.history, stores.subscriptions, stores.records, lookup, clock,
+                                       timezone=zone),
+        causes=Causes(stores.history, stores.subscriptions, stores.records, lookup, clock, timezone=zone),
+        hours=Hours(stores.history, stores.subscriptions, stores.records, lookup, fleet=settings.posted_hours,
+                    timezone=zone),
+        stickers=StickersCommand(ctx.stickers, stores.subscriptions, stores.records, lookup, thor, uploads, slack,
                                  public_url=settings.public_url, upload_limit=settings.report_uploads))
     return SlackFeatures(
         slack=slack, guard=guard, audit=audit,
         chargebox=ChargeboxCommand(subcommands, cards, guard, audit, stores.worker_status, clock,
                                    poll_interval=settings.poll_interval, deadline=settings.interactive_deadline),
         cards=cards,
-        alerts=AlertActions(stores.boxes, stores.oncall, stores.pagers, stores.history, stores.sessions, thor, slack,
-                            audit, clock, stale_after=rules.incidents.stale_after, runbook_url=settings.runbook_url),
-        stops=StopActions(settings, stores.oncall, stores.sessions, stores.boxes, thor, slack, clock,
+        alerts=AlertActions(stores.records, stores.outbox, stores.oncall, stores.pagers, stores.history,
+                            stores.sessions, thor, slack, audit, clock, stale_after=rules.incidents.stale_after,
+                            runbook_url=settings.runbook_url),
+        stops=StopActions(settings, stores.oncall, stores.sessions, stores.records, thor, slack, clock,
                           confirm_within=rules.stop_confirm_within),
-        home=Home(stores.boxes, stores.oncall, stores.usage, stores.sessions, stores.worker_status, ctx.reports, slack,
-                  clock, timezone=zone, poll_interval=settings.poll_interval, quiet=rules.usage.quiet),
-        steps=WorkflowSteps(lookup, stores.boxes, stores.sessions, slack, clock, rules.incidents.stale_after,
+        home=Home(stores.subscriptions, stores.records, stores.oncall, stores.usage, stores.sessions,
+                  stores.worker_status, ctx.reports, slack, clock, timezone=zone, poll_interval=settings.poll_interval,
+                  quiet=rules.usage.quiet),
+        steps=WorkflowSteps(lookup, stores.subscriptions, stores.records, stores.sessions, slack, clock,
+                            rules.incidents.stale_after,
                             StepTiming()))
 
 
@@ -256,7 +264,8 @@ def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
     webhook = ThorWebhook(ctx.settings, ctx.stores.sessions, ctx.clock) if ctx.settings.thor_webhook_token else None
     secret = ctx.settings.pagerduty_webhook_secret
     stores = ctx.stores
-    pagerduty = PagerDutyWebhook(stores.pagers, stores.oncall, stores.boxes, ctx.secrets, ctx.slack, ctx.clock,
+    pagerduty = PagerDutyWebhook(stores.pagers, stores.oncall, stores.records, stores.history, ctx.secrets, ctx.slack,
+                                 ctx.clock,
                                  secret.get_secret_value(), runbook_url=ctx.settings.runbook_url) if secret else None
     token = ctx.settings.metrics_token
     watch = Watch(token.get_secret_value() if token else None, cycle_stale_after=5 * ctx.settings.poll_interval,
@@ -276,7 +285,7 @@ def _report_page(ctx: AppContext) -> ReportPage | None:
                           per_connector=settings.report_limit_per_connector)
     page = PageSettings(trusted_proxy_hops=settings.trusted_proxy_hops, help_phone=settings.driver_help_phone,
                         timezone=settings.timezone, source_secret=source_secret)
-    return ReportPage(codes, ctx.stores.boxes, ctx.stores.sessions, limits, page, ctx.clock, metrics.current)
+    return ReportPage(codes, ctx.stores.records, ctx.stores.sessions, limits, page, ctx.clock, metrics.current)
 
 
 def build_worker(ctx: AppContext, *, worker_id: str | None = None,
@@ -294,8 +303,8 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
                   hours=settings.posted_hours, cause_reminder=settings.cause_reminder, runbook=settings.runbook_url)
     pager = PagerClient(settings.pagerduty_events_url, ctx.outbound)
     table = senders(facts, pager, ctx.secrets, rand)
-    outbox = Outbox(stores.boxes, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)
-    health = CycleHealth(stores.worker_status, stores.boxes, metrics.current, worker_id, ctx.clock,
+    outbox = Outbox(stores.outbox, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)
+    health = CycleHealth(stores.worker_status, stores.records, metrics.current, worker_id, ctx.clock,
                          settings.heartbeat_url, ctx.outbound, timeout=min(5.0, settings.lease_timing().redis_timeout))
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
                   Escalator(stores, rules), Rotations(stores.pagers), health, HeldAlerts(stores),

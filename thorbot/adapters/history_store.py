@@ -577,7 +577,7 @@ class HistoryStore:
 
 
 async def read_records(redis: Redis) -> dict[str, BoxRecord]:
-    """Every box's last seen state (Store.records reads through this too)."""
+    """Every box's last seen state (RecordStore.records and ReportSource.records read through this too)."""
     return {str(b): BoxRecord.model_validate_json(v) for b, v in (await redis.hgetall(keys.BOXES)).items()}
 
 

@@ -1,19 +1,15 @@
-"""Redis adapter: subscriptions, box records, incidents, the outbox and the leader lease.
-
-Every state transition is committed in one MULTI/EXEC fenced by the leader lease (WATCH), so a
-worker that lost its lease mid-cycle cannot write, and state and the alerts it implies land
-together or not at all.
-"""
+"""Redis adapter: the poll cycle's commit, which writes several aggregates (box records and incidents, the outbox,
+sessions, history, digests…) in one MULTI/EXEC fenced by the leader lease (WATCH), so a worker that lost its lease
+mid-cycle cannot write, and state and the alerts it implies land together or not at all. Each aggregate's own
+reads and writes are in its store (subscription_store, record_store, outbox_store, lease_store)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,7 +19,8 @@ from redis.exceptions import ResponseError, WatchError
 
 from thorbot.adapters import keys
 from thorbot.adapters.digest_store import write_posted
-from thorbot.adapters.history_store import HistoryCommit, read_records, write_cycle
+from thorbot.adapters.history_store import HistoryCommit, write_cycle
+from thorbot.adapters.outbox_store import enqueue_jobs
 from thorbot.adapters.session_store import (
     ATTEMPTS_KEPT,
     StopRequest,
@@ -31,64 +28,16 @@ from thorbot.adapters.session_store import (
     history_fields,
     stale_history_fields,
 )
+from thorbot.adapters.subscription_store import read_watchers, watchers_of
 from thorbot.adapters.usage_store import write_usage
 from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key
 from thorbot.domain.incidents import BoxRecord, Incident
-from thorbot.domain.notify import Job, ThorHealth, Watchers, read_job
+from thorbot.domain.notify import Job, ThorHealth, Watchers
 from thorbot.domain.sessions import SessionWatch
 from thorbot.domain.usage import Usage
 
 log = logging.getLogger(__name__)
-_HOLD = """
-local holder = redis.call('GET', KEYS[1])
-if holder == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-# Every subscribing channel with its boxes, in one round trip. The per-channel keys are not in KEYS (they are
-# not known before the script runs); all share the {thorbot} hash tag, so they live in the same slot.
-_SUBSCRIPTIONS = """
-local out = {}
-for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  out[#out + 1] = channel
-  out[#out + 1] = redis.call('SMEMBERS', ARGV[1] .. channel)
-end
-return out
-"""
-_CLAIM = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
-for i = 5, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  end
-end
-return 1
-"""
-_SIGHTED = """
-for i = 1, #ARGV - 1, 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  end
-end
-redis.call('EXPIRE', KEYS[2], ARGV[#ARGV])
-return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+
 
 
 class Commit(BaseModel):
@@ -132,7 +81,7 @@ class SessionCommit(BaseModel):
     now: datetime
 
 
-MAX_BATCHES = 20
+
 
 
 def _write_sessions(pipe: Any, change: SessionCommit) -> None:
@@ -233,13 +182,11 @@ def _write_records(pipe: Any, change: Commit) -> None:
         pipe.set(keys.BOXES_VERSION, change.records_version or new_records_version())
 
 
-def _ts(when: datetime) -> float:
-    return when.astimezone(UTC).timestamp()
 
 
 @dataclass(frozen=True)
 class CycleStart:
-    """What a poll cycle starts from (Store.cycle_start)."""
+    """What a poll cycle starts from (CycleCommitter.cycle_start)."""
 
     watchers: Watchers
     sighted: dict[str, BoxRecord]  # boxes `subscribe` saw that the worker has no record of yet
@@ -247,137 +194,27 @@ class CycleStart:
     thor: ThorHealth
 
 
-def _read_watchers(pipe: Any) -> None:
-    pipe.eval(_SUBSCRIPTIONS, 1, keys.SUB_CHANNELS, keys.subs(""))
-    pipe.smembers(keys.SUB_ALL)
 
+class CycleCommitter:
+    """A poll cycle's start (one read of what it starts from) and its commit (one fenced transaction)."""
 
-def _watchers(subscriptions: list[Any], all_channels: Iterable[str]) -> Watchers:
-    by_box: dict[str, set[str]] = {}
-    for channel, ids in zip(subscriptions[::2], subscriptions[1::2], strict=True):
-        for box_id in ids:
-            by_box.setdefault(box_id, set()).add(channel)
-    return Watchers.of(by_box, all_channels)
-
-
-class Store:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._unreadable_jobs = 0
-
-    # --- subscriptions -------------------------------------------------------------------
-    async def subscribe(self, channel: str, box_ids: Iterable[str]) -> int:
-        ids = list(box_ids)
-        if not ids:
-            return 0
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(keys.subs(channel), *ids)
-            pipe.sadd(keys.SUB_CHANNELS, channel)
-            added, _ = await pipe.execute()
-        return int(added)
-
-    async def subscribe_all(self, channel: str) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(keys.SUB_ALL, channel)
-            pipe.sadd(keys.SUB_CHANNELS, channel)
-            added, _ = await pipe.execute()
-        return bool(added)
-
-    async def unsubscribe(self, channel: str, box_ids: Iterable[str]) -> int:
-        ids = list(box_ids)
-        if not ids:
-            return 0
-        removed = int(await self.redis.srem(keys.subs(channel), *ids))
-        await self._forget_channel_if_empty(channel)
-        return removed
-
-    async def unsubscribe_all(self, channel: str) -> int:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.scard(keys.subs(channel))
-            pipe.srem(keys.SUB_ALL, channel)
-            pipe.delete(keys.subs(channel))
-            pipe.srem(keys.SUB_CHANNELS, channel)
-            count, was_all, _, _ = await pipe.execute()
-        return int(count) + int(was_all)
-
-    async def _forget_channel_if_empty(self, channel: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.scard(keys.subs(channel))
-            pipe.sismember(keys.SUB_ALL, channel)
-            count, is_all = await pipe.execute()
-        if not count and not is_all:
-            await self.redis.srem(keys.SUB_CHANNELS, channel)
-
-    async def channel_subscriptions(self, channel: str) -> tuple[set[str], bool]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.smembers(keys.subs(channel))
-            pipe.sismember(keys.SUB_ALL, channel)
-            ids, is_all = await pipe.execute()
-        return set(ids), bool(is_all)
-
-    async def watchers(self) -> Watchers:
-        """Which channels watch which boxes (explicitly, or the whole fleet)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            _read_watchers(pipe)
-            subscriptions, all_channels = await pipe.execute()
-        return _watchers(subscriptions, all_channels)
 
     async def cycle_start(self) -> CycleStart:
         """What a poll cycle starts from, in one round trip: `watchers()`, the boxes `subscribe` saw that the
         worker has not, the records' version and Thor's health."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            _read_watchers(pipe)
+            read_watchers(pipe)
             pipe.hgetall(keys.BOXES_SIGHTED)
             pipe.get(keys.BOXES_VERSION)
             pipe.get(keys.THOR)
             subscriptions, all_channels, sighted, version, thor = await pipe.execute()
-        return CycleStart(watchers=_watchers(subscriptions, all_channels),
+        return CycleStart(watchers=watchers_of(subscriptions, all_channels),
                           sighted={str(b): BoxRecord.model_validate_json(v) for b, v in sighted.items()},
                           records_version=str(version or "0"),
                           thor=ThorHealth.model_validate_json(thor) if thor else ThorHealth())
 
-    async def record_sightings(self, sighted: dict[str, BoxRecord]) -> None:
-        """What `subscribe` saw becomes each box's first sighting, unless the worker already has one: a box
-        seen online that drops before the worker's first poll is then a change, and alerted."""
-        if not sighted:
-            return
-        args: list[str | int] = []
-        for box_id, record in sighted.items():
-            args += [box_id, record.model_dump_json()]
-        await self.redis.eval(_SIGHTED, 2, keys.BOXES, keys.BOXES_SIGHTED, *args, keys.SIGHTED_TTL)
-
-    async def is_watching(self, channel: str, box_id: str | None) -> bool:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sismember(keys.SUB_ALL, channel)
-            pipe.sismember(keys.subs(channel), box_id or "")
-            pipe.sismember(keys.SUB_CHANNELS, channel)
-            is_all, is_member, has_any = await pipe.execute()
-        return bool(has_any) and (bool(is_all) or (box_id is not None and bool(is_member)))
-
-    # --- box records and incidents -------------------------------------------------------
-    async def records(self) -> dict[str, BoxRecord]:
-        return await read_records(self.redis)
-
-    async def record_statuses(self, box_ids: list[str]) -> dict[str, BoxRecord]:
-        if not box_ids:
-            return {}
-        values = await self.redis.hmget(keys.BOXES, box_ids)
-        return {i: BoxRecord.model_validate_json(v) for i, v in zip(box_ids, values, strict=True) if v}
-
-    async def incident(self, incident_id: str) -> Incident | None:
-        raw = await self.redis.get(keys.incident(incident_id))
-        return Incident.model_validate_json(raw) if raw else None
-
-    async def incidents(self, incident_ids: list[str]) -> list[Incident]:
-        if not incident_ids:
-            return []
-        values = await self.redis.mget([keys.incident(i) for i in incident_ids])
-        return [Incident.model_validate_json(v) for v in values if v]
-
-    async def recent_incidents(self, limit: int) -> list[Incident]:
-        """The newest incidents opened (at most `limit`, newest first, each once; resolved ones too while kept)."""
-        recent = [str(i) for i in await self.redis.lrange(keys.RECENT, 0, limit - 1)]
-        return await self.incidents(list(dict.fromkeys(recent)))
 
     async def commit(self, token: str, change: Commit) -> bool:
         """Apply one cycle's decisions if and only if `token` still holds the lease.
@@ -419,7 +256,7 @@ class Store:
                 pipe.lpush(keys.RECENT, inc.id)
         if change.incidents:
             pipe.ltrim(keys.RECENT, 0, keys.RECENT_INCIDENTS - 1)
-        self._enqueue(pipe, change.jobs)
+        enqueue_jobs(pipe, change.jobs)
         if change.thor is not None:
             pipe.set(keys.THOR, change.thor.model_dump_json())
         if change.sessions is not None:
@@ -427,126 +264,4 @@ class Store:
         if change.history is not None:
             write_cycle(pipe, change.history, change.incidents)
         write_posted(pipe, change.digests_posted)
-
-    # --- outbox --------------------------------------------------------------------------
-    @staticmethod
-    def _enqueue(pipe: object, jobs: list[Job]) -> None:
-        for job in jobs:
-            pipe.hsetnx(keys.OUTBOX, job.id, job.model_dump_json())  # type: ignore[attr-defined]
-            pipe.zadd(keys.OUTBOX_DUE, {job.id: _ts(job.created)}, nx=True)  # type: ignore[attr-defined]
-
-    async def enqueue(self, jobs: list[Job]) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            self._enqueue(pipe, jobs)
-            await pipe.execute()
-
-    async def anything_due(self, now: datetime) -> bool:
-        """One round trip: is any job due (the usual answer, on a quiet cycle, is no)?"""
-        return bool(await self.redis.zrangebyscore(keys.OUTBOX_DUE, "-inf", _ts(now), start=0, num=1))
-
-    async def pending_jobs(self) -> list[tuple[Job, datetime]]:
-        """Every job in the outbox with the time it is due (the outbox is small except in storms)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.OUTBOX)
-            pipe.zrange(keys.OUTBOX_DUE, 0, -1, withscores=True)
-            stored, scheduled = await pipe.execute()
-        due = {str(job_id): float(score) for job_id, score in scheduled}
-        orphans = [job_id for job_id in due if job_id not in stored]
-        if orphans:
-            await self.redis.zrem(keys.OUTBOX_DUE, *orphans)
-        jobs: list[tuple[Job, datetime]] = []
-        unreadable = 0
-        for job_id, raw in stored.items():
-            try:
-                job = read_job(raw)
-            except ValueError:  # a kind from a newer thorbot (a deploy's overlap): left for it to send
-                unreadable += 1
-                continue
-            jobs.append((job, datetime.fromtimestamp(due.get(str(job_id), 0.0), tz=UTC)))
-        if unreadable and unreadable != self._unreadable_jobs:  # once per change, not every delivery tick
-            log.warning("%d outbox job(s) this version cannot read (written by a newer thorbot?); left for it",
-                        unreadable)
-        self._unreadable_jobs = unreadable
-        return jobs
-
-    async def pending_count(self) -> int:
-        return int(await self.redis.hlen(keys.OUTBOX))
-
-    async def claim_for_post(self, token: str, ttl_s: float, jobs: list[Job], batch: str,
-                             incident_ids: list[str] | None) -> bool:
-        """Record a post attempt, iff `token` still holds the lease (renewed here); False otherwise.
-
-        A retry then looks for the post in Slack first. Fenced: a paused ex-leader cannot post what the new
-        leader delivers, and jobs another worker settled meanwhile are not brought back.
-        """
-        marked = [j.model_copy(update={"attempted": True, "attempts": j.attempts + 1,
-                                       "batches": [*j.batches, batch][-MAX_BATCHES:]}) for j in jobs]
-        args: list[str | int] = [token, int(ttl_s * 1000), keys.BATCH_TTL,
-                                 json.dumps({"jobs": [j.id for j in jobs], "incidents": incident_ids or []})]
-        for job in marked:
-            args += [job.id, job.model_dump_json()]
-        claimed = await self.redis.eval(_CLAIM, 3, keys.LEASE, keys.OUTBOX, keys.batch(batch), *args)
-        return bool(claimed)
-
-    async def batch_incidents(self, batch: str) -> list[str] | None:
-        """The incidents a post (by its batch id) names, or None when thorbot no longer knows."""
-        raw = await self.redis.get(keys.batch(batch))
-        return list(json.loads(raw).get("incidents", [])) if raw else None
-
-    async def delivered(self, jobs: list[Job], channel: str, ts: str | None, incident_ids: list[str], *,
-                        then: list[Job] | None = None) -> None:
-        """Record where the alert landed, remove the jobs and queue what follows from them, in one transaction."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if then:
-                self._enqueue(pipe, then)
-            if ts is not None:
-                for incident_id in incident_ids:
-                    pipe.set(keys.alert_message(incident_id, channel), ts, ex=keys.INCIDENT_TTL)
-                if incident_ids:
-                    pipe.set(keys.message(channel, ts), json.dumps(incident_ids), ex=keys.INCIDENT_TTL)
-            ids = [j.id for j in jobs]
-            if ids:
-                pipe.hdel(keys.OUTBOX, *ids)
-                pipe.zrem(keys.OUTBOX_DUE, *ids)
-            await pipe.execute()
-
-    async def record_delivery_error(self, channel: str, error: str, at: datetime) -> None:
-        await self.redis.hset(keys.DELIVERY_ERRORS, channel, json.dumps({"error": error, "at": at.isoformat()}))
-
-    async def clear_delivery_error(self, channel: str) -> None:
-        await self.redis.hdel(keys.DELIVERY_ERRORS, channel)
-
-    async def delivery_error(self, channel: str) -> tuple[str, datetime] | None:
-        raw = await self.redis.hget(keys.DELIVERY_ERRORS, channel)
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return str(data["error"]), datetime.fromisoformat(data["at"])
-
-    async def reschedule(self, jobs: list[Job], due: datetime) -> None:
-        if jobs:
-            await self.redis.zadd(keys.OUTBOX_DUE, {j.id: _ts(due) for j in jobs})
-
-    async def alert_ts(self, incident_id: str, channel: str) -> str | None:
-        value = await self.redis.get(keys.alert_message(incident_id, channel))
-        return str(value) if value else None
-
-    async def message_incidents(self, channel: str, ts: str) -> list[str]:
-        raw = await self.redis.get(keys.message(channel, ts))
-        return list(json.loads(raw)) if raw else []
-
-    # --- leader lease ----------------------------------------------------------------------
-    async def hold_lease(self, token: str, ttl_s: float, *, alive: tuple[str, datetime] | None = None) -> bool:
-        """Take the lease if free, or extend it if it is ours; `alive` (worker id, now) also records that this
-        worker is running, in the same round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.eval(_HOLD, 1, keys.LEASE, token, int(ttl_s * 1000))
-            if alive is not None:
-                worker_id, now = alive
-                pipe.set(keys.worker(worker_id), now.isoformat(), ex=max(1, int(ttl_s)))
-            held, *_ = await pipe.execute()
-        return bool(held)
-
-    async def release_lease(self, token: str) -> None:
-        await self.redis.eval(_RELEASE, 1, keys.LEASE, token)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from thorbot.adapters.history_store import known_boxes
+from thorbot.adapters.report_source import ReportSource
 from thorbot.adapters.terminal import glyphs, shown
 from thorbot.domain.evchart import Export
 from thorbot.domain.report_view import UPTIME_LABEL, fleet_lines, minutes, pct, report_csv, strip
@@ -112,9 +112,10 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
         err.print("thorbot report: EV-ChART is filed by quarter: add --quarter 2026Q3", markup=False)
         return 2
     async with open_redis(settings) as redis:
+        source = ReportSource(redis)
         box_ids: list[str] | None = None
         if query and query.lower() not in ("all", "fleet"):
-            matches = match_boxes(await known_boxes(redis), query)
+            matches = match_boxes(await source.history.known_boxes(), query)
             if len(matches) != 1:
                 found = plural(len(matches), "chargebox") if matches else "no chargeboxes"
                 err.print(f"thorbot report: {found} with history match {query!r}" + ("; use an id" if matches else ""),
@@ -122,9 +123,9 @@ async def run_report(settings: Settings, words: list[str], csv_path: str | None,
                 return 3 if not matches else 4
             box_ids = [matches[0].id]
         if form == "ev-chart":
-            return _write_evchart(err, await gather_evchart(redis, period, now, box_ids, settings.posted_hours,
+            return _write_evchart(err, await gather_evchart(source, period, now, box_ids, settings.posted_hours,
                                                             settings.evchart_network_provider), period, csv_path)
-        report = await gather_report(redis, period, now, box_ids, hours=settings.posted_hours)
+        report = await gather_report(source, period, now, box_ids, hours=settings.posted_hours)
     if csv_path or form == "csv":
         return _write_csv(err, report, csv_path)
     _print_table(console, report, period)

@@ -11,10 +11,11 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.outbox_store import OutboxStore
 from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.alerts import ACTION_CAUSE, ACTION_CONFIRM, ACTION_RESOLVE
 from thorbot.domain.card import render_card
@@ -43,21 +44,23 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class AlertActions:
-    """Acknowledge, Snooze, Refresh, Cause…, Confirm and Resolve… on an alert message (serve/app.py registers them):
-    the boxes store (the message's incidents), the on-call store (acks, holds), the pager store (the page is
-    acknowledged too), the history store (causes), the session store (a person's action on a driver's report),
-    Thor's interactive client (the live card), Slack, the audit, the clock, how old a heartbeat may be, and the
-    runbook link the alert is redrawn with."""
+    """Acknowledge, Snooze, Refresh, Cause…, Confirm and Resolve… on an alert message (serve/app.py registers them): the
+    record store (the message's incidents), the outbox (pages), the on-call store (acks, holds), the pager store (the
+    page is acknowledged too), the history store (causes), the session store (a person's action on a driver's report),
+    Thor's interactive client (the live card), Slack, the audit, the clock, how old a heartbeat may be, and the runbook
+    link the alert is redrawn with."""
 
-    def __init__(self, boxes: Store, oncall: OnCallStore, pagers: PagerStore, history: HistoryStore,
+    def __init__(self, records: RecordStore, outbox: OutboxStore, oncall: OnCallStore, pagers: PagerStore,
+                 history: HistoryStore,
                  sessions: SessionStore, thor: ThorClient, slack: SlackApi, audit: Audit,
                  clock: Callable[[], datetime], *, stale_after: timedelta, runbook_url: str | None) -> None:
-        self.store, self.oncall, self.pagers, self.history, self.sessions = boxes, oncall, pagers, history, sessions
+        self.records, self.outbox, self.oncall, self.pagers = records, outbox, oncall, pagers
+        self.history, self.sessions = history, sessions
         self.thor, self.slack, self.audit, self.clock = thor, slack, audit, clock
         self.stale_after, self.runbook_url = stale_after, runbook_url
 
     async def open_incidents(self, channel: str, ts: str, respond: AsyncRespond) -> list[Incident] | None:
-        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        incidents = await self.records.incidents(await self.records.message_incidents(channel, ts))
         if not incidents:
             await tell(respond, "thorbot no longer tracks this alert (it is older than 30 days).")
             return None
@@ -69,7 +72,8 @@ class AlertActions:
         return still_open
 
     async def redraw(self, channel: str, ts: str) -> None:
-        await redraw_alert(self.store, self.oncall, self.slack, channel, ts, self.clock(), self.runbook_url)
+        await redraw_alert(self.records, self.oncall, self.history, self.slack, channel, ts, self.clock(),
+                           self.runbook_url)
 
     async def acknowledge(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -81,7 +85,7 @@ class AlertActions:
             await tell(respond, f":eyes: Already acknowledged by {escape(taken.who) if taken else '?'}.")
             return
         await self.redraw(channel, ts)
-        paged = await enqueue_page(self.pagers, self.store, "acknowledge", channel, ts, self.clock(),
+        paged = await enqueue_page(self.pagers, self.outbox, "acknowledge", channel, ts, self.clock(),
                                    by=user)
         await tell(respond, ":eyes: You acknowledged this alert; escalation has stopped" +
                    (" and the page is acknowledged too." if paged else "."))
@@ -115,7 +119,7 @@ class AlertActions:
         if choice not in CAUSES:
             await tell(respond, "That cause is not one thorbot knows; choose one from the menu.")
             return
-        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        incidents = await self.records.incidents(await self.records.message_incidents(channel, ts))
         asking = [i for i in incidents if i.kind in ASKS_A_CAUSE]
         if not asking:
             await tell(respond, "thorbot no longer tracks this alert (it is older than 30 days).")
@@ -135,7 +139,7 @@ class AlertActions:
 
     async def _reported(self, body: dict[str, Any], respond: AsyncRespond) -> tuple[str, str, str, Incident] | None:
         channel, ts, user = _where(body)
-        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        incidents = await self.records.incidents(await self.records.message_incidents(channel, ts))
         reported = [i for i in incidents if i.kind == "reported" and i.connector is not None]
         if not reported:
             await tell(respond, "thorbot no longer tracks this report (it is older than 30 days).")
@@ -194,7 +198,7 @@ class AlertActions:
             await tell(respond, "The live status was posted in this alert's thread less than a minute ago; "
                                  "look there (or refresh again in a minute).")
             return
-        incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+        incidents = await self.records.incidents(await self.records.message_incidents(channel, ts))
         stale = self.stale_after
         for incident in incidents[:MAX_REFRESH_CARDS]:
             try:

@@ -15,7 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from thorbot.adapters.history_store import HistoryStore
-from thorbot.adapters.store import Store
+from thorbot.adapters.record_store import RecordStore
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.domain import replies
 from thorbot.domain.causes import CAUSES, MAX_NOTE, PORT_KIND_CODES, CauseRecord, cause_key, cause_line, read_cause
 from thorbot.domain.slash_commands import SetCause
@@ -56,12 +57,14 @@ def _split(words: list[str], zone: ZoneInfo, now: datetime) -> tuple[str, dateti
 
 
 class Causes:
-    """cause: the history store (outages, ports, causes), the boxes store (an outage still going on, who watches the
-    box), the name look-up, the clock and the fleet's time zone (THORBOT_TIMEZONE)."""
+    """cause: the history store (outages, ports, causes), the record and subscription stores (an outage still going on,
+    who watches the box), the name look-up, the clock and the fleet's time zone (THORBOT_TIMEZONE)."""
 
-    def __init__(self, history: HistoryStore, boxes: Store, lookup: Lookup, clock: Callable[[], datetime], *,
+    def __init__(self, history: HistoryStore, subscriptions: SubscriptionStore, records: RecordStore, lookup: Lookup,
+                 clock: Callable[[], datetime], *,
                  timezone: str) -> None:
-        self.history, self.boxes, self.lookup, self.clock, self.timezone = history, boxes, lookup, clock, timezone
+        self.history, self.lookup, self.clock, self.timezone = history, lookup, clock, timezone
+        self.subscriptions, self.records = subscriptions, records
 
     async def answer(self, parsed: SetCause, user: str) -> Payload | Changed:
         words = list(parsed.words)
@@ -105,7 +108,7 @@ class Causes:
         minute = (began.timestamp(), began.timestamp() + 60)
         found = [o for o in outages if minute[0] <= o[2] < minute[1]]
         if not found:
-            state = (await self.boxes.records()).get(box.id)
+            state = (await self.records.records()).get(box.id)
             if state and state.incident and minute[0] <= state.incident.started.timestamp() < minute[1]:
                 return replies.usage_error("That outage is still going on: give its cause once it is over.")
             of = f"port #{port} of " if port is not None else ""
@@ -120,7 +123,7 @@ class Causes:
                 f"{slack_date(datetime.fromtimestamp(start, tz=zone))} ({duration(end - start)}{where}): "
                 f"{cause_line(record)}" + (f" — {code(note, 200)}" if note else ""))
         # Every channel that watches the box is told: a cause decides whether the outage counts against uptime.
-        watching = tuple((await self.boxes.watchers()).channels(box.id))
+        watching = tuple((await self.subscriptions.watchers()).channels(box.id))
         return Changed(replies.simple(f"Recorded for {said}.", emoji=":label:"), f"set the cause of {said}.",
                        tell=watching)
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from thorbot.adapters.metrics import WorkerStatusStore
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.adapters.usage_store import UsageStore
 from thorbot.domain.home_view import ChannelSummary, render_home
 from thorbot.domain.incidents import Incident, Status
@@ -28,28 +29,30 @@ RECENT_LOOKED_AT = 201  # the newest incidents opened the Home tab looks through
 
 
 class Home:
-    """The Home tab: the boxes and on-call stores (records, open incidents, acks, channels' targets), the usage and
-    session stores (connectors needing a look), the worker's status (its last cycle), the report builder (the
+    """The Home tab: the subscription, record and on-call stores (records, open incidents, acks, channels' targets), the
+    usage and session stores (connectors needing a look), the worker's status (its last cycle), the report builder (the
     month's reliability), Slack, the clock, the fleet's time zone, the poll interval and the quiet rule."""
 
-    def __init__(self, boxes: Store, oncall: OnCallStore, usage: UsageStore, sessions: SessionStore,
-                 worker: WorkerStatusStore, reports: ReportBuilds, slack: SlackApi, clock: Callable[[], datetime], *,
+    def __init__(self, subscriptions: SubscriptionStore, records: RecordStore, oncall: OnCallStore, usage: UsageStore,
+                 sessions: SessionStore, worker: WorkerStatusStore, reports: ReportBuilds, slack: SlackApi,
+                 clock: Callable[[], datetime], *,
                  timezone: str, poll_interval: float, quiet: QuietRules) -> None:
-        self.boxes, self.oncall, self.usage, self.sessions, self.worker = boxes, oncall, usage, sessions, worker
+        self.subscriptions, self.records = subscriptions, records
+        self.oncall, self.usage, self.sessions, self.worker = oncall, usage, sessions, worker
         self.reports, self.slack, self.clock = reports, slack, clock
         self.timezone, self.poll_interval, self.quiet = timezone, poll_interval, quiet
 
     async def build(self, user: str) -> dict[str, Any]:
-        store, oncall = self.boxes, self.oncall
-        records = await store.records()
-        open_incidents = [i for i in await store.recent_incidents(RECENT_LOOKED_AT) if i.resolved is None]
-        watchers = await store.watchers()
+        oncall = self.oncall
+        records = await self.records.records()
+        open_incidents = [i for i in await self.records.recent_incidents(RECENT_LOOKED_AT) if i.resolved is None]
+        watchers = await self.subscriptions.watchers()
         channels_with_subs = set(watchers.subscribed())
         with_acks: list[tuple[Incident, Ack | None]] = []
         for incident in open_incidents[:30]:
             found: Ack | None = None
             for channel in watchers.channels(incident.box_id):
-                ts = await store.alert_ts(incident.id, channel)
+                ts = await self.records.alert_ts(incident.id, channel)
                 found = await oncall.ack(channel, ts) if ts else None
                 if found:
                     break
@@ -57,7 +60,7 @@ class Home:
         mine = await _users_channels(self.slack, user)
         summaries = []
         for channel in sorted(channels_with_subs & mine):
-            ids, whole = await store.channel_subscriptions(channel)
+            ids, whole = await self.subscriptions.channel_subscriptions(channel)
             target = await oncall.target(channel, self.clock())
             summaries.append(ChannelSummary(channel, len(ids), whole, target.mention if target else None))
         now = self.clock()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from thorbot.adapters.history_store import HistoryStore
-from thorbot.adapters.store import Store
+from thorbot.adapters.record_store import RecordStore
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.domain import replies
 from thorbot.domain.hours import PostedHours, parse_hours
 from thorbot.domain.slash_commands import SetHours, ShowHours
@@ -24,12 +25,15 @@ EXCLUDED = "Outage time outside them is excluded from uptime (reports and the EV
 
 
 class Hours:
-    """hours (show, set, list): the history store (boxes' own hours), the boxes store and the name look-up (to find
-    the box), the fleet's hours and the fleet's time zone (THORBOT_HOURS_OF_OPERATION, THORBOT_TIMEZONE)."""
+    """hours (show, set, list): the history store (boxes' own hours), the subscription and record stores and the name
+    look-up (to find the box), the fleet's hours and the fleet's time zone (THORBOT_HOURS_OF_OPERATION,
+    THORBOT_TIMEZONE)."""
 
-    def __init__(self, history: HistoryStore, boxes: Store, lookup: Lookup, *, fleet: PostedHours,
+    def __init__(self, history: HistoryStore, subscriptions: SubscriptionStore, records: RecordStore, lookup: Lookup,
+                 *, fleet: PostedHours,
                  timezone: str) -> None:
-        self.history, self.boxes, self.lookup, self.fleet, self.timezone = history, boxes, lookup, fleet, timezone
+        self.history, self.lookup, self.fleet, self.timezone = history, lookup, fleet, timezone
+        self.subscriptions, self.records = subscriptions, records
 
     async def answer(self, parsed: ShowHours | SetHours, channel: str) -> Payload:
         history, fleet = self.history, self.fleet
@@ -43,7 +47,7 @@ class Hours:
                                            "08:00-14:00` (days not listed are closed), `24/7`, or `default` for the "
                                            "fleet's.")
         query = parsed.query or ""
-        found, problems = await resolve_watched(self.boxes, self.lookup, channel, (query,), None)
+        found, problems = await resolve_watched(self.subscriptions, self.records, self.lookup, channel, (query,), None)
         if len(found) != 1:
             return replies.usage_error(" ".join(problems) or f"No chargebox matches {code(query)}.")
         box = found[0]
@@ -64,7 +68,7 @@ class Hours:
     async def _list(self) -> Payload:
         posted = await self.history.posted_hours()
         listed = sorted(posted.items())[:MAX_LISTED]
-        records = await self.boxes.record_statuses([box_id for box_id, _ in listed])  # (not the whole fleet's)
+        records = await self.records.record_statuses([box_id for box_id, _ in listed])  # (not the whole fleet's)
         lines = [f"The fleet's hours of operation: {_shown(self.fleet)} (`THORBOT_HOURS_OF_OPERATION`)."]
         for box_id, hours in listed:
             record = records.get(box_id)

@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from thorbot.adapters.history_store import HistoryStore, MaintenanceWindow
-from thorbot.adapters.store import Store
+from thorbot.adapters.record_store import RecordStore
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.domain import replies
 from thorbot.domain.maintenance import overlaps, parse_window
 from thorbot.domain.slash_commands import Maintenance
@@ -27,12 +28,14 @@ MAX_LISTED = 30
 
 
 class MaintenanceCommand:
-    """maintenance (schedule, list, cancel): the history store (the windows), the boxes store and the name look-up
-    (to find the box, and who watches it), the clock and the fleet's time zone (THORBOT_TIMEZONE)."""
+    """maintenance (schedule, list, cancel): the history store (the windows), the subscription and record stores and the
+    name look-up (to find the box, and who watches it), the clock and the fleet's time zone (THORBOT_TIMEZONE)."""
 
-    def __init__(self, history: HistoryStore, boxes: Store, lookup: Lookup, clock: Callable[[], datetime], *,
+    def __init__(self, history: HistoryStore, subscriptions: SubscriptionStore, records: RecordStore, lookup: Lookup,
+                 clock: Callable[[], datetime], *,
                  timezone: str) -> None:
-        self.history, self.boxes, self.lookup, self.clock, self.timezone = history, boxes, lookup, clock, timezone
+        self.history, self.lookup, self.clock, self.timezone = history, lookup, clock, timezone
+        self.subscriptions, self.records = subscriptions, records
 
     async def answer(self, parsed: Maintenance, channel: str, user: str) -> Payload | Changed:
         words, now, history = list(parsed.words), self.clock(), self.history
@@ -55,7 +58,8 @@ class MaintenanceCommand:
         request = parse_window(words, ZoneInfo(self.timezone), now)
         if isinstance(request, str):
             return replies.usage_error(request[:1].upper() + request[1:] + ".")
-        found, problems = await resolve_watched(self.boxes, self.lookup, channel, (request.query,), None)
+        found, problems = await resolve_watched(self.subscriptions, self.records, self.lookup, channel,
+                                                (request.query,), None)
         if len(found) != 1:
             return replies.usage_error(" ".join(problems) or f"No chargebox matches {code(request.query)}.")
         box = found[0]
@@ -80,7 +84,7 @@ class MaintenanceCommand:
 
 
     async def _watching(self, box_id: str) -> tuple[str, ...]:
-        return tuple((await self.boxes.watchers()).channels(box_id))
+        return tuple((await self.subscriptions.watchers()).channels(box_id))
 
 
     async def _list(self, now: datetime) -> Payload:

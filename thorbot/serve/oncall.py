@@ -11,7 +11,8 @@ from typing import Any
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.pager_store import PagerStore
-from thorbot.adapters.store import Store
+from thorbot.adapters.record_store import RecordStore
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.domain import replies
 from thorbot.domain.models import Chargebox
 from thorbot.domain.oncall import ALL, Hold
@@ -27,11 +28,13 @@ Payload = dict[str, Any]
 
 class OnCall:
     """oncall / mute / unmute in a channel: the on-call, pager (rotation), history (mutes kept for the record) and
-    boxes stores, the name look-up (to match the boxes muted) and the clock."""
+    subscription and record stores, the name look-up (to match the boxes muted) and the clock."""
 
-    def __init__(self, oncall: OnCallStore, pagers: PagerStore, history: HistoryStore, boxes: Store, lookup: Lookup,
+    def __init__(self, oncall: OnCallStore, pagers: PagerStore, history: HistoryStore, subscriptions: SubscriptionStore,
+                 records: RecordStore, lookup: Lookup,
                  clock: Callable[[], datetime]) -> None:
-        self.oncall, self.pagers, self.history, self.boxes = oncall, pagers, history, boxes
+        self.oncall, self.pagers, self.history = oncall, pagers, history
+        self.subscriptions, self.records = subscriptions, records
         self.lookup, self.clock = lookup, clock
 
     async def answer(self, parsed: ShowOnCall | SetOnCall | ClearOnCall | Mute | Unmute, channel: str,
@@ -67,7 +70,8 @@ class OnCall:
             targets = [Chargebox(id=ALL, alias="every chargebox watched here")]
             problems: list[str] = []
         else:
-            targets, problems = await resolve_watched(self.boxes, self.lookup, channel, cmd.queries, cmd.phrase)
+            targets, problems = await resolve_watched(self.subscriptions, self.records, self.lookup, channel,
+                                                      cmd.queries, cmd.phrase)
         covered = await self._covered(channel, [b.id for b in targets])
         if isinstance(cmd, Mute):
             until = now + cmd.duration
@@ -87,7 +91,7 @@ class OnCall:
 
     async def _covered(self, channel: str, box_ids: list[str]) -> list[str]:
         """The boxes a mute in this channel covers as maintenance: the ones it watches (`*` = its whole watch)."""
-        watched, whole_fleet = await self.boxes.channel_subscriptions(channel)
+        watched, whole_fleet = await self.subscriptions.channel_subscriptions(channel)
         if whole_fleet:
             return box_ids
         if ALL in box_ids:
@@ -95,10 +99,11 @@ class OnCall:
         return [b for b in box_ids if b in watched]
 
 
-async def resolve_watched(boxes: Store, lookup: Lookup, channel: str, queries: tuple[str, ...],
+async def resolve_watched(subscriptions: SubscriptionStore, records: RecordStore, lookup: Lookup, channel: str,
+                          queries: tuple[str, ...],
                           phrase: str | None) -> tuple[list[Chargebox], list[str]]:
     """Match against this channel's boxes first (no Thor call), then the whole fleet."""
-    known = await watched_boxes(boxes, channel)
+    known = await watched_boxes(subscriptions, records, channel)
     found: list[Chargebox] = []
     problems: list[str] = []
     for query, matches in await resolve_targets(queries, phrase, partial(lookup.among, known)):

@@ -16,12 +16,14 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck
 
+from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager_store import PagerStore
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
 from thorbot.adapters.slack import ResponseUrl, SlackApi
-from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.store import RedisDown
 from thorbot.domain import replies
 from thorbot.domain.notify import page_jobs
 from thorbot.domain.oncall import Ack
@@ -291,9 +293,10 @@ class PagerDutyWebhook:
     the subscription's secret). An incident acknowledged or resolved there shows on the Slack alert and stops
     its escalation; any other event, or one about an incident thorbot did not page, is a 200 and nothing."""
 
-    def __init__(self, pagers: PagerStore, oncall: OnCallStore, boxes: Store, secrets: SecretBox, slack: SlackApi,
+    def __init__(self, pagers: PagerStore, oncall: OnCallStore, records: RecordStore, history: HistoryStore,
+                 secrets: SecretBox, slack: SlackApi,
                  clock: Callable[[], datetime], secret: str, *, runbook_url: str | None) -> None:
-        self.pagers, self.oncall, self.boxes, self.secrets = pagers, oncall, boxes, secrets
+        self.pagers, self.oncall, self.records, self.history, self.secrets = pagers, oncall, records, history, secrets
         self.slack, self.clock, self.secret, self.runbook_url = slack, clock, secret, runbook_url
 
     def route(self, app: web.Application) -> None:
@@ -328,7 +331,7 @@ class PagerDutyWebhook:
             return
         oncall = self.oncall
         if await oncall.set_ack(channel, ts, Ack(user="", at=now, via="PagerDuty", name=by, resolved=resolved)):
-            await redraw_alert(self.boxes, oncall, self.slack, channel, ts, now, self.runbook_url)
+            await redraw_alert(self.records, oncall, self.history, self.slack, channel, ts, now, self.runbook_url)
             log.info("PagerDuty: %s in %s was %s there", ts, channel[:20], "resolved" if resolved else "acknowledged")
 
     async def _not_ours(self, channel: str, ts: str, now: datetime) -> str | None:

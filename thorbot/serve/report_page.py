@@ -22,8 +22,9 @@ from aiohttp import web
 
 from thorbot.adapters.driver_limits import ReportLimits, source_key, source_of
 from thorbot.adapters.metrics import Metrics
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.session_store import SessionStore
-from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.store import RedisDown
 from thorbot.domain.driver_reports import DriverReport, Problem
 from thorbot.domain.failed_starts import connector_key
 from thorbot.domain.report_page import (
@@ -61,9 +62,9 @@ class PageSettings:
 
 
 class ReportPage:
-    def __init__(self, codes: StickerCodes, boxes: Store, sessions: SessionStore, limits: ReportLimits,
+    def __init__(self, codes: StickerCodes, records: RecordStore, sessions: SessionStore, limits: ReportLimits,
                  settings: PageSettings, clock: Callable[[], datetime], metrics: Metrics) -> None:
-        self.codes, self.boxes, self.sessions, self.limits = codes, boxes, sessions, limits
+        self.codes, self.records, self.sessions, self.limits = codes, records, sessions, limits
         self.settings, self.clock, self.metrics = settings, clock, metrics
         self._limited_logged: int | None = None
 
@@ -148,7 +149,7 @@ class ReportPage:
         return _html(render_notice(lang, key, self.settings.help_phone), 410 if located is not None else 404)
 
     async def _place(self, located: Located) -> Place:
-        record = (await self.boxes.record_statuses([located.box_id])).get(located.box_id)
+        record = (await self.records.record_statuses([located.box_id])).get(located.box_id)
         name = (record.alias if record is not None and record.alias else None) or located.box_id
         return Place(box_name=name, connector=located.connector)
 

@@ -11,10 +11,11 @@ import logging
 from typing import Any
 
 from thorbot.adapters.driver_limits import UploadLimits
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.slack import SlackApi
 from thorbot.adapters.sticker_pdf import Paper, sticker_pdf
 from thorbot.adapters.stickers import StickerCodes
-from thorbot.adapters.store import Store
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain import replies
 from thorbot.domain.slash_commands import Stickers
@@ -31,13 +32,14 @@ NOT_SET = ("Stickers need `THORBOT_PUBLIC_URL` (serve's public https address: th
 
 class StickersCommand:
     """stickers: the stickers' codes (None without THORBOT_STICKER_KEY) and serve's public address they link to, the
-    boxes store and the name look-up (to find the box), Thor's interactive client (its connectors), the upload
-    limit (THORBOT_REPORT_UPLOADS per person) and Slack (the upload)."""
+    subscription and record stores and the name look-up (to find the box), Thor's interactive client (its connectors),
+    the upload limit (THORBOT_REPORT_UPLOADS per person) and Slack (the upload)."""
 
-    def __init__(self, codes: StickerCodes | None, boxes: Store, lookup: Lookup, thor: ThorClient,
-                 uploads: UploadLimits, slack: SlackApi, *, public_url: str | None, upload_limit: int) -> None:
-        self.codes, self.boxes, self.lookup, self.thor, self.uploads, self.slack = codes, boxes, lookup, thor, \
-            uploads, slack
+    def __init__(self, codes: StickerCodes | None, subscriptions: SubscriptionStore, records: RecordStore,
+                 lookup: Lookup, thor: ThorClient, uploads: UploadLimits, slack: SlackApi, *, public_url: str | None,
+                 upload_limit: int) -> None:
+        self.codes, self.lookup, self.thor, self.uploads, self.slack = codes, lookup, thor, uploads, slack
+        self.subscriptions, self.records = subscriptions, records
         self.public_url, self.upload_limit = public_url, upload_limit
 
     async def answer(self, parsed: Stickers, channel: str, user: str) -> Payload:
@@ -46,7 +48,7 @@ class StickersCommand:
             return replies.simple(NOT_SET, emoji=":warning:")
         query = parsed.query
         paper: Paper = "letter" if parsed.paper == "letter" else "a4"
-        found, problems = await resolve_watched(self.boxes, self.lookup, channel, (query,), None)
+        found, problems = await resolve_watched(self.subscriptions, self.records, self.lookup, channel, (query,), None)
         if len(found) != 1:
             return replies.usage_error(" ".join(problems) or f"No chargebox matches {code(query)}.")
         try:  # the list's entry (or the channel's record) may lack the connectors: the box itself has them

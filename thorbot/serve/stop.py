@@ -28,9 +28,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.session_store import SessionStore, StopClaim, StopRequest
 from thorbot.adapters.slack import Respond, ResponseUrl, SlackApi
-from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.store import RedisDown
 from thorbot.adapters.thor import ThorClient
 from thorbot.domain.notifications import tag_hash
 from thorbot.domain.replies import describe_thor_error
@@ -60,13 +61,13 @@ def _already(claim: StopClaim) -> str:
 class StopActions:
     """Stop charge… and its confirmation: the settings (who may stop: serve/permissions.py reads them, and how long
     a claim holds), the on-call store (user groups' members, cached), the session store (claims, start notes, the
-    audit), the boxes store (a box's name), Thor's interactive client, Slack, the clock, and how long the worker
+    audit), the record store (a box's name), Thor's interactive client, Slack, the clock, and how long the worker
     waits for a stop to be confirmed."""
 
-    def __init__(self, settings: Settings, oncall: OnCallStore, sessions: SessionStore, boxes: Store,
+    def __init__(self, settings: Settings, oncall: OnCallStore, sessions: SessionStore, records: RecordStore,
                  thor: ThorClient, slack: SlackApi, clock: Callable[[], datetime], *,
                  confirm_within: timedelta) -> None:
-        self.settings, self.oncall, self.sessions, self.boxes = settings, oncall, sessions, boxes
+        self.settings, self.oncall, self.sessions, self.records = settings, oncall, sessions, records
         self.thor, self.slack, self.clock, self.confirm_within = thor, slack, clock, confirm_within
 
     async def click(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
@@ -235,7 +236,7 @@ class StopActions:
         if shown:
             return shown
         try:
-            record = (await self.boxes.record_statuses([box_id])).get(box_id)
+            record = (await self.records.record_statuses([box_id])).get(box_id)
         except RedisDown:
             record = None
         return record.alias if record is not None and record.alias else box_id

@@ -10,9 +10,11 @@ from typing import Any
 
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
+from thorbot.adapters.outbox_store import OutboxStore
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.adapters.thor import ThorClient
 from thorbot.adapters.usage_store import UsageStore
 from thorbot.domain import replies
@@ -41,11 +43,13 @@ class Subscriptions:
     maintenance windows), Thor's interactive client and the name look-up, Slack (can thorbot post there?), the
     clock, and the incident and usage rules the list shows by."""
 
-    def __init__(self, boxes: Store, oncall: OnCallStore, history: HistoryStore, usage: UsageStore,
-                 sessions: SessionStore, thor: ThorClient, lookup: Lookup, slack: SlackApi,
+    def __init__(self, subscriptions: SubscriptionStore, records: RecordStore, outbox: OutboxStore,
+                 oncall: OnCallStore, history: HistoryStore, usage: UsageStore, sessions: SessionStore,
+                 thor: ThorClient, lookup: Lookup, slack: SlackApi,
                  clock: Callable[[], datetime], *, limits: Thresholds, quiet: QuietRules,
                  poll_concurrency: int) -> None:
-        self.store, self.oncall, self.history, self.usage, self.sessions = boxes, oncall, history, usage, sessions
+        self.subscriptions, self.records, self.outbox = subscriptions, records, outbox
+        self.oncall, self.history, self.usage, self.sessions = oncall, history, usage, sessions
         self.thor, self.lookup, self.slack, self.clock = thor, lookup, slack, clock
         self.limits, self.quiet, self.poll_concurrency = limits, quiet, poll_concurrency
 
@@ -75,12 +79,12 @@ class Subscriptions:
         return None
 
     async def subscribe(self, channel: str, cmd: Subscribe) -> Payload:
-        store, now, limits = self.store, self.clock(), self.limits
+        subscriptions, box_records, now, limits = self.subscriptions, self.records, self.clock(), self.limits
         warning = await self.posting_problem(channel)
         if cmd.all_boxes:
             boxes = await self.lookup.all_boxes()
-            await store.subscribe_all(channel)
-            await store.record_sightings(first_sightings(boxes, now, limits))
+            await subscriptions.subscribe_all(channel)
+            await box_records.record_sightings(first_sightings(boxes, now, limits))
             return render_subscribed([], [], [warning] if warning else [], whole_fleet_count=len(boxes))
         found: list[Chargebox] = []
         problems: list[str] = [warning] if warning else []
@@ -98,21 +102,21 @@ class Subscriptions:
                                 "use the id, or quote the whole name.")
             else:
                 problems.append(f":mag: No chargebox matches {code(query)}.")
-        current, _ = await store.channel_subscriptions(channel)
+        current, _ = await subscriptions.channel_subscriptions(channel)
         fresh = [b for b in found if b.id not in current]
-        await store.subscribe(channel, [b.id for b in fresh])
-        await store.record_sightings(first_sightings(fresh, now, limits))
+        await subscriptions.subscribe(channel, [b.id for b in fresh])
+        await box_records.record_sightings(first_sightings(fresh, now, limits))
         added = [entry_for(b.id, b, True, now, limits) for b in fresh]
         already = [entry_for(b.id, b, True, now, limits) for b in found if b.id in current]
         return render_subscribed(added, already, problems)
 
     async def unsubscribe(self, channel: str, cmd: Unsubscribe) -> Payload:
-        store = self.store
+        subscriptions = self.subscriptions
         if cmd.all_boxes:
-            removed = await store.unsubscribe_all(channel)
+            removed = await subscriptions.unsubscribe_all(channel)
             text = "This channel no longer watches any chargebox." if removed else "This channel watched nothing."
             return replies.simple(text, emoji=":no_bell:")
-        known = await watched_boxes(store, channel)
+        known = await watched_boxes(subscriptions, self.records, channel)
         to_remove: list[Chargebox] = []
         problems: list[str] = []
         watched_ids = {b.id for b in known}
@@ -135,19 +139,19 @@ class Subscriptions:
                                 "use the id.")
             else:
                 problems.append(f"{code(query)} is not watched in this channel.")
-        await store.unsubscribe(channel, [b.id for b in to_remove])
+        await subscriptions.unsubscribe(channel, [b.id for b in to_remove])
         lines = [f":no_bell: Stopped watching {escape(b.name)} {code(b.id, 40)}." for b in to_remove] + problems
         return replies.simple("\n".join(lines), emoji="")
 
     async def list_channel(self, channel: str) -> Payload:
-        store = self.store
-        ids, whole_fleet = await store.channel_subscriptions(channel)
+        subscriptions = self.subscriptions
+        ids, whole_fleet = await subscriptions.channel_subscriptions(channel)
         now, limits = self.clock(), self.limits
         note = None
         try:
             boxes = {b.id: b for b in await self.lookup.all_boxes()}
         except ThorError as exc:
-            records = await store.record_statuses(sorted(ids))
+            records = await self.records.record_statuses(sorted(ids))
             entries = [Entry(i, records[i].alias or i if i in records else i, "unknown", "live status unavailable")
                        for i in sorted(ids)]
             return render_list(entries, whole_fleet=whole_fleet, note=replies.describe_thor_error(exc))
@@ -156,7 +160,7 @@ class Subscriptions:
         fetched = await self._fetch_live([i for i in sorted(ids) if i not in boxes] + missing_live[:PER_BOX_LIMIT])
         if len(missing_live) > PER_BOX_LIMIT:
             note = f"Live status checked for {PER_BOX_LIMIT} boxes; the rest show what Thor's list reports."
-        failure = await store.delivery_error(channel)
+        failure = await self.outbox.delivery_error(channel)
         if failure is not None:
             problem = (f":warning: The last alert for this channel could not be posted here (`{escape(failure[0])}`, "
                        f"{slack_date(failure[1])}). Invite @thorbot to this channel (`/invite @thorbot`).")
@@ -190,8 +194,8 @@ def first_sightings(boxes: list[Chargebox], now: datetime, limits: Thresholds) -
     return {b.id: step(None, Observation(b.id, b), now, limits)[0] for b in boxes if b.has_live_fields}
 
 
-async def watched_boxes(store: Store, channel: str) -> list[Chargebox]:
+async def watched_boxes(subscriptions: SubscriptionStore, box_records: RecordStore, channel: str) -> list[Chargebox]:
     """The channel's boxes with the names thorbot last saw: matchable without calling Thor."""
-    ids, _ = await store.channel_subscriptions(channel)
-    records = await store.record_statuses(sorted(ids))
+    ids, _ = await subscriptions.channel_subscriptions(channel)
+    records = await box_records.record_statuses(sorted(ids))
     return [Chargebox(id=i, alias=records[i].alias if i in records else None) for i in sorted(ids)]

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.session_store import SessionStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import RedisDown, Store
+from thorbot.adapters.store import RedisDown
+from thorbot.adapters.subscription_store import SubscriptionStore
 from thorbot.domain.driver_reports import MAX_DETAILS, PROBLEM_LABELS, DriverReport, Problem
 from thorbot.domain.failed_starts import connector_key
 from thorbot.domain.incidents import Condition, classify
@@ -57,9 +59,11 @@ class StepTiming:
 
 
 class WorkflowSteps:
-    def __init__(self, lookup: Lookup, boxes: Store, sessions: SessionStore, slack: SlackApi,
+    def __init__(self, lookup: Lookup, subscriptions: SubscriptionStore, records: RecordStore, sessions: SessionStore,
+                 slack: SlackApi,
                  clock: Callable[[], datetime], stale_after: timedelta, timing: StepTiming) -> None:
-        self.lookup, self.boxes, self.sessions, self.slack = lookup, boxes, sessions, slack
+        self.lookup, self.sessions, self.slack = lookup, sessions, slack
+        self.subscriptions, self.records = subscriptions, records
         self.clock, self.stale_after, self.timing = clock, stale_after, timing
 
     async def _box(self, query: str, fail: Fail) -> Chargebox | None:
@@ -111,8 +115,8 @@ class WorkflowSteps:
             record = await self.sessions.connector_record(box_id, connector)
             incident = record.reported if record is not None else None
             if incident is not None and incident.started <= since:
-                for channel in (await self.boxes.watchers()).channels(box_id):
-                    ts = await self.boxes.alert_ts(incident.id, channel)
+                for channel in (await self.subscriptions.watchers()).channels(box_id):
+                    ts = await self.records.alert_ts(incident.id, channel)
                     if ts:
                         return await self._permalink(channel, ts)
             if loop.time() >= deadline:

@@ -1,4 +1,4 @@
-"""Render an alert message from what Redis knows now (incidents, ack, snooze, mute)."""
+"""Render an alert message from what the stores know now (incidents, ack, snooze, mute, cause)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from thorbot.adapters import keys
+from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.oncall_store import OnCallStore
-from thorbot.adapters.redis_client import Redis
+from thorbot.adapters.record_store import RecordStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
 from thorbot.domain.alerts import MessageState, render_alert
-from thorbot.domain.causes import ASKS_A_CAUSE, CauseRecord, incident_cause_key, unpack_cause
+from thorbot.domain.causes import ASKS_A_CAUSE, CauseRecord, incident_cause_key
 from thorbot.domain.incidents import Incident
 from thorbot.errors import SlackError
 
@@ -20,7 +19,8 @@ Payload = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
-async def message_state(oncall: OnCallStore, channel: str, ts: str | None, incidents: list[Incident],
+async def message_state(oncall: OnCallStore, history: HistoryStore, channel: str, ts: str | None,
+                        incidents: list[Incident],
                         now: datetime) -> MessageState:
     ack = await oncall.ack(channel, ts) if ts else None
     boxes = {i.box_id for i in incidents}
@@ -31,33 +31,34 @@ async def message_state(oncall: OnCallStore, channel: str, ts: str | None, incid
     return MessageState(ack=ack, snoozed_until=snooze.until if snooze else None,
                         snoozed_by=snooze.by if snooze else None,
                         muted_until=max(h.until for h in mutes) if mutes else None,
-                        cause=await message_cause(oncall.redis, incidents))
+                        cause=await message_cause(history, incidents))
 
 
-async def message_cause(redis: Redis, incidents: list[Incident]) -> CauseRecord | None:
+async def message_cause(history: HistoryStore, incidents: list[Incident]) -> CauseRecord | None:
     """The cause given to the message's outages (they share one: it is set for all of them at once)."""
     asking = [i for i in incidents if i.kind in ASKS_A_CAUSE and i.resolved is not None]
     if not asking:
         return None
     first = asking[0]
-    raw = await redis.hget(keys.causes(first.box_id), incident_cause_key(first.kind, first.started))
-    return unpack_cause(str(raw)) if raw else None
+    return await history.cause(first.box_id, incident_cause_key(first.kind, first.started))
 
 
-async def current_alert(store: Store, oncall: OnCallStore, channel: str, ts: str, now: datetime,
+async def current_alert(store: RecordStore, oncall: OnCallStore, history: HistoryStore, channel: str, ts: str,
+                        now: datetime,
                         runbook: str | None = None) -> tuple[list[Incident], Payload] | None:
     incidents = await store.incidents(await store.message_incidents(channel, ts))
     if not incidents:
         return None
-    state = await message_state(oncall, channel, ts, incidents, now)
+    state = await message_state(oncall, history, channel, ts, incidents, now)
     return incidents, render_alert(incidents, now, state=state, runbook=runbook)
 
 
-async def redraw_alert(store: Store, oncall: OnCallStore, slack: SlackApi, channel: str, ts: str,
+async def redraw_alert(store: RecordStore, oncall: OnCallStore, history: HistoryStore, slack: SlackApi, channel: str,
+                       ts: str,
                        now: datetime, runbook: str | None = None) -> None:
     """Update an alert message to show what is true now (resolved, acknowledged, snoozed); best effort.
     `runbook`: THORBOT_RUNBOOK_URL, so the redrawn alert keeps its Runbook link."""
-    current = await current_alert(store, oncall, channel, ts, now, runbook)
+    current = await current_alert(store, oncall, history, channel, ts, now, runbook)
     if current is None:
         return
     try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from thorbot.adapters.outbox_store import OutboxStore
 from thorbot.adapters.pager_store import PagerStore
-from thorbot.adapters.store import Store
 from thorbot.domain.notify import page_jobs
 from thorbot.domain.pager import PageAction
 
 
-async def enqueue_page(pagers: PagerStore, outbox: Store, action: PageAction, channel: str, ts: str, now: datetime,
+async def enqueue_page(pagers: PagerStore, outbox: OutboxStore, action: PageAction, channel: str, ts: str,
+                       now: datetime,
                        by: str | None = None) -> bool:
     """Queue it when the channel has a pager; once (ids are deterministic, and a page sent is not queued again)."""
     link = await pagers.link(channel)

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from thorbot.adapters.driver_limits import UploadLimits
-from thorbot.adapters.history_store import HistoryStore, read_records, year_start
-from thorbot.adapters.redis_client import ConnectionPool, Redis
+from thorbot.adapters.history_store import year_start
+from thorbot.adapters.report_source import ReportConnection, ReportSource
 from thorbot.domain.evchart import Export, evchart
 from thorbot.domain.hours import ALWAYS, PostedHours
 from thorbot.domain.incidents import BoxRecord
@@ -45,21 +44,21 @@ CHUNK = 200  # boxes read and measured at a time: a year of a 10,000-box fleet n
 FACTS_WHOLE = 2 * CHUNK  # more boxes than this: their first sightings, names, ports and hours read whole, once
 
 
-async def gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
+async def gather_report(source: ReportSource, period: Period, now: datetime, box_ids: list[str] | None = None,
                         records: dict[str, BoxRecord] | None = None, hours: PostedHours = ALWAYS) -> Report:
     """Everything a report needs from Redis (history with causes, maintenance windows, open incidents, names,
     session counts), measured by the pure core a chunk of boxes at a time: `box_ids` None means every box
     thorbot has seen. A caller that has just read the box records passes them. `hours`: the posted hours of
     operation (THORBOT_HOURS_OF_OPERATION, in the period's zone)."""
     with no_cycle_collection():
-        return await _gather_report(redis, period, now, box_ids, records, hours)
+        return await _gather_report(source, period, now, box_ids, records, hours)
 
 
-async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None,
+async def _gather_report(source: ReportSource, period: Period, now: datetime, box_ids: list[str] | None,
                          records: dict[str, BoxRecord] | None, hours: PostedHours) -> Report:
-    history = HistoryStore(redis)
+    history = source.history
     if records is None:
-        records = await read_records(redis)
+        records = await source.records()
     ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
     wanted = set(ids)
     open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in wanted}
@@ -101,11 +100,11 @@ async def _gather_report(redis: Redis, period: Period, now: datetime, box_ids: l
     return report
 
 
-async def gather_evchart(redis: Redis, period: Period, now: datetime, box_ids: list[str] | None = None,
+async def gather_evchart(source: ReportSource, period: Period, now: datetime, box_ids: list[str] | None = None,
                          hours: PostedHours = ALWAYS, network_provider: str = "") -> Export:
     """The EV-ChART export of a quarter (domain/evchart.py), from Redis alone."""
-    history = HistoryStore(redis)
-    records = await read_records(redis)
+    history = source.history
+    records = await source.records()
     ids = box_ids if box_ids is not None else sorted(set(await history.box_ids()) | set(records))
     wanted = set(ids)
     open_incidents = {b: [r.incident] for b, r in records.items() if r.incident is not None and b in wanted}
@@ -118,13 +117,6 @@ async def gather_evchart(redis: Redis, period: Period, now: datetime, box_ids: l
 
 
 Key = tuple[object, ...]
-PLAIN = (str, int, float, bool, type(None))
-
-
-def _connection(redis: Redis) -> tuple[type[Any], dict[str, Any]]:
-    """How to connect to the same Redis from another process: the pool's class and its plain settings."""
-    pool = redis.connection_pool
-    return pool.connection_class, {k: v for k, v in pool.connection_kwargs.items() if isinstance(v, PLAIN)}
 
 
 def _lower_priority() -> None:
@@ -176,30 +168,26 @@ def render(kind: Kind, report: Report, options: tuple[str, ...]) -> Any:
     return home_blocks(report)
 
 
-async def _produce(redis: Redis, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
+async def _produce(source: ReportSource, kind: Kind, period: Period, now: Any, box_ids: list[str] | None,
                    options: tuple[str, ...], hours: PostedHours = ALWAYS) -> Any:
     if kind == "evchart":
-        return await gather_evchart(redis, period, now, box_ids, hours, *options)
-    return render(kind, await gather_report(redis, period, now, box_ids, hours=hours), options)
+        return await gather_evchart(source, period, now, box_ids, hours, *options)
+    return render(kind, await gather_report(source, period, now, box_ids, hours=hours), options)
 
 
-def _produce_in_child(connection: tuple[type[Any], dict[str, Any]], kind: Kind, period: Period, now: Any,
+def _produce_in_child(connection: ReportConnection, kind: Kind, period: Period, now: Any,
                       box_ids: list[str] | None, options: tuple[str, ...], hours: PostedHours) -> tuple[Any, int]:
     async def build() -> Any:
-        cls, kwargs = connection
-        client = Redis(connection_pool=ConnectionPool(connection_class=cls, **kwargs))
-        try:
-            return await _produce(client, kind, period, now, box_ids, options, hours)
-        finally:
-            await client.aclose()
+        async with ReportSource.reconnect(connection) as source:
+            return await _produce(source, kind, period, now, box_ids, options, hours)
 
     return asyncio.run(build()), os.getpid()
 
 
 class ReportBuilds:
-    def __init__(self, redis: Redis, *, processes: int = 1, cache_ttl: float = 60.0, inline: bool = False,
+    def __init__(self, source: ReportSource, *, processes: int = 1, cache_ttl: float = 60.0, inline: bool = False,
                  monotonic: Callable[[], float] = time.monotonic, hours: PostedHours = ALWAYS) -> None:
-        self.redis = redis
+        self.source = source
         self.hours = hours
         self._processes = processes
         self._inline = inline
@@ -248,12 +236,12 @@ class ReportBuilds:
                      options: tuple[str, ...]) -> Any:
         self.builds += 1
         if self._inline:
-            answer, self.built_in = await _produce(self.redis, kind, period, now, box_ids, options,
+            answer, self.built_in = await _produce(self.source, kind, period, now, box_ids, options,
                                                    self.hours), os.getpid()
         else:
             loop = asyncio.get_running_loop()
             answer, self.built_in = await loop.run_in_executor(self._executor(), _produce_in_child,
-                                                               _connection(self.redis), kind, period, now, box_ids,
+                                                               self.source.connection(), kind, period, now, box_ids,
                                                                options, self.hours)
         self._cache = {k: v for k, v in self._cache.items() if self._monotonic() - v[0] < self._ttl}
         self._cache[key] = (self._monotonic(), answer)
@@ -279,9 +267,3 @@ class ReportBuilds:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-async def claim_upload(redis: Redis, user: str, limit: int) -> bool:
-    """Whether `user` may have one more report file now: at most `limit` per UPLOAD_WINDOW each (the count lives
-    in adapters/driver_limits.py's UploadLimits, which serve uses)."""
-    return await UploadLimits(redis).claim(user, limit)

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 class Digester:
     def __init__(self, stores: Stores) -> None:
-        self.store = stores.boxes
+        self.committer = stores.cycle
         self.plans = stores.digests
 
     async def run(self, now: datetime, token: str) -> int:
@@ -30,7 +30,7 @@ class Digester:
             change.digests_posted[channel] = due.period
         if not change.jobs:
             return 0
-        if not await self.store.commit(token, change):
+        if not await self.committer.commit(token, change):
             log.warning("lost the lease before queueing %d digest(s); the new leader will", len(change.jobs))
             return 0
         return len(change.jobs)

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 class Escalator:
     def __init__(self, stores: Stores, rules: Rules) -> None:
-        self.store = stores.boxes
+        self.records = stores.records
+        self.outbox = stores.outbox
+        self.history = stores.history
         self.oncall = stores.oncall
         self.rules = rules
         self.after = rules.escalate_after
@@ -25,9 +27,9 @@ class Escalator:
         """Enqueue escalations that are due; forget alerts that no longer need them."""
         queued = 0
         for channel, ts, alerted in await self.oncall.escalation_candidates():
-            incidents = await self.store.incidents(await self.store.message_incidents(channel, ts))
+            incidents = await self.records.incidents(await self.records.message_incidents(channel, ts))
             open_incidents = [i for i in incidents if i.resolved is None]
-            state = await message_state(self.oncall, channel, ts, incidents, now)
+            state = await message_state(self.oncall, self.history, channel, ts, incidents, now)
             count = await self.oncall.escalation_count(channel, ts)
             if not open_incidents or state.ack is not None or count >= self.max_count:
                 await self.oncall.drop_escalation(channel, ts)
@@ -37,7 +39,7 @@ class Escalator:
                                   max_count=self.max_count, acknowledged=False, resolved=False, held=held):
                 continue
             count = await self.oncall.bump_escalation(channel, ts)
-            await self.store.enqueue(escalation_jobs(channel, ts, count, now))
+            await self.outbox.enqueue(escalation_jobs(channel, ts, count, now))
             queued += 1
             log.info("escalating unacknowledged alert %s in %s (%d/%d)", ts, channel, count, self.max_count,
                      extra={"channel": channel})

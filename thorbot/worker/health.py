@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from thorbot.adapters.metrics import Metrics, WorkerStatusStore
 from thorbot.adapters.outbound import OutboundPolicy, Pinger
-from thorbot.adapters.store import Store
+from thorbot.adapters.record_store import RecordStore
 from thorbot.domain.incidents import CONNECTOR_KINDS
 from thorbot.errors import UrlRefused
 from thorbot.worker.poller import PollReport
@@ -29,10 +29,10 @@ RECENT_SCANNED = 200  # the newest incidents read for open connector incidents (
 
 
 class CycleHealth:
-    def __init__(self, status: WorkerStatusStore, store: Store, metrics: Metrics, worker_id: str,
+    def __init__(self, status: WorkerStatusStore, records: RecordStore, metrics: Metrics, worker_id: str,
                  clock: Callable[[], datetime], heartbeat_url: SecretStr | None, outbound: OutboundPolicy,
                  timeout: float) -> None:
-        self.status, self.store, self.metrics, self.worker_id, self.clock = status, store, metrics, worker_id, clock
+        self.status, self.records, self.metrics, self.worker_id, self.clock = status, records, metrics, worker_id, clock
         metrics.allow_worker(worker_id)
         self._url = heartbeat_url
         self._pinger = Pinger(outbound, timeout)  # the URL policy at every ping: no redirects, no internal address
@@ -40,7 +40,7 @@ class CycleHealth:
     async def cycle_done(self, report: PollReport, seconds: float) -> None:
         observed = report.ok and report.committed
         incidents = dict(report.incidents)
-        for incident in await self.store.recent_incidents(RECENT_SCANNED):
+        for incident in await self.records.recent_incidents(RECENT_SCANNED):
             if incident.kind in CONNECTOR_KINDS and incident.resolved is None:
                 incidents[incident.kind] = incidents.get(incident.kind, 0) + 1
         now = self.clock().timestamp()

@@ -24,7 +24,9 @@ CHECK_EVERY = timedelta(seconds=15)  # a hold ends on a minute; its alert may fo
 
 class HeldAlerts:
     def __init__(self, stores: Stores) -> None:
-        self.store = stores.boxes
+        self.subscriptions = stores.subscriptions
+        self.records = stores.records
+        self.committer = stores.cycle
         self.oncall = stores.oncall
         self._next_check: datetime | None = None
 
@@ -36,8 +38,8 @@ class HeldAlerts:
         held = await self.oncall.held_alerts()
         if not held:
             return 0
-        incidents = {i.id: i for i in await self.store.incidents(sorted({incident for _, incident, _ in held}))}
-        records = await self.store.record_statuses(sorted({box for _, _, box in held}))
+        incidents = {i.id: i for i in await self.records.incidents(sorted({incident for _, incident, _ in held}))}
+        records = await self.records.record_statuses(sorted({box for _, _, box in held}))
         jobs: list[Job] = []
         settled: list[str] = []
         for channel, incident_id, box_id in held:
@@ -47,7 +49,7 @@ class HeldAlerts:
                 and record.incident.id == incident_id
             hold = await self.oncall.held(channel, box_id, now)
             verdict = after_hold(incident_open=incident is not None and incident.resolved is None,
-                                 watching=await self.store.is_watching(channel, box_id), held=hold is not None,
+                                 watching=await self.subscriptions.is_watching(channel, box_id), held=hold is not None,
                                  recovering=recovering)
             if verdict is AfterHold.KEEP:
                 continue
@@ -56,7 +58,7 @@ class HeldAlerts:
                 jobs.append(released_alert(channel, incident_id, box_id, now))
                 log.info("the hold on %s in %s is over and it is still down: alerting now", box_id[:80], channel,
                          extra={"incident_id": incident_id, "box_id": box_id[:80], "channel": channel})
-        if settled and not await self.store.commit(token, Commit(jobs=jobs, held_settled=settled)):
+        if settled and not await self.committer.commit(token, Commit(jobs=jobs, held_settled=settled)):
             self._next_check = None  # not the leader any more: whoever is will look
             return 0
         return len(jobs)

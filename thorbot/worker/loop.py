@@ -44,7 +44,8 @@ class Worker:
                  closing: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.id = worker_id
         self.settings = settings
-        self.store = stores.boxes
+        self.lease_store = stores.lease
+        self.committer = stores.cycle
         self.housekeeping = stores.housekeeping
         self.clock = clock
         self.lease = lease
@@ -72,7 +73,7 @@ class Worker:
         ttl = self.lease.timing.ttl
         was_leader = self.is_leader
         sent = self.lease.sending()
-        self.is_leader = await self.store.hold_lease(self.token, ttl, alive=(self.id, self.clock()))
+        self.is_leader = await self.lease_store.hold_lease(self.token, ttl, alive=(self.id, self.clock()))
         if self.is_leader:
             self.lease.renewed(sent)
         else:
@@ -94,7 +95,7 @@ class Worker:
         if self.escalator.rules.escalates:
             await self.escalator.run(self.clock())
         await self.digester.run(self.clock(), self.token)
-        await self.rotations.run(self.clock(), self.token, self.store.commit)
+        await self.rotations.run(self.clock(), self.token, self.committer.commit)
         await self.held_alerts.run(self.clock(), self.token)
         await self._housekeeping()
         try:
@@ -155,7 +156,7 @@ class Worker:
         finally:
             if self.is_leader:
                 with contextlib.suppress(*RedisDown):
-                    await self.store.release_lease(self.token)
+                    await self.lease_store.release_lease(self.token)
                     log.info("worker %s released the lease", self.id)
             await self.aclose()
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from thorbot.adapters.outbox_store import OutboxStore
 from thorbot.adapters.slack import SlackApi
-from thorbot.adapters.store import Store
 from thorbot.domain.backoff import Random
 from thorbot.domain.notify import AlertJob, Job, JobKind, Skip, ready_to_send
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited
@@ -121,7 +121,7 @@ class Posted:
 
 
 class Outbox:
-    def __init__(self, store: Store, slack: SlackApi, clock: Callable[[], datetime], lease: Lease,
+    def __init__(self, store: OutboxStore, slack: SlackApi, clock: Callable[[], datetime], lease: Lease,
                  senders: Mapping[JobKind, SenderFor[Any]], *, min_gap: float = 1.0, concurrency: int = 8,
                  rand: Random = random.random) -> None:
         self.store = store

@@ -73,7 +73,7 @@ class Pages(BaseSender[PageJob]):
             # a page goes out even if the pager could only take it after the recovery (then resolved at once):
             # the pager keeps the record.
             if link.delay > 0:
-                incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel,
+                incidents = await self.records.incidents(await self.records.message_incidents(job.alert_channel,
                                                                                           job.message_ts))
                 acked = await self.oncall.ack(job.alert_channel, job.message_ts) is not None
                 if acked or not incidents or all(i.resolved is not None for i in incidents):
@@ -89,7 +89,8 @@ class Pages(BaseSender[PageJob]):
         link = await self.pagers.link(job.alert_channel)
         if link is None:
             return
-        incidents = await self.store.incidents(await self.store.message_incidents(job.alert_channel, job.message_ts))
+        incidents = await self.records.incidents(await self.records.message_incidents(job.alert_channel,
+                                                                                      job.message_ts))
         page = Page(job.action, job.id, page_key(job.alert_channel, job.message_ts), incidents, job.alert_channel,
                     now, job.by, runbook=self.facts.runbook)
         transport = transport_of(link.kind)
@@ -113,7 +114,7 @@ class Pages(BaseSender[PageJob]):
             # status, no error), so the pager cannot be used to scan ports; the log above has the details, host only.
             reason = transport.refused_reason(str(exc)) if transport else str(exc)
             if await self.pagers.record_failure(job.alert_channel, reason, now):
-                await self.store.enqueue([PagerNoticeJob(id=f"pager_notice:{job.alert_channel}:{int(now.timestamp())}",
+                await self.outbox.enqueue([PagerNoticeJob(id=f"pager_notice:{job.alert_channel}:{int(now.timestamp())}",
                                                          channel=job.alert_channel, created=now, reason=reason)])
             return
         await self.pagers.mark_sent(job.id, now, via=connection_id(link.kind, secret))
@@ -130,7 +131,7 @@ class Pages(BaseSender[PageJob]):
         log.error("cannot send the pages of %s to its %s pager: %s. Dropping them until that is fixed", channel,
                   kind, exc, extra={"channel": channel})
         text = f":pager: :warning: This channel's pager gets no pages for now: {exc}. Alerts still post here."
-        await self.store.enqueue([NoticeJob(id=f"notice:pager_key:{channel}:{int(now.timestamp())}", channel=channel,
+        await self.outbox.enqueue([NoticeJob(id=f"notice:pager_key:{channel}:{int(now.timestamp())}", channel=channel,
                                             created=now, text=text)])
 
 
@@ -228,7 +229,7 @@ class Usergroups(BaseSender[UsergroupJob]):
             text = (f":warning: Slack did not let thorbot set the members of user group `{job.group}` to "
                     f"<@{job.user}>, who is on call (`{exc.error[:60]}`). "
                     f"{USERGROUP_FIX.get(exc.error, USERGROUP_FIX['missing_scope'])}")
-            await self.store.enqueue([NoticeJob(id=f"notice:usergroup:{job.id}", channel=job.rotation_channel,
+            await self.outbox.enqueue([NoticeJob(id=f"notice:usergroup:{job.id}", channel=job.rotation_channel,
                                                 created=now, text=text)])
         except SlackError as exc:
             log.warning("setting user group %s failed (%s); it stays in the outbox", job.group, exc.error,

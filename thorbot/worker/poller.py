@@ -87,7 +87,8 @@ class Cycle:
 class Poller:
     def __init__(self, stores: Stores, thor: ThorClient, settings: Settings, rules: Rules,
                  sessions: SessionWatcher, usage: UsageWatcher) -> None:
-        self.store = stores.boxes
+        self.record_store = stores.records
+        self.committer = stores.cycle
         self.thor = thor
         self.settings = settings
         self.thresholds = rules.incidents
@@ -111,11 +112,11 @@ class Poller:
     async def records(self, version: str) -> dict[str, BoxRecord]:
         """All box records, re-read from Redis only when a commit changed them (`version`: as read now)."""
         if self._records is None or self._records[0] != version:
-            self._records = (version, await self.store.records())
+            self._records = (version, await self.record_store.records())
         return self._records[1]
 
     async def run_once(self, now: datetime, token: str) -> PollReport:
-        start = await self.store.cycle_start()
+        start = await self.committer.cycle_start()
         watchers, sighted = start.watchers, start.sighted
         stored = await self.records(start.records_version)
         if watchers.nobody:
@@ -126,7 +127,7 @@ class Poller:
                                 sighted_done=sorted(sighted))
             commit.thor, commit.jobs = await self._probe_thor(now, start.thor, report)
             if commit != Commit():
-                report.committed = await self.store.commit(token, commit)
+                report.committed = await self.committer.commit(token, commit)
             return report
         # What `subscribe` saw is a box's first sighting until this worker records its own: a box confirmed
         # online that drops before the first poll is a change (and an alert), not "already down when watched".
@@ -139,7 +140,7 @@ class Poller:
             self._last_good = None
             log.warning("poll failed: Thor %s (%s); no box changes state this cycle", exc.code, exc.status)
             await prefetched
-            cycle.report.committed = await self.store.commit(token, self._thor_failed(exc, cycle))
+            cycle.report.committed = await self.committer.commit(token, self._thor_failed(exc, cycle))
             return cycle.report
         except BaseException:
             prefetched.cancel()  # (nobody will read it)
@@ -165,7 +166,7 @@ class Poller:
         cycle.report.jobs = len(change.jobs)
         if change.records or change.forget:
             change.records_version = new_records_version()
-        cycle.report.committed = await self.store.commit(token, change)
+        cycle.report.committed = await self.committer.commit(token, change)
         self._kept(stored, change, cycle.report.committed)
         self.sessions.committed(sessions, cycle.report.committed)
         self.usage.committed(usage, cycle.report.committed)
@@ -208,7 +209,7 @@ class Poller:
             return False
         change = SessionCommit(now=now)
         out.add_to(change)
-        ok = await self.store.commit(token, Commit(sessions=change))
+        ok = await self.committer.commit(token, Commit(sessions=change))
         self.usage.committed(out, ok)
         return ok
 

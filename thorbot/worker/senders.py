@@ -84,7 +84,10 @@ class BaseSender(ABC, Generic[J]):
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
-        self.store = facts.stores.boxes
+        self.subscriptions = facts.stores.subscriptions
+        self.records = facts.stores.records
+        self.outbox = facts.stores.outbox
+        self.history = facts.stores.history
         self.oncall = facts.stores.oncall
 
     async def where(self, channel: str, jobs: list[J]) -> Where:
@@ -111,7 +114,7 @@ class Alerts(BaseSender[AlertJob]):
     """Every alert of one moment in a channel as one grouped message, mentioning who is on call."""
 
     async def plan(self, channel: str, jobs: list[AlertJob], now: datetime) -> PlanFor[AlertJob]:
-        incidents = {i.id: i for i in await self.store.incidents([j.incident_id for j in jobs])}
+        incidents = {i.id: i for i in await self.records.incidents([j.incident_id for j in jobs])}
         skip: list[tuple[AlertJob, Skip]] = []
         shown: list[AlertJob] = []
         for job in jobs:
@@ -120,7 +123,7 @@ class Alerts(BaseSender[AlertJob]):
                 skip.append((job, Skip.FORGOTTEN))
                 continue
             hold = await self.oncall.held(channel, incident.box_id, now)
-            why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id),
+            why = skip_reason(job, now=now, watching=await self.subscriptions.is_watching(channel, job.box_id),
                               held=hold is not None)
             if why is None:
                 shown.append(job)
@@ -150,8 +153,8 @@ class Alerts(BaseSender[AlertJob]):
         attempt's post is found), and, still open with someone on call, is watched for escalation."""
         now = self.facts.clock()
         if earlier:  # posted now, its page was queued with it (Message.then)
-            await enqueue_page(self.facts.stores.pagers, self.store, "trigger", channel, ts, now)
-        if not any(i.resolved is None for i in await self.store.incidents(incident_ids)):
+            await enqueue_page(self.facts.stores.pagers, self.outbox, "trigger", channel, ts, now)
+        if not any(i.resolved is None for i in await self.records.incidents(incident_ids)):
             return
         if self.facts.escalate_max > 0 and await self.oncall.target(channel, now) is not None:
             await self.oncall.schedule_escalation(channel, ts, now)
@@ -162,13 +165,13 @@ class _InAlertThread(BaseSender[InThread]):
     report): skipped where the box is no longer watched or no alert was posted."""
 
     async def where(self, channel: str, jobs: list[InThread]) -> Where:
-        return Where(thread_ts=await self.store.alert_ts(jobs[0].incident_id, channel))
+        return Where(thread_ts=await self.records.alert_ts(jobs[0].incident_id, channel))
 
     async def _alert(self, channel: str, job: InThread, now: datetime) -> tuple[Incident, str] | PlanFor[InThread]:
         """The incident and its alert's ts in `channel`, or the Plan that skips the job."""
-        incident = await self.store.incident(job.incident_id)
-        alert_ts = await self.store.alert_ts(job.incident_id, channel)
-        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id),
+        incident = await self.records.incident(job.incident_id)
+        alert_ts = await self.records.alert_ts(job.incident_id, channel)
+        why = skip_reason(job, now=now, watching=await self.subscriptions.is_watching(channel, job.box_id),
                           alert_posted=incident is not None and alert_ts is not None)
         if why is not None or incident is None or alert_ts is None:
             return PlanFor([(job, why or Skip.NEVER_ALERTED)])
@@ -183,7 +186,7 @@ class Recoveries(_InAlertThread[RecoveryJob]):
         if isinstance(found, PlanFor):
             return found
         incident, alert_ts = found
-        named = await self.store.incidents(await self.store.message_incidents(channel, alert_ts))
+        named = await self.records.incidents(await self.records.message_incidents(channel, alert_ts))
         pager = await self.facts.stores.pagers.link(channel)
         over = bool(named) and all(i.resolved is not None for i in named)
         asks = over and self.facts.cause_reminder > 0 and any(i.kind in ASKS_A_CAUSE for i in named)
@@ -199,13 +202,14 @@ class Recoveries(_InAlertThread[RecoveryJob]):
         if where.thread_ts is None:
             return
         # The alert itself now shows it resolved; once all it named has, its page resolves too.
-        await redraw_alert(self.store, self.oncall, self.facts.slack, channel, where.thread_ts, self.facts.clock(),
+        await redraw_alert(self.records, self.oncall, self.history, self.facts.slack, channel, where.thread_ts,
+                           self.facts.clock(),
                            self.facts.runbook)
         if not earlier:  # posted now, its page's resolve was queued with it (Message.then)
             return
-        named = await self.store.incidents(await self.store.message_incidents(channel, where.thread_ts))
+        named = await self.records.incidents(await self.records.message_incidents(channel, where.thread_ts))
         if named and all(i.resolved is not None for i in named):
-            await enqueue_page(self.facts.stores.pagers, self.store, "resolve", channel, where.thread_ts,
+            await enqueue_page(self.facts.stores.pagers, self.outbox, "resolve", channel, where.thread_ts,
                                self.facts.clock())
 
 
@@ -236,7 +240,8 @@ class Escalations(BaseSender[EscalateJob | EscalateDmJob]):
     async def plan(self, channel: str, jobs: list[EscalateJob | EscalateDmJob], now: datetime
                    ) -> PlanFor[EscalateJob | EscalateDmJob]:
         job = jobs[0]
-        incidents = [i for i in await self.store.incidents(await self.store.message_incidents(channel, job.message_ts))
+        incidents = [i for i in await self.records.incidents(await self.records.message_incidents(channel,
+                                                                                                  job.message_ts))
                      if i.resolved is None]
         target = await self.oncall.target(channel, now)
         needed = bool(incidents) and await self.oncall.ack(channel, job.message_ts) is None
@@ -259,11 +264,11 @@ class StuckCharges(BaseSender[StuckJob]):
         job = jobs[0]
         session = job.session
         held = await self.oncall.held(channel, session.box_id, now) is not None
-        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id), held=held)
+        why = skip_reason(job, now=now, watching=await self.subscriptions.is_watching(channel, job.box_id), held=held)
         if why is not None:
             return PlanFor([(job, why)])
         note = (await self.facts.stores.sessions.start_notes([session.transaction])).get(session.transaction)
-        record = (await self.store.record_statuses([session.box_id])).get(session.box_id)
+        record = (await self.records.record_statuses([session.box_id])).get(session.box_id)
         view = SessionView(session, started_by(session, note), stop_id_tag(session, note) is not None,
                            offer_stop=self.facts.offer_stop)
         payload = render_stuck(view, name=(record.alias if record and record.alias else session.box_id),
@@ -298,9 +303,9 @@ class Digests(BaseSender[DigestJob]):
         if why is not None or plan is None:
             return PlanFor([(job, why or Skip.FORGOTTEN)])
         due = latest_due(plan, job.due_at)
-        boxes, whole_fleet = await self.store.channel_subscriptions(channel)
-        records = await self.store.records()
-        report = await gather_report(self.store.redis, digest_period(plan, due), now,
+        boxes, whole_fleet = await self.subscriptions.channel_subscriptions(channel)
+        records = await self.records.records()
+        report = await gather_report(self.facts.stores.report_source, digest_period(plan, due), now,
                                      None if whole_fleet else sorted(boxes), records, hours=self.facts.hours)
         watched = records if whole_fleet else {b: r for b, r in records.items() if b in boxes}
         down, holds = digest_facts(watched, await self.oncall.holds(channel, now), records)
@@ -315,10 +320,10 @@ class ConnectorNotices(BaseSender[ConnectorNoticeJob]):
     async def plan(self, channel: str, jobs: list[ConnectorNoticeJob], now: datetime) -> PlanFor[ConnectorNoticeJob]:
         job = jobs[0]
         held = await self.oncall.held(channel, job.box_id, now) is not None
-        why = skip_reason(job, now=now, watching=await self.store.is_watching(channel, job.box_id), held=held)
+        why = skip_reason(job, now=now, watching=await self.subscriptions.is_watching(channel, job.box_id), held=held)
         if why is not None:
             return PlanFor([(job, why)])
-        record = (await self.store.record_statuses([job.box_id])).get(job.box_id)
+        record = (await self.records.record_statuses([job.box_id])).get(job.box_id)
         payload = render_connector_notice(name=record.alias if record and record.alias else job.box_id,
                                           box_id=job.box_id, connector=job.connector, notice=job.notice,
                                           detail=job.detail)
@@ -333,9 +338,9 @@ class CauseReminders(BaseSender[CauseReminderJob]):
 
     async def plan(self, channel: str, jobs: list[CauseReminderJob], now: datetime) -> PlanFor[CauseReminderJob]:
         job = jobs[0]
-        incidents = await self.store.incidents(await self.store.message_incidents(channel, job.message_ts))
+        incidents = await self.records.incidents(await self.records.message_incidents(channel, job.message_ts))
         why = skip_reason(job, now=now)
-        if why is None and (not incidents or await message_cause(self.store.redis, incidents) is not None):
+        if why is None and (not incidents or await message_cause(self.history, incidents) is not None):
             why = Skip.SETTLED
         if why is not None:
             return PlanFor([(job, why)])
