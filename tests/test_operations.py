@@ -38,11 +38,6 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> None:
-    metrics.use(metrics.Metrics())  # each test counts from zero
-
-
 async def scrape(rig: AppRig, token: str | None = TOKEN) -> tuple[int, dict[tuple[str, frozenset[tuple[str, str]]],
                                                                           float]]:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -353,7 +348,8 @@ def random_tokens(count: int) -> list[str]:
 async def test_500_error_tokens_from_thor_make_one_series_not_500(fake_thor: FakeThor) -> None:
     box = next(iter(fake_thor.fleet.boxes))
     fake_thor.faults.error_status = 400  # a refusal: not retried, one request each
-    client = ThorClient(fake_thor.base_url, THOR_KEY, timeout=5, retries=0)
+    own = metrics.Metrics()
+    client = ThorClient(fake_thor.base_url, THOR_KEY, timeout=5, retries=0, metrics=own)
     try:
         for token in random_tokens(500):
             fake_thor.faults.error = token
@@ -361,7 +357,7 @@ async def test_500_error_tokens_from_thor_make_one_series_not_500(fake_thor: Fak
                 await client.get_chargebox(box)
     finally:
         await client.aclose()
-    found = series(metrics.current.exposition(), "thorbot_thor_requests")
+    found = series(own.exposition(), "thorbot_thor_requests")
     assert found == {frozenset({("endpoint", "/chargeboxes/{id}"), ("outcome", "other")})}
 
 

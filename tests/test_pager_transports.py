@@ -18,10 +18,11 @@ from tests.test_layering import violations
 from tests.test_pagers import HOOK_SECRET, connect, form
 from tests.worker_rig import Clock, alerts, box_drops, poll
 from thorbot.adapters import keys
-from thorbot.cli.doctor import pager_checks
+from thorbot.cli.doctor import CHECK_TIMEOUT, pager_checks
 from thorbot.domain.pager import PagerLink, body_of, summary
 from thorbot.domain.pagers import Connection, Page, PagerRequest, PagerTransport, register, transport_of, unregister
 from thorbot.domain.url_policy import url_problem
+from thorbot.runtime import doctor_parts
 from thorbot.sim.loopback import LoopbackServer
 
 RIG_DEFAULTS = {"admins": "U0ALICE"}  # connecting a pager needs a named admin: the rig's user is one
@@ -150,10 +151,10 @@ async def test_doctor_lists_a_registered_kind_and_sends_it_a_test(rig: AppRig, n
                                                                   ntfy: FakeNtfy) -> None:
     await connect(rig, kind="ntfy", secret=TOKEN, url=ntfy.url)
     now = datetime.now(tz=UTC)
-    [check] = await pager_checks(rig.settings, False, now)
+    [check] = await pager_checks(doctor_parts(rig.settings, timeout=CHECK_TIMEOUT), False, now)
     assert (check.verdict, check.what) == ("ok", f"Pager of C0ALERTS (ntfy, {ntfy.base_url})"), check
     assert ntfy.messages == []
-    [check] = await pager_checks(rig.settings, True, now)
+    [check] = await pager_checks(doctor_parts(rig.settings, timeout=CHECK_TIMEOUT), True, now)
     assert check.verdict == "ok" and check.detail == "a test event was triggered and resolved", check
     assert [m["tags"] for m in ntfy.messages] == [["trigger"], ["resolve"]]
 
@@ -166,7 +167,7 @@ async def test_a_kind_nobody_registered_is_refused_never_stored_as_another(rig: 
     link = PagerLink(kind="ntfy", sealed=rig.ctx.secrets.seal(TOKEN), sealed_url=rig.ctx.secrets.seal(
         "https://example.com/topic"), host="https://example.com")
     await rig.ctx.stores.pagers.set_link("C0ALERTS", link)
-    [check] = await pager_checks(rig.settings, True, datetime.now(tz=UTC))
+    [check] = await pager_checks(doctor_parts(rig.settings, timeout=CHECK_TIMEOUT), True, datetime.now(tz=UTC))
     assert (check.verdict, check.detail) == ("fail", "thorbot knows no pager of that kind"), check
     _, key = await rig.command("pager")
     assert "a pager of kind `ntfy`" in json.dumps(await rig.reply(key))

@@ -14,7 +14,7 @@ from thorbot.adapters.digest_store import DigestStore
 from thorbot.adapters.history_store import HistoryStore
 from thorbot.adapters.housekeeping import Housekeeping
 from thorbot.adapters.lease_store import LeaseStore
-from thorbot.adapters.metrics import WorkerStatusStore
+from thorbot.adapters.metrics import Metrics, WorkerStatusStore
 from thorbot.adapters.oncall_store import OnCallStore
 from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.outbox_store import OutboxStore
@@ -91,7 +91,8 @@ class Stores:
 @dataclass(frozen=True)
 class AppContext:
     """`thor` retries (the worker's); `thor_interactive` does not, because a person is waiting. `slack` is
-    the Web API for answers people wait for (a 429 may be waited out for a few seconds)."""
+    the Web API for answers people wait for (a 429 may be waited out for a few seconds). `with_settings` and
+    `with_clock` keep the same clients and the same `metrics`."""
 
     settings: Settings
     rules: Rules
@@ -104,6 +105,7 @@ class AppContext:
     clock: Callable[[], datetime]
     secrets: SecretBox  # seals and opens the pager keys people paste (THORBOT_SECRETS_KEY)
     outbound: OutboundPolicy  # every URL a person or a setting gives is sent to through it (adapters/outbound.py)
+    metrics: Metrics  # the process's one registry: the clients, serve's routes and the worker's health record in it
 
     @property
     def redis(self) -> Redis:

@@ -1,7 +1,10 @@
 """The one composition root: from Settings, open the outside services (Redis, embedded or REDIS_URL;
 Thor; Slack), build the stores and rules once into a frozen AppContext (context.py), and assemble the
 processes: `build_serve`, `build_worker`, `build_socket`. cli/, demo/, tests and benchmarks call these;
-no other module constructs another room's parts. The clock is read here and nowhere in domain/.
+no other module constructs another room's parts. Every client (Thor, Slack's Web API, the pagers' HTTP, Redis) is
+built here, the one-shot commands' too (`doctor_parts`, `status_thor`), and so is the process's one metrics
+registry (`AppContext.metrics`): nothing else builds a client or keeps a registry of its own
+(tests/test_client_ownership.py). The clock is read here and nowhere in domain/.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from thorbot.adapters import metrics
 from thorbot.adapters.driver_limits import ReportLimits, UploadLimits
 from thorbot.adapters.health_store import HealthStore
+from thorbot.adapters.metrics import Metrics
 from thorbot.adapters.outbound import OutboundPolicy, Resolver, system_resolver
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.redis_server import EmbeddedRedis
@@ -88,13 +91,14 @@ def require(settings: Settings, command: str) -> None:
         raise ConfigError("not set: " + "; ".join(missing) + ". See docs/configuration.md.")
 
 
-def thor_client(settings: Settings) -> ThorClient:
+def thor_client(settings: Settings, *, metrics: Metrics | None = None) -> ThorClient:
+    """`metrics`: the registry its calls are counted in (None: not counted, as in the one-shot commands)."""
     require(settings, "status")
     assert settings.thor_api_key is not None
     return ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
                       timeout=settings.thor_timeout, retries=settings.thor_retries,
                       max_connections=max(settings.poll_concurrency, 50),
-                      max_list_bytes=settings.thor_max_list_mb * 1024 * 1024)
+                      max_list_bytes=settings.thor_max_list_mb * 1024 * 1024, metrics=metrics)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -138,7 +142,8 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
         secrets = SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None)
     except SecretsUnavailable as exc:
         raise ConfigError(str(exc)) from None
-    thor = thor_client(settings)
+    own = Metrics()  # the process's one registry (a context per process; tests open several, each counting alone)
+    thor = thor_client(settings, metrics=own)
     try:
         async with open_redis(settings) as redis:
             interactive = thor.interactive()
@@ -149,10 +154,11 @@ async def open_context(settings: Settings, *, clock: Callable[[], datetime] = ut
                                  thor_interactive=interactive, lookup=Lookup(interactive,
                                                                             cache_ttl=settings.name_cache_ttl),
                                  reports=reports, slack=SlackApi(slack_client(settings),
-                                                                 rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT),
+                                                                 rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT,
+                                                                 metrics=own),
                                  clock=clock, secrets=secrets,
                                  outbound=OutboundPolicy(allow_loopback=settings.allow_loopback_urls,
-                                                         resolver=resolver))
+                                                         resolver=resolver), metrics=own)
             finally:
                 reports.close()
     finally:
@@ -269,7 +275,7 @@ def build_serve(ctx: AppContext, *, signing_secret: str) -> ServeProcess:
                                  secret.get_secret_value(), runbook_url=ctx.settings.runbook_url) if secret else None
     token = ctx.settings.metrics_token
     watch = Watch(token.get_secret_value() if token else None, cycle_stale_after=5 * ctx.settings.poll_interval,
-                  clock=ctx.clock)
+                  clock=ctx.clock, metrics=ctx.metrics)
     return ServeProcess(app, build_web_app(app.bolt, HealthStore(stores.redis), stores.worker_status, signing_secret,
                                            webhook, pagerduty, watch, _report_page(ctx)))
 
@@ -285,7 +291,7 @@ def _report_page(ctx: AppContext) -> ReportPage | None:
                           per_connector=settings.report_limit_per_connector)
     page = PageSettings(trusted_proxy_hops=settings.trusted_proxy_hops, help_phone=settings.driver_help_phone,
                         timezone=settings.timezone, source_secret=source_secret)
-    return ReportPage(codes, ctx.stores.records, ctx.stores.sessions, limits, page, ctx.clock, metrics.current)
+    return ReportPage(codes, ctx.stores.records, ctx.stores.sessions, limits, page, ctx.clock, ctx.metrics)
 
 
 def build_worker(ctx: AppContext, *, worker_id: str | None = None,
@@ -298,13 +304,14 @@ def build_worker(ctx: AppContext, *, worker_id: str | None = None,
                               usage=stores.usage)
     usage = UsageWatcher(stores.usage, ctx.thor, rules.usage)
     poller = Poller(stores, ctx.thor, settings, rules, sessions, usage)
-    slack = SlackApi(slack_client(settings))  # no waiting out a 429 in a call: the outbox reschedules instead
+    # No waiting out a 429 in a call: the outbox reschedules instead.
+    slack = SlackApi(slack_client(settings), metrics=ctx.metrics)
     facts = Facts(stores, slack, ctx.clock, escalate_max=rules.escalate_max, offer_stop=settings.stops_enabled(),
                   hours=settings.posted_hours, cause_reminder=settings.cause_reminder, runbook=settings.runbook_url)
     pager = PagerClient(settings.pagerduty_events_url, ctx.outbound)
     table = senders(facts, pager, ctx.secrets, rand)
     outbox = Outbox(stores.outbox, slack, ctx.clock, lease, table, min_gap=settings.slack_channel_gap, rand=rand)
-    health = CycleHealth(stores.worker_status, stores.records, metrics.current, worker_id, ctx.clock,
+    health = CycleHealth(stores.worker_status, stores.records, ctx.metrics, worker_id, ctx.clock,
                          settings.heartbeat_url, ctx.outbound, timeout=min(5.0, settings.lease_timing().redis_timeout))
     return Worker(worker_id, settings, stores, ctx.clock, lease, poller, outbox, Digester(stores),
                   Escalator(stores, rules), Rotations(stores.pagers), health, HeldAlerts(stores),
@@ -322,3 +329,57 @@ class SocketProcess:
 def build_socket(ctx: AppContext) -> SocketProcess:
     """`thorbot socket`: the Slack app for Socket Mode (no signing secret) and the worker, sharing `ctx`."""
     return SocketProcess(build_slack_app(ctx, signing_secret=None), build_worker(ctx))
+
+
+@contextlib.asynccontextmanager
+async def status_thor(settings: Settings) -> AsyncIterator[ThorClient]:
+    """`thorbot status`'s Thor client: the interactive view (a person is waiting: no retries, one overall deadline
+    as in Slack), its pool closed when the command is done. A ConfigError when Thor's settings are missing."""
+    client = thor_client(settings)
+    try:
+        yield client.interactive()
+    finally:
+        await client.aclose()
+
+
+@dataclass(frozen=True)
+class DoctorParts:
+    """What `thorbot doctor` checks with. Each client is built here only when its check asks for it (a check whose
+    setting is missing builds none) and closed when that check is done; `timeout` bounds each check's calls.
+    Doctor's calls are counted in no registry: it is a one-shot command with no `/metrics`."""
+
+    settings: Settings
+    timeout: float
+    outbound: OutboundPolicy  # the pagers' URLs are checked against it, and the test pages are sent through it
+
+    def redis(self) -> contextlib.AbstractAsyncContextManager[Redis]:
+        """Redis (embedded or REDIS_URL), opened afresh: a ConfigError or RedisDown on entry when it cannot be."""
+        return open_redis(self.settings)
+
+    def slack(self) -> SlackApi:
+        return SlackApi(slack_client(self.settings))
+
+    @contextlib.asynccontextmanager
+    async def thor(self) -> AsyncIterator[ThorClient]:
+        """Thor with no retries and the check's timeout (when shorter than THOR_TIMEOUT)."""
+        key = self.settings.thor_api_key
+        if key is None:
+            raise ConfigError("not set: THOR_API_KEY")
+        client = ThorClient(self.settings.thor_api_url, key.get_secret_value(),
+                            timeout=min(self.settings.thor_timeout, self.timeout), retries=0)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+    @contextlib.asynccontextmanager
+    async def pager(self) -> AsyncIterator[PagerClient]:
+        client = PagerClient(self.settings.pagerduty_events_url, self.outbound, timeout=self.timeout)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+
+def doctor_parts(settings: Settings, *, timeout: float) -> DoctorParts:
+    return DoctorParts(settings, timeout, OutboundPolicy(allow_loopback=settings.allow_loopback_urls))

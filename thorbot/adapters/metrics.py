@@ -221,14 +221,9 @@ def families(raw: bytes | str) -> Iterator[Metric]:
     yield from (family for family, _ in parsed)
 
 
-# The process's own instruments: adapters record into it; cli/ and tests may swap it for a fresh one.
-current = Metrics()
-
-
-def use(metrics: Metrics) -> Metrics:
-    global current
-    current = metrics
-    return metrics
+# No process-global registry: the composition root (runtime.open_context) builds the process's one `Metrics`
+# and hands it to what records (the Thor and Slack clients, serve's routes, the report page, the worker's health).
+# Each `Metrics` has its own CollectorRegistry, so nothing is registered in prometheus_client's default one.
 
 
 def thor_endpoint(path: str) -> str:

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier as SignatureVerifier  # serve checks signatures with it
 from slack_sdk.web.async_client import AsyncWebClient
 
-from thorbot.adapters import metrics
+from thorbot.adapters.metrics import Metrics
 from thorbot.errors import SlackError, SlackPermanent, SlackRateLimited, SlackTransient
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,13 @@ def _retry_after(headers: Any) -> float:
     return min(max(value, 0.0), MAX_RETRY_AFTER)
 
 
-async def _guarded(call: Callable[[], Awaitable[Any]], method: str) -> Answer:
-    return (await _guarded_with_headers(call, method))[0]
+async def _guarded(call: Callable[[], Awaitable[Any]], method: str, metrics: Metrics | None) -> Answer:
+    return (await _guarded_with_headers(call, method, metrics))[0]
 
 
-async def _guarded_with_headers(call: Callable[[], Awaitable[Any]], method: str) -> tuple[Answer, dict[str, str]]:
+async def _guarded_with_headers(call: Callable[[], Awaitable[Any]], method: str,
+                                metrics: Metrics | None) -> tuple[Answer, dict[str, str]]:
+    """The call's answer and headers, counted in `metrics` (the process's registry; None: not counted)."""
     started = time.perf_counter()
     try:
         response = await call()
@@ -89,9 +91,11 @@ async def _guarded_with_headers(call: Callable[[], Awaitable[Any]], method: str)
             AttributeError) as exc:
         error = map_error(exc)
         outcome = "ratelimited" if isinstance(error, SlackRateLimited) else error.error
-        metrics.current.slack_call(method, outcome[:40], time.perf_counter() - started)
+        if metrics is not None:
+            metrics.slack_call(method, outcome[:40], time.perf_counter() - started)
         raise error from exc
-    metrics.current.slack_call(method, "ok", time.perf_counter() - started)
+    if metrics is not None:
+        metrics.slack_call(method, "ok", time.perf_counter() - started)
     data = getattr(response, "data", None)
     if not isinstance(data, dict):
         raise SlackTransient("Slack sent an answer thorbot cannot read", error="unreadable")
@@ -106,28 +110,30 @@ class SlackApi:
     a few seconds for people clicking buttons, zero for the worker (its outbox waits instead).
     """
 
-    def __init__(self, client: AsyncWebClient, *, rate_limit_wait: float = 0.0) -> None:
+    def __init__(self, client: AsyncWebClient, *, rate_limit_wait: float = 0.0, metrics: Metrics | None = None) -> None:
         self.client = client
         self.rate_limit_wait = rate_limit_wait
+        self.metrics = metrics  # the process's registry (the root's); None: calls are not counted (doctor, tests)
 
     def with_rate_limit_wait(self, seconds: float) -> SlackApi:
-        return SlackApi(self.client, rate_limit_wait=seconds)
+        return SlackApi(self.client, rate_limit_wait=seconds, metrics=self.metrics)
 
     async def call(self, method: str, **kwargs: Any) -> Answer:
         """Call `method` (e.g. "chat.postMessage"); on a 429 wait once if the budget allows."""
         bound = getattr(self.client, method.replace(".", "_"))
         try:
-            return await _guarded(lambda: bound(**kwargs), method)
+            return await _guarded(lambda: bound(**kwargs), method, self.metrics)
         except SlackRateLimited as limited:
             if limited.retry_after > self.rate_limit_wait:
                 raise
             log.info("Slack rate-limited %s; retrying in %.1f s", method, limited.retry_after)
             await asyncio.sleep(limited.retry_after)
-            return await _guarded(lambda: bound(**kwargs), method)
+            return await _guarded(lambda: bound(**kwargs), method, self.metrics)
 
     async def auth_info(self) -> tuple[Answer, set[str]]:
         """auth.test's answer and the bot token's scopes (Slack sends them in the x-oauth-scopes header)."""
-        answer, headers = await _guarded_with_headers(lambda: self.client.auth_test(), "auth.test")
+        answer, headers = await _guarded_with_headers(lambda: self.client.auth_test(), "auth.test",
+                                                       self.metrics)
         scopes = {s.strip() for s in headers.get("x-oauth-scopes", "").split(",") if s.strip()}
         return answer, scopes
 
@@ -192,7 +198,8 @@ class SlackApi:
         """A file in a channel, the current way (files_upload_v2: get an upload URL, send, complete). `content`:
         text (sent as UTF-8) or bytes (a PDF), as slack_sdk takes either."""
         await _guarded(lambda: self.client.files_upload_v2(channel=channel, filename=filename, content=content,
-                                                           title=title, initial_comment=comment), "files.upload_v2")
+                                                           title=title, initial_comment=comment), "files.upload_v2",
+                       self.metrics)
 
 
 class ResponseUrl:

@@ -18,8 +18,8 @@ import httpx
 import ijson
 import orjson
 
-from thorbot.adapters import metrics
 from thorbot.adapters.aiohttp_transport import MAX_BYTES_EXTENSION, AiohttpTransport, BodyTooLarge
+from thorbot.adapters.metrics import Metrics, thor_endpoint
 from thorbot.domain.models import Chargebox, parse_chargebox
 from thorbot.domain.sessions import Finished, Session, items_of, parse_finished, parse_session
 from thorbot.errors import ChargeboxNotFound, ThorAccessDenied, ThorBadResponse, ThorError, ThorRefused, ThorUnavailable
@@ -102,8 +102,10 @@ class ThorClient:
         max_list_bytes: int = 256 * 1024 * 1024,
         whole_list_bytes: int = WHOLE_LIST_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         register_secret(api_key)
+        self._metrics = metrics  # the process's registry (the root's); None: calls are not counted (doctor, tests)
         self._retries = retries
         self._backoff = backoff
         http = httpx.AsyncClient(
@@ -275,7 +277,8 @@ class ThorClient:
             outcome = exc.code
             raise
         finally:
-            metrics.current.thor_call(metrics.thor_endpoint(path), outcome, time.perf_counter() - started)
+            if self._metrics is not None:
+                self._metrics.thor_call(thor_endpoint(path), outcome, time.perf_counter() - started)
 
     async def _send_measured(self, method: str, path: str, params: dict[str, str] | None, body: Any,
                              max_bytes: int) -> list[bytes]:

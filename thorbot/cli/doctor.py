@@ -22,21 +22,19 @@ from pydantic import AliasChoices, SecretStr
 from rich.console import Console
 from rich.markup import escape
 
-from thorbot.adapters.outbound import OutboundPolicy
 from thorbot.adapters.pager import PagerClient
 from thorbot.adapters.pager_store import PagerStore
 from thorbot.adapters.redis_client import Redis
 from thorbot.adapters.secrets_box import SecretBox, SecretsUnavailable
-from thorbot.adapters.slack import BOT_SCOPES, SlackApi
+from thorbot.adapters.slack import BOT_SCOPES
 from thorbot.adapters.store import RedisDown
 from thorbot.adapters.terminal import mrkdwn_to_plain
-from thorbot.adapters.thor import ThorClient
 from thorbot.domain.incidents import Incident
 from thorbot.domain.pagers import Connection, PagerTransport, transport_of
 from thorbot.domain.replies import describe_thor_error
 from thorbot.errors import ConfigError, PagerError, SlackError, ThorError
 from thorbot.redact import redact, register_secret
-from thorbot.runtime import open_redis, slack_client
+from thorbot.runtime import DoctorParts, doctor_parts
 from thorbot.settings import WHY, Settings
 
 Verdict = Literal["ok", "warn", "fail"]
@@ -161,10 +159,11 @@ def _secrets_check(settings: Settings) -> Check:
     return Check("ok", "THORBOT_SECRETS_KEY", "set (pager keys are encrypted at rest)")
 
 
-async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> list[Check]:
+async def pager_checks(parts: DoctorParts, send_test: bool, now: datetime) -> list[Check]:
     """Each connected pager: its key can be opened, and (with --send-test) a test event lands and is resolved."""
+    settings = parts.settings
     try:
-        async with open_redis(settings) as redis:
+        async with parts.redis() as redis:
             links = await PagerStore(redis).links()
     except (ConfigError, *RedisDown):
         return [Check("warn", "Pagers", "not checked: Redis is unreachable")]
@@ -174,11 +173,10 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
         box = SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None)
     except SecretsUnavailable:
         box = SecretBox(None)
-    outbound = OutboundPolicy(allow_loopback=settings.allow_loopback_urls)
-    client = PagerClient(settings.pagerduty_events_url, outbound, timeout=CHECK_TIMEOUT)
+    outbound = parts.outbound
     found = []
     older = []  # pagers still sealed under an older key of THORBOT_SECRETS_KEY (a rotation not done yet)
-    try:
+    async with parts.pager() as client:
         for channel, link in sorted(links.items()):
             transport = transport_of(link.kind)
             name = transport.name if transport else link.kind[:40]
@@ -208,8 +206,6 @@ async def pager_checks(settings: Settings, send_test: bool, now: datetime) -> li
                 found.append(Check("ok", what, "connected; its key opens (`doctor --send-test` sends a test event)"))
                 continue
             found.append(await _send_test(client, transport, Connection(secret, url), channel, now, what))
-    finally:
-        await client.aclose()
     if older:
         found.append(Check("warn", "THORBOT_SECRETS_KEY rotation", f"{len(older)} pager(s) still sealed under an "
                            f"older key ({', '.join(older[:5])})", "keep the older key after the new one until each "
@@ -268,11 +264,12 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
-async def slack_checks(settings: Settings) -> list[Check]:
+async def slack_checks(parts: DoctorParts) -> list[Check]:
+    settings = parts.settings
     if not settings.slack_bot_token:
         return [Check("fail", "Slack", "not checked: SLACK_BOT_TOKEN is not set", "set SLACK_BOT_TOKEN")]
     try:
-        answer, scopes = await SlackApi(slack_client(settings)).auth_info()
+        answer, scopes = await parts.slack().auth_info()
     except SlackError as exc:
         fix = ("copy the Bot User OAuth Token again (OAuth & Permissions) and reinstall the app if it was revoked"
                if exc.permanent else f"check that {settings.slack_api_url} is reachable from this host")
@@ -296,23 +293,21 @@ async def slack_checks(settings: Settings) -> list[Check]:
     return found
 
 
-async def thor_checks(settings: Settings) -> list[Check]:
+async def thor_checks(parts: DoctorParts) -> list[Check]:
+    settings = parts.settings
     if not settings.thor_api_key:
         return [Check("fail", "Thor", "not checked: THOR_API_KEY is not set", "set THOR_API_KEY")]
-    thor = ThorClient(settings.thor_api_url, settings.thor_api_key.get_secret_value(),
-                      timeout=min(settings.thor_timeout, CHECK_TIMEOUT), retries=0)
-    try:
-        raw = await thor.list_raw(only_active=False)
-    except ThorError as exc:
-        words = network_words(exc, _host(settings.thor_api_url), min(settings.thor_timeout, CHECK_TIMEOUT))
-        if words is not None:
-            return [Check("fail", "Thor API (key, source IP, REST enabled)", words,
-                          f"check THOR_API_URL ({settings.thor_api_url}) and that this host can reach it "
-                          "(DNS, firewall, proxy)")]
-        return [Check("fail", "Thor API (key, source IP, REST enabled)", exc.code,
-                      mrkdwn_to_plain(describe_thor_error(exc)).replace("*", ""))]
-    finally:
-        await thor.aclose()
+    async with parts.thor() as thor:
+        try:
+            raw = await thor.list_raw(only_active=False)
+        except ThorError as exc:
+            words = network_words(exc, _host(settings.thor_api_url), min(settings.thor_timeout, parts.timeout))
+            if words is not None:
+                return [Check("fail", "Thor API (key, source IP, REST enabled)", words,
+                              f"check THOR_API_URL ({settings.thor_api_url}) and that this host can reach it "
+                              "(DNS, firewall, proxy)")]
+            return [Check("fail", "Thor API (key, source IP, REST enabled)", exc.code,
+                          mrkdwn_to_plain(describe_thor_error(exc)).replace("*", ""))]
     found = [Check("ok", "Thor API (key, source IP, REST enabled)", f"{len(raw)} chargeboxes listed")]
     if raw and not all("connected" in r and "last_heartbeat" in r for r in raw[:50]):
         found.append(Check("warn", "Thor list", "entries lack connected/last_heartbeat",
@@ -320,9 +315,9 @@ async def thor_checks(settings: Settings) -> list[Check]:
     return found
 
 
-async def redis_checks(settings: Settings) -> list[Check]:
+async def redis_checks(parts: DoctorParts) -> list[Check]:
     try:
-        async with open_redis(settings) as redis:
+        async with parts.redis() as redis:
             return await _redis_checks(redis)
     except (ConfigError, *RedisDown) as exc:
         fix = ("make THORBOT_DATA_DIR a writable directory, or set REDIS_URL" if "THORBOT_DATA_DIR" in str(exc) else
@@ -367,10 +362,11 @@ async def run_doctor(settings: Settings, console: Console | None = None, *, send
         return 0
     for secret in settings.secret_values():
         register_secret(secret)
+    parts = doctor_parts(settings, timeout=CHECK_TIMEOUT)  # the clients, built by the root as each check needs one
     sections: list[tuple[str, Callable[[], Awaitable[list[Check]]]]] = [
-        ("Slack", lambda: slack_checks(settings)), ("Thor", lambda: thor_checks(settings)),
-        ("Redis", lambda: redis_checks(settings)),
-        ("Pagers", lambda: pager_checks(settings, send_test, datetime.now(tz=UTC))),
+        ("Slack", lambda: slack_checks(parts)), ("Thor", lambda: thor_checks(parts)),
+        ("Redis", lambda: redis_checks(parts)),
+        ("Pagers", lambda: pager_checks(parts, send_test, datetime.now(tz=UTC))),
     ]
     checks = settings_checks(settings, dict(os.environ), example_values(
         Path.cwd() / EXAMPLE_FILE, Path(__file__).resolve().parents[2] / EXAMPLE_FILE))

@@ -17,7 +17,7 @@ from thorbot.domain.slash_commands import MAX_QUERY_LEN
 from thorbot.domain.text import clean_input
 from thorbot.errors import ThorError, ThorUnavailable
 from thorbot.redact import register_secret
-from thorbot.runtime import thor_client, utc_now
+from thorbot.runtime import status_thor, utc_now
 from thorbot.services.lookup import Lookup
 from thorbot.settings import Settings
 
@@ -41,24 +41,21 @@ async def run_status(settings: Settings, raw_query: str, console: Console | None
     if not query or len(query) > MAX_QUERY_LEN:
         err.print(f"thorbot status: give a chargebox id or name (1–{MAX_QUERY_LEN} characters)")
         return EXIT_ERROR
-    worker_client = thor_client(settings)
-    thor = worker_client.interactive()  # a person is waiting: no retries, one overall deadline as in Slack
     sessions: list[Session] = []
     deadline = settings.interactive_deadline
-    try:
-        async with asyncio.timeout(deadline):
-            resolved = await Lookup(thor, cache_ttl=0).resolve(query)
-            if resolved.box is not None:
-                sessions = await _running(thor, resolved.box.id, err)
-    except TimeoutError:
-        exc = ThorUnavailable("Thor did not answer in time", code="timeout", after=deadline)
-        err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
-        return EXIT_ERROR
-    except ThorError as exc:
-        err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
-        return EXIT_ERROR
-    finally:
-        await worker_client.aclose()
+    async with status_thor(settings) as thor:  # a person is waiting: no retries, one overall deadline as in Slack
+        try:
+            async with asyncio.timeout(deadline):
+                resolved = await Lookup(thor, cache_ttl=0).resolve(query)
+                if resolved.box is not None:
+                    sessions = await _running(thor, resolved.box.id, err)
+        except TimeoutError:
+            exc = ThorUnavailable("Thor did not answer in time", code="timeout", after=deadline)
+            err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
+            return EXIT_ERROR
+        except ThorError as exc:
+            err.print("thorbot status: " + mrkdwn_to_plain(describe_thor_error(exc, query)), markup=False)
+            return EXIT_ERROR
     if resolved.box is not None:
         # No Redis here: who started a charge is told by its id_tag alone (an RFID, or "app or API").
         views = {s.connector: SessionView(s, started_by(s, None), stoppable=False) for s in sessions}

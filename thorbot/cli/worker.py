@@ -32,8 +32,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> int:
         if settings.metrics_port:
             token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
             host = metrics_host(settings)
-            runner = await start_site(build_metrics_app(HealthStore(ctx.redis), token), host, settings.metrics_port,
-                                      setting="THORBOT_METRICS_PORT")
+            runner = await start_site(build_metrics_app(HealthStore(ctx.redis), ctx.metrics, token), host,
+                                      settings.metrics_port, setting="THORBOT_METRICS_PORT")
             if token:
                 log.info("worker metrics on %s:%d/metrics (every address; bearer token required)", host,
                          settings.metrics_port)

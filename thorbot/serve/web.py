@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
@@ -22,9 +22,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from thorbot.adapters import metrics
 from thorbot.adapters.health_store import HealthStore
-from thorbot.adapters.metrics import CONTENT_TYPE, WorkerStatusStore
+from thorbot.adapters.metrics import CONTENT_TYPE, Metrics, WorkerStatusStore
 from thorbot.adapters.slack import SignatureVerifier
 from thorbot.adapters.store import RedisDown
 from thorbot.domain.notify import ThorHealth
@@ -44,11 +43,14 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class Watch:
     """How serve lets itself be watched: `/metrics` behind a bearer token (None: no such route), and how old
-    the worker's last cycle may be before `/readyz` says not ready (5 poll intervals)."""
+    the worker's last cycle may be before `/readyz` says not ready (5 poll intervals). `metrics`: the process's
+    registry, which `/metrics` shows and slash commands' acks are timed in (runtime passes the context's; a Watch
+    built without one, in a benchmark, counts into its own)."""
 
     metrics_token: str | None = None
     cycle_stale_after: float = 300.0
     clock: Callable[[], datetime] = utc_now
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_web_app(bolt: AsyncApp, health: HealthStore, worker: WorkerStatusStore, signing_secret: str,
@@ -67,7 +69,7 @@ def build_web_app(bolt: AsyncApp, health: HealthStore, worker: WorkerStatusStore
             return await _slack_events(request, body)
         finally:
             if request.content_type != "application/json" and (body.startswith("command=") or "&command=" in body):
-                metrics.current.slash_ack.observe(time.perf_counter() - started)
+                watch.metrics.slash_ack.observe(time.perf_counter() - started)
 
     async def _slack_events(request: web.Request, body: str) -> web.Response:
         if not _signed(verifier, body, request.headers.get("X-Slack-Request-Timestamp", ""),
@@ -93,12 +95,12 @@ def build_web_app(bolt: AsyncApp, health: HealthStore, worker: WorkerStatusStore
     return app
 
 
-def build_metrics_app(health: HealthStore, token: str | None) -> web.Application:
-    """The worker's own `/metrics` (THORBOT_METRICS_PORT, for VMs and Kubernetes): its figures and the outbox's;
-    behind the bearer token when THORBOT_METRICS_TOKEN is set."""
+def build_metrics_app(health: HealthStore, own: Metrics, token: str | None) -> web.Application:
+    """The worker's own `/metrics` (THORBOT_METRICS_PORT, for VMs and Kubernetes): its figures (`own`, the process's
+    registry) and the outbox's; behind the bearer token when THORBOT_METRICS_TOKEN is set."""
 
     async def route(request: web.Request) -> web.Response:
-        return await metrics_response(request, health, token, "worker")
+        return await metrics_response(request, health, own, token, "worker")
 
     app = web.Application()
     app.router.add_get("/metrics", route)
@@ -145,7 +147,7 @@ class HealthRoutes:
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await metrics_response(request, self.health, self.watch.metrics_token, "serve")
+        return await metrics_response(request, self.health, self.watch.metrics, self.watch.metrics_token, "serve")
 
 
 def _not_ready(age: float | None, fresh: bool, thor: ThorHealth) -> str:
@@ -157,15 +159,15 @@ def _not_ready(age: float | None, fresh: bool, thor: ThorHealth) -> str:
     return f"the worker's last call to Thor failed ({thor.code}; {thor.failures} in a row{since})"
 
 
-async def metrics_response(request: web.Request, health: HealthStore, token: str | None, process: str
-                           ) -> web.Response:
+async def metrics_response(request: web.Request, health: HealthStore, own: Metrics, token: str | None,
+                           process: str) -> web.Response:
     """One scrape, behind the bearer token when there is one (serve's route exists only with a token)."""
     if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
                                          f"Bearer {token}".encode()):
         return web.json_response({"error": "a bearer token (THORBOT_METRICS_TOKEN) is needed"}, status=401,
                                  headers={"WWW-Authenticate": "Bearer"})
     try:
-        text = await health.scrape(metrics.current, process)
+        text = await health.scrape(own, process)
     except RedisDown:
         return web.json_response({"error": "Redis unreachable"}, status=503)
     return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
