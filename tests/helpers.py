@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import httpx
+from aiohttp import web
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
@@ -237,14 +238,29 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+class Servable(Protocol):
+    """A fake outside service: its aiohttp app, and where it is served (set once it is)."""
+
+    base_url: str
+
+    def app(self) -> web.Application: ...
+
+
+Fake = TypeVar("Fake", bound=Servable)
+
+
 @contextlib.asynccontextmanager
-async def fake_pagerduty(*routing_keys: str) -> AsyncIterator[FakePagerDuty]:
-    """A fake PagerDuty Events API on loopback that accepts `routing_keys`."""
-    fake = FakePagerDuty(set(routing_keys))
+async def served(fake: Fake) -> AsyncIterator[Fake]:
+    """`fake` served on loopback (its `base_url` set) while the block runs."""
     server = await LoopbackServer(fake.app()).start()
     fake.base_url = server.url
     try:
         yield fake
     finally:
         await server.stop()
+
+
+def fake_pagerduty(*routing_keys: str) -> contextlib.AbstractAsyncContextManager[FakePagerDuty]:
+    """A fake PagerDuty Events API on loopback that accepts `routing_keys`."""
+    return served(FakePagerDuty(set(routing_keys)))
 

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from tests.helpers import SECRETS_KEY, SIGNING_SECRET, SLACK_TOKEN, THOR_KEY
+from tests.helpers import SECRETS_KEY, SIGNING_SECRET, SLACK_TOKEN, THOR_KEY, fake_pagerduty
 from tests.test_cli_processes import free_port
 from tests.test_pagers import ROUTING_KEY
 from thorbot.adapters.pager_store import PagerStore
 from thorbot.adapters.secrets_box import SecretBox
 from thorbot.domain.pager import PagerLink
-from thorbot.sim.loopback import LoopbackServer
-from thorbot.sim.pagerduty import FakePagerDuty
 from thorbot.sim.slack_server import FakeSlack
 from thorbot.sim.thor_server import FakeThor
 
@@ -107,10 +105,7 @@ async def test_a_zone_that_is_not_one_is_one_line_not_a_traceback() -> None:
 
 async def test_doctor_checks_each_pager_and_sends_a_test_only_when_asked(
         fake_thor: FakeThor, fake_slack: FakeSlack, redis_url: str, redis: Redis) -> None:
-    pagerduty = FakePagerDuty({ROUTING_KEY})
-    server = await LoopbackServer(pagerduty.app()).start()
-    pagerduty.base_url = server.url
-    try:
+    async with fake_pagerduty(ROUTING_KEY) as pagerduty:
         sealed = SecretBox(SECRETS_KEY).seal(ROUTING_KEY)
         await PagerStore(redis).set_link("C0ALERTS", PagerLink(kind="pagerduty", sealed=sealed))
         env = {**good(fake_thor, fake_slack, redis_url), "THORBOT_SECRETS_KEY": SECRETS_KEY,
@@ -127,8 +122,6 @@ async def test_doctor_checks_each_pager_and_sends_a_test_only_when_asked(
         code, out = await doctor(**{**env, "THORBOT_SECRETS_KEY": SecretBox.new_key()})
         assert code == 1 and "its key cannot be opened" in out, out
         assert ROUTING_KEY not in out and SECRETS_KEY not in out
-    finally:
-        await server.stop()
 
 
 async def test_doctor_prints_a_new_secrets_key() -> None:

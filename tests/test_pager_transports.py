@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.helpers import AppRig
+from tests.helpers import AppRig, served
 from tests.test_layering import violations
 from tests.test_pagers import HOOK_SECRET, connect, form
 from tests.worker_rig import Clock, alerts, box_drops, poll
@@ -23,7 +23,6 @@ from thorbot.domain.pager import PagerLink, body_of, summary
 from thorbot.domain.pagers import Connection, Page, PagerRequest, PagerTransport, register, transport_of, unregister
 from thorbot.domain.url_policy import url_problem
 from thorbot.runtime import doctor_parts
-from thorbot.sim.loopback import LoopbackServer
 
 RIG_DEFAULTS = {"admins": "U0ALICE"}  # connecting a pager needs a named admin: the rig's user is one
 TOKEN = "tk_0123456789abcdef"
@@ -94,11 +93,8 @@ def ntfy_kind() -> Iterator[NtfyTransport]:
 
 @pytest.fixture
 async def ntfy() -> AsyncIterator[FakeNtfy]:
-    fake = FakeNtfy()
-    server = await LoopbackServer(fake.app()).start()
-    fake.base_url = server.url
-    yield fake
-    await server.stop()
+    async with served(FakeNtfy()) as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, assert_valid_message, fake_pagerduty
+from tests.helpers import PAGERDUTY_WEBHOOK_SECRET, AppRig, assert_valid_message, fake_pagerduty, served
 from tests.worker_rig import Clock, alerts, box_drops, boxes, heartbeat_all, is_audit, make_worker, poll, subscribe
 from thorbot.adapters import keys
 from thorbot.adapters.outbound import OutboundPolicy
@@ -20,7 +20,6 @@ from thorbot.adapters.pager import PagerClient
 from thorbot.domain.pager import PagerLink, page_key
 from thorbot.errors import PagerRetry
 from thorbot.runtime import build_worker
-from thorbot.sim.loopback import LoopbackServer
 from thorbot.sim.pagerduty import FakePagerDuty, FakeWebhookReceiver
 from thorbot.worker.loop import Worker
 
@@ -49,11 +48,8 @@ async def pagerduty() -> AsyncIterator[FakePagerDuty]:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[FakeWebhookReceiver]:
-    fake = FakeWebhookReceiver(HOOK_SECRET)
-    server = await LoopbackServer(fake.app()).start()
-    fake.base_url = server.url
-    yield fake
-    await server.stop()
+    async with served(FakeWebhookReceiver(HOOK_SECRET)) as fake:
+        yield fake
 
 
 def form(kind: str, secret: str, url: str = "", delay: str = "0", channel: str = "C0ALERTS") -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 from aiohttp import web
 
-from tests.helpers import AppRig, FakeDns
+from tests.helpers import AppRig, FakeDns, served
 from tests.test_doctor import doctor
 from tests.test_pagers import HOOK_SECRET, ROUTING_KEY, form
 from tests.worker_rig import Clock, box_drops, make_worker, poll, subscribe
@@ -40,11 +40,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[FakeWebhookReceiver]:
-    fake = FakeWebhookReceiver(HOOK_SECRET)
-    server = await LoopbackServer(fake.app()).start()
-    fake.base_url = server.url
-    yield fake
-    await server.stop()
+    async with served(FakeWebhookReceiver(HOOK_SECRET)) as fake:
+        yield fake
 
 
 def dns(rig: AppRig) -> FakeDns:
