@@ -3,6 +3,7 @@ on random fleets: the same Report, to the bit, and the same CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,6 @@ from thorbot.domain.uptime import (
 )
 from thorbot.domain.uptime_columns import (
     ChunkColumns,
-    add_boxes,
     add_columns,
     cause_rows,
     history_rows,
@@ -97,18 +97,7 @@ def plain(fleet: list[tuple[BoxInput, Sessions | None]], unknown: list[Span], pe
     return builder.finish()
 
 
-def fast(fleet: list[tuple[BoxInput, Sessions | None]], unknown: list[Span], period: str, zone: str,
-         chunk: int = 5) -> Report:
-    parsed = parse_period(period, NOW, zone)
-    assert parsed is not None
-    builder = ReportBuilder(parsed, unknown, NOW, with_sessions=True)
-    sessions = {box.box_id: s for box, s in fleet if s is not None}
-    for start in range(0, len(fleet), chunk):
-        add_boxes(builder, [box for box, _ in fleet[start:start + chunk]], sessions)
-    return builder.finish()
-
-
-def as_read(boxes: list[BoxInput]) -> ChunkColumns:
+def as_read(boxes: Sequence[BoxInput]) -> ChunkColumns:
     """The chunk as history_store reads it: each box's causes as `kind|start|cause` lines, parsed as columns."""
     lines = ["".join(f"o|{a}|{c}\n" for a, c in (b.causes or {}).items())
              + "".join(f"f|{a}|{c}\n" for a, c in (b.port_causes or {}).items()) for b in boxes]
@@ -116,14 +105,15 @@ def as_read(boxes: list[BoxInput]) -> ChunkColumns:
                    cause_lines=lines, cause_connectivity=frozenset({"o"}))
 
 
-def fast_as_read(fleet: list[tuple[BoxInput, Sessions | None]], unknown: list[Span], period: str, zone: str,
-                 chunk: int = 5) -> Report:
+def fast(fleet: list[tuple[BoxInput, Sessions | None]], unknown: list[Span], period: str, zone: str,
+         chunk: int = 5, read: Callable[[Sequence[BoxInput]], ChunkColumns] = ChunkColumns.of) -> Report:
+    """The fast path, a chunk of boxes at a time; `read`: how a chunk comes in (built from the boxes, or `as_read`)."""
     parsed = parse_period(period, NOW, zone)
     assert parsed is not None
     builder = ReportBuilder(parsed, unknown, NOW, with_sessions=True)
     sessions = {box.box_id: s for box, s in fleet if s is not None}
     for start in range(0, len(fleet), chunk):
-        add_columns(builder, as_read([box for box, _ in fleet[start:start + chunk]]), sessions)
+        add_columns(builder, read([box for box, _ in fleet[start:start + chunk]]), sessions)
     return builder.finish()
 
 
@@ -135,7 +125,7 @@ def test_the_fast_path_reports_what_the_plain_one_does(case: tuple[list[tuple[Bo
     expected, got = plain(fleet, unknown, period, zone), fast(fleet, unknown, period, zone)
     assert got == expected
     assert report_csv(got) == report_csv(expected)
-    assert fast_as_read(fleet, unknown, period, zone) == expected  # causes read as lines, parsed as columns
+    assert fast(fleet, unknown, period, zone, read=as_read) == expected  # causes read as lines, as columns
 
 
 def test_causes_read_as_lines_are_the_plain_parsers_and_a_second_one_wins() -> None:

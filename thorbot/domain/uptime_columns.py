@@ -396,13 +396,9 @@ def _micro(values: Floats, sentinel: int) -> Ints:
     return out
 
 
-def add_boxes(builder: ReportBuilder, boxes: Sequence[BoxInput], sessions: Mapping[str, Sessions]) -> None:
-    """`builder.add(box_history(*box), sessions.get(box.box_id))` for each box in order, measured at once."""
-    add_columns(builder, ChunkColumns.of(boxes), sessions)
-
-
 def add_columns(builder: ReportBuilder, chunk: ChunkColumns, sessions: Mapping[str, Sessions]) -> None:
-    """`add_boxes` for a chunk read as columns."""
+    """`builder.add(box_history(*box), sessions.get(box.box_id))` for each box of the chunk in order, measured at
+    once (`ChunkColumns.of(boxes)` makes a chunk of plain inputs)."""
     if not measure_chunk(builder, chunk, sessions):
         for box in chunk.boxes():
             builder.add(box_history(*box), sessions.get(box.box_id))
