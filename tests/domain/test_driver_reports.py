@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from thorbot.domain.driver_reports import Added, DriverReport, Problem, corroborate, judge_report
-from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, judge_attempt
+from thorbot.domain.driver_reports import Added, DriverReport, Problem, judge_report
+from thorbot.domain.failed_starts import Attempt, ConnectorRecord, FailureRules, corroborate, judge_attempt
 from thorbot.domain.incidents import Opened, Resolved
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

@@ -14,10 +14,11 @@ Rules (each has a test in tests/domain/test_driver_reports.py):
 - The next successful charge on that connector (energy ≥ THORBOT_FAILED_SESSION_WH) resolves it: "charging
   again after a driver's report". A person may resolve it too (Resolve, which asks the cause).
 - It counts as an outage of that port, from its first report, only once confirmed: by a person (Confirm) or
-  by thorbot (`corroborate`): failed starts on that connector after the first report, failed starts or "not
-  charging anyone" already open there when it came, "not charging anyone" judged there while it is open (the
-  report itself makes that judgement immediate: domain/usage.py), or a successful charge on another connector
-  of its box begun after the first report (the box works and the site is open, yet nobody charged here).
+  by thorbot (`failed_starts.corroborate`): failed starts on that connector after the first report, failed
+  starts or "not charging anyone" already open there when it came, "not charging anyone" judged there while
+  it is open (the report itself makes that judgement immediate: domain/usage.py), or a successful charge on
+  another connector of its box begun after the first report (the box works and the site is open, yet nobody
+  charged here).
   Unconfirmed, it is shown apart (a line in reliability reports) and counted in no figure.
 - The driver's words are quoted as plain text: nothing in them can mention, link or format. A contact a driver
   leaves is personal data: shown only in the alert (and its thread) in the channels that watch the box, never
@@ -115,16 +116,6 @@ def judge_report(prev: ConnectorRecord | None, report: DriverReport, *, alias: s
                         confirmed=report.at if corroborated else None,
                         confirmed_by="thorbot" if corroborated else None)
     return record.model_copy(update={"reported": incident, "heard": heard}), [Opened(incident)]
-
-
-def corroborate(prev: ConnectorRecord | None, at: datetime) -> ConnectorRecord | None:
-    """thorbot's own evidence at `at` agrees with the drivers: the open reported incident is confirmed (it counts
-    from its first report). None when there is nothing to confirm (none open, already confirmed, or evidence from
-    before the first report)."""
-    if prev is None or prev.reported is None or prev.reported.confirmed is not None or at < prev.reported.started:
-        return None
-    confirmed = prev.reported.model_copy(update={"confirmed": at, "confirmed_by": "thorbot"})
-    return prev.model_copy(update={"reported": confirmed})
 
 
 class PersonAction(BaseModel):

@@ -55,6 +55,16 @@ class ConnectorRecord(BaseModel):
     fixed: datetime | None = None  # when its last reported incident resolved (the sticker's page says so)
 
 
+def corroborate(prev: ConnectorRecord | None, at: datetime) -> ConnectorRecord | None:
+    """thorbot's own evidence at `at` agrees with the drivers: the open reported incident is confirmed (it counts
+    from its first report; domain/driver_reports.py). None when there is nothing to confirm (none open, already
+    confirmed, or evidence from before the first report)."""
+    if prev is None or prev.reported is None or prev.reported.confirmed is not None or at < prev.reported.started:
+        return None
+    confirmed = prev.reported.model_copy(update={"confirmed": at, "confirmed_by": "thorbot"})
+    return prev.model_copy(update={"reported": confirmed})
+
+
 def connector_key(box_id: str, connector: int) -> str:
     return f"{box_id}#{connector}"
 
@@ -73,8 +83,7 @@ def judge_attempt(prev: ConnectorRecord | None, attempt: Attempt, rules: Failure
             events.append(Resolved(reported.model_copy(update={"resolved": attempt.at})))
             reported, fixed = None, attempt.at
         return ConnectorRecord(reported=reported, heard=heard, fixed=fixed), events
-    if reported is not None and after_report and reported.confirmed is None:  # thorbot's own evidence
-        reported = reported.model_copy(update={"confirmed": attempt.at, "confirmed_by": "thorbot"})
+    reported = (corroborate(record, attempt.at) or record).reported  # a failed start after the report: evidence
     recent = tuple(sorted(t for t in (*record.failures, attempt.at) if attempt.at - t < rules.window))[-rules.count:]
     if record.incident is not None:
         counted = record.incident.model_copy(update={"failures": record.incident.failures + 1})

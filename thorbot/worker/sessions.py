@@ -18,8 +18,8 @@ from thorbot.adapters.session_store import CycleState, SessionStore, StopRequest
 from thorbot.adapters.store import SessionCommit
 from thorbot.adapters.thor import ThorClient
 from thorbot.adapters.usage_store import UsageStore
-from thorbot.domain.driver_reports import corroborate, judge_action, judge_report
-from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, judge_attempt
+from thorbot.domain.driver_reports import judge_action, judge_report
+from thorbot.domain.failed_starts import Attempt, ConnectorRecord, connector_key, corroborate, judge_attempt
 from thorbot.domain.incidents import BoxRecord, Incident, Opened, Status
 from thorbot.domain.notify import (
     Job,
@@ -106,9 +106,7 @@ class SessionWatcher:
         attempts = await self._attempts(cycle)
         await self._judge_attempts(attempts, cycle)
         await self._settle_stops(running, cycle)
-        outcome.reported_open = (set(state.reported_open) | {k for k, r in cycle.connectors.items()
-                                                              if r.reported is not None}) - \
-            {k for k, r in cycle.connectors.items() if r.reported is None}
+        outcome.reported_open = _open_reports(cycle)
         return outcome
 
     async def _running(self) -> dict[int, Session] | None:
@@ -216,9 +214,8 @@ class SessionWatcher:
     @staticmethod
     def _reported_by_box(cycle: SessionCycle) -> dict[str, list[str]]:
         """Box id → its connectors' keys with an open reported incident (as stored, and as judged this cycle)."""
-        keys_ = set(cycle.state.reported_open) | {k for k, r in cycle.connectors.items() if r.reported is not None}
         by_box: dict[str, list[str]] = {}
-        for key in sorted(keys_):
+        for key in sorted(_open_reports(cycle)):
             by_box.setdefault(key.rsplit("#", 1)[0], []).append(key)
         return by_box
 
@@ -319,6 +316,13 @@ class SessionWatcher:
             outcome.report.stops_settled += 1
             if request.channel and request.thread_ts:
                 outcome.jobs.append(stop_outcome_job(stop_id, request.channel, request.thread_ts, confirmed, now))
+
+
+def _open_reports(cycle: SessionCycle) -> set[str]:
+    """Connector keys with an open reported incident: as stored at the cycle's start, updated by the records
+    judged in it so far."""
+    return (set(cycle.state.reported_open) | {k for k, r in cycle.connectors.items() if r.reported is not None}) \
+        - {k for k, r in cycle.connectors.items() if r.reported is None}
 
 
 def _same_stop(note: StopNote, request: StopRequest) -> bool:
