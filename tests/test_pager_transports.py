@@ -109,7 +109,8 @@ def calm_fleet(rig: AppRig) -> None:
 
 async def test_a_registered_kind_is_offered_and_checked_by_the_form(rig: AppRig, ntfy_kind: NtfyTransport,
                                                                     ntfy: FakeNtfy) -> None:
-    await rig.command("pager")
+    _, key = await rig.command("pager")
+    await rig.reply(key)  # the form opens before the answer: not yet when the acknowledgement comes back
     [menu] = [b for b in rig.slack.modals[-1]["blocks"] if b.get("block_id") == "kind"]
     assert [o["value"] for o in menu["element"]["options"]] == ["pagerduty", "webhook", "ntfy"]
     assert menu["element"]["initial_option"]["value"] == "pagerduty"  # the first registered stays the default
